@@ -1,0 +1,558 @@
+//! Simulated physical memory: one real, page-aligned arena placed at a physical address, with a
+//! page allocator (zones, buddy-aligned orders) and a small-object heap on top, like the
+//! kernel's page allocator and kmalloc.
+//!
+//! Physical addresses are the arena offset plus a base (1 MiB by default), so they are never the
+//! CPU pointer, and a device mask really decides what a device can reach. Below 16 MiB is the
+//! `GFP_DMA` zone; other allocations are placed above it while there is room.
+
+use std::alloc::Layout;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ptr::NonNull;
+
+use crate::backend::MapError;
+use crate::sync::Mutex;
+use crate::types::{Gfp, PAGE_SIZE, PhysAddr};
+
+/// End of the `GFP_DMA` zone (ISA's 16 MiB), as on x86.
+pub const DMA_ZONE_END: PhysAddr = 16 << 20;
+/// End of the `GFP_DMA32` zone.
+pub const DMA32_ZONE_END: PhysAddr = 1 << 32;
+/// The largest `alloc_pages` order (Linux's `MAX_PAGE_ORDER`).
+pub const MAX_ORDER: u32 = 10;
+
+const SLAB_CLASSES: [usize; 9] = [8, 16, 32, 64, 128, 256, 512, 1024, 2048];
+
+/// Size and placement of the simulated physical memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// Bytes of memory (a multiple of the page size). Committed lazily by the OS.
+    pub size: usize,
+    /// Physical address of the first byte (page-aligned).
+    pub phys_base: PhysAddr,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            size: 256 << 20,
+            phys_base: 1 << 20,
+        }
+    }
+}
+
+/// A page of simulated memory (`struct page *`): the address of its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Page(NonNull<u8>);
+
+// SAFETY: a `Page` is only an address, like the kernel's `struct page *`; holding one confers no
+// access. Reading or writing through `page_address` is governed by the allocation it names.
+unsafe impl Send for Page {}
+// SAFETY: as above; `Page` has no interior state.
+unsafe impl Sync for Page {}
+
+impl Page {
+    /// The CPU address of the page's first byte (`page_address`).
+    pub fn address(self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+
+    /// The page containing `ptr` (`virt_to_page`); `None` for a null pointer.
+    pub fn containing(ptr: *const u8) -> Option<Page> {
+        let offset = ptr.addr() % PAGE_SIZE;
+        NonNull::new(ptr.cast_mut().wrapping_sub(offset)).map(Page)
+    }
+}
+
+/// Why a `kfree` or `free_pages` was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeError {
+    /// The address is not the start of a live allocation of this kind.
+    NotAllocated,
+    /// The pages were allocated with another order.
+    WrongOrder {
+        /// The order they were allocated with.
+        allocated: u32,
+    },
+}
+
+impl fmt::Display for FreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FreeError::NotAllocated => f.write_str("not the start of a live allocation"),
+            FreeError::WrongOrder { allocated } => {
+                write!(f, "the pages were allocated with order {allocated}")
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RunUse {
+    Pages { order: u32 },
+    Large,
+    Slab,
+    Coherent,
+}
+
+struct Run {
+    pages: usize,
+    usage: RunUse,
+}
+
+#[derive(Default)]
+struct Heap {
+    /// Free page runs: first page index -> page count. Adjacent runs are always merged.
+    free: BTreeMap<usize, usize>,
+    /// Allocated page runs: first page index -> run.
+    runs: BTreeMap<usize, Run>,
+    /// Free small objects per zone (0: DMA, 1: normal) and size class, as byte offsets.
+    slab_free: [[Vec<usize>; SLAB_CLASSES.len()]; 2],
+    /// Live small objects: byte offset -> size class index.
+    objects: HashMap<usize, usize>,
+}
+
+/// The simulated physical memory of one checker.
+pub struct PhysMemory {
+    base: NonNull<u8>,
+    layout: Layout,
+    phys_base: PhysAddr,
+    pages: usize,
+    /// First page index above the DMA zone: where ordinary allocations start looking.
+    normal_start: usize,
+    heap: Mutex<Heap>,
+}
+
+// SAFETY: the arena is owned by `PhysMemory` and freed only on drop; all bookkeeping is behind a
+// mutex. The bytes themselves are reached through pointers handed out by the allocators, whose
+// use is the holder's responsibility, as with any allocator.
+unsafe impl Send for PhysMemory {}
+// SAFETY: see above; shared access only reads immutable fields or locks `heap`.
+unsafe impl Sync for PhysMemory {}
+
+impl PhysMemory {
+    /// Reserve the arena. Panics if the configuration is not page-aligned or the allocation
+    /// fails.
+    pub fn new(config: MemoryConfig) -> PhysMemory {
+        assert!(
+            config.size >= PAGE_SIZE && config.size % PAGE_SIZE == 0,
+            "memory size must be a non-zero multiple of the page size"
+        );
+        assert!(
+            config.phys_base % PAGE_SIZE as u64 == 0,
+            "phys_base must be page-aligned"
+        );
+        let layout = Layout::from_size_align(config.size, PAGE_SIZE).expect("arena layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let pages = config.size / PAGE_SIZE;
+        let normal_start = (DMA_ZONE_END.saturating_sub(config.phys_base) / PAGE_SIZE as u64)
+            .min(pages as u64) as usize;
+        let mut heap = Heap::default();
+        heap.free.insert(0, pages);
+        PhysMemory {
+            base,
+            layout,
+            phys_base: config.phys_base,
+            pages,
+            normal_start,
+            heap: Mutex::new(heap),
+        }
+    }
+
+    /// The physical address of the first byte.
+    pub fn phys_base(&self) -> PhysAddr {
+        self.phys_base
+    }
+
+    /// One past the physical address of the last byte.
+    pub fn phys_end(&self) -> PhysAddr {
+        self.phys_base + self.layout.size() as u64
+    }
+
+    /// The smallest mask that covers all of memory (`dma_get_required_mask`).
+    pub fn required_mask(&self) -> u64 {
+        let top = self.phys_end() - 1;
+        u64::MAX >> top.leading_zeros()
+    }
+
+    /// The smallest mask the platform supports: one that reaches the whole DMA zone, as
+    /// Linux's dma-direct requires.
+    pub fn min_supported_mask(&self) -> u64 {
+        DMA_ZONE_END.min(self.phys_end()) - 1
+    }
+
+    /// The physical address of `len` bytes at `ptr`, if they lie inside the memory.
+    pub fn phys_of(&self, ptr: *const u8, len: u64) -> Result<PhysAddr, MapError> {
+        if ptr.is_null() {
+            return Err(MapError::NullPointer);
+        }
+        let offset = (ptr.addr() as u64).wrapping_sub(self.base.as_ptr().addr() as u64);
+        let fits = offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.layout.size() as u64);
+        if !fits {
+            return Err(MapError::NotDmaMemory {
+                cpu_addr: ptr.addr() as u64,
+            });
+        }
+        Ok(self.phys_base + offset)
+    }
+
+    /// The CPU address of `len` bytes at physical address `phys`, if they lie inside the memory.
+    pub fn cpu_of(&self, phys: PhysAddr, len: u64) -> Option<NonNull<u8>> {
+        let offset = phys.checked_sub(self.phys_base)?;
+        if offset.checked_add(len)? > self.layout.size() as u64 {
+            return None;
+        }
+        NonNull::new(self.base.as_ptr().wrapping_add(offset as usize))
+    }
+
+    fn ptr_at(&self, byte_offset: usize) -> NonNull<u8> {
+        NonNull::new(self.base.as_ptr().wrapping_add(byte_offset)).expect("inside the arena")
+    }
+
+    fn offset_of(&self, ptr: *const u8) -> Option<usize> {
+        let offset = ptr.addr().wrapping_sub(self.base.as_ptr().addr());
+        (offset < self.layout.size()).then_some(offset)
+    }
+
+    fn zero(&self, byte_offset: usize, len: usize) {
+        debug_assert!(byte_offset + len <= self.layout.size());
+        // SAFETY: the range lies inside the arena (checked by the callers' bookkeeping) and was
+        // just handed to the caller, so nobody else holds it.
+        unsafe { std::ptr::write_bytes(self.base.as_ptr().add(byte_offset), 0, len) };
+    }
+
+    /// Page index just past the highest page an allocation limited to `limit` may use.
+    fn limit_index(&self, limit: PhysAddr) -> usize {
+        (limit.saturating_sub(self.phys_base) / PAGE_SIZE as u64).min(self.pages as u64) as usize
+    }
+
+    fn gfp_limit(gfp: Gfp) -> PhysAddr {
+        if gfp.contains(Gfp::DMA) {
+            DMA_ZONE_END
+        } else if gfp.contains(Gfp::DMA32) {
+            DMA32_ZONE_END
+        } else {
+            PhysAddr::MAX
+        }
+    }
+
+    /// Allocate `pages` pages aligned to `align` pages, below physical `limit`, above the DMA
+    /// zone when there is room and `prefer_high`.
+    fn alloc_run(
+        &self,
+        heap: &mut Heap,
+        pages: usize,
+        align: usize,
+        limit: PhysAddr,
+        usage: RunUse,
+    ) -> Option<usize> {
+        let hi = self.limit_index(limit);
+        let prefer_high = limit > DMA_ZONE_END;
+        let start = prefer_high
+            .then(|| heap.take_run(pages, align, self.normal_start, hi))
+            .flatten()
+            .or_else(|| heap.take_run(pages, align, 0, hi))?;
+        heap.runs.insert(start, Run { pages, usage });
+        Some(start)
+    }
+
+    /// `kmalloc`: `size` bytes, naturally aligned up to 2 KiB, page-aligned above; zeroed with
+    /// `Gfp::ZERO`. `None` for size 0 or when memory runs out.
+    pub fn kmalloc(&self, size: usize, gfp: Gfp) -> Option<NonNull<u8>> {
+        if size == 0 {
+            return None;
+        }
+        let limit = Self::gfp_limit(gfp);
+        let mut heap = self.heap.lock();
+        let offset = match SLAB_CLASSES.iter().position(|&c| c >= size) {
+            Some(class) => {
+                let zone = usize::from(!gfp.contains(Gfp::DMA));
+                if heap.slab_free[zone][class].is_empty() {
+                    let page = self.alloc_run(&mut heap, 1, 1, limit, RunUse::Slab)?;
+                    let objs = (0..PAGE_SIZE / SLAB_CLASSES[class])
+                        .rev()
+                        .map(|i| page * PAGE_SIZE + i * SLAB_CLASSES[class]);
+                    heap.slab_free[zone][class].extend(objs);
+                }
+                let off = heap.slab_free[zone][class].pop()?;
+                heap.objects.insert(off, class);
+                off
+            }
+            None => {
+                let pages = size.div_ceil(PAGE_SIZE);
+                self.alloc_run(&mut heap, pages, 1, limit, RunUse::Large)? * PAGE_SIZE
+            }
+        };
+        drop(heap);
+        if gfp.contains(Gfp::ZERO) {
+            self.zero(offset, size);
+        }
+        Some(self.ptr_at(offset))
+    }
+
+    /// `kfree`: free memory from [`PhysMemory::kmalloc`]. Null is a no-op, as in the kernel.
+    pub fn kfree(&self, ptr: *const u8) -> Result<(), FreeError> {
+        if ptr.is_null() {
+            return Ok(());
+        }
+        let off = self.offset_of(ptr).ok_or(FreeError::NotAllocated)?;
+        let mut heap = self.heap.lock();
+        if let Some(class) = heap.objects.remove(&off) {
+            // An object in the DMA zone serves either cache; one above it only ordinary requests.
+            let zone = usize::from(off / PAGE_SIZE >= self.normal_start);
+            heap.slab_free[zone][class].push(off);
+            return Ok(());
+        }
+        if off % PAGE_SIZE == 0 {
+            return heap.release_run(off / PAGE_SIZE, |u| u == RunUse::Large);
+        }
+        Err(FreeError::NotAllocated)
+    }
+
+    /// `alloc_pages`: 2^`order` contiguous pages, aligned to their size.
+    pub fn alloc_pages(&self, gfp: Gfp, order: u32) -> Option<Page> {
+        if order > MAX_ORDER {
+            return None;
+        }
+        let count = 1usize << order;
+        let mut heap = self.heap.lock();
+        let start = self.alloc_run(
+            &mut heap,
+            count,
+            count,
+            Self::gfp_limit(gfp),
+            RunUse::Pages { order },
+        )?;
+        drop(heap);
+        if gfp.contains(Gfp::ZERO) {
+            self.zero(start * PAGE_SIZE, count * PAGE_SIZE);
+        }
+        Some(Page(self.ptr_at(start * PAGE_SIZE)))
+    }
+
+    /// `__free_pages`: free pages from [`PhysMemory::alloc_pages`], with the same order.
+    pub fn free_pages(&self, page: Page, order: u32) -> Result<(), FreeError> {
+        let off = self
+            .offset_of(page.address())
+            .ok_or(FreeError::NotAllocated)?;
+        if off % PAGE_SIZE != 0 {
+            return Err(FreeError::NotAllocated);
+        }
+        let mut heap = self.heap.lock();
+        match heap.runs.get(&(off / PAGE_SIZE)).map(|r| r.usage) {
+            Some(RunUse::Pages { order: o }) if o != order => {
+                Err(FreeError::WrongOrder { allocated: o })
+            }
+            _ => heap.release_run(off / PAGE_SIZE, |u| u == RunUse::Pages { order }),
+        }
+    }
+
+    /// Zeroed, page-aligned memory for coherent DMA, entirely below physical `limit`.
+    pub fn alloc_coherent(&self, size: u64, limit: PhysAddr) -> Option<NonNull<u8>> {
+        let pages = usize::try_from(size.div_ceil(PAGE_SIZE as u64)).ok()?;
+        if pages == 0 || pages > self.pages {
+            return None;
+        }
+        let mut heap = self.heap.lock();
+        let start = self.alloc_run(&mut heap, pages, 1, limit, RunUse::Coherent)?;
+        drop(heap);
+        self.zero(start * PAGE_SIZE, pages * PAGE_SIZE);
+        Some(self.ptr_at(start * PAGE_SIZE))
+    }
+
+    /// Free memory from [`PhysMemory::alloc_coherent`].
+    pub fn free_coherent(&self, ptr: NonNull<u8>) -> Result<(), FreeError> {
+        let off = self
+            .offset_of(ptr.as_ptr())
+            .ok_or(FreeError::NotAllocated)?;
+        if off % PAGE_SIZE != 0 {
+            return Err(FreeError::NotAllocated);
+        }
+        self.heap
+            .lock()
+            .release_run(off / PAGE_SIZE, |u| u == RunUse::Coherent)
+    }
+
+    /// Bytes of memory in live page runs (slab pages count whole).
+    pub fn bytes_in_use(&self) -> usize {
+        self.heap
+            .lock()
+            .runs
+            .values()
+            .map(|r| r.pages * PAGE_SIZE)
+            .sum()
+    }
+}
+
+impl Drop for PhysMemory {
+    fn drop(&mut self) {
+        // SAFETY: `base` came from `alloc_zeroed` with this very layout and is freed only here.
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) };
+    }
+}
+
+impl Heap {
+    /// First fit of `count` pages aligned to `align` within page indices `lo..hi`.
+    fn take_run(&mut self, count: usize, align: usize, lo: usize, hi: usize) -> Option<usize> {
+        let (start, len, at) = self.free.iter().find_map(|(&start, &len)| {
+            let at = start.max(lo).next_multiple_of(align);
+            (at + count <= (start + len).min(hi)).then_some((start, len, at))
+        })?;
+        self.free.remove(&start);
+        if at > start {
+            self.free.insert(start, at - start);
+        }
+        if at + count < start + len {
+            self.free.insert(at + count, start + len - at - count);
+        }
+        Some(at)
+    }
+
+    /// Free the run starting at page `first` if its use satisfies `expected`.
+    fn release_run(
+        &mut self,
+        first: usize,
+        expected: impl Fn(RunUse) -> bool,
+    ) -> Result<(), FreeError> {
+        match self.runs.get(&first) {
+            Some(run) if expected(run.usage) => {}
+            _ => return Err(FreeError::NotAllocated),
+        }
+        let run = self.runs.remove(&first).expect("checked above");
+        let (mut start, mut len) = (first, run.pages);
+        if let Some((&prev, &plen)) = self.free.range(..start).next_back() {
+            if prev + plen == start {
+                self.free.remove(&prev);
+                start = prev;
+                len += plen;
+            }
+        }
+        if let Some(nlen) = self.free.remove(&(start + len)) {
+            len += nlen;
+        }
+        self.free.insert(start, len);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> PhysMemory {
+        PhysMemory::new(MemoryConfig {
+            size: 32 << 20,
+            phys_base: 1 << 20,
+        })
+    }
+
+    #[test]
+    fn kmalloc_objects_are_aligned_distinct_and_translate_back() {
+        let m = small();
+        let a = m.kmalloc(100, Gfp::KERNEL).unwrap();
+        let b = m.kmalloc(100, Gfp::KERNEL).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.as_ptr().addr() % 128, 0);
+        let pa = m.phys_of(a.as_ptr(), 100).unwrap();
+        assert!(
+            pa >= DMA_ZONE_END,
+            "ordinary memory sits above the DMA zone"
+        );
+        assert_eq!(m.cpu_of(pa, 100), Some(a));
+        assert_ne!(
+            pa,
+            a.as_ptr().addr() as u64,
+            "physical addresses are not CPU pointers"
+        );
+        assert_eq!(m.kfree(a.as_ptr()), Ok(()));
+        assert_eq!(m.kfree(a.as_ptr()), Err(FreeError::NotAllocated));
+    }
+
+    #[test]
+    fn gfp_dma_memory_lies_below_16_mib() {
+        let m = small();
+        let p = m.kmalloc(64, Gfp::KERNEL | Gfp::DMA).unwrap();
+        assert!(m.phys_of(p.as_ptr(), 64).unwrap() < DMA_ZONE_END);
+        let big = m.kmalloc(3 * PAGE_SIZE, Gfp::DMA).unwrap();
+        assert!(
+            m.phys_of(big.as_ptr(), 3 * PAGE_SIZE as u64).unwrap() + 3 * PAGE_SIZE as u64
+                <= DMA_ZONE_END
+        );
+        assert_eq!(m.kfree(big.as_ptr()), Ok(()));
+    }
+
+    #[test]
+    fn pages_are_aligned_to_their_order_and_need_the_same_order_to_free() {
+        let m = small();
+        let p = m.alloc_pages(Gfp::KERNEL, 3).unwrap();
+        assert_eq!(
+            (m.phys_of(p.address(), 1).unwrap() / PAGE_SIZE as u64) % 8,
+            0
+        );
+        assert_eq!(
+            m.free_pages(p, 2),
+            Err(FreeError::WrongOrder { allocated: 3 })
+        );
+        assert_eq!(m.free_pages(p, 3), Ok(()));
+        assert_eq!(m.free_pages(p, 3), Err(FreeError::NotAllocated));
+        assert!(m.alloc_pages(Gfp::KERNEL, MAX_ORDER + 1).is_none());
+    }
+
+    #[test]
+    fn freed_runs_coalesce_so_memory_is_not_lost() {
+        let m = small();
+        let before = m.heap.lock().free.clone();
+        let pages: Vec<_> = (0..16)
+            .map(|_| m.alloc_pages(Gfp::KERNEL, 1).unwrap())
+            .collect();
+        for p in pages
+            .iter()
+            .rev()
+            .step_by(2)
+            .chain(pages.iter().rev().skip(1).step_by(2))
+        {
+            m.free_pages(*p, 1).unwrap();
+        }
+        assert_eq!(m.heap.lock().free, before);
+        assert_eq!(m.bytes_in_use(), 0);
+    }
+
+    #[test]
+    fn coherent_memory_is_zeroed_and_respects_the_limit() {
+        let m = small();
+        let p = m.kmalloc(PAGE_SIZE, Gfp::KERNEL).unwrap();
+        // SAFETY: p is a live allocation of PAGE_SIZE bytes.
+        unsafe { std::ptr::write_bytes(p.as_ptr(), 0xff, PAGE_SIZE) };
+        m.kfree(p.as_ptr()).unwrap();
+        let c = m.alloc_coherent(PAGE_SIZE as u64, DMA_ZONE_END).unwrap();
+        let phys = m.phys_of(c.as_ptr(), PAGE_SIZE as u64).unwrap();
+        assert!(phys + PAGE_SIZE as u64 <= DMA_ZONE_END);
+        // SAFETY: c is a live coherent allocation of one page.
+        let bytes = unsafe { std::slice::from_raw_parts(c.as_ptr(), PAGE_SIZE) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        assert_eq!(m.free_coherent(c), Ok(()));
+        assert!(
+            m.alloc_coherent(PAGE_SIZE as u64, m.phys_base()).is_none(),
+            "no memory below the base"
+        );
+    }
+
+    #[test]
+    fn foreign_and_overrunning_ranges_are_not_dma_memory() {
+        let m = small();
+        let local = [0u8; 16];
+        assert!(matches!(
+            m.phys_of(local.as_ptr(), 16),
+            Err(MapError::NotDmaMemory { .. })
+        ));
+        assert_eq!(m.phys_of(std::ptr::null(), 1), Err(MapError::NullPointer));
+        let p = m.kmalloc(8, Gfp::KERNEL).unwrap();
+        assert!(m.phys_of(p.as_ptr(), u64::MAX).is_err());
+        assert_eq!(m.required_mask(), crate::dma_bit_mask(26));
+    }
+}

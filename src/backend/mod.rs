@@ -1,0 +1,79 @@
+//! The backing allocator: real memory at simulated physical addresses, and the backends that
+//! turn it into DMA addresses a device can use.
+//!
+//! Backends know nothing of the tracker or the rules: they map, unmap, sync and allocate, and
+//! say why when they refuse. The shim decides what a refusal means.
+
+mod direct;
+mod memory;
+
+pub use direct::DirectBackend;
+pub use memory::{FreeError, MemoryConfig, Page, PhysMemory};
+
+use std::ptr::NonNull;
+
+use crate::device::DeviceParams;
+use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PhysAddr};
+
+/// Why a backend could not map or allocate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The CPU address was null.
+    NullPointer,
+    /// The CPU range is not inside memory the backend can map (`cpu_addr` is its start).
+    NotDmaMemory {
+        /// The start of the refused range.
+        cpu_addr: u64,
+    },
+    /// The device's mask does not reach the end of the buffer.
+    AboveMask {
+        /// The last byte's DMA address.
+        dma_end: DmaAddr,
+        /// The mask in force.
+        mask: u64,
+    },
+    /// No memory (or address space) is left that the device can reach.
+    OutOfMemory,
+}
+
+/// How a device's DMA addresses relate to memory. Implementations must be thread-safe: the
+/// shim calls them from every thread that does DMA.
+pub trait Backend: Send + Sync {
+    /// A short name for reports (`direct`).
+    fn name(&self) -> &'static str;
+
+    /// Make `size` bytes at physical address `phys` reachable by the device; return the DMA
+    /// address the device must use.
+    fn map(
+        &self,
+        dev: &DeviceParams,
+        phys: PhysAddr,
+        size: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<DmaAddr, MapError>;
+
+    /// End a mapping made by [`Backend::map`], with the values it was made with.
+    fn unmap(&self, dev: &DeviceParams, dma: DmaAddr, size: u64, dir: Direction, attrs: DmaAttrs);
+
+    /// Give the CPU a consistent view of `size` bytes at `dma` (no-op on coherent platforms).
+    fn sync_for_cpu(&self, _dev: &DeviceParams, _dma: DmaAddr, _size: u64, _dir: Direction) {}
+
+    /// Give the device a consistent view of `size` bytes at `dma` (no-op on coherent platforms).
+    fn sync_for_device(&self, _dev: &DeviceParams, _dma: DmaAddr, _size: u64, _dir: Direction) {}
+
+    /// Allocate `size` bytes of zeroed coherent memory the device can reach.
+    fn alloc_coherent(
+        &self,
+        dev: &DeviceParams,
+        size: u64,
+        gfp: Gfp,
+    ) -> Result<(NonNull<u8>, DmaAddr), MapError>;
+
+    /// Free memory from [`Backend::alloc_coherent`], named by the handle and size it returned.
+    fn free_coherent(&self, dev: &DeviceParams, dma: DmaAddr, size: u64);
+
+    /// The physical address behind a DMA address of the device, as the hardware would see it,
+    /// or `None` if the device cannot reach anything there.
+    fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr>;
+}

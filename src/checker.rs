@@ -1,0 +1,525 @@
+//! The checker: all state of one checking context (entries, devices, memory, counters,
+//! violations), and the engine that applies recorded events to it.
+//!
+//! The engine is where every source of events meets: the shim records live calls here, and
+//! replayed traces and models record theirs the same way. Three functions do the checking work,
+//! as in the kernel's dma-debug: one for "a mapping begins", one for "a mapping ends" and one for
+//! "ownership moves"; every finding leaves through [`CheckerInner::finish`].
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use crate::backend::{Backend, DirectBackend, MemoryConfig, PhysMemory};
+use crate::config::{ConfigError, ENV_VAR};
+use crate::device::DeviceBuilder;
+use crate::event::{DeviceId, Event, Op};
+use crate::report::{Findings, Reporter, Stats, Violation};
+use crate::rules::{self, Level, Rule};
+use crate::site::Site;
+use crate::sync::{Arc, AtomicU32, Ordering, RwLock};
+use crate::tracker::{Entry, Lookup, Tombstone, Tracker};
+use crate::{Config, DmaAddr};
+
+type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
+
+/// A checking context. Cheap to clone; clones share everything.
+///
+/// Tests make their own with [`Checker::new`] (isolated from every other checker); the C ABI
+/// and drop-in adapters use [`Checker::global`].
+///
+/// ```
+/// use dmacheck::*;
+///
+/// let checker = Checker::builder().env(false).build();
+/// let dev = checker.device("eth0").driver("demo").build();
+/// let buf = kmalloc(&checker, 1536, Gfp::KERNEL);
+/// let dma = dma_map_single(&dev, buf, 1536, Direction::FromDevice);
+/// assert_eq!(dma_mapping_error(&dev, dma), 0);
+/// dma_sync_single_for_cpu(&dev, dma, 1536, Direction::FromDevice);
+/// dma_unmap_single(&dev, dma, 1536, Direction::FromDevice);
+/// kfree(&checker, buf);
+/// checker.assert_clean();
+/// ```
+#[derive(Clone)]
+pub struct Checker(pub(crate) Arc<CheckerInner>);
+
+pub(crate) struct CheckerInner {
+    pub(crate) config: Config,
+    pub(crate) tracker: Tracker,
+    pub(crate) memory: Arc<PhysMemory>,
+    pub(crate) backend: Box<dyn Backend>,
+    reporter: Reporter,
+    devices: RwLock<HashMap<DeviceId, (Arc<str>, Arc<str>)>>,
+    next_device: AtomicU32,
+}
+
+static GLOBAL: LazyLock<Checker> = LazyLock::new(Checker::new);
+
+impl Default for Checker {
+    fn default() -> Self {
+        Checker::new()
+    }
+}
+
+impl Checker {
+    /// A checker with the default settings, adjusted by `DMACHECK`.
+    pub fn new() -> Checker {
+        Checker::builder().build()
+    }
+
+    /// Configure a checker.
+    pub fn builder() -> CheckerBuilder {
+        CheckerBuilder::default()
+    }
+
+    /// The process-wide checker, made on first use with the default settings and `DMACHECK`.
+    pub fn global() -> &'static Checker {
+        &GLOBAL
+    }
+
+    /// Start making a device of this checker.
+    pub fn device(&self, name: &str) -> DeviceBuilder {
+        DeviceBuilder::new(self.clone(), name)
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The simulated physical memory behind the DMA-able heap and the backend.
+    pub fn memory(&self) -> &PhysMemory {
+        &self.0.memory
+    }
+
+    /// The backend that carries out mappings.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.0.backend
+    }
+
+    /// The violations reported so far (up to the `keep` limit), oldest first.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.0.reporter.violations()
+    }
+
+    /// Take the violations reported so far, leaving none (counters are kept).
+    pub fn take_violations(&self) -> Vec<Violation> {
+        self.0.reporter.take()
+    }
+
+    /// How many times `rule` was reported.
+    pub fn count(&self, rule: &'static Rule) -> u64 {
+        self.0.reporter.count(rule)
+    }
+
+    /// How many violations were reported, leaks included (the kernel's `error_count`).
+    pub fn error_count(&self) -> u64 {
+        self.0.reporter.errors()
+    }
+
+    /// Counters: errors, live and peak entries, per-rule counts.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            errors: self.0.reporter.errors(),
+            live_entries: self.0.tracker.live(),
+            peak_entries: self.0.tracker.peak(),
+            per_rule: self.0.reporter.per_rule(),
+        }
+    }
+
+    /// The entries live now, of every device, sorted by device and address.
+    pub fn live_entries(&self) -> Vec<Entry> {
+        self.0.tracker.snapshot(None)
+    }
+
+    /// The name of a device of this checker.
+    pub fn device_name(&self, id: DeviceId) -> Arc<str> {
+        self.0.names(id).0
+    }
+
+    /// Report every live entry as a [`leak`](crate::rules::LEAK) (entries stay live); returns
+    /// how many there were.
+    #[track_caller]
+    pub fn check_leaks(&self) -> usize {
+        let site = self.capture_site();
+        let live = self.live_entries();
+        for e in &live {
+            let ev = Event::new(Op::Release, "check_leaks", e.kind, e.device, site.clone());
+            self.0
+                .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
+        }
+        live.len()
+    }
+
+    /// Panic, listing them, if any violation was reported.
+    #[track_caller]
+    pub fn assert_no_violations(&self) {
+        let text = self.violations_text();
+        assert!(text.is_empty(), "{text}");
+    }
+
+    /// Panic, listing them, if any entry is still live.
+    #[track_caller]
+    pub fn assert_no_leaks(&self) {
+        let text = self.leaks_text();
+        assert!(text.is_empty(), "{text}");
+    }
+
+    /// Panic if any violation was reported or any entry is still live: the one assertion that
+    /// ends a test.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        let text = self.violations_text() + &self.leaks_text();
+        assert!(text.is_empty(), "{text}");
+    }
+
+    fn violations_text(&self) -> String {
+        let kept = self.violations();
+        let total = self.error_count();
+        if total == 0 {
+            return String::new();
+        }
+        let mut s = format!("dmacheck: {total} violation(s) reported\n");
+        for v in &kept {
+            let _ = writeln!(s, "{v}");
+        }
+        if (kept.len() as u64) < total {
+            let _ = writeln!(s, "({} more not kept)", total - kept.len() as u64);
+        }
+        s
+    }
+
+    fn leaks_text(&self) -> String {
+        let live = self.live_entries();
+        if live.is_empty() {
+            return String::new();
+        }
+        let mut s = format!("dmacheck: {} DMA entries still live\n", live.len());
+        for e in &live {
+            let _ = writeln!(
+                s,
+                "  {} {} [dma_addr={:#x} size={} dir={}] on {}, mapped by {} at {}",
+                e.kind,
+                if e.kind == crate::MapKind::Coherent {
+                    "allocation"
+                } else {
+                    "mapping"
+                },
+                e.dma_addr,
+                e.size,
+                e.dir,
+                self.device_name(e.device),
+                e.kind.map_call(),
+                e.site
+            );
+        }
+        s
+    }
+
+    /// The caller's site, with a stack if the configuration asks for one.
+    #[track_caller]
+    pub(crate) fn capture_site(&self) -> Site {
+        Site::capture(self.0.config.stack_depth)
+    }
+
+    pub(crate) fn register_device(&self, name: Arc<str>, driver: Arc<str>) -> DeviceId {
+        let id = DeviceId(self.0.next_device.fetch_add(1, Ordering::Relaxed));
+        self.0.devices.write().insert(id, (name, driver));
+        id
+    }
+
+    pub(crate) fn release_device(&self, id: DeviceId, site: Site) {
+        let leaked = self.0.tracker.drain_device(id);
+        for e in &leaked {
+            let ev = Event::new(Op::Release, "device_release", e.kind, id, site.clone());
+            self.0
+                .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
+        }
+    }
+
+    /// Apply a recorded event (from a trace or a model) to the tracker and the rules, and report
+    /// what they find. Returns the entry a release ended. Nothing is carried out on a backend.
+    #[track_caller]
+    pub fn record(&self, ev: &Event) -> Option<Entry> {
+        let mut out = Findings::new();
+        let ended = match ev.op {
+            Op::Map => {
+                self.0.record_map(ev);
+                None
+            }
+            Op::Unmap => self.0.record_release(ev, &mut out),
+            Op::SyncForCpu | Op::SyncForDevice => {
+                self.0.record_sync(ev, &mut out);
+                None
+            }
+            Op::MappingErrorCheck => {
+                self.0.record_error_check(ev);
+                None
+            }
+            Op::Release => {
+                self.release_device(ev.device, ev.site.clone());
+                None
+            }
+            Op::MemoryFree => None,
+        };
+        self.0.finish(ev, out);
+        ended
+    }
+
+    pub(crate) fn inner(&self) -> &CheckerInner {
+        &self.0
+    }
+}
+
+impl CheckerInner {
+    fn names(&self, id: DeviceId) -> (Arc<str>, Arc<str>) {
+        if id == DeviceId::NONE {
+            return ("(no device)".into(), "-".into());
+        }
+        self.devices
+            .read()
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| (format!("device#{}", id.0).into(), "unknown".into()))
+    }
+
+    /// A mapping or allocation begins: one new entry.
+    pub(crate) fn record_map(&self, ev: &Event) {
+        self.tracker.insert(Entry {
+            device: ev.device,
+            kind: ev.kind,
+            dir: ev.dir,
+            error_checked: false,
+            attrs: ev.attrs,
+            dma_addr: ev.dma_addr,
+            size: ev.size,
+            cpu_addr: ev.cpu_addr.unwrap_or(0),
+            site: ev.site.clone(),
+        });
+    }
+
+    /// A mapping or allocation ends: find it, judge the release against it, and hand it back so
+    /// the caller can release what was really mapped.
+    pub(crate) fn record_release(&self, ev: &Event, out: &mut Findings) -> Option<Entry> {
+        rules::release::check_release_context(ev, out);
+        if rules::release::check_mapping_error_release(ev, out) {
+            return None;
+        }
+        let rank = |e: &Entry| rules::release::match_rank(ev, e);
+        match self.tracker.remove(ev.device, ev.dma_addr, rank) {
+            Lookup::Found(entry) => {
+                rules::release::check_release(ev, &entry, out);
+                self.tracker.bury(Tombstone {
+                    device: entry.device,
+                    dma_addr: entry.dma_addr,
+                    kind: entry.kind,
+                    mapped_at: entry.site.clone(),
+                    released_at: ev.site.clone(),
+                    released_by: ev.call,
+                });
+                Some(entry)
+            }
+            Lookup::OtherDevice(other) => {
+                let (name, _) = self.names(other.device);
+                rules::release::check_other_device(ev, &other, &name, out);
+                None
+            }
+            Lookup::Missing => {
+                let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
+                rules::release::check_missing(ev, tomb.as_ref(), out);
+                None
+            }
+        }
+    }
+
+    /// Ownership moves: judge the sync against the mapping containing its start. Returns the
+    /// part of the requested range inside that mapping, which is what may be carried out.
+    pub(crate) fn record_sync(&self, ev: &Event, out: &mut Findings) -> Option<(DmaAddr, u64)> {
+        if !rules::map::check_direction(ev, out) {
+            return None;
+        }
+        let found = self.tracker.update_containing(ev.device, ev.dma_addr, |e| {
+            rules::sync::check_sync(ev, e, out);
+            let end = ev
+                .dma_end()
+                .unwrap_or(u64::MAX)
+                .min(e.dma_addr.saturating_add(e.size));
+            (ev.dma_addr, end - ev.dma_addr)
+        });
+        match found {
+            Lookup::Found(range) => Some(range),
+            Lookup::OtherDevice(other) => {
+                let (name, _) = self.names(other.device);
+                rules::release::check_other_device(ev, &other, &name, out);
+                None
+            }
+            Lookup::Missing => {
+                let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
+                rules::sync::check_missing(ev, tomb.as_ref(), out);
+                None
+            }
+        }
+    }
+
+    /// The driver tested an address with `dma_mapping_error`.
+    pub(crate) fn record_error_check(&self, ev: &Event) {
+        self.tracker
+            .update_exact(ev.device, ev.dma_addr, |e| e.error_checked = true);
+    }
+
+    /// The one way out for findings: apply levels, report, and panic at the call if a finding
+    /// is at deny level (unless the thread is already panicking).
+    #[track_caller]
+    pub(crate) fn finish(&self, ev: &Event, findings: Findings) {
+        if findings.is_empty() {
+            return;
+        }
+        let (device, driver) = self.names(ev.device);
+        let mut deny = None;
+        for f in findings {
+            let level = self.reporter.level(f.rule);
+            if level == Level::Allow {
+                continue;
+            }
+            let (mapped_at, mapped_by) = f
+                .mapped_at
+                .map_or((None, None), |(s, c)| (Some(s), Some(c)));
+            let v = Violation {
+                rule: f.rule,
+                level,
+                call: ev.call,
+                device: device.to_string(),
+                driver: driver.to_string(),
+                message: f.message,
+                details: f.details,
+                site: ev.site.clone(),
+                mapped_at,
+                mapped_by,
+                related: f.related,
+            };
+            if level == Level::Deny && deny.is_none() {
+                deny = Some(v.to_string());
+            }
+            self.reporter.report(v);
+        }
+        if let Some(text) = deny {
+            if !std::thread::panicking() {
+                panic!("{text}");
+            }
+        }
+    }
+}
+
+/// Makes a [`Checker`]: defaults, then `DMACHECK`, then what is set here, in that order.
+#[must_use]
+pub struct CheckerBuilder {
+    read_env: bool,
+    settings: Vec<Box<dyn FnOnce(&mut Config)>>,
+    backend: Option<BackendFactory>,
+}
+
+impl Default for CheckerBuilder {
+    fn default() -> Self {
+        CheckerBuilder {
+            read_env: true,
+            settings: Vec::new(),
+            backend: None,
+        }
+    }
+}
+
+impl CheckerBuilder {
+    fn set(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.settings.push(Box::new(f));
+        self
+    }
+
+    /// Whether to read `DMACHECK` (default true). Tests that must not depend on the
+    /// environment turn it off.
+    pub fn env(mut self, read: bool) -> Self {
+        self.read_env = read;
+        self
+    }
+
+    /// Set one rule's level.
+    pub fn level(self, rule: &'static Rule, level: Level) -> Self {
+        self.set(move |c| c.levels[rule.index()] = level)
+    }
+
+    /// Set every rule's level.
+    pub fn all_levels(self, level: Level) -> Self {
+        self.set(move |c| c.levels.iter_mut().for_each(|l| *l = level))
+    }
+
+    /// Apply directives in `DMACHECK` syntax (see [`crate::config`]).
+    pub fn spec(self, spec: &str) -> Result<Self, ConfigError> {
+        let mut probe = Config::default();
+        if let Some(e) = probe.apply_spec(spec).into_iter().next() {
+            return Err(e);
+        }
+        let spec = spec.to_string();
+        Ok(self.set(move |c| {
+            c.apply_spec(&spec);
+        }))
+    }
+
+    /// Capture `depth` frames of stack for every entry and violation (0: file and line only).
+    pub fn stacks(self, depth: usize) -> Self {
+        self.set(move |c| c.stack_depth = depth)
+    }
+
+    /// Whether violations are printed to stderr as they happen (default true).
+    pub fn print(self, print: bool) -> Self {
+        self.set(move |c| c.print = print)
+    }
+
+    /// Keep at most `n` violations for [`Checker::violations`] (counting goes on).
+    pub fn keep(self, n: usize) -> Self {
+        self.set(move |c| c.keep_at_most = n)
+    }
+
+    /// The size and placement of the simulated physical memory.
+    pub fn memory(self, memory: MemoryConfig) -> Self {
+        self.set(move |c| c.memory = memory)
+    }
+
+    /// Use another backend than [`DirectBackend`], made over the checker's memory.
+    pub fn backend(
+        mut self,
+        make: impl FnOnce(Arc<PhysMemory>) -> Box<dyn Backend> + 'static,
+    ) -> Self {
+        self.backend = Some(Box::new(make));
+        self
+    }
+
+    /// Make the checker.
+    pub fn build(self) -> Checker {
+        let mut config = Config::default();
+        if self.read_env {
+            if let Ok(spec) = std::env::var(ENV_VAR) {
+                for e in config.apply_spec(&spec) {
+                    eprintln!("{e} (ignored)");
+                }
+            }
+        }
+        for set in self.settings {
+            set(&mut config);
+        }
+        let memory = Arc::new(PhysMemory::new(config.memory));
+        let backend = match self.backend {
+            Some(make) => make(memory.clone()),
+            None => Box::new(DirectBackend::new(memory.clone())),
+        };
+        let reporter = Reporter::new(config.levels.clone(), config.keep_at_most, config.print);
+        Checker(Arc::new(CheckerInner {
+            config,
+            tracker: Tracker::new(),
+            memory,
+            backend,
+            reporter,
+            devices: RwLock::new(HashMap::new()),
+            next_device: AtomicU32::new(0),
+        }))
+    }
+}

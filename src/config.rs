@@ -1,0 +1,156 @@
+//! Configuration of a checker: rule levels, stack capture, reporting, memory. Set in code with
+//! [`CheckerBuilder`], and from the environment with `DMACHECK`.
+//!
+//! # `DMACHECK`
+//!
+//! A comma-separated list of directives, applied left to right (later ones win):
+//!
+//! | directive | effect |
+//! |---|---|
+//! | `deny`, `warn`, `allow` | set every rule to that level |
+//! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
+//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `lifetime`) |
+//! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off |
+//! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
+//! | `keep=<n>` | keep at most `n` violations for [`Checker::violations`](crate::Checker::violations) |
+//!
+//! For example `DMACHECK=deny,leak=warn,stacks=24`. Settings made in code with the builder
+//! override the variable; unknown directives are reported on stderr and ignored.
+
+use std::fmt;
+
+use crate::backend::MemoryConfig;
+use crate::rules::{self, Level, Rule};
+
+/// The name of the environment variable read by [`CheckerBuilder::build`].
+pub const ENV_VAR: &str = "DMACHECK";
+
+/// Stack depth used by the `stacks` directive without a number.
+pub const DEFAULT_STACK_DEPTH: usize = 16;
+
+/// A directive of `DMACHECK` that could not be understood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The directive as written.
+    pub directive: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{ENV_VAR}: `{}`: {}", self.directive, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A checker's settings, resolved.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The level of each rule, indexed like [`rules::all`].
+    pub levels: Box<[Level]>,
+    /// Frames of stack captured per call (0: file and line only).
+    pub stack_depth: usize,
+    /// Print violations to stderr as they happen.
+    pub print: bool,
+    /// How many violations are kept for inspection.
+    pub keep_at_most: usize,
+    /// The simulated physical memory.
+    pub memory: MemoryConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            levels: rules::all().iter().map(|r| r.default_level).collect(),
+            stack_depth: 0,
+            print: true,
+            keep_at_most: 100_000,
+            memory: MemoryConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The level of `rule`.
+    pub fn level(&self, rule: &'static Rule) -> Level {
+        self.levels[rule.index()]
+    }
+
+    /// Apply the directives of a `DMACHECK` value; returns the ones that were not understood,
+    /// having applied the rest.
+    pub fn apply_spec(&mut self, spec: &str) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            if let Err(reason) = self.apply_directive(directive) {
+                errors.push(ConfigError {
+                    directive: directive.to_string(),
+                    reason,
+                });
+            }
+        }
+        errors
+    }
+
+    fn apply_directive(&mut self, directive: &str) -> Result<(), &'static str> {
+        let (key, value) = match directive.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (directive, None),
+        };
+        let number = |v: Option<&str>| v.and_then(|v| v.parse::<usize>().ok());
+        match (key, value) {
+            ("stacks", None) => self.stack_depth = DEFAULT_STACK_DEPTH,
+            ("stacks", v) => self.stack_depth = number(v).ok_or("stacks takes a frame count")?,
+            ("print", v) => self.print = number(v).ok_or("print takes 0 or 1")? != 0,
+            ("keep", v) => self.keep_at_most = number(v).ok_or("keep takes a count")?,
+            (level, None) => {
+                let level = Level::parse(level).ok_or("unknown directive")?;
+                self.levels.iter_mut().for_each(|l| *l = level);
+            }
+            (target, Some(level)) => {
+                let level = Level::parse(level).ok_or("level must be allow, warn or deny")?;
+                let mut matched = false;
+                for (i, r) in rules::all().iter().enumerate() {
+                    if r.id == target || r.family == target {
+                        self.levels[i] = level;
+                        matched = true;
+                    }
+                }
+                if !matched {
+                    return Err("no rule or family of that name");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{LEAK, SYNC_UNKNOWN, UNMAP_SIZE_MISMATCH, UNMAP_UNCHECKED};
+
+    #[test]
+    fn directives_apply_left_to_right() {
+        let mut c = Config::default();
+        let errors = c.apply_spec("deny, unmap-unchecked=allow ,sync=warn,stacks,keep=5,print=0");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(c.level(&UNMAP_SIZE_MISMATCH), Level::Deny);
+        assert_eq!(c.level(&UNMAP_UNCHECKED), Level::Allow);
+        assert_eq!(c.level(&SYNC_UNKNOWN), Level::Warn);
+        assert_eq!(c.stack_depth, DEFAULT_STACK_DEPTH);
+        assert_eq!(c.keep_at_most, 5);
+        assert!(!c.print);
+    }
+
+    #[test]
+    fn bad_directives_are_reported_and_the_rest_applied() {
+        let mut c = Config::default();
+        let errors = c.apply_spec("leak=deny,no-such-rule=warn,stacks=many,loud");
+        assert_eq!(c.level(&LEAK), Level::Deny);
+        let bad: Vec<&str> = errors.iter().map(|e| e.directive.as_str()).collect();
+        assert_eq!(bad, ["no-such-rule=warn", "stacks=many", "loud"]);
+        assert_eq!(c.stack_depth, 0);
+    }
+}

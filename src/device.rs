@@ -1,0 +1,200 @@
+//! Devices: what a driver maps memory for. Made from a [`Checker`], with the DMA parameters a
+//! `struct device` carries.
+
+use std::fmt;
+
+use crate::checker::Checker;
+use crate::event::DeviceId;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
+use crate::types::dma_bit_mask;
+
+/// The DMA parameters of a device at one moment, as the backend needs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceParams {
+    /// The device within its checker.
+    pub id: DeviceId,
+    /// The streaming DMA mask (`*dev->dma_mask`).
+    pub dma_mask: u64,
+    /// The coherent DMA mask (`dev->coherent_dma_mask`).
+    pub coherent_dma_mask: u64,
+    /// The longest segment the device can take (`dma_get_max_seg_size`).
+    pub max_segment_size: u64,
+    /// No segment may cross an address where these bits change (`dma_get_seg_boundary`).
+    pub segment_boundary_mask: u64,
+}
+
+pub(crate) struct DeviceInner {
+    pub(crate) id: DeviceId,
+    pub(crate) name: Arc<str>,
+    pub(crate) driver: Arc<str>,
+    dma_mask: AtomicU64,
+    coherent_dma_mask: AtomicU64,
+    max_segment_size: AtomicU64,
+    segment_boundary_mask: AtomicU64,
+    released: AtomicBool,
+    pub(crate) checker: Checker,
+}
+
+/// A device of a [`Checker`]. Cheap to clone; all clones are the same device.
+///
+/// Releasing it ([`Device::release`], or dropping the last clone) is the analog of a driver
+/// unbind: every mapping still live on it is reported as a leak.
+#[derive(Clone)]
+pub struct Device(pub(crate) Arc<DeviceInner>);
+
+impl Device {
+    /// The device's name (`dev_name`).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The name of the driver bound to it.
+    pub fn driver(&self) -> &str {
+        &self.0.driver
+    }
+
+    /// The device's id within its checker.
+    pub fn id(&self) -> DeviceId {
+        self.0.id
+    }
+
+    /// The checker the device belongs to.
+    pub fn checker(&self) -> &Checker {
+        &self.0.checker
+    }
+
+    /// Its DMA parameters now.
+    pub fn params(&self) -> DeviceParams {
+        DeviceParams {
+            id: self.0.id,
+            dma_mask: self.0.dma_mask.load(Ordering::Relaxed),
+            coherent_dma_mask: self.0.coherent_dma_mask.load(Ordering::Relaxed),
+            max_segment_size: self.0.max_segment_size.load(Ordering::Relaxed),
+            segment_boundary_mask: self.0.segment_boundary_mask.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn store_dma_mask(&self, mask: u64) {
+        self.0.dma_mask.store(mask, Ordering::Relaxed);
+    }
+
+    pub(crate) fn store_coherent_dma_mask(&self, mask: u64) {
+        self.0.coherent_dma_mask.store(mask, Ordering::Relaxed);
+    }
+
+    /// Whether the device was released.
+    pub fn is_released(&self) -> bool {
+        self.0.released.load(Ordering::Acquire)
+    }
+
+    /// Release the device (driver unbind): report every entry still live on it as a leak and
+    /// forget them. Later DMA calls on it are reported. Releasing twice does nothing more.
+    #[track_caller]
+    pub fn release(&self) {
+        let site = self.0.checker.capture_site();
+        self.0.release(site);
+    }
+}
+
+impl DeviceInner {
+    fn release(&self, site: crate::site::Site) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.checker.release_device(self.id, site);
+        }
+    }
+}
+
+impl Drop for DeviceInner {
+    fn drop(&mut self) {
+        if !*self.released.get_mut() {
+            let site = crate::site::Site::at(std::panic::Location::caller());
+            self.release(site);
+        }
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("name", &self.name())
+            .field("driver", &self.driver())
+            .field("params", &self.params())
+            .finish()
+    }
+}
+
+/// Makes a [`Device`]; from [`Checker::device`].
+///
+/// Defaults are Linux's for a PCI device: 32-bit masks, 64 KiB segments, 4 GiB boundary.
+#[must_use]
+pub struct DeviceBuilder {
+    checker: Checker,
+    name: String,
+    driver: String,
+    dma_mask: u64,
+    coherent_dma_mask: u64,
+    max_segment_size: u64,
+    segment_boundary_mask: u64,
+}
+
+impl DeviceBuilder {
+    pub(crate) fn new(checker: Checker, name: &str) -> DeviceBuilder {
+        DeviceBuilder {
+            checker,
+            name: name.to_string(),
+            driver: "unknown".to_string(),
+            dma_mask: dma_bit_mask(32),
+            coherent_dma_mask: dma_bit_mask(32),
+            max_segment_size: 65536,
+            segment_boundary_mask: dma_bit_mask(32),
+        }
+    }
+
+    /// The driver bound to the device.
+    pub fn driver(mut self, driver: &str) -> Self {
+        self.driver = driver.to_string();
+        self
+    }
+
+    /// The streaming DMA mask.
+    pub fn dma_mask(mut self, mask: u64) -> Self {
+        self.dma_mask = mask;
+        self
+    }
+
+    /// The coherent DMA mask.
+    pub fn coherent_dma_mask(mut self, mask: u64) -> Self {
+        self.coherent_dma_mask = mask;
+        self
+    }
+
+    /// The longest DMA segment the device takes.
+    pub fn max_segment_size(mut self, size: u64) -> Self {
+        self.max_segment_size = size;
+        self
+    }
+
+    /// The segment boundary mask.
+    pub fn segment_boundary_mask(mut self, mask: u64) -> Self {
+        self.segment_boundary_mask = mask;
+        self
+    }
+
+    /// Register the device with its checker.
+    pub fn build(self) -> Device {
+        let name: Arc<str> = self.name.into();
+        let driver: Arc<str> = self.driver.into();
+        let id = self.checker.register_device(name.clone(), driver.clone());
+        Device(Arc::new(DeviceInner {
+            id,
+            name,
+            driver,
+            dma_mask: AtomicU64::new(self.dma_mask),
+            coherent_dma_mask: AtomicU64::new(self.coherent_dma_mask),
+            max_segment_size: AtomicU64::new(self.max_segment_size),
+            segment_boundary_mask: AtomicU64::new(self.segment_boundary_mask),
+            released: AtomicBool::new(false),
+            checker: self.checker,
+        }))
+    }
+}

@@ -1,0 +1,88 @@
+//! A recorded operation: everything the rules need to judge one DMA API call, independent of
+//! where the call came from (the live shim, a replayed kernel trace, a model).
+
+use crate::context::CallContext;
+use crate::site::Site;
+use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
+
+/// A device as the checker knows it: a small number, unique within one checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct DeviceId(pub u32);
+
+impl DeviceId {
+    /// Stands for "no device", in events of calls that name none (`kfree`).
+    pub const NONE: DeviceId = DeviceId(u32::MAX);
+}
+
+/// What an event does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// A mapping or allocation begins (`dma_map_*`, `dma_alloc_*`).
+    Map,
+    /// A mapping or allocation ends (`dma_unmap_*`, `dma_free_*`).
+    Unmap,
+    /// Ownership moves to the CPU (`dma_sync_*_for_cpu`).
+    SyncForCpu,
+    /// Ownership moves to the device (`dma_sync_*_for_device`).
+    SyncForDevice,
+    /// The driver tests a mapping for failure (`dma_mapping_error`).
+    MappingErrorCheck,
+    /// The device goes away (driver unbind) or the checker is asked for leaks.
+    Release,
+    /// An allocation of the DMA-able heap or page allocator is freed (`kfree`, `free_pages`).
+    MemoryFree,
+}
+
+/// One DMA API operation as the rules see it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// What the operation does.
+    pub op: Op,
+    /// The API function called, for reports (`dma_unmap_page`).
+    pub call: &'static str,
+    /// The family of the call (for a release, the family the call belongs to, which the rules
+    /// compare with the family of the entry it ends).
+    pub kind: MapKind,
+    /// The device named in the call.
+    pub device: DeviceId,
+    /// The DMA address named in (or returned by) the call.
+    pub dma_addr: DmaAddr,
+    /// The size in bytes named in the call.
+    pub size: u64,
+    /// The direction named in the call (`BIDIRECTIONAL` for coherent calls, which have none).
+    pub dir: Direction,
+    /// The `DMA_ATTR_*` flags of the call.
+    pub attrs: DmaAttrs,
+    /// The CPU address named in the call, where it has one.
+    pub cpu_addr: Option<u64>,
+    /// The execution context of the call.
+    pub context: CallContext,
+    /// Where the call was made.
+    pub site: Site,
+}
+
+impl Event {
+    /// An event of `op` by `call` on `device`, with the calling thread's context; the other
+    /// fields start empty and are set by the caller.
+    pub fn new(op: Op, call: &'static str, kind: MapKind, device: DeviceId, site: Site) -> Event {
+        Event {
+            op,
+            call,
+            kind,
+            device,
+            dma_addr: 0,
+            size: 0,
+            dir: Direction::Bidirectional,
+            attrs: DmaAttrs::empty(),
+            cpu_addr: None,
+            context: CallContext::current(),
+            site,
+        }
+    }
+
+    /// The end of the event's DMA range, or `None` if it overflows.
+    pub fn dma_end(&self) -> Option<u64> {
+        self.dma_addr.checked_add(self.size)
+    }
+}

@@ -1,0 +1,73 @@
+//! # dmacheck
+//!
+//! A checker for code that uses the Linux DMA API, in user space: what the kernel's
+//! `CONFIG_DMA_API_DEBUG` does for drivers, in your tests, fuzzers and model checkers.
+//!
+//! Every DMA call goes through a thin shim with the Linux name ([`dma_map_single`],
+//! [`dma_unmap_page`], [`dma_alloc_coherent`], [`dma_sync_single_for_cpu`], ...). The shim records
+//! the call in a concurrent table (one entry per live mapping, with the site that made it),
+//! checks it against the [`rules`], and carries it out on a real backing allocator: real memory
+//! at simulated physical addresses, with DMA addresses a device can use.
+//!
+//! ## The model
+//!
+//! - A [`Checker`] holds all state: memory, devices, entries, violations. Each test makes its
+//!   own; [`Checker::global`] serves C code and adapters.
+//! - A [`Device`] is made from a checker, with masks and segment limits like `struct device`.
+//!   Releasing it is a driver unbind: what is still mapped is reported as a leak.
+//! - DMA-able memory comes from [`kmalloc`] and [`alloc_pages`]; coherent memory from
+//!   [`dma_alloc_coherent`]. DMA addresses are never CPU pointers.
+//! - A violation names the rule, the call and its site, and the site that made the mapping
+//!   ("mapped at"). Each rule has a [`Level`]: deny (panic at the call), warn (report, go on)
+//!   or allow. Set levels with [`CheckerBuilder`] or the `DMACHECK` variable ([`config`]).
+//!
+//! ## A test
+//!
+//! ```
+//! use dmacheck::*;
+//!
+//! let checker = Checker::builder().env(false).print(false).build();
+//! let dev = checker.device("0000:00:03.0").driver("e1000").build();
+//!
+//! let buf = kmalloc(&checker, 2048, Gfp::KERNEL);
+//! let dma = dma_map_single(&dev, buf, 2048, Direction::ToDevice);
+//! // A bug: the driver never tests `dma` with dma_mapping_error, and unmaps with a wrong size.
+//! dma_unmap_single(&dev, dma, 1024, Direction::ToDevice);
+//!
+//! let found: Vec<_> = checker.violations().iter().map(|v| v.rule.id).collect();
+//! assert_eq!(found, ["unmap-size-mismatch", "unmap-unchecked"]);
+//! kfree(&checker, buf);
+//! ```
+//!
+//! A correct driver ends its test with [`Checker::assert_clean`]: no violation, no leak.
+
+#![warn(missing_docs)]
+
+mod backend;
+mod checker;
+pub mod config;
+mod context;
+mod device;
+mod event;
+mod report;
+pub mod rules;
+mod shim;
+mod site;
+mod sync;
+mod tracker;
+mod types;
+
+pub use backend::{Backend, DirectBackend, FreeError, MapError, MemoryConfig, Page, PhysMemory};
+pub use checker::{Checker, CheckerBuilder};
+pub use config::{Config, ConfigError};
+pub use context::{
+    CallContext, IrqSaveGuard, irqs_disabled, local_irq_disable, local_irq_enable, local_irq_save,
+};
+pub use device::{Device, DeviceBuilder, DeviceParams};
+pub use event::{DeviceId, Event, Op};
+pub use report::{Detail, Related, Stats, Value, Violation};
+pub use rules::{Level, Rule};
+pub use shim::*;
+pub use site::{Frame, Site, Stack};
+pub use tracker::{Entry, Tombstone};
+pub use types::*;

@@ -1,0 +1,50 @@
+//! Lifetimes: of devices, and of the memory behind DMA.
+
+use super::declare_rules;
+use crate::report::{Finding, Value};
+use crate::tracker::Entry;
+
+declare_rules! {
+    family: "lifetime";
+
+    /// A mapping or allocation is still live when its device is released (the driver unbinds)
+    /// or when the checker is asked for leaks. Every map must be unmapped and every allocation
+    /// freed before the device goes away; the report names where each leaked entry was made.
+    pub static LEAK = {
+        id: "leak",
+        summary: "mapping or allocation still live at device release or leak check",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 56-59 and 217-219 (Parts Ia and Id, every allocate and map has its free and unmap)",
+        kernel: Some("dma_debug_device_change(): \"device driver has pending DMA allocations while released from device\""),
+    };
+
+    /// A DMA call names a device that was already released (a driver using its device after
+    /// unbind). The call is refused: maps fail, releases and syncs do nothing.
+    pub static DEVICE_RELEASED = {
+        id: "device-released",
+        summary: "DMA call on a device after it was released",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 56-59 (Part Ia, dev must be the device the memory was allocated for)",
+        kernel: None,
+    };
+
+    /// `kfree`, `free_pages` or `__free_pages` was given memory that is not a live allocation of
+    /// the DMA-able heap or page allocator: never allocated, already freed, or freed with another
+    /// order. Nothing is freed.
+    pub static INVALID_FREE = {
+        id: "invalid-free",
+        summary: "kfree or free_pages of memory that is not a live allocation",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 160-167 (Part Id, DMA memory comes from kmalloc and the page allocator)",
+        kernel: None,
+    };
+}
+
+/// A leaked entry.
+pub(crate) fn leak(e: &Entry) -> Finding {
+    Finding::new(&LEAK, format!("{} mapping still live", e.kind))
+        .with("dma_addr", Value::Addr(e.dma_addr))
+        .with("size", Value::Num(e.size))
+        .with("dir", Value::Dir(e.dir))
+        .mapped_at(&e.site, e.kind.map_call())
+}

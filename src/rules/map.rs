@@ -1,0 +1,125 @@
+//! Arguments of a map or sync call: direction, size, range, reachability by the device.
+
+use super::declare_rules;
+use crate::backend::MapError;
+use crate::event::Event;
+use crate::report::{Finding, Findings, Value};
+use crate::types::Direction;
+
+declare_rules! {
+    family: "map";
+
+    /// `DMA_NONE` exists only for debugging; a map or sync must say which way data moves.
+    /// The call is refused: a map returns `DMA_MAPPING_ERROR`, a sync does nothing. Pass
+    /// `DMA_TO_DEVICE`, `DMA_FROM_DEVICE` or `DMA_BIDIRECTIONAL`.
+    pub static DIRECTION_NONE = {
+        id: "direction-none",
+        summary: "DMA_NONE (or no valid direction) given to a map or sync call",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 149-159 (Part Id, the direction enumerator: DMA_NONE is for debugging)",
+        kernel: Some("BUG_ON(!valid_dma_direction(dir)) in the map and sync wrappers"),
+    };
+
+    /// A mapping of zero bytes gives the device nothing to access and leaves the driver with an
+    /// address that names no memory; it is almost always a length computed wrongly. dmacheck
+    /// refuses it and returns `DMA_MAPPING_ERROR`.
+    pub static MAP_ZERO_SIZE = {
+        id: "map-zero-size",
+        summary: "a map call of zero bytes",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 141-148 (Part Id, dma_map_single maps a piece of memory of <size> bytes)",
+        kernel: None,
+    };
+
+    /// The buffer's end (CPU address or page offset plus size) does not fit in the address
+    /// space: the size is garbage, often a negative length converted to `size_t`. The map is
+    /// refused with `DMA_MAPPING_ERROR`.
+    pub static MAP_RANGE_OVERFLOW = {
+        id: "map-range-overflow",
+        summary: "the mapped range wraps around the end of the address space",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 160-167 (Part Id, a mapping must be one contiguous piece of memory)",
+        kernel: None,
+    };
+
+    /// Part of the buffer lies above the device's DMA mask, so the device cannot reach it. The
+    /// direct backend has no bounce buffers: the map fails with `DMA_MAPPING_ERROR`, as Linux's
+    /// dma-direct does without swiotlb. Allocate with `GFP_DMA`/`GFP_DMA32`, or set a wider
+    /// mask if the hardware allows it.
+    pub static MAP_ABOVE_MASK = {
+        id: "map-above-mask",
+        summary: "the buffer lies above the device's DMA mask",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 168-176 (Part Id, the physical address must lie within the device's dma_mask)",
+        kernel: Some("dma-direct: \"DMA addr ... overflow mask\" warning when no swiotlb can bounce"),
+    };
+
+    /// The memory handed to a map call is not memory a device can reach: a null pointer, a
+    /// pointer that did not come from the DMA-able heap or page allocator (`kmalloc`,
+    /// `alloc_pages`), or a range running off its end. The map fails with `DMA_MAPPING_ERROR`.
+    pub static MAP_INVALID_MEMORY = {
+        id: "map-invalid-memory",
+        summary: "null, foreign or out-of-range memory given to a map call",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 160-167 (Part Id, map memory from sources that guarantee physical contiguity, like kmalloc)",
+        kernel: Some("check_for_stack()/check_for_illegal_area(): \"device driver maps memory from stack/kernel text\""),
+    };
+}
+
+/// The direction of a map or sync is usable; reports it otherwise.
+pub(crate) fn check_direction(ev: &Event, out: &mut Findings) -> bool {
+    if ev.dir.is_valid() {
+        return true;
+    }
+    out.push(
+        Finding::new(&DIRECTION_NONE, format!("{} called with DMA_NONE", ev.call))
+            .with("dir", Value::Dir(Direction::None)),
+    );
+    false
+}
+
+/// The size and range of a map are usable; reports them otherwise. `base` is the start of the
+/// range in the caller's terms (CPU address, or page offset).
+pub(crate) fn check_map_range(ev: &Event, base: u64, out: &mut Findings) -> bool {
+    if ev.size == 0 {
+        out.push(
+            Finding::new(&MAP_ZERO_SIZE, "mapping of zero bytes refused")
+                .with("size", Value::Num(0)),
+        );
+        return false;
+    }
+    if base.checked_add(ev.size).is_none() {
+        out.push(
+            Finding::new(&MAP_RANGE_OVERFLOW, "the end of the range overflows")
+                .with("start", Value::Addr(base))
+                .with("size", Value::Num(ev.size)),
+        );
+        return false;
+    }
+    true
+}
+
+/// Report why the backend refused a mapping, where the refusal is the driver's fault.
+pub(crate) fn check_refusal(ev: &Event, err: &MapError, out: &mut Findings) {
+    match *err {
+        MapError::NullPointer => out.push(
+            Finding::new(&MAP_INVALID_MEMORY, "null pointer").with("size", Value::Num(ev.size)),
+        ),
+        MapError::NotDmaMemory { cpu_addr } => out.push(
+            Finding::new(
+                &MAP_INVALID_MEMORY,
+                "memory not from the DMA-able heap or page allocator (or running past its end)",
+            )
+            .with("cpu_addr", Value::Addr(cpu_addr))
+            .with("size", Value::Num(ev.size)),
+        ),
+        MapError::AboveMask { dma_end, mask } => out.push(
+            Finding::new(&MAP_ABOVE_MASK, "buffer above the device's DMA mask")
+                .with("dma_end", Value::Addr(dma_end))
+                .with("size", Value::Num(ev.size))
+                .with("mask", Value::Addr(mask)),
+        ),
+        // Running out of memory is the platform's answer, not a misuse.
+        MapError::OutOfMemory => {}
+    }
+}

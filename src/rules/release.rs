@@ -1,0 +1,251 @@
+//! Ending a mapping or allocation: the release must match what was mapped.
+
+use super::declare_rules;
+use crate::event::Event;
+use crate::report::{Finding, Findings, Value};
+use crate::tracker::{Entry, Tombstone};
+use crate::types::{DMA_MAPPING_ERROR, MapKind};
+
+declare_rules! {
+    family: "release";
+
+    /// The address given to an unmap or free was never mapped on this device (and no recent
+    /// release of it is remembered). The driver passes a wrong or corrupted handle, or one that
+    /// belongs to another buffer. Nothing is released.
+    pub static UNMAP_UNKNOWN = {
+        id: "unmap-unknown",
+        summary: "unmap or free of an address not mapped on this device",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 217-219 (Part Id, dma_unmap_single: parameters identical to those of the map)",
+        kernel: Some("check_unmap(): \"device driver tries to free DMA memory it has not allocated\""),
+    };
+
+    /// The driver unmaps the value a failed map returned. A failed mapping has nothing to
+    /// unmap: test every map with `dma_mapping_error` and skip the unmap on failure.
+    pub static UNMAP_MAPPING_ERROR = {
+        id: "unmap-mapping-error",
+        summary: "unmap or free of the DMA_MAPPING_ERROR value",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 246-250 (Part Id, dma_mapping_error: a failed map creates no mapping)",
+        kernel: Some("check_unmap(): \"device driver tries to free an invalid DMA memory address\""),
+    };
+
+    /// The address is mapped, but for another device. Unmap, free and sync must name the
+    /// device the mapping was made for. Nothing is released or synced.
+    pub static WRONG_DEVICE = {
+        id: "wrong-device",
+        summary: "unmap, free or sync names a different device than the mapping's",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 56-59 and 217-219 (Parts Ia and Id, dev must be the same as in the allocate or map)",
+        kernel: None,
+    };
+
+    /// The size given to the release differs from the size mapped. The seed requires the
+    /// parameters of an unmap or free to be those of the map; on an IOMMU a wrong size unmaps
+    /// too little (a leak) or too much (another mapping). The mapping is released as mapped.
+    pub static UNMAP_SIZE_MISMATCH = {
+        id: "unmap-size-mismatch",
+        summary: "unmap or free with a different size than mapped",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 56-59 and 217-219 (Parts Ia and Id, size must be the same as in the allocate or map)",
+        kernel: Some("check_unmap(): \"device driver frees DMA memory with different size\""),
+    };
+
+    /// The direction given to the unmap differs from the one mapped. On non-coherent hardware
+    /// the unmap's cache maintenance follows its direction, so received data can be lost.
+    pub static UNMAP_DIRECTION_MISMATCH = {
+        id: "unmap-direction-mismatch",
+        summary: "unmap with a different direction than mapped",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 217-219 (Part Id, dma_unmap_single: parameters identical to those of the map)",
+        kernel: Some("check_unmap(): \"device driver frees DMA memory with different direction\""),
+    };
+
+    /// The release call belongs to another family than the map: a single mapping unmapped with
+    /// `dma_unmap_page`, coherent memory released with an unmap, a streaming mapping freed with
+    /// `dma_free_coherent`. Each family must be ended by its own call. The entry is released as
+    /// its own family requires.
+    pub static UNMAP_FUNCTION_MISMATCH = {
+        id: "unmap-function-mismatch",
+        summary: "unmap or free with the wrong function for the kind of mapping",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 211-237 (Part Id, each map call has its own unmap call)",
+        kernel: Some("check_unmap(): \"device driver frees DMA memory with wrong function\""),
+    };
+
+    /// `dma_free_coherent` names a CPU address other than the one `dma_alloc_coherent`
+    /// returned for that handle. The memory is freed as allocated.
+    pub static FREE_CPU_ADDRESS_MISMATCH = {
+        id: "free-cpu-address-mismatch",
+        summary: "coherent free with a different CPU address than allocated",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 56-59 (Part Ia, cpu_addr must be the address returned by the allocate)",
+        kernel: Some("check_unmap(): \"device driver frees DMA memory with different CPU address\""),
+    };
+
+    /// The mapping was already released, by the call named in the report. A second release
+    /// can tear down a mapping that now belongs to someone else.
+    pub static DOUBLE_UNMAP = {
+        id: "double-unmap",
+        summary: "unmap or free of a mapping already released",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 217-219 (Part Id, unmap ends a mapping previously made)",
+        kernel: None,
+    };
+
+    /// A streaming mapping was unmapped without `dma_mapping_error` ever having been called on
+    /// its address. A map can fail; a driver that never tests it hands the device an invalid
+    /// address. (Scatter-gather and coherent calls report failure by 0 and NULL, so this rule
+    /// does not apply to them.)
+    pub static UNMAP_UNCHECKED = {
+        id: "unmap-unchecked",
+        summary: "a single or page mapping never tested with dma_mapping_error",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 246-250 (Part Id, test the returned address with dma_mapping_error)",
+        kernel: Some("check_unmap(): \"device driver failed to check map error\""),
+    };
+
+    /// Coherent memory was freed with interrupts disabled. On some platforms freeing it unmaps
+    /// pages and may sleep; move the free out of the IRQs-off region.
+    pub static FREE_COHERENT_IRQS_DISABLED = {
+        id: "free-coherent-irqs-disabled",
+        summary: "dma_free_coherent called with IRQs disabled",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 60-61 (Part Ia, the free routines may only be called with IRQs enabled); DMA-API-2007.txt line 5 (the change that made it part of the API)",
+        kernel: Some("WARN_ON(irqs_disabled()) in dma_free_attrs()"),
+    };
+}
+
+/// How well an entry matches a release, to pick among entries at the same address.
+pub(crate) fn match_rank(ev: &Event, e: &Entry) -> u32 {
+    u32::from(e.kind == ev.kind) * 4 + u32::from(e.size == ev.size) * 2 + u32::from(e.dir == ev.dir)
+}
+
+/// Rules of the release call itself, whatever it releases.
+pub(crate) fn check_release_context(ev: &Event, out: &mut Findings) {
+    if ev.kind == MapKind::Coherent && ev.context.irqs_disabled {
+        out.push(
+            Finding::new(
+                &FREE_COHERENT_IRQS_DISABLED,
+                "coherent memory freed with IRQs disabled",
+            )
+            .with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("size", Value::Num(ev.size)),
+        );
+    }
+}
+
+/// A release of the mapping-error value; reports it and returns true.
+pub(crate) fn check_mapping_error_release(ev: &Event, out: &mut Findings) -> bool {
+    if ev.dma_addr != DMA_MAPPING_ERROR {
+        return false;
+    }
+    out.push(
+        Finding::new(
+            &UNMAP_MAPPING_ERROR,
+            "release of the address a failed map returned",
+        )
+        .with("dma_addr", Value::Addr(ev.dma_addr))
+        .with("size", Value::Num(ev.size)),
+    );
+    true
+}
+
+/// Compare a release with the entry it ends.
+pub(crate) fn check_release(ev: &Event, e: &Entry, out: &mut Findings) {
+    let mapped = |f: Finding| f.mapped_at(&e.site, e.kind.map_call());
+    if ev.kind != e.kind {
+        out.push(mapped(
+            Finding::new(
+                &UNMAP_FUNCTION_MISMATCH,
+                format!(
+                    "{} released with {} (use {})",
+                    e.kind.map_call(),
+                    ev.call,
+                    e.kind.release_call()
+                ),
+            )
+            .with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("mapped_kind", Value::Kind(e.kind))
+            .with("kind", Value::Kind(ev.kind)),
+        ));
+    }
+    if ev.size != e.size {
+        out.push(mapped(
+            Finding::new(&UNMAP_SIZE_MISMATCH, "size differs from the mapping's")
+                .with("dma_addr", Value::Addr(ev.dma_addr))
+                .with("size", Value::Num(ev.size))
+                .with("mapped_size", Value::Num(e.size)),
+        ));
+    }
+    // Coherent memory has no direction of its own; the function mismatch already says enough.
+    let streaming = ev.kind != MapKind::Coherent && e.kind != MapKind::Coherent;
+    if streaming && ev.dir.is_valid() && ev.dir != e.dir {
+        out.push(mapped(
+            Finding::new(
+                &UNMAP_DIRECTION_MISMATCH,
+                "direction differs from the mapping's",
+            )
+            .with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("dir", Value::Dir(ev.dir))
+            .with("mapped_dir", Value::Dir(e.dir)),
+        ));
+    }
+    if let Some(cpu) = ev
+        .cpu_addr
+        .filter(|&c| e.kind == MapKind::Coherent && c != e.cpu_addr)
+    {
+        out.push(mapped(
+            Finding::new(
+                &FREE_CPU_ADDRESS_MISMATCH,
+                "CPU address differs from the one allocated",
+            )
+            .with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("cpu_addr", Value::Addr(cpu))
+            .with("mapped_cpu_addr", Value::Addr(e.cpu_addr)),
+        ));
+    }
+    if e.kind.fails_with_mapping_error() && !e.error_checked {
+        out.push(mapped(
+            Finding::new(
+                &UNMAP_UNCHECKED,
+                format!(
+                    "{} result never tested with dma_mapping_error",
+                    e.kind.map_call()
+                ),
+            )
+            .with("dma_addr", Value::Addr(e.dma_addr))
+            .with("size", Value::Num(e.size)),
+        ));
+    }
+}
+
+/// A release that found no entry on its device: a double release, or an unknown address.
+pub(crate) fn check_missing(ev: &Event, tomb: Option<&Tombstone>, out: &mut Findings) {
+    let f = match tomb {
+        Some(t) => Finding::new(
+            &DOUBLE_UNMAP,
+            format!("already released by {}", t.released_by),
+        )
+        .mapped_at(&t.mapped_at, t.kind.map_call())
+        .related("first released at", &t.released_at),
+        None => Finding::new(&UNMAP_UNKNOWN, "no mapping at this address on this device"),
+    };
+    out.push(
+        f.with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("size", Value::Num(ev.size)),
+    );
+}
+
+/// The address belongs to another device's entry.
+pub(crate) fn check_other_device(ev: &Event, e: &Entry, other_name: &str, out: &mut Findings) {
+    out.push(
+        Finding::new(
+            &WRONG_DEVICE,
+            format!("the address is mapped for device {other_name}"),
+        )
+        .with("dma_addr", Value::Addr(ev.dma_addr))
+        .with("mapped_device", Value::Text(other_name.to_string()))
+        .mapped_at(&e.site, e.kind.map_call()),
+    );
+}

@@ -1,0 +1,108 @@
+//! Ownership hand-offs: `dma_sync_*` must name a live mapping, stay inside it, and move data
+//! the way the mapping allows.
+
+use super::declare_rules;
+use crate::event::{Event, Op};
+use crate::report::{Finding, Findings, Value};
+use crate::tracker::{Entry, Tombstone};
+use crate::types::{DMA_MAPPING_ERROR, Direction, MapKind};
+
+declare_rules! {
+    family: "sync";
+
+    /// The address given to a sync is not inside any mapping of this device: never mapped,
+    /// already unmapped (the report then names the unmap), or the mapping-error value. Nothing
+    /// is synced.
+    pub static SYNC_UNKNOWN = {
+        id: "sync-unknown",
+        summary: "sync of an address not inside a live mapping of this device",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 306-308 (Part Id, a sync names a mapping made by the map API)",
+        kernel: Some("check_sync(): \"device driver tries to sync DMA memory it has not allocated\""),
+    };
+
+    /// The synced range starts inside a mapping but runs past its end. Only the mapping's own
+    /// bytes belong to this hand-off; the rest may be another buffer. (The kernel compares only
+    /// the sizes, so a range sync with an offset escapes it; dmacheck compares the ends.)
+    pub static SYNC_OUT_OF_RANGE = {
+        id: "sync-out-of-range",
+        summary: "sync range reaches past the end of the mapping",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 414-417 (Part II, dma_sync_single_range: a partial sync within the mapping)",
+        kernel: Some("check_sync(): \"device driver syncs DMA memory outside allocated range\""),
+    };
+
+    /// The sync's direction differs from the mapping's. A `DMA_TO_DEVICE` mapping is read-only
+    /// for the device and a `DMA_FROM_DEVICE` one is write-only; syncing them the other way
+    /// moves stale data over good data on non-coherent hardware. Sync with the mapping's own
+    /// direction; any direction is accepted for a `DMA_BIDIRECTIONAL` mapping.
+    pub static SYNC_DIRECTION_MISMATCH = {
+        id: "sync-direction-mismatch",
+        summary: "sync with a different direction than mapped",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 193-210 and 306-316 (Part Id, directions and when each sync is due)",
+        kernel: Some("check_sync(): \"syncs DMA memory with different direction\" / \"device read-only DMA memory for cpu\" / \"device write-only DMA memory to device\""),
+    };
+}
+
+/// Judge a sync against the mapping that contains its start.
+pub(crate) fn check_sync(ev: &Event, e: &Entry, out: &mut Findings) {
+    let mapped = |f: Finding| f.mapped_at(&e.site, e.kind.map_call());
+    let entry_end = e.dma_addr.saturating_add(e.size);
+    if ev.dma_end().is_none_or(|end| end > entry_end) {
+        out.push(mapped(
+            Finding::new(&SYNC_OUT_OF_RANGE, "sync runs past the end of the mapping")
+                .with("dma_addr", Value::Addr(ev.dma_addr))
+                .with("size", Value::Num(ev.size))
+                .with("mapped_dma_addr", Value::Addr(e.dma_addr))
+                .with("mapped_size", Value::Num(e.size)),
+        ));
+    }
+    if e.kind == MapKind::Coherent || e.dir == Direction::Bidirectional || ev.dir == e.dir {
+        return;
+    }
+    let message = match (ev.op, e.dir) {
+        (Op::SyncForCpu, Direction::ToDevice) => {
+            format!(
+                "device-read-only (TO_DEVICE) mapping synced for the CPU with {}",
+                ev.dir
+            )
+        }
+        (Op::SyncForDevice, Direction::FromDevice) => {
+            format!(
+                "device-write-only (FROM_DEVICE) mapping synced for the device with {}",
+                ev.dir
+            )
+        }
+        _ => format!("synced with {}, mapped with {}", ev.dir, e.dir),
+    };
+    out.push(mapped(
+        Finding::new(&SYNC_DIRECTION_MISMATCH, message)
+            .with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("dir", Value::Dir(ev.dir))
+            .with("mapped_dir", Value::Dir(e.dir)),
+    ));
+}
+
+/// A sync that found no mapping of its device.
+pub(crate) fn check_missing(ev: &Event, tomb: Option<&Tombstone>, out: &mut Findings) {
+    let f = if ev.dma_addr == DMA_MAPPING_ERROR {
+        Finding::new(&SYNC_UNKNOWN, "sync of the address a failed map returned")
+    } else if let Some(t) = tomb {
+        Finding::new(
+            &SYNC_UNKNOWN,
+            format!("sync after the mapping was released by {}", t.released_by),
+        )
+        .mapped_at(&t.mapped_at, t.kind.map_call())
+        .related("released at", &t.released_at)
+    } else {
+        Finding::new(
+            &SYNC_UNKNOWN,
+            "no mapping of this device contains the address",
+        )
+    };
+    out.push(
+        f.with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("size", Value::Num(ev.size)),
+    );
+}

@@ -1,0 +1,542 @@
+//! The DMA API, under its Linux names. Each call is a short sequence: describe the call as an
+//! [`Event`], validate its arguments, carry it out on the backend, record it in the tracker
+//! (where the rules judge it), and report what was found.
+//!
+//! All functions are `#[track_caller]`: the site of every entry and violation is the driver's
+//! own call, at no cost.
+
+use std::ptr::{self, NonNull};
+
+use crate::backend::Page;
+use crate::checker::{Checker, CheckerInner};
+use crate::device::Device;
+use crate::event::{DeviceId, Event, Op};
+use crate::report::{Finding, Findings, Value};
+use crate::rules;
+use crate::site::Site;
+use crate::tracker::Entry;
+use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind};
+
+/// `EIO`, returned negated by the mask setters when a mask is not supported.
+pub const EIO: i32 = 5;
+
+/// The cache line size `dma_get_cache_alignment` reports (x86 and most arm64 parts).
+pub const DMA_CACHE_ALIGNMENT: i32 = 64;
+
+#[track_caller]
+fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
+    Event::new(op, call, kind, dev.id(), dev.checker().capture_site())
+}
+
+/// Refuse a call on a released device, reporting it.
+#[track_caller]
+fn refused_after_release(dev: &Device, ev: &Event) -> bool {
+    if !dev.is_released() {
+        return false;
+    }
+    let f = Finding::new(&rules::DEVICE_RELEASED, "the device was already released");
+    dev.checker().inner().finish(ev, [f].into_iter().collect());
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming mappings
+
+#[track_caller]
+fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr {
+    if refused_after_release(dev, &ev) {
+        return DMA_MAPPING_ERROR;
+    }
+    let c = dev.checker().inner();
+    let mut out = Findings::new();
+    ev.dma_addr = DMA_MAPPING_ERROR;
+    if rules::map::check_direction(&ev, &mut out)
+        && rules::map::check_map_range(&ev, range_start, &mut out)
+    {
+        let mapped = c.memory.phys_of(cpu, ev.size).and_then(|phys| {
+            c.backend
+                .map(&dev.params(), phys, ev.size, ev.dir, ev.attrs)
+        });
+        match mapped {
+            Ok(dma) => {
+                ev.dma_addr = dma;
+                c.record_map(&ev);
+            }
+            Err(e) => rules::map::check_refusal(&ev, &e, &mut out),
+        }
+    }
+    c.finish(&ev, out);
+    ev.dma_addr
+}
+
+/// Map `size` bytes of DMA-able memory at `cpu_addr` for the device (`dma_map_single`).
+/// Returns the DMA address, or [`DMA_MAPPING_ERROR`]: test it with [`dma_mapping_error`].
+#[track_caller]
+pub fn dma_map_single(dev: &Device, cpu_addr: *const u8, size: usize, dir: Direction) -> DmaAddr {
+    dma_map_single_attrs(dev, cpu_addr, size, dir, DmaAttrs::empty())
+}
+
+/// [`dma_map_single`] with attributes (`dma_map_single_attrs`).
+#[track_caller]
+pub fn dma_map_single_attrs(
+    dev: &Device,
+    cpu_addr: *const u8,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> DmaAddr {
+    let mut ev = event(dev, Op::Map, "dma_map_single", MapKind::Single);
+    (ev.size, ev.dir, ev.attrs, ev.cpu_addr) =
+        (size as u64, dir, attrs, Some(cpu_addr.addr() as u64));
+    map(dev, ev, cpu_addr, cpu_addr.addr() as u64)
+}
+
+/// Map `size` bytes at `offset` into `page` for the device (`dma_map_page`).
+#[track_caller]
+pub fn dma_map_page(
+    dev: &Device,
+    page: Page,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+) -> DmaAddr {
+    dma_map_page_attrs(dev, page, offset, size, dir, DmaAttrs::empty())
+}
+
+/// [`dma_map_page`] with attributes (`dma_map_page_attrs`).
+#[track_caller]
+pub fn dma_map_page_attrs(
+    dev: &Device,
+    page: Page,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> DmaAddr {
+    let start = page.address().addr().checked_add(offset);
+    let cpu = page.address().wrapping_add(offset);
+    let mut ev = event(dev, Op::Map, "dma_map_page", MapKind::Page);
+    (ev.size, ev.dir, ev.attrs, ev.cpu_addr) = (size as u64, dir, attrs, Some(cpu.addr() as u64));
+    map(dev, ev, cpu, start.map_or(u64::MAX, |s| s as u64))
+}
+
+#[track_caller]
+fn release(dev: &Device, ev: Event) {
+    if refused_after_release(dev, &ev) {
+        return;
+    }
+    let c = dev.checker().inner();
+    let mut out = Findings::new();
+    if !ev.dir.is_valid() {
+        rules::map::check_direction(&ev, &mut out);
+    }
+    if let Some(entry) = c.record_release(&ev, &mut out) {
+        carry_out_release(c, dev, &entry);
+    }
+    c.finish(&ev, out);
+}
+
+/// Release what the entry says was made, whatever the call said: a mismatched release must not
+/// leave the backend inconsistent.
+fn carry_out_release(c: &CheckerInner, dev: &Device, e: &Entry) {
+    let params = dev.params();
+    match e.kind {
+        MapKind::Single | MapKind::Page => {
+            c.backend.unmap(&params, e.dma_addr, e.size, e.dir, e.attrs)
+        }
+        MapKind::Coherent => c.backend.free_coherent(&params, e.dma_addr, e.size),
+    }
+}
+
+#[track_caller]
+fn unmap_event(
+    dev: &Device,
+    call: &'static str,
+    kind: MapKind,
+    dma: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> Event {
+    let mut ev = event(dev, Op::Unmap, call, kind);
+    (ev.dma_addr, ev.size, ev.dir, ev.attrs) = (dma, size as u64, dir, attrs);
+    ev
+}
+
+/// End a mapping made by [`dma_map_single`] (`dma_unmap_single`): the same address, size and
+/// direction.
+#[track_caller]
+pub fn dma_unmap_single(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
+    dma_unmap_single_attrs(dev, dma_addr, size, dir, DmaAttrs::empty());
+}
+
+/// [`dma_unmap_single`] with attributes (`dma_unmap_single_attrs`).
+#[track_caller]
+pub fn dma_unmap_single_attrs(
+    dev: &Device,
+    dma_addr: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
+    let ev = unmap_event(
+        dev,
+        "dma_unmap_single",
+        MapKind::Single,
+        dma_addr,
+        size,
+        dir,
+        attrs,
+    );
+    release(dev, ev);
+}
+
+/// End a mapping made by [`dma_map_page`] (`dma_unmap_page`).
+#[track_caller]
+pub fn dma_unmap_page(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
+    dma_unmap_page_attrs(dev, dma_addr, size, dir, DmaAttrs::empty());
+}
+
+/// [`dma_unmap_page`] with attributes (`dma_unmap_page_attrs`).
+#[track_caller]
+pub fn dma_unmap_page_attrs(
+    dev: &Device,
+    dma_addr: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
+    let ev = unmap_event(
+        dev,
+        "dma_unmap_page",
+        MapKind::Page,
+        dma_addr,
+        size,
+        dir,
+        attrs,
+    );
+    release(dev, ev);
+}
+
+/// Whether a map failed (`dma_mapping_error`): non-zero for [`DMA_MAPPING_ERROR`]. Calling it
+/// is what the [`unmap-unchecked`](rules::UNMAP_UNCHECKED) rule looks for.
+#[track_caller]
+pub fn dma_mapping_error(dev: &Device, dma_addr: DmaAddr) -> i32 {
+    // No stack is captured: the check is recorded, never reported.
+    let mut ev = Event::new(
+        Op::MappingErrorCheck,
+        "dma_mapping_error",
+        MapKind::Single,
+        dev.id(),
+        Site::at(std::panic::Location::caller()),
+    );
+    ev.dma_addr = dma_addr;
+    dev.checker().inner().record_error_check(&ev);
+    i32::from(dma_addr == DMA_MAPPING_ERROR)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syncs
+
+#[track_caller]
+fn sync(dev: &Device, op: Op, call: &'static str, dma: DmaAddr, size: usize, dir: Direction) {
+    let mut ev = event(dev, op, call, MapKind::Single);
+    (ev.dma_addr, ev.size, ev.dir) = (dma, size as u64, dir);
+    if refused_after_release(dev, &ev) {
+        return;
+    }
+    let c = dev.checker().inner();
+    let mut out = Findings::new();
+    if let Some((start, len)) = c.record_sync(&ev, &mut out) {
+        let params = dev.params();
+        match op {
+            Op::SyncForCpu => c.backend.sync_for_cpu(&params, start, len, dir),
+            _ => c.backend.sync_for_device(&params, start, len, dir),
+        }
+    }
+    c.finish(&ev, out);
+}
+
+/// Hand a streaming mapping to the CPU (`dma_sync_single_for_cpu`): after the device wrote it,
+/// before the CPU reads it.
+#[track_caller]
+pub fn dma_sync_single_for_cpu(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
+    sync(
+        dev,
+        Op::SyncForCpu,
+        "dma_sync_single_for_cpu",
+        dma_addr,
+        size,
+        dir,
+    );
+}
+
+/// Hand a streaming mapping back to the device (`dma_sync_single_for_device`): after the CPU
+/// wrote it, before the device reads it.
+#[track_caller]
+pub fn dma_sync_single_for_device(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
+    sync(
+        dev,
+        Op::SyncForDevice,
+        "dma_sync_single_for_device",
+        dma_addr,
+        size,
+        dir,
+    );
+}
+
+/// Hand `size` bytes at `offset` into a mapping to the CPU (`dma_sync_single_range_for_cpu`).
+#[track_caller]
+pub fn dma_sync_single_range_for_cpu(
+    dev: &Device,
+    dma_addr: DmaAddr,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+) {
+    let addr = dma_addr.saturating_add(offset as u64);
+    sync(
+        dev,
+        Op::SyncForCpu,
+        "dma_sync_single_range_for_cpu",
+        addr,
+        size,
+        dir,
+    );
+}
+
+/// Hand `size` bytes at `offset` into a mapping to the device
+/// (`dma_sync_single_range_for_device`).
+#[track_caller]
+pub fn dma_sync_single_range_for_device(
+    dev: &Device,
+    dma_addr: DmaAddr,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+) {
+    let addr = dma_addr.saturating_add(offset as u64);
+    sync(
+        dev,
+        Op::SyncForDevice,
+        "dma_sync_single_range_for_device",
+        addr,
+        size,
+        dir,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coherent memory
+
+/// Allocate `size` bytes of zeroed coherent memory (`dma_alloc_coherent`). Returns the CPU
+/// address and stores the DMA address in `dma_handle`; NULL on failure.
+#[track_caller]
+pub fn dma_alloc_coherent(
+    dev: &Device,
+    size: usize,
+    dma_handle: &mut DmaAddr,
+    gfp: Gfp,
+) -> *mut u8 {
+    dma_alloc_attrs(dev, size, dma_handle, gfp, DmaAttrs::empty())
+}
+
+/// [`dma_alloc_coherent`]; the memory is always zeroed, as in Linux since 5.0
+/// (`dma_zalloc_coherent`).
+#[track_caller]
+pub fn dma_zalloc_coherent(
+    dev: &Device,
+    size: usize,
+    dma_handle: &mut DmaAddr,
+    gfp: Gfp,
+) -> *mut u8 {
+    dma_alloc_attrs(dev, size, dma_handle, gfp | Gfp::ZERO, DmaAttrs::empty())
+}
+
+/// [`dma_alloc_coherent`] with attributes (`dma_alloc_attrs`).
+#[track_caller]
+pub fn dma_alloc_attrs(
+    dev: &Device,
+    size: usize,
+    dma_handle: &mut DmaAddr,
+    gfp: Gfp,
+    attrs: DmaAttrs,
+) -> *mut u8 {
+    let mut ev = event(dev, Op::Map, "dma_alloc_coherent", MapKind::Coherent);
+    (ev.size, ev.attrs) = (size as u64, attrs);
+    *dma_handle = DMA_MAPPING_ERROR;
+    if refused_after_release(dev, &ev) {
+        return ptr::null_mut();
+    }
+    let c = dev.checker().inner();
+    let mut out = Findings::new();
+    let mut cpu = ptr::null_mut();
+    if size == 0 {
+        out.push(
+            Finding::new(&rules::MAP_ZERO_SIZE, "allocation of zero bytes refused")
+                .with("size", Value::Num(0)),
+        );
+    } else if let Ok((p, dma)) = c.backend.alloc_coherent(&dev.params(), size as u64, gfp) {
+        (cpu, *dma_handle) = (p.as_ptr(), dma);
+        (ev.dma_addr, ev.cpu_addr) = (dma, Some(p.as_ptr().addr() as u64));
+        c.record_map(&ev);
+    }
+    c.finish(&ev, out);
+    cpu
+}
+
+/// Free memory from [`dma_alloc_coherent`] (`dma_free_coherent`): the same size and handle,
+/// and the CPU address it returned. Must be called with IRQs enabled. NULL does nothing.
+#[track_caller]
+pub fn dma_free_coherent(dev: &Device, size: usize, cpu_addr: *const u8, dma_handle: DmaAddr) {
+    dma_free_attrs(dev, size, cpu_addr, dma_handle, DmaAttrs::empty());
+}
+
+/// [`dma_free_coherent`] with attributes (`dma_free_attrs`).
+#[track_caller]
+pub fn dma_free_attrs(
+    dev: &Device,
+    size: usize,
+    cpu_addr: *const u8,
+    dma_handle: DmaAddr,
+    attrs: DmaAttrs,
+) {
+    let mut ev = unmap_event(
+        dev,
+        "dma_free_coherent",
+        MapKind::Coherent,
+        dma_handle,
+        size,
+        Direction::Bidirectional,
+        attrs,
+    );
+    ev.cpu_addr = Some(cpu_addr.addr() as u64);
+    if cpu_addr.is_null() {
+        // As in the kernel: the context is still checked, then a NULL free is a no-op.
+        let mut out = Findings::new();
+        rules::release::check_release_context(&ev, &mut out);
+        dev.checker().inner().finish(&ev, out);
+        return;
+    }
+    release(dev, ev);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addressing limits
+
+/// Whether the platform can do DMA for the device with `mask` (`dma_supported`): 1 or 0. A mask
+/// must reach the whole `GFP_DMA` zone.
+pub fn dma_supported(dev: &Device, mask: u64) -> i32 {
+    i32::from(mask >= dev.checker().memory().min_supported_mask())
+}
+
+/// Set the streaming mask if supported (`dma_set_mask`): 0, or `-EIO`.
+pub fn dma_set_mask(dev: &Device, mask: u64) -> i32 {
+    if dma_supported(dev, mask) == 0 {
+        return -EIO;
+    }
+    dev.store_dma_mask(mask);
+    0
+}
+
+/// Set the coherent mask if supported (`dma_set_coherent_mask`): 0, or `-EIO`.
+pub fn dma_set_coherent_mask(dev: &Device, mask: u64) -> i32 {
+    if dma_supported(dev, mask) == 0 {
+        return -EIO;
+    }
+    dev.store_coherent_dma_mask(mask);
+    0
+}
+
+/// Set both masks (`dma_set_mask_and_coherent`): 0, or `-EIO` with neither changed.
+pub fn dma_set_mask_and_coherent(dev: &Device, mask: u64) -> i32 {
+    let rc = dma_set_mask(dev, mask);
+    if rc == 0 {
+        dma_set_coherent_mask(dev, mask);
+    }
+    rc
+}
+
+/// The streaming mask in force (`dma_get_mask`).
+pub fn dma_get_mask(dev: &Device) -> u64 {
+    dev.params().dma_mask
+}
+
+/// The smallest mask that reaches all memory (`dma_get_required_mask`).
+pub fn dma_get_required_mask(dev: &Device) -> u64 {
+    dev.checker().memory().required_mask()
+}
+
+/// The minimum alignment and width of a mapping or partial sync (`dma_get_cache_alignment`).
+pub fn dma_get_cache_alignment() -> i32 {
+    DMA_CACHE_ALIGNMENT
+}
+
+// ---------------------------------------------------------------------------------------------
+// DMA-able memory
+
+/// Allocate `size` bytes of DMA-able memory (`kmalloc`); NULL for size 0 or when memory runs
+/// out. `Gfp::DMA` places it below 16 MiB.
+pub fn kmalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
+    checker
+        .memory()
+        .kmalloc(size, gfp)
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
+}
+
+/// [`kmalloc`], zeroed (`kzalloc`).
+pub fn kzalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
+    kmalloc(checker, size, gfp | Gfp::ZERO)
+}
+
+#[track_caller]
+fn invalid_free(
+    checker: &Checker,
+    call: &'static str,
+    ptr: *const u8,
+    why: crate::backend::FreeError,
+) {
+    let mut ev = Event::new(
+        Op::MemoryFree,
+        call,
+        MapKind::Single,
+        DeviceId::NONE,
+        checker.capture_site(),
+    );
+    ev.cpu_addr = Some(ptr.addr() as u64);
+    let f = Finding::new(&rules::INVALID_FREE, why.to_string())
+        .with("cpu_addr", Value::Addr(ptr.addr() as u64));
+    checker.inner().finish(&ev, [f].into_iter().collect());
+}
+
+/// Free memory from [`kmalloc`] (`kfree`). NULL does nothing; anything else that is not a live
+/// allocation is reported and left alone.
+#[track_caller]
+pub fn kfree(checker: &Checker, ptr: *const u8) {
+    if let Err(why) = checker.memory().kfree(ptr) {
+        invalid_free(checker, "kfree", ptr, why);
+    }
+}
+
+/// Allocate 2^`order` contiguous pages (`alloc_pages`).
+pub fn alloc_pages(checker: &Checker, gfp: Gfp, order: u32) -> Option<Page> {
+    checker.memory().alloc_pages(gfp, order)
+}
+
+/// Free pages from [`alloc_pages`] with the order they were allocated with (`__free_pages`).
+#[track_caller]
+pub fn free_pages(checker: &Checker, page: Page, order: u32) {
+    if let Err(why) = checker.memory().free_pages(page, order) {
+        invalid_free(checker, "__free_pages", page.address(), why);
+    }
+}
+
+/// The CPU address of a page (`page_address`).
+pub fn page_address(page: Page) -> *mut u8 {
+    page.address()
+}
+
+/// The page containing a CPU address (`virt_to_page`); `None` for NULL.
+pub fn virt_to_page(addr: *const u8) -> Option<Page> {
+    Page::containing(addr)
+}

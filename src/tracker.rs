@@ -1,0 +1,372 @@
+//! The concurrent table of live entries: one per mapping or allocation, with where it was made.
+//!
+//! The tracker knows no rules. It inserts, finds, updates and removes entries, remembers the
+//! last release of recently released addresses (so a double unmap can name the first one), and
+//! counts. Its layout is private, so measurements can change it behind this interface.
+//!
+//! Layout: entries are hashed by the page of their DMA address (as the kernel's dma-debug
+//! buckets them), so both exact lookups (unmap) and lookups of an address inside a mapping (a
+//! sync of part of it) are a few probes. Several entries may share a page, and even an address:
+//! the same buffer may legitimately be mapped twice, or for two devices.
+
+use smallvec::SmallVec;
+
+use crate::event::DeviceId;
+use crate::site::Site;
+use crate::sync::{AtomicU64, DashMap, Mutex, Ordering};
+use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
+
+const BUCKET_SHIFT: u32 = 12;
+const GRAVEYARD_SLOTS: usize = 1024;
+
+/// One live mapping or allocation.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The device it was made for.
+    pub device: DeviceId,
+    /// The family of the call that made it.
+    pub kind: MapKind,
+    /// The direction it was made with (`BIDIRECTIONAL` for coherent memory).
+    pub dir: Direction,
+    /// Whether `dma_mapping_error` was called on its address.
+    pub error_checked: bool,
+    /// The attrs it was made with.
+    pub attrs: DmaAttrs,
+    /// Its DMA address.
+    pub dma_addr: DmaAddr,
+    /// Its size in bytes, as the caller gave it.
+    pub size: u64,
+    /// The CPU address it was made from (or, for coherent memory, returned).
+    pub cpu_addr: u64,
+    /// Where it was made.
+    pub site: Site,
+}
+
+impl Entry {
+    /// Whether `addr` lies inside the entry (a zero-sized entry contains only its start).
+    pub fn contains(&self, addr: DmaAddr) -> bool {
+        addr == self.dma_addr || (addr > self.dma_addr && addr - self.dma_addr < self.size)
+    }
+}
+
+/// What is known of an entry after it was released.
+#[derive(Clone, Debug)]
+pub struct Tombstone {
+    /// The device it belonged to.
+    pub device: DeviceId,
+    /// Its DMA address.
+    pub dma_addr: DmaAddr,
+    /// Its kind.
+    pub kind: MapKind,
+    /// Where it was made.
+    pub mapped_at: Site,
+    /// Where it was released.
+    pub released_at: Site,
+    /// The call that released it.
+    pub released_by: &'static str,
+}
+
+/// The result of a lookup for one device and address.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    /// The device has a matching entry.
+    Found(T),
+    /// The device has none, but another device has one at that address.
+    OtherDevice(Entry),
+    /// No device has one.
+    Missing,
+}
+
+type Bucket = SmallVec<[Entry; 1]>;
+
+/// The concurrent entry table.
+pub struct Tracker {
+    buckets: DashMap<u64, Bucket, rustc_hash::FxBuildHasher>,
+    /// The most pages any entry has spanned: how far back a containing lookup must look.
+    max_span_pages: AtomicU64,
+    live: AtomicU64,
+    peak: AtomicU64,
+    graveyard: Box<[Mutex<Option<Tombstone>>]>,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tracker {
+    /// An empty table.
+    pub fn new() -> Tracker {
+        Tracker {
+            buckets: DashMap::with_hasher(rustc_hash::FxBuildHasher),
+            max_span_pages: AtomicU64::new(0),
+            live: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            graveyard: (0..GRAVEYARD_SLOTS).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    /// Add a live entry.
+    pub fn insert(&self, entry: Entry) {
+        let first = entry.dma_addr >> BUCKET_SHIFT;
+        let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
+        let span = last - first;
+        if span > self.max_span_pages.load(Ordering::Relaxed) {
+            self.max_span_pages.fetch_max(span, Ordering::Relaxed);
+        }
+        self.buckets.entry(first).or_default().push(entry);
+        let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+        if live > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(live, Ordering::Relaxed);
+        }
+    }
+
+    /// Remove the entry of `device` that starts at `addr`, choosing among several such entries
+    /// the one `rank` scores highest (the one that best matches the release).
+    pub fn remove(
+        &self,
+        device: DeviceId,
+        addr: DmaAddr,
+        rank: impl Fn(&Entry) -> u32,
+    ) -> Lookup<Entry> {
+        let key = addr >> BUCKET_SHIFT;
+        let removed = match self.buckets.get_mut(&key) {
+            None => return Lookup::Missing,
+            Some(mut bucket) => {
+                let best = bucket
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.device == device && e.dma_addr == addr)
+                    .max_by_key(|(_, e)| rank(e))
+                    .map(|(i, _)| i);
+                match best {
+                    Some(i) => bucket.swap_remove(i),
+                    None => {
+                        return match bucket.iter().find(|e| e.dma_addr == addr) {
+                            Some(other) => Lookup::OtherDevice(other.clone()),
+                            None => Lookup::Missing,
+                        };
+                    }
+                }
+            }
+        };
+        self.buckets.remove_if(&key, |_, b| b.is_empty());
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        Lookup::Found(removed)
+    }
+
+    /// Run `f` on the entry of `device` that contains `addr` (preferring one that starts there).
+    pub fn update_containing<R>(
+        &self,
+        device: DeviceId,
+        addr: DmaAddr,
+        f: impl FnOnce(&mut Entry) -> R,
+    ) -> Lookup<R> {
+        let key = addr >> BUCKET_SHIFT;
+        let span = self.max_span_pages.load(Ordering::Relaxed);
+        let mut other = None;
+        for k in (key.saturating_sub(span)..=key).rev() {
+            let Some(mut bucket) = self.buckets.get_mut(&k) else {
+                continue;
+            };
+            let idx = bucket
+                .iter()
+                .position(|e| e.device == device && e.dma_addr == addr)
+                .or_else(|| {
+                    bucket
+                        .iter()
+                        .position(|e| e.device == device && e.contains(addr))
+                });
+            if let Some(i) = idx {
+                return Lookup::Found(f(&mut bucket[i]));
+            }
+            if other.is_none() {
+                other = bucket.iter().find(|e| e.contains(addr)).cloned();
+            }
+        }
+        other.map_or(Lookup::Missing, Lookup::OtherDevice)
+    }
+
+    /// Run `f` on every entry of `device` that starts at `addr`; returns how many there were.
+    pub fn update_exact(
+        &self,
+        device: DeviceId,
+        addr: DmaAddr,
+        mut f: impl FnMut(&mut Entry),
+    ) -> usize {
+        let Some(mut bucket) = self.buckets.get_mut(&(addr >> BUCKET_SHIFT)) else {
+            return 0;
+        };
+        let mut n = 0;
+        for e in bucket
+            .iter_mut()
+            .filter(|e| e.device == device && e.dma_addr == addr)
+        {
+            f(e);
+            n += 1;
+        }
+        n
+    }
+
+    /// Remember that an entry was released, for naming the first release of a double one.
+    /// Lossy by design: a slot holds the latest release that hashes to it.
+    pub fn bury(&self, tombstone: Tombstone) {
+        let slot = grave_slot(tombstone.device, tombstone.dma_addr);
+        *self.graveyard[slot].lock() = Some(tombstone);
+    }
+
+    /// The remembered release of `device`'s entry at `addr`, if it is still remembered.
+    pub fn tombstone(&self, device: DeviceId, addr: DmaAddr) -> Option<Tombstone> {
+        self.graveyard[grave_slot(device, addr)]
+            .lock()
+            .as_ref()
+            .filter(|t| t.device == device && t.dma_addr == addr)
+            .cloned()
+    }
+
+    /// Remove and return every live entry of `device` (sorted by address).
+    pub fn drain_device(&self, device: DeviceId) -> Vec<Entry> {
+        let mut drained = Vec::new();
+        self.buckets.retain(|_, bucket| {
+            let mut i = 0;
+            while i < bucket.len() {
+                if bucket[i].device == device {
+                    drained.push(bucket.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            !bucket.is_empty()
+        });
+        self.live.fetch_sub(drained.len() as u64, Ordering::Relaxed);
+        drained.sort_by_key(|e| e.dma_addr);
+        drained
+    }
+
+    /// A copy of every live entry, of one device or of all (sorted by device and address).
+    pub fn snapshot(&self, device: Option<DeviceId>) -> Vec<Entry> {
+        let mut all: Vec<Entry> = self
+            .buckets
+            .iter()
+            .flat_map(|b| b.value().clone())
+            .filter(|e| device.is_none_or(|d| e.device == d))
+            .collect();
+        all.sort_by_key(|e| (e.device, e.dma_addr));
+        all
+    }
+
+    /// How many entries are live.
+    pub fn live(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// The most entries ever live at once.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+fn grave_slot(device: DeviceId, addr: DmaAddr) -> usize {
+    let h = (addr ^ (u64::from(device.0) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 54) as usize % GRAVEYARD_SLOTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(device: u32, dma_addr: u64, size: u64) -> Entry {
+        Entry {
+            device: DeviceId(device),
+            kind: MapKind::Single,
+            dir: Direction::ToDevice,
+            error_checked: false,
+            attrs: DmaAttrs::empty(),
+            dma_addr,
+            size,
+            cpu_addr: 0,
+            site: Site::at(std::panic::Location::caller()),
+        }
+    }
+
+    #[test]
+    fn remove_finds_exact_entries_and_tells_other_devices_apart() {
+        let t = Tracker::new();
+        t.insert(entry(1, 0x1000, 64));
+        t.insert(entry(1, 0x1040, 64));
+        assert_eq!(t.live(), 2);
+        assert!(
+            matches!(t.remove(DeviceId(2), 0x1040, |_| 0), Lookup::OtherDevice(e) if e.device == DeviceId(1))
+        );
+        assert!(matches!(
+            t.remove(DeviceId(1), 0x1020, |_| 0),
+            Lookup::Missing
+        ));
+        assert!(
+            matches!(t.remove(DeviceId(1), 0x1040, |_| 0), Lookup::Found(e) if e.dma_addr == 0x1040)
+        );
+        assert_eq!(t.live(), 1);
+        assert_eq!(t.peak(), 2);
+    }
+
+    #[test]
+    fn remove_prefers_the_best_ranked_duplicate() {
+        let t = Tracker::new();
+        t.insert(entry(1, 0x2000, 64));
+        t.insert(entry(1, 0x2000, 128));
+        let Lookup::Found(e) = t.remove(DeviceId(1), 0x2000, |e| u32::from(e.size == 128)) else {
+            panic!("entry lost");
+        };
+        assert_eq!(e.size, 128);
+        assert_eq!(t.snapshot(None)[0].size, 64);
+    }
+
+    #[test]
+    fn containing_lookup_reaches_back_over_many_pages() {
+        let t = Tracker::new();
+        t.insert(entry(1, 0x10_0000, 0x10_0000));
+        let found = t.update_containing(DeviceId(1), 0x1f_fff0, |e| e.dma_addr);
+        assert!(matches!(found, Lookup::Found(0x10_0000)));
+        assert!(matches!(
+            t.update_containing(DeviceId(1), 0x20_0000, |_| ()),
+            Lookup::Missing
+        ));
+        assert!(matches!(
+            t.update_containing(DeviceId(3), 0x10_0010, |_| ()),
+            Lookup::OtherDevice(_)
+        ));
+    }
+
+    #[test]
+    fn drain_takes_only_the_devices_entries() {
+        let t = Tracker::new();
+        t.insert(entry(1, 0x1000, 8));
+        t.insert(entry(2, 0x1000, 8));
+        t.insert(entry(1, 0x9000, 8));
+        let drained = t.drain_device(DeviceId(1));
+        assert_eq!(
+            drained.iter().map(|e| e.dma_addr).collect::<Vec<_>>(),
+            [0x1000, 0x9000]
+        );
+        assert_eq!(t.live(), 1);
+        assert_eq!(t.snapshot(Some(DeviceId(2))).len(), 1);
+    }
+
+    #[test]
+    fn tombstones_remember_the_latest_release_per_address() {
+        let t = Tracker::new();
+        let e = entry(1, 0x3000, 8);
+        assert!(t.tombstone(DeviceId(1), 0x3000).is_none());
+        t.bury(Tombstone {
+            device: e.device,
+            dma_addr: e.dma_addr,
+            kind: e.kind,
+            mapped_at: e.site.clone(),
+            released_at: e.site.clone(),
+            released_by: "dma_unmap_single",
+        });
+        assert!(t.tombstone(DeviceId(1), 0x3000).is_some());
+        assert!(t.tombstone(DeviceId(2), 0x3000).is_none());
+    }
+}

@@ -1,0 +1,220 @@
+//! The vocabulary of the DMA API: addresses, directions, attributes, GFP flags and the kinds of
+//! mapping. Values match the Linux ones so the C ABI and trace replay can pass them through.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A bus address as the device sees it (`dma_addr_t`).
+pub type DmaAddr = u64;
+
+/// A simulated physical address (`phys_addr_t`): where memory sits in dmacheck's physical map.
+pub type PhysAddr = u64;
+
+/// The address every failed `dma_map_single`/`dma_map_page` returns, as in Linux since 5.0.
+/// Test it with [`dma_mapping_error`](crate::dma_mapping_error), never by comparing with 0.
+pub const DMA_MAPPING_ERROR: DmaAddr = !0;
+
+/// Size of a page of the simulated machine.
+pub const PAGE_SIZE: usize = 4096;
+/// `log2(PAGE_SIZE)`.
+pub const PAGE_SHIFT: u32 = 12;
+
+/// The mask of the low `n` bits, as Linux's `DMA_BIT_MASK(n)`; `n >= 64` gives all ones.
+///
+/// ```
+/// assert_eq!(dmacheck::dma_bit_mask(32), 0xffff_ffff);
+/// assert_eq!(dmacheck::dma_bit_mask(64), u64::MAX);
+/// ```
+pub const fn dma_bit_mask(n: u32) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+/// `enum dma_data_direction`, with the kernel's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[repr(u8)]
+pub enum Direction {
+    /// The device may read and write the buffer (`DMA_BIDIRECTIONAL`).
+    #[serde(rename = "BIDIRECTIONAL")]
+    Bidirectional = 0,
+    /// Data moves from memory to the device; the device only reads (`DMA_TO_DEVICE`).
+    #[serde(rename = "TO_DEVICE")]
+    ToDevice = 1,
+    /// Data moves from the device to memory; the device only writes (`DMA_FROM_DEVICE`).
+    #[serde(rename = "FROM_DEVICE")]
+    FromDevice = 2,
+    /// No direction: only for debugging, never valid in a call (`DMA_NONE`).
+    #[serde(rename = "NONE")]
+    None = 3,
+}
+
+impl Direction {
+    /// The direction with the kernel's numeric value, if there is one.
+    pub fn from_raw(raw: u32) -> Option<Direction> {
+        Some(match raw {
+            0 => Direction::Bidirectional,
+            1 => Direction::ToDevice,
+            2 => Direction::FromDevice,
+            3 => Direction::None,
+            _ => return None,
+        })
+    }
+
+    /// The name as the kernel's traces print it (`TO_DEVICE`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Bidirectional => "BIDIRECTIONAL",
+            Direction::ToDevice => "TO_DEVICE",
+            Direction::FromDevice => "FROM_DEVICE",
+            Direction::None => "NONE",
+        }
+    }
+
+    /// Whether the direction may be used in a map or sync call.
+    pub fn is_valid(self) -> bool {
+        self != Direction::None
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+bitflags::bitflags! {
+    /// `DMA_ATTR_*` flags of the `*_attrs` calls, with the kernel's bit values.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct DmaAttrs: u64 {
+        /// `DMA_ATTR_WEAK_ORDERING`.
+        const WEAK_ORDERING = 1 << 1;
+        /// `DMA_ATTR_WRITE_COMBINE`.
+        const WRITE_COMBINE = 1 << 2;
+        /// `DMA_ATTR_NO_KERNEL_MAPPING`.
+        const NO_KERNEL_MAPPING = 1 << 4;
+        /// `DMA_ATTR_SKIP_CPU_SYNC`: the map/unmap does not sync caches; the driver syncs itself.
+        const SKIP_CPU_SYNC = 1 << 5;
+        /// `DMA_ATTR_FORCE_CONTIGUOUS`.
+        const FORCE_CONTIGUOUS = 1 << 6;
+        /// `DMA_ATTR_ALLOC_SINGLE_PAGES`.
+        const ALLOC_SINGLE_PAGES = 1 << 7;
+        /// `DMA_ATTR_NO_WARN`: a failure is expected and not worth a warning.
+        const NO_WARN = 1 << 8;
+        /// `DMA_ATTR_PRIVILEGED`.
+        const PRIVILEGED = 1 << 9;
+        /// `DMA_ATTR_MMIO`: the address is MMIO, not memory (Linux 6.18+).
+        const MMIO = 1 << 10;
+        /// `DMA_ATTR_CPU_CACHE_CLEAN`: the CPU will not dirty these cache lines.
+        const CPU_CACHE_CLEAN = 1 << 11;
+    }
+}
+
+impl Serialize for DmaAttrs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.bits())
+    }
+}
+
+bitflags::bitflags! {
+    /// `gfp_t` allocation flags, with the meanings (not the bit values) of the kernel's.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct Gfp: u32 {
+        /// `__GFP_DMA`: memory below 16 MiB (ISA-style devices).
+        const DMA = 1 << 0;
+        /// `__GFP_DMA32`: memory below 4 GiB.
+        const DMA32 = 1 << 2;
+        /// `__GFP_HIGH`: may use reserves; part of `GFP_ATOMIC`.
+        const HIGH = 1 << 5;
+        /// `__GFP_IO`.
+        const IO = 1 << 6;
+        /// `__GFP_FS`.
+        const FS = 1 << 7;
+        /// `__GFP_ZERO`: zero the memory.
+        const ZERO = 1 << 8;
+        /// `__GFP_DIRECT_RECLAIM`: the allocation may sleep.
+        const DIRECT_RECLAIM = 1 << 10;
+        /// `__GFP_KSWAPD_RECLAIM`.
+        const KSWAPD_RECLAIM = 1 << 11;
+        /// `__GFP_NOWARN`: a failure is expected.
+        const NOWARN = 1 << 13;
+        /// `GFP_KERNEL`: may sleep.
+        const KERNEL = Self::DIRECT_RECLAIM.bits() | Self::KSWAPD_RECLAIM.bits() | Self::IO.bits() | Self::FS.bits();
+        /// `GFP_ATOMIC`: never sleeps.
+        const ATOMIC = Self::HIGH.bits() | Self::KSWAPD_RECLAIM.bits();
+    }
+}
+
+/// The family of call that made an entry. One entry type serves every kind; the kind is a
+/// field (as in the kernel's dma-debug), so new API families add a variant, not a type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapKind {
+    /// `dma_map_single` and `dma_map_single_attrs`.
+    Single,
+    /// `dma_map_page` and `dma_map_page_attrs`.
+    Page,
+    /// `dma_alloc_coherent` and `dma_alloc_attrs`.
+    Coherent,
+}
+
+impl MapKind {
+    /// The call that creates an entry of this kind.
+    pub fn map_call(self) -> &'static str {
+        match self {
+            MapKind::Single => "dma_map_single",
+            MapKind::Page => "dma_map_page",
+            MapKind::Coherent => "dma_alloc_coherent",
+        }
+    }
+
+    /// The call that must end an entry of this kind.
+    pub fn release_call(self) -> &'static str {
+        match self {
+            MapKind::Single => "dma_unmap_single",
+            MapKind::Page => "dma_unmap_page",
+            MapKind::Coherent => "dma_free_coherent",
+        }
+    }
+
+    /// Whether the map call reports failure through `DMA_MAPPING_ERROR`, which the driver must
+    /// test with `dma_mapping_error`. Allocation calls report failure with NULL instead.
+    pub fn fails_with_mapping_error(self) -> bool {
+        matches!(self, MapKind::Single | MapKind::Page)
+    }
+}
+
+impl fmt::Display for MapKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MapKind::Single => "single",
+            MapKind::Page => "page",
+            MapKind::Coherent => "coherent",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_masks_match_the_kernel_macro() {
+        assert_eq!(dma_bit_mask(0), 0);
+        assert_eq!(dma_bit_mask(24), 0x00ff_ffff);
+        assert_eq!(dma_bit_mask(63), u64::MAX >> 1);
+        assert_eq!(dma_bit_mask(64), u64::MAX);
+    }
+
+    #[test]
+    fn directions_round_trip_through_raw_values() {
+        for d in [
+            Direction::Bidirectional,
+            Direction::ToDevice,
+            Direction::FromDevice,
+            Direction::None,
+        ] {
+            assert_eq!(Direction::from_raw(d as u32), Some(d));
+        }
+        assert_eq!(Direction::from_raw(7), None);
+    }
+}
