@@ -18,7 +18,7 @@ use crate::report::{Findings, Reporter, Stats, Violation};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
 use crate::sync::{Arc, AtomicU32, Ordering, RwLock};
-use crate::tracker::{Entry, Lookup, Tombstone, Tracker};
+use crate::tracker::{Entry, Lookup, Tracker};
 use crate::{Config, DmaAddr};
 
 type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
@@ -275,7 +275,7 @@ impl Checker {
 impl CheckerInner {
     fn names(&self, id: DeviceId) -> (Arc<str>, Arc<str>) {
         if id == DeviceId::NONE {
-            return ("(no device)".into(), "-".into());
+            return ("".into(), "".into());
         }
         self.devices
             .read()
@@ -307,17 +307,12 @@ impl CheckerInner {
             return None;
         }
         let rank = |e: &Entry| rules::release::match_rank(ev, e);
-        match self.tracker.remove(ev.device, ev.dma_addr, rank) {
+        match self
+            .tracker
+            .remove(ev.device, ev.dma_addr, rank, &ev.site, ev.call)
+        {
             Lookup::Found(entry) => {
                 rules::release::check_release(ev, &entry, out);
-                self.tracker.bury(Tombstone {
-                    device: entry.device,
-                    dma_addr: entry.dma_addr,
-                    kind: entry.kind,
-                    mapped_at: entry.site.clone(),
-                    released_at: ev.site.clone(),
-                    released_by: ev.call,
-                });
                 Some(entry)
             }
             Lookup::OtherDevice(other) => {

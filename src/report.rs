@@ -115,9 +115,9 @@ pub struct Violation {
     pub level: Level,
     /// The API function whose call broke it.
     pub call: &'static str,
-    /// The device's name.
+    /// The device's name (empty for calls that name no device, such as `kfree`).
     pub device: String,
-    /// The device's driver.
+    /// The device's driver (empty when there is no device).
     pub driver: String,
     /// What went wrong, in a sentence.
     pub message: String,
@@ -162,9 +162,13 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "dmacheck {}[{}]: {} on {} ({}): {}",
-            self.level, self.rule.id, self.call, self.device, self.driver, self.message
+            "dmacheck {}[{}]: {}",
+            self.level, self.rule.id, self.call
         )?;
+        if !self.device.is_empty() {
+            write!(f, " on {} ({})", self.device, self.driver)?;
+        }
+        write!(f, ": {}", self.message)?;
         if !self.details.is_empty() {
             write!(f, " [{}]", self.details_text())?;
         }

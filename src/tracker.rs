@@ -123,12 +123,16 @@ impl Tracker {
     }
 
     /// Remove the entry of `device` that starts at `addr`, choosing among several such entries
-    /// the one `rank` scores highest (the one that best matches the release).
+    /// the one `rank` scores highest (the one that best matches the release), and remember the
+    /// release. The release is remembered before the entry's bucket is unlocked, so a racing
+    /// second release always finds either the entry or its tombstone.
     pub fn remove(
         &self,
         device: DeviceId,
         addr: DmaAddr,
         rank: impl Fn(&Entry) -> u32,
+        released_at: &Site,
+        released_by: &'static str,
     ) -> Lookup<Entry> {
         let key = addr >> BUCKET_SHIFT;
         let removed = match self.buckets.get_mut(&key) {
@@ -140,15 +144,22 @@ impl Tracker {
                     .filter(|(_, e)| e.device == device && e.dma_addr == addr)
                     .max_by_key(|(_, e)| rank(e))
                     .map(|(i, _)| i);
-                match best {
-                    Some(i) => bucket.swap_remove(i),
-                    None => {
-                        return match bucket.iter().find(|e| e.dma_addr == addr) {
-                            Some(other) => Lookup::OtherDevice(other.clone()),
-                            None => Lookup::Missing,
-                        };
-                    }
-                }
+                let Some(i) = best else {
+                    return match bucket.iter().find(|e| e.dma_addr == addr) {
+                        Some(other) => Lookup::OtherDevice(other.clone()),
+                        None => Lookup::Missing,
+                    };
+                };
+                let entry = bucket.swap_remove(i);
+                self.bury(Tombstone {
+                    device: entry.device,
+                    dma_addr: entry.dma_addr,
+                    kind: entry.kind,
+                    mapped_at: entry.site.clone(),
+                    released_at: released_at.clone(),
+                    released_by,
+                });
+                entry
             }
         };
         self.buckets.remove_if(&key, |_, b| b.is_empty());
@@ -211,7 +222,7 @@ impl Tracker {
 
     /// Remember that an entry was released, for naming the first release of a double one.
     /// Lossy by design: a slot holds the latest release that hashes to it.
-    pub fn bury(&self, tombstone: Tombstone) {
+    fn bury(&self, tombstone: Tombstone) {
         let slot = grave_slot(tombstone.device, tombstone.dma_addr);
         *self.graveyard[slot].lock() = Some(tombstone);
     }
@@ -276,6 +287,10 @@ fn grave_slot(device: DeviceId, addr: DmaAddr) -> usize {
 mod tests {
     use super::*;
 
+    fn here() -> Site {
+        Site::at(std::panic::Location::caller())
+    }
+
     fn entry(device: u32, dma_addr: u64, size: u64) -> Entry {
         Entry {
             device: DeviceId(device),
@@ -297,14 +312,14 @@ mod tests {
         t.insert(entry(1, 0x1040, 64));
         assert_eq!(t.live(), 2);
         assert!(
-            matches!(t.remove(DeviceId(2), 0x1040, |_| 0), Lookup::OtherDevice(e) if e.device == DeviceId(1))
+            matches!(t.remove(DeviceId(2), 0x1040, |_| 0, &here(), "unmap"), Lookup::OtherDevice(e) if e.device == DeviceId(1))
         );
         assert!(matches!(
-            t.remove(DeviceId(1), 0x1020, |_| 0),
+            t.remove(DeviceId(1), 0x1020, |_| 0, &here(), "unmap"),
             Lookup::Missing
         ));
         assert!(
-            matches!(t.remove(DeviceId(1), 0x1040, |_| 0), Lookup::Found(e) if e.dma_addr == 0x1040)
+            matches!(t.remove(DeviceId(1), 0x1040, |_| 0, &here(), "unmap"), Lookup::Found(e) if e.dma_addr == 0x1040)
         );
         assert_eq!(t.live(), 1);
         assert_eq!(t.peak(), 2);
@@ -315,7 +330,13 @@ mod tests {
         let t = Tracker::new();
         t.insert(entry(1, 0x2000, 64));
         t.insert(entry(1, 0x2000, 128));
-        let Lookup::Found(e) = t.remove(DeviceId(1), 0x2000, |e| u32::from(e.size == 128)) else {
+        let Lookup::Found(e) = t.remove(
+            DeviceId(1),
+            0x2000,
+            |e| u32::from(e.size == 128),
+            &here(),
+            "unmap",
+        ) else {
             panic!("entry lost");
         };
         assert_eq!(e.size, 128);
@@ -354,19 +375,16 @@ mod tests {
     }
 
     #[test]
-    fn tombstones_remember_the_latest_release_per_address() {
+    fn removal_leaves_a_tombstone_naming_the_release() {
         let t = Tracker::new();
-        let e = entry(1, 0x3000, 8);
+        t.insert(entry(1, 0x3000, 8));
         assert!(t.tombstone(DeviceId(1), 0x3000).is_none());
-        t.bury(Tombstone {
-            device: e.device,
-            dma_addr: e.dma_addr,
-            kind: e.kind,
-            mapped_at: e.site.clone(),
-            released_at: e.site.clone(),
-            released_by: "dma_unmap_single",
-        });
-        assert!(t.tombstone(DeviceId(1), 0x3000).is_some());
+        assert!(matches!(
+            t.remove(DeviceId(1), 0x3000, |_| 0, &here(), "dma_unmap_page"),
+            Lookup::Found(_)
+        ));
+        let tomb = t.tombstone(DeviceId(1), 0x3000).expect("remembered");
+        assert_eq!(tomb.released_by, "dma_unmap_page");
         assert!(t.tombstone(DeviceId(2), 0x3000).is_none());
     }
 }

@@ -115,8 +115,13 @@ struct Heap {
 
 /// The simulated physical memory of one checker.
 pub struct PhysMemory {
-    base: NonNull<u8>,
+    /// The allocation as made, for freeing it.
+    raw: NonNull<u8>,
     layout: Layout,
+    /// The first page-aligned byte of `raw`: physical address `phys_base`.
+    base: NonNull<u8>,
+    /// Usable bytes from `base`.
+    len: usize,
     phys_base: PhysAddr,
     pages: usize,
     /// First page index above the DMA zone: where ordinary allocations start looking.
@@ -143,18 +148,28 @@ impl PhysMemory {
             config.phys_base % PAGE_SIZE as u64 == 0,
             "phys_base must be page-aligned"
         );
-        let layout = Layout::from_size_align(config.size, PAGE_SIZE).expect("arena layout");
+        // Over-allocate by a page at the allocator's natural alignment and align by hand: a
+        // page-aligned `alloc_zeroed` would memset the whole arena, while this one is served
+        // by calloc, whose large blocks are lazily zeroed pages from the OS.
+        let layout = Layout::from_size_align(config.size + PAGE_SIZE, 16).expect("arena layout");
         // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        let base = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let raw = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+            .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let base = NonNull::new(
+            raw.as_ptr()
+                .wrapping_add(raw.as_ptr().align_offset(PAGE_SIZE)),
+        )
+        .expect("inside the allocation");
         let pages = config.size / PAGE_SIZE;
         let normal_start = (DMA_ZONE_END.saturating_sub(config.phys_base) / PAGE_SIZE as u64)
             .min(pages as u64) as usize;
         let mut heap = Heap::default();
         heap.free.insert(0, pages);
         PhysMemory {
-            base,
+            raw,
             layout,
+            base,
+            len: config.size,
             phys_base: config.phys_base,
             pages,
             normal_start,
@@ -169,7 +184,7 @@ impl PhysMemory {
 
     /// One past the physical address of the last byte.
     pub fn phys_end(&self) -> PhysAddr {
-        self.phys_base + self.layout.size() as u64
+        self.phys_base + self.len as u64
     }
 
     /// The smallest mask that covers all of memory (`dma_get_required_mask`).
@@ -192,7 +207,7 @@ impl PhysMemory {
         let offset = (ptr.addr() as u64).wrapping_sub(self.base.as_ptr().addr() as u64);
         let fits = offset
             .checked_add(len)
-            .is_some_and(|end| end <= self.layout.size() as u64);
+            .is_some_and(|end| end <= self.len as u64);
         if !fits {
             return Err(MapError::NotDmaMemory {
                 cpu_addr: ptr.addr() as u64,
@@ -204,7 +219,7 @@ impl PhysMemory {
     /// The CPU address of `len` bytes at physical address `phys`, if they lie inside the memory.
     pub fn cpu_of(&self, phys: PhysAddr, len: u64) -> Option<NonNull<u8>> {
         let offset = phys.checked_sub(self.phys_base)?;
-        if offset.checked_add(len)? > self.layout.size() as u64 {
+        if offset.checked_add(len)? > self.len as u64 {
             return None;
         }
         NonNull::new(self.base.as_ptr().wrapping_add(offset as usize))
@@ -216,11 +231,11 @@ impl PhysMemory {
 
     fn offset_of(&self, ptr: *const u8) -> Option<usize> {
         let offset = ptr.addr().wrapping_sub(self.base.as_ptr().addr());
-        (offset < self.layout.size()).then_some(offset)
+        (offset < self.len).then_some(offset)
     }
 
     fn zero(&self, byte_offset: usize, len: usize) {
-        debug_assert!(byte_offset + len <= self.layout.size());
+        debug_assert!(byte_offset + len <= self.len);
         // SAFETY: the range lies inside the arena (checked by the callers' bookkeeping) and was
         // just handed to the caller, so nobody else holds it.
         unsafe { std::ptr::write_bytes(self.base.as_ptr().add(byte_offset), 0, len) };
@@ -391,8 +406,8 @@ impl PhysMemory {
 
 impl Drop for PhysMemory {
     fn drop(&mut self) {
-        // SAFETY: `base` came from `alloc_zeroed` with this very layout and is freed only here.
-        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) };
+        // SAFETY: `raw` came from `alloc_zeroed` with this very layout and is freed only here.
+        unsafe { std::alloc::dealloc(self.raw.as_ptr(), self.layout) };
     }
 }
 

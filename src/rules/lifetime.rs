@@ -42,7 +42,12 @@ declare_rules! {
 
 /// A leaked entry.
 pub(crate) fn leak(e: &Entry) -> Finding {
-    Finding::new(&LEAK, format!("{} mapping still live", e.kind))
+    let what = match e.kind {
+        crate::MapKind::Coherent => "coherent allocation",
+        crate::MapKind::Single => "single mapping",
+        crate::MapKind::Page => "page mapping",
+    };
+    Finding::new(&LEAK, format!("{what} still live"))
         .with("dma_addr", Value::Addr(e.dma_addr))
         .with("size", Value::Num(e.size))
         .with("dir", Value::Dir(e.dir))

@@ -1,0 +1,325 @@
+//! A tour of dmacheck: a toy network driver makes each DMA API mistake once, dmacheck reports
+//! each one, then the same driver runs clean.
+//!
+//! Run it with `cargo run --example tour`. It exits non-zero if any mistake goes unreported or
+//! the clean run is not clean.
+
+use dmacheck::*;
+
+const BUF: usize = 2048;
+const RING: usize = 8;
+
+/// A toy NIC driver: an RX ring of receive buffers and a descriptor ring in coherent memory.
+struct ToyNic<'a> {
+    checker: &'a Checker,
+    dev: &'a Device,
+    desc: *mut u8,
+    desc_dma: DmaAddr,
+    rx: Vec<(*mut u8, DmaAddr)>,
+}
+
+impl<'a> ToyNic<'a> {
+    fn open(checker: &'a Checker, dev: &'a Device) -> ToyNic<'a> {
+        assert_eq!(dma_set_mask_and_coherent(dev, dma_bit_mask(32)), 0);
+        let mut desc_dma = 0;
+        let desc = dma_alloc_coherent(dev, RING * 16, &mut desc_dma, Gfp::KERNEL);
+        assert!(!desc.is_null());
+        let rx = (0..RING)
+            .map(|_| {
+                let buf = kmalloc(checker, BUF, Gfp::KERNEL);
+                let dma = dma_map_single(dev, buf, BUF, Direction::FromDevice);
+                assert_eq!(dma_mapping_error(dev, dma), 0, "RX map failed");
+                (buf, dma)
+            })
+            .collect();
+        ToyNic {
+            checker,
+            dev,
+            desc,
+            desc_dma,
+            rx,
+        }
+    }
+
+    /// Send one packet: copy, map, (the device reads it), unmap.
+    fn xmit(&self, packet: &[u8]) {
+        let buf = kmalloc(self.checker, packet.len(), Gfp::ATOMIC);
+        // SAFETY: buf is a fresh allocation of packet.len() bytes.
+        unsafe { std::ptr::copy_nonoverlapping(packet.as_ptr(), buf, packet.len()) };
+        let dma = dma_map_single(self.dev, buf, packet.len(), Direction::ToDevice);
+        if dma_mapping_error(self.dev, dma) != 0 {
+            kfree(self.checker, buf);
+            return;
+        }
+        dma_unmap_single(self.dev, dma, packet.len(), Direction::ToDevice);
+        kfree(self.checker, buf);
+    }
+
+    /// Receive: hand each buffer to the CPU, read it, hand it back to the device.
+    fn rx_poll(&self) -> usize {
+        for &(buf, dma) in &self.rx {
+            dma_sync_single_for_cpu(self.dev, dma, BUF, Direction::FromDevice);
+            // SAFETY: the buffer is owned by the CPU between the two syncs.
+            let _first = unsafe { buf.read() };
+            dma_sync_single_for_device(self.dev, dma, BUF, Direction::FromDevice);
+        }
+        self.rx.len()
+    }
+
+    fn close(self) {
+        for (buf, dma) in self.rx {
+            dma_unmap_single(self.dev, dma, BUF, Direction::FromDevice);
+            kfree(self.checker, buf);
+        }
+        dma_free_coherent(self.dev, RING * 16, self.desc, self.desc_dma);
+    }
+}
+
+type Scenario = fn(&Checker, &Device);
+
+/// One mistake each: (title, the rule that must report it, the buggy code).
+const MISTAKES: &[(&str, &str, Scenario)] = &[
+    ("map with DMA_NONE", "direction-none", |c, dev| {
+        let buf = kmalloc(c, 64, Gfp::KERNEL);
+        let _ = dma_map_single(dev, buf, 64, Direction::None);
+    }),
+    ("map an empty packet", "map-zero-size", |c, dev| {
+        let buf = kmalloc(c, 64, Gfp::KERNEL);
+        let _ = dma_map_single(dev, buf, 0, Direction::ToDevice);
+    }),
+    (
+        "a length computed below zero",
+        "map-range-overflow",
+        |c, dev| {
+            let (len, header) = (10usize, 14usize);
+            let page = alloc_pages(c, Gfp::KERNEL, 0).unwrap();
+            let _ = dma_map_page(
+                dev,
+                page,
+                header,
+                len.wrapping_sub(header),
+                Direction::ToDevice,
+            );
+        },
+    ),
+    (
+        "ISA-style device maps ordinary memory (no GFP_DMA)",
+        "map-above-mask",
+        |c, _| {
+            let isa = c
+                .device("isa0")
+                .driver("toy-isa")
+                .dma_mask(dma_bit_mask(24))
+                .build();
+            let buf = kmalloc(c, 512, Gfp::KERNEL);
+            let dma = dma_map_single(&isa, buf, 512, Direction::ToDevice);
+            assert_ne!(dma_mapping_error(&isa, dma), 0);
+        },
+    ),
+    (
+        "map a buffer on the stack",
+        "map-invalid-memory",
+        |_, dev| {
+            let frame = [0u8; 60];
+            let _ = dma_map_single(dev, frame.as_ptr(), frame.len(), Direction::ToDevice);
+        },
+    ),
+    ("unmap a stale handle", "unmap-unknown", |_, dev| {
+        dma_unmap_single(dev, 0x0dea_d000, BUF, Direction::FromDevice);
+    }),
+    ("unmap after a failed map", "unmap-mapping-error", |c, _| {
+        let isa = c
+            .device("isa0")
+            .driver("toy-isa")
+            .dma_mask(dma_bit_mask(24))
+            .build();
+        let buf = kmalloc(c, 512, Gfp::KERNEL);
+        let dma = dma_map_single(&isa, buf, 512, Direction::ToDevice);
+        dma_unmap_single(&isa, dma, 512, Direction::ToDevice);
+    }),
+    ("unmap on the other port", "wrong-device", |c, dev| {
+        let port1 = c.device("eth1").driver("toy-nic").build();
+        let buf = kmalloc(c, BUF, Gfp::KERNEL);
+        let dma = dma_map_single(dev, buf, BUF, Direction::ToDevice);
+        assert_eq!(dma_mapping_error(dev, dma), 0);
+        dma_unmap_single(&port1, dma, BUF, Direction::ToDevice);
+        dma_unmap_single(dev, dma, BUF, Direction::ToDevice);
+    }),
+    (
+        "unmap with the buffer's capacity, not the mapped length",
+        "unmap-size-mismatch",
+        |c, dev| {
+            let buf = kmalloc(c, BUF, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, 1514, Direction::ToDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            dma_unmap_single(dev, dma, BUF, Direction::ToDevice);
+        },
+    ),
+    (
+        "unmap a TX buffer as if it were RX",
+        "unmap-direction-mismatch",
+        |c, dev| {
+            let buf = kmalloc(c, BUF, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, BUF, Direction::ToDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            dma_unmap_single(dev, dma, BUF, Direction::FromDevice);
+        },
+    ),
+    (
+        "map_single, then unmap_page",
+        "unmap-function-mismatch",
+        |c, dev| {
+            let buf = kmalloc(c, BUF, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, BUF, Direction::ToDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            dma_unmap_page(dev, dma, BUF, Direction::ToDevice);
+        },
+    ),
+    (
+        "free the ring through a pointer into its middle",
+        "free-cpu-address-mismatch",
+        |_, dev| {
+            let mut dma = 0;
+            let ring = dma_alloc_coherent(dev, 4096, &mut dma, Gfp::KERNEL);
+            dma_free_coherent(dev, 4096, ring.wrapping_add(64), dma);
+        },
+    ),
+    ("TX completion runs twice", "double-unmap", |c, dev| {
+        let buf = kmalloc(c, BUF, Gfp::KERNEL);
+        let dma = dma_map_single(dev, buf, BUF, Direction::ToDevice);
+        assert_eq!(dma_mapping_error(dev, dma), 0);
+        dma_unmap_single(dev, dma, BUF, Direction::ToDevice);
+        dma_unmap_single(dev, dma, BUF, Direction::ToDevice);
+    }),
+    ("never test the mapping", "unmap-unchecked", |c, dev| {
+        let buf = kmalloc(c, BUF, Gfp::KERNEL);
+        let dma = dma_map_single(dev, buf, BUF, Direction::ToDevice);
+        dma_unmap_single(dev, dma, BUF, Direction::ToDevice);
+    }),
+    (
+        "free the descriptor ring under spin_lock_irqsave",
+        "free-coherent-irqs-disabled",
+        |_, dev| {
+            let mut dma = 0;
+            let ring = dma_alloc_coherent(dev, 4096, &mut dma, Gfp::KERNEL);
+            let _flags = local_irq_save();
+            dma_free_coherent(dev, 4096, ring, dma);
+        },
+    ),
+    (
+        "sync a buffer after unmapping it",
+        "sync-unknown",
+        |c, dev| {
+            let buf = kmalloc(c, BUF, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, BUF, Direction::FromDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            dma_unmap_single(dev, dma, BUF, Direction::FromDevice);
+            dma_sync_single_for_cpu(dev, dma, BUF, Direction::FromDevice);
+        },
+    ),
+    (
+        "sync the whole length from an offset",
+        "sync-out-of-range",
+        |c, dev| {
+            let buf = kmalloc(c, BUF, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, BUF, Direction::FromDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            dma_sync_single_range_for_cpu(dev, dma, 64, BUF, Direction::FromDevice);
+            dma_unmap_single(dev, dma, BUF, Direction::FromDevice);
+        },
+    ),
+    (
+        "sync an RX buffer with TO_DEVICE",
+        "sync-direction-mismatch",
+        |c, dev| {
+            let buf = kmalloc(c, BUF, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, BUF, Direction::FromDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            dma_sync_single_for_device(dev, dma, BUF, Direction::ToDevice);
+            dma_unmap_single(dev, dma, BUF, Direction::FromDevice);
+        },
+    ),
+    ("close forgets the RX ring", "leak", |c, dev| {
+        let nic = ToyNic::open(c, dev);
+        dma_free_coherent(dev, RING * 16, nic.desc, nic.desc_dma);
+        dev.release();
+    }),
+    (
+        "map after the device was unbound",
+        "device-released",
+        |c, dev| {
+            dev.release();
+            let buf = kmalloc(c, BUF, Gfp::KERNEL);
+            let _ = dma_map_single(dev, buf, BUF, Direction::ToDevice);
+        },
+    ),
+    ("free a TX buffer twice", "invalid-free", |c, _| {
+        let buf = kmalloc(c, BUF, Gfp::KERNEL);
+        kfree(c, buf);
+        kfree(c, buf);
+    }),
+];
+
+fn main() {
+    println!(
+        "dmacheck tour: a toy NIC driver makes {} mistakes, then runs clean\n",
+        MISTAKES.len()
+    );
+    let mut missed = 0;
+    for (i, (title, rule, scenario)) in MISTAKES.iter().enumerate() {
+        let checker = Checker::builder().env(false).print(false).build();
+        let dev = checker.device("eth0").driver("toy-nic").build();
+        scenario(&checker, &dev);
+        let found = checker.violations();
+        let caught = found.iter().any(|v| v.rule.id == *rule);
+        println!(
+            "[{:2}] {title}: {}",
+            i + 1,
+            if caught { "caught" } else { "MISSED" }
+        );
+        let of_rule: Vec<_> = found.iter().filter(|v| v.rule.id == *rule).collect();
+        for v in of_rule.iter().take(2) {
+            println!("{}\n", indent(&v.to_string()));
+        }
+        if of_rule.len() > 2 {
+            println!("    (and {} more like these)\n", of_rule.len() - 2);
+        }
+        missed += usize::from(!caught);
+        // Scenarios leave their buffers behind on purpose; the device's release at the end of
+        // the scenario is not part of the lesson.
+        std::mem::forget(dev);
+    }
+
+    println!("Clean run: open, 100 packets out, 10 RX polls, close");
+    let checker = Checker::builder().env(false).build();
+    let dev = checker.device("eth0").driver("toy-nic").build();
+    let nic = ToyNic::open(&checker, &dev);
+    for n in 0..100 {
+        nic.xmit(&vec![n as u8; 60 + n * 14]);
+    }
+    let received: usize = (0..10).map(|_| nic.rx_poll()).sum();
+    nic.close();
+    dev.release();
+    let stats = checker.stats();
+    println!(
+        "    {received} buffers received; {} violations, {} live entries, peak {} entries",
+        stats.errors, stats.live_entries, stats.peak_entries
+    );
+    checker.assert_clean();
+
+    if missed > 0 {
+        eprintln!("{missed} mistakes went unreported");
+        std::process::exit(1);
+    }
+    println!(
+        "\nAll {} mistakes caught; the clean run is clean.",
+        MISTAKES.len()
+    );
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
