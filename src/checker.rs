@@ -22,6 +22,9 @@ use crate::tracker::{Entry, Lookup, Tracker};
 use crate::{Config, DmaAddr};
 
 type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
+type Setting = Box<dyn FnOnce(&mut Config)>;
+/// A device's name and driver name.
+type DeviceNames = (Arc<str>, Arc<str>);
 
 /// A checking context. Cheap to clone; clones share everything.
 ///
@@ -50,7 +53,7 @@ pub(crate) struct CheckerInner {
     pub(crate) memory: Arc<PhysMemory>,
     pub(crate) backend: Box<dyn Backend>,
     reporter: Reporter,
-    devices: RwLock<HashMap<DeviceId, (Arc<str>, Arc<str>)>>,
+    devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
 }
 
@@ -273,7 +276,7 @@ impl Checker {
 }
 
 impl CheckerInner {
-    fn names(&self, id: DeviceId) -> (Arc<str>, Arc<str>) {
+    fn names(&self, id: DeviceId) -> DeviceNames {
         if id == DeviceId::NONE {
             return ("".into(), "".into());
         }
@@ -410,7 +413,7 @@ impl CheckerInner {
 #[must_use]
 pub struct CheckerBuilder {
     read_env: bool,
-    settings: Vec<Box<dyn FnOnce(&mut Config)>>,
+    settings: Vec<Setting>,
     backend: Option<BackendFactory>,
 }
 

@@ -134,37 +134,37 @@ impl Tracker {
         released_at: &Site,
         released_by: &'static str,
     ) -> Lookup<Entry> {
-        let key = addr >> BUCKET_SHIFT;
-        let removed = match self.buckets.get_mut(&key) {
-            None => return Lookup::Missing,
-            Some(mut bucket) => {
-                let best = bucket
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| e.device == device && e.dma_addr == addr)
-                    .max_by_key(|(_, e)| rank(e))
-                    .map(|(i, _)| i);
-                let Some(i) = best else {
-                    return match bucket.iter().find(|e| e.dma_addr == addr) {
-                        Some(other) => Lookup::OtherDevice(other.clone()),
-                        None => Lookup::Missing,
-                    };
-                };
-                let entry = bucket.swap_remove(i);
-                self.bury(Tombstone {
-                    device: entry.device,
-                    dma_addr: entry.dma_addr,
-                    kind: entry.kind,
-                    mapped_at: entry.site.clone(),
-                    released_at: released_at.clone(),
-                    released_by,
-                });
-                entry
-            }
+        let dashmap::Entry::Occupied(mut slot) = self.buckets.entry(addr >> BUCKET_SHIFT) else {
+            return Lookup::Missing;
         };
-        self.buckets.remove_if(&key, |_, b| b.is_empty());
+        let bucket = slot.get_mut();
+        let best = bucket
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.device == device && e.dma_addr == addr)
+            .max_by_key(|(_, e)| rank(e))
+            .map(|(i, _)| i);
+        let Some(i) = best else {
+            return match bucket.iter().find(|e| e.dma_addr == addr) {
+                Some(other) => Lookup::OtherDevice(other.clone()),
+                None => Lookup::Missing,
+            };
+        };
+        let entry = bucket.swap_remove(i);
+        // Buried while the bucket is still locked (see above).
+        self.bury(Tombstone {
+            device: entry.device,
+            dma_addr: entry.dma_addr,
+            kind: entry.kind,
+            mapped_at: entry.site.clone(),
+            released_at: released_at.clone(),
+            released_by,
+        });
+        if bucket.is_empty() {
+            slot.remove();
+        }
         self.live.fetch_sub(1, Ordering::Relaxed);
-        Lookup::Found(removed)
+        Lookup::Found(entry)
     }
 
     /// Run `f` on the entry of `device` that contains `addr` (preferring one that starts there).

@@ -1,0 +1,74 @@
+//! Shared helpers of the rule tests: a quiet checker that ignores `DMACHECK`, and short ways
+//! to look at what it reported.
+
+// Each test file uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use dmacheck::{Checker, CheckerBuilder, Device, Rule, Site, Violation};
+
+/// A builder for a checker that neither reads `DMACHECK` nor prints, so results do not depend
+/// on the environment.
+pub fn quiet() -> CheckerBuilder {
+    Checker::builder().env(false).print(false)
+}
+
+/// A quiet, environment-independent checker with the default levels.
+pub fn checker() -> Checker {
+    quiet().build()
+}
+
+/// A device of `checker` with the default (32-bit) masks.
+pub fn device(checker: &Checker, name: &str) -> Device {
+    checker.device(name).driver("testdrv").build()
+}
+
+/// The rule ids of the violations reported so far, oldest first.
+pub fn rule_ids(checker: &Checker) -> Vec<&'static str> {
+    checker.violations().iter().map(|v| v.rule.id).collect()
+}
+
+/// The one violation reported so far, which must be of `rule`.
+#[track_caller]
+pub fn single_violation(checker: &Checker, rule: &'static Rule) -> Violation {
+    let all = checker.violations();
+    let ids: Vec<&str> = all.iter().map(|v| v.rule.id).collect();
+    assert_eq!(ids, [rule.id], "expected exactly one {} violation", rule.id);
+    all.into_iter().next().expect("one violation")
+}
+
+/// The violations of `rule` reported so far.
+pub fn violations_of(checker: &Checker, rule: &'static Rule) -> Vec<Violation> {
+    checker
+        .violations()
+        .into_iter()
+        .filter(|v| v.rule.id == rule.id)
+        .collect()
+}
+
+/// Assert that `site` is line `line` of the test file whose name is `file_name`.
+#[track_caller]
+pub fn assert_site(site: &Site, file_name: &str, line: u32) {
+    assert!(
+        site.location.file().ends_with(file_name),
+        "site {site} is not in {file_name}"
+    );
+    assert_eq!(site.location.line(), line, "site {site} is on the wrong line");
+}
+
+/// Assert that the violation concerns an entry made at line `line` of `file_name`.
+#[track_caller]
+pub fn assert_mapped_at(v: &Violation, file_name: &str, line: u32) {
+    let site = v
+        .mapped_at
+        .as_ref()
+        .unwrap_or_else(|| panic!("{} violation names no mapping site", v.rule.id));
+    assert_site(site, file_name, line);
+}
+
+/// The number of live entries, checked to agree between the two ways of asking.
+#[track_caller]
+pub fn live(checker: &Checker) -> usize {
+    let n = checker.live_entries().len();
+    assert_eq!(checker.stats().live_entries, n as u64, "stats and entries disagree");
+    n
+}
