@@ -4,8 +4,7 @@
 mod common;
 
 use common::{
-    assert_mapped_at, assert_site, checker, device, live, rule_ids, single_violation,
-    violations_of,
+    assert_mapped_at, assert_site, checker, device, live, rule_ids, single_violation, violations_of,
 };
 use dmacheck::rules::{DEVICE_RELEASED, INVALID_FREE, LEAK};
 use dmacheck::*;
@@ -134,10 +133,17 @@ fn check_leaks_reports_live_entries_and_keeps_them() {
         .find(|v| v.detail_u64("dma_addr") == Some(dma))
         .expect("the streaming mapping is reported");
     assert_eq!(single.detail_u64("size"), Some(256));
-    assert_eq!(single.detail("dir"), Some(&Value::Dir(Direction::Bidirectional)));
+    assert_eq!(
+        single.detail("dir"),
+        Some(&Value::Dir(Direction::Bidirectional))
+    );
     assert_mapped_at(single, FILE, map_line);
     assert_site(&single.site, FILE, check_line);
-    assert!(leaks.iter().any(|v| v.detail_u64("dma_addr") == Some(handle)));
+    assert!(
+        leaks
+            .iter()
+            .any(|v| v.detail_u64("dma_addr") == Some(handle))
+    );
     assert_eq!(live(&checker), 2, "a leak check leaves the entries live");
 
     checker.take_violations();
@@ -335,7 +341,11 @@ fn kfree_of_a_stack_pointer_is_reported() {
     let v = single_violation(&checker, &INVALID_FREE);
     assert_eq!(v.call, "kfree");
     assert_eq!(v.detail_u64("cpu_addr"), Some(local.as_ptr().addr() as u64));
-    assert_eq!(v.device, &*checker.device_name(DeviceId::NONE), "kfree names no device");
+    assert_eq!(
+        v.device,
+        &*checker.device_name(DeviceId::NONE),
+        "kfree names no device"
+    );
     assert_site(&v.site, FILE, line);
 }
 

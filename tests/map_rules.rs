@@ -307,10 +307,7 @@ fn map_for_24_bit_device_of_ordinary_kmalloc_memory_is_refused() {
 #[test]
 fn map_page_for_24_bit_device_of_ordinary_pages_is_refused() {
     let checker = checker();
-    let dev = checker
-        .device("isa0")
-        .dma_mask(dma_bit_mask(24))
-        .build();
+    let dev = checker.device("isa0").dma_mask(dma_bit_mask(24)).build();
     let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
 
     let dma = dma_map_page(&dev, page, 0, PAGE_SIZE, Direction::ToDevice);

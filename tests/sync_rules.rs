@@ -232,7 +232,12 @@ fn sync_starting_inside_but_not_at_the_start_of_the_mapping_is_silent() {
     // A mapping over several pages, synced from a point in its last page.
     let (buf, dma) = map_checked(&dev, 3 * PAGE_SIZE, Direction::ToDevice);
 
-    dma_sync_single_for_device(&dev, dma + 2 * PAGE_SIZE as u64 + 128, 256, Direction::ToDevice);
+    dma_sync_single_for_device(
+        &dev,
+        dma + 2 * PAGE_SIZE as u64 + 128,
+        256,
+        Direction::ToDevice,
+    );
     dma_sync_single_for_cpu(&dev, dma + 100, 3 * PAGE_SIZE - 100, Direction::ToDevice);
 
     unmap_and_free(&dev, buf, dma, 3 * PAGE_SIZE, Direction::ToDevice);
@@ -277,7 +282,10 @@ fn to_device_mapping_synced_for_cpu_with_from_device_is_device_read_only() {
     assert!(v.message.contains("device-read-only"), "{}", v.message);
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail("dir"), Some(&Value::Dir(Direction::FromDevice)));
-    assert_eq!(v.detail("mapped_dir"), Some(&Value::Dir(Direction::ToDevice)));
+    assert_eq!(
+        v.detail("mapped_dir"),
+        Some(&Value::Dir(Direction::ToDevice))
+    );
     assert_mapped_at(&v, FILE, line);
     unmap_and_free(&dev, buf, dma, 512, Direction::ToDevice);
     assert_eq!(live(&checker), 0);
@@ -295,7 +303,10 @@ fn from_device_mapping_synced_for_device_with_to_device_is_device_write_only() {
     assert_eq!(v.call, "dma_sync_single_for_device");
     assert!(v.message.contains("device-write-only"), "{}", v.message);
     assert_eq!(v.detail("dir"), Some(&Value::Dir(Direction::ToDevice)));
-    assert_eq!(v.detail("mapped_dir"), Some(&Value::Dir(Direction::FromDevice)));
+    assert_eq!(
+        v.detail("mapped_dir"),
+        Some(&Value::Dir(Direction::FromDevice))
+    );
     unmap_and_free(&dev, buf, dma, 512, Direction::FromDevice);
 }
 
@@ -309,7 +320,10 @@ fn to_device_mapping_synced_for_device_with_from_device_is_reported() {
 
     let v = single_violation(&checker, &SYNC_DIRECTION_MISMATCH);
     assert_eq!(v.detail("dir"), Some(&Value::Dir(Direction::FromDevice)));
-    assert_eq!(v.detail("mapped_dir"), Some(&Value::Dir(Direction::ToDevice)));
+    assert_eq!(
+        v.detail("mapped_dir"),
+        Some(&Value::Dir(Direction::ToDevice))
+    );
     assert!(!v.message.contains("write-only"), "{}", v.message);
     unmap_and_free(&dev, buf, dma, 512, Direction::ToDevice);
 }
@@ -326,7 +340,10 @@ fn one_way_mapping_synced_bidirectionally_is_reported() {
     assert_eq!(v.call, "dma_sync_single_range_for_cpu");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma + 128));
     assert_eq!(v.detail("dir"), Some(&Value::Dir(Direction::Bidirectional)));
-    assert_eq!(v.detail("mapped_dir"), Some(&Value::Dir(Direction::FromDevice)));
+    assert_eq!(
+        v.detail("mapped_dir"),
+        Some(&Value::Dir(Direction::FromDevice))
+    );
     unmap_and_free(&dev, buf, dma, 512, Direction::FromDevice);
 }
 

@@ -52,7 +52,11 @@ pub fn assert_site(site: &Site, file_name: &str, line: u32) {
         site.location.file().ends_with(file_name),
         "site {site} is not in {file_name}"
     );
-    assert_eq!(site.location.line(), line, "site {site} is on the wrong line");
+    assert_eq!(
+        site.location.line(),
+        line,
+        "site {site} is on the wrong line"
+    );
 }
 
 /// Assert that the violation concerns an entry made at line `line` of `file_name`.
@@ -69,6 +73,10 @@ pub fn assert_mapped_at(v: &Violation, file_name: &str, line: u32) {
 #[track_caller]
 pub fn live(checker: &Checker) -> usize {
     let n = checker.live_entries().len();
-    assert_eq!(checker.stats().live_entries, n as u64, "stats and entries disagree");
+    assert_eq!(
+        checker.stats().live_entries,
+        n as u64,
+        "stats and entries disagree"
+    );
     n
 }
