@@ -57,6 +57,12 @@ pub(crate) struct CheckerInner {
     next_device: AtomicU32,
 }
 
+// A checker stays consistent across a panic: findings are reported, and a deny-level panic
+// raised, only after the call was carried out, and no lock is held while panicking. So it may
+// be used across `catch_unwind`, as fuzzers and deny-level tests do.
+impl std::panic::UnwindSafe for Checker {}
+impl std::panic::RefUnwindSafe for Checker {}
+
 static GLOBAL: LazyLock<Checker> = LazyLock::new(Checker::new);
 
 impl Default for Checker {
@@ -232,10 +238,10 @@ impl Checker {
         id
     }
 
-    pub(crate) fn release_device(&self, id: DeviceId, site: Site) {
+    pub(crate) fn release_device(&self, id: DeviceId, site: Site, call: &'static str) {
         let leaked = self.0.tracker.drain_device(id);
         for e in &leaked {
-            let ev = Event::new(Op::Release, "device_release", e.kind, id, site.clone());
+            let ev = Event::new(Op::Release, call, e.kind, id, site.clone());
             self.0
                 .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
         }
@@ -261,7 +267,7 @@ impl Checker {
                 None
             }
             Op::Release => {
-                self.release_device(ev.device, ev.site.clone());
+                self.release_device(ev.device, ev.site.clone(), ev.call);
                 None
             }
             Op::MemoryFree => None,

@@ -42,6 +42,10 @@ pub(crate) struct DeviceInner {
 #[derive(Clone)]
 pub struct Device(pub(crate) Arc<DeviceInner>);
 
+// As for `Checker`: a device's state stays consistent across a panic raised by a rule.
+impl std::panic::UnwindSafe for Device {}
+impl std::panic::RefUnwindSafe for Device {}
+
 impl Device {
     /// The device's name (`dev_name`).
     pub fn name(&self) -> &str {
@@ -92,14 +96,14 @@ impl Device {
     #[track_caller]
     pub fn release(&self) {
         let site = self.0.checker.capture_site();
-        self.0.release(site);
+        self.0.release(site, "device_release");
     }
 }
 
 impl DeviceInner {
-    fn release(&self, site: crate::site::Site) {
+    fn release(&self, site: crate::site::Site, call: &'static str) {
         if !self.released.swap(true, Ordering::AcqRel) {
-            self.checker.release_device(self.id, site);
+            self.checker.release_device(self.id, site, call);
         }
     }
 }
@@ -107,8 +111,10 @@ impl DeviceInner {
 impl Drop for DeviceInner {
     fn drop(&mut self) {
         if !*self.released.get_mut() {
-            let site = crate::site::Site::at(std::panic::Location::caller());
-            self.release(site);
+            // Where the last handle was dropped is not known here; a captured stack (when
+            // enabled) shows it.
+            let site = self.checker.capture_site();
+            self.release(site, "device_release (last handle dropped)");
         }
     }
 }

@@ -446,6 +446,19 @@ fn double_free_pages_is_reported() {
 }
 
 #[test]
+fn free_pages_of_a_stack_page_is_reported() {
+    let checker = checker();
+    let local = [0u8; 16];
+    let page = virt_to_page(local.as_ptr()).expect("non-null");
+
+    free_pages(&checker, page, 0);
+
+    let v = single_violation(&checker, &INVALID_FREE);
+    assert_eq!(v.call, "__free_pages");
+    assert_eq!(v.detail_u64("cpu_addr"), Some(page.address().addr() as u64));
+}
+
+#[test]
 fn free_pages_of_kmalloc_memory_is_reported() {
     let checker = checker();
     let buf = kmalloc(&checker, 2 * PAGE_SIZE, Gfp::KERNEL);

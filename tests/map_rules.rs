@@ -186,6 +186,20 @@ fn coherent_alloc_of_zero_bytes_returns_null_and_is_reported() {
 }
 
 #[test]
+fn coherent_alloc_of_usize_max_bytes_returns_null_without_panic() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut handle: DmaAddr = 0;
+
+    let cpu = dma_alloc_coherent(&dev, usize::MAX, &mut handle, Gfp::KERNEL);
+
+    assert!(cpu.is_null(), "no memory is that large");
+    assert_eq!(handle, DMA_MAPPING_ERROR);
+    assert_eq!(live(&checker), 0);
+    assert_eq!(checker.memory().bytes_in_use(), 0);
+}
+
+#[test]
 fn map_of_a_single_byte_is_silent() {
     let checker = checker();
     let dev = device(&checker, "eth0");
@@ -345,6 +359,36 @@ fn map_for_24_bit_device_of_gfp_dma_memory_is_silent() {
     kfree(&checker, buf);
     assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
     checker.assert_clean();
+}
+
+#[test]
+#[ignore = "bug: kmalloc(GFP_DMA32) of a small object may return memory above 4 GiB"]
+fn map_for_32_bit_device_of_gfp_dma32_kmalloc_memory_is_silent() {
+    // Memory straddling 4 GiB: 8 MiB below it, the rest above.
+    let checker = quiet()
+        .memory(MemoryConfig {
+            size: 64 << 20,
+            phys_base: (4 << 30) - (8 << 20),
+        })
+        .build();
+    let dev = device(&checker, "eth0");
+    assert_eq!(dma_get_mask(&dev), dma_bit_mask(32));
+    // Ordinary allocations take all memory below 4 GiB, then one small object lands above.
+    let filler = kmalloc(&checker, 8 << 20, Gfp::KERNEL);
+    let high = kmalloc(&checker, 64, Gfp::KERNEL);
+    assert!(!filler.is_null() && !high.is_null());
+
+    let buf = kmalloc(&checker, 64, Gfp::KERNEL | Gfp::DMA32);
+    // GFP_DMA32 promises memory below 4 GiB (or no memory at all).
+    if !buf.is_null() {
+        let dma = dma_map_single(&dev, buf, 64, Direction::ToDevice);
+        assert_eq!(dma_mapping_error(&dev, dma), 0, "{:?}", rule_ids(&checker));
+        dma_unmap_single(&dev, dma, 64, Direction::ToDevice);
+        kfree(&checker, buf);
+    }
+    assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+    kfree(&checker, high);
+    kfree(&checker, filler);
 }
 
 // ---------------------------------------------------------------------------------------------
