@@ -325,13 +325,16 @@ impl CheckerInner {
                 Some(entry)
             }
             Lookup::OtherDevice(other) => {
-                let (name, _) = self.names(other.device);
-                rules::release::check_other_device(ev, &other, &name, out);
+                self.report_missing_or_foreign(
+                    ev,
+                    Some(&other),
+                    out,
+                    rules::release::check_missing,
+                );
                 None
             }
             Lookup::Missing => {
-                let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
-                rules::release::check_missing(ev, tomb.as_ref(), out);
+                self.report_missing_or_foreign(ev, None, out, rules::release::check_missing);
                 None
             }
         }
@@ -343,33 +346,60 @@ impl CheckerInner {
         if !rules::map::check_direction(ev, out) {
             return None;
         }
-        let found = self.tracker.update_containing(ev.device, ev.dma_addr, |e| {
-            rules::sync::check_sync(ev, e, out);
-            let end = ev
-                .dma_end()
-                .unwrap_or(u64::MAX)
-                .min(e.dma_addr.saturating_add(e.size));
-            (ev.dma_addr, end - ev.dma_addr)
-        });
+        let rank = |e: &Entry| rules::sync::match_rank(ev, e);
+        let found = self
+            .tracker
+            .update_containing(ev.device, ev.dma_addr, rank, |e| {
+                rules::sync::check_sync(ev, e, out);
+                // The part of the requested range that lies inside the mapping.
+                let entry_end = e.dma_addr.saturating_add(e.size);
+                let start = ev.dma_addr.saturating_add(ev.offset).min(entry_end);
+                let end = ev.dma_range().map_or(entry_end, |r| r.end.min(entry_end));
+                (start, end - start)
+            });
         match found {
             Lookup::Found(range) => Some(range),
             Lookup::OtherDevice(other) => {
-                let (name, _) = self.names(other.device);
-                rules::release::check_other_device(ev, &other, &name, out);
+                self.report_missing_or_foreign(ev, Some(&other), out, rules::sync::check_missing);
                 None
             }
             Lookup::Missing => {
-                let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
-                rules::sync::check_missing(ev, tomb.as_ref(), out);
+                self.report_missing_or_foreign(ev, None, out, rules::sync::check_missing);
                 None
             }
         }
     }
 
+    /// No entry of the event's device was found. A remembered release of the device's own
+    /// entry explains it best (a double release, a sync after unmap); then another device's
+    /// entry at that address; then nothing: an unknown address.
+    fn report_missing_or_foreign(
+        &self,
+        ev: &Event,
+        other: Option<&Entry>,
+        out: &mut Findings,
+        missing: fn(&Event, Option<&crate::tracker::Tombstone>, &mut Findings),
+    ) {
+        let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
+        match (tomb, other) {
+            (None, Some(other)) => {
+                let (name, _) = self.names(other.device);
+                rules::release::check_other_device(ev, other, &name, out);
+            }
+            (tomb, _) => missing(ev, tomb.as_ref(), out),
+        }
+    }
+
     /// The driver tested an address with `dma_mapping_error`.
     pub(crate) fn record_error_check(&self, ev: &Event) {
-        self.tracker
-            .update_exact(ev.device, ev.dma_addr, |e| e.error_checked = true);
+        // One check covers one mapping: of several identical mappings (the same buffer mapped
+        // twice), each needs its own test, as in the kernel.
+        self.tracker.update_first(
+            ev.device,
+            ev.dma_addr,
+            |e| !e.error_checked,
+            |e| e.error_checked = true,
+        );
     }
 
     /// The one way out for findings: apply levels, report, and panic at the call if a finding

@@ -48,6 +48,9 @@ pub struct Event {
     pub device: DeviceId,
     /// The DMA address named in (or returned by) the call.
     pub dma_addr: DmaAddr,
+    /// For range syncs, the offset of the synced range from `dma_addr` (the mapping's handle);
+    /// otherwise 0.
+    pub offset: u64,
     /// The size in bytes named in the call.
     pub size: u64,
     /// The direction named in the call (`BIDIRECTIONAL` for coherent calls, which have none).
@@ -72,6 +75,7 @@ impl Event {
             kind,
             device,
             dma_addr: 0,
+            offset: 0,
             size: 0,
             dir: Direction::Bidirectional,
             attrs: DmaAttrs::empty(),
@@ -81,8 +85,10 @@ impl Event {
         }
     }
 
-    /// The end of the event's DMA range, or `None` if it overflows.
-    pub fn dma_end(&self) -> Option<u64> {
-        self.dma_addr.checked_add(self.size)
+    /// The DMA range the event touches, `start..end` (`dma_addr + offset`, plus `size`), or
+    /// `None` if it overflows.
+    pub fn dma_range(&self) -> Option<std::ops::Range<u64>> {
+        let start = self.dma_addr.checked_add(self.offset)?;
+        Some(start..start.checked_add(self.size)?)
     }
 }

@@ -239,9 +239,17 @@ pub fn dma_mapping_error(dev: &Device, dma_addr: DmaAddr) -> i32 {
 // Syncs
 
 #[track_caller]
-fn sync(dev: &Device, op: Op, call: &'static str, dma: DmaAddr, size: usize, dir: Direction) {
+fn sync(
+    dev: &Device,
+    op: Op,
+    call: &'static str,
+    dma: DmaAddr,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+) {
     let mut ev = event(dev, op, call, MapKind::Single);
-    (ev.dma_addr, ev.size, ev.dir) = (dma, size as u64, dir);
+    (ev.dma_addr, ev.offset, ev.size, ev.dir) = (dma, offset as u64, size as u64, dir);
     if refused_after_release(dev, &ev) {
         return;
     }
@@ -266,6 +274,7 @@ pub fn dma_sync_single_for_cpu(dev: &Device, dma_addr: DmaAddr, size: usize, dir
         Op::SyncForCpu,
         "dma_sync_single_for_cpu",
         dma_addr,
+        0,
         size,
         dir,
     );
@@ -280,6 +289,7 @@ pub fn dma_sync_single_for_device(dev: &Device, dma_addr: DmaAddr, size: usize, 
         Op::SyncForDevice,
         "dma_sync_single_for_device",
         dma_addr,
+        0,
         size,
         dir,
     );
@@ -294,12 +304,12 @@ pub fn dma_sync_single_range_for_cpu(
     size: usize,
     dir: Direction,
 ) {
-    let addr = dma_addr.saturating_add(offset as u64);
     sync(
         dev,
         Op::SyncForCpu,
         "dma_sync_single_range_for_cpu",
-        addr,
+        dma_addr,
+        offset,
         size,
         dir,
     );
@@ -315,12 +325,12 @@ pub fn dma_sync_single_range_for_device(
     size: usize,
     dir: Direction,
 ) {
-    let addr = dma_addr.saturating_add(offset as u64);
     sync(
         dev,
         Op::SyncForDevice,
         "dma_sync_single_range_for_device",
-        addr,
+        dma_addr,
+        offset,
         size,
         dir,
     );

@@ -167,11 +167,14 @@ impl Tracker {
         Lookup::Found(entry)
     }
 
-    /// Run `f` on the entry of `device` that contains `addr` (preferring one that starts there).
+    /// Run `f` on the entry of `device` that contains `addr`. Candidates are looked for from
+    /// the page of `addr` backwards; in the nearest page that has any, the one `rank` scores
+    /// highest is chosen (several mappings may contain one address).
     pub fn update_containing<R>(
         &self,
         device: DeviceId,
         addr: DmaAddr,
+        rank: impl Fn(&Entry) -> u32,
         f: impl FnOnce(&mut Entry) -> R,
     ) -> Lookup<R> {
         let key = addr >> BUCKET_SHIFT;
@@ -181,15 +184,13 @@ impl Tracker {
             let Some(mut bucket) = self.buckets.get_mut(&k) else {
                 continue;
             };
-            let idx = bucket
+            let best = bucket
                 .iter()
-                .position(|e| e.device == device && e.dma_addr == addr)
-                .or_else(|| {
-                    bucket
-                        .iter()
-                        .position(|e| e.device == device && e.contains(addr))
-                });
-            if let Some(i) = idx {
+                .enumerate()
+                .filter(|(_, e)| e.device == device && e.contains(addr))
+                .max_by_key(|(_, e)| rank(e))
+                .map(|(i, _)| i);
+            if let Some(i) = best {
                 return Lookup::Found(f(&mut bucket[i]));
             }
             if other.is_none() {
@@ -199,25 +200,28 @@ impl Tracker {
         other.map_or(Lookup::Missing, Lookup::OtherDevice)
     }
 
-    /// Run `f` on every entry of `device` that starts at `addr`; returns how many there were.
-    pub fn update_exact(
+    /// Run `f` on the first entry of `device` that starts at `addr` and satisfies `pick`;
+    /// returns whether there was one.
+    pub fn update_first(
         &self,
         device: DeviceId,
         addr: DmaAddr,
-        mut f: impl FnMut(&mut Entry),
-    ) -> usize {
+        pick: impl Fn(&Entry) -> bool,
+        f: impl FnOnce(&mut Entry),
+    ) -> bool {
         let Some(mut bucket) = self.buckets.get_mut(&(addr >> BUCKET_SHIFT)) else {
-            return 0;
+            return false;
         };
-        let mut n = 0;
-        for e in bucket
+        match bucket
             .iter_mut()
-            .filter(|e| e.device == device && e.dma_addr == addr)
+            .find(|e| e.device == device && e.dma_addr == addr && pick(e))
         {
-            f(e);
-            n += 1;
+            Some(e) => {
+                f(e);
+                true
+            }
+            None => false,
         }
-        n
     }
 
     /// Remember that an entry was released, for naming the first release of a double one.
@@ -347,14 +351,14 @@ mod tests {
     fn containing_lookup_reaches_back_over_many_pages() {
         let t = Tracker::new();
         t.insert(entry(1, 0x10_0000, 0x10_0000));
-        let found = t.update_containing(DeviceId(1), 0x1f_fff0, |e| e.dma_addr);
+        let found = t.update_containing(DeviceId(1), 0x1f_fff0, |_| 0, |e| e.dma_addr);
         assert!(matches!(found, Lookup::Found(0x10_0000)));
         assert!(matches!(
-            t.update_containing(DeviceId(1), 0x20_0000, |_| ()),
+            t.update_containing(DeviceId(1), 0x20_0000, |_| 0, |_| ()),
             Lookup::Missing
         ));
         assert!(matches!(
-            t.update_containing(DeviceId(3), 0x10_0010, |_| ()),
+            t.update_containing(DeviceId(3), 0x10_0010, |_| 0, |_| ()),
             Lookup::OtherDevice(_)
         ));
     }

@@ -362,7 +362,6 @@ fn map_for_24_bit_device_of_gfp_dma_memory_is_silent() {
 }
 
 #[test]
-#[ignore = "bug: kmalloc(GFP_DMA32) of a small object may return memory above 4 GiB"]
 fn map_for_32_bit_device_of_gfp_dma32_kmalloc_memory_is_silent() {
     // Memory straddling 4 GiB: 8 MiB below it, the rest above.
     let checker = quiet()

@@ -608,7 +608,6 @@ fn second_free_coherent_is_a_double_unmap() {
 }
 
 #[test]
-#[ignore = "bug: a double unmap is reported as wrong-device when another device maps the same buffer"]
 fn second_unmap_is_a_double_unmap_even_if_another_device_maps_the_buffer() {
     let checker = checker();
     let nic = device(&checker, "eth0");
@@ -753,7 +752,6 @@ fn dma_mapping_error_on_another_device_does_not_count_as_tested() {
 }
 
 #[test]
-#[ignore = "bug: one dma_mapping_error call marks every duplicate mapping of the address as tested"]
 fn each_duplicate_mapping_needs_its_own_dma_mapping_error() {
     let checker = checker();
     let dev = device(&checker, "eth0");

@@ -1,8 +1,6 @@
 //! How violations are reported: the text format, sites and stacks, tracing events, JSON,
 //! counters, and configuration from the builder and `DMACHECK` syntax.
 
-use std::sync::{Arc, Mutex};
-
 use dmacheck::rules::{LEAK, UNMAP_SIZE_MISMATCH, UNMAP_UNCHECKED};
 use dmacheck::*;
 
@@ -104,60 +102,6 @@ fn violations_serialize_to_json_with_rule_id_fields_and_sites() {
         addr["value"].as_str().unwrap().starts_with("0x"),
         "addresses are hex strings"
     );
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Fields(String);
-        impl tracing::field::Visit for Fields {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0 += &format!("{}={:?};", field.name(), value);
-            }
-            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-                self.0 += &format!("{}={};", field.name(), value);
-            }
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                self.0 += &format!("{}={};", field.name(), value);
-            }
-        }
-        let mut f = Fields(format!(
-            "target={};level={};",
-            event.metadata().target(),
-            event.metadata().level()
-        ));
-        event.record(&mut f);
-        self.0.lock().unwrap().push(f.0);
-    }
-}
-
-#[test]
-fn each_violation_is_a_tracing_event_with_structured_fields() {
-    use tracing_subscriber::prelude::*;
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::registry().with(captured.clone());
-    tracing::subscriber::with_default(subscriber, || {
-        let checker = quiet().build();
-        let dev = checker.device("eth0").driver("e1000").build();
-        unmap_with_wrong_size(&checker, &dev);
-    });
-    let events = captured.0.lock().unwrap();
-    assert_eq!(events.len(), 1, "{events:?}");
-    let e = &events[0];
-    for field in [
-        "target=dmacheck;",
-        "level=WARN;",
-        "rule=unmap-size-mismatch;",
-        "call=dma_unmap_single;",
-        "device=eth0;",
-        "driver=e1000;",
-        "size=128;",
-    ] {
-        assert!(e.contains(field), "{field} missing in {e}");
-    }
-    assert!(e.contains("mapped_at=tests/reports.rs:"), "{e}");
 }
 
 #[test]

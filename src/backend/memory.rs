@@ -101,14 +101,45 @@ struct Run {
     usage: RunUse,
 }
 
+/// The zone a small-object cache serves. A cache only ever holds objects its zone's requests
+/// may be given: objects are filed on free by where they lie.
+#[derive(Clone, Copy)]
+enum Zone {
+    Dma = 0,
+    Dma32 = 1,
+    Normal = 2,
+}
+
+impl Zone {
+    fn of_request(gfp: Gfp) -> Zone {
+        if gfp.contains(Gfp::DMA) {
+            Zone::Dma
+        } else if gfp.contains(Gfp::DMA32) {
+            Zone::Dma32
+        } else {
+            Zone::Normal
+        }
+    }
+
+    fn of_address(phys: PhysAddr) -> Zone {
+        if phys < DMA_ZONE_END {
+            Zone::Dma
+        } else if phys < DMA32_ZONE_END {
+            Zone::Dma32
+        } else {
+            Zone::Normal
+        }
+    }
+}
+
 #[derive(Default)]
 struct Heap {
     /// Free page runs: first page index -> page count. Adjacent runs are always merged.
     free: BTreeMap<usize, usize>,
     /// Allocated page runs: first page index -> run.
     runs: BTreeMap<usize, Run>,
-    /// Free small objects per zone (0: DMA, 1: normal) and size class, as byte offsets.
-    slab_free: [[Vec<usize>; SLAB_CLASSES.len()]; 2],
+    /// Free small objects per zone (see [`Zone`]) and size class, as byte offsets.
+    slab_free: [[Vec<usize>; SLAB_CLASSES.len()]; 3],
     /// Live small objects: byte offset -> size class index.
     objects: HashMap<usize, usize>,
 }
@@ -286,7 +317,7 @@ impl PhysMemory {
         let mut heap = self.heap.lock();
         let offset = match SLAB_CLASSES.iter().position(|&c| c >= size) {
             Some(class) => {
-                let zone = usize::from(!gfp.contains(Gfp::DMA));
+                let zone = Zone::of_request(gfp) as usize;
                 if heap.slab_free[zone][class].is_empty() {
                     let page = self.alloc_run(&mut heap, 1, 1, limit, RunUse::Slab)?;
                     let objs = (0..PAGE_SIZE / SLAB_CLASSES[class])
@@ -318,8 +349,7 @@ impl PhysMemory {
         let off = self.offset_of(ptr).ok_or(FreeError::NotAllocated)?;
         let mut heap = self.heap.lock();
         if let Some(class) = heap.objects.remove(&off) {
-            // An object in the DMA zone serves either cache; one above it only ordinary requests.
-            let zone = usize::from(off / PAGE_SIZE >= self.normal_start);
+            let zone = Zone::of_address(self.phys_base + off as u64) as usize;
             heap.slab_free[zone][class].push(off);
             return Ok(());
         }

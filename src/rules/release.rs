@@ -239,13 +239,13 @@ pub(crate) fn check_missing(ev: &Event, tomb: Option<&Tombstone>, out: &mut Find
 
 /// The address belongs to another device's entry.
 pub(crate) fn check_other_device(ev: &Event, e: &Entry, other_name: &str, out: &mut Findings) {
+    let f = Finding::new(
+        &WRONG_DEVICE,
+        format!("the address is mapped for device {other_name}"),
+    );
     out.push(
-        Finding::new(
-            &WRONG_DEVICE,
-            format!("the address is mapped for device {other_name}"),
-        )
-        .with("dma_addr", Value::Addr(ev.dma_addr))
-        .with("mapped_device", Value::Text(other_name.to_string()))
-        .mapped_at(&e.site, e.kind.map_call()),
+        crate::rules::sync::at(ev, f)
+            .with("mapped_device", Value::Text(other_name.to_string()))
+            .mapped_at(&e.site, e.kind.map_call()),
     );
 }

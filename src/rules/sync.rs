@@ -45,14 +45,25 @@ declare_rules! {
     };
 }
 
-/// Judge a sync against the mapping that contains its start.
+/// How well a mapping containing a sync's handle matches the sync, to choose among several.
+pub(crate) fn match_rank(ev: &Event, e: &Entry) -> u32 {
+    let fits = ev
+        .dma_range()
+        .is_some_and(|r| r.end <= e.dma_addr.saturating_add(e.size));
+    u32::from(e.dma_addr == ev.dma_addr) * 8
+        + u32::from(fits) * 4
+        + u32::from(e.dir == ev.dir) * 2
+        + u32::from(e.size == ev.size)
+}
+
+/// Judge a sync against the mapping that contains its handle.
 pub(crate) fn check_sync(ev: &Event, e: &Entry, out: &mut Findings) {
     let mapped = |f: Finding| f.mapped_at(&e.site, e.kind.map_call());
     let entry_end = e.dma_addr.saturating_add(e.size);
-    if ev.dma_end().is_none_or(|end| end > entry_end) {
+    if ev.dma_range().is_none_or(|r| r.end > entry_end) {
+        let f = Finding::new(&SYNC_OUT_OF_RANGE, "sync runs past the end of the mapping");
         out.push(mapped(
-            Finding::new(&SYNC_OUT_OF_RANGE, "sync runs past the end of the mapping")
-                .with("dma_addr", Value::Addr(ev.dma_addr))
+            at(ev, f)
                 .with("size", Value::Num(ev.size))
                 .with("mapped_dma_addr", Value::Addr(e.dma_addr))
                 .with("mapped_size", Value::Num(e.size)),
@@ -77,8 +88,7 @@ pub(crate) fn check_sync(ev: &Event, e: &Entry, out: &mut Findings) {
         _ => format!("synced with {}, mapped with {}", ev.dir, e.dir),
     };
     out.push(mapped(
-        Finding::new(&SYNC_DIRECTION_MISMATCH, message)
-            .with("dma_addr", Value::Addr(ev.dma_addr))
+        at(ev, Finding::new(&SYNC_DIRECTION_MISMATCH, message))
             .with("dir", Value::Dir(ev.dir))
             .with("mapped_dir", Value::Dir(e.dir)),
     ));
@@ -101,8 +111,15 @@ pub(crate) fn check_missing(ev: &Event, tomb: Option<&Tombstone>, out: &mut Find
             "no mapping of this device contains the address",
         )
     };
-    out.push(
-        f.with("dma_addr", Value::Addr(ev.dma_addr))
-            .with("size", Value::Num(ev.size)),
-    );
+    out.push(at(ev, f).with("size", Value::Num(ev.size)));
+}
+
+/// The address fields of a sync: its handle, and the offset of a range sync.
+pub(crate) fn at(ev: &Event, f: Finding) -> Finding {
+    let f = f.with("dma_addr", Value::Addr(ev.dma_addr));
+    if ev.offset == 0 {
+        f
+    } else {
+        f.with("offset", Value::Num(ev.offset))
+    }
 }
