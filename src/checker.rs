@@ -249,6 +249,10 @@ impl Checker {
 
     /// Apply a recorded event (from a trace or a model) to the tracker and the rules, and report
     /// what they find. Returns the entry a release ended. Nothing is carried out on a backend.
+    ///
+    /// Events are judged exactly as live calls are; a source that cannot see
+    /// `dma_mapping_error` calls (a kernel trace) records a [`Op::MappingErrorCheck`] after each
+    /// successful map, or allows [`unmap-unchecked`](crate::rules::UNMAP_UNCHECKED).
     #[track_caller]
     pub fn record(&self, ev: &Event) -> Option<Entry> {
         let mut out = Findings::new();
