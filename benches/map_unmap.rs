@@ -1,5 +1,5 @@
-//! map+unmap of one buffer: checked, the same backend unchecked, and a bare HashMap
-//! insert+remove (the floor for any bookkeeping), in one run.
+//! map+unmap of one buffer: checked (call sites only, and with stacks), the same backend
+//! unchecked, and a bare HashMap insert+remove (the floor for any bookkeeping), in one run.
 //!
 //! `cargo bench --bench map_unmap`
 
@@ -20,6 +20,22 @@ fn map_unmap(c: &mut Criterion) {
             let dma = dma_map_single(&dev, black_box(buf), 2048, Direction::ToDevice);
             black_box(dma_mapping_error(&dev, dma));
             dma_unmap_single(&dev, dma, 2048, Direction::ToDevice);
+        })
+    });
+
+    let stacked = Checker::builder().env(false).stacks(16).build();
+    let stacked_dev = stacked.device("bench1").driver("bench").build();
+    let stacked_buf = kmalloc(&stacked, 2048, Gfp::KERNEL);
+    group.bench_function("checked_with_16_frame_stacks", |b| {
+        b.iter(|| {
+            let dma = dma_map_single(
+                &stacked_dev,
+                black_box(stacked_buf),
+                2048,
+                Direction::ToDevice,
+            );
+            black_box(dma_mapping_error(&stacked_dev, dma));
+            dma_unmap_single(&stacked_dev, dma, 2048, Direction::ToDevice);
         })
     });
 
