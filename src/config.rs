@@ -1,5 +1,5 @@
 //! Configuration of a checker: rule levels, stack capture, reporting, memory. Set in code with
-//! [`CheckerBuilder`], and from the environment with `DMACHECK`.
+//! [`CheckerBuilder`](crate::CheckerBuilder), and from the environment with `DMACHECK`.
 //!
 //! # `DMACHECK`
 //!
@@ -22,7 +22,7 @@ use std::fmt;
 use crate::backend::MemoryConfig;
 use crate::rules::{self, Level, Rule};
 
-/// The name of the environment variable read by [`CheckerBuilder::build`].
+/// The name of the environment variable read by [`CheckerBuilder::build`](crate::CheckerBuilder::build).
 pub const ENV_VAR: &str = "DMACHECK";
 
 /// Stack depth used by the `stacks` directive without a number.
