@@ -29,7 +29,7 @@ fn replayed_events_are_judged_like_live_calls() {
         Op::Map,
         "dma_map_page",
         MapKind::Page,
-        0x7737_8c0,
+        0x0773_78c0,
         1522,
         Direction::FromDevice,
     );
@@ -39,7 +39,7 @@ fn replayed_events_are_judged_like_live_calls() {
         Op::MappingErrorCheck,
         "dma_mapping_error",
         MapKind::Page,
-        0x7737_8c0,
+        0x0773_78c0,
         0,
         Direction::FromDevice,
     ));
@@ -48,7 +48,7 @@ fn replayed_events_are_judged_like_live_calls() {
         Op::SyncForCpu,
         "dma_sync_single_for_cpu",
         MapKind::Page,
-        0x7737_8c0,
+        0x0773_78c0,
         1522,
         Direction::FromDevice,
     ));
@@ -60,7 +60,7 @@ fn replayed_events_are_judged_like_live_calls() {
         Op::Unmap,
         "dma_unmap_page",
         MapKind::Page,
-        0x7737_8c0,
+        0x0773_78c0,
         1500,
         Direction::FromDevice,
     ));
@@ -80,7 +80,7 @@ fn replayed_events_are_judged_like_live_calls() {
         Op::Unmap,
         "dma_unmap_page",
         MapKind::Page,
-        0x7737_8c0,
+        0x0773_78c0,
         1522,
         Direction::FromDevice,
     ));
@@ -96,7 +96,7 @@ fn a_replayed_release_reports_what_is_still_mapped() {
         Op::Map,
         "dma_alloc_coherent",
         MapKind::Coherent,
-        0x714_9000,
+        0x0714_9000,
         4096,
         Direction::Bidirectional,
     );
@@ -114,6 +114,6 @@ fn a_replayed_release_reports_what_is_still_mapped() {
     let v = checker.violations();
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].rule.id, "leak");
-    assert_eq!(v[0].detail_u64("dma_addr"), Some(0x714_9000));
+    assert_eq!(v[0].detail_u64("dma_addr"), Some(0x0714_9000));
     assert_eq!(checker.stats().live_entries, 0);
 }
