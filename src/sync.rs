@@ -4,4 +4,4 @@
 pub(crate) use dashmap::DashMap;
 pub(crate) use parking_lot::{Mutex, RwLock};
 pub(crate) use std::sync::Arc;
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};

@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 
 use crate::event::DeviceId;
 use crate::site::Site;
-use crate::sync::{AtomicU64, DashMap, Mutex, Ordering};
+use crate::sync::{AtomicI64, AtomicU64, DashMap, Mutex, Ordering};
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 const BUCKET_SHIFT: u32 = 12;
@@ -86,6 +86,10 @@ pub struct Tracker {
     max_span_pages: AtomicU64,
     live: AtomicU64,
     peak: AtomicU64,
+    /// Buckets left empty by removals. They are kept, because the next mapping of the same page
+    /// usually follows soon (rings reuse their buffers), and pruned when they pile up.
+    /// Approximate (pruning races with reuse), hence signed.
+    empty_buckets: AtomicI64,
     graveyard: Box<[Mutex<Option<Tombstone>>]>,
 }
 
@@ -102,6 +106,7 @@ impl Tracker {
             buckets: DashMap::with_hasher(rustc_hash::FxBuildHasher),
             max_span_pages: AtomicU64::new(0),
             live: AtomicU64::new(0),
+            empty_buckets: AtomicI64::new(0),
             peak: AtomicU64::new(0),
             graveyard: (0..GRAVEYARD_SLOTS).map(|_| Mutex::new(None)).collect(),
         }
@@ -115,7 +120,18 @@ impl Tracker {
         if span > self.max_span_pages.load(Ordering::Relaxed) {
             self.max_span_pages.fetch_max(span, Ordering::Relaxed);
         }
-        self.buckets.entry(first).or_default().push(entry);
+        match self.buckets.entry(first) {
+            dashmap::Entry::Occupied(mut bucket) => {
+                if bucket.get().is_empty() {
+                    // A kept empty bucket (see `empty_buckets`) is in use again.
+                    self.empty_buckets.fetch_sub(1, Ordering::Relaxed);
+                }
+                bucket.get_mut().push(entry);
+            }
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(smallvec::smallvec![entry]);
+            }
+        }
         let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
         if live > self.peak.load(Ordering::Relaxed) {
             self.peak.fetch_max(live, Ordering::Relaxed);
@@ -161,10 +177,22 @@ impl Tracker {
             released_by,
         });
         if bucket.is_empty() {
-            slot.remove();
+            drop(slot);
+            self.note_empty_bucket();
         }
         self.live.fetch_sub(1, Ordering::Relaxed);
         Lookup::Found(entry)
+    }
+
+    /// Count a bucket left empty; prune all empty buckets once they outnumber live entries by a
+    /// margin, so memory follows the live set, not every page ever mapped.
+    fn note_empty_bucket(&self) {
+        let empty = self.empty_buckets.fetch_add(1, Ordering::Relaxed) + 1;
+        let live = self.live.load(Ordering::Relaxed) as i64;
+        if empty > 4096 + 2 * live {
+            self.empty_buckets.store(0, Ordering::Relaxed);
+            self.buckets.retain(|_, b| !b.is_empty());
+        }
     }
 
     /// Run `f` on the entry of `device` that contains `addr`. Candidates are looked for from
@@ -390,5 +418,34 @@ mod tests {
         let tomb = t.tombstone(DeviceId(1), 0x3000).expect("remembered");
         assert_eq!(tomb.released_by, "dma_unmap_page");
         assert!(t.tombstone(DeviceId(2), 0x3000).is_none());
+    }
+
+    #[test]
+    fn empty_buckets_are_reused_and_pruned_when_they_pile_up() {
+        let t = Tracker::new();
+        for round in 0..3 {
+            t.insert(entry(1, 0x5000, 8));
+            assert!(
+                matches!(
+                    t.remove(DeviceId(1), 0x5000, |_| 0, &here(), "unmap"),
+                    Lookup::Found(_)
+                ),
+                "round {round}"
+            );
+        }
+        assert_eq!(t.buckets.len(), 1, "the page's bucket is kept for reuse");
+        for page in 0..10_000u64 {
+            t.insert(entry(1, page << BUCKET_SHIFT, 8));
+            assert!(matches!(
+                t.remove(DeviceId(1), page << BUCKET_SHIFT, |_| 0, &here(), "unmap"),
+                Lookup::Found(_)
+            ));
+        }
+        assert!(
+            t.buckets.len() <= 4097 + 1,
+            "{} empty buckets kept",
+            t.buckets.len()
+        );
+        assert_eq!(t.live(), 0);
     }
 }
