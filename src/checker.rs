@@ -258,7 +258,11 @@ impl Checker {
         let mut out = Findings::new();
         let ended = match ev.op {
             Op::Map => {
-                self.0.record_map(ev);
+                if rules::map::check_direction(ev, &mut out)
+                    && rules::map::check_map_range(ev, ev.dma_addr, &mut out)
+                {
+                    self.0.record_map(ev);
+                }
                 None
             }
             Op::Unmap => self.0.record_release(ev, &mut out),
@@ -320,28 +324,19 @@ impl CheckerInner {
             return None;
         }
         let rank = |e: &Entry| rules::release::match_rank(ev, e);
-        match self
+        let other = match self
             .tracker
             .remove(ev.device, ev.dma_addr, rank, &ev.site, ev.call)
         {
             Lookup::Found(entry) => {
                 rules::release::check_release(ev, &entry, out);
-                Some(entry)
+                return Some(entry);
             }
-            Lookup::OtherDevice(other) => {
-                self.report_missing_or_foreign(
-                    ev,
-                    Some(&other),
-                    out,
-                    rules::release::check_missing,
-                );
-                None
-            }
-            Lookup::Missing => {
-                self.report_missing_or_foreign(ev, None, out, rules::release::check_missing);
-                None
-            }
-        }
+            Lookup::OtherDevice(other) => Some(other),
+            Lookup::Missing => None,
+        };
+        self.report_missing_or_foreign(ev, other.as_ref(), out, rules::release::check_missing);
+        None
     }
 
     /// Ownership moves: judge the sync against the mapping containing its start. Returns the
@@ -361,17 +356,13 @@ impl CheckerInner {
                 let end = ev.dma_range().map_or(entry_end, |r| r.end.min(entry_end));
                 (start, end - start)
             });
-        match found {
-            Lookup::Found(range) => Some(range),
-            Lookup::OtherDevice(other) => {
-                self.report_missing_or_foreign(ev, Some(&other), out, rules::sync::check_missing);
-                None
-            }
-            Lookup::Missing => {
-                self.report_missing_or_foreign(ev, None, out, rules::sync::check_missing);
-                None
-            }
-        }
+        let other = match found {
+            Lookup::Found(range) => return Some(range),
+            Lookup::OtherDevice(other) => Some(other),
+            Lookup::Missing => None,
+        };
+        self.report_missing_or_foreign(ev, other.as_ref(), out, rules::sync::check_missing);
+        None
     }
 
     /// No entry of the event's device was found. A remembered release of the device's own

@@ -117,3 +117,30 @@ fn a_replayed_release_reports_what_is_still_mapped() {
     assert_eq!(v[0].detail_u64("dma_addr"), Some(0x0714_9000));
     assert_eq!(checker.stats().live_entries, 0);
 }
+
+#[test]
+fn a_replayed_map_with_bad_arguments_is_reported_and_not_recorded() {
+    let checker = Checker::builder().env(false).print(false).build();
+    let dev = checker.device("0000:00:03.0").build();
+    checker.record(&event(
+        &dev,
+        Op::Map,
+        "dma_map_page",
+        MapKind::Page,
+        0x1000,
+        64,
+        Direction::None,
+    ));
+    checker.record(&event(
+        &dev,
+        Op::Map,
+        "dma_map_page",
+        MapKind::Page,
+        0x2000,
+        0,
+        Direction::ToDevice,
+    ));
+    let ids: Vec<_> = checker.violations().iter().map(|v| v.rule.id).collect();
+    assert_eq!(ids, ["direction-none", "map-zero-size"]);
+    assert_eq!(checker.stats().live_entries, 0);
+}
