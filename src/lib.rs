@@ -71,3 +71,8 @@ pub use shim::*;
 pub use site::{Frame, Site, Stack};
 pub use tracker::{Entry, Tombstone};
 pub use types::*;
+
+// The README's examples are compiled and run as doctests, so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -71,6 +71,22 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
 
 /// Map `size` bytes of DMA-able memory at `cpu_addr` for the device (`dma_map_single`).
 /// Returns the DMA address, or [`DMA_MAPPING_ERROR`]: test it with [`dma_mapping_error`].
+///
+/// ```
+/// # use dmacheck::*;
+/// # let checker = Checker::builder().env(false).build();
+/// let dev = checker.device("eth0").build();
+/// let skb = kmalloc(&checker, 1514, Gfp::ATOMIC);
+/// let dma = dma_map_single(&dev, skb, 1514, Direction::ToDevice);
+/// if dma_mapping_error(&dev, dma) != 0 {
+///     kfree(&checker, skb);
+///     return;
+/// }
+/// // ... hand `dma` to the device, wait for completion ...
+/// dma_unmap_single(&dev, dma, 1514, Direction::ToDevice);
+/// kfree(&checker, skb);
+/// checker.assert_clean();
+/// ```
 #[track_caller]
 pub fn dma_map_single(dev: &Device, cpu_addr: *const u8, size: usize, dir: Direction) -> DmaAddr {
     dma_map_single_attrs(dev, cpu_addr, size, dir, DmaAttrs::empty())
@@ -92,6 +108,18 @@ pub fn dma_map_single_attrs(
 }
 
 /// Map `size` bytes at `offset` into `page` for the device (`dma_map_page`).
+///
+/// ```
+/// # use dmacheck::*;
+/// # let checker = Checker::builder().env(false).build();
+/// let dev = checker.device("sda").build();
+/// let page = alloc_pages(&checker, Gfp::KERNEL, 0).unwrap();
+/// let dma = dma_map_page(&dev, page, 512, 512, Direction::FromDevice);
+/// assert_eq!(dma_mapping_error(&dev, dma), 0);
+/// dma_unmap_page(&dev, dma, 512, Direction::FromDevice);
+/// free_pages(&checker, page, 0);
+/// checker.assert_clean();
+/// ```
 #[track_caller]
 pub fn dma_map_page(
     dev: &Device,
@@ -267,6 +295,22 @@ fn sync(
 
 /// Hand a streaming mapping to the CPU (`dma_sync_single_for_cpu`): after the device wrote it,
 /// before the CPU reads it.
+///
+/// ```
+/// # use dmacheck::*;
+/// # let checker = Checker::builder().env(false).build();
+/// # let dev = checker.device("eth0").build();
+/// # let buf = kmalloc(&checker, 2048, Gfp::KERNEL);
+/// let dma = dma_map_single(&dev, buf, 2048, Direction::FromDevice);
+/// assert_eq!(dma_mapping_error(&dev, dma), 0);
+/// // The device filled the buffer; the CPU takes it, reads, and gives it back.
+/// dma_sync_single_for_cpu(&dev, dma, 2048, Direction::FromDevice);
+/// let first_byte = unsafe { buf.read() };
+/// dma_sync_single_for_device(&dev, dma, 2048, Direction::FromDevice);
+/// # dma_unmap_single(&dev, dma, 2048, Direction::FromDevice);
+/// # kfree(&checker, buf);
+/// # checker.assert_clean();
+/// ```
 #[track_caller]
 pub fn dma_sync_single_for_cpu(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
     sync(
@@ -341,6 +385,18 @@ pub fn dma_sync_single_range_for_device(
 
 /// Allocate `size` bytes of zeroed coherent memory (`dma_alloc_coherent`). Returns the CPU
 /// address and stores the DMA address in `dma_handle`; NULL on failure.
+///
+/// ```
+/// # use dmacheck::*;
+/// # let checker = Checker::builder().env(false).build();
+/// let dev = checker.device("eth0").build();
+/// let mut ring_dma = 0;
+/// let ring = dma_alloc_coherent(&dev, 4096, &mut ring_dma, Gfp::KERNEL);
+/// assert!(!ring.is_null());
+/// assert_ne!(ring_dma, ring as u64, "the device address is not the CPU pointer");
+/// dma_free_coherent(&dev, 4096, ring, ring_dma);
+/// checker.assert_clean();
+/// ```
 #[track_caller]
 pub fn dma_alloc_coherent(
     dev: &Device,
