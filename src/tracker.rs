@@ -421,6 +421,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "thousands of table operations; no unsafe code here")]
     fn empty_buckets_are_reused_and_pruned_when_they_pile_up() {
         let t = Tracker::new();
         for round in 0..3 {
