@@ -6,8 +6,8 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::{
-    assert_mapped_at, assert_site, checker, device, live, quiet, rule_ids, single_violation,
-    violations_of,
+    assert_mapped_at, assert_site, checker, device, live, map_checked, quiet, rule_ids,
+    single_violation, violations_of,
 };
 use dmacheck::rules::{
     DOUBLE_UNMAP, FREE_COHERENT_IRQS_DISABLED, FREE_CPU_ADDRESS_MISMATCH, UNMAP_DIRECTION_MISMATCH,
@@ -17,16 +17,6 @@ use dmacheck::rules::{
 use dmacheck::*;
 
 const FILE: &str = "release_rules.rs";
-
-/// A checked streaming mapping of a fresh kmalloc buffer.
-#[track_caller]
-fn map_checked(dev: &Device, size: usize, dir: Direction) -> (*mut u8, DmaAddr) {
-    let buf = kmalloc(dev.checker(), size, Gfp::KERNEL);
-    assert!(!buf.is_null());
-    let dma = dma_map_single(dev, buf, size, dir);
-    assert_eq!(dma_mapping_error(dev, dma), 0, "the map failed");
-    (buf, dma)
-}
 
 // ---------------------------------------------------------------------------------------------
 // unmap-unknown

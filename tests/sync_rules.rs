@@ -3,27 +3,14 @@
 
 mod common;
 
-use common::{assert_mapped_at, assert_site, checker, device, live, rule_ids, single_violation};
+use common::{
+    assert_mapped_at, assert_site, checker, device, live, map_checked, rule_ids, single_violation,
+    unmap_and_free,
+};
 use dmacheck::rules::{SYNC_DIRECTION_MISMATCH, SYNC_OUT_OF_RANGE, SYNC_UNKNOWN, WRONG_DEVICE};
 use dmacheck::*;
 
 const FILE: &str = "sync_rules.rs";
-
-/// A checked streaming mapping of a fresh kmalloc buffer.
-#[track_caller]
-fn map_checked(dev: &Device, size: usize, dir: Direction) -> (*mut u8, DmaAddr) {
-    let buf = kmalloc(dev.checker(), size, Gfp::KERNEL);
-    assert!(!buf.is_null());
-    let dma = dma_map_single(dev, buf, size, dir);
-    assert_eq!(dma_mapping_error(dev, dma), 0, "the map failed");
-    (buf, dma)
-}
-
-/// Unmap and free what `map_checked` made.
-fn unmap_and_free(dev: &Device, buf: *mut u8, dma: DmaAddr, size: usize, dir: Direction) {
-    dma_unmap_single(dev, dma, size, dir);
-    kfree(dev.checker(), buf);
-}
 
 // ---------------------------------------------------------------------------------------------
 // sync-unknown

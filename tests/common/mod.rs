@@ -4,7 +4,10 @@
 // Each test file uses its own subset of these helpers.
 #![allow(dead_code)]
 
-use dmacheck::{Checker, CheckerBuilder, Device, Rule, Site, Violation};
+use dmacheck::{
+    Checker, CheckerBuilder, Device, Direction, DmaAddr, Gfp, Rule, Site, Violation,
+    dma_map_single, dma_mapping_error, dma_unmap_single, kfree, kmalloc,
+};
 
 /// A builder for a checker that neither reads `DMACHECK` nor prints, so results do not depend
 /// on the environment.
@@ -79,4 +82,21 @@ pub fn live(checker: &Checker) -> usize {
         "stats and entries disagree"
     );
     n
+}
+
+/// A checked streaming mapping of a fresh kmalloc buffer; its site is the caller's.
+#[track_caller]
+pub fn map_checked(dev: &Device, size: usize, dir: Direction) -> (*mut u8, DmaAddr) {
+    let buf = kmalloc(dev.checker(), size, Gfp::KERNEL);
+    assert!(!buf.is_null());
+    let dma = dma_map_single(dev, buf, size, dir);
+    assert_eq!(dma_mapping_error(dev, dma), 0, "the map failed");
+    (buf, dma)
+}
+
+/// Unmap and free what [`map_checked`] made.
+#[track_caller]
+pub fn unmap_and_free(dev: &Device, buf: *mut u8, dma: DmaAddr, size: usize, dir: Direction) {
+    dma_unmap_single(dev, dma, size, dir);
+    kfree(dev.checker(), buf);
 }
