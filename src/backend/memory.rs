@@ -8,6 +8,8 @@
 
 use std::alloc::Layout;
 use std::collections::{BTreeMap, HashMap};
+
+use super::ranges::FreeRanges;
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -134,8 +136,8 @@ impl Zone {
 
 #[derive(Default)]
 struct Heap {
-    /// Free page runs: first page index -> page count. Adjacent runs are always merged.
-    free: BTreeMap<usize, usize>,
+    /// Free pages, by index.
+    free: FreeRanges,
     /// Allocated page runs: first page index -> run.
     runs: BTreeMap<usize, Run>,
     /// Free small objects per zone (see [`Zone`]) and size class, as byte offsets.
@@ -195,7 +197,7 @@ impl PhysMemory {
         let normal_start = (DMA_ZONE_END.saturating_sub(config.phys_base) / PAGE_SIZE as u64)
             .min(pages as u64) as usize;
         let mut heap = Heap::default();
-        heap.free.insert(0, pages);
+        heap.free = FreeRanges::new(0, pages as u64);
         PhysMemory {
             raw,
             layout,
@@ -444,18 +446,10 @@ impl Drop for PhysMemory {
 impl Heap {
     /// First fit of `count` pages aligned to `align` within page indices `lo..hi`.
     fn take_run(&mut self, count: usize, align: usize, lo: usize, hi: usize) -> Option<usize> {
-        let (start, len, at) = self.free.iter().find_map(|(&start, &len)| {
-            let at = start.max(lo).next_multiple_of(align);
-            (at + count <= (start + len).min(hi)).then_some((start, len, at))
-        })?;
-        self.free.remove(&start);
-        if at > start {
-            self.free.insert(start, at - start);
-        }
-        if at + count < start + len {
-            self.free.insert(at + count, start + len - at - count);
-        }
-        Some(at)
+        let at = self
+            .free
+            .take_lowest(count as u64, align as u64, lo as u64, hi as u64)?;
+        Some(at as usize)
     }
 
     /// Free the run starting at page `first` if its use satisfies `expected`.
@@ -469,18 +463,7 @@ impl Heap {
             _ => return Err(FreeError::NotAllocated),
         }
         let run = self.runs.remove(&first).expect("checked above");
-        let (mut start, mut len) = (first, run.pages);
-        if let Some((&prev, &plen)) = self.free.range(..start).next_back() {
-            if prev + plen == start {
-                self.free.remove(&prev);
-                start = prev;
-                len += plen;
-            }
-        }
-        if let Some(nlen) = self.free.remove(&(start + len)) {
-            len += nlen;
-        }
-        self.free.insert(start, len);
+        self.free.give(first as u64, run.pages as u64);
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 
 mod direct;
 mod memory;
+mod ranges;
 
 pub use direct::DirectBackend;
 pub use memory::{FreeError, MemoryConfig, Page, PhysMemory};
