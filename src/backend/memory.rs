@@ -196,8 +196,10 @@ impl PhysMemory {
         let pages = config.size / PAGE_SIZE;
         let normal_start = (DMA_ZONE_END.saturating_sub(config.phys_base) / PAGE_SIZE as u64)
             .min(pages as u64) as usize;
-        let mut heap = Heap::default();
-        heap.free = FreeRanges::new(0, pages as u64);
+        let heap = Heap {
+            free: FreeRanges::new(0, pages as u64),
+            ..Heap::default()
+        };
         PhysMemory {
             raw,
             layout,
