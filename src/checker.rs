@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use crate::backend::{Backend, DirectBackend, MemoryConfig, PhysMemory};
+use std::sync::OnceLock;
+
+use crate::backend::{Backend, DirectBackend, IommuBackend, MemoryConfig, PhysMemory};
 use crate::config::{ConfigError, ENV_VAR};
 use crate::device::DeviceBuilder;
 use crate::event::{DeviceId, Event, Op};
@@ -51,7 +53,10 @@ pub(crate) struct CheckerInner {
     pub(crate) config: Config,
     pub(crate) tracker: Tracker,
     pub(crate) memory: Arc<PhysMemory>,
-    pub(crate) backend: Box<dyn Backend>,
+    /// The backend of devices that choose none.
+    pub(crate) backend: Arc<dyn Backend>,
+    /// The IOMMU shared by devices that choose it, made on first use.
+    iommu: OnceLock<Arc<dyn Backend>>,
     reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -62,6 +67,15 @@ pub(crate) struct CheckerInner {
 // be used across `catch_unwind`, as fuzzers and deny-level tests do.
 impl std::panic::UnwindSafe for Checker {}
 impl std::panic::RefUnwindSafe for Checker {}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("backend", &self.0.backend.name())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
 
 static GLOBAL: LazyLock<Checker> = LazyLock::new(Checker::new);
 
@@ -102,9 +116,18 @@ impl Checker {
         &self.0.memory
     }
 
-    /// The backend that carries out mappings.
-    pub fn backend(&self) -> &dyn Backend {
-        &*self.0.backend
+    /// The backend of devices made without choosing one (the direct backend, unless the
+    /// builder set another).
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.0.backend
+    }
+
+    /// The checker's IOMMU: one [`IommuBackend`] with an address space per device, shared by
+    /// the devices made with [`DeviceBuilder::iommu`].
+    pub fn iommu(&self) -> &Arc<dyn Backend> {
+        self.0
+            .iommu
+            .get_or_init(|| Arc::new(IommuBackend::new(self.0.memory.clone())))
     }
 
     /// The violations reported so far (up to the `keep` limit), oldest first.
@@ -278,7 +301,7 @@ impl Checker {
                 self.release_device(ev.device, ev.site.clone(), ev.call);
                 None
             }
-            Op::MemoryFree => None,
+            Op::MemoryFree | Op::SgAccess => None,
         };
         self.0.finish(ev, out);
         ended
@@ -312,6 +335,8 @@ impl CheckerInner {
             dma_addr: ev.dma_addr,
             size: ev.size,
             cpu_addr: ev.cpu_addr.unwrap_or(0),
+            sg_nents: ev.nents,
+            sg_mapped_ents: ev.mapped_ents,
             site: ev.site.clone(),
         });
     }
@@ -513,7 +538,7 @@ impl CheckerBuilder {
         self.set(move |c| c.memory = memory)
     }
 
-    /// Use another backend than [`DirectBackend`], made over the checker's memory.
+    /// Use another default backend than [`DirectBackend`], made over the checker's memory.
     pub fn backend(
         mut self,
         make: impl FnOnce(Arc<PhysMemory>) -> Box<dyn Backend> + 'static,
@@ -536,9 +561,9 @@ impl CheckerBuilder {
             set(&mut config);
         }
         let memory = Arc::new(PhysMemory::new(config.memory));
-        let backend = match self.backend {
-            Some(make) => make(memory.clone()),
-            None => Box::new(DirectBackend::new(memory.clone())),
+        let backend: Arc<dyn Backend> = match self.backend {
+            Some(make) => Arc::from(make(memory.clone())),
+            None => Arc::new(DirectBackend::new(memory.clone())),
         };
         let reporter = Reporter::new(config.levels.clone(), config.keep_at_most, config.print);
         Checker(Arc::new(CheckerInner {
@@ -546,6 +571,7 @@ impl CheckerBuilder {
             tracker: Tracker::new(),
             memory,
             backend,
+            iommu: OnceLock::new(),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `deny`, `warn`, `allow` | set every rule to that level |
 //! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
-//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `lifetime`) |
+//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `lifetime`) |
 //! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off |
 //! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
 //! | `keep=<n>` | keep at most `n` violations for [`Checker::violations`](crate::Checker::violations) |

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::backend::Backend;
 use crate::checker::Checker;
 use crate::event::DeviceId;
 use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
@@ -32,6 +33,7 @@ pub(crate) struct DeviceInner {
     max_segment_size: AtomicU64,
     segment_boundary_mask: AtomicU64,
     released: AtomicBool,
+    backend: Arc<dyn Backend>,
     pub(crate) checker: Checker,
 }
 
@@ -60,6 +62,11 @@ impl Device {
     /// The device's id within its checker.
     pub fn id(&self) -> DeviceId {
         self.0.id
+    }
+
+    /// The backend that maps memory for the device.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.0.backend
     }
 
     /// The checker the device belongs to.
@@ -141,6 +148,7 @@ pub struct DeviceBuilder {
     coherent_dma_mask: u64,
     max_segment_size: u64,
     segment_boundary_mask: u64,
+    backend: Option<Arc<dyn Backend>>,
 }
 
 impl DeviceBuilder {
@@ -153,7 +161,21 @@ impl DeviceBuilder {
             coherent_dma_mask: dma_bit_mask(32),
             max_segment_size: 65536,
             segment_boundary_mask: dma_bit_mask(32),
+            backend: None,
         }
+    }
+
+    /// Put the device behind the checker's IOMMU ([`Checker::iommu`]): its own I/O virtual
+    /// address space, and scatter-gather segments merged where they meet.
+    pub fn iommu(mut self) -> Self {
+        self.backend = Some(self.checker.iommu().clone());
+        self
+    }
+
+    /// Use `backend` for the device (by default, the checker's default backend).
+    pub fn backend(mut self, backend: Arc<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
     }
 
     /// The driver bound to the device.
@@ -200,6 +222,9 @@ impl DeviceBuilder {
             max_segment_size: AtomicU64::new(self.max_segment_size),
             segment_boundary_mask: AtomicU64::new(self.segment_boundary_mask),
             released: AtomicBool::new(false),
+            backend: self
+                .backend
+                .unwrap_or_else(|| self.checker.backend().clone()),
             checker: self.checker,
         }))
     }

@@ -30,6 +30,8 @@ pub enum Op {
     MappingErrorCheck,
     /// The device goes away (driver unbind) or the checker is asked for leaks.
     Release,
+    /// The driver reads the DMA address or length of a scatter-gather entry.
+    SgAccess,
     /// An allocation of the DMA-able heap or page allocator is freed (`kfree`, `free_pages`).
     MemoryFree,
 }
@@ -57,6 +59,10 @@ pub struct Event {
     pub dir: Direction,
     /// The `DMA_ATTR_*` flags of the call.
     pub attrs: DmaAttrs,
+    /// For scatter-gather calls, the entry count the call passed (`nents`); otherwise 0.
+    pub nents: u32,
+    /// For `dma_map_sg`, the number of DMA segments it returned; otherwise 0.
+    pub mapped_ents: u32,
     /// The CPU address named in the call, where it has one.
     pub cpu_addr: Option<u64>,
     /// The execution context of the call.
@@ -79,6 +85,8 @@ impl Event {
             size: 0,
             dir: Direction::Bidirectional,
             attrs: DmaAttrs::empty(),
+            nents: 0,
+            mapped_ents: 0,
             cpu_addr: None,
             context: CallContext::current(),
             site,

@@ -51,13 +51,16 @@ mod device;
 mod event;
 mod report;
 pub mod rules;
+mod sg;
 mod shim;
 mod site;
 mod sync;
 mod tracker;
 mod types;
 
-pub use backend::{Backend, DirectBackend, FreeError, MapError, MemoryConfig, Page, PhysMemory};
+pub use backend::{
+    Backend, DirectBackend, FreeError, IommuBackend, MapError, MemoryConfig, Page, PhysMemory,
+};
 pub use checker::{Checker, CheckerBuilder};
 pub use config::{Config, ConfigError};
 pub use context::{
@@ -67,6 +70,10 @@ pub use device::{Device, DeviceBuilder, DeviceParams};
 pub use event::{DeviceId, Event, Op};
 pub use report::{Detail, Related, Stats, Value, Violation};
 pub use rules::{Level, Rule};
+pub use sg::{
+    Scatterlist, Sg, SgTable, for_each_sg, sg_chain, sg_dma_address, sg_dma_len, sg_first,
+    sg_init_one, sg_init_table, sg_set_buf, sg_set_page,
+};
 pub use shim::*;
 pub use site::{Frame, Site, Stack};
 pub use tracker::{Entry, Tombstone};

@@ -8,11 +8,12 @@
 use std::ptr::{self, NonNull};
 
 use crate::backend::Page;
-use crate::checker::{Checker, CheckerInner};
+use crate::checker::Checker;
 use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
 use crate::report::{Finding, Findings, Value};
 use crate::rules;
+use crate::sg::{SgState, SgTable};
 use crate::site::Site;
 use crate::tracker::Entry;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind};
@@ -54,7 +55,7 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
         && rules::map::check_map_range(&ev, range_start, &mut out)
     {
         let mapped = c.memory.phys_of(cpu, ev.size).and_then(|phys| {
-            c.backend
+            dev.backend()
                 .map(&dev.params(), phys, ev.size, ev.dir, ev.attrs)
         });
         match mapped {
@@ -159,20 +160,20 @@ fn release(dev: &Device, ev: Event) {
         rules::map::check_direction(&ev, &mut out);
     }
     if let Some(entry) = c.record_release(&ev, &mut out) {
-        carry_out_release(c, dev, &entry);
+        carry_out_release(dev, &entry);
     }
     c.finish(&ev, out);
 }
 
 /// Release what the entry says was made, whatever the call said: a mismatched release must not
 /// leave the backend inconsistent.
-fn carry_out_release(c: &CheckerInner, dev: &Device, e: &Entry) {
+fn carry_out_release(dev: &Device, e: &Entry) {
     let params = dev.params();
     match e.kind {
-        MapKind::Single | MapKind::Page => {
-            c.backend.unmap(&params, e.dma_addr, e.size, e.dir, e.attrs)
-        }
-        MapKind::Coherent => c.backend.free_coherent(&params, e.dma_addr, e.size),
+        MapKind::Single | MapKind::Page | MapKind::Sg => dev
+            .backend()
+            .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),
+        MapKind::Coherent => dev.backend().free_coherent(&params, e.dma_addr, e.size),
     }
 }
 
@@ -286,8 +287,8 @@ fn sync(
     if let Some((start, len)) = c.record_sync(&ev, &mut out) {
         let params = dev.params();
         match op {
-            Op::SyncForCpu => c.backend.sync_for_cpu(&params, start, len, dir),
-            _ => c.backend.sync_for_device(&params, start, len, dir),
+            Op::SyncForCpu => dev.backend().sync_for_cpu(&params, start, len, dir),
+            _ => dev.backend().sync_for_device(&params, start, len, dir),
         }
     }
     c.finish(&ev, out);
@@ -381,6 +382,242 @@ pub fn dma_sync_single_range_for_device(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scatter-gather lists
+
+#[track_caller]
+fn sg_event(
+    dev: &Device,
+    op: Op,
+    call: &'static str,
+    nents: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> Event {
+    let mut ev = event(dev, op, call, MapKind::Sg);
+    (ev.nents, ev.dir, ev.attrs) = (u32::try_from(nents).unwrap_or(u32::MAX), dir, attrs);
+    ev
+}
+
+/// The event of one DMA segment of an sg call.
+fn segment(ev: &Event, (dma_addr, size): (DmaAddr, u64)) -> Event {
+    let mut seg = ev.clone();
+    (seg.dma_addr, seg.size) = (dma_addr, size);
+    seg
+}
+
+/// Map the first `nents` entries of `sgl` for the device (`dma_map_sg`). Returns the number of
+/// DMA segments, which an IOMMU may make fewer than `nents` by merging; 0 on failure. Walk
+/// `count` entries with [`for_each_sg`](crate::for_each_sg); unmap with `nents`.
+#[track_caller]
+pub fn dma_map_sg(dev: &Device, sgl: &mut SgTable, nents: usize, dir: Direction) -> usize {
+    dma_map_sg_attrs(dev, sgl, nents, dir, DmaAttrs::empty())
+}
+
+/// [`dma_map_sg`] with attributes (`dma_map_sg_attrs`).
+#[track_caller]
+pub fn dma_map_sg_attrs(
+    dev: &Device,
+    sgl: &mut SgTable,
+    nents: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> usize {
+    let mut ev = sg_event(dev, Op::Map, "dma_map_sg", nents, dir, attrs);
+    if refused_after_release(dev, &ev) {
+        return 0;
+    }
+    let mut out = Findings::new();
+    let count = map_sg(dev, sgl, nents, &mut ev, &mut out);
+    rules::sg::dedupe(&mut out);
+    dev.checker().inner().finish(&ev, out);
+    count
+}
+
+fn map_sg(
+    dev: &Device,
+    sgl: &mut SgTable,
+    nents: usize,
+    ev: &mut Event,
+    out: &mut Findings,
+) -> usize {
+    let c = dev.checker().inner();
+    if !rules::map::check_direction(ev, out) {
+        return 0;
+    }
+    if let SgState::Mapped {
+        nents: mapped,
+        count,
+        ..
+    } = sgl.state
+    {
+        out.push(
+            Finding::new(&rules::SG_MAP_MAPPED, "the list is already mapped")
+                .with("nents", Value::Num(nents as u64))
+                .with("mapped_nents", Value::Num(mapped as u64))
+                .with("mapped_count", Value::Num(count as u64)),
+        );
+        return 0;
+    }
+    sgl.owner = Some((dev.checker().clone(), dev.id()));
+    sgl.state = SgState::Failed;
+    let filled = sgl
+        .entries()
+        .iter()
+        .take(nents)
+        .all(|e| e.page().is_some() && e.length() > 0);
+    if nents == 0 || nents > sgl.len() || !filled {
+        out.push(
+            Finding::new(
+                &rules::SG_INVALID_LIST,
+                "nents is 0, beyond the list, or names an empty entry",
+            )
+            .with("nents", Value::Num(nents as u64))
+            .with("entries", Value::Num(sgl.len() as u64)),
+        );
+        return 0;
+    }
+    let mut segs = Vec::with_capacity(nents);
+    for e in &sgl.entries()[..nents] {
+        match c.memory.phys_of(e.virt(), e.length() as u64) {
+            Ok(phys) => segs.push((phys, e.length() as u64)),
+            Err(err) => {
+                rules::map::check_refusal(ev, &err, out);
+                return 0;
+            }
+        }
+    }
+    let params = dev.params();
+    let dma_segs = match dev.backend().map_sg(&params, &segs, ev.dir, ev.attrs) {
+        Ok(dma_segs) => dma_segs,
+        Err(err) => {
+            rules::map::check_refusal(ev, &err, out);
+            return 0;
+        }
+    };
+    rules::sg::check_segments(&params, &dma_segs, out);
+    ev.mapped_ents = dma_segs.len() as u32;
+    ev.dma_addr = dma_segs[0].0;
+    for &seg in &dma_segs {
+        c.record_map(&segment(ev, seg));
+    }
+    sgl.store_dma(&dma_segs);
+    sgl.state = SgState::Mapped {
+        nents,
+        count: dma_segs.len(),
+        dir: ev.dir,
+    };
+    dma_segs.len()
+}
+
+/// End the mapping of an sg list (`dma_unmap_sg`): `nents` is the count passed to
+/// [`dma_map_sg`], not the count it returned.
+#[track_caller]
+pub fn dma_unmap_sg(dev: &Device, sgl: &mut SgTable, nents: usize, dir: Direction) {
+    dma_unmap_sg_attrs(dev, sgl, nents, dir, DmaAttrs::empty());
+}
+
+/// [`dma_unmap_sg`] with attributes (`dma_unmap_sg_attrs`).
+#[track_caller]
+pub fn dma_unmap_sg_attrs(
+    dev: &Device,
+    sgl: &mut SgTable,
+    nents: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
+    let ev = sg_event(dev, Op::Unmap, "dma_unmap_sg", nents, dir, attrs);
+    if refused_after_release(dev, &ev) {
+        return;
+    }
+    let c = dev.checker().inner();
+    let mut out = Findings::new();
+    if !ev.dir.is_valid() {
+        rules::map::check_direction(&ev, &mut out);
+    }
+    match sgl.state {
+        SgState::Failed => out.push(Finding::new(
+            &rules::SG_UNMAP_FAILED_MAP,
+            "dma_map_sg returned 0 for this list",
+        )),
+        SgState::Unmapped => out.push(
+            Finding::new(&rules::UNMAP_UNKNOWN, "the list was never mapped")
+                .with("nents", Value::Num(nents as u64)),
+        ),
+        SgState::Released { count } => {
+            // The first stale segment names the earlier unmap.
+            if let Some(&seg) = sgl.dma_segments(count).first() {
+                c.record_release(&segment(&ev, seg), &mut out);
+            }
+        }
+        SgState::Mapped { count, .. } => {
+            let mut released = false;
+            for seg in sgl.dma_segments(count) {
+                if let Some(entry) = c.record_release(&segment(&ev, seg), &mut out) {
+                    carry_out_release(dev, &entry);
+                    released = true;
+                }
+            }
+            if released {
+                sgl.state = SgState::Released { count };
+            }
+        }
+    }
+    rules::sg::dedupe(&mut out);
+    c.finish(&ev, out);
+}
+
+#[track_caller]
+fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize, dir: Direction) {
+    let ev = sg_event(dev, op, call, nents, dir, DmaAttrs::empty());
+    if refused_after_release(dev, &ev) {
+        return;
+    }
+    let c = dev.checker().inner();
+    let mut out = Findings::new();
+    match sgl.state {
+        SgState::Mapped { count, .. } => {
+            let params = dev.params();
+            for seg in sgl.dma_segments(count) {
+                if let Some((start, len)) = c.record_sync(&segment(&ev, seg), &mut out) {
+                    match op {
+                        Op::SyncForCpu => dev.backend().sync_for_cpu(&params, start, len, dir),
+                        _ => dev.backend().sync_for_device(&params, start, len, dir),
+                    }
+                }
+            }
+        }
+        SgState::Released { count } if count > 0 => {
+            c.record_sync(&segment(&ev, sgl.dma_segments(1)[0]), &mut out);
+        }
+        _ => out.push(
+            Finding::new(&rules::SYNC_UNKNOWN, "the list is not mapped")
+                .with("nents", Value::Num(nents as u64)),
+        ),
+    }
+    rules::sg::dedupe(&mut out);
+    c.finish(&ev, out);
+}
+
+/// Hand a mapped sg list to the CPU (`dma_sync_sg_for_cpu`), with the `nents` it was mapped with.
+#[track_caller]
+pub fn dma_sync_sg_for_cpu(dev: &Device, sgl: &SgTable, nents: usize, dir: Direction) {
+    sync_sg(dev, Op::SyncForCpu, "dma_sync_sg_for_cpu", sgl, nents, dir);
+}
+
+/// Hand a mapped sg list back to the device (`dma_sync_sg_for_device`).
+#[track_caller]
+pub fn dma_sync_sg_for_device(dev: &Device, sgl: &SgTable, nents: usize, dir: Direction) {
+    sync_sg(
+        dev,
+        Op::SyncForDevice,
+        "dma_sync_sg_for_device",
+        sgl,
+        nents,
+        dir,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Coherent memory
 
 /// Allocate `size` bytes of zeroed coherent memory (`dma_alloc_coherent`). Returns the CPU
@@ -442,7 +679,10 @@ pub fn dma_alloc_attrs(
             Finding::new(&rules::MAP_ZERO_SIZE, "allocation of zero bytes refused")
                 .with("size", Value::Num(0)),
         );
-    } else if let Ok((p, dma)) = c.backend.alloc_coherent(&dev.params(), size as u64, gfp) {
+    } else if let Ok((p, dma)) = dev
+        .backend()
+        .alloc_coherent(&dev.params(), size as u64, gfp)
+    {
         (cpu, *dma_handle) = (p.as_ptr(), dma);
         (ev.dma_addr, ev.cpu_addr) = (dma, Some(p.as_ptr().addr() as u64));
         c.record_map(&ev);

@@ -38,6 +38,10 @@ pub struct Entry {
     pub size: u64,
     /// The CPU address it was made from (or, for coherent memory, returned).
     pub cpu_addr: u64,
+    /// For a scatter-gather segment, the `nents` its `dma_map_sg` was passed; otherwise 0.
+    pub sg_nents: u32,
+    /// For a scatter-gather segment, the count its `dma_map_sg` returned; otherwise 0.
+    pub sg_mapped_ents: u32,
     /// Where it was made.
     pub site: Site,
 }
@@ -333,6 +337,8 @@ mod tests {
             dma_addr,
             size,
             cpu_addr: 0,
+            sg_nents: 0,
+            sg_mapped_ents: 0,
             site: Site::at(std::panic::Location::caller()),
         }
     }

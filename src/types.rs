@@ -155,6 +155,8 @@ pub enum MapKind {
     Page,
     /// `dma_alloc_coherent` and `dma_alloc_attrs`.
     Coherent,
+    /// One DMA segment of `dma_map_sg`.
+    Sg,
 }
 
 impl MapKind {
@@ -164,6 +166,7 @@ impl MapKind {
             MapKind::Single => "dma_map_single",
             MapKind::Page => "dma_map_page",
             MapKind::Coherent => "dma_alloc_coherent",
+            MapKind::Sg => "dma_map_sg",
         }
     }
 
@@ -173,6 +176,7 @@ impl MapKind {
             MapKind::Single => "dma_unmap_single",
             MapKind::Page => "dma_unmap_page",
             MapKind::Coherent => "dma_free_coherent",
+            MapKind::Sg => "dma_unmap_sg",
         }
     }
 
@@ -189,6 +193,7 @@ impl fmt::Display for MapKind {
             MapKind::Single => "single",
             MapKind::Page => "page",
             MapKind::Coherent => "coherent",
+            MapKind::Sg => "sg",
         })
     }
 }

@@ -5,10 +5,12 @@
 //! say why when they refuse. The shim decides what a refusal means.
 
 mod direct;
+mod iommu;
 mod memory;
 mod ranges;
 
 pub use direct::DirectBackend;
+pub use iommu::IommuBackend;
 pub use memory::{FreeError, MemoryConfig, Page, PhysMemory};
 
 use std::ptr::NonNull;
@@ -56,6 +58,31 @@ pub trait Backend: Send + Sync {
 
     /// End a mapping made by [`Backend::map`], with the values it was made with.
     fn unmap(&self, dev: &DeviceParams, dma: DmaAddr, size: u64, dir: Direction, attrs: DmaAttrs);
+
+    /// Map a scatter-gather list given as `(physical address, length)` segments; return the DMA
+    /// segments, possibly fewer (merged). All or nothing: on failure nothing stays mapped.
+    /// By default each segment is mapped on its own.
+    fn map_sg(
+        &self,
+        dev: &DeviceParams,
+        segs: &[(PhysAddr, u64)],
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<Vec<(DmaAddr, u64)>, MapError> {
+        let mut mapped: Vec<(DmaAddr, u64)> = Vec::with_capacity(segs.len());
+        for &(phys, len) in segs {
+            match self.map(dev, phys, len, dir, attrs) {
+                Ok(dma) => mapped.push((dma, len)),
+                Err(e) => {
+                    for &(dma, len) in &mapped {
+                        self.unmap(dev, dma, len, dir, attrs);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(mapped)
+    }
 
     /// Give the CPU a consistent view of `size` bytes at `dma` (no-op on coherent platforms).
     fn sync_for_cpu(&self, _dev: &DeviceParams, _dma: DmaAddr, _size: u64, _dir: Direction) {}

@@ -46,6 +46,7 @@ pub(crate) fn leak(e: &Entry) -> Finding {
         crate::MapKind::Coherent => "coherent allocation",
         crate::MapKind::Single => "single mapping",
         crate::MapKind::Page => "page mapping",
+        crate::MapKind::Sg => "sg segment mapping",
     };
     Finding::new(&LEAK, format!("{what} still live"))
         .with("dma_addr", Value::Addr(e.dma_addr))

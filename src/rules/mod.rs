@@ -13,11 +13,13 @@ use serde::Serialize;
 pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod release;
+pub(crate) mod sg;
 pub(crate) mod sync;
 
 pub use lifetime::*;
 pub use map::*;
 pub use release::*;
+pub use sg::*;
 pub use sync::*;
 
 /// What happens when a rule fires.
@@ -131,9 +133,15 @@ macro_rules! declare_rules {
 pub(crate) use declare_rules;
 
 static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
-    [map::FAMILY, release::FAMILY, sync::FAMILY, lifetime::FAMILY]
-        .concat()
-        .to_vec()
+    [
+        map::FAMILY,
+        release::FAMILY,
+        sync::FAMILY,
+        sg::FAMILY,
+        lifetime::FAMILY,
+    ]
+    .concat()
+    .to_vec()
 });
 
 /// Every rule, in catalogue order.

@@ -205,6 +205,7 @@ pub(crate) fn check_release(ev: &Event, e: &Entry, out: &mut Findings) {
             .with("mapped_cpu_addr", Value::Addr(e.cpu_addr)),
         ));
     }
+    crate::rules::sg::check_nents(ev, e, out);
     if e.kind.fails_with_mapping_error() && !e.error_checked {
         out.push(mapped(
             Finding::new(

@@ -69,6 +69,7 @@ pub(crate) fn check_sync(ev: &Event, e: &Entry, out: &mut Findings) {
                 .with("mapped_size", Value::Num(e.size)),
         ));
     }
+    crate::rules::sg::check_nents(ev, e, out);
     if e.kind == MapKind::Coherent || e.dir == Direction::Bidirectional || ev.dir == e.dir {
         return;
     }

@@ -1,0 +1,165 @@
+//! Scatter-gather lists: mapped once, walked for the returned count, unmapped and synced with
+//! the entry count passed to the map, with segments the device can take.
+
+use super::declare_rules;
+use crate::device::DeviceParams;
+use crate::event::Event;
+use crate::report::{Finding, Findings, Value};
+use crate::tracker::Entry;
+use crate::types::{DmaAddr, MapKind};
+
+declare_rules! {
+    family: "sg";
+
+    /// The list handed to `dma_map_sg` cannot be mapped: `nents` is 0 or larger than the list,
+    /// or one of the first `nents` entries has no buffer or a length of 0. The map returns 0.
+    pub static SG_INVALID_LIST = {
+        id: "sg-invalid-list",
+        summary: "dma_map_sg of an empty, short or incompletely filled list",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 251-260 and 275 (Part Id, dma_map_sg maps the nents entries of the list)",
+        kernel: None,
+    };
+
+    /// The list is already mapped. A list is mapped once and unmapped before it is mapped
+    /// again; the map call may rewrite its DMA fields. The second map is refused (returns 0).
+    pub static SG_MAP_MAPPED = {
+        id: "sg-map-mapped",
+        summary: "dma_map_sg of a list that is already mapped",
+        level: Warn,
+        seed: "DMA-API-2008.txt line 261 (Part Id, an sg list cannot be mapped again once mapped)",
+        kernel: None,
+    };
+
+    /// A DMA segment is longer than the device's maximum segment size
+    /// (`dma_get_max_seg_size`). Build the list from entries no longer than that; an IOMMU never
+    /// merges past it.
+    pub static SG_SEGMENT_TOO_LONG = {
+        id: "sg-segment-too-long",
+        summary: "an sg DMA segment longer than the device's maximum segment size",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 276-279 (Part Id, segments may be merged; the device's segment limits bound them)",
+        kernel: Some("check_sg_segment(): \"mapping sg segment longer than device claims to support\""),
+    };
+
+    /// A DMA segment crosses the device's segment boundary (`dma_get_seg_boundary`): its first
+    /// and last bytes differ in the bits above the boundary mask. Such a device cannot transfer
+    /// it in one descriptor.
+    pub static SG_SEGMENT_CROSSES_BOUNDARY = {
+        id: "sg-segment-crosses-boundary",
+        summary: "an sg DMA segment crosses the device's segment boundary",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 276-279 (Part Id, segments may be merged; the device's segment limits bound them)",
+        kernel: Some("check_sg_segment(): \"mapping sg segment across boundary\""),
+    };
+
+    /// `dma_unmap_sg` was given another entry count than `dma_map_sg`. It must be the `nents`
+    /// passed to the map, not the count the map returned. The whole mapping is released.
+    pub static SG_UNMAP_NENTS_MISMATCH = {
+        id: "sg-unmap-nents-mismatch",
+        summary: "dma_unmap_sg with another entry count than passed to dma_map_sg",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 289-293 (Part Id, nents must be the number passed in, not the number returned)",
+        kernel: Some("check_unmap(): \"device driver frees DMA sg list with different entry count\""),
+    };
+
+    /// `dma_sync_sg_*` was given another entry count than `dma_map_sg`. Like the unmap, a sync
+    /// names the list with the `nents` it was mapped with.
+    pub static SG_SYNC_NENTS_MISMATCH = {
+        id: "sg-sync-nents-mismatch",
+        summary: "dma_sync_sg_* with another entry count than passed to dma_map_sg",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 306-308 (Part Id, a sync's parameters are those of the mapping)",
+        kernel: Some("check_sync(): \"device driver syncs DMA sg list with different entry count\""),
+    };
+
+    /// `dma_unmap_sg` of a list whose `dma_map_sg` failed (returned 0). Nothing was mapped;
+    /// test the count and skip the unmap.
+    pub static SG_UNMAP_FAILED_MAP = {
+        id: "sg-unmap-failed-map",
+        summary: "dma_unmap_sg of a list whose map returned 0",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 263-267 (Part Id, dma_map_sg returns 0 on failure and the driver must act on it)",
+        kernel: None,
+    };
+
+    /// `sg_dma_address` or `sg_dma_len` read for an entry at or beyond the count `dma_map_sg`
+    /// returned, or after the unmap. Only the first `count` entries carry DMA segments; loop
+    /// `count` times, not `nents` times.
+    pub static SG_DMA_BEYOND_COUNT = {
+        id: "sg-dma-beyond-count",
+        summary: "sg_dma_address/sg_dma_len of an entry past the mapped count",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 268-282 (Part Id, loop count times, which can be fewer than nents)",
+        kernel: None,
+    };
+}
+
+/// Check the DMA segments a map produced against the device's limits.
+pub(crate) fn check_segments(dev: &DeviceParams, segs: &[(DmaAddr, u64)], out: &mut Findings) {
+    for (i, &(start, len)) in segs.iter().enumerate() {
+        if len > dev.max_segment_size {
+            out.push(
+                Finding::new(
+                    &SG_SEGMENT_TOO_LONG,
+                    format!("segment {i} exceeds the device's maximum"),
+                )
+                .with("dma_addr", Value::Addr(start))
+                .with("size", Value::Num(len))
+                .with("max_segment_size", Value::Num(dev.max_segment_size)),
+            );
+        }
+        let last = start.saturating_add(len.max(1) - 1);
+        if (start & !dev.segment_boundary_mask) != (last & !dev.segment_boundary_mask) {
+            out.push(
+                Finding::new(
+                    &SG_SEGMENT_CROSSES_BOUNDARY,
+                    format!("segment {i} crosses a boundary"),
+                )
+                .with("dma_addr", Value::Addr(start))
+                .with("size", Value::Num(len))
+                .with("boundary_mask", Value::Addr(dev.segment_boundary_mask)),
+            );
+        }
+    }
+}
+
+/// Compare the entry count of an sg unmap or sync with the map's.
+pub(crate) fn check_nents(ev: &Event, e: &Entry, out: &mut Findings) {
+    if ev.kind != MapKind::Sg || e.kind != MapKind::Sg || ev.nents == 0 || ev.nents == e.sg_nents {
+        return;
+    }
+    let rule = if ev.op == crate::event::Op::Unmap {
+        &SG_UNMAP_NENTS_MISMATCH
+    } else {
+        &SG_SYNC_NENTS_MISMATCH
+    };
+    let message = if ev.nents == e.sg_mapped_ents {
+        format!(
+            "passed the count dma_map_sg returned ({}) instead of the nents passed to it ({})",
+            e.sg_mapped_ents, e.sg_nents
+        )
+    } else {
+        format!(
+            "entry count {} differs from the {} passed to dma_map_sg",
+            ev.nents, e.sg_nents
+        )
+    };
+    out.push(
+        Finding::new(rule, message)
+            .with("nents", Value::Num(u64::from(ev.nents)))
+            .with("mapped_nents", Value::Num(u64::from(e.sg_nents)))
+            .with("mapped_count", Value::Num(u64::from(e.sg_mapped_ents)))
+            .mapped_at(&e.site, e.kind.map_call()),
+    );
+}
+
+/// Keep the first finding of each rule: one sg call can trip the same rule on every segment.
+pub(crate) fn dedupe(out: &mut Findings) {
+    let mut seen: Vec<&'static str> = Vec::new();
+    out.retain(|f| {
+        let first = !seen.contains(&f.rule.id);
+        seen.push(f.rule.id);
+        first
+    });
+}
