@@ -1,5 +1,6 @@
-//! A tour of dmacheck: a toy network driver makes each DMA API mistake once, dmacheck reports
-//! each one, then the same driver runs clean.
+//! A tour of dmacheck: a toy network driver (and a toy block driver, for scatter-gather lists
+//! behind an IOMMU) make each DMA API mistake once, dmacheck reports each one, then the same
+//! drivers run clean.
 //!
 //! Run it with `cargo run --example tour`. It exits non-zero if any mistake goes unreported or
 //! the clean run is not clean.
@@ -239,6 +240,42 @@ const MISTAKES: &[(&str, &str, Scenario)] = &[
             dma_unmap_single(dev, dma, BUF, Direction::FromDevice);
         },
     ),
+    (
+        "unmap an sg list with the count dma_map_sg returned",
+        "sg-unmap-nents-mismatch",
+        |c, _| {
+            let (disk, mut sgl, pages) = sg_of_pages(c, 4);
+            let count = dma_map_sg(&disk, &mut sgl, 4, Direction::ToDevice);
+            assert!(count < 4, "the IOMMU merged the pages");
+            dma_unmap_sg(&disk, &mut sgl, count, Direction::ToDevice);
+            free_all(c, pages);
+        },
+    ),
+    (
+        "walk nents entries of a mapped list instead of count",
+        "sg-dma-beyond-count",
+        |c, _| {
+            let (disk, mut sgl, pages) = sg_of_pages(c, 4);
+            let count = dma_map_sg(&disk, &mut sgl, 4, Direction::ToDevice);
+            let _descriptors: Vec<_> = for_each_sg(&sgl, 4)
+                .map(|sg| (sg_dma_address(&sg), sg_dma_len(&sg)))
+                .collect();
+            dma_unmap_sg(&disk, &mut sgl, 4, Direction::ToDevice);
+            assert!(count < 4);
+            free_all(c, pages);
+        },
+    ),
+    (
+        "map an sg list that is still mapped",
+        "sg-map-mapped",
+        |c, _| {
+            let (disk, mut sgl, pages) = sg_of_pages(c, 2);
+            let _ = dma_map_sg(&disk, &mut sgl, 2, Direction::FromDevice);
+            let _ = dma_map_sg(&disk, &mut sgl, 2, Direction::FromDevice);
+            dma_unmap_sg(&disk, &mut sgl, 2, Direction::FromDevice);
+            free_all(c, pages);
+        },
+    ),
     ("close forgets the RX ring", "leak", |c, dev| {
         let nic = ToyNic::open(c, dev);
         dma_free_coherent(dev, RING * 16, nic.desc, nic.desc_dma);
@@ -259,6 +296,39 @@ const MISTAKES: &[(&str, &str, Scenario)] = &[
         kfree(c, buf);
     }),
 ];
+
+/// A disk behind the IOMMU and an sg list of `n` whole pages for it.
+fn sg_of_pages(c: &Checker, n: usize) -> (Device, SgTable, Vec<Page>) {
+    let disk = c.device("sda").driver("toy-blk").iommu().build();
+    let pages: Vec<Page> = (0..n)
+        .map(|_| alloc_pages(c, Gfp::KERNEL, 0).unwrap())
+        .collect();
+    let mut sgl = SgTable::new(n);
+    for (i, &page) in pages.iter().enumerate() {
+        sg_set_page(&mut sgl, i, page, PAGE_SIZE, 0);
+    }
+    (disk, sgl, pages)
+}
+
+fn free_all(c: &Checker, pages: Vec<Page>) {
+    for page in pages {
+        free_pages(c, page, 0);
+    }
+}
+
+/// A toy block driver writes 8 pages through the IOMMU the way the seed says: map `nents`,
+/// program `count` descriptors, unmap with `nents`. Returns (nents, count).
+fn block_write(c: &Checker) -> (usize, usize) {
+    let (disk, mut sgl, pages) = sg_of_pages(c, 8);
+    let count = dma_map_sg(&disk, &mut sgl, 8, Direction::ToDevice);
+    assert!(count > 0, "map failed");
+    let programmed: usize = for_each_sg(&sgl, count).map(|sg| sg_dma_len(&sg)).sum();
+    assert_eq!(programmed, 8 * PAGE_SIZE);
+    dma_unmap_sg(&disk, &mut sgl, 8, Direction::ToDevice);
+    free_all(c, pages);
+    disk.release();
+    (8, count)
+}
 
 fn main() {
     println!(
@@ -290,7 +360,9 @@ fn main() {
         std::mem::forget(dev);
     }
 
-    println!("Clean run: open, 100 packets out, 10 RX polls, close");
+    println!(
+        "Clean run: open, 100 packets out, 10 RX polls, close; a block write through the IOMMU"
+    );
     let checker = Checker::builder().env(false).build();
     let dev = checker.device("eth0").driver("toy-nic").build();
     let nic = ToyNic::open(&checker, &dev);
@@ -300,9 +372,12 @@ fn main() {
     let received: usize = (0..10).map(|_| nic.rx_poll()).sum();
     nic.close();
     dev.release();
+    println!("    NIC: 100 packets sent, {received} RX buffers received");
+    let (nents, count) = block_write(&checker);
+    println!("    block: {nents} pages written as {count} DMA segment(s) through the IOMMU");
     let stats = checker.stats();
     println!(
-        "    {received} buffers received; {} violations, {} live entries, peak {} entries",
+        "    {} violations, {} live entries, peak {} entries",
         stats.errors, stats.live_entries, stats.peak_entries
     );
     checker.assert_clean();
