@@ -12,7 +12,9 @@ use std::sync::LazyLock;
 
 use std::sync::OnceLock;
 
-use crate::backend::{Backend, DirectBackend, IommuBackend, MemoryConfig, PhysMemory};
+use crate::backend::{
+    Backend, BounceBackend, DirectBackend, IommuBackend, MemoryConfig, PhysMemory,
+};
 use crate::config::{ConfigError, ENV_VAR};
 use crate::device::DeviceBuilder;
 use crate::event::{DeviceId, Event, Op};
@@ -20,8 +22,8 @@ use crate::report::{Findings, Reporter, Stats, Violation};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
 use crate::sync::{Arc, AtomicU32, Ordering, RwLock};
-use crate::tracker::{Entry, Lookup, Tracker};
-use crate::{Config, DmaAddr};
+use crate::tracker::{Entry, Lookup, Owner, Tracker};
+use crate::{Config, DmaAddr, MapKind, PhysAddr};
 
 type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
 type Setting = Box<dyn FnOnce(&mut Config)>;
@@ -57,6 +59,8 @@ pub(crate) struct CheckerInner {
     pub(crate) backend: Arc<dyn Backend>,
     /// The IOMMU shared by devices that choose it, made on first use.
     iommu: OnceLock<Arc<dyn Backend>>,
+    /// The bounce-buffer pool shared by devices that choose it, made on first use.
+    bounce: OnceLock<Arc<dyn Backend>>,
     reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -120,6 +124,15 @@ impl Checker {
     /// builder set another).
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.0.backend
+    }
+
+    /// The checker's bounce buffering (swiotlb): one [`BounceBackend`] pool shared by the
+    /// devices made with [`DeviceBuilder::bounce`], or by all with
+    /// [`CheckerBuilder::force_bounce`].
+    pub fn bounce(&self) -> &Arc<dyn Backend> {
+        self.0
+            .bounce
+            .get_or_init(|| Arc::new(BounceBackend::new(self.0.memory.clone())))
     }
 
     /// The checker's IOMMU: one [`IommuBackend`] with an address space per device, shared by
@@ -301,7 +314,12 @@ impl Checker {
                 self.release_device(ev.device, ev.site.clone(), ev.call);
                 None
             }
-            Op::MemoryFree | Op::SgAccess => None,
+            Op::MemoryFree
+            | Op::SgAccess
+            | Op::DeviceRead
+            | Op::DeviceWrite
+            | Op::CpuRead
+            | Op::CpuWrite => None,
         };
         self.0.finish(ev, out);
         ended
@@ -337,7 +355,37 @@ impl CheckerInner {
             cpu_addr: ev.cpu_addr.unwrap_or(0),
             sg_nents: ev.nents,
             sg_mapped_ents: ev.mapped_ents,
+            owner: Owner::Device,
+            digest: self.cpu_digest(ev.kind, ev.cpu_addr.unwrap_or(0), ev.size),
+            handed_at: ev.site.clone(),
             site: ev.site.clone(),
+        });
+    }
+
+    /// A fingerprint of the CPU's bytes of a streaming mapping, where the checker can read them
+    /// and the configuration asks for it.
+    pub(crate) fn cpu_digest(&self, kind: MapKind, cpu_addr: u64, size: u64) -> Option<u64> {
+        if !self.config.digests || kind == MapKind::Coherent || cpu_addr == 0 {
+            return None;
+        }
+        let phys = self.memory.phys_of_addr(cpu_addr, size).ok()?;
+        self.memory.digest(phys, size)
+    }
+
+    /// Fingerprint the CPU bytes of every streaming entry overlapping the physical range
+    /// `start..end` again, after something legitimately changed them (a device write into shared
+    /// memory, or a CPU write already reported).
+    pub(crate) fn refresh_digests(&self, start: PhysAddr, end: PhysAddr) {
+        if !self.config.digests {
+            return;
+        }
+        self.tracker.for_each_mut(|e| {
+            let Ok(phys) = self.memory.phys_of_addr(e.cpu_addr, e.size) else {
+                return;
+            };
+            if e.digest.is_some() && phys < end && start < phys + e.size {
+                e.digest = self.memory.digest(phys, e.size);
+            }
         });
     }
 
@@ -355,6 +403,8 @@ impl CheckerInner {
         {
             Lookup::Found(entry) => {
                 rules::release::check_release(ev, &entry, out);
+                let now = self.cpu_digest(entry.kind, entry.cpu_addr, entry.size);
+                rules::ownership::check_handback(&entry, now, out);
                 return Some(entry);
             }
             Lookup::OtherDevice(other) => Some(other),
@@ -375,6 +425,13 @@ impl CheckerInner {
             .tracker
             .update_containing(ev.device, ev.dma_addr, rank, |e| {
                 rules::sync::check_sync(ev, e, out);
+                let now = self.cpu_digest(e.kind, e.cpu_addr, e.size);
+                if ev.op == Op::SyncForCpu {
+                    rules::ownership::check_handback(e, now, out);
+                    e.owner = Owner::Cpu;
+                } else {
+                    (e.owner, e.digest, e.handed_at) = (Owner::Device, now, ev.site.clone());
+                }
                 // The part of the requested range that lies inside the mapping.
                 let entry_end = e.dma_addr.saturating_add(e.size);
                 let start = ev.dma_addr.saturating_add(ev.offset).min(entry_end);
@@ -538,6 +595,19 @@ impl CheckerBuilder {
         self.set(move |c| c.memory = memory)
     }
 
+    /// Bounce every device's streaming mappings through the checker's bounce pool, as
+    /// `swiotlb=force` does: the device never sees the driver's buffers, so a missing sync
+    /// shows as stale data. Devices can still choose another backend.
+    pub fn force_bounce(self) -> Self {
+        self.set(|c| c.force_bounce = true)
+    }
+
+    /// Whether to fingerprint streaming buffers at hand-offs (default true); see
+    /// [`Config::digests`].
+    pub fn digests(self, on: bool) -> Self {
+        self.set(move |c| c.digests = on)
+    }
+
     /// Use another default backend than [`DirectBackend`], made over the checker's memory.
     pub fn backend(
         mut self,
@@ -561,8 +631,14 @@ impl CheckerBuilder {
             set(&mut config);
         }
         let memory = Arc::new(PhysMemory::new(config.memory));
+        let bounce = OnceLock::new();
         let backend: Arc<dyn Backend> = match self.backend {
             Some(make) => Arc::from(make(memory.clone())),
+            None if config.force_bounce => {
+                let pool: Arc<dyn Backend> = Arc::new(BounceBackend::new(memory.clone()));
+                let _ = bounce.set(pool.clone());
+                pool
+            }
             None => Arc::new(DirectBackend::new(memory.clone())),
         };
         let reporter = Reporter::new(config.levels.clone(), config.keep_at_most, config.print);
@@ -572,6 +648,7 @@ impl CheckerBuilder {
             memory,
             backend,
             iommu: OnceLock::new(),
+            bounce,
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

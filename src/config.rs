@@ -9,10 +9,12 @@
 //! |---|---|
 //! | `deny`, `warn`, `allow` | set every rule to that level |
 //! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
-//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `lifetime`) |
+//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `lifetime`) |
 //! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off |
 //! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
 //! | `keep=<n>` | keep at most `n` violations for [`Checker::violations`](crate::Checker::violations) |
+//! | `bounce` / `bounce=0` | bounce all streaming mappings through the bounce pool (`swiotlb=force`) |
+//! | `digests=0` / `digests=1` | fingerprint streaming buffers at hand-offs to catch CPU writes while the device owns them (default 1) |
 //!
 //! For example `DMACHECK=deny,leak=warn,stacks=24`. Settings made in code with the builder
 //! override the variable; unknown directives are reported on stderr and ignored.
@@ -58,6 +60,12 @@ pub struct Config {
     pub keep_at_most: usize,
     /// The simulated physical memory.
     pub memory: MemoryConfig,
+    /// Fingerprint streaming buffers at every hand-off, to catch CPU writes while the device
+    /// owns them ([`cpu-write-device-owned`](crate::rules::CPU_WRITE_DEVICE_OWNED)). Costs a
+    /// pass over the buffer at each map, sync and unmap.
+    pub digests: bool,
+    /// Bounce all streaming mappings (`swiotlb=force`), unless a device chooses otherwise.
+    pub force_bounce: bool,
 }
 
 impl Default for Config {
@@ -68,6 +76,8 @@ impl Default for Config {
             print: true,
             keep_at_most: 100_000,
             memory: MemoryConfig::default(),
+            digests: true,
+            force_bounce: false,
         }
     }
 }
@@ -104,6 +114,9 @@ impl Config {
             ("stacks", v) => self.stack_depth = number(v).ok_or("stacks takes a frame count")?,
             ("print", v) => self.print = number(v).ok_or("print takes 0 or 1")? != 0,
             ("keep", v) => self.keep_at_most = number(v).ok_or("keep takes a count")?,
+            ("digests", v) => self.digests = number(v).ok_or("digests takes 0 or 1")? != 0,
+            ("bounce", None) => self.force_bounce = true,
+            ("bounce", v) => self.force_bounce = number(v).ok_or("bounce takes 0 or 1")? != 0,
             (level, None) => {
                 let level = Level::parse(level).ok_or("unknown directive")?;
                 self.levels.iter_mut().for_each(|l| *l = level);

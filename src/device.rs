@@ -172,6 +172,13 @@ impl DeviceBuilder {
         self
     }
 
+    /// Bounce the device's streaming mappings through the checker's bounce pool
+    /// ([`Checker::bounce`]): the device sees copies, made only where the DMA API says.
+    pub fn bounce(mut self) -> Self {
+        self.backend = Some(self.checker.bounce().clone());
+        self
+    }
+
     /// Use `backend` for the device (by default, the checker's default backend).
     pub fn backend(mut self, backend: Arc<dyn Backend>) -> Self {
         self.backend = Some(backend);

@@ -32,6 +32,14 @@ pub enum Op {
     Release,
     /// The driver reads the DMA address or length of a scatter-gather entry.
     SgAccess,
+    /// The device (through the device model) reads memory at a DMA address.
+    DeviceRead,
+    /// The device (through the device model) writes memory at a DMA address.
+    DeviceWrite,
+    /// The CPU reads mapped memory through a checked accessor.
+    CpuRead,
+    /// The CPU writes mapped memory through a checked accessor.
+    CpuWrite,
     /// An allocation of the DMA-able heap or page allocator is freed (`kfree`, `free_pages`).
     MemoryFree,
 }

@@ -48,6 +48,7 @@ mod checker;
 pub mod config;
 mod context;
 mod device;
+mod device_model;
 mod event;
 mod report;
 pub mod rules;
@@ -59,7 +60,8 @@ mod tracker;
 mod types;
 
 pub use backend::{
-    Backend, DirectBackend, FreeError, IommuBackend, MapError, MemoryConfig, Page, PhysMemory,
+    Backend, BounceBackend, DirectBackend, FreeError, GUARD_BYTE, GUARD_BYTES, IommuBackend,
+    MapError, MemoryConfig, Overrun, Page, PhysMemory,
 };
 pub use checker::{Checker, CheckerBuilder};
 pub use config::{Config, ConfigError};
@@ -67,6 +69,7 @@ pub use context::{
     CallContext, IrqSaveGuard, irqs_disabled, local_irq_disable, local_irq_enable, local_irq_save,
 };
 pub use device::{Device, DeviceBuilder, DeviceParams};
+pub use device_model::DmaFault;
 pub use event::{DeviceId, Event, Op};
 pub use report::{Detail, Related, Stats, Value, Violation};
 pub use rules::{Level, Rule};
@@ -76,7 +79,7 @@ pub use sg::{
 };
 pub use shim::*;
 pub use site::{Frame, Site, Stack};
-pub use tracker::{Entry, Tombstone};
+pub use tracker::{Entry, Owner, Tombstone};
 pub use types::*;
 
 // The README's examples are compiled and run as doctests, so they cannot go stale.

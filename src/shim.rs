@@ -160,20 +160,23 @@ fn release(dev: &Device, ev: Event) {
         rules::map::check_direction(&ev, &mut out);
     }
     if let Some(entry) = c.record_release(&ev, &mut out) {
-        carry_out_release(dev, &entry);
+        carry_out_release(dev, &entry, &mut out);
     }
     c.finish(&ev, out);
 }
 
 /// Release what the entry says was made, whatever the call said: a mismatched release must not
-/// leave the backend inconsistent.
-fn carry_out_release(dev: &Device, e: &Entry) {
+/// leave the backend inconsistent. Reports guard bytes found overwritten.
+fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
     let params = dev.params();
-    match e.kind {
+    let released = match e.kind {
         MapKind::Single | MapKind::Page | MapKind::Sg => dev
             .backend()
             .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),
         MapKind::Coherent => dev.backend().free_coherent(&params, e.dma_addr, e.size),
+    };
+    if released.is_err() {
+        out.push(rules::ownership::overrun(e));
     }
 }
 
@@ -553,7 +556,7 @@ pub fn dma_unmap_sg_attrs(
             let mut released = false;
             for seg in sgl.dma_segments(count) {
                 if let Some(entry) = c.record_release(&segment(&ev, seg), &mut out) {
-                    carry_out_release(dev, &entry);
+                    carry_out_release(dev, &entry, &mut out);
                     released = true;
                 }
             }

@@ -19,6 +19,17 @@ use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 const BUCKET_SHIFT: u32 = 12;
 const GRAVEYARD_SLOTS: usize = 1024;
 
+/// Who may touch a streaming mapping's memory now. The device owns it after the map and after
+/// a sync for the device; the CPU after a sync for the CPU (and for good after the unmap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// The device may access it; the CPU must not write it (nor read what the device writes).
+    Device,
+    /// The CPU may access it; the device must not.
+    Cpu,
+}
+
 /// One live mapping or allocation.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -42,6 +53,13 @@ pub struct Entry {
     pub sg_nents: u32,
     /// For a scatter-gather segment, the count its `dma_map_sg` returned; otherwise 0.
     pub sg_mapped_ents: u32,
+    /// Who owns the memory now (streaming mappings; coherent memory is always shared).
+    pub owner: Owner,
+    /// A fingerprint of the CPU's bytes when the memory was last handed to the device, where
+    /// the checker can read them.
+    pub digest: Option<u64>,
+    /// Where the memory was last handed to the device (the map, or a sync for the device).
+    pub handed_at: Site,
     /// Where it was made.
     pub site: Site,
 }
@@ -272,6 +290,14 @@ impl Tracker {
             .cloned()
     }
 
+    /// Run `f` on every live entry. Slow (it visits the whole table): for the rare checks that
+    /// look entries up by something other than their DMA address.
+    pub fn for_each_mut(&self, mut f: impl FnMut(&mut Entry)) {
+        for mut bucket in self.buckets.iter_mut() {
+            bucket.iter_mut().for_each(&mut f);
+        }
+    }
+
     /// Remove and return every live entry of `device` (sorted by address).
     pub fn drain_device(&self, device: DeviceId) -> Vec<Entry> {
         let mut drained = Vec::new();
@@ -339,6 +365,9 @@ mod tests {
             cpu_addr: 0,
             sg_nents: 0,
             sg_mapped_ents: 0,
+            owner: Owner::Device,
+            digest: None,
+            handed_at: Site::at(std::panic::Location::caller()),
             site: Site::at(std::panic::Location::caller()),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::ptr::NonNull;
 
-use crate::backend::{Backend, MapError, PhysMemory};
+use crate::backend::{Backend, MapError, Overrun, PhysMemory};
 use crate::device::DeviceParams;
 use crate::sync::Arc;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PhysAddr};
@@ -43,7 +43,16 @@ impl Backend for DirectBackend {
         Ok(phys)
     }
 
-    fn unmap(&self, _: &DeviceParams, _: DmaAddr, _: u64, _: Direction, _: DmaAttrs) {}
+    fn unmap(
+        &self,
+        _: &DeviceParams,
+        _: DmaAddr,
+        _: u64,
+        _: Direction,
+        _: DmaAttrs,
+    ) -> Result<(), Overrun> {
+        Ok(())
+    }
 
     fn alloc_coherent(
         &self,
@@ -66,16 +75,18 @@ impl Backend for DirectBackend {
         Ok((cpu, phys))
     }
 
-    fn free_coherent(&self, _: &DeviceParams, dma: DmaAddr, size: u64) {
+    fn free_coherent(&self, _: &DeviceParams, dma: DmaAddr, size: u64) -> Result<(), Overrun> {
         // The shim frees only what the tracker says was allocated, so a refusal here is a
         // dmacheck bug, not the driver's.
         let cpu = self
             .memory
             .cpu_of(dma, size)
             .expect("tracked coherent memory");
-        self.memory
-            .free_coherent(cpu)
+        let intact = self
+            .memory
+            .free_coherent(cpu, size)
             .expect("coherent free of a tracked allocation");
+        if intact { Ok(()) } else { Err(Overrun) }
     }
 
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr> {

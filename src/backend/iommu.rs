@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ptr::NonNull;
 
 use super::ranges::FreeRanges;
-use crate::backend::{Backend, MapError, PhysMemory};
+use crate::backend::{Backend, MapError, Overrun, PhysMemory};
 use crate::device::DeviceParams;
 use crate::event::DeviceId;
 use crate::sync::{Arc, DashMap};
@@ -196,8 +196,16 @@ impl Backend for IommuBackend {
         self.map_range(dev.id, phys, size, dev.dma_mask)
     }
 
-    fn unmap(&self, dev: &DeviceParams, dma: DmaAddr, size: u64, _: Direction, _: DmaAttrs) {
+    fn unmap(
+        &self,
+        dev: &DeviceParams,
+        dma: DmaAddr,
+        size: u64,
+        _: Direction,
+        _: DmaAttrs,
+    ) -> Result<(), Overrun> {
         self.with_domain(dev.id, |d| d.unmap(dma, size));
+        Ok(())
     }
 
     fn map_sg(
@@ -245,13 +253,15 @@ impl Backend for IommuBackend {
         match self.map_range(dev.id, phys, size, dev.coherent_dma_mask) {
             Ok(dma) => Ok((cpu, dma)),
             Err(e) => {
-                self.memory.free_coherent(cpu).expect("just allocated");
+                self.memory
+                    .free_coherent(cpu, size)
+                    .expect("just allocated");
                 Err(e)
             }
         }
     }
 
-    fn free_coherent(&self, dev: &DeviceParams, dma: DmaAddr, size: u64) {
+    fn free_coherent(&self, dev: &DeviceParams, dma: DmaAddr, size: u64) -> Result<(), Overrun> {
         let phys = self
             .with_domain(dev.id, |d| d.translate(dma))
             .expect("tracked coherent memory is mapped");
@@ -260,9 +270,11 @@ impl Backend for IommuBackend {
             .cpu_of(phys, size)
             .expect("tracked coherent memory");
         self.with_domain(dev.id, |d| d.unmap(dma, size));
-        self.memory
-            .free_coherent(cpu)
+        let intact = self
+            .memory
+            .free_coherent(cpu, size)
             .expect("coherent free of a tracked allocation");
+        if intact { Ok(()) } else { Err(Overrun) }
     }
 
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr> {

@@ -23,6 +23,10 @@ pub const DMA_ZONE_END: PhysAddr = 16 << 20;
 pub const DMA32_ZONE_END: PhysAddr = 1 << 32;
 /// The largest `alloc_pages` order (Linux's `MAX_PAGE_ORDER`).
 pub const MAX_ORDER: u32 = 10;
+/// Guard bytes that follow every coherent allocation and bounce slot (at least this many).
+pub const GUARD_BYTES: u64 = 64;
+/// The byte guards are filled with; a different byte there means something wrote past the end.
+pub const GUARD_BYTE: u8 = 0xa5;
 
 const SLAB_CLASSES: [usize; 9] = [8, 16, 32, 64, 128, 256, 512, 1024, 2048];
 
@@ -236,17 +240,20 @@ impl PhysMemory {
 
     /// The physical address of `len` bytes at `ptr`, if they lie inside the memory.
     pub fn phys_of(&self, ptr: *const u8, len: u64) -> Result<PhysAddr, MapError> {
-        if ptr.is_null() {
+        self.phys_of_addr(ptr.addr() as u64, len)
+    }
+
+    /// [`PhysMemory::phys_of`] for a CPU address held as a number.
+    pub fn phys_of_addr(&self, addr: u64, len: u64) -> Result<PhysAddr, MapError> {
+        if addr == 0 {
             return Err(MapError::NullPointer);
         }
-        let offset = (ptr.addr() as u64).wrapping_sub(self.base.as_ptr().addr() as u64);
+        let offset = addr.wrapping_sub(self.base.as_ptr().addr() as u64);
         let fits = offset
             .checked_add(len)
             .is_some_and(|end| end <= self.len as u64);
         if !fits {
-            return Err(MapError::NotDmaMemory {
-                cpu_addr: ptr.addr() as u64,
-            });
+            return Err(MapError::NotDmaMemory { cpu_addr: addr });
         }
         Ok(self.phys_base + offset)
     }
@@ -401,30 +408,103 @@ impl PhysMemory {
         }
     }
 
-    /// Zeroed, page-aligned memory for coherent DMA, entirely below physical `limit`.
+    /// Zeroed, page-aligned memory for coherent DMA, entirely below physical `limit`, followed
+    /// by at least [`GUARD_BYTES`] of guard.
     pub fn alloc_coherent(&self, size: u64, limit: PhysAddr) -> Option<NonNull<u8>> {
-        let pages = usize::try_from(size.div_ceil(PAGE_SIZE as u64)).ok()?;
-        if pages == 0 || pages > self.pages {
+        let total = size.checked_add(GUARD_BYTES)?.div_ceil(PAGE_SIZE as u64);
+        let pages = usize::try_from(total).ok()?;
+        if size == 0 || pages > self.pages {
             return None;
         }
         let mut heap = self.heap.lock();
         let start = self.alloc_run(&mut heap, pages, 1, limit, RunUse::Coherent)?;
         drop(heap);
-        self.zero(start * PAGE_SIZE, pages * PAGE_SIZE);
-        Some(self.ptr_at(start * PAGE_SIZE))
+        let offset = start * PAGE_SIZE;
+        self.zero(offset, size as usize);
+        let guard = self.phys_base + (offset as u64) + size;
+        self.fill(guard, (pages * PAGE_SIZE) as u64 - size, GUARD_BYTE);
+        Some(self.ptr_at(offset))
     }
 
-    /// Free memory from [`PhysMemory::alloc_coherent`].
-    pub fn free_coherent(&self, ptr: NonNull<u8>) -> Result<(), FreeError> {
+    /// Free memory from [`PhysMemory::alloc_coherent`] of `size` bytes. Returns whether the
+    /// guard after those bytes was intact.
+    pub fn free_coherent(&self, ptr: NonNull<u8>, size: u64) -> Result<bool, FreeError> {
         let off = self
             .offset_of(ptr.as_ptr())
             .ok_or(FreeError::NotAllocated)?;
         if off % PAGE_SIZE != 0 {
             return Err(FreeError::NotAllocated);
         }
-        self.heap
-            .lock()
-            .release_run(off / PAGE_SIZE, |u| u == RunUse::Coherent)
+        let mut heap = self.heap.lock();
+        let run_bytes = match heap.runs.get(&(off / PAGE_SIZE)) {
+            Some(run) if run.usage == RunUse::Coherent => (run.pages * PAGE_SIZE) as u64,
+            _ => return Err(FreeError::NotAllocated),
+        };
+        let guard_start = self.phys_base + off as u64 + size.min(run_bytes);
+        let mut guard = vec![0u8; (run_bytes - size.min(run_bytes)) as usize];
+        self.read(guard_start, &mut guard);
+        let intact = guard.iter().all(|&b| b == GUARD_BYTE);
+        heap.release_run(off / PAGE_SIZE, |u| u == RunUse::Coherent)?;
+        Ok(intact)
+    }
+
+    /// Copy `buf.len()` bytes at physical address `phys` into `buf`; `None` if the range is
+    /// not inside the memory.
+    pub fn read(&self, phys: PhysAddr, buf: &mut [u8]) -> Option<()> {
+        let src = self.cpu_of(phys, buf.len() as u64)?;
+        // SAFETY: `src` names `buf.len()` bytes inside the arena (checked by `cpu_of`), and
+        // `buf` is a distinct exclusive slice. The bytes may be written concurrently by the
+        // program under test, as real DMA races with the CPU; that is the program's bug to find.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+        Some(())
+    }
+
+    /// Copy `data` to physical address `phys`; `None` if the range is not inside the memory.
+    pub fn write(&self, phys: PhysAddr, data: &[u8]) -> Option<()> {
+        let dst = self.cpu_of(phys, data.len() as u64)?;
+        // SAFETY: as in `read`, with the roles of the two ranges swapped.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst.as_ptr(), data.len()) };
+        Some(())
+    }
+
+    /// Copy `len` bytes from physical `from` to physical `to` (ranges may not overlap).
+    pub fn copy(&self, from: PhysAddr, to: PhysAddr, len: u64) -> Option<()> {
+        let src = self.cpu_of(from, len)?;
+        let dst = self.cpu_of(to, len)?;
+        let disjoint = from.checked_add(len)? <= to || to.checked_add(len)? <= from;
+        if !disjoint {
+            return None;
+        }
+        // SAFETY: both ranges lie inside the arena (checked by `cpu_of`) and do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_ptr(), len as usize) };
+        Some(())
+    }
+
+    /// Fill `len` bytes at physical `phys` with `byte`.
+    pub fn fill(&self, phys: PhysAddr, len: u64, byte: u8) -> Option<()> {
+        let dst = self.cpu_of(phys, len)?;
+        // SAFETY: the range lies inside the arena (checked by `cpu_of`).
+        unsafe { std::ptr::write_bytes(dst.as_ptr(), byte, len as usize) };
+        Some(())
+    }
+
+    /// A fingerprint of `len` bytes at physical `phys`, to notice when they change.
+    pub fn digest(&self, phys: PhysAddr, len: u64) -> Option<u64> {
+        use std::hash::Hasher;
+        let src = self.cpu_of(phys, len)?;
+        // SAFETY: the range lies inside the arena (checked by `cpu_of`); it is only read, and
+        // only for the duration of this call.
+        let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr(), len as usize) };
+        let mut h = rustc_hash::FxHasher::default();
+        h.write(bytes);
+        Some(h.finish())
+    }
+
+    /// Whether `addr` lies inside the memory's CPU address range (a CPU pointer, not a DMA
+    /// address).
+    pub fn is_cpu_address(&self, addr: u64) -> bool {
+        let base = self.base.as_ptr().addr() as u64;
+        addr >= base && addr - base < self.len as u64
     }
 
     /// Bytes of memory in live page runs (slab pages count whole).
@@ -565,7 +645,7 @@ mod tests {
         // SAFETY: c is a live coherent allocation of one page.
         let bytes = unsafe { std::slice::from_raw_parts(c.as_ptr(), PAGE_SIZE) };
         assert!(bytes.iter().all(|&b| b == 0));
-        assert_eq!(m.free_coherent(c), Ok(()));
+        assert_eq!(m.free_coherent(c, PAGE_SIZE as u64), Ok(true));
         assert!(
             m.alloc_coherent(PAGE_SIZE as u64, m.phys_base()).is_none(),
             "no memory below the base"

@@ -4,14 +4,16 @@
 //! Backends know nothing of the tracker or the rules: they map, unmap, sync and allocate, and
 //! say why when they refuse. The shim decides what a refusal means.
 
+mod bounce;
 mod direct;
 mod iommu;
 mod memory;
 mod ranges;
 
+pub use bounce::BounceBackend;
 pub use direct::DirectBackend;
 pub use iommu::IommuBackend;
-pub use memory::{FreeError, MemoryConfig, Page, PhysMemory};
+pub use memory::{FreeError, GUARD_BYTE, GUARD_BYTES, MemoryConfig, Page, PhysMemory};
 
 use std::ptr::NonNull;
 
@@ -39,6 +41,11 @@ pub enum MapError {
     OutOfMemory,
 }
 
+/// Guard bytes after a bounce slot or a coherent allocation were found overwritten when it was
+/// released: something wrote past the end of the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overrun;
+
 /// How a device's DMA addresses relate to memory. Implementations must be thread-safe: the
 /// shim calls them from every thread that does DMA.
 pub trait Backend: Send + Sync {
@@ -56,8 +63,16 @@ pub trait Backend: Send + Sync {
         attrs: DmaAttrs,
     ) -> Result<DmaAddr, MapError>;
 
-    /// End a mapping made by [`Backend::map`], with the values it was made with.
-    fn unmap(&self, dev: &DeviceParams, dma: DmaAddr, size: u64, dir: Direction, attrs: DmaAttrs);
+    /// End a mapping made by [`Backend::map`], with the values it was made with. An `Err` says
+    /// the mapping's guard bytes (where the backend has any) were overwritten.
+    fn unmap(
+        &self,
+        dev: &DeviceParams,
+        dma: DmaAddr,
+        size: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), Overrun>;
 
     /// Map a scatter-gather list given as `(physical address, length)` segments; return the DMA
     /// segments, possibly fewer (merged). All or nothing: on failure nothing stays mapped.
@@ -75,7 +90,8 @@ pub trait Backend: Send + Sync {
                 Ok(dma) => mapped.push((dma, len)),
                 Err(e) => {
                     for &(dma, len) in &mapped {
-                        self.unmap(dev, dma, len, dir, attrs);
+                        // Nothing can have written to these yet; guards are intact.
+                        let _ = self.unmap(dev, dma, len, dir, attrs);
                     }
                     return Err(e);
                 }
@@ -99,7 +115,8 @@ pub trait Backend: Send + Sync {
     ) -> Result<(NonNull<u8>, DmaAddr), MapError>;
 
     /// Free memory from [`Backend::alloc_coherent`], named by the handle and size it returned.
-    fn free_coherent(&self, dev: &DeviceParams, dma: DmaAddr, size: u64);
+    /// An `Err` says the guard bytes after it were overwritten.
+    fn free_coherent(&self, dev: &DeviceParams, dma: DmaAddr, size: u64) -> Result<(), Overrun>;
 
     /// The physical address behind a DMA address of the device, as the hardware would see it,
     /// or `None` if the device cannot reach anything there.

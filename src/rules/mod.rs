@@ -12,12 +12,14 @@ use serde::Serialize;
 
 pub(crate) mod lifetime;
 pub(crate) mod map;
+pub(crate) mod ownership;
 pub(crate) mod release;
 pub(crate) mod sg;
 pub(crate) mod sync;
 
 pub use lifetime::*;
 pub use map::*;
+pub use ownership::*;
 pub use release::*;
 pub use sg::*;
 pub use sync::*;
@@ -138,6 +140,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         release::FAMILY,
         sync::FAMILY,
         sg::FAMILY,
+        ownership::FAMILY,
         lifetime::FAMILY,
     ]
     .concat()
