@@ -47,13 +47,15 @@ fn map_unmap(c: &mut Criterion) {
             let dma = backend
                 .map(&params, phys, 2048, Direction::ToDevice, DmaAttrs::empty())
                 .unwrap();
-            backend.unmap(
-                &params,
-                black_box(dma),
-                2048,
-                Direction::ToDevice,
-                DmaAttrs::empty(),
-            );
+            backend
+                .unmap(
+                    &params,
+                    black_box(dma),
+                    2048,
+                    Direction::ToDevice,
+                    DmaAttrs::empty(),
+                )
+                .unwrap();
         })
     });
 

@@ -104,7 +104,10 @@ fn segments(sgl: &SgTable, count: usize) -> Vec<(DmaAddr, usize)> {
 
 /// The first byte's physical address of `len` bytes at `cpu`.
 fn phys(checker: &Checker, cpu: *const u8, len: usize) -> PhysAddr {
-    checker.memory().phys_of(cpu, len as u64).expect("DMA-able memory")
+    checker
+        .memory()
+        .phys_of(cpu, len as u64)
+        .expect("DMA-able memory")
 }
 
 /// Assert that no violation was reported so far, listing them otherwise.
@@ -767,7 +770,9 @@ fn dma_fields_read_after_a_failed_map_are_reported() {
         assert_eq!(dma_map_sg(&dev, &mut sgl, 0, Direction::ToDevice), 0);
         checker.take_violations();
 
-        let second = sg_first(&sgl).and_then(|sg| sg.next()).expect("two entries");
+        let second = sg_first(&sgl)
+            .and_then(|sg| sg.next())
+            .expect("two entries");
         sg_dma_len(&second);
 
         let v = single_violation(checker, &SG_DMA_BEYOND_COUNT);
@@ -1135,7 +1140,10 @@ fn map_above_a_24_bit_mask_fails_directly_and_succeeds_through_the_iommu() {
                 assert!(count > 0);
                 assert_silent(checker);
                 for (dma, len) in segments(&sgl, count) {
-                    assert!(dma + len as u64 - 1 <= mask, "{dma:#x}+{len} above the mask");
+                    assert!(
+                        dma + len as u64 - 1 <= mask,
+                        "{dma:#x}+{len} above the mask"
+                    );
                 }
                 // The first segment leads to the first page.
                 let (dma, _) = segments(&sgl, count)[0];
