@@ -78,6 +78,13 @@ impl<'a> ToyNic<'a> {
 
 type Scenario = fn(&Checker, &Device);
 
+/// Something a scenario wants shown under its title.
+static NOTE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn note(text: String) {
+    *NOTE.lock().unwrap() = Some(text);
+}
+
 /// One mistake each: (title, the rule that must report it, the buggy code).
 const MISTAKES: &[(&str, &str, Scenario)] = &[
     ("map with DMA_NONE", "direction-none", |c, dev| {
@@ -276,6 +283,49 @@ const MISTAKES: &[(&str, &str, Scenario)] = &[
             free_all(c, pages);
         },
     ),
+    (
+        "read a received packet without syncing for the CPU",
+        "cpu-access-device-owned",
+        |c, _| {
+            // Behind bounce buffers (as on a non-coherent board) the driver really reads stale bytes.
+            let nic = c.device("eth2").driver("toy-nic").bounce().build();
+            let buf = kzalloc(c, 64, Gfp::KERNEL);
+            let dma = dma_map_single(&nic, buf, 64, Direction::FromDevice);
+            assert_eq!(dma_mapping_error(&nic, dma), 0);
+            nic.dma_write(dma, b"fresh packet").unwrap();
+            let mut seen = [0u8; 12];
+            c.cpu_read(buf, &mut seen).unwrap();
+            note(format!(
+                "the driver read {:?} where the device wrote \"fresh packet\"",
+                String::from_utf8_lossy(&seen)
+            ));
+            dma_unmap_single(&nic, dma, 64, Direction::FromDevice);
+        },
+    ),
+    (
+        "write a TX buffer after mapping it",
+        "cpu-write-device-owned",
+        |c, dev| {
+            let buf = kzalloc(c, 64, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, 64, Direction::ToDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            // SAFETY: buf is a live allocation of 64 bytes.
+            unsafe { buf.write(0x45) };
+            dma_unmap_single(dev, dma, 64, Direction::ToDevice);
+        },
+    ),
+    (
+        "give the device the CPU pointer instead of the DMA address",
+        "device-access-unmapped",
+        |c, dev| {
+            let buf = kzalloc(c, 64, Gfp::KERNEL);
+            let dma = dma_map_single(dev, buf, 64, Direction::ToDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            let descriptor_addr = buf as u64; // should have been `dma`
+            assert!(dev.dma_read_u32(descriptor_addr).is_err());
+            dma_unmap_single(dev, dma, 64, Direction::ToDevice);
+        },
+    ),
     ("close forgets the RX ring", "leak", |c, dev| {
         let nic = ToyNic::open(c, dev);
         dma_free_coherent(dev, RING * 16, nic.desc, nic.desc_dma);
@@ -332,7 +382,7 @@ fn block_write(c: &Checker) -> (usize, usize) {
 
 fn main() {
     println!(
-        "dmacheck tour: a toy NIC driver makes {} mistakes, then runs clean\n",
+        "dmacheck tour: toy NIC and block drivers make {} mistakes, then run clean\n",
         MISTAKES.len()
     );
     let mut missed = 0;
@@ -347,6 +397,9 @@ fn main() {
             i + 1,
             if caught { "caught" } else { "MISSED" }
         );
+        if let Some(text) = NOTE.lock().unwrap().take() {
+            println!("     ({text})");
+        }
         let of_rule: Vec<_> = found.iter().filter(|v| v.rule.id == *rule).collect();
         for v in of_rule.iter().take(2) {
             println!("{}\n", indent(&v.to_string()));
