@@ -314,7 +314,8 @@ impl Checker {
                 self.release_device(ev.device, ev.site.clone(), ev.call);
                 None
             }
-            Op::MemoryFree
+            Op::MemoryAlloc
+            | Op::MemoryFree
             | Op::SgAccess
             | Op::DeviceRead
             | Op::DeviceWrite

@@ -40,6 +40,8 @@ pub enum Op {
     CpuRead,
     /// The CPU writes mapped memory through a checked accessor.
     CpuWrite,
+    /// Memory of the DMA-able heap or page allocator is allocated (`kmalloc`, `alloc_pages`).
+    MemoryAlloc,
     /// An allocation of the DMA-able heap or page allocator is freed (`kfree`, `free_pages`).
     MemoryFree,
 }

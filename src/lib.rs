@@ -66,7 +66,10 @@ pub use backend::{
 pub use checker::{Checker, CheckerBuilder};
 pub use config::{Config, ConfigError};
 pub use context::{
-    CallContext, IrqSaveGuard, irqs_disabled, local_irq_disable, local_irq_enable, local_irq_save,
+    CallContext, IrqSaveGuard, SpinLock, SpinLockGuard, in_atomic, in_hardirq, in_interrupt,
+    in_softirq, irqs_disabled, local_bh_disable, local_bh_enable, local_irq_disable,
+    local_irq_enable, local_irq_save, preempt_disable, preempt_enable, run_in_hardirq,
+    run_in_softirq,
 };
 pub use device::{Device, DeviceBuilder, DeviceParams};
 pub use device_model::DmaFault;

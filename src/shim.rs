@@ -676,6 +676,7 @@ pub fn dma_alloc_attrs(
     }
     let c = dev.checker().inner();
     let mut out = Findings::new();
+    rules::context::check_alloc(&ev, gfp, &mut out);
     let mut cpu = ptr::null_mut();
     if size == 0 {
         out.push(
@@ -784,9 +785,30 @@ pub fn dma_get_cache_alignment() -> i32 {
 // ---------------------------------------------------------------------------------------------
 // DMA-able memory
 
+/// Report an allocation of DMA-able memory made where it may not sleep.
+#[track_caller]
+fn check_memory_alloc(checker: &Checker, call: &'static str, size: usize, gfp: Gfp) {
+    if !gfp.contains(Gfp::DIRECT_RECLAIM) || !crate::in_atomic() {
+        return;
+    }
+    let mut ev = Event::new(
+        Op::MemoryAlloc,
+        call,
+        MapKind::Single,
+        DeviceId::NONE,
+        checker.capture_site(),
+    );
+    ev.size = size as u64;
+    let mut out = Findings::new();
+    rules::context::check_alloc(&ev, gfp, &mut out);
+    checker.inner().finish(&ev, out);
+}
+
 /// Allocate `size` bytes of DMA-able memory (`kmalloc`); NULL for size 0 or when memory runs
 /// out. `Gfp::DMA` places it below 16 MiB.
+#[track_caller]
 pub fn kmalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
+    check_memory_alloc(checker, "kmalloc", size, gfp);
     checker
         .memory()
         .kmalloc(size, gfp)
@@ -794,6 +816,7 @@ pub fn kmalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
 }
 
 /// [`kmalloc`], zeroed (`kzalloc`).
+#[track_caller]
 pub fn kzalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
     kmalloc(checker, size, gfp | Gfp::ZERO)
 }
@@ -828,7 +851,14 @@ pub fn kfree(checker: &Checker, ptr: *const u8) {
 }
 
 /// Allocate 2^`order` contiguous pages (`alloc_pages`).
+#[track_caller]
 pub fn alloc_pages(checker: &Checker, gfp: Gfp, order: u32) -> Option<Page> {
+    check_memory_alloc(
+        checker,
+        "alloc_pages",
+        crate::PAGE_SIZE << order.min(20),
+        gfp,
+    );
     checker.memory().alloc_pages(gfp, order)
 }
 

@@ -264,7 +264,7 @@ fn check(case: &Case, iommu: bool) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 3000,
+        cases: 64,
         // Nothing is written next to the sources; a failure prints its minimal case.
         failure_persistence: None,
         ..ProptestConfig::default()

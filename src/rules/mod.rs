@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
+pub(crate) mod context;
 pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod ownership;
@@ -17,6 +18,7 @@ pub(crate) mod release;
 pub(crate) mod sg;
 pub(crate) mod sync;
 
+pub use context::*;
 pub use lifetime::*;
 pub use map::*;
 pub use ownership::*;
@@ -141,6 +143,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         sync::FAMILY,
         sg::FAMILY,
         ownership::FAMILY,
+        context::FAMILY,
         lifetime::FAMILY,
     ]
     .concat()

@@ -1,0 +1,36 @@
+//! The context a call is made in: nothing that may sleep where sleeping is forbidden.
+
+use super::declare_rules;
+use crate::event::Event;
+use crate::report::{Finding, Findings, Value};
+use crate::types::Gfp;
+
+declare_rules! {
+    family: "context";
+
+    /// An allocation that may sleep (`GFP_KERNEL`: its flags allow direct reclaim) was made
+    /// where sleeping is forbidden: with a spinlock held, with preemption or interrupts
+    /// disabled, or in an interrupt handler. Use `GFP_ATOMIC` there, or allocate beforehand.
+    /// `dma_alloc_coherent` with `GFP_ATOMIC` from interrupt context is allowed.
+    pub static SLEEPING_ALLOC_IN_ATOMIC = {
+        id: "sleeping-alloc-in-atomic",
+        summary: "an allocation that may sleep (GFP_KERNEL) in atomic or interrupt context",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 90-93 (Part Ib, GFP_KERNEL only where blocking is permitted: not in_interrupt, no SMP locks held); DMA-mapping-2.4.4-patch.txt lines 106-108",
+        kernel: Some("might_sleep(): \"BUG: sleeping function called from invalid context\""),
+    };
+}
+
+/// An allocation with `gfp` in the event's context.
+pub(crate) fn check_alloc(ev: &Event, gfp: Gfp, out: &mut Findings) {
+    if gfp.contains(Gfp::DIRECT_RECLAIM) && ev.context.atomic {
+        out.push(
+            Finding::new(
+                &SLEEPING_ALLOC_IN_ATOMIC,
+                format!("{} may sleep, called {}", ev.call, ev.context.describe()),
+            )
+            .with("gfp", Value::Text(format!("{gfp:?}")))
+            .with("size", Value::Num(ev.size)),
+        );
+    }
+}
