@@ -35,6 +35,17 @@ fn map_unmap(c: &mut Criterion) {
         })
     });
 
+    let off = Checker::builder().env(false).enabled(false).build();
+    let off_dev = off.device("bench3").driver("bench").build();
+    let off_buf = kmalloc(&off, 2048, Gfp::KERNEL);
+    group.bench_function("checking_switched_off", |b| {
+        b.iter(|| {
+            let dma = dma_map_single(&off_dev, black_box(off_buf), 2048, Direction::ToDevice);
+            black_box(dma_mapping_error(&off_dev, dma));
+            dma_unmap_single(&off_dev, dma, 2048, Direction::ToDevice);
+        })
+    });
+
     let stacked = Checker::builder().env(false).stacks(16).build();
     let stacked_dev = stacked.device("bench1").driver("bench").build();
     let stacked_buf = kmalloc(&stacked, 2048, Gfp::KERNEL);

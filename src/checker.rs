@@ -488,6 +488,14 @@ impl CheckerInner {
             return;
         }
         let (device, driver) = self.names(ev.device);
+        if self
+            .config
+            .only_driver
+            .as_deref()
+            .is_some_and(|d| d != &*driver)
+        {
+            return;
+        }
         let mut deny = None;
         for f in findings {
             let level = self.reporter.level(f.rule);
@@ -586,6 +594,22 @@ impl CheckerBuilder {
         self.set(move |c| c.print = print)
     }
 
+    /// Turn checking off entirely (`false`): DMA API calls go straight to the backend.
+    pub fn enabled(self, on: bool) -> Self {
+        self.set(move |c| c.enabled = on)
+    }
+
+    /// Report only violations of devices bound to `driver`.
+    pub fn only_driver(self, driver: &str) -> Self {
+        let driver = driver.to_string();
+        self.set(move |c| c.only_driver = Some(driver))
+    }
+
+    /// Print only the first `n` violations to stderr (all are still counted and kept).
+    pub fn print_first(self, n: u64) -> Self {
+        self.set(move |c| c.print_first = n)
+    }
+
     /// Keep at most `n` violations for [`Checker::violations`] (counting goes on).
     pub fn keep(self, n: usize) -> Self {
         self.set(move |c| c.keep_at_most = n)
@@ -642,7 +666,12 @@ impl CheckerBuilder {
             }
             None => Arc::new(DirectBackend::new(memory.clone())),
         };
-        let reporter = Reporter::new(config.levels.clone(), config.keep_at_most, config.print);
+        let reporter = Reporter::new(
+            config.levels.clone(),
+            config.keep_at_most,
+            config.print,
+            config.print_first,
+        );
         Checker(Arc::new(CheckerInner {
             config,
             tracker: Tracker::new(),

@@ -8,6 +8,9 @@
 //! | directive | effect |
 //! |---|---|
 //! | `deny`, `warn`, `allow` | set every rule to that level |
+//! | `off` | turn checking off entirely: calls go straight to the backend, at near-zero cost |
+//! | `driver=<name>` | report only violations of devices bound to driver `<name>` |
+//! | `print_first=<n>` | print only the first `n` violations to stderr (all are counted and kept) |
 //! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
 //! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `lifetime`) |
 //! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off |
@@ -66,6 +69,13 @@ pub struct Config {
     pub digests: bool,
     /// Bounce all streaming mappings (`swiotlb=force`), unless a device chooses otherwise.
     pub force_bounce: bool,
+    /// Check at all. Off, the DMA API calls go straight to the backend: nothing is recorded,
+    /// checked or reported.
+    pub enabled: bool,
+    /// Report only violations of devices bound to this driver (the kernel's driver filter).
+    pub only_driver: Option<String>,
+    /// Print at most this many violations to stderr (all are still counted and kept).
+    pub print_first: u64,
 }
 
 impl Default for Config {
@@ -78,6 +88,9 @@ impl Default for Config {
             memory: MemoryConfig::default(),
             digests: true,
             force_bounce: false,
+            enabled: true,
+            only_driver: None,
+            print_first: u64::MAX,
         }
     }
 }
@@ -115,6 +128,12 @@ impl Config {
             ("print", v) => self.print = number(v).ok_or("print takes 0 or 1")? != 0,
             ("keep", v) => self.keep_at_most = number(v).ok_or("keep takes a count")?,
             ("digests", v) => self.digests = number(v).ok_or("digests takes 0 or 1")? != 0,
+            ("off" | "disabled", None) => self.enabled = false,
+            ("enabled", v) => self.enabled = number(v).ok_or("enabled takes 0 or 1")? != 0,
+            ("driver", Some(name)) if !name.is_empty() => self.only_driver = Some(name.to_string()),
+            ("print_first", v) => {
+                self.print_first = number(v).ok_or("print_first takes a count")? as u64
+            }
             ("bounce", None) => self.force_bounce = true,
             ("bounce", v) => self.force_bounce = number(v).ok_or("bounce takes 0 or 1")? != 0,
             (level, None) => {

@@ -221,10 +221,17 @@ pub(crate) struct Reporter {
     kept: Mutex<Vec<Violation>>,
     keep_at_most: usize,
     print: bool,
+    /// How many more violations may be printed.
+    print_budget: AtomicU64,
 }
 
 impl Reporter {
-    pub fn new(levels: Box<[Level]>, keep_at_most: usize, print: bool) -> Reporter {
+    pub fn new(
+        levels: Box<[Level]>,
+        keep_at_most: usize,
+        print: bool,
+        print_first: u64,
+    ) -> Reporter {
         Reporter {
             counts: levels.iter().map(|_| AtomicU64::new(0)).collect(),
             levels,
@@ -232,6 +239,7 @@ impl Reporter {
             kept: Mutex::new(Vec::new()),
             keep_at_most,
             print,
+            print_budget: AtomicU64::new(print_first),
         }
     }
 
@@ -244,7 +252,10 @@ impl Reporter {
         self.counts[v.rule.index()].fetch_add(1, Ordering::Relaxed);
         self.errors.fetch_add(1, Ordering::Relaxed);
         emit_tracing(&v);
-        if self.print {
+        let budget = self
+            .print_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1));
+        if self.print && budget.is_ok() {
             eprintln!("{v}");
         }
         let mut kept = self.kept.lock();

@@ -102,6 +102,9 @@ pub fn dma_map_single_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) -> DmaAddr {
+    if !checking(dev) {
+        return unchecked::map(dev, cpu_addr, size, dir, attrs);
+    }
     let mut ev = event(dev, Op::Map, "dma_map_single", MapKind::Single);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) =
         (size as u64, dir, attrs, Some(cpu_addr.addr() as u64));
@@ -142,6 +145,9 @@ pub fn dma_map_page_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) -> DmaAddr {
+    if !checking(dev) {
+        return unchecked::map(dev, page.address().wrapping_add(offset), size, dir, attrs);
+    }
     let start = page.address().addr().checked_add(offset);
     let cpu = page.address().wrapping_add(offset);
     let mut ev = event(dev, Op::Map, "dma_map_page", MapKind::Page);
@@ -211,6 +217,9 @@ pub fn dma_unmap_single_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) {
+    if !checking(dev) {
+        return unchecked::unmap(dev, dma_addr, size, dir, attrs);
+    }
     let ev = unmap_event(
         dev,
         "dma_unmap_single",
@@ -238,6 +247,9 @@ pub fn dma_unmap_page_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) {
+    if !checking(dev) {
+        return unchecked::unmap(dev, dma_addr, size, dir, attrs);
+    }
     let ev = unmap_event(
         dev,
         "dma_unmap_page",
@@ -254,6 +266,9 @@ pub fn dma_unmap_page_attrs(
 /// is what the [`unmap-unchecked`](rules::UNMAP_UNCHECKED) rule looks for.
 #[track_caller]
 pub fn dma_mapping_error(dev: &Device, dma_addr: DmaAddr) -> i32 {
+    if !checking(dev) {
+        return i32::from(dma_addr == DMA_MAPPING_ERROR);
+    }
     // No stack is captured: the check is recorded, never reported.
     let mut ev = Event::new(
         Op::MappingErrorCheck,
@@ -280,6 +295,9 @@ fn sync(
     size: usize,
     dir: Direction,
 ) {
+    if !checking(dev) {
+        return unchecked::sync(dev, op, dma.saturating_add(offset as u64), size, dir);
+    }
     let mut ev = event(dev, op, call, MapKind::Single);
     (ev.dma_addr, ev.offset, ev.size, ev.dir) = (dma, offset as u64, size as u64, dir);
     if refused_after_release(dev, &ev) {
@@ -425,6 +443,9 @@ pub fn dma_map_sg_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) -> usize {
+    if !checking(dev) {
+        return unchecked::map_sg(dev, sgl, nents, dir, attrs);
+    }
     let mut ev = sg_event(dev, Op::Map, "dma_map_sg", nents, dir, attrs);
     if refused_after_release(dev, &ev) {
         return 0;
@@ -528,6 +549,9 @@ pub fn dma_unmap_sg_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) {
+    if !checking(dev) {
+        return unchecked::unmap_sg(dev, sgl, dir, attrs);
+    }
     let ev = sg_event(dev, Op::Unmap, "dma_unmap_sg", nents, dir, attrs);
     if refused_after_release(dev, &ev) {
         return;
@@ -571,6 +595,14 @@ pub fn dma_unmap_sg_attrs(
 
 #[track_caller]
 fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize, dir: Direction) {
+    if !checking(dev) {
+        if let Some((_, count, _)) = sgl.mapping() {
+            for (dma, len) in sgl.dma_segments(count) {
+                unchecked::sync(dev, op, dma, len as usize, dir);
+            }
+        }
+        return;
+    }
     let ev = sg_event(dev, op, call, nents, dir, DmaAttrs::empty());
     if refused_after_release(dev, &ev) {
         return;
@@ -668,6 +700,9 @@ pub fn dma_alloc_attrs(
     gfp: Gfp,
     attrs: DmaAttrs,
 ) -> *mut u8 {
+    if !checking(dev) {
+        return unchecked::alloc(dev, size, dma_handle, gfp);
+    }
     let mut ev = event(dev, Op::Map, "dma_alloc_coherent", MapKind::Coherent);
     (ev.size, ev.attrs) = (size as u64, attrs);
     *dma_handle = DMA_MAPPING_ERROR;
@@ -711,6 +746,14 @@ pub fn dma_free_attrs(
     dma_handle: DmaAddr,
     attrs: DmaAttrs,
 ) {
+    if !checking(dev) {
+        if !cpu_addr.is_null() {
+            let _ = dev
+                .backend()
+                .free_coherent(&dev.params(), dma_handle, size as u64);
+        }
+        return;
+    }
     let mut ev = unmap_event(
         dev,
         "dma_free_coherent",
@@ -729,6 +772,117 @@ pub fn dma_free_attrs(
         return;
     }
     release(dev, ev);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking switched off
+
+/// Whether the device's checker checks at all (`DMACHECK=off` turns it off).
+fn checking(dev: &Device) -> bool {
+    dev.checker().config().enabled
+}
+
+/// The DMA API carried out on the backend alone: nothing recorded, checked or reported. What a
+/// real kernel does, invalid arguments included (within what memory safety allows).
+mod unchecked {
+    use super::*;
+
+    pub(super) fn map(
+        dev: &Device,
+        cpu: *const u8,
+        size: usize,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> DmaAddr {
+        dev.checker()
+            .memory()
+            .phys_of(cpu, size as u64)
+            .and_then(|phys| {
+                dev.backend()
+                    .map(&dev.params(), phys, size as u64, dir, attrs)
+            })
+            .unwrap_or(DMA_MAPPING_ERROR)
+    }
+
+    pub(super) fn unmap(dev: &Device, dma: DmaAddr, size: usize, dir: Direction, attrs: DmaAttrs) {
+        if dma != DMA_MAPPING_ERROR {
+            let _ = dev
+                .backend()
+                .unmap(&dev.params(), dma, size as u64, dir, attrs);
+        }
+    }
+
+    pub(super) fn sync(dev: &Device, op: Op, dma: DmaAddr, size: usize, dir: Direction) {
+        match op {
+            Op::SyncForCpu => dev
+                .backend()
+                .sync_for_cpu(&dev.params(), dma, size as u64, dir),
+            _ => dev
+                .backend()
+                .sync_for_device(&dev.params(), dma, size as u64, dir),
+        }
+    }
+
+    pub(super) fn map_sg(
+        dev: &Device,
+        sgl: &mut SgTable,
+        nents: usize,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> usize {
+        let memory = dev.checker().memory();
+        let segs: Option<Vec<(u64, u64)>> = sgl
+            .entries()
+            .get(..nents)
+            .unwrap_or(&[])
+            .iter()
+            .map(|e| {
+                memory
+                    .phys_of(e.virt(), e.length() as u64)
+                    .ok()
+                    .map(|p| (p, e.length() as u64))
+            })
+            .collect();
+        let mapped = segs
+            .filter(|s| !s.is_empty())
+            .and_then(|segs| dev.backend().map_sg(&dev.params(), &segs, dir, attrs).ok());
+        let Some(dma_segs) = mapped else {
+            sgl.state = SgState::Failed;
+            return 0;
+        };
+        sgl.store_dma(&dma_segs);
+        sgl.state = SgState::Mapped {
+            nents,
+            count: dma_segs.len(),
+            dir,
+        };
+        dma_segs.len()
+    }
+
+    pub(super) fn unmap_sg(dev: &Device, sgl: &mut SgTable, dir: Direction, attrs: DmaAttrs) {
+        if let SgState::Mapped { count, .. } = sgl.state {
+            for (dma, len) in sgl.dma_segments(count) {
+                let _ = dev.backend().unmap(&dev.params(), dma, len, dir, attrs);
+            }
+            sgl.state = SgState::Released { count };
+        }
+    }
+
+    pub(super) fn alloc(dev: &Device, size: usize, handle: &mut DmaAddr, gfp: Gfp) -> *mut u8 {
+        match dev
+            .backend()
+            .alloc_coherent(&dev.params(), size as u64, gfp)
+        {
+            Ok((cpu, dma)) if size > 0 => {
+                *handle = dma;
+                cpu.as_ptr()
+            }
+            _ => {
+                *handle = DMA_MAPPING_ERROR;
+                ptr::null_mut()
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -788,7 +942,7 @@ pub fn dma_get_cache_alignment() -> i32 {
 /// Report an allocation of DMA-able memory made where it may not sleep.
 #[track_caller]
 fn check_memory_alloc(checker: &Checker, call: &'static str, size: usize, gfp: Gfp) {
-    if !gfp.contains(Gfp::DIRECT_RECLAIM) || !crate::in_atomic() {
+    if !checker.config().enabled || !gfp.contains(Gfp::DIRECT_RECLAIM) || !crate::in_atomic() {
         return;
     }
     let mut ev = Event::new(

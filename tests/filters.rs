@@ -1,0 +1,90 @@
+//! Filters and switches like the kernel's dma-debug: off entirely, one driver only, a print limit.
+
+use dmacheck::*;
+
+fn quiet() -> CheckerBuilder {
+    Checker::builder().env(false).print(false)
+}
+
+/// A few mistakes on `dev`: a wrong-size unmap of an unchecked mapping and a stale unmap.
+fn make_mistakes(checker: &Checker, dev: &Device) {
+    let buf = kmalloc(checker, 256, Gfp::KERNEL);
+    let dma = dma_map_single(dev, buf, 256, Direction::ToDevice);
+    dma_unmap_single(dev, dma, 128, Direction::ToDevice);
+    dma_unmap_single(dev, dma, 128, Direction::ToDevice);
+    kfree(checker, buf);
+}
+
+#[test]
+fn checking_switched_off_records_and_reports_nothing_but_still_maps() {
+    let checker = quiet().enabled(false).build();
+    let dev = checker.device("eth0").iommu().build();
+    make_mistakes(&checker, &dev);
+    let buf = kmalloc(&checker, 64, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 64, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0, "the backend still maps");
+    assert_eq!(checker.stats().live_entries, 0, "nothing is recorded");
+    let phys = dev.backend().dma_to_phys(&dev.params(), dma).unwrap();
+    assert_eq!(checker.memory().phys_of(buf, 64).unwrap(), phys);
+    dma_unmap_single(&dev, dma, 64, Direction::ToDevice);
+    assert!(
+        dev.backend().dma_to_phys(&dev.params(), dma).is_none(),
+        "and unmaps"
+    );
+    let mut sgl = sg_init_one(buf, 64);
+    assert_eq!(dma_map_sg(&dev, &mut sgl, 1, Direction::ToDevice), 1);
+    dma_unmap_sg(&dev, &mut sgl, 1, Direction::ToDevice);
+    let mut handle = 0;
+    let ring = dma_alloc_coherent(&dev, 4096, &mut handle, Gfp::KERNEL);
+    assert!(!ring.is_null());
+    dma_free_coherent(&dev, 4096, ring, handle);
+    kfree(&checker, buf);
+    assert_eq!(checker.error_count(), 0);
+}
+
+#[test]
+fn off_directive_switches_checking_off() {
+    let checker = quiet().spec("off").unwrap().build();
+    assert!(!checker.config().enabled);
+    let dev = checker.device("eth0").build();
+    make_mistakes(&checker, &dev);
+    assert_eq!(checker.error_count(), 0);
+}
+
+#[test]
+fn a_driver_filter_reports_only_that_drivers_devices() {
+    let checker = quiet().only_driver("e1000").build();
+    let nic = checker.device("eth0").driver("e1000").build();
+    let disk = checker.device("sda").driver("ahci").build();
+    make_mistakes(&checker, &disk);
+    assert_eq!(checker.error_count(), 0, "ahci is filtered out");
+    make_mistakes(&checker, &nic);
+    let drivers: Vec<_> = checker
+        .violations()
+        .iter()
+        .map(|v| v.driver.clone())
+        .collect();
+    assert!(!drivers.is_empty());
+    assert!(drivers.iter().all(|d| d == "e1000"), "{drivers:?}");
+    let spec = quiet().spec("driver=ahci").unwrap().build();
+    assert_eq!(spec.config().only_driver.as_deref(), Some("ahci"));
+}
+
+#[test]
+fn a_print_limit_still_counts_and_keeps_every_violation() {
+    let checker = quiet().print(true).print_first(1).build();
+    assert_eq!(checker.config().print_first, 1);
+    let dev = checker.device("eth0").build();
+    make_mistakes(&checker, &dev);
+    assert_eq!(checker.error_count(), 3);
+    assert_eq!(checker.violations().len(), 3);
+    assert_eq!(
+        quiet()
+            .spec("print_first=7")
+            .unwrap()
+            .build()
+            .config()
+            .print_first,
+        7
+    );
+}
