@@ -18,12 +18,14 @@ use crate::backend::{
 use crate::config::{ConfigError, ENV_VAR};
 use crate::device::DeviceBuilder;
 use crate::event::{DeviceId, Event, Op};
+use crate::faults::{FaultInjector, FaultSpec};
+use crate::origin::VmallocArea;
 use crate::report::{Findings, Reporter, Stats, Violation};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
-use crate::sync::{Arc, AtomicU32, Ordering, RwLock};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, RwLock};
 use crate::tracker::{Entry, Lookup, Owner, Tracker};
-use crate::{Config, DmaAddr, MapKind, PhysAddr};
+use crate::{Config, DMA_CACHE_ALIGNMENT, DmaAddr, MapKind, PhysAddr};
 
 type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
 type Setting = Box<dyn FnOnce(&mut Config)>;
@@ -61,7 +63,12 @@ pub(crate) struct CheckerInner {
     iommu: OnceLock<Arc<dyn Backend>>,
     /// The bounce-buffer pool shared by devices that choose it, made on first use.
     bounce: OnceLock<Arc<dyn Backend>>,
-    reporter: Reporter,
+    pub(crate) faults: FaultInjector,
+    /// The `vmalloc` analog's blocks.
+    pub(crate) vmalloc: VmallocArea,
+    /// The error count when violations were last taken.
+    acknowledged: AtomicU64,
+    pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
 }
@@ -81,7 +88,12 @@ impl std::fmt::Debug for Checker {
     }
 }
 
-static GLOBAL: LazyLock<Checker> = LazyLock::new(Checker::new);
+static GLOBAL: LazyLock<Checker> = LazyLock::new(|| {
+    let checker = Checker::new();
+    // The process-wide checker reports at exit (`DMACHECK_REPORT`), with no code change.
+    crate::report::register_exit_report();
+    checker
+});
 
 impl Default for Checker {
     fn default() -> Self {
@@ -148,9 +160,14 @@ impl Checker {
         self.0.reporter.violations()
     }
 
-    /// Take the violations reported so far, leaving none (counters are kept).
+    /// Take the violations reported so far, leaving none (counters are kept). Taken violations
+    /// count as seen: [`Checker::assert_no_violations`] looks only at later ones.
     pub fn take_violations(&self) -> Vec<Violation> {
-        self.0.reporter.take()
+        let taken = self.0.reporter.take();
+        self.0
+            .acknowledged
+            .store(self.0.reporter.errors(), Ordering::Relaxed);
+        taken
     }
 
     /// How many times `rule` was reported.
@@ -171,6 +188,11 @@ impl Checker {
             peak_entries: self.0.tracker.peak(),
             per_rule: self.0.reporter.per_rule(),
         }
+    }
+
+    /// How many failures fault injection has injected so far.
+    pub fn faults_injected(&self) -> u64 {
+        self.0.faults.injected()
     }
 
     /// The entries live now, of every device, sorted by device and address.
@@ -221,7 +243,7 @@ impl Checker {
 
     fn violations_text(&self) -> String {
         let kept = self.violations();
-        let total = self.error_count();
+        let total = self.error_count() - self.0.acknowledged.load(Ordering::Relaxed);
         if total == 0 {
             return String::new();
         }
@@ -281,6 +303,9 @@ impl Checker {
             self.0
                 .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
         }
+        let (device, driver) = self.0.names(id);
+        let reporter = &self.0.reporter;
+        reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
     }
 
     /// Apply a recorded event (from a trace or a model) to the tracker and the rules, and report
@@ -297,7 +322,7 @@ impl Checker {
                 if rules::map::check_direction(ev, &mut out)
                     && rules::map::check_map_range(ev, ev.dma_addr, &mut out)
                 {
-                    self.0.record_map(ev);
+                    self.0.record_map(ev, &mut out);
                 }
                 None
             }
@@ -332,7 +357,7 @@ impl Checker {
 }
 
 impl CheckerInner {
-    fn names(&self, id: DeviceId) -> DeviceNames {
+    pub(crate) fn names(&self, id: DeviceId) -> DeviceNames {
         if id == DeviceId::NONE {
             return ("".into(), "".into());
         }
@@ -344,8 +369,9 @@ impl CheckerInner {
     }
 
     /// A mapping or allocation begins: one new entry.
-    pub(crate) fn record_map(&self, ev: &Event) {
-        self.tracker.insert(Entry {
+    pub(crate) fn record_map(&self, ev: &Event, out: &mut Findings) {
+        let cache_lines = self.cache_lines(ev);
+        let overlaps = self.tracker.insert(Entry {
             device: ev.device,
             kind: ev.kind,
             dir: ev.dir,
@@ -359,8 +385,20 @@ impl CheckerInner {
             owner: Owner::Device,
             digest: self.cpu_digest(ev.kind, ev.cpu_addr.unwrap_or(0), ev.size),
             handed_at: ev.site.clone(),
+            cache_lines,
             site: ev.site.clone(),
         });
+        let line = DMA_CACHE_ALIGNMENT as u64;
+        rules::cache::check_overlap(ev, &overlaps, line, out);
+    }
+
+    /// The CPU cache lines (physical line numbers) of a new mapping the device may write.
+    fn cache_lines(&self, ev: &Event) -> Option<(u64, u64)> {
+        let writable = ev.kind != MapKind::Coherent && ev.dir != crate::Direction::ToDevice;
+        let cpu = ev.cpu_addr.filter(|&a| a != 0 && writable)?;
+        let phys = self.memory.phys_of_addr(cpu, ev.size).ok()?;
+        let line = DMA_CACHE_ALIGNMENT as u64;
+        Some((phys / line, (phys + ev.size.max(1)).div_ceil(line)))
     }
 
     /// A fingerprint of the CPU's bytes of a streaming mapping, where the checker can read them
@@ -594,6 +632,11 @@ impl CheckerBuilder {
         self.set(move |c| c.print = print)
     }
 
+    /// Inject failures as `spec` says (see [`crate::faults`]); may be called several times.
+    pub fn fail(self, spec: FaultSpec) -> Self {
+        self.set(move |c| c.faults.push(spec))
+    }
+
     /// Turn checking off entirely (`false`): DMA API calls go straight to the backend.
     pub fn enabled(self, on: bool) -> Self {
         self.set(move |c| c.enabled = on)
@@ -666,6 +709,7 @@ impl CheckerBuilder {
             }
             None => Arc::new(DirectBackend::new(memory.clone())),
         };
+        let faults = FaultInjector::new(&config.faults);
         let reporter = Reporter::new(
             config.levels.clone(),
             config.keep_at_most,
@@ -679,6 +723,9 @@ impl CheckerBuilder {
             backend,
             iommu: OnceLock::new(),
             bounce,
+            faults,
+            vmalloc: VmallocArea::default(),
+            acknowledged: AtomicU64::new(0),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

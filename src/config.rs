@@ -16,6 +16,7 @@
 //! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off |
 //! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
 //! | `keep=<n>` | keep at most `n` violations for [`Checker::violations`](crate::Checker::violations) |
+//! | `fail=<kind>[@<dev>]:every=<n>` or `:prob=<p>[:seed=<s>]`, `[:budget=<n>]` | inject failures into maps and allocations (see [`crate::faults`]); repeatable |
 //! | `bounce` / `bounce=0` | bounce all streaming mappings through the bounce pool (`swiotlb=force`) |
 //! | `digests=0` / `digests=1` | fingerprint streaming buffers at hand-offs to catch CPU writes while the device owns them (default 1) |
 //!
@@ -29,6 +30,10 @@ use crate::rules::{self, Level, Rule};
 
 /// The name of the environment variable read by [`CheckerBuilder::build`](crate::CheckerBuilder::build).
 pub const ENV_VAR: &str = "DMACHECK";
+
+/// The environment variable that names where the process-wide checker writes its report at
+/// exit: `<format>:<path>`, comma-separated (see [`Destination`](crate::report::Destination)).
+pub const REPORT_ENV_VAR: &str = "DMACHECK_REPORT";
 
 /// Stack depth used by the `stacks` directive without a number.
 pub const DEFAULT_STACK_DEPTH: usize = 16;
@@ -76,6 +81,8 @@ pub struct Config {
     pub only_driver: Option<String>,
     /// Print at most this many violations to stderr (all are still counted and kept).
     pub print_first: u64,
+    /// Failures to inject into maps and allocations.
+    pub faults: Vec<crate::faults::FaultSpec>,
 }
 
 impl Default for Config {
@@ -91,6 +98,7 @@ impl Default for Config {
             enabled: true,
             only_driver: None,
             print_first: u64::MAX,
+            faults: Vec::new(),
         }
     }
 }
@@ -134,6 +142,7 @@ impl Config {
             ("print_first", v) => {
                 self.print_first = number(v).ok_or("print_first takes a count")? as u64
             }
+            ("fail", Some(spec)) => self.faults.push(crate::faults::FaultSpec::parse(spec)?),
             ("bounce", None) => self.force_bounce = true,
             ("bounce", v) => self.force_bounce = number(v).ok_or("bounce takes 0 or 1")? != 0,
             (level, None) => {

@@ -50,7 +50,9 @@ mod context;
 mod device;
 mod device_model;
 mod event;
-mod report;
+pub mod faults;
+mod origin;
+pub mod report;
 pub mod rules;
 mod sg;
 mod shim;
@@ -74,6 +76,7 @@ pub use context::{
 pub use device::{Device, DeviceBuilder, DeviceParams};
 pub use device_model::DmaFault;
 pub use event::{DeviceId, Event, Op};
+pub use faults::{FaultKind, FaultSpec};
 pub use report::{Detail, Related, Stats, Value, Violation};
 pub use rules::{Level, Rule};
 pub use sg::{

@@ -7,10 +7,11 @@
 
 use std::ptr::{self, NonNull};
 
-use crate::backend::Page;
+use crate::backend::{MapError, Page};
 use crate::checker::Checker;
 use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
+use crate::faults::FaultKind;
 use crate::report::{Finding, Findings, Value};
 use crate::rules;
 use crate::sg::{SgState, SgTable};
@@ -40,6 +41,27 @@ fn refused_after_release(dev: &Device, ev: &Event) -> bool {
     true
 }
 
+/// Report a refused map, finding out where memory that is not DMA-able came from.
+fn report_refusal(dev: &Device, ev: &Event, err: &MapError, out: &mut Findings) {
+    let origin = match *err {
+        MapError::NotDmaMemory { cpu_addr } => {
+            crate::origin::classify(&dev.checker().inner().vmalloc, cpu_addr)
+        }
+        _ => crate::origin::Origin::Unknown,
+    };
+    rules::map::check_refusal(ev, err, origin, out);
+}
+
+/// A failure injected into this call, as the backend refusing for want of memory.
+fn injected_failure(dev: &Device, kind: FaultKind) -> Result<(), MapError> {
+    let c = dev.checker().inner();
+    if c.faults.should_fail(kind, dev.name()) {
+        Err(MapError::OutOfMemory)
+    } else {
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Streaming mappings
 
@@ -54,16 +76,18 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
     if rules::map::check_direction(&ev, &mut out)
         && rules::map::check_map_range(&ev, range_start, &mut out)
     {
-        let mapped = c.memory.phys_of(cpu, ev.size).and_then(|phys| {
-            dev.backend()
-                .map(&dev.params(), phys, ev.size, ev.dir, ev.attrs)
-        });
+        let mapped = injected_failure(dev, FaultKind::Map)
+            .and_then(|()| c.memory.phys_of(cpu, ev.size))
+            .and_then(|phys| {
+                dev.backend()
+                    .map(&dev.params(), phys, ev.size, ev.dir, ev.attrs)
+            });
         match mapped {
             Ok(dma) => {
                 ev.dma_addr = dma;
-                c.record_map(&ev);
+                c.record_map(&ev, &mut out);
             }
-            Err(e) => rules::map::check_refusal(&ev, &e, &mut out),
+            Err(e) => report_refusal(dev, &ev, &e, &mut out),
         }
     }
     c.finish(&ev, out);
@@ -505,16 +529,18 @@ fn map_sg(
         match c.memory.phys_of(e.virt(), e.length() as u64) {
             Ok(phys) => segs.push((phys, e.length() as u64)),
             Err(err) => {
-                rules::map::check_refusal(ev, &err, out);
+                report_refusal(dev, ev, &err, out);
                 return 0;
             }
         }
     }
     let params = dev.params();
-    let dma_segs = match dev.backend().map_sg(&params, &segs, ev.dir, ev.attrs) {
+    let mapped = injected_failure(dev, FaultKind::MapSg)
+        .and_then(|()| dev.backend().map_sg(&params, &segs, ev.dir, ev.attrs));
+    let dma_segs = match mapped {
         Ok(dma_segs) => dma_segs,
         Err(err) => {
-            rules::map::check_refusal(ev, &err, out);
+            report_refusal(dev, ev, &err, out);
             return 0;
         }
     };
@@ -522,7 +548,7 @@ fn map_sg(
     ev.mapped_ents = dma_segs.len() as u32;
     ev.dma_addr = dma_segs[0].0;
     for &seg in &dma_segs {
-        c.record_map(&segment(ev, seg));
+        c.record_map(&segment(ev, seg), out);
     }
     sgl.store_dma(&dma_segs);
     sgl.state = SgState::Mapped {
@@ -718,13 +744,13 @@ pub fn dma_alloc_attrs(
             Finding::new(&rules::MAP_ZERO_SIZE, "allocation of zero bytes refused")
                 .with("size", Value::Num(0)),
         );
-    } else if let Ok((p, dma)) = dev
-        .backend()
-        .alloc_coherent(&dev.params(), size as u64, gfp)
-    {
+    } else if let Ok((p, dma)) = injected_failure(dev, FaultKind::Alloc).and_then(|()| {
+        dev.backend()
+            .alloc_coherent(&dev.params(), size as u64, gfp)
+    }) {
         (cpu, *dma_handle) = (p.as_ptr(), dma);
         (ev.dma_addr, ev.cpu_addr) = (dma, Some(p.as_ptr().addr() as u64));
-        c.record_map(&ev);
+        c.record_map(&ev, &mut out);
     }
     c.finish(&ev, out);
     cpu
@@ -1001,6 +1027,43 @@ fn invalid_free(
 pub fn kfree(checker: &Checker, ptr: *const u8) {
     if let Err(why) = checker.memory().kfree(ptr) {
         invalid_free(checker, "kfree", ptr, why);
+    }
+}
+
+/// Allocate `size` bytes of virtually contiguous memory (`vmalloc`): not DMA-able, so mapping
+/// it is reported. NULL for size 0.
+#[track_caller]
+pub fn vmalloc(checker: &Checker, size: usize) -> *mut u8 {
+    check_memory_alloc(checker, "vmalloc", size, Gfp::KERNEL);
+    checker
+        .inner()
+        .vmalloc
+        .alloc(size, false)
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
+}
+
+/// [`vmalloc`], zeroed (`vzalloc`).
+#[track_caller]
+pub fn vzalloc(checker: &Checker, size: usize) -> *mut u8 {
+    check_memory_alloc(checker, "vzalloc", size, Gfp::KERNEL);
+    checker
+        .inner()
+        .vmalloc
+        .alloc(size, true)
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
+}
+
+/// Free memory from [`vmalloc`] (`vfree`). NULL does nothing; anything else that is not a
+/// live `vmalloc` block is reported and left alone.
+#[track_caller]
+pub fn vfree(checker: &Checker, ptr: *mut u8) {
+    if !ptr.is_null() && !checker.inner().vmalloc.free(ptr) {
+        invalid_free(
+            checker,
+            "vfree",
+            ptr,
+            crate::backend::FreeError::NotAllocated,
+        );
     }
 }
 

@@ -60,6 +60,9 @@ pub struct Entry {
     pub digest: Option<u64>,
     /// Where the memory was last handed to the device (the map, or a sync for the device).
     pub handed_at: Site,
+    /// The CPU cache lines the mapping covers, `first..end` (physical line numbers), if the
+    /// device may write it and the checker can tell where its memory is.
+    pub cache_lines: Option<(u64, u64)>,
     /// Where it was made.
     pub site: Site,
 }
@@ -68,6 +71,65 @@ impl Entry {
     /// Whether `addr` lies inside the entry (a zero-sized entry contains only its start).
     pub fn contains(&self, addr: DmaAddr) -> bool {
         addr == self.dma_addr || (addr > self.dma_addr && addr - self.dma_addr < self.size)
+    }
+}
+
+/// A live entry that holds CPU cache lines, as the line index knows it.
+#[derive(Clone, Debug)]
+pub struct LineHolder {
+    /// Its device.
+    pub device: DeviceId,
+    /// Its DMA address.
+    pub dma_addr: DmaAddr,
+    /// Its kind.
+    pub kind: MapKind,
+    /// Where it was made.
+    pub site: Site,
+    /// One past its last line.
+    end: u64,
+}
+
+/// Which live entries hold which CPU cache lines: intervals by first line.
+#[derive(Default)]
+struct LineIndex {
+    by_first: std::collections::BTreeMap<u64, Vec<LineHolder>>,
+    /// The most lines one entry holds: how far back an overlap search must look.
+    longest: u64,
+}
+
+impl LineIndex {
+    /// Index `e`'s lines; return the holders of any of them already there.
+    fn insert(&mut self, e: &Entry, (first, end): (u64, u64)) -> Vec<LineHolder> {
+        let overlapping = self
+            .by_first
+            .range(first.saturating_sub(self.longest)..end)
+            .flat_map(|(_, v)| v)
+            .filter(|h| h.end > first)
+            .cloned()
+            .collect();
+        self.longest = self.longest.max(end - first);
+        self.by_first.entry(first).or_default().push(LineHolder {
+            device: e.device,
+            dma_addr: e.dma_addr,
+            kind: e.kind,
+            site: e.site.clone(),
+            end,
+        });
+        overlapping
+    }
+
+    fn remove(&mut self, e: &Entry, (first, end): (u64, u64)) {
+        if let Some(v) = self.by_first.get_mut(&first) {
+            if let Some(i) = v
+                .iter()
+                .position(|h| h.device == e.device && h.dma_addr == e.dma_addr && h.end == end)
+            {
+                v.swap_remove(i);
+            }
+            if v.is_empty() {
+                self.by_first.remove(&first);
+            }
+        }
     }
 }
 
@@ -113,6 +175,7 @@ pub struct Tracker {
     /// Approximate (pruning races with reuse), hence signed.
     empty_buckets: AtomicI64,
     graveyard: Box<[Mutex<Option<Tombstone>>]>,
+    lines: Mutex<LineIndex>,
 }
 
 impl Default for Tracker {
@@ -131,11 +194,16 @@ impl Tracker {
             empty_buckets: AtomicI64::new(0),
             peak: AtomicU64::new(0),
             graveyard: (0..GRAVEYARD_SLOTS).map(|_| Mutex::new(None)).collect(),
+            lines: Mutex::new(LineIndex::default()),
         }
     }
 
-    /// Add a live entry.
-    pub fn insert(&self, entry: Entry) {
+    /// Add a live entry. Returns the live entries that already hold any of its cache lines.
+    pub fn insert(&self, entry: Entry) -> Vec<LineHolder> {
+        let overlaps = entry
+            .cache_lines
+            .map(|lines| self.lines.lock().insert(&entry, lines))
+            .unwrap_or_default();
         let first = entry.dma_addr >> BUCKET_SHIFT;
         let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
         let span = last - first;
@@ -158,6 +226,7 @@ impl Tracker {
         if live > self.peak.load(Ordering::Relaxed) {
             self.peak.fetch_max(live, Ordering::Relaxed);
         }
+        overlaps
     }
 
     /// Remove the entry of `device` that starts at `addr`, choosing among several such entries
@@ -176,10 +245,12 @@ impl Tracker {
             return Lookup::Missing;
         };
         let bucket = slot.get_mut();
+        // Among equally good matches, the oldest (as the kernel's dma-debug picks).
         let best = bucket
             .iter()
             .enumerate()
             .filter(|(_, e)| e.device == device && e.dma_addr == addr)
+            .rev()
             .max_by_key(|(_, e)| rank(e))
             .map(|(i, _)| i);
         let Some(i) = best else {
@@ -188,7 +259,11 @@ impl Tracker {
                 None => Lookup::Missing,
             };
         };
-        let entry = bucket.swap_remove(i);
+        // `remove`, not `swap_remove`: buckets keep insertion order, so "oldest" means something.
+        let entry = bucket.remove(i);
+        if let Some(lines) = entry.cache_lines {
+            self.lines.lock().remove(&entry, lines);
+        }
         // Buried while the bucket is still locked (see above).
         self.bury(Tombstone {
             device: entry.device,
@@ -238,6 +313,7 @@ impl Tracker {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.device == device && e.contains(addr))
+                .rev()
                 .max_by_key(|(_, e)| rank(e))
                 .map(|(i, _)| i);
             if let Some(i) = best {
@@ -305,7 +381,7 @@ impl Tracker {
             let mut i = 0;
             while i < bucket.len() {
                 if bucket[i].device == device {
-                    drained.push(bucket.swap_remove(i));
+                    drained.push(bucket.remove(i));
                 } else {
                     i += 1;
                 }
@@ -313,6 +389,13 @@ impl Tracker {
             !bucket.is_empty()
         });
         self.live.fetch_sub(drained.len() as u64, Ordering::Relaxed);
+        let mut lines = self.lines.lock();
+        for e in &drained {
+            if let Some(range) = e.cache_lines {
+                lines.remove(e, range);
+            }
+        }
+        drop(lines);
         drained.sort_by_key(|e| e.dma_addr);
         drained
     }
@@ -368,6 +451,7 @@ mod tests {
             owner: Owner::Device,
             digest: None,
             handed_at: Site::at(std::panic::Location::caller()),
+            cache_lines: None,
             site: Site::at(std::panic::Location::caller()),
         }
     }

@@ -478,7 +478,8 @@ fn single_and_page_mappings_through_the_iommu_translate_to_the_cpu_bytes() {
         device_view(&dev, b, 3 * PAGE_SIZE),
         cpu_bytes(from, 3 * PAGE_SIZE)
     );
-    // The CPU writes, syncs for the device, and the device sees it.
+    // The CPU takes the buffer, writes, hands it back, and the device sees the write.
+    dma_sync_single_for_cpu(&dev, b, 3 * PAGE_SIZE, Direction::Bidirectional);
     // SAFETY: from + 5000 lies inside the live four-page block.
     unsafe { from.add(5000).write(0xa5) };
     dma_sync_single_for_device(&dev, b, 3 * PAGE_SIZE, Direction::Bidirectional);

@@ -5,7 +5,8 @@ mod common;
 
 use common::{assert_site, checker, device, live, quiet, rule_ids, single_violation};
 use dmacheck::rules::{
-    DIRECTION_NONE, MAP_ABOVE_MASK, MAP_INVALID_MEMORY, MAP_RANGE_OVERFLOW, MAP_ZERO_SIZE,
+    DIRECTION_NONE, MAP_ABOVE_MASK, MAP_INVALID_MEMORY, MAP_RANGE_OVERFLOW, MAP_STACK_MEMORY,
+    MAP_ZERO_SIZE,
 };
 use dmacheck::*;
 
@@ -417,7 +418,7 @@ fn map_of_a_local_array_on_the_stack_is_refused() {
     let dma = dma_map_single(&dev, local.as_ptr(), local.len(), Direction::ToDevice);
 
     assert_eq!(dma, DMA_MAPPING_ERROR);
-    let v = single_violation(&checker, &MAP_INVALID_MEMORY);
+    let v = single_violation(&checker, &MAP_STACK_MEMORY);
     assert_eq!(v.detail_u64("cpu_addr"), Some(local.as_ptr().addr() as u64));
     assert_eq!(v.detail_u64("size"), Some(64));
     assert_site(&v.site, FILE, line);
@@ -435,7 +436,7 @@ fn map_page_of_a_stack_page_is_refused() {
     let dma = dma_map_page(&dev, page, offset, local.len(), Direction::FromDevice);
 
     assert_eq!(dma, DMA_MAPPING_ERROR);
-    let v = single_violation(&checker, &MAP_INVALID_MEMORY);
+    let v = single_violation(&checker, &MAP_STACK_MEMORY);
     assert_eq!(v.call, "dma_map_page");
     assert_eq!(v.detail_u64("cpu_addr"), Some(local.as_ptr().addr() as u64));
     assert_eq!(live(&checker), 0);
@@ -542,7 +543,7 @@ fn refused_maps_never_disturb_live_entries() {
         rule_ids(&checker),
         [
             "map-invalid-memory",
-            "map-invalid-memory",
+            "map-stack-memory",
             "map-zero-size",
             "map-range-overflow",
             "direction-none"

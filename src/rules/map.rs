@@ -3,6 +3,7 @@
 use super::declare_rules;
 use crate::backend::MapError;
 use crate::event::Event;
+use crate::origin::Origin;
 use crate::report::{Finding, Findings, Value};
 use crate::types::Direction;
 
@@ -56,13 +57,46 @@ declare_rules! {
 
     /// The memory handed to a map call is not memory a device can reach: a null pointer, a
     /// pointer that did not come from the DMA-able heap or page allocator (`kmalloc`,
-    /// `alloc_pages`), or a range running off its end. The map fails with `DMA_MAPPING_ERROR`.
+    /// `alloc_pages`) — the Rust heap, say — or a range running off its end. The map fails with
+    /// `DMA_MAPPING_ERROR`. (Stack, read-only and `vmalloc` memory have rules of their own.)
     pub static MAP_INVALID_MEMORY = {
         id: "map-invalid-memory",
         summary: "null, foreign or out-of-range memory given to a map call",
         level: Warn,
         seed: "DMA-API-2008.txt lines 160-167 (Part Id, map memory from sources that guarantee physical contiguity, like kmalloc)",
-        kernel: Some("check_for_stack()/check_for_illegal_area(): \"device driver maps memory from stack/kernel text\""),
+        kernel: None,
+    };
+
+    /// The buffer lies on the calling thread's stack. Stacks are not DMA-able (in the kernel
+    /// they may be virtually mapped, and the buffer dies with the function). Allocate it with
+    /// `kmalloc`. The map fails with `DMA_MAPPING_ERROR`.
+    pub static MAP_STACK_MEMORY = {
+        id: "map-stack-memory",
+        summary: "a map of memory on the thread's stack",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 160-167 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); DMA-mapping-2.4.4-patch.txt lines 36-40",
+        kernel: Some("check_for_stack(): \"device driver maps memory from stack\""),
+    };
+
+    /// The buffer lies in the program's code or read-only data (a `static` table, a string
+    /// literal). Copy it into a `kmalloc` buffer first. The map fails with `DMA_MAPPING_ERROR`.
+    pub static MAP_RODATA_MEMORY = {
+        id: "map-rodata-memory",
+        summary: "a map of code or read-only data",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 160-167 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); DMA-mapping-2.4.4-patch.txt lines 36-40",
+        kernel: Some("check_for_illegal_area(): \"device driver maps memory from kernel text or rodata\""),
+    };
+
+    /// The buffer came from `vmalloc`, which is only virtually contiguous: no single DMA
+    /// address covers it. Use `kmalloc`/`alloc_pages`, or map its pages one by one (an sg
+    /// list). The map fails with `DMA_MAPPING_ERROR`.
+    pub static MAP_VMALLOC_MEMORY = {
+        id: "map-vmalloc-memory",
+        summary: "a map of vmalloc memory",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 160-164 (Part Id, memory that is not physically contiguous cannot be mapped by this API)",
+        kernel: Some("debug_dma_map_single(): \"device driver maps memory from vmalloc area\""),
     };
 }
 
@@ -99,20 +133,32 @@ pub(crate) fn check_map_range(ev: &Event, base: u64, out: &mut Findings) -> bool
     true
 }
 
-/// Report why the backend refused a mapping, where the refusal is the driver's fault.
-pub(crate) fn check_refusal(ev: &Event, err: &MapError, out: &mut Findings) {
+/// Report why the backend refused a mapping, where the refusal is the driver's fault. `origin`
+/// says where memory that is not DMA-able came from.
+pub(crate) fn check_refusal(ev: &Event, err: &MapError, origin: Origin, out: &mut Findings) {
     match *err {
         MapError::NullPointer => out.push(
             Finding::new(&MAP_INVALID_MEMORY, "null pointer").with("size", Value::Num(ev.size)),
         ),
-        MapError::NotDmaMemory { cpu_addr } => out.push(
-            Finding::new(
-                &MAP_INVALID_MEMORY,
-                "memory not from the DMA-able heap or page allocator (or running past its end)",
-            )
-            .with("cpu_addr", Value::Addr(cpu_addr))
-            .with("size", Value::Num(ev.size)),
-        ),
+        MapError::NotDmaMemory { cpu_addr } => {
+            let (rule, message) = match origin {
+                Origin::Stack => (&MAP_STACK_MEMORY, "memory on the thread's stack"),
+                Origin::ReadOnly => (&MAP_RODATA_MEMORY, "code or read-only data"),
+                Origin::Vmalloc => (
+                    &MAP_VMALLOC_MEMORY,
+                    "vmalloc memory (only virtually contiguous)",
+                ),
+                Origin::Unknown => (
+                    &MAP_INVALID_MEMORY,
+                    "memory not from the DMA-able heap or page allocator (or running past its end)",
+                ),
+            };
+            out.push(
+                Finding::new(rule, message)
+                    .with("cpu_addr", Value::Addr(cpu_addr))
+                    .with("size", Value::Num(ev.size)),
+            );
+        }
         MapError::AboveMask { dma_end, mask } => out.push(
             Finding::new(&MAP_ABOVE_MASK, "buffer above the device's DMA mask")
                 .with("dma_end", Value::Addr(dma_end))

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
+pub(crate) mod cache;
 pub(crate) mod context;
 pub(crate) mod lifetime;
 pub(crate) mod map;
@@ -18,6 +19,7 @@ pub(crate) mod release;
 pub(crate) mod sg;
 pub(crate) mod sync;
 
+pub use cache::*;
 pub use context::*;
 pub use lifetime::*;
 pub use map::*;
@@ -143,6 +145,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         sync::FAMILY,
         sg::FAMILY,
         ownership::FAMILY,
+        cache::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
     ]

@@ -194,6 +194,10 @@ pub(crate) fn check_device_access_missing(
         )
         .mapped_at(&t.mapped_at, t.kind.map_call())
         .related("released at", &t.released_at),
+        None if ev.dma_addr == crate::types::DMA_MAPPING_ERROR => Finding::new(
+            &DEVICE_ACCESS_UNMAPPED,
+            "the address is DMA_MAPPING_ERROR: the driver gave the device a failed mapping",
+        ),
         None if is_cpu_pointer => Finding::new(
             &DEVICE_ACCESS_UNMAPPED,
             "the address is a CPU pointer, not a DMA address: the device was given the wrong one",

@@ -4,7 +4,7 @@ use super::declare_rules;
 use crate::event::Event;
 use crate::report::{Finding, Findings, Value};
 use crate::tracker::{Entry, Tombstone};
-use crate::types::{DMA_MAPPING_ERROR, MapKind};
+use crate::types::{DMA_MAPPING_ERROR, DmaAttrs, MapKind};
 
 declare_rules! {
     family: "release";
@@ -105,6 +105,22 @@ declare_rules! {
         kernel: Some("check_unmap(): \"device driver failed to check map error\""),
     };
 
+    /// The release names other attributes than the map for an attribute whose mismatch
+    /// matters. Streaming mappings: `DMA_ATTR_SKIP_CPU_SYNC` (an unmap that skips cache
+    /// maintenance its map did not, or the reverse, loses or exposes stale data on non-coherent
+    /// hardware) and `DMA_ATTR_MMIO` (memory versus device registers). Coherent memory:
+    /// `DMA_ATTR_NO_KERNEL_MAPPING`, `DMA_ATTR_WRITE_COMBINE`, `DMA_ATTR_FORCE_CONTIGUOUS` and
+    /// `DMA_ATTR_ALLOC_SINGLE_PAGES`, which choose how the memory was allocated and mapped, so
+    /// the free must name them to undo exactly that. Other attributes (ordering hints,
+    /// `DMA_ATTR_NO_WARN`) may differ.
+    pub static UNMAP_ATTRS_MISMATCH = {
+        id: "unmap-attrs-mismatch",
+        summary: "unmap or free with attrs that differ from the map's where it matters",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 317-346 (Part Id, the _attrs calls; an unmap's parameters are those of its map, lines 217-219)",
+        kernel: None,
+    };
+
     /// Coherent memory was freed with interrupts disabled. On some platforms freeing it unmaps
     /// pages and may sleep; move the free out of the IRQs-off region.
     pub static FREE_COHERENT_IRQS_DISABLED = {
@@ -203,6 +219,26 @@ pub(crate) fn check_release(ev: &Event, e: &Entry, out: &mut Findings) {
             .with("dma_addr", Value::Addr(ev.dma_addr))
             .with("cpu_addr", Value::Addr(cpu))
             .with("mapped_cpu_addr", Value::Addr(e.cpu_addr)),
+        ));
+    }
+    let relevant = if e.kind == MapKind::Coherent {
+        DmaAttrs::NO_KERNEL_MAPPING
+            | DmaAttrs::WRITE_COMBINE
+            | DmaAttrs::FORCE_CONTIGUOUS
+            | DmaAttrs::ALLOC_SINGLE_PAGES
+    } else {
+        DmaAttrs::SKIP_CPU_SYNC | DmaAttrs::MMIO
+    };
+    let differing = (ev.attrs ^ e.attrs) & relevant;
+    if !differing.is_empty() && ev.kind == e.kind {
+        out.push(mapped(
+            Finding::new(
+                &UNMAP_ATTRS_MISMATCH,
+                format!("attrs differ from the map's in {differing:?}"),
+            )
+            .with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("attrs", Value::Addr(ev.attrs.bits()))
+            .with("mapped_attrs", Value::Addr(e.attrs.bits())),
         ));
     }
     crate::rules::sg::check_nents(ev, e, out);

@@ -1,22 +1,82 @@
-//! Violations: how a finding becomes a report. Every violation, from whatever source, passes
-//! through [`Reporter::report`], which applies the rule's level, counts it, emits a `tracing`
-//! event, prints it, and keeps it for assertions.
+//! Reports, for people and for CI.
+//!
+//! Every violation, from whatever source, passes through one reporting path, which applies the
+//! rule's level, counts it, emits a `tracing` event, prints it, and keeps it for assertions. On
+//! top of that, a checker's findings can be taken as one document, a [`Report`]
+//! ([`Checker::report`](crate::Checker::report)): every kept violation, the leaks grouped by
+//! the site that made them ([`LeakReport`], like LeakSanitizer's summary), the live entries,
+//! the counters and the configuration. A report renders in four [`Format`]s:
+//!
+//! - **text**, for people: the violations, then the leak summary, biggest site first (colored
+//!   when written to a terminal);
+//! - **JSON**, the document itself, with a versioned schema ([`SCHEMA`], `dmacheck-report/1`),
+//!   read back by [`Report::from_json`] and merged across processes by [`Report::merge`];
+//! - **SARIF 2.1.0**, for code-scanning services: rule metadata from the declarations in
+//!   [`rules`](crate::rules), one result per violation at its call site, with the "mapped at"
+//!   site as a related location, and one result per leak site still live;
+//! - **JUnit XML**, for test dashboards: one test case per rule, failed when the rule fired.
+//!
+//! Leaks are summarized when a device is released (after the one `leak` violation per entry),
+//! on request ([`Checker::leak_report`](crate::Checker::leak_report)), and at process exit for
+//! the process-wide checker ([`Checker::global`](crate::Checker::global)): there, the
+//! `DMACHECK_REPORT=<format>:<path>` variable writes a report with no change to the program
+//! (see [`Destination`]); without it, the leak summary is printed to stderr when there are
+//! leaks. The `dmacheck` command renders, merges and checks JSON reports.
+//!
+//! ```
+//! use dmacheck::*;
+//! use dmacheck::report::{Format, Report};
+//!
+//! let checker = Checker::builder().env(false).print(false).build();
+//! let dev = checker.device("eth0").driver("e1000").build();
+//! let buf = kmalloc(&checker, 2048, Gfp::KERNEL);
+//! let dma = dma_map_single(&dev, buf, 2048, Direction::ToDevice);
+//! assert_eq!(dma_mapping_error(&dev, dma), 0);
+//! // The driver forgets to unmap.
+//!
+//! let leaks = checker.leak_report();
+//! assert_eq!((leaks.entries, leaks.bytes), (1, 2048));
+//! let json = checker.report().to_json();
+//! let back = Report::from_json(&json).unwrap();
+//! assert_eq!(back.leaks, leaks);
+//! assert!(Format::Sarif.render(&back, false).contains("\"version\": \"2.1.0\""));
+//! ```
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::rules::{Level, Rule};
 use crate::site::Site;
 use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::tracker::Entry;
 use crate::types::{Direction, MapKind};
+
+mod document;
+mod exit;
+mod junit;
+mod leaks;
+mod output;
+mod sarif;
+mod text;
+
+pub use document::{
+    Report, ReportConfig, ReportCounters, ReportDetail, ReportEntry, ReportError, ReportRelated,
+    ReportRule, ReportSite, ReportSource, ReportTool, ReportViolation, SCHEMA,
+};
+pub(crate) use exit::register_exit_report;
+pub use exit::write_exit_report_now;
+pub(crate) use leaks::LeakTable;
+pub use leaks::{LeakKind, LeakReport, LeakSite};
+pub use output::{Destination, Format, Target};
 
 /// A value attached to a violation, shown as `[key=value]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     /// An address, shown in hex.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "document::hex::serialize")]
     Addr(u64),
     /// A size or count, shown in decimal.
     Num(u64),
@@ -26,10 +86,6 @@ pub enum Value {
     Kind(MapKind),
     /// Anything else.
     Text(String),
-}
-
-fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:#x}"))
 }
 
 impl fmt::Display for Value {
@@ -148,56 +204,16 @@ impl Violation {
     }
 
     fn details_text(&self) -> String {
-        let mut s = String::new();
-        for (i, d) in self.details.iter().enumerate() {
-            let sep = if i == 0 { "" } else { " " };
-            let _ = write!(s, "{sep}{}={}", d.key, d.value);
-        }
-        s
+        text::details_text(self.details.iter().map(|d| (d.key, d.value.to_string())))
     }
 }
 
 impl fmt::Display for Violation {
-    /// The text format: a summary line with `[key=value]` fields, then the sites.
+    /// The text format: a summary line with `[key=value]` fields, then the sites (see
+    /// [`ReportViolation`], whose text this is).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "dmacheck {}[{}]: {}",
-            self.level, self.rule.id, self.call
-        )?;
-        if !self.device.is_empty() {
-            write!(f, " on {} ({})", self.device, self.driver)?;
-        }
-        write!(f, ": {}", self.message)?;
-        if !self.details.is_empty() {
-            write!(f, " [{}]", self.details_text())?;
-        }
-        write_site(f, "at", &self.site)?;
-        if let Some(site) = &self.mapped_at {
-            let label = match self.mapped_by {
-                Some(call) => format!("mapped by {call} at"),
-                None => "mapped at".to_string(),
-            };
-            write_site(f, &label, site)?;
-        }
-        if let Some(r) = &self.related {
-            write_site(f, r.label, &r.site)?;
-        }
-        Ok(())
+        ReportViolation::from(self).fmt(f)
     }
-}
-
-fn write_site(f: &mut fmt::Formatter<'_>, label: &str, site: &Site) -> fmt::Result {
-    write!(f, "\n    {label} {site}")?;
-    if let Some(stack) = &site.stack {
-        for frame in stack.resolve() {
-            write!(f, "\n        {}", frame.function)?;
-            if let (Some(file), Some(line)) = (&frame.file, frame.line) {
-                write!(f, " ({file}:{line})")?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Counters like the kernel's dma-debug debugfs files.
@@ -223,6 +239,8 @@ pub(crate) struct Reporter {
     print: bool,
     /// How many more violations may be printed.
     print_budget: AtomicU64,
+    /// The entries leaked at device releases, grouped by the site that made them.
+    released_leaks: Mutex<LeakTable>,
 }
 
 impl Reporter {
@@ -240,6 +258,7 @@ impl Reporter {
             keep_at_most,
             print,
             print_budget: AtomicU64::new(print_first),
+            released_leaks: Mutex::new(LeakTable::default()),
         }
     }
 
@@ -256,7 +275,8 @@ impl Reporter {
             .print_budget
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1));
         if self.print && budget.is_ok() {
-            eprintln!("{v}");
+            let style = text::Style::stderr();
+            eprintln!("{}", style.violation(&ReportViolation::from(&v)));
         }
         let mut kept = self.kept.lock();
         if kept.len() < self.keep_at_most {
@@ -266,6 +286,38 @@ impl Reporter {
 
     pub fn violations(&self) -> Vec<Violation> {
         self.kept.lock().clone()
+    }
+
+    /// Group the entries a device release ended into the leak table and, when printing,
+    /// print their leak summary, unless the leak rule is allowed or the driver filtered out.
+    /// The release has already reported each entry as a `leak` violation.
+    pub fn record_release_leaks(
+        &self,
+        device: &str,
+        driver: &str,
+        leaked: &[Entry],
+        config: &Config,
+    ) {
+        let level = self.level(&crate::rules::LEAK);
+        let filtered = config.only_driver.as_deref().is_some_and(|d| d != driver);
+        if leaked.is_empty() || level == Level::Allow || filtered {
+            return;
+        }
+        let mut table = LeakTable::default();
+        for e in leaked {
+            table.add(e, device, false);
+        }
+        if self.print {
+            let summary = table.clone().into_report(level);
+            let style = text::Style::stderr();
+            eprint!("{}", style.release_leaks(device, driver, &summary));
+        }
+        self.released_leaks.lock().absorb(table);
+    }
+
+    /// The entries leaked at device releases so far, grouped by site.
+    pub fn released_leaks(&self) -> LeakTable {
+        self.released_leaks.lock().clone()
     }
 
     pub fn take(&self) -> Vec<Violation> {

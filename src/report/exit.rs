@@ -1,0 +1,92 @@
+//! The report at process exit, for the process-wide checker: written where `DMACHECK_REPORT`
+//! says, or, without it, the leak summary on stderr when something leaked. Programs (test
+//! binaries, C programs through the C ABI) get it with no change: the exit hook is registered
+//! when [`Checker::global`] is first used.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use super::document::ReportError;
+use super::output::Destination;
+use super::text::Style;
+use crate::checker::Checker;
+use crate::config::REPORT_ENV_VAR;
+use crate::sync::{AtomicBool, AtomicU32, Ordering};
+
+/// The process that registered the hook: a forked child inherits the hook but not the duty to
+/// report, which would count its parent's findings twice.
+static REGISTERED_BY: AtomicU32 = AtomicU32::new(0);
+
+/// Whether the exit report was written (at most once per process).
+static WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// The destinations `DMACHECK_REPORT` names, read once.
+static DESTINATIONS: OnceLock<Result<Vec<Destination>, String>> = OnceLock::new();
+
+fn destinations() -> &'static Result<Vec<Destination>, String> {
+    DESTINATIONS.get_or_init(|| match std::env::var(REPORT_ENV_VAR) {
+        Ok(spec) => Destination::parse_list(&spec)
+            .map_err(|e: ReportError| format!("dmacheck: {REPORT_ENV_VAR}: {e} (no report)")),
+        Err(_) => Ok(Vec::new()),
+    })
+}
+
+/// Register the exit report; called once, when the process-wide checker is made. A malformed
+/// `DMACHECK_REPORT` is reported now, not at exit.
+pub(crate) fn register_exit_report() {
+    if let Err(e) = destinations() {
+        eprintln!("{e}");
+    }
+    REGISTERED_BY.store(std::process::id(), Ordering::Relaxed);
+    // SAFETY: `atexit` only records the function pointer; `at_exit` takes no arguments, is
+    // valid for the life of the process, and never unwinds across the C boundary.
+    let failed = unsafe { libc::atexit(at_exit) } != 0;
+    if failed {
+        eprintln!("dmacheck: could not register the exit report (atexit failed)");
+    }
+}
+
+extern "C" fn at_exit() {
+    if REGISTERED_BY.load(Ordering::Relaxed) != std::process::id() {
+        return;
+    }
+    // A panic must not unwind into the C runtime's exit path; a failed report is reported and
+    // the exit goes on.
+    if std::panic::catch_unwind(write_exit_report_now).is_err() {
+        eprintln!("dmacheck: the exit report failed");
+    }
+}
+
+/// Write the process-wide checker's exit report now, instead of at exit: to each destination
+/// of `DMACHECK_REPORT` (see [`Destination`]), or, when it is not set, the leak summary to
+/// stderr if anything leaked and printing is on. Returns the files written.
+///
+/// The report is written once per process: at exit it is not written again. For a program that
+/// leaves by a path that skips `atexit` handlers (`_exit`, an abort, a signal handler, the end
+/// of a C program that calls `_exit`), call it (or its C ABI wrapper) just before.
+pub fn write_exit_report_now() -> Vec<PathBuf> {
+    if WRITTEN.swap(true, Ordering::AcqRel) {
+        return Vec::new();
+    }
+    let checker = Checker::global();
+    let mut written = Vec::new();
+    match destinations() {
+        Err(_) => {}
+        Ok(dests) if dests.is_empty() => {
+            let leaks = checker.leak_report();
+            if checker.config().print && !leaks.is_empty() {
+                eprint!("{}", Style::stderr().leaks(&leaks));
+            }
+        }
+        Ok(dests) => {
+            let report = checker.report();
+            for d in dests {
+                match d.write(&report) {
+                    Ok(path) => written.extend(path),
+                    Err(e) => eprintln!("dmacheck: {REPORT_ENV_VAR}: {e}"),
+                }
+            }
+        }
+    }
+    written
+}

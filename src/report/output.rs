@@ -1,0 +1,217 @@
+//! Formats and destinations: how a report is rendered and where it is written.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::document::{Report, ReportError};
+use super::text::Style;
+use crate::checker::Checker;
+
+/// A report format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Text for people: violations, leak summary, totals (colored on a terminal).
+    Text,
+    /// The JSON document, schema [`SCHEMA`](super::SCHEMA).
+    Json,
+    /// SARIF 2.1.0, for code-scanning services.
+    Sarif,
+    /// JUnit XML, one test case per rule.
+    Junit,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: [Format; 4] = [Format::Text, Format::Json, Format::Sarif, Format::Junit];
+
+    /// The format's name, as `DMACHECK_REPORT` and the `dmacheck` command spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+        }
+    }
+
+    /// The file name extension of a report in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Junit => "xml",
+        }
+    }
+
+    /// Render `report`; `color` applies to text only.
+    pub fn render(self, report: &Report, color: bool) -> String {
+        match self {
+            Format::Text => Style::new(color).report(report),
+            Format::Json => report.to_json() + "\n",
+            Format::Sarif => super::sarif::render(report),
+            Format::Junit => super::junit::render(report),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = ReportError;
+
+    fn from_str(s: &str) -> Result<Format, ReportError> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s.trim())
+            .ok_or_else(|| {
+                ReportError::Destination(format!(
+                    "unknown report format `{s}` (text, json, sarif or junit)"
+                ))
+            })
+    }
+}
+
+/// Where a report goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Standard error (`-`).
+    Stderr,
+    /// This file, replaced if it exists.
+    File(PathBuf),
+    /// A new file in this directory, `dmacheck-<pid>-<n>.<ext>`, `n` counting up from 0 past
+    /// the names already taken, so that several processes (test binaries, CI shards) writing to
+    /// one directory never overwrite each other's reports.
+    Directory(PathBuf),
+}
+
+/// A format and a place: one item of `DMACHECK_REPORT`.
+///
+/// Written `<format>:<path>`, where the format is `text`, `json`, `sarif` or `junit` and the
+/// path is `-` for stderr, a directory (one that exists, or any path ending in `/`) for a new
+/// uniquely named file in it, or else a file. `text` alone means `text:-`. Several
+/// destinations are separated by commas: `DMACHECK_REPORT=json:target/dmacheck/,text:-`.
+///
+/// ```
+/// use dmacheck::report::{Destination, Format, Target};
+///
+/// let d: Destination = "json:target/dmacheck/".parse().unwrap();
+/// assert_eq!(d.format, Format::Json);
+/// assert_eq!(d.target, Target::Directory("target/dmacheck/".into()));
+/// assert_eq!("text".parse::<Destination>().unwrap().target, Target::Stderr);
+/// assert!("json".parse::<Destination>().is_err(), "a file format needs a path");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// The format.
+    pub format: Format,
+    /// Where it goes.
+    pub target: Target,
+}
+
+impl FromStr for Destination {
+    type Err = ReportError;
+
+    fn from_str(spec: &str) -> Result<Destination, ReportError> {
+        let spec = spec.trim();
+        let (format, path) = match spec.split_once(':') {
+            Some((format, path)) => (format.parse::<Format>()?, Some(path.trim())),
+            None => (spec.parse::<Format>()?, None),
+        };
+        let target = match path {
+            None if format == Format::Text => Target::Stderr,
+            None | Some("") => {
+                return Err(ReportError::Destination(format!(
+                    "`{spec}`: a {format} report needs a path: {format}:<file or directory/>"
+                )));
+            }
+            Some("-" | "stderr") => Target::Stderr,
+            Some(path) if path.ends_with('/') || Path::new(path).is_dir() => {
+                Target::Directory(path.into())
+            }
+            Some(path) => Target::File(path.into()),
+        };
+        Ok(Destination { format, target })
+    }
+}
+
+impl Destination {
+    /// Parse a comma-separated list of destinations, as `DMACHECK_REPORT` holds.
+    pub fn parse_list(spec: &str) -> Result<Vec<Destination>, ReportError> {
+        spec.split(',')
+            .filter(|d| !d.trim().is_empty())
+            .map(str::parse)
+            .collect()
+    }
+
+    /// Render `report` and write it; returns the file written (`None` for stderr).
+    pub fn write(&self, report: &Report) -> Result<Option<PathBuf>, ReportError> {
+        match &self.target {
+            Target::Stderr => {
+                let color = self.format == Format::Text && Style::stderr() == Style::new(true);
+                eprint!("{}", self.format.render(report, color));
+                Ok(None)
+            }
+            Target::File(path) => {
+                let io = |e| ReportError::Io(path.clone(), e);
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                std::fs::write(path, self.format.render(report, false)).map_err(io)?;
+                Ok(Some(path.clone()))
+            }
+            Target::Directory(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| ReportError::Io(dir.clone(), e))?;
+                let (path, mut file) = create_unique(dir, self.format.extension())?;
+                file.write_all(self.format.render(report, false).as_bytes())
+                    .map_err(|e| ReportError::Io(path.clone(), e))?;
+                Ok(Some(path))
+            }
+        }
+    }
+}
+
+/// Create `dmacheck-<pid>-<n>.<ext>` in `dir` with the first `n` not taken. The file is
+/// created exclusively, so processes racing for a name (even with equal pids, in separate
+/// containers sharing the directory) each get their own.
+fn create_unique(dir: &Path, ext: &str) -> Result<(PathBuf, std::fs::File), ReportError> {
+    let pid = std::process::id();
+    for n in 0u64.. {
+        let path = dir.join(format!("dmacheck-{pid}-{n}.{ext}"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(ReportError::Io(path, e)),
+        }
+    }
+    unreachable!("some report file name in {} is free", dir.display())
+}
+
+impl Checker {
+    /// Write this checker's [`report`](Checker::report) to `destination`; returns the file
+    /// written (`None` for stderr).
+    ///
+    /// ```
+    /// use dmacheck::Checker;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("dmacheck-doc-{}", std::process::id()));
+    /// let checker = Checker::builder().env(false).build();
+    /// let dest = format!("json:{}/", dir.display()).parse().unwrap();
+    /// let written = checker.write_report(&dest).unwrap().unwrap();
+    /// assert!(written.file_name().unwrap().to_str().unwrap().starts_with("dmacheck-"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn write_report(&self, destination: &Destination) -> Result<Option<PathBuf>, ReportError> {
+        destination.write(&self.report())
+    }
+}
