@@ -24,7 +24,7 @@ use crate::report::{Findings, Reporter, Stats, Violation};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
 use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, RwLock};
-use crate::tracker::{Entry, Lookup, Owner, Tracker};
+use crate::tracker::{Entry, Lookup, Owner, Ranges, Tracker};
 use crate::{Config, DMA_CACHE_ALIGNMENT, DmaAddr, MapKind, PhysAddr};
 
 type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
@@ -370,8 +370,7 @@ impl CheckerInner {
 
     /// A mapping or allocation begins: one new entry.
     pub(crate) fn record_map(&self, ev: &Event, out: &mut Findings) {
-        let cache_lines = self.cache_lines(ev);
-        let overlaps = self.tracker.insert(Entry {
+        let mut entry = Entry {
             device: ev.device,
             kind: ev.kind,
             dir: ev.dir,
@@ -380,16 +379,63 @@ impl CheckerInner {
             dma_addr: ev.dma_addr,
             size: ev.size,
             cpu_addr: ev.cpu_addr.unwrap_or(0),
-            sg_nents: ev.nents,
+            sg_nents: ev.nents.unwrap_or(0),
             sg_mapped_ents: ev.mapped_ents,
             owner: Owner::Device,
-            digest: self.cpu_digest(ev.kind, ev.cpu_addr.unwrap_or(0), ev.size),
+            cpu_ranges: Ranges::default(),
+            digest: None,
+            cpu_wrote: false,
             handed_at: ev.site.clone(),
-            cache_lines,
+            cache_lines: self.cache_lines(ev),
             site: ev.site.clone(),
-        });
+        };
+        entry.digest = self.device_part_digest(&entry);
+        let overlaps = self.tracker.insert(entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
         rules::cache::check_overlap(ev, &overlaps, line, out);
+    }
+
+    /// A fingerprint of the CPU's bytes of the parts of a streaming mapping the device owns,
+    /// where the checker can read them and the configuration asks for it.
+    pub(crate) fn device_part_digest(&self, e: &Entry) -> Option<u64> {
+        if !self.config.digests || e.kind == MapKind::Coherent || e.cpu_addr == 0 {
+            return None;
+        }
+        let phys = self.memory.phys_of_addr(e.cpu_addr, e.size).ok()?;
+        let parts = e.cpu_ranges.complement(e.size);
+        self.memory.digest_parts(
+            parts
+                .iter()
+                .map(|&(start, end)| (phys + start, end - start)),
+        )
+    }
+
+    /// Something is about to write the physical range `start..end` behind the CPU's view of
+    /// some streaming buffers (the device, into memory it shares with the CPU; or a checked CPU
+    /// write). Note any CPU write to a device-owned part since the last fingerprint (reported at
+    /// the next hand-back), then `write`, then fingerprint again.
+    pub(crate) fn write_tracked(&self, start: PhysAddr, end: PhysAddr, write: impl FnOnce()) {
+        if !self.config.digests {
+            return write();
+        }
+        let overlaps = |e: &Entry| {
+            e.digest.is_some()
+                && self
+                    .memory
+                    .phys_of_addr(e.cpu_addr, e.size)
+                    .is_ok_and(|phys| phys < end && start < phys + e.size)
+        };
+        self.tracker.for_each_mut(|e| {
+            if overlaps(e) && e.digest != self.device_part_digest(e) {
+                e.cpu_wrote = true;
+            }
+        });
+        write();
+        self.tracker.for_each_mut(|e| {
+            if overlaps(e) {
+                e.digest = self.device_part_digest(e);
+            }
+        });
     }
 
     /// The CPU cache lines (physical line numbers) of a new mapping the device may write.
@@ -399,33 +445,6 @@ impl CheckerInner {
         let phys = self.memory.phys_of_addr(cpu, ev.size).ok()?;
         let line = DMA_CACHE_ALIGNMENT as u64;
         Some((phys / line, (phys + ev.size.max(1)).div_ceil(line)))
-    }
-
-    /// A fingerprint of the CPU's bytes of a streaming mapping, where the checker can read them
-    /// and the configuration asks for it.
-    pub(crate) fn cpu_digest(&self, kind: MapKind, cpu_addr: u64, size: u64) -> Option<u64> {
-        if !self.config.digests || kind == MapKind::Coherent || cpu_addr == 0 {
-            return None;
-        }
-        let phys = self.memory.phys_of_addr(cpu_addr, size).ok()?;
-        self.memory.digest(phys, size)
-    }
-
-    /// Fingerprint the CPU bytes of every streaming entry overlapping the physical range
-    /// `start..end` again, after something legitimately changed them (a device write into shared
-    /// memory, or a CPU write already reported).
-    pub(crate) fn refresh_digests(&self, start: PhysAddr, end: PhysAddr) {
-        if !self.config.digests {
-            return;
-        }
-        self.tracker.for_each_mut(|e| {
-            let Ok(phys) = self.memory.phys_of_addr(e.cpu_addr, e.size) else {
-                return;
-            };
-            if e.digest.is_some() && phys < end && start < phys + e.size {
-                e.digest = self.memory.digest(phys, e.size);
-            }
-        });
     }
 
     /// A mapping or allocation ends: find it, judge the release against it, and hand it back so
@@ -442,8 +461,7 @@ impl CheckerInner {
         {
             Lookup::Found(entry) => {
                 rules::release::check_release(ev, &entry, out);
-                let now = self.cpu_digest(entry.kind, entry.cpu_addr, entry.size);
-                rules::ownership::check_handback(&entry, now, out);
+                rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
             }
             Lookup::OtherDevice(other) => Some(other),
@@ -464,13 +482,27 @@ impl CheckerInner {
             .tracker
             .update_containing(ev.device, ev.dma_addr, rank, |e| {
                 rules::sync::check_sync(ev, e, out);
-                let now = self.cpu_digest(e.kind, e.cpu_addr, e.size);
+                rules::ownership::check_handback(e, self.device_part_digest(e), out);
+                e.cpu_wrote = false;
+                // Ownership moves for the part of the mapping the sync names.
+                let rel_start = ev
+                    .dma_addr
+                    .saturating_add(ev.offset)
+                    .saturating_sub(e.dma_addr)
+                    .min(e.size);
+                let rel_end = rel_start.saturating_add(ev.size).min(e.size);
                 if ev.op == Op::SyncForCpu {
-                    rules::ownership::check_handback(e, now, out);
-                    e.owner = Owner::Cpu;
+                    e.cpu_ranges.add(rel_start, rel_end);
                 } else {
-                    (e.owner, e.digest, e.handed_at) = (Owner::Device, now, ev.site.clone());
+                    e.cpu_ranges.remove(rel_start, rel_end);
+                    e.handed_at = ev.site.clone();
                 }
+                e.owner = if e.cpu_ranges.covers(0, e.size) {
+                    Owner::Cpu
+                } else {
+                    Owner::Device
+                };
+                e.digest = self.device_part_digest(e);
                 // The part of the requested range that lies inside the mapping.
                 let entry_end = e.dma_addr.saturating_add(e.size);
                 let start = ev.dma_addr.saturating_add(ev.offset).min(entry_end);
@@ -496,7 +528,12 @@ impl CheckerInner {
         out: &mut Findings,
         missing: fn(&Event, Option<&crate::tracker::Tombstone>, &mut Findings),
     ) {
-        let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
+        // A release names a mapping by its start; a sync may name any address inside one.
+        let tomb = if ev.op == Op::Unmap {
+            self.tracker.tombstone(ev.device, ev.dma_addr)
+        } else {
+            self.tracker.tombstone_containing(ev.device, ev.dma_addr)
+        };
         match (tomb, other) {
             (None, Some(other)) => {
                 let (name, _) = self.names(other.device);

@@ -22,6 +22,9 @@
 //!
 //! For example `DMACHECK=deny,leak=warn,stacks=24`. Settings made in code with the builder
 //! override the variable; unknown directives are reported on stderr and ignored.
+//!
+//! A second variable, `DMACHECK_REPORT` ([`REPORT_ENV_VAR`]), says where the process-wide
+//! checker writes its report at exit (see [`crate::report`]).
 
 use std::fmt;
 

@@ -113,7 +113,7 @@ fn check_access(
                 },
             ),
             _ => {
-                let tomb = c.tracker.tombstone(dev.id(), addr);
+                let tomb = c.tracker.tombstone_containing(dev.id(), addr);
                 rules::ownership::check_device_access_missing(
                     &ev,
                     tomb.as_ref(),
@@ -168,7 +168,9 @@ impl Device {
     /// device reads. A refused access leaves `buf` untouched.
     #[track_caller]
     pub fn dma_read(&self, addr: DmaAddr, buf: &mut [u8]) -> Result<(), DmaFault> {
-        check_access(self, Op::DeviceRead, "device read", addr, buf.len())?;
+        if self.checker().config().enabled {
+            check_access(self, Op::DeviceRead, "device read", addr, buf.len())?;
+        }
         let memory = self.checker().memory();
         walk(self, addr, buf.len(), |phys, at, n| {
             memory.read(phys, &mut buf[at..at + n]);
@@ -178,13 +180,20 @@ impl Device {
     /// The device writes `data` at DMA address `addr`; checked like [`Device::dma_read`].
     #[track_caller]
     pub fn dma_write(&self, addr: DmaAddr, data: &[u8]) -> Result<(), DmaFault> {
+        if !self.checker().config().enabled {
+            let memory = self.checker().memory();
+            return walk(self, addr, data.len(), |phys, at, n| {
+                memory.write(phys, &data[at..at + n]);
+            });
+        }
         check_access(self, Op::DeviceWrite, "device write", addr, data.len())?;
         let c = self.checker().inner();
         walk(self, addr, data.len(), |phys, at, n| {
-            c.memory.write(phys, &data[at..at + n]);
             // Where the device shares memory with the CPU (no bounce buffer), its write changes
-            // the CPU's bytes legitimately: fingerprints taken at hand-off must follow.
-            c.refresh_digests(phys, phys + n as u64);
+            // the CPU's bytes legitimately; a CPU write before it must still be caught.
+            c.write_tracked(phys, phys + n as u64, || {
+                c.memory.write(phys, &data[at..at + n]);
+            });
         })
     }
 
@@ -264,6 +273,9 @@ impl Checker {
     #[track_caller]
     pub fn cpu_read(&self, src: *const u8, buf: &mut [u8]) -> Option<()> {
         let phys = self.memory().phys_of(src, buf.len() as u64).ok()?;
+        if !self.config().enabled {
+            return self.memory().read(phys, buf);
+        }
         self.check_cpu_access(Op::CpuRead, "cpu_read", src.addr() as u64, buf.len());
         self.memory().read(phys, buf)
     }
@@ -274,10 +286,17 @@ impl Checker {
     #[track_caller]
     pub fn cpu_write(&self, dst: *mut u8, data: &[u8]) -> Option<()> {
         let phys = self.memory().phys_of(dst, data.len() as u64).ok()?;
+        if !self.config().enabled {
+            return self.memory().write(phys, data);
+        }
         self.check_cpu_access(Op::CpuWrite, "cpu_write", dst.addr() as u64, data.len());
-        self.memory().write(phys, data)?;
-        // Reported now; the hand-back must not report the same write again.
-        self.inner().refresh_digests(phys, phys + data.len() as u64);
-        Some(())
+        // Reported now; the hand-back must not report this write again (earlier unreported
+        // ones still are).
+        let mut written = None;
+        self.inner()
+            .write_tracked(phys, phys + data.len() as u64, || {
+                written = self.memory().write(phys, data);
+            });
+        written
     }
 }

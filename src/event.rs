@@ -69,8 +69,8 @@ pub struct Event {
     pub dir: Direction,
     /// The `DMA_ATTR_*` flags of the call.
     pub attrs: DmaAttrs,
-    /// For scatter-gather calls, the entry count the call passed (`nents`); otherwise 0.
-    pub nents: u32,
+    /// For scatter-gather calls, the entry count the call passed (`nents`), where known.
+    pub nents: Option<u32>,
     /// For `dma_map_sg`, the number of DMA segments it returned; otherwise 0.
     pub mapped_ents: u32,
     /// The CPU address named in the call, where it has one.
@@ -95,7 +95,7 @@ impl Event {
             size: 0,
             dir: Direction::Bidirectional,
             attrs: DmaAttrs::empty(),
-            nents: 0,
+            nents: None,
             mapped_ents: 0,
             cpu_addr: None,
             context: CallContext::current(),

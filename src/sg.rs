@@ -91,6 +91,8 @@ pub struct SgTable {
     pub(crate) state: SgState,
     /// The checker and device of the last map, for reports about the list.
     pub(crate) owner: Option<(Checker, DeviceId)>,
+    /// Where the list was last mapped.
+    pub(crate) mapped_at: Option<Site>,
 }
 
 impl SgTable {
@@ -100,6 +102,7 @@ impl SgTable {
             entries: vec![Scatterlist::default(); nents],
             state: SgState::Unmapped,
             owner: None,
+            mapped_at: None,
         }
     }
 

@@ -439,7 +439,7 @@ fn sg_event(
     attrs: DmaAttrs,
 ) -> Event {
     let mut ev = event(dev, op, call, MapKind::Sg);
-    (ev.nents, ev.dir, ev.attrs) = (u32::try_from(nents).unwrap_or(u32::MAX), dir, attrs);
+    (ev.nents, ev.dir, ev.attrs) = (Some(u32::try_from(nents).unwrap_or(u32::MAX)), dir, attrs);
     ev
 }
 
@@ -507,6 +507,7 @@ fn map_sg(
         return 0;
     }
     sgl.owner = Some((dev.checker().clone(), dev.id()));
+    sgl.mapped_at = Some(ev.site.clone());
     sgl.state = SgState::Failed;
     let filled = sgl
         .entries()
@@ -596,10 +597,13 @@ pub fn dma_unmap_sg_attrs(
             Finding::new(&rules::UNMAP_UNKNOWN, "the list was never mapped")
                 .with("nents", Value::Num(nents as u64)),
         ),
+        _ if sg_on_other_device(dev, sgl, &mut out) => {}
         SgState::Released { count } => {
-            // The first stale segment names the earlier unmap.
+            // Only the record of the earlier unmap is consulted: the addresses may have been
+            // handed out again, and the new mappings are not this list's to touch.
             if let Some(&seg) = sgl.dma_segments(count).first() {
-                c.record_release(&segment(&ev, seg), &mut out);
+                let tomb = c.tracker.tombstone(dev.id(), seg.0);
+                rules::release::check_missing(&segment(&ev, seg), tomb.as_ref(), &mut out);
             }
         }
         SgState::Mapped { count, .. } => {
@@ -636,6 +640,7 @@ fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize
     let c = dev.checker().inner();
     let mut out = Findings::new();
     match sgl.state {
+        _ if sg_on_other_device(dev, sgl, &mut out) => {}
         SgState::Mapped { count, .. } => {
             let params = dev.params();
             for seg in sgl.dma_segments(count) {
@@ -648,7 +653,9 @@ fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize
             }
         }
         SgState::Released { count } if count > 0 => {
-            c.record_sync(&segment(&ev, sgl.dma_segments(1)[0]), &mut out);
+            let seg = sgl.dma_segments(1)[0];
+            let tomb = c.tracker.tombstone(dev.id(), seg.0);
+            rules::sync::check_missing(&segment(&ev, seg), tomb.as_ref(), &mut out);
         }
         _ => out.push(
             Finding::new(&rules::SYNC_UNKNOWN, "the list is not mapped")
@@ -657,6 +664,28 @@ fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize
     }
     rules::sg::dedupe(&mut out);
     c.finish(&ev, out);
+}
+
+/// A list mapped (or last mapped) for another device than the one named: reported, and
+/// nothing is done to either device's mappings.
+fn sg_on_other_device(dev: &Device, sgl: &SgTable, out: &mut Findings) -> bool {
+    let Some((_, owner)) = sgl.owner.as_ref().filter(|(_, owner)| *owner != dev.id()) else {
+        return false;
+    };
+    if matches!(sgl.state, SgState::Unmapped | SgState::Failed) {
+        return false;
+    }
+    let name = dev.checker().device_name(*owner);
+    let mut f = Finding::new(
+        &rules::WRONG_DEVICE,
+        format!("the list is mapped for device {name}"),
+    )
+    .with("mapped_device", Value::Text(name.to_string()));
+    if let Some(site) = &sgl.mapped_at {
+        f = f.mapped_at(site, "dma_map_sg");
+    }
+    out.push(f);
+    true
 }
 
 /// Hand a mapped sg list to the CPU (`dma_sync_sg_for_cpu`), with the `nents` it was mapped with.

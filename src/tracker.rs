@@ -18,6 +18,7 @@ use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 const BUCKET_SHIFT: u32 = 12;
 const GRAVEYARD_SLOTS: usize = 1024;
+const GRAVES_PER_SLOT: usize = 4;
 
 /// Who may touch a streaming mapping's memory now. The device owns it after the map and after
 /// a sync for the device; the CPU after a sync for the CPU (and for good after the unmap).
@@ -28,6 +29,78 @@ pub enum Owner {
     Device,
     /// The CPU may access it; the device must not.
     Cpu,
+}
+
+/// A set of byte ranges `start..end`, kept sorted, disjoint and merged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ranges(SmallVec<[(u64, u64); 1]>);
+
+impl Ranges {
+    /// The ranges, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Add `start..end`.
+    pub fn add(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        self.0.push((start, end));
+        self.0.sort_unstable();
+        let mut merged: SmallVec<[(u64, u64); 1]> = SmallVec::new();
+        for (s, e) in self.0.drain(..) {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.0 = merged;
+    }
+
+    /// Remove `start..end`.
+    pub fn remove(&mut self, start: u64, end: u64) {
+        let mut kept: SmallVec<[(u64, u64); 1]> = SmallVec::new();
+        for (s, e) in self.0.drain(..) {
+            if e <= start || end <= s {
+                kept.push((s, e));
+                continue;
+            }
+            if s < start {
+                kept.push((s, start));
+            }
+            if end < e {
+                kept.push((end, e));
+            }
+        }
+        self.0 = kept;
+    }
+
+    /// Whether any range meets `start..end`.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.0.iter().any(|&(s, e)| s < end && start < e)
+    }
+
+    /// Whether the ranges cover all of `start..end`.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        start >= end || self.0.iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    /// The parts of `0..len` not in the set.
+    pub fn complement(&self, len: u64) -> SmallVec<[(u64, u64); 2]> {
+        let mut out = SmallVec::new();
+        let mut at = 0;
+        for &(s, e) in &self.0 {
+            if s > at {
+                out.push((at, s.min(len)));
+            }
+            at = at.max(e);
+        }
+        if at < len {
+            out.push((at, len));
+        }
+        out
+    }
 }
 
 /// One live mapping or allocation.
@@ -53,11 +126,19 @@ pub struct Entry {
     pub sg_nents: u32,
     /// For a scatter-gather segment, the count its `dma_map_sg` returned; otherwise 0.
     pub sg_mapped_ents: u32,
-    /// Who owns the memory now (streaming mappings; coherent memory is always shared).
+    /// Who owns the memory now (streaming mappings; coherent memory is always shared):
+    /// [`Owner::Cpu`] when the CPU owns all of it, [`Owner::Device`] when the device owns any
+    /// part (see `cpu_ranges` for which).
     pub owner: Owner,
-    /// A fingerprint of the CPU's bytes when the memory was last handed to the device, where
-    /// the checker can read them.
+    /// The parts the CPU owns, as byte ranges from the mapping's start (a range sync moves
+    /// only the range it names).
+    pub cpu_ranges: Ranges,
+    /// A fingerprint of the CPU's bytes of the parts the device owns, taken at the last change
+    /// of ownership (or legitimate write), where the checker can read them.
     pub digest: Option<u64>,
+    /// The CPU was found to have written a device-owned part since the last change of
+    /// ownership (noticed before a legitimate write re-fingerprinted the buffer).
+    pub cpu_wrote: bool,
     /// Where the memory was last handed to the device (the map, or a sync for the device).
     pub handed_at: Site,
     /// The CPU cache lines the mapping covers, `first..end` (physical line numbers), if the
@@ -140,6 +221,8 @@ pub struct Tombstone {
     pub device: DeviceId,
     /// Its DMA address.
     pub dma_addr: DmaAddr,
+    /// Its size.
+    pub size: u64,
     /// Its kind.
     pub kind: MapKind,
     /// Where it was made.
@@ -174,7 +257,8 @@ pub struct Tracker {
     /// usually follows soon (rings reuse their buffers), and pruned when they pile up.
     /// Approximate (pruning races with reuse), hence signed.
     empty_buckets: AtomicI64,
-    graveyard: Box<[Mutex<Option<Tombstone>>]>,
+    /// Recent releases, by device and page of their DMA address, a few per slot.
+    graveyard: Box<[Mutex<SmallVec<[Tombstone; GRAVES_PER_SLOT]>>]>,
     lines: Mutex<LineIndex>,
 }
 
@@ -193,7 +277,9 @@ impl Tracker {
             live: AtomicU64::new(0),
             empty_buckets: AtomicI64::new(0),
             peak: AtomicU64::new(0),
-            graveyard: (0..GRAVEYARD_SLOTS).map(|_| Mutex::new(None)).collect(),
+            graveyard: (0..GRAVEYARD_SLOTS)
+                .map(|_| Mutex::new(SmallVec::new()))
+                .collect(),
             lines: Mutex::new(LineIndex::default()),
         }
     }
@@ -268,6 +354,7 @@ impl Tracker {
         self.bury(Tombstone {
             device: entry.device,
             dma_addr: entry.dma_addr,
+            size: entry.size,
             kind: entry.kind,
             mapped_at: entry.site.clone(),
             released_at: released_at.clone(),
@@ -351,19 +438,43 @@ impl Tracker {
     }
 
     /// Remember that an entry was released, for naming the first release of a double one.
-    /// Lossy by design: a slot holds the latest release that hashes to it.
+    /// Lossy by design: a slot keeps the latest few releases that hash to it.
     fn bury(&self, tombstone: Tombstone) {
-        let slot = grave_slot(tombstone.device, tombstone.dma_addr);
-        *self.graveyard[slot].lock() = Some(tombstone);
+        let mut slot =
+            self.graveyard[grave_slot(tombstone.device, tombstone.dma_addr >> BUCKET_SHIFT)].lock();
+        if slot.len() == GRAVES_PER_SLOT {
+            slot.remove(0);
+        }
+        slot.retain(|t| !(t.device == tombstone.device && t.dma_addr == tombstone.dma_addr));
+        slot.push(tombstone);
     }
 
-    /// The remembered release of `device`'s entry at `addr`, if it is still remembered.
+    /// The remembered release of `device`'s entry that started at `addr`.
     pub fn tombstone(&self, device: DeviceId, addr: DmaAddr) -> Option<Tombstone> {
-        self.graveyard[grave_slot(device, addr)]
+        self.graveyard[grave_slot(device, addr >> BUCKET_SHIFT)]
             .lock()
-            .as_ref()
-            .filter(|t| t.device == device && t.dma_addr == addr)
+            .iter()
+            .rev()
+            .find(|t| t.device == device && t.dma_addr == addr)
             .cloned()
+    }
+
+    /// The remembered release of `device`'s entry that contained `addr` (looking back as far
+    /// as the longest entry reaches, like [`Tracker::update_containing`]).
+    pub fn tombstone_containing(&self, device: DeviceId, addr: DmaAddr) -> Option<Tombstone> {
+        let page = addr >> BUCKET_SHIFT;
+        let span = self.max_span_pages.load(Ordering::Relaxed);
+        (page.saturating_sub(span)..=page).rev().find_map(|p| {
+            self.graveyard[grave_slot(device, p)]
+                .lock()
+                .iter()
+                .rev()
+                .find(|t| {
+                    t.device == device
+                        && (t.dma_addr == addr || (addr > t.dma_addr && addr - t.dma_addr < t.size))
+                })
+                .cloned()
+        })
     }
 
     /// Run `f` on every live entry. Slow (it visits the whole table): for the rare checks that
@@ -423,8 +534,9 @@ impl Tracker {
     }
 }
 
-fn grave_slot(device: DeviceId, addr: DmaAddr) -> usize {
-    let h = (addr ^ (u64::from(device.0) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// The graveyard slot of a device's page.
+fn grave_slot(device: DeviceId, page: u64) -> usize {
+    let h = (page ^ (u64::from(device.0) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 54) as usize % GRAVEYARD_SLOTS
 }
 
@@ -449,7 +561,9 @@ mod tests {
             sg_nents: 0,
             sg_mapped_ents: 0,
             owner: Owner::Device,
+            cpu_ranges: Ranges::default(),
             digest: None,
+            cpu_wrote: false,
             handed_at: Site::at(std::panic::Location::caller()),
             cache_lines: None,
             site: Site::at(std::panic::Location::caller()),

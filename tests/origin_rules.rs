@@ -82,7 +82,7 @@ fn mapping_vmalloc_memory_is_reported_and_vfree_returns_it() {
 fn mapping_rust_heap_memory_is_invalid_memory() {
     let checker = checker();
     let dev = device(&checker, "eth0");
-    let heap = vec![0u8; 128];
+    let heap = Box::new([0u8; 128]);
     let _ = dma_map_single(&dev, heap.as_ptr(), heap.len(), Direction::ToDevice);
     single_violation(&checker, &MAP_INVALID_MEMORY);
 }

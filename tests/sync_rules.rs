@@ -431,7 +431,8 @@ fn sync_after_unmap_is_unknown_even_if_another_device_maps_the_buffer() {
     let buf = kmalloc(&checker, 512, Gfp::KERNEL);
     let a = dma_map_single(&nic, buf, 512, Direction::FromDevice);
     assert_eq!(dma_mapping_error(&nic, a), 0);
-    let b = dma_map_single(&disk, buf, 512, Direction::FromDevice);
+    // TO_DEVICE: two device-writable mappings of one buffer would also share cache lines.
+    let b = dma_map_single(&disk, buf, 512, Direction::ToDevice);
     assert_eq!(dma_mapping_error(&disk, b), 0);
     let unmap_line = line!() + 1;
     dma_unmap_single(&nic, a, 512, Direction::FromDevice);
@@ -441,7 +442,7 @@ fn sync_after_unmap_is_unknown_even_if_another_device_maps_the_buffer() {
     let v = single_violation(&checker, &SYNC_UNKNOWN);
     let related = v.related.as_ref().expect("the unmap is named");
     assert_site(&related.site, FILE, unmap_line);
-    dma_unmap_single(&disk, b, 512, Direction::FromDevice);
+    dma_unmap_single(&disk, b, 512, Direction::ToDevice);
     kfree(&checker, buf);
 }
 

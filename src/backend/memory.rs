@@ -490,13 +490,21 @@ impl PhysMemory {
 
     /// A fingerprint of `len` bytes at physical `phys`, to notice when they change.
     pub fn digest(&self, phys: PhysAddr, len: u64) -> Option<u64> {
+        self.digest_parts([(phys, len)])
+    }
+
+    /// A fingerprint of several physical ranges, in order.
+    pub fn digest_parts(&self, parts: impl IntoIterator<Item = (PhysAddr, u64)>) -> Option<u64> {
         use std::hash::Hasher;
-        let src = self.cpu_of(phys, len)?;
-        // SAFETY: the range lies inside the arena (checked by `cpu_of`); it is only read, and
-        // only for the duration of this call.
-        let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr(), len as usize) };
         let mut h = rustc_hash::FxHasher::default();
-        h.write(bytes);
+        for (phys, len) in parts {
+            let src = self.cpu_of(phys, len)?;
+            // SAFETY: the range lies inside the arena (checked by `cpu_of`); it is only read,
+            // and only for the duration of this call.
+            let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr(), len as usize) };
+            h.write(bytes);
+            h.write_u64(len);
+        }
         Some(h.finish())
     }
 

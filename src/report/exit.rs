@@ -3,6 +3,7 @@
 //! binaries, C programs through the C ABI) get it with no change: the exit hook is registered
 //! when [`Checker::global`] is first used.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -35,7 +36,9 @@ fn destinations() -> &'static Result<Vec<Destination>, String> {
 /// `DMACHECK_REPORT` is reported now, not at exit.
 pub(crate) fn register_exit_report() {
     if let Err(e) = destinations() {
-        eprintln!("{e}");
+        // Straight to the stream: a test harness would capture `eprintln!` in the test that
+        // happened to touch the checker first, and hide the mistake.
+        let _ = writeln!(std::io::stderr(), "{e}");
     }
     REGISTERED_BY.store(std::process::id(), Ordering::Relaxed);
     // SAFETY: `atexit` only records the function pointer; `at_exit` takes no arguments, is

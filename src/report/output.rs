@@ -85,9 +85,11 @@ pub enum Target {
     Stderr,
     /// This file, replaced if it exists.
     File(PathBuf),
-    /// A new file in this directory, `dmacheck-<pid>-<n>.<ext>`, `n` counting up from 0 past
-    /// the names already taken, so that several processes (test binaries, CI shards) writing to
-    /// one directory never overwrite each other's reports.
+    /// A new file in this directory, `dmacheck-<pid>-<stamp>-<n>.<ext>`: the process id, the
+    /// time the process first wrote a report (nanoseconds, in hex), and `n` counting up from 0
+    /// past the names already taken. Several processes (test binaries, CI shards) writing to
+    /// one directory never overwrite each other's reports, and neither do shards on different
+    /// machines whose reports end up in one directory (equal pids are common in containers).
     Directory(PathBuf),
 }
 
@@ -154,7 +156,7 @@ impl Destination {
     pub fn write(&self, report: &Report) -> Result<Option<PathBuf>, ReportError> {
         match &self.target {
             Target::Stderr => {
-                let color = self.format == Format::Text && Style::stderr() == Style::new(true);
+                let color = self.format == Format::Text && Style::stderr().colored();
                 eprint!("{}", self.format.render(report, color));
                 Ok(None)
             }
@@ -177,13 +179,12 @@ impl Destination {
     }
 }
 
-/// Create `dmacheck-<pid>-<n>.<ext>` in `dir` with the first `n` not taken. The file is
-/// created exclusively, so processes racing for a name (even with equal pids, in separate
-/// containers sharing the directory) each get their own.
+/// Create `dmacheck-<pid>-<stamp>-<n>.<ext>` in `dir` with the first `n` not taken. The file
+/// is created exclusively, so processes racing for a name each get their own.
 fn create_unique(dir: &Path, ext: &str) -> Result<(PathBuf, std::fs::File), ReportError> {
-    let pid = std::process::id();
+    let prefix = unique_prefix();
     for n in 0u64.. {
-        let path = dir.join(format!("dmacheck-{pid}-{n}.{ext}"));
+        let path = dir.join(format!("{prefix}-{n}.{ext}"));
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -195,6 +196,18 @@ fn create_unique(dir: &Path, ext: &str) -> Result<(PathBuf, std::fs::File), Repo
         }
     }
     unreachable!("some report file name in {} is free", dir.display())
+}
+
+/// `dmacheck-<pid>-<stamp>`: the start of this process's report file names, the same for all
+/// of them.
+fn unique_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        format!("dmacheck-{}-{stamp:x}", std::process::id())
+    })
 }
 
 impl Checker {

@@ -37,6 +37,11 @@ impl Style {
         Style::new(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
     }
 
+    /// Whether this style colors.
+    pub fn colored(self) -> bool {
+        self.color
+    }
+
     fn paint(self, code: &str, text: impl fmt::Display) -> String {
         if self.color {
             format!("{code}{text}{RESET}")

@@ -5,7 +5,7 @@
 use super::declare_rules;
 use crate::event::{Event, Op};
 use crate::report::{Finding, Findings, Value};
-use crate::tracker::{Entry, Owner, Tombstone};
+use crate::tracker::{Entry, Tombstone};
 use crate::types::{Direction, MapKind};
 
 declare_rules! {
@@ -116,10 +116,8 @@ pub(crate) fn is_streaming(e: &Entry) -> bool {
 /// At a hand-back to the CPU (sync for CPU, unmap): did the CPU change the bytes while the
 /// device owned them? `now` is the fingerprint of the CPU's bytes before any copy-back.
 pub(crate) fn check_handback(e: &Entry, now: Option<u64>, out: &mut Findings) {
-    let (Some(before), Some(now)) = (e.digest, now) else {
-        return;
-    };
-    if e.owner == Owner::Device && is_streaming(e) && before != now {
+    let changed = e.digest.zip(now).is_some_and(|(before, now)| before != now);
+    if is_streaming(e) && (e.cpu_wrote || changed) {
         out.push(
             Finding::new(
                 &CPU_WRITE_DEVICE_OWNED,
@@ -171,7 +169,8 @@ pub(crate) fn check_device_access(ev: &Event, e: &Entry, out: &mut Findings) -> 
         );
         return false;
     }
-    if e.owner == Owner::Cpu {
+    let rel_start = ev.dma_addr - e.dma_addr;
+    if e.cpu_ranges.overlaps(rel_start, rel_start + ev.size.max(1)) {
         out.push(with_entry(Finding::new(
             &DEVICE_ACCESS_CPU_OWNED,
             format!("device {what} while the CPU owns the buffer (no sync for the device since the sync for the CPU)"),
@@ -215,7 +214,10 @@ pub(crate) fn check_device_access_missing(
 
 /// A checked CPU access to memory a mapping covers.
 pub(crate) fn check_cpu_access(ev: &Event, e: &Entry, out: &mut Findings) {
-    if !is_streaming(e) || e.owner != Owner::Device {
+    let cpu = ev.cpu_addr.unwrap_or(0);
+    let rel_start = cpu.saturating_sub(e.cpu_addr);
+    let rel_end = (rel_start + ev.size).min(e.size);
+    if !is_streaming(e) || e.cpu_ranges.covers(rel_start, rel_end) {
         return;
     }
     let write = ev.op == Op::CpuWrite;

@@ -134,7 +134,10 @@ declare_rules! {
 
 /// How well an entry matches a release, to pick among entries at the same address.
 pub(crate) fn match_rank(ev: &Event, e: &Entry) -> u32 {
-    u32::from(e.kind == ev.kind) * 4 + u32::from(e.size == ev.size) * 2 + u32::from(e.dir == ev.dir)
+    u32::from(e.kind == ev.kind) * 8
+        + u32::from(ev.nents.is_some_and(|n| n == e.sg_nents)) * 4
+        + u32::from(e.size == ev.size) * 2
+        + u32::from(e.dir == ev.dir)
 }
 
 /// Rules of the release call itself, whatever it releases.

@@ -126,28 +126,32 @@ pub(crate) fn check_segments(dev: &DeviceParams, segs: &[(DmaAddr, u64)], out: &
 
 /// Compare the entry count of an sg unmap or sync with the map's.
 pub(crate) fn check_nents(ev: &Event, e: &Entry, out: &mut Findings) {
-    if ev.kind != MapKind::Sg || e.kind != MapKind::Sg || ev.nents == 0 || ev.nents == e.sg_nents {
+    // A count of 0 is a count (and unmaps nothing in Linux); only an unknown one is skipped.
+    let Some(nents) = ev
+        .nents
+        .filter(|&n| ev.kind == MapKind::Sg && e.kind == MapKind::Sg && n != e.sg_nents)
+    else {
         return;
-    }
+    };
     let rule = if ev.op == crate::event::Op::Unmap {
         &SG_UNMAP_NENTS_MISMATCH
     } else {
         &SG_SYNC_NENTS_MISMATCH
     };
-    let message = if ev.nents == e.sg_mapped_ents {
+    let message = if nents == e.sg_mapped_ents {
         format!(
             "passed the count dma_map_sg returned ({}) instead of the nents passed to it ({})",
             e.sg_mapped_ents, e.sg_nents
         )
     } else {
         format!(
-            "entry count {} differs from the {} passed to dma_map_sg",
-            ev.nents, e.sg_nents
+            "entry count {nents} differs from the {} passed to dma_map_sg",
+            e.sg_nents
         )
     };
     out.push(
         Finding::new(rule, message)
-            .with("nents", Value::Num(u64::from(ev.nents)))
+            .with("nents", Value::Num(u64::from(nents)))
             .with("mapped_nents", Value::Num(u64::from(e.sg_nents)))
             .with("mapped_count", Value::Num(u64::from(e.sg_mapped_ents)))
             .mapped_at(&e.site, e.kind.map_call()),

@@ -50,8 +50,9 @@ pub(crate) fn match_rank(ev: &Event, e: &Entry) -> u32 {
     let fits = ev
         .dma_range()
         .is_some_and(|r| r.end <= e.dma_addr.saturating_add(e.size));
-    u32::from(e.dma_addr == ev.dma_addr) * 8
-        + u32::from(fits) * 4
+    u32::from(e.dma_addr == ev.dma_addr) * 16
+        + u32::from(fits) * 8
+        + u32::from(ev.nents.is_some_and(|n| n == e.sg_nents)) * 4
         + u32::from(e.dir == ev.dir) * 2
         + u32::from(e.size == ev.size)
 }
