@@ -68,6 +68,8 @@ pub(crate) struct CheckerInner {
     pub(crate) vmalloc: VmallocArea,
     /// The error count when violations were last taken.
     acknowledged: AtomicU64,
+    /// Live `dma_alloc_noncoherent` buffers.
+    pub(crate) noncoherent: crate::noncoherent::NoncoherentBuffers,
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -389,6 +391,11 @@ impl CheckerInner {
             cache_lines: self.cache_lines(ev),
             site: ev.site.clone(),
         };
+        if ev.kind == MapKind::Noncoherent {
+            // The driver fills noncoherent memory before it hands it to the device.
+            entry.cpu_ranges.add(0, entry.size);
+            entry.owner = Owner::Cpu;
+        }
         entry.digest = self.device_part_digest(&entry);
         let overlaps = self.tracker.insert(entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
@@ -763,6 +770,7 @@ impl CheckerBuilder {
             faults,
             vmalloc: VmallocArea::default(),
             acknowledged: AtomicU64::new(0),
+            noncoherent: Default::default(),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

@@ -51,7 +51,9 @@ mod device;
 mod device_model;
 mod event;
 pub mod faults;
+mod noncoherent;
 mod origin;
+mod pool;
 pub mod report;
 pub mod rules;
 mod sg;
@@ -77,6 +79,13 @@ pub use device::{Device, DeviceBuilder, DeviceParams};
 pub use device_model::DmaFault;
 pub use event::{DeviceId, Event, Op};
 pub use faults::{FaultKind, FaultSpec};
+pub use noncoherent::{
+    dma_alloc_noncoherent, dma_cache_sync, dma_free_noncoherent, dma_is_consistent,
+};
+pub use pool::{
+    DmaPool, POOL_POISON_ALLOCATED, POOL_POISON_FREED, dma_pool_alloc, dma_pool_create,
+    dma_pool_destroy, dma_pool_free, dma_pool_zalloc,
+};
 pub use report::{Detail, Related, Stats, Value, Violation};
 pub use rules::{Level, Rule};
 pub use sg::{

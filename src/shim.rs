@@ -204,6 +204,7 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
             .backend()
             .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),
         MapKind::Coherent => dev.backend().free_coherent(&params, e.dma_addr, e.size),
+        MapKind::Noncoherent => return crate::noncoherent::release(dev, e, out),
     };
     if released.is_err() {
         out.push(rules::ownership::overrun(e));

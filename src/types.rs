@@ -157,6 +157,8 @@ pub enum MapKind {
     Coherent,
     /// One DMA segment of `dma_map_sg`.
     Sg,
+    /// `dma_alloc_noncoherent`: memory the driver keeps consistent with `dma_cache_sync`.
+    Noncoherent,
 }
 
 impl MapKind {
@@ -167,6 +169,7 @@ impl MapKind {
             MapKind::Page => "dma_map_page",
             MapKind::Coherent => "dma_alloc_coherent",
             MapKind::Sg => "dma_map_sg",
+            MapKind::Noncoherent => "dma_alloc_noncoherent",
         }
     }
 
@@ -177,6 +180,7 @@ impl MapKind {
             MapKind::Page => "dma_unmap_page",
             MapKind::Coherent => "dma_free_coherent",
             MapKind::Sg => "dma_unmap_sg",
+            MapKind::Noncoherent => "dma_free_noncoherent",
         }
     }
 
@@ -194,6 +198,7 @@ impl fmt::Display for MapKind {
             MapKind::Page => "page",
             MapKind::Coherent => "coherent",
             MapKind::Sg => "sg",
+            MapKind::Noncoherent => "noncoherent",
         })
     }
 }

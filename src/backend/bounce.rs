@@ -200,6 +200,10 @@ impl Backend for BounceBackend {
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr> {
         self.direct.dma_to_phys(dev, dma)
     }
+
+    fn is_coherent(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

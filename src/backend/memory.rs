@@ -6,6 +6,7 @@
 //! CPU pointer, and a device mask really decides what a device can reach. Below 16 MiB is the
 //! `GFP_DMA` zone; other allocations are placed above it while there is room.
 
+#[cfg(miri)]
 use std::alloc::Layout;
 use std::collections::{BTreeMap, HashMap};
 
@@ -150,12 +151,117 @@ struct Heap {
     objects: HashMap<usize, usize>,
 }
 
+/// The real memory behind the simulated physical memory.
+///
+/// Outside Miri it is a shared anonymous mapping: lazily committed and zeroed by the OS, and
+/// able to be mapped a second time at another address ([`PhysMemory::alias`]), as
+/// `dma_mmap_coherent` needs. Under Miri, which cannot run `mmap`, it is a heap allocation.
+struct Arena {
+    base: NonNull<u8>,
+    #[cfg(miri)]
+    raw: (NonNull<u8>, Layout),
+    len: usize,
+}
+
+impl Arena {
+    #[cfg(not(miri))]
+    fn reserve(len: usize) -> Arena {
+        // SAFETY: a fresh anonymous mapping, aliasing nothing; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert!(
+            ptr != libc::MAP_FAILED,
+            "cannot reserve {len} bytes of simulated memory"
+        );
+        Arena {
+            base: NonNull::new(ptr.cast()).expect("mmap returns non-null on success"),
+            len,
+        }
+    }
+
+    #[cfg(miri)]
+    fn reserve(len: usize) -> Arena {
+        let layout = Layout::from_size_align(len + PAGE_SIZE, 16).expect("arena layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+            .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let base = NonNull::new(
+            raw.as_ptr()
+                .wrapping_add(raw.as_ptr().align_offset(PAGE_SIZE)),
+        )
+        .expect("inside the allocation");
+        Arena {
+            base,
+            raw: (raw, layout),
+            len,
+        }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        #[cfg(not(miri))]
+        // SAFETY: `base..base + len` is the mapping made by `reserve`, unmapped only here.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+        #[cfg(miri)]
+        // SAFETY: `raw` came from `alloc_zeroed` with this very layout and is freed only here.
+        unsafe {
+            std::alloc::dealloc(self.raw.0.as_ptr(), self.raw.1)
+        };
+    }
+}
+
+/// A second CPU mapping of some simulated memory (as `remap_pfn_range` makes for user space):
+/// writes through either address are seen through the other. Unmapped when dropped.
+pub struct Alias {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: an `Alias` owns its mapping; the bytes are shared memory like the arena's.
+unsafe impl Send for Alias {}
+// SAFETY: as above; `Alias` has no interior state.
+unsafe impl Sync for Alias {}
+
+impl Alias {
+    /// The second mapping's first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (never: aliases are at least a page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Alias {
+    fn drop(&mut self) {
+        // SAFETY: `ptr..ptr + len` is the mapping `PhysMemory::alias` made, unmapped only here.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
 /// The simulated physical memory of one checker.
 pub struct PhysMemory {
-    /// The allocation as made, for freeing it.
-    raw: NonNull<u8>,
-    layout: Layout,
-    /// The first page-aligned byte of `raw`: physical address `phys_base`.
+    /// Kept for its `Drop`: the memory lives as long as this.
+    _arena: Arena,
+    /// The arena's first byte: physical address `phys_base`.
     base: NonNull<u8>,
     /// Usable bytes from `base`.
     len: usize,
@@ -185,18 +291,8 @@ impl PhysMemory {
             config.phys_base % PAGE_SIZE as u64 == 0,
             "phys_base must be page-aligned"
         );
-        // Over-allocate by a page at the allocator's natural alignment and align by hand: a
-        // page-aligned `alloc_zeroed` would memset the whole arena, while this one is served
-        // by calloc, whose large blocks are lazily zeroed pages from the OS.
-        let layout = Layout::from_size_align(config.size + PAGE_SIZE, 16).expect("arena layout");
-        // SAFETY: the layout has a non-zero size.
-        let raw = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
-            .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        let base = NonNull::new(
-            raw.as_ptr()
-                .wrapping_add(raw.as_ptr().align_offset(PAGE_SIZE)),
-        )
-        .expect("inside the allocation");
+        let arena = Arena::reserve(config.size);
+        let base = arena.base;
         let pages = config.size / PAGE_SIZE;
         let normal_start = (DMA_ZONE_END.saturating_sub(config.phys_base) / PAGE_SIZE as u64)
             .min(pages as u64) as usize;
@@ -205,8 +301,7 @@ impl PhysMemory {
             ..Heap::default()
         };
         PhysMemory {
-            raw,
-            layout,
+            _arena: arena,
             base,
             len: config.size,
             phys_base: config.phys_base,
@@ -417,7 +512,10 @@ impl PhysMemory {
             return None;
         }
         let mut heap = self.heap.lock();
-        let start = self.alloc_run(&mut heap, pages, 1, limit, RunUse::Coherent)?;
+        // Naturally aligned to its size rounded up to a power of two, as dma-direct's
+        // `alloc_pages(get_order(size))` is: DMA pools rely on it for alignments above a page.
+        let align = pages.next_power_of_two();
+        let start = self.alloc_run(&mut heap, pages, align, limit, RunUse::Coherent)?;
         drop(heap);
         let offset = start * PAGE_SIZE;
         self.zero(offset, size as usize);
@@ -508,6 +606,36 @@ impl PhysMemory {
         Some(h.finish())
     }
 
+    /// Map the `len` bytes at page-aligned physical `phys` a second time, at another CPU
+    /// address. `None` if the range is not whole pages inside the memory, or the platform cannot
+    /// (under Miri).
+    pub fn alias(&self, phys: PhysAddr, len: usize) -> Option<Alias> {
+        let src = self.cpu_of(phys, len as u64)?;
+        if len == 0 || len % PAGE_SIZE != 0 || src.as_ptr().addr() % PAGE_SIZE != 0 {
+            return None;
+        }
+        self.alias_pages(src, len)
+    }
+
+    #[cfg(not(miri))]
+    fn alias_pages(&self, src: NonNull<u8>, len: usize) -> Option<Alias> {
+        // SAFETY: `src..src + len` lies inside the arena, a shared mapping; an old size of 0
+        // asks `mremap` for a second mapping of the same pages, leaving the first untouched.
+        let ptr = unsafe { libc::mremap(src.as_ptr().cast(), 0, len, libc::MREMAP_MAYMOVE) };
+        if ptr == libc::MAP_FAILED {
+            return None;
+        }
+        Some(Alias {
+            ptr: NonNull::new(ptr.cast())?,
+            len,
+        })
+    }
+
+    #[cfg(miri)]
+    fn alias_pages(&self, _src: NonNull<u8>, _len: usize) -> Option<Alias> {
+        None
+    }
+
     /// Whether `addr` lies inside the memory's CPU address range (a CPU pointer, not a DMA
     /// address).
     pub fn is_cpu_address(&self, addr: u64) -> bool {
@@ -523,13 +651,6 @@ impl PhysMemory {
             .values()
             .map(|r| r.pages * PAGE_SIZE)
             .sum()
-    }
-}
-
-impl Drop for PhysMemory {
-    fn drop(&mut self) {
-        // SAFETY: `raw` came from `alloc_zeroed` with this very layout and is freed only here.
-        unsafe { std::alloc::dealloc(self.raw.as_ptr(), self.layout) };
     }
 }
 

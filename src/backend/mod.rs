@@ -118,6 +118,13 @@ pub trait Backend: Send + Sync {
     /// An `Err` says the guard bytes after it were overwritten.
     fn free_coherent(&self, dev: &DeviceParams, dma: DmaAddr, size: u64) -> Result<(), Overrun>;
 
+    /// Whether the platform this backend models keeps CPU caches and device coherent. A
+    /// non-coherent one (bounce buffering) gives `dma_alloc_noncoherent` memory whose CPU and
+    /// device views differ until `dma_cache_sync`.
+    fn is_coherent(&self) -> bool {
+        true
+    }
+
     /// The physical address behind a DMA address of the device, as the hardware would see it,
     /// or `None` if the device cannot reach anything there.
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr>;

@@ -22,6 +22,18 @@ declare_rules! {
         seed: "DMA-API-2008.txt lines 183-192 (Part Id, mapped regions must begin and end on cache line boundaries so two mappings never share a line)",
         kernel: Some("add_dma_entry(): \"cacheline tracking EEXIST, overlapping mappings aren't supported\""),
     };
+
+    /// A partial sync (`dma_sync_single_range_*`, `dma_cache_sync`) whose start or length is
+    /// not a multiple of `dma_get_cache_alignment()`, and which does not simply end at the end
+    /// of the mapping. Cache maintenance works on whole lines, so the bytes beside the range
+    /// are written back or discarded with it. Align partial syncs to cache lines.
+    pub static SYNC_UNALIGNED = {
+        id: "sync-unaligned",
+        summary: "a partial sync not aligned to the cache line size",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 401-424 (Part II, observe the cache alignment and width for partial syncs and dma_cache_sync)",
+        kernel: None,
+    };
 }
 
 /// The attrs that exempt a new mapping from the overlap rule.
@@ -44,6 +56,47 @@ pub(crate) fn check_overlap(ev: &Event, others: &[LineHolder], line_size: u64, o
             .with("size", Value::Num(ev.size))
             .with("other_dma_addr", Value::Addr(other.dma_addr))
             .mapped_at(&other.site, other.kind.map_call()),
+        );
+    }
+}
+
+/// The calls that sync part of a mapping on purpose.
+fn is_partial_call(call: &str) -> bool {
+    call.contains("_range_") || call == "dma_cache_sync"
+}
+
+/// A partial sync must cover whole cache lines (except where it ends at the mapping's end).
+pub(crate) fn check_partial_sync(
+    ev: &crate::event::Event,
+    e: &crate::tracker::Entry,
+    line: u64,
+    out: &mut Findings,
+) {
+    if !is_partial_call(ev.call) {
+        return;
+    }
+    let start = ev
+        .dma_addr
+        .saturating_add(ev.offset)
+        .saturating_sub(e.dma_addr);
+    let end = start.saturating_add(ev.size);
+    let whole = start == 0 && end >= e.size;
+    if end > e.size {
+        return; // Out of range: reported as such, one problem at a time.
+    }
+    let misaligned = start % line != 0 || (end % line != 0 && end < e.size);
+    if !whole && misaligned {
+        out.push(
+            Finding::new(
+                &SYNC_UNALIGNED,
+                format!(
+                    "range {start}..{end} of the mapping is not aligned to {line}-byte cache lines"
+                ),
+            )
+            .with("dma_addr", Value::Addr(ev.dma_addr))
+            .with("offset", Value::Num(ev.offset))
+            .with("size", Value::Num(ev.size))
+            .mapped_at(&e.site, e.kind.map_call()),
         );
     }
 }

@@ -19,6 +19,17 @@ declare_rules! {
         seed: "DMA-API-2008.txt lines 90-93 (Part Ib, GFP_KERNEL only where blocking is permitted: not in_interrupt, no SMP locks held); DMA-mapping-2.4.4-patch.txt lines 106-108",
         kernel: Some("might_sleep(): \"BUG: sleeping function called from invalid context\""),
     };
+
+    /// `dma_pool_create` or `dma_pool_destroy` was called where sleeping is forbidden (a
+    /// spinlock held, IRQs or preemption off, an interrupt handler). Both may sleep; create pools
+    /// at probe time and destroy them at remove time.
+    pub static POOL_IN_ATOMIC = {
+        id: "pool-in-atomic",
+        summary: "dma_pool_create or dma_pool_destroy in atomic or interrupt context",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 77-79 and 104-106 (Part Ib, create and destroy must be called in a context which can sleep)",
+        kernel: Some("might_sleep() in dma_pool_create()/dma_pool_destroy()"),
+    };
 }
 
 /// An allocation with `gfp` in the event's context.
@@ -32,5 +43,15 @@ pub(crate) fn check_alloc(ev: &Event, gfp: Gfp, out: &mut Findings) {
             .with("gfp", Value::Text(format!("{gfp:?}")))
             .with("size", Value::Num(ev.size)),
         );
+    }
+}
+
+/// A pool create or destroy in the event's context.
+pub(crate) fn check_pool_context(ev: &Event, out: &mut Findings) {
+    if ev.context.atomic {
+        out.push(Finding::new(
+            &POOL_IN_ATOMIC,
+            format!("{} may sleep, called {}", ev.call, ev.context.describe()),
+        ));
     }
 }

@@ -47,6 +47,7 @@ pub(crate) fn leak(e: &Entry) -> Finding {
         crate::MapKind::Single => "single mapping",
         crate::MapKind::Page => "page mapping",
         crate::MapKind::Sg => "sg segment mapping",
+        crate::MapKind::Noncoherent => "noncoherent allocation",
     };
     Finding::new(&LEAK, format!("{what} still live"))
         .with("dma_addr", Value::Addr(e.dma_addr))

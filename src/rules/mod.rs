@@ -15,6 +15,7 @@ pub(crate) mod context;
 pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod ownership;
+pub(crate) mod pool;
 pub(crate) mod release;
 pub(crate) mod sg;
 pub(crate) mod sync;
@@ -24,6 +25,7 @@ pub use context::*;
 pub use lifetime::*;
 pub use map::*;
 pub use ownership::*;
+pub use pool::*;
 pub use release::*;
 pub use sg::*;
 pub use sync::*;
@@ -146,6 +148,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         sg::FAMILY,
         ownership::FAMILY,
         cache::FAMILY,
+        pool::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
     ]

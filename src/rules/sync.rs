@@ -71,6 +71,7 @@ pub(crate) fn check_sync(ev: &Event, e: &Entry, out: &mut Findings) {
         ));
     }
     crate::rules::sg::check_nents(ev, e, out);
+    crate::rules::cache::check_partial_sync(ev, e, crate::DMA_CACHE_ALIGNMENT as u64, out);
     if e.kind == MapKind::Coherent || e.dir == Direction::Bidirectional || ev.dir == e.dir {
         return;
     }

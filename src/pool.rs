@@ -1,0 +1,382 @@
+//! DMA pools (`dma_pool_*`, and `pci_pool_*` in the C ABI): small blocks of coherent memory of
+//! one size, alignment and boundary, carved from pages the pool allocates with
+//! `dma_alloc_coherent` (so those pages are ordinary coherent entries, leaks and all).
+//!
+//! Like the kernel's pool debugging, free blocks are filled with a poison byte and checked when
+//! they are handed out again, so a write after free is caught with the site of the last free.
+//!
+//! ```
+//! use dmacheck::*;
+//!
+//! let checker = Checker::builder().env(false).build();
+//! let dev = checker.device("ehci0").build();
+//! let pool = dma_pool_create("qh", &dev, 96, 32, 4096).unwrap();
+//! let mut dma = 0;
+//! let qh = dma_pool_zalloc(&pool, Gfp::KERNEL, &mut dma);
+//! assert!(!qh.is_null() && dma % 32 == 0);
+//! dma_pool_free(&pool, qh, dma);
+//! dma_pool_destroy(pool);
+//! checker.assert_clean();
+//! ```
+
+use std::collections::HashMap;
+
+use crate::device::Device;
+use crate::event::{Event, Op};
+use crate::faults::FaultKind;
+use crate::report::{Finding, Findings, Value};
+use crate::rules;
+use crate::site::Site;
+use crate::sync::{Arc, Mutex};
+use crate::types::{DmaAddr, Gfp, MapKind, PAGE_SIZE, PhysAddr};
+
+/// The byte free blocks are filled with (the kernel's `POOL_POISON_FREED`).
+pub const POOL_POISON_FREED: u8 = 0xa7;
+/// The byte fresh blocks are filled with unless zeroed (the kernel's `POOL_POISON_ALLOCATED`).
+pub const POOL_POISON_ALLOCATED: u8 = 0xa9;
+
+/// A DMA pool. Cheap to clone; all clones are the same pool.
+#[derive(Clone)]
+pub struct DmaPool(Arc<PoolInner>);
+
+struct PoolInner {
+    name: String,
+    dev: Device,
+    /// Bytes asked for per block.
+    size: usize,
+    /// Block offsets within one page allocation.
+    offsets: Vec<usize>,
+    /// Bytes of each page allocation.
+    allocation: usize,
+    state: Mutex<PoolState>,
+}
+
+#[derive(Clone, Copy)]
+struct PoolPage {
+    dma: DmaAddr,
+    phys: PhysAddr,
+}
+
+#[derive(Default)]
+struct PoolState {
+    destroyed: bool,
+    pages: Vec<PoolPage>,
+    /// Free blocks as (page index, offset), most recently freed last.
+    free: Vec<(usize, usize)>,
+    /// Allocated blocks by DMA address: where they were allocated.
+    busy: HashMap<DmaAddr, Site>,
+    /// Free blocks by DMA address: where they were last freed.
+    freed: HashMap<DmaAddr, Site>,
+}
+
+impl DmaPool {
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The pool's device.
+    pub fn device(&self) -> &Device {
+        &self.0.dev
+    }
+
+    /// How many blocks are allocated.
+    pub fn busy(&self) -> usize {
+        self.0.state.lock().busy.len()
+    }
+}
+
+#[track_caller]
+fn event(dev: &Device, op: Op, call: &'static str) -> Event {
+    Event::new(
+        op,
+        call,
+        MapKind::Coherent,
+        dev.id(),
+        dev.checker().capture_site(),
+    )
+}
+
+fn finish(dev: &Device, ev: &Event, out: Findings) {
+    dev.checker().inner().finish(ev, out);
+}
+
+/// Create a pool of `size`-byte blocks aligned to `align` (a power of two; 0 means 1), none
+/// crossing a multiple of `boundary` (a power of two at least `size`; 0 means no boundary)
+/// (`dma_pool_create`). Must be called where sleeping is allowed. `None` for bad parameters,
+/// which are reported.
+#[track_caller]
+pub fn dma_pool_create(
+    name: &str,
+    dev: &Device,
+    size: usize,
+    align: usize,
+    boundary: usize,
+) -> Option<DmaPool> {
+    let ev = event(dev, Op::MemoryAlloc, "dma_pool_create");
+    let mut out = Findings::new();
+    rules::context::check_pool_context(&ev, &mut out);
+    let align = align.max(1);
+    let problem = if size == 0 {
+        Some("a block size of 0")
+    } else if !align.is_power_of_two() {
+        Some("an alignment that is not a power of two")
+    } else if boundary != 0 && (!boundary.is_power_of_two() || boundary < size) {
+        Some("a boundary that is not a power of two at least the block size")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        out.push(
+            Finding::new(
+                &rules::POOL_BAD_PARAMETERS,
+                format!("pool {name:?}: {problem}"),
+            )
+            .with("size", Value::Num(size as u64))
+            .with("align", Value::Num(align as u64))
+            .with("boundary", Value::Num(boundary as u64)),
+        );
+        finish(dev, &ev, out);
+        return None;
+    }
+    finish(dev, &ev, out);
+    let stride = size.next_multiple_of(align);
+    let allocation = stride.max(PAGE_SIZE).next_multiple_of(PAGE_SIZE);
+    let boundary = if boundary == 0 { allocation } else { boundary };
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    while at + size <= allocation {
+        // A block that would cross a boundary starts at the next one instead.
+        if at % boundary + size > boundary {
+            at = at.next_multiple_of(boundary);
+            continue;
+        }
+        offsets.push(at);
+        at += stride;
+    }
+    Some(DmaPool(Arc::new(PoolInner {
+        name: name.to_string(),
+        dev: dev.clone(),
+        size,
+        offsets,
+        allocation,
+        state: Mutex::new(PoolState::default()),
+    })))
+}
+
+/// Allocate a block (`dma_pool_alloc`): its CPU address, and its DMA address in `dma_handle`;
+/// NULL when memory runs out. The block holds poison (`POOL_POISON_ALLOCATED`).
+#[track_caller]
+pub fn dma_pool_alloc(pool: &DmaPool, gfp: Gfp, dma_handle: &mut DmaAddr) -> *mut u8 {
+    pool_alloc(pool, gfp, dma_handle, gfp.contains(Gfp::ZERO))
+}
+
+/// [`dma_pool_alloc`], zeroed (`dma_pool_zalloc`).
+#[track_caller]
+pub fn dma_pool_zalloc(pool: &DmaPool, gfp: Gfp, dma_handle: &mut DmaAddr) -> *mut u8 {
+    pool_alloc(pool, gfp, dma_handle, true)
+}
+
+#[track_caller]
+fn pool_alloc(pool: &DmaPool, gfp: Gfp, dma_handle: &mut DmaAddr, zero: bool) -> *mut u8 {
+    let p = &pool.0;
+    let dev = &p.dev;
+    let c = dev.checker().inner();
+    let mut ev = event(dev, Op::MemoryAlloc, "dma_pool_alloc");
+    ev.size = p.size as u64;
+    let mut out = Findings::new();
+    *dma_handle = crate::DMA_MAPPING_ERROR;
+    rules::context::check_alloc(&ev, gfp, &mut out);
+    let block = if p.state.lock().destroyed {
+        out.push(Finding::new(
+            &rules::POOL_USE_AFTER_DESTROY,
+            format!("pool {:?} was destroyed", p.name),
+        ));
+        None
+    } else if c.faults.should_fail(FaultKind::Pool, dev.name()) {
+        None
+    } else {
+        take_block(pool, gfp, &mut out)
+    };
+    let Some((dma, phys)) = block else {
+        finish(dev, &ev, out);
+        return std::ptr::null_mut();
+    };
+    let fill = if zero { 0 } else { POOL_POISON_ALLOCATED };
+    c.memory.fill(phys, p.size as u64, fill);
+    p.state.lock().busy.insert(dma, ev.site.clone());
+    ev.dma_addr = dma;
+    finish(dev, &ev, out);
+    *dma_handle = dma;
+    c.memory
+        .cpu_of(phys, p.size as u64)
+        .map_or(std::ptr::null_mut(), |c| c.as_ptr())
+}
+
+/// A free block (checking its poison), from a new page if none is free: (DMA, physical).
+#[track_caller]
+fn take_block(pool: &DmaPool, gfp: Gfp, out: &mut Findings) -> Option<(DmaAddr, PhysAddr)> {
+    let p = &pool.0;
+    let c = p.dev.checker().inner();
+    let free = p.state.lock().free.pop();
+    let (page, offset) = match free {
+        Some(block) => block,
+        None => {
+            let mut dma = 0;
+            // The page is an ordinary coherent allocation, made at the caller's site.
+            let cpu = crate::dma_alloc_coherent(&p.dev, p.allocation, &mut dma, gfp);
+            if cpu.is_null() {
+                return None;
+            }
+            let phys = c.memory.phys_of(cpu, p.allocation as u64).ok()?;
+            c.memory.fill(phys, p.allocation as u64, POOL_POISON_FREED);
+            let mut state = p.state.lock();
+            state.pages.push(PoolPage { dma, phys });
+            let index = state.pages.len() - 1;
+            state
+                .free
+                .extend(p.offsets.iter().skip(1).rev().map(|&o| (index, o)));
+            (index, p.offsets[0])
+        }
+    };
+    let page = p.state.lock().pages[page];
+    let (dma, phys) = (page.dma + offset as u64, page.phys + offset as u64);
+    let mut bytes = vec![0u8; p.size];
+    c.memory.read(phys, &mut bytes);
+    if let Some(bad) = bytes.iter().position(|&b| b != POOL_POISON_FREED) {
+        let last_free = p.state.lock().freed.remove(&dma);
+        let mut f = Finding::new(
+            &rules::POOL_WRITE_AFTER_FREE,
+            format!(
+                "byte {bad} of a free block of pool {:?} was overwritten",
+                p.name
+            ),
+        )
+        .with("dma_addr", Value::Addr(dma))
+        .with("size", Value::Num(p.size as u64));
+        if let Some(site) = &last_free {
+            f = f.related("last freed at", site);
+        }
+        out.push(f);
+    } else {
+        p.state.lock().freed.remove(&dma);
+    }
+    Some((dma, phys))
+}
+
+/// Put a block back (`dma_pool_free`): the pool it came from, and both addresses
+/// `dma_pool_alloc` returned.
+#[track_caller]
+pub fn dma_pool_free(pool: &DmaPool, vaddr: *const u8, dma: DmaAddr) {
+    let p = &pool.0;
+    let dev = &p.dev;
+    let c = dev.checker().inner();
+    let mut ev = event(dev, Op::MemoryFree, "dma_pool_free");
+    (ev.dma_addr, ev.size, ev.cpu_addr) = (dma, p.size as u64, Some(vaddr.addr() as u64));
+    let mut out = Findings::new();
+    let mut state = p.state.lock();
+    let located = state
+        .pages
+        .iter()
+        .enumerate()
+        .find(|(_, pg)| pg.dma <= dma && dma < pg.dma + p.allocation as u64)
+        .map(|(i, pg)| (i, *pg, (dma - pg.dma) as usize));
+    let block = |f: Finding| {
+        f.with("dma_addr", Value::Addr(dma))
+            .with("cpu_addr", Value::Addr(vaddr.addr() as u64))
+    };
+    if state.destroyed {
+        out.push(block(Finding::new(
+            &rules::POOL_USE_AFTER_DESTROY,
+            format!("pool {:?} was destroyed", p.name),
+        )));
+    } else if let Some((index, page, offset)) =
+        located.filter(|&(_, _, o)| p.offsets.binary_search(&o).is_ok())
+    {
+        let expected = c
+            .memory
+            .cpu_of(page.phys + offset as u64, 1)
+            .map_or(0, |c| c.as_ptr().addr());
+        if expected != vaddr.addr() {
+            out.push(
+                block(Finding::new(
+                    &rules::POOL_FREE_MISMATCH,
+                    "the CPU address is not the one of this DMA address's block",
+                ))
+                .with("block_cpu_addr", Value::Addr(expected as u64)),
+            );
+        } else if state.busy.remove(&dma).is_some() {
+            c.memory
+                .fill(page.phys + offset as u64, p.size as u64, POOL_POISON_FREED);
+            state.free.push((index, offset));
+            state.freed.insert(dma, ev.site.clone());
+        } else {
+            let mut f = block(Finding::new(
+                &rules::POOL_DOUBLE_FREE,
+                format!("the block of pool {:?} is already free", p.name),
+            ));
+            if let Some(first) = state.freed.get(&dma) {
+                f = f.related("first freed at", first);
+            }
+            out.push(f);
+        }
+    } else {
+        out.push(block(Finding::new(
+            &rules::POOL_FREE_FOREIGN,
+            format!("not a block of pool {:?}", p.name),
+        )));
+    }
+    drop(state);
+    finish(dev, &ev, out);
+}
+
+/// Destroy the pool (`dma_pool_destroy`): every block must be free. Busy blocks are reported
+/// with their allocation sites and their pages kept (they may still be in use); the other
+/// pages are freed. Must be called where sleeping is allowed.
+#[track_caller]
+pub fn dma_pool_destroy(pool: DmaPool) {
+    let p = &pool.0;
+    let dev = &p.dev;
+    let ev = event(dev, Op::MemoryFree, "dma_pool_destroy");
+    let mut out = Findings::new();
+    rules::context::check_pool_context(&ev, &mut out);
+    let (pages, busy) = {
+        let mut state = p.state.lock();
+        if state.destroyed {
+            out.push(Finding::new(
+                &rules::POOL_USE_AFTER_DESTROY,
+                format!("pool {:?} was destroyed already", p.name),
+            ));
+            (Vec::new(), Vec::new())
+        } else {
+            state.destroyed = true;
+            let busy: Vec<(DmaAddr, Site)> = state.busy.drain().collect();
+            (std::mem::take(&mut state.pages), busy)
+        }
+    };
+    for (dma, site) in &busy {
+        out.push(
+            Finding::new(
+                &rules::POOL_DESTROY_BUSY,
+                format!("a block of pool {:?} is still allocated", p.name),
+            )
+            .with("dma_addr", Value::Addr(*dma))
+            .with("size", Value::Num(p.size as u64))
+            .mapped_at(site, "dma_pool_alloc"),
+        );
+    }
+    let c = dev.checker().inner();
+    for page in pages {
+        let in_use = busy
+            .iter()
+            .any(|(dma, _)| page.dma <= *dma && *dma < page.dma + p.allocation as u64);
+        if !in_use {
+            let cpu = c
+                .memory
+                .cpu_of(page.phys, 1)
+                .map_or(std::ptr::null_mut(), |c| c.as_ptr());
+            crate::dma_free_coherent(dev, p.allocation, cpu, page.dma);
+        }
+    }
+    finish(dev, &ev, out);
+}
