@@ -70,6 +70,10 @@ pub(crate) struct CheckerInner {
     acknowledged: AtomicU64,
     /// Live `dma_alloc_noncoherent` buffers.
     pub(crate) noncoherent: crate::noncoherent::NoncoherentBuffers,
+    /// CMA areas, the first being the default.
+    pub(crate) cma_areas: crate::sync::Mutex<Vec<crate::cma::CmaArea>>,
+    /// User mappings of coherent buffers.
+    pub(crate) user_maps: crate::mmap::UserMaps,
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -304,6 +308,17 @@ impl Checker {
             let ev = Event::new(Op::Release, call, e.kind, id, site.clone());
             self.0
                 .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
+        }
+        let cma = crate::cma::leaks(self, id);
+        if !cma.is_empty() {
+            let ev = Event::new(
+                Op::Release,
+                call,
+                crate::MapKind::Coherent,
+                id,
+                site.clone(),
+            );
+            self.0.finish(&ev, cma.into_iter().collect());
         }
         let (device, driver) = self.0.names(id);
         let reporter = &self.0.reporter;
@@ -771,6 +786,8 @@ impl CheckerBuilder {
             vmalloc: VmallocArea::default(),
             acknowledged: AtomicU64::new(0),
             noncoherent: Default::default(),
+            cma_areas: Default::default(),
+            user_maps: Default::default(),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

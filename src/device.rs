@@ -34,6 +34,12 @@ pub(crate) struct DeviceInner {
     segment_boundary_mask: AtomicU64,
     released: AtomicBool,
     backend: Arc<dyn Backend>,
+    /// The device this one sits behind (a bridge), if any.
+    parent: Option<Device>,
+    /// Declared coherent memory.
+    pub(crate) declared: crate::declared::DeviceRegions,
+    /// The device's own CMA area, if it has one.
+    cma: Option<crate::cma::CmaArea>,
     pub(crate) checker: Checker,
 }
 
@@ -62,6 +68,16 @@ impl Device {
     /// The device's id within its checker.
     pub fn id(&self) -> DeviceId {
         self.0.id
+    }
+
+    /// The device this one sits behind, if it was made with [`DeviceBuilder::parent`].
+    pub fn parent(&self) -> Option<Device> {
+        self.0.parent.clone()
+    }
+
+    /// The device's own CMA area, if it was given one.
+    pub fn cma_area(&self) -> Option<crate::cma::CmaArea> {
+        self.0.cma.clone()
     }
 
     /// The backend that maps memory for the device.
@@ -149,6 +165,8 @@ pub struct DeviceBuilder {
     max_segment_size: u64,
     segment_boundary_mask: u64,
     backend: Option<Arc<dyn Backend>>,
+    parent: Option<Device>,
+    cma: Option<crate::cma::CmaArea>,
 }
 
 impl DeviceBuilder {
@@ -162,6 +180,8 @@ impl DeviceBuilder {
             max_segment_size: 65536,
             segment_boundary_mask: dma_bit_mask(32),
             backend: None,
+            parent: None,
+            cma: None,
         }
     }
 
@@ -169,6 +189,19 @@ impl DeviceBuilder {
     /// address space, and scatter-gather segments merged where they meet.
     pub fn iommu(mut self) -> Self {
         self.backend = Some(self.checker.iommu().clone());
+        self
+    }
+
+    /// Put the device behind `parent` (a bridge): it allocates from the parent's declared
+    /// coherent memory if that was declared with `DMA_MEMORY_INCLUDES_CHILDREN`.
+    pub fn parent(mut self, parent: &Device) -> Self {
+        self.parent = Some(parent.clone());
+        self
+    }
+
+    /// Give the device its own CMA area (by default it uses the checker's first one).
+    pub fn cma(mut self, area: &crate::cma::CmaArea) -> Self {
+        self.cma = Some(area.clone());
         self
     }
 
@@ -229,6 +262,9 @@ impl DeviceBuilder {
             max_segment_size: AtomicU64::new(self.max_segment_size),
             segment_boundary_mask: AtomicU64::new(self.segment_boundary_mask),
             released: AtomicBool::new(false),
+            parent: self.parent,
+            declared: Default::default(),
+            cma: self.cma,
             backend: self
                 .backend
                 .unwrap_or_else(|| self.checker.backend().clone()),

@@ -151,9 +151,8 @@ fn walk(
     while done < len {
         let at = addr + done as u64;
         let chunk = (len - done).min(PAGE_SIZE - (at as usize % PAGE_SIZE));
-        let phys = dev
-            .backend()
-            .dma_to_phys(&params, at)
+        let phys = crate::declared::translate(dev, at)
+            .or_else(|| dev.backend().dma_to_phys(&params, at))
             .ok_or(DmaFault::Unmapped)?;
         step(phys, done, chunk);
         done += chunk;

@@ -6,7 +6,8 @@
 //!
 //! In `DMACHECK`: `fail=<kind>[@<device>]:every=<n>` or `fail=<kind>[@<device>]:prob=<p>`, with
 //! optional `:seed=<s>` and `:budget=<n>`; kinds are `map` (single and page), `map_sg`, `alloc`
-//! (coherent allocations), `pool` (pool allocations) and `any`. For example
+//! (coherent allocations), `pool` (pool allocations), `cma` (the migration step of CMA
+//! allocations) and `any`. For example
 //! `DMACHECK=fail=map:every=10,fail=alloc@eth0:prob=0.05:seed=7:budget=3`.
 
 use std::fmt;
@@ -24,6 +25,8 @@ pub enum FaultKind {
     Alloc,
     /// `dma_pool_alloc`.
     Pool,
+    /// The page migration step of `dma_alloc_from_contiguous`.
+    Cma,
     /// All of the above.
     Any,
 }
@@ -35,6 +38,7 @@ impl FaultKind {
             "map_sg" => FaultKind::MapSg,
             "alloc" => FaultKind::Alloc,
             "pool" => FaultKind::Pool,
+            "cma" => FaultKind::Cma,
             "any" => FaultKind::Any,
             _ => return None,
         })
@@ -116,7 +120,8 @@ impl FaultSpec {
             Some((k, d)) => (k, Some(d.to_string())),
             None => (target, None),
         };
-        let kind = FaultKind::parse(kind).ok_or("fail takes map, map_sg, alloc, pool or any")?;
+        let kind =
+            FaultKind::parse(kind).ok_or("fail takes map, map_sg, alloc, pool, cma or any")?;
         let (mut every, mut prob, mut seed, mut budget) = (None, None, 0, None);
         for part in parts {
             let (key, v) = part.split_once('=').ok_or("fail options are key=value")?;

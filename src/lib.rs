@@ -45,12 +45,15 @@
 
 mod backend;
 mod checker;
+mod cma;
 pub mod config;
 mod context;
+mod declared;
 mod device;
 mod device_model;
 mod event;
 pub mod faults;
+mod mmap;
 mod noncoherent;
 mod origin;
 mod pool;
@@ -64,10 +67,11 @@ mod tracker;
 mod types;
 
 pub use backend::{
-    Backend, BounceBackend, DirectBackend, FreeError, GUARD_BYTE, GUARD_BYTES, IommuBackend,
+    Alias, Backend, BounceBackend, DirectBackend, FreeError, GUARD_BYTE, GUARD_BYTES, IommuBackend,
     MapError, MemoryConfig, Overrun, Page, PhysMemory,
 };
 pub use checker::{Checker, CheckerBuilder};
+pub use cma::{CMA_ALIGNMENT, CmaArea, dma_alloc_from_contiguous, dma_release_from_contiguous};
 pub use config::{Config, ConfigError};
 pub use context::{
     CallContext, IrqSaveGuard, SpinLock, SpinLockGuard, in_atomic, in_hardirq, in_interrupt,
@@ -75,10 +79,16 @@ pub use context::{
     local_irq_enable, local_irq_save, preempt_disable, preempt_enable, run_in_hardirq,
     run_in_softirq,
 };
+pub use declared::{
+    DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN, DMA_MEMORY_IO, DMA_MEMORY_MAP, EBUSY,
+    EINVAL, dma_declare_coherent_memory, dma_mark_declared_memory_occupied,
+    dma_release_declared_memory,
+};
 pub use device::{Device, DeviceBuilder, DeviceParams};
 pub use device_model::DmaFault;
 pub use event::{DeviceId, Event, Op};
 pub use faults::{FaultKind, FaultSpec};
+pub use mmap::{ENOMEM, ENXIO, UserMapping, dma_mmap_coherent, remap_pfn_range};
 pub use noncoherent::{
     dma_alloc_noncoherent, dma_cache_sync, dma_free_noncoherent, dma_is_consistent,
 };

@@ -199,10 +199,22 @@ fn release(dev: &Device, ev: Event) {
 /// leave the backend inconsistent. Reports guard bytes found overwritten.
 fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
     let params = dev.params();
+    if e.kind == MapKind::Coherent && dev.checker().inner().user_maps.mapped(e.device, e.dma_addr) {
+        out.push(
+            Finding::new(
+                &rules::FREE_WHILE_MMAPPED,
+                "user space still maps the buffer",
+            )
+            .with("dma_addr", Value::Addr(e.dma_addr))
+            .with("size", Value::Num(e.size))
+            .mapped_at(&e.site, e.kind.map_call()),
+        );
+    }
     let released = match e.kind {
         MapKind::Single | MapKind::Page | MapKind::Sg => dev
             .backend()
             .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),
+        MapKind::Coherent if crate::declared::free(dev, e.dma_addr) => Ok(()),
         MapKind::Coherent => dev.backend().free_coherent(&params, e.dma_addr, e.size),
         MapKind::Noncoherent => return crate::noncoherent::release(dev, e, out),
     };
@@ -775,8 +787,15 @@ pub fn dma_alloc_attrs(
                 .with("size", Value::Num(0)),
         );
     } else if let Ok((p, dma)) = injected_failure(dev, FaultKind::Alloc).and_then(|()| {
-        dev.backend()
-            .alloc_coherent(&dev.params(), size as u64, gfp)
+        // Declared coherent memory first, then (unless it is exclusive) the backend.
+        match crate::declared::alloc(dev, size as u64) {
+            crate::declared::Served::Region(p, dma) => Ok((p, dma)),
+            crate::declared::Served::Refused => Err(MapError::OutOfMemory),
+            crate::declared::Served::Elsewhere => {
+                dev.backend()
+                    .alloc_coherent(&dev.params(), size as u64, gfp)
+            }
+        }
     }) {
         (cpu, *dma_handle) = (p.as_ptr(), dma);
         (ev.dma_addr, ev.cpu_addr) = (dma, Some(p.as_ptr().addr() as u64));
@@ -1115,6 +1134,12 @@ pub fn free_pages(checker: &Checker, page: Page, order: u32) {
     if let Err(why) = checker.memory().free_pages(page, order) {
         invalid_free(checker, "__free_pages", page.address(), why);
     }
+}
+
+/// The physical address of DMA-able memory at `addr` (`virt_to_phys`); `None` if it is not
+/// memory of this checker.
+pub fn virt_to_phys(checker: &Checker, addr: *const u8) -> Option<crate::PhysAddr> {
+    checker.memory().phys_of(addr, 1).ok()
 }
 
 /// The CPU address of a page (`page_address`).

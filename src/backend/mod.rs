@@ -8,12 +8,12 @@ mod bounce;
 mod direct;
 mod iommu;
 mod memory;
-mod ranges;
+pub(crate) mod ranges;
 
 pub use bounce::BounceBackend;
 pub use direct::DirectBackend;
 pub use iommu::IommuBackend;
-pub use memory::{FreeError, GUARD_BYTE, GUARD_BYTES, MemoryConfig, Page, PhysMemory};
+pub use memory::{Alias, FreeError, GUARD_BYTE, GUARD_BYTES, MemoryConfig, Page, PhysMemory};
 
 use std::ptr::NonNull;
 

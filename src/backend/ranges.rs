@@ -40,6 +40,23 @@ impl FreeRanges {
         Some(at)
     }
 
+    /// Take exactly `at..at + count`, if all of it is free.
+    pub fn take_exact(&mut self, at: u64, count: u64) -> bool {
+        let run = self
+            .runs
+            .range(..=at)
+            .next_back()
+            .map(|(&s, &l)| (s, l))
+            .filter(|&(s, l)| at.checked_add(count).is_some_and(|end| end <= s + l));
+        match run {
+            Some((start, _)) if count > 0 => {
+                self.carve(start, at, count);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Remove `at..at + count` from the free run starting at `start`, which contains it.
     fn carve(&mut self, start: u64, at: u64, count: u64) {
         let len = self.runs.remove(&start).expect("a free run");
@@ -99,6 +116,16 @@ mod tests {
         f.give(a, 5);
         f.give(c, 5);
         assert_eq!(f, FreeRanges::new(10, 50));
+    }
+
+    #[test]
+    fn exact_takes_only_free_ranges() {
+        let mut f = FreeRanges::new(0, 10);
+        assert!(f.take_exact(2, 3));
+        assert!(!f.take_exact(4, 2), "4 is taken");
+        assert!(!f.take_exact(8, 5), "runs past the end");
+        assert!(f.take_exact(5, 5));
+        assert_eq!(f.free_units(), 2);
     }
 
     #[test]

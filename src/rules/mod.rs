@@ -16,6 +16,7 @@ pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod ownership;
 pub(crate) mod pool;
+pub(crate) mod regions;
 pub(crate) mod release;
 pub(crate) mod sg;
 pub(crate) mod sync;
@@ -26,6 +27,7 @@ pub use lifetime::*;
 pub use map::*;
 pub use ownership::*;
 pub use pool::*;
+pub use regions::*;
 pub use release::*;
 pub use sg::*;
 pub use sync::*;
@@ -149,6 +151,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         ownership::FAMILY,
         cache::FAMILY,
         pool::FAMILY,
+        regions::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
     ]

@@ -1,0 +1,253 @@
+//! The Contiguous Memory Allocator: a contiguous area of pages set aside at boot, from which
+//! large, aligned, physically contiguous blocks are allocated (`dma_alloc_from_contiguous`)
+//! and released (`dma_release_from_contiguous`), tracked in a bitmap.
+//!
+//! The review of the original patch found that a failure after the bitmap was marked left the
+//! pages marked forever. Here a failure (which fault injection can force, kind `cma`) clears
+//! the bitmap again and the next aligned position is tried, as the fixed kernel does.
+//!
+//! ```
+//! use dmacheck::*;
+//!
+//! let checker = Checker::builder().env(false).build();
+//! let area = checker.declare_cma(1024).unwrap();
+//! let camera = checker.device("isp0").cma(&area).build();
+//! let frame = dma_alloc_from_contiguous(&camera, 300, 8).unwrap();
+//! assert!(dma_release_from_contiguous(&camera, frame, 300));
+//! checker.assert_clean();
+//! ```
+
+use std::collections::HashMap;
+
+use crate::backend::Page;
+use crate::backend::ranges::FreeRanges;
+use crate::checker::Checker;
+use crate::device::Device;
+use crate::event::{DeviceId, Event, Op};
+use crate::faults::FaultKind;
+use crate::report::{Finding, Findings, Value};
+use crate::rules;
+use crate::site::Site;
+use crate::sync::{Arc, Mutex};
+use crate::types::{Gfp, MapKind, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
+
+/// The default largest alignment order honored (the kernel's `CONFIG_CMA_ALIGNMENT`, 8: 1 MiB).
+pub const CMA_ALIGNMENT: u32 = 8;
+
+/// A contiguous memory area. Cheap to clone; clones are the same area.
+#[derive(Clone)]
+pub struct CmaArea(Arc<AreaInner>);
+
+struct AreaInner {
+    /// The area's first page frame number (physical address >> `PAGE_SHIFT`).
+    base_pfn: u64,
+    count: u64,
+    max_order: u32,
+    state: Mutex<AreaState>,
+}
+
+#[derive(Default)]
+struct AreaState {
+    /// The bitmap, as the free runs of page offsets in the area.
+    free: FreeRanges,
+    /// Live allocations: first page offset -> (pages, device, where allocated).
+    live: HashMap<u64, (u64, DeviceId, Site)>,
+    /// Released allocations: first page offset -> where released.
+    released: HashMap<u64, Site>,
+}
+
+impl CmaArea {
+    /// The first page frame number and the number of pages.
+    pub fn range(&self) -> (u64, u64) {
+        (self.0.base_pfn, self.0.count)
+    }
+
+    /// Pages free in the area's bitmap.
+    pub fn free_pages(&self) -> u64 {
+        let state = self.0.state.lock();
+        self.0.count - state.live.values().map(|(n, _, _)| n).sum::<u64>()
+    }
+
+    /// The live allocations of `device`: (page frame number, pages, where allocated).
+    pub(crate) fn live_of(&self, device: DeviceId) -> Vec<(u64, u64, Site)> {
+        let state = self.0.state.lock();
+        let mut live: Vec<_> = state
+            .live
+            .iter()
+            .filter(|(_, (_, d, _))| *d == device)
+            .map(|(&off, (n, _, site))| (self.0.base_pfn + off, *n, site.clone()))
+            .collect();
+        live.sort_by_key(|&(pfn, _, _)| pfn);
+        live
+    }
+
+    /// Forget the live allocations of `device` (its release reported them).
+    pub(crate) fn forget(&self, device: DeviceId) {
+        self.0.state.lock().live.retain(|_, (_, d, _)| *d != device);
+    }
+}
+
+impl Checker {
+    /// Set aside `pages` contiguous pages as a CMA area, with the default alignment limit. The
+    /// first area declared is also the default one, used by devices that name none. `None` if
+    /// memory has no such run.
+    pub fn declare_cma(&self, pages: u64) -> Option<CmaArea> {
+        self.declare_cma_with_max_order(pages, CMA_ALIGNMENT)
+    }
+
+    /// [`Checker::declare_cma`] with another largest alignment order than [`CMA_ALIGNMENT`].
+    pub fn declare_cma_with_max_order(&self, pages: u64, max_order: u32) -> Option<CmaArea> {
+        let size = pages.checked_mul(PAGE_SIZE as u64)?;
+        // The area is taken from memory once, like a boot-time reservation.
+        let cpu = self.memory().alloc_coherent(size, PhysAddr::MAX)?;
+        let phys = self.memory().phys_of(cpu.as_ptr(), size).ok()?;
+        let area = CmaArea(Arc::new(AreaInner {
+            base_pfn: phys >> PAGE_SHIFT,
+            count: pages,
+            max_order,
+            state: Mutex::new(AreaState {
+                free: FreeRanges::new(0, pages),
+                ..AreaState::default()
+            }),
+        }));
+        self.inner().cma_areas.lock().push(area.clone());
+        Some(area)
+    }
+
+    fn default_cma(&self) -> Option<CmaArea> {
+        self.inner().cma_areas.lock().first().cloned()
+    }
+}
+
+fn area_of(dev: &Device) -> Option<CmaArea> {
+    dev.cma_area().or_else(|| dev.checker().default_cma())
+}
+
+/// Allocate `count` contiguous pages aligned to `2^align` pages (at most `2^max_order`) from
+/// the device's CMA area (`dma_alloc_from_contiguous`). `None` without an area, for 0 pages, or
+/// when no aligned run is free (or every try failed).
+#[track_caller]
+pub fn dma_alloc_from_contiguous(dev: &Device, count: usize, align: u32) -> Option<Page> {
+    let area = area_of(dev)?;
+    let a = &area.0;
+    let count = count as u64;
+    if count == 0 || count > a.count {
+        return None;
+    }
+    let c = dev.checker().inner();
+    let mut ev = Event::new(
+        Op::MemoryAlloc,
+        "dma_alloc_from_contiguous",
+        MapKind::Coherent,
+        dev.id(),
+        dev.checker().capture_site(),
+    );
+    ev.size = count * PAGE_SIZE as u64;
+    let mut out = Findings::new();
+    rules::context::check_alloc(&ev, Gfp::KERNEL, &mut out);
+    let align = 1u64 << align.min(a.max_order).min(63);
+    let mut state = a.state.lock();
+    let mut from = 0;
+    let found = loop {
+        let Some(at) = state.free.take_lowest(count, align, from, a.count) else {
+            break None;
+        };
+        // The pages are marked; now they would be migrated out (`alloc_contig_range`), which
+        // can fail. Then the marks must go, or the area leaks them for good.
+        if c.faults.should_fail(FaultKind::Cma, dev.name()) {
+            state.free.give(at, count);
+            from = at + align;
+            continue;
+        }
+        break Some(at);
+    };
+    let page = found.and_then(|at| {
+        state.live.insert(at, (count, dev.id(), ev.site.clone()));
+        state.released.remove(&at);
+        let phys = (a.base_pfn + at) << PAGE_SHIFT;
+        c.memory
+            .cpu_of(phys, count * PAGE_SIZE as u64)
+            .and_then(|p| Page::containing(p.as_ptr()))
+    });
+    drop(state);
+    c.finish(&ev, out);
+    page
+}
+
+/// Release `count` pages from `dma_alloc_from_contiguous` (`dma_release_from_contiguous`):
+/// `false` (doing nothing) for pages outside the device's area, `true` otherwise. A count other
+/// than allocated, or pages not allocated, are reported; the allocation is released as made.
+#[track_caller]
+pub fn dma_release_from_contiguous(dev: &Device, pages: Page, count: usize) -> bool {
+    let Some(area) = area_of(dev) else {
+        return false;
+    };
+    let a = &area.0;
+    let c = dev.checker().inner();
+    let Ok(phys) = c.memory.phys_of(pages.address(), 1) else {
+        return false;
+    };
+    let pfn = phys >> PAGE_SHIFT;
+    if pfn < a.base_pfn || pfn >= a.base_pfn + a.count {
+        return false;
+    }
+    let at = pfn - a.base_pfn;
+    let mut ev = Event::new(
+        Op::MemoryFree,
+        "dma_release_from_contiguous",
+        MapKind::Coherent,
+        dev.id(),
+        dev.checker().capture_site(),
+    );
+    ev.size = count as u64 * PAGE_SIZE as u64;
+    let mut out = Findings::new();
+    let mut state = a.state.lock();
+    match state.live.remove(&at) {
+        Some((allocated, _, site)) => {
+            if allocated != count as u64 {
+                out.push(
+                    Finding::new(
+                        &rules::CMA_RELEASE_COUNT_MISMATCH,
+                        format!("{count} pages released, {allocated} allocated"),
+                    )
+                    .with("pfn", Value::Addr(pfn))
+                    .with("count", Value::Num(count as u64))
+                    .with("allocated", Value::Num(allocated))
+                    .mapped_at(&site, "dma_alloc_from_contiguous"),
+                );
+            }
+            state.free.give(at, allocated);
+            state.released.insert(at, ev.site.clone());
+        }
+        None => {
+            let mut f = Finding::new(&rules::CMA_DOUBLE_RELEASE, "the pages are not allocated")
+                .with("pfn", Value::Addr(pfn))
+                .with("count", Value::Num(count as u64));
+            if let Some(first) = state.released.get(&at) {
+                f = f.related("released at", first);
+            }
+            out.push(f);
+        }
+    }
+    drop(state);
+    c.finish(&ev, out);
+    true
+}
+
+/// The leaks of CMA pages at `device`'s release: one finding per allocation still live.
+pub(crate) fn leaks(checker: &Checker, device: DeviceId) -> Vec<Finding> {
+    let areas = checker.inner().cma_areas.lock().clone();
+    let mut found = Vec::new();
+    for area in areas {
+        for (pfn, pages, site) in area.live_of(device) {
+            found.push(
+                Finding::new(&rules::LEAK, format!("{pages} CMA pages still allocated"))
+                    .with("pfn", Value::Addr(pfn))
+                    .with("size", Value::Num(pages * PAGE_SIZE as u64))
+                    .mapped_at(&site, "dma_alloc_from_contiguous"),
+            );
+        }
+        area.forget(device);
+    }
+    found
+}

@@ -1,0 +1,326 @@
+//! Declared coherent memory (`dma_declare_coherent_memory`): a region of memory at a bus
+//! address that a device reaches at its own device address, from which the device's coherent
+//! allocations are served (page granular), with or without fallback to ordinary memory.
+//!
+//! ```
+//! use dmacheck::*;
+//!
+//! let checker = Checker::builder().env(false).build();
+//! let dev = checker.device("sram0").build();
+//! // A carve-out: 16 pages the platform reserved, which the device sees at 0x8000_0000.
+//! let carve = alloc_pages(&checker, Gfp::KERNEL, 4).unwrap();
+//! let bus = virt_to_phys(&checker, page_address(carve)).unwrap();
+//! let flags = DMA_MEMORY_MAP | DMA_MEMORY_EXCLUSIVE;
+//! assert_eq!(dma_declare_coherent_memory(&dev, bus, 0x8000_0000, 16 * PAGE_SIZE, flags), DMA_MEMORY_MAP);
+//! let mut dma = 0;
+//! let cpu = dma_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL);
+//! assert!(!cpu.is_null() && (0x8000_0000..0x8001_0000).contains(&dma));
+//! dma_free_coherent(&dev, 4096, cpu, dma);
+//! dma_release_declared_memory(&dev);
+//! free_pages(&checker, carve, 4);
+//! checker.assert_clean();
+//! ```
+
+use std::collections::HashMap;
+use std::ptr::NonNull;
+
+use crate::backend::PhysMemory;
+use crate::backend::ranges::FreeRanges;
+use crate::device::Device;
+use crate::event::{Event, Op};
+use crate::report::{Finding, Findings, Value};
+use crate::rules;
+use crate::sync::{Arc, Mutex};
+use crate::types::{DmaAddr, MapKind, PAGE_SIZE, PhysAddr};
+
+/// The allocation from the region may be accessed directly (`DMA_MEMORY_MAP`).
+pub const DMA_MEMORY_MAP: i32 = 0x01;
+/// The allocation is accessed with I/O accessors (`DMA_MEMORY_IO`).
+pub const DMA_MEMORY_IO: i32 = 0x02;
+/// Child devices allocate from the region too (`DMA_MEMORY_INCLUDES_CHILDREN`).
+pub const DMA_MEMORY_INCLUDES_CHILDREN: i32 = 0x04;
+/// Never fall back to ordinary memory (`DMA_MEMORY_EXCLUSIVE`).
+pub const DMA_MEMORY_EXCLUSIVE: i32 = 0x08;
+
+/// `EINVAL`.
+pub const EINVAL: i32 = 22;
+/// `EBUSY`.
+pub const EBUSY: i32 = 16;
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+/// One declared region.
+pub(crate) struct Region {
+    bus: PhysAddr,
+    device_addr: DmaAddr,
+    pages: u64,
+    flags: i32,
+    state: Mutex<RegionState>,
+}
+
+#[derive(Default)]
+struct RegionState {
+    free: FreeRanges,
+    /// Live allocations: first page -> pages.
+    live: HashMap<u64, u64>,
+    /// Released by the driver: no new allocations, frees still served.
+    retired: bool,
+}
+
+impl Region {
+    /// The CPU address and DMA address of `size` bytes taken from the region.
+    fn alloc(&self, memory: &PhysMemory, size: u64) -> Option<(NonNull<u8>, DmaAddr)> {
+        let pages = size.div_ceil(PAGE);
+        let mut state = self.state.lock();
+        if state.retired {
+            return None;
+        }
+        let first = state.free.take_lowest(pages, 1, 0, self.pages)?;
+        state.live.insert(first, pages);
+        drop(state);
+        let cpu = memory.cpu_of(self.bus + first * PAGE, size)?;
+        memory.fill(self.bus + first * PAGE, pages * PAGE, 0);
+        Some((cpu, self.device_addr + first * PAGE))
+    }
+
+    /// Take an allocation at `dma` back; `false` if it is not one of this region's.
+    fn free(&self, dma: DmaAddr) -> bool {
+        let Some(first) = self.page_of(dma) else {
+            return false;
+        };
+        let mut state = self.state.lock();
+        match state.live.remove(&first) {
+            Some(pages) => {
+                state.free.give(first, pages);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn page_of(&self, dma: DmaAddr) -> Option<u64> {
+        let offset = dma.checked_sub(self.device_addr)?;
+        (offset < self.pages * PAGE).then_some(offset / PAGE)
+    }
+
+    /// The physical address behind a device address of the region.
+    pub(crate) fn translate(&self, dma: DmaAddr) -> Option<PhysAddr> {
+        self.page_of(dma)
+            .map(|_| self.bus + (dma - self.device_addr))
+    }
+}
+
+/// A device's declared regions: the active one, and released ones whose allocations live on.
+#[derive(Default)]
+pub(crate) struct DeviceRegions(Mutex<Vec<Arc<Region>>>);
+
+impl DeviceRegions {
+    fn active(&self) -> Option<Arc<Region>> {
+        self.0
+            .lock()
+            .iter()
+            .find(|r| !r.state.lock().retired)
+            .cloned()
+    }
+
+    fn all(&self) -> Vec<Arc<Region>> {
+        self.0.lock().clone()
+    }
+}
+
+/// The region serving `dev`'s coherent allocations: its own, or an ancestor's that includes
+/// children.
+fn serving_region(dev: &Device) -> Option<Arc<Region>> {
+    if let Some(r) = dev.0.declared.active() {
+        return Some(r);
+    }
+    let mut parent = dev.parent();
+    while let Some(p) = parent {
+        if let Some(r) =
+            p.0.declared
+                .active()
+                .filter(|r| r.flags & DMA_MEMORY_INCLUDES_CHILDREN != 0)
+        {
+            return Some(r);
+        }
+        parent = p.parent();
+    }
+    None
+}
+
+/// What the coherent allocator should do for `dev`.
+pub(crate) enum Served {
+    /// Allocated from a declared region.
+    Region(NonNull<u8>, DmaAddr),
+    /// The region is exclusive and full: the allocation fails.
+    Refused,
+    /// No region, or it may fall back: allocate as usual.
+    Elsewhere,
+}
+
+/// Serve a coherent allocation from `dev`'s declared region, if it has one.
+pub(crate) fn alloc(dev: &Device, size: u64) -> Served {
+    let Some(region) = serving_region(dev) else {
+        return Served::Elsewhere;
+    };
+    match region.alloc(dev.checker().memory(), size) {
+        Some((cpu, dma)) => Served::Region(cpu, dma),
+        None if region.flags & DMA_MEMORY_EXCLUSIVE != 0 => Served::Refused,
+        None => Served::Elsewhere,
+    }
+}
+
+/// Give a coherent allocation back to the declared region it came from; `false` if it came
+/// from ordinary memory.
+pub(crate) fn free(dev: &Device, dma: DmaAddr) -> bool {
+    let mut device = Some(dev.clone());
+    while let Some(d) = device {
+        if d.0.declared.all().iter().any(|r| r.free(dma)) {
+            return true;
+        }
+        device = d.parent();
+    }
+    false
+}
+
+/// The physical address behind `dma` if it lies in a region `dev` allocates from.
+pub(crate) fn translate(dev: &Device, dma: DmaAddr) -> Option<PhysAddr> {
+    let mut device = Some(dev.clone());
+    while let Some(d) = device {
+        if let Some(phys) = d.0.declared.all().iter().find_map(|r| r.translate(dma)) {
+            return Some(phys);
+        }
+        device = d.parent();
+    }
+    None
+}
+
+#[track_caller]
+fn event(dev: &Device, op: Op, call: &'static str) -> Event {
+    Event::new(
+        op,
+        call,
+        MapKind::Coherent,
+        dev.id(),
+        dev.checker().capture_site(),
+    )
+}
+
+/// Declare `size` bytes of memory at bus (physical) address `bus_addr`, which the device
+/// reaches at `device_addr`, as the source of its coherent allocations
+/// (`dma_declare_coherent_memory`). Returns `DMA_MEMORY_MAP` or `DMA_MEMORY_IO` (whichever
+/// was asked for, MAP first), or 0 on failure, which is reported.
+#[track_caller]
+pub fn dma_declare_coherent_memory(
+    dev: &Device,
+    bus_addr: PhysAddr,
+    device_addr: DmaAddr,
+    size: usize,
+    flags: i32,
+) -> i32 {
+    let mut ev = event(dev, Op::MemoryAlloc, "dma_declare_coherent_memory");
+    (ev.dma_addr, ev.size) = (device_addr, size as u64);
+    let memory = dev.checker().memory();
+    let problem = if flags & (DMA_MEMORY_MAP | DMA_MEMORY_IO) == 0 {
+        Some("neither DMA_MEMORY_MAP nor DMA_MEMORY_IO in the flags")
+    } else if size == 0 || size % PAGE_SIZE != 0 {
+        Some("a size that is not a multiple of the page size")
+    } else if bus_addr % PAGE != 0 || memory.cpu_of(bus_addr, size as u64).is_none() {
+        Some("a bus address range that is not page-aligned memory")
+    } else if device_addr % PAGE != 0 || device_addr.checked_add(size as u64).is_none() {
+        Some("a device address range that is not page-aligned")
+    } else if dev.0.declared.active().is_some() {
+        Some("a second region for a device that has one")
+    } else {
+        None
+    };
+    let mut out = Findings::new();
+    let result = if let Some(problem) = problem {
+        out.push(
+            Finding::new(&rules::DECLARED_MEMORY_BAD_PARAMETERS, problem)
+                .with("bus_addr", Value::Addr(bus_addr))
+                .with("device_addr", Value::Addr(device_addr))
+                .with("size", Value::Num(size as u64))
+                .with("flags", Value::Addr(flags as u64)),
+        );
+        0
+    } else {
+        let pages = size as u64 / PAGE;
+        dev.0.declared.0.lock().push(Arc::new(Region {
+            bus: bus_addr,
+            device_addr,
+            pages,
+            flags,
+            state: Mutex::new(RegionState {
+                free: FreeRanges::new(0, pages),
+                ..RegionState::default()
+            }),
+        }));
+        if flags & DMA_MEMORY_MAP != 0 {
+            DMA_MEMORY_MAP
+        } else {
+            DMA_MEMORY_IO
+        }
+    };
+    dev.checker().inner().finish(&ev, out);
+    result
+}
+
+/// Remove the device's declared region (`dma_release_declared_memory`). Live allocations from it
+/// are reported (the kernel does not check); they can still be freed.
+#[track_caller]
+pub fn dma_release_declared_memory(dev: &Device) {
+    let ev = event(dev, Op::MemoryFree, "dma_release_declared_memory");
+    let mut out = Findings::new();
+    if let Some(region) = dev.0.declared.active() {
+        let mut state = region.state.lock();
+        state.retired = true;
+        if !state.live.is_empty() {
+            let pages: u64 = state.live.values().sum();
+            out.push(
+                Finding::new(
+                    &rules::DECLARED_MEMORY_BUSY,
+                    format!(
+                        "{} allocation(s) from the region are still live",
+                        state.live.len()
+                    ),
+                )
+                .with("device_addr", Value::Addr(region.device_addr))
+                .with("live_bytes", Value::Num(pages * PAGE)),
+            );
+        }
+        let empty = state.live.is_empty();
+        drop(state);
+        if empty {
+            dev.0.declared.0.lock().retain(|r| !Arc::ptr_eq(r, &region));
+        }
+    }
+    dev.checker().inner().finish(&ev, out);
+}
+
+/// Occupy `size` bytes of the declared region at device address `device_addr`, so allocations
+/// avoid them (`dma_mark_declared_memory_occupied`): the CPU address, or `-EINVAL` (outside the
+/// region, or no region) or `-EBUSY` (part already occupied).
+pub fn dma_mark_declared_memory_occupied(
+    dev: &Device,
+    device_addr: DmaAddr,
+    size: usize,
+) -> Result<*mut u8, i32> {
+    let region = dev.0.declared.active().ok_or(-EINVAL)?;
+    let first = region.page_of(device_addr).ok_or(-EINVAL)?;
+    let pages = ((device_addr % PAGE) + size as u64).div_ceil(PAGE);
+    if first + pages > region.pages {
+        return Err(-EINVAL);
+    }
+    let mut state = region.state.lock();
+    // Occupied pages are the driver's for good: not allocations, so not "in use" at release.
+    if !state.free.take_exact(first, pages) {
+        return Err(-EBUSY);
+    }
+    drop(state);
+    dev.checker()
+        .memory()
+        .cpu_of(region.bus + first * PAGE + device_addr % PAGE, size as u64)
+        .map(|p| p.as_ptr())
+        .ok_or(-EINVAL)
+}
