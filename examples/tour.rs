@@ -326,6 +326,73 @@ const MISTAKES: &[(&str, &str, Scenario)] = &[
             dma_unmap_single(dev, dma, 64, Direction::ToDevice);
         },
     ),
+    (
+        "allocate a ring with GFP_KERNEL under a spinlock",
+        "sleeping-alloc-in-atomic",
+        |_, dev| {
+            let lock = SpinLock::new(());
+            let _guard = lock.lock_irqsave();
+            let mut dma = 0;
+            let _ = dma_alloc_coherent(dev, 4096, &mut dma, Gfp::KERNEL);
+        },
+    ),
+    (
+        "two RX buffers share a cache line",
+        "cacheline-overlap",
+        |c, dev| {
+            let a = kmalloc(c, 32, Gfp::KERNEL);
+            let b = a.wrapping_add(32); // the next 32-byte object, in the same 64-byte line
+            let _ = kmalloc(c, 32, Gfp::KERNEL);
+            let _ = dma_map_single(dev, a, 32, Direction::FromDevice);
+            let _ = dma_map_single(dev, b, 32, Direction::FromDevice);
+        },
+    ),
+    ("map a vmalloc buffer", "map-vmalloc-memory", |c, dev| {
+        let v = vmalloc(c, 8192);
+        let _ = dma_map_single(dev, v, 8192, Direction::ToDevice);
+    }),
+    (
+        "free a descriptor back to its pool twice",
+        "pool-double-free",
+        |_, dev| {
+            let pool = dma_pool_create("desc", dev, 64, 64, 0).unwrap();
+            let mut dma = 0;
+            let d = dma_pool_alloc(&pool, Gfp::KERNEL, &mut dma);
+            dma_pool_free(&pool, d, dma);
+            dma_pool_free(&pool, d, dma);
+            dma_pool_destroy(pool);
+        },
+    ),
+    (
+        "destroy a pool with a descriptor still in use",
+        "pool-destroy-busy",
+        |_, dev| {
+            let pool = dma_pool_create("desc", dev, 64, 64, 0).unwrap();
+            let mut dma = 0;
+            let _ = dma_pool_alloc(&pool, Gfp::KERNEL, &mut dma);
+            dma_pool_destroy(pool);
+        },
+    ),
+    (
+        "release CMA pages with another count",
+        "cma-release-count-mismatch",
+        |c, dev| {
+            let area = c.declare_cma(256).unwrap();
+            let isp = c.device("isp0").driver("toy-isp").cma(&area).build();
+            let frame = dma_alloc_from_contiguous(&isp, 64, 4).unwrap();
+            dma_release_from_contiguous(&isp, frame, 32);
+            let _ = dev;
+        },
+    ),
+    (
+        "mmap more of a frame buffer than was allocated",
+        "mmap-out-of-bounds",
+        |_, dev| {
+            let mut dma = 0;
+            let fb = dma_alloc_coherent(dev, PAGE_SIZE, &mut dma, Gfp::KERNEL);
+            assert!(dma_mmap_coherent(dev, fb, dma, PAGE_SIZE, 0, 4 * PAGE_SIZE).is_err());
+        },
+    ),
     ("close forgets the RX ring", "leak", |c, dev| {
         let nic = ToyNic::open(c, dev);
         dma_free_coherent(dev, RING * 16, nic.desc, nic.desc_dma);
@@ -346,6 +413,11 @@ const MISTAKES: &[(&str, &str, Scenario)] = &[
         kfree(c, buf);
     }),
 ];
+
+/// A second toy device, for the descriptor pool of the clean run.
+fn dev2(c: &Checker) -> Device {
+    c.device("eth1").driver("toy-nic").build()
+}
 
 /// A disk behind the IOMMU and an sg list of `n` whole pages for it.
 fn sg_of_pages(c: &Checker, n: usize) -> (Device, SgTable, Vec<Page>) {
@@ -426,6 +498,18 @@ fn main() {
     nic.close();
     dev.release();
     println!("    NIC: 100 packets sent, {received} RX buffers received");
+    let pool = dma_pool_create("toy-desc", &dev2(&checker), 32, 32, 4096).unwrap();
+    let blocks: Vec<(*mut u8, DmaAddr)> = (0..64)
+        .map(|_| {
+            let mut dma = 0;
+            (dma_pool_zalloc(&pool, Gfp::KERNEL, &mut dma), dma)
+        })
+        .collect();
+    for (cpu, dma) in blocks {
+        dma_pool_free(&pool, cpu, dma);
+    }
+    dma_pool_destroy(pool);
+    println!("    pool: 64 descriptors allocated and freed");
     let (nents, count) = block_write(&checker);
     println!("    block: {nents} pages written as {count} DMA segment(s) through the IOMMU");
     let stats = checker.stats();

@@ -463,8 +463,14 @@ impl CheckerInner {
     /// The CPU cache lines (physical line numbers) of a new mapping the device may write.
     fn cache_lines(&self, ev: &Event) -> Option<(u64, u64)> {
         let writable = ev.kind != MapKind::Coherent && ev.dir != crate::Direction::ToDevice;
-        let cpu = ev.cpu_addr.filter(|&a| a != 0 && writable)?;
-        let phys = self.memory.phys_of_addr(cpu, ev.size).ok()?;
+        let phys = match ev.phys_addr {
+            // A source that knows the physical address (a kernel trace) gives it.
+            Some(phys) if writable => phys,
+            _ => {
+                let cpu = ev.cpu_addr.filter(|&a| a != 0 && writable)?;
+                self.memory.phys_of_addr(cpu, ev.size).ok()?
+            }
+        };
         let line = DMA_CACHE_ALIGNMENT as u64;
         Some((phys / line, (phys + ev.size.max(1)).div_ceil(line)))
     }

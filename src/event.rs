@@ -75,6 +75,9 @@ pub struct Event {
     pub mapped_ents: u32,
     /// The CPU address named in the call, where it has one.
     pub cpu_addr: Option<u64>,
+    /// The physical address of the memory mapped, where the source knows it (a kernel trace);
+    /// otherwise the checker finds it from `cpu_addr`.
+    pub phys_addr: Option<u64>,
     /// The execution context of the call.
     pub context: CallContext,
     /// Where the call was made.
@@ -98,6 +101,7 @@ impl Event {
             nents: None,
             mapped_ents: 0,
             cpu_addr: None,
+            phys_addr: None,
             context: CallContext::current(),
             site,
         }

@@ -43,7 +43,9 @@
 
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "virtio", feature = "dma-api"))] pub mod adapters;
 mod backend;
+pub mod capi;
 mod checker;
 mod cma;
 pub mod config;
@@ -63,6 +65,7 @@ mod sg;
 mod shim;
 mod site;
 mod sync;
+pub mod trace;
 mod tracker;
 mod types;
 

@@ -18,6 +18,18 @@ pub struct Site {
     pub location: &'static Location<'static>,
     /// The unresolved stack, if stack capture is on.
     pub stack: Option<Stack>,
+    /// For an event replayed from a recorded trace (see [`crate::trace`]): the trace and its
+    /// line. Reports show it instead of `location`, which is then the replayer's own.
+    pub trace: Option<TraceLine>,
+}
+
+/// A line of a recorded trace: where a replayed event came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceLine {
+    /// The trace's name as reports show it (its path, or `-` for standard input).
+    pub file: &'static str,
+    /// The line, from 1.
+    pub line: u64,
 }
 
 impl Site {
@@ -28,6 +40,7 @@ impl Site {
         Site {
             location: Location::caller(),
             stack: Stack::capture(depth),
+            trace: None,
         }
     }
 
@@ -36,12 +49,26 @@ impl Site {
         Site {
             location,
             stack: None,
+            trace: None,
+        }
+    }
+
+    /// The site of an event replayed from line `line` of the trace named `file`.
+    #[track_caller]
+    pub fn in_trace(file: &'static str, line: u64) -> Site {
+        Site {
+            location: Location::caller(),
+            stack: None,
+            trace: Some(TraceLine { file, line }),
         }
     }
 }
 
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(t) = self.trace {
+            return write!(f, "{}:{}", t.file, t.line);
+        }
         write!(
             f,
             "{}:{}:{}",

@@ -1,9 +1,9 @@
-//! The `dmacheck` command: the rule catalogue, and JSON reports (written by
+//! The `dmacheck` command: the rule catalogue, JSON reports (written by
 //! `DMACHECK_REPORT=json:<dir>/`) shown as text, merged across shards into JSON, SARIF or JUnit,
-//! checked for CI, and dumped.
+//! checked for CI, and dumped; and kernel `dma:*` traces replayed through the rules.
 //!
-//! Exit codes: 0 on success, 1 when `report check` finds findings at the level asked, 2 when a
-//! report cannot be read or written (or the command line is wrong).
+//! Exit codes: 0 on success, 1 when `report check` or `trace` finds findings at the level asked,
+//! 2 when a report or trace cannot be read or written (or the command line is wrong).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,46 @@ enum Command {
     Report(ReportCommand),
     /// Print the rule catalogue (the text of RULES.md), generated from the rule declarations.
     Rules,
+    /// Replay a Linux kernel trace of the dma:* events through the rules and report what it
+    /// finds: the text of /sys/kernel/tracing/trace or trace_pipe, or `trace-cmd report`
+    /// output, plain or gzip. Capture one with `echo 1 > /sys/kernel/tracing/events/dma/enable`
+    /// or `trace-cmd record -e dma`. Exits with 1 when there are findings at the --fail-on
+    /// level (violations, and mappings live at the end), 0 otherwise.
+    Trace(TraceArgs),
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    /// The trace; `-` for standard input.
+    #[arg(default_value = "-")]
+    file: PathBuf,
+    /// The format of the report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Where to write the report, `-` for stdout. With a format other than text, the trace
+    /// summary goes to stderr.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// When to color the text.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+    /// The trace covers the driver from its load: releases and syncs of addresses it never
+    /// saw mapped are violations, not "unknown to the trace".
+    #[arg(long)]
+    from_start: bool,
+    /// Check only this device (its name in the trace, such as 0000:00:03.0).
+    #[arg(long)]
+    device: Option<String>,
+    /// Do not report mappings live at the end of the trace (a capture that ends while the
+    /// driver runs).
+    #[arg(long)]
+    ignore_leaks: bool,
+    /// The lowest level that fails.
+    #[arg(long, value_enum, default_value_t = FailOn::Warn)]
+    fail_on: FailOn,
+    /// Never show a progress bar (one is shown on a terminal for large traces).
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +177,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode, ReportError> {
     match command {
+        Command::Trace(args) => return trace(args),
         Command::Rules => print!("{}", dmacheck::rules::catalogue_markdown()),
         Command::Report(ReportCommand::Show { color, files }) => {
             print!("{}", Format::Text.render(&load(&files)?, color.enabled()));
@@ -175,6 +216,78 @@ fn run(command: Command) -> Result<ExitCode, ReportError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dmacheck trace`: replay the trace, write the report, exit by the findings.
+fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
+    use dmacheck::trace::{TraceError, TraceOptions};
+    let name = args.file.display().to_string();
+    let options = TraceOptions {
+        from_start: args.from_start,
+        device: args.device,
+        leaks: !args.ignore_leaks,
+        read_env: true,
+        ..TraceOptions::named(&name)
+    };
+    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    // The first call comes after 65536 lines, so a small trace never shows a bar.
+    let progress = |read: u64, size: Option<u64>| {
+        if !show_progress {
+            return;
+        }
+        let bar = bar.get_or_insert_with(|| {
+            let bar = match size {
+                Some(size) => indicatif::ProgressBar::new(size),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            let template = if size.is_some() {
+                "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)"
+            } else {
+                "{msg} {spinner} {bytes} ({bytes_per_sec})"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message("replaying");
+            bar
+        });
+        bar.set_position(read);
+    };
+    let replay = dmacheck::trace::replay_path(&args.file, options, progress).map_err(|e| {
+        let e = match e {
+            TraceError::Io(e) => e,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+        };
+        ReportError::Io(args.file.clone(), e)
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let replay = replay?;
+    let report = replay.report();
+    let to_stdout = args.output == Path::new("-");
+    let text = match args.format {
+        OutputFormat::Text => replay.text(to_stdout && args.color.enabled()),
+        other => {
+            eprint!("{}", replay.summary.to_text());
+            Format::from(other).render(&report, false)
+        }
+    };
+    if to_stdout {
+        print!("{text}");
+    } else {
+        std::fs::write(&args.output, text).map_err(|e| ReportError::Io(args.output, e))?;
+    }
+    let level = match args.fail_on {
+        FailOn::Warn => Level::Warn,
+        FailOn::Deny => Level::Deny,
+    };
+    Ok(if report.findings_at_least(level) > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Read every report named (a directory stands for its `*.json` files, by name) and merge them.

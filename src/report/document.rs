@@ -220,7 +220,8 @@ impl ReportCounters {
 ///
 /// For a call made through dmacheck's own code rather than with `#[track_caller]` from the
 /// caller (the C ABI), `file` and `line` are those of the first user frame of the stack, when
-/// a stack was captured and that frame has debug info.
+/// a stack was captured and that frame has debug info. For an event replayed from a trace
+/// ([`crate::trace`]), they are the trace's name and line, and `column` is 0.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ReportSite {
     /// The source file, as the compiler spells it (relative to the workspace for local code).
@@ -241,6 +242,16 @@ pub struct ReportSite {
 
 impl From<&Site> for ReportSite {
     fn from(site: &Site) -> Self {
+        if let Some(t) = site.trace {
+            // A replayed event: the trace's line is where to look.
+            return ReportSite {
+                file: t.file.to_string(),
+                line: u32::try_from(t.line).unwrap_or(u32::MAX),
+                column: 0,
+                stack: Vec::new(),
+                first_user_frame: None,
+            };
+        }
         let stack: Vec<Frame> = site
             .stack
             .as_ref()

@@ -1,0 +1,2 @@
+//! Placeholder until the trace replay benchmark lands.
+fn main() {}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * <dmacheck.h>: what the kernel does not have. Devices to run a driver against, a device model
+ * to act as the bus master, interrupt context, and the checker's findings.
+ *
+ * Everything uses the process-wide checker. Rule levels default to warn (report and go on) and
+ * follow the DMACHECK environment variable (DMACHECK=deny, DMACHECK=leak=allow, ...; see the
+ * README). At exit, the report goes where DMACHECK_REPORT says (DMACHECK_REPORT=json:dir/), or
+ * the leak summary to stderr when something leaked.
+ *
+ * Build: cc -Iinclude -c test.c && cc test.o target/debug/libdmacheck.a -lpthread -ldl -lm
+ */
+#ifndef DMACHECK_H
+#define DMACHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+struct device;
+struct pci_dev;
+
+/*
+ * A device with both DMA masks set to dma_mask (0: the PCI default, DMA_BIT_MASK(32)). name and
+ * driver appear in reports; NULL gives "(unnamed)" and "unknown". The device lives until the
+ * process ends: after dmacheck_device_release, DMA calls on it are reported.
+ */
+struct device *dmacheck_device_create(const char *name, const char *driver, uint64_t dma_mask);
+/* The same, as a PCI device: use &pdev->dev, or the pci_* calls. */
+struct pci_dev *dmacheck_pci_dev_create(const char *name, const char *driver, uint64_t dma_mask);
+/*
+ * Driver unbind: every mapping and allocation still live on the device is reported as a leak
+ * (`leak`, one per entry, with the site that made it) and forgotten. Releasing twice, or NULL,
+ * does nothing.
+ */
+void dmacheck_device_release(struct device *dev);
+
+/*
+ * The device reads (writes) len bytes at DMA address addr, as the hardware would see them.
+ * Checked: the bytes must lie in one live mapping of this device that allows the access and
+ * that the device owns. Returns 0, or a negative errno on a fault (-EFAULT: the access was
+ * reported and nothing was copied; -EINVAL: buf is NULL).
+ */
+int dmacheck_device_read(struct device *dev, dma_addr_t addr, void *buf, size_t len);
+int dmacheck_device_write(struct device *dev, dma_addr_t addr, const void *buf, size_t len);
+
+/* Run handler(arg) as a hard interrupt handler: in_interrupt(), IRQs disabled. */
+void dmacheck_run_in_irq(void (*handler)(void *), void *arg);
+
+/* Violations reported so far, of every rule, leaks reported by device releases included. */
+unsigned long dmacheck_error_count(void);
+/* Violations of one rule ("unmap-size-mismatch"); ULONG_MAX if no rule has that id. */
+unsigned long dmacheck_violation_count(const char *rule_id);
+/* Mappings and allocations live now on dev; NULL: on all devices. */
+unsigned long dmacheck_live_entries(struct device *dev);
+/*
+ * Write the checker's report as JSON (schema dmacheck-report/1) to path: a file (replaced), a
+ * directory (a path ending in '/', or an existing one: a new uniquely named file in it), or
+ * "-" for stderr. 0, or a negative errno.
+ */
+int dmacheck_write_report(const char *path);
+/*
+ * Write the exit report now (where DMACHECK_REPORT says), for a program about to leave by a
+ * path that skips atexit handlers (_exit, a signal). It is written once per process; returns the
+ * number of files written.
+ */
+int dmacheck_write_exit_report(void);
+
+#endif /* DMACHECK_H */

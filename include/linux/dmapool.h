@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * <linux/dmapool.h>: pools of small coherent blocks of one size, alignment and boundary.
+ *
+ * Free blocks are poisoned and checked when handed out again (a write after free is reported
+ * with the site of the free); freeing a block twice, into the wrong pool or with the wrong CPU
+ * address, and destroying a pool with blocks still allocated are reported. A pool pointer not
+ * made by dma_pool_create (NULL included, except for dma_pool_destroy(NULL), which does
+ * nothing) is reported as a destroyed pool.
+ */
+#ifndef _DMACHECK_LINUX_DMAPOOL_H
+#define _DMACHECK_LINUX_DMAPOOL_H
+
+#include <linux/types.h>
+#include <linux/device.h>
+#include <linux/gfp.h>
+
+struct dma_pool;
+
+/*
+ * A pool of size-byte blocks aligned to align (a power of two), none crossing a multiple of
+ * boundary (0: no boundary). NULL for bad parameters, which are reported. May sleep.
+ */
+struct dma_pool *dma_pool_create(const char *name, struct device *dev, size_t size,
+				 size_t align, size_t boundary);
+/* Every block must be free. May sleep. NULL does nothing. */
+void dma_pool_destroy(struct dma_pool *pool);
+/* A block: its CPU address, and its DMA address in *handle; NULL when memory runs out. */
+void *dma_pool_alloc(struct dma_pool *pool, gfp_t mem_flags, dma_addr_t *handle);
+/* dma_pool_alloc, zeroed. */
+void *dma_pool_zalloc(struct dma_pool *pool, gfp_t mem_flags, dma_addr_t *handle);
+/* Put a block back: both addresses dma_pool_alloc returned. */
+void dma_pool_free(struct dma_pool *pool, void *vaddr, dma_addr_t addr);
+
+#endif /* _DMACHECK_LINUX_DMAPOOL_H */

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * <linux/scatterlist.h>: scatter-gather lists, laid out as the kernel lays them out, so drivers
+ * declare arrays of them, chain them and walk them as usual.
+ *
+ * sg_dma_address() and sg_dma_len() are lvalues, as in the kernel, and checked: reading (or
+ * writing) the DMA fields of an entry past the count dma_map_sg() returned, after a failed map
+ * or after dma_unmap_sg() is reported (`sg-dma-beyond-count`).
+ *
+ * dmacheck keeps the state of each mapped list keyed by its address (the `sgl` pointer given to
+ * dma_map_sg). sg_init_table() and sg_init_one() forget whatever was known about the entries
+ * they reset, so an array reused for a new list (on the stack, say) starts afresh.
+ */
+#ifndef _DMACHECK_LINUX_SCATTERLIST_H
+#define _DMACHECK_LINUX_SCATTERLIST_H
+
+#include <linux/types.h>
+#include <linux/mm.h>
+
+struct scatterlist {
+	unsigned long page_link;	/* the page; SG_CHAIN and SG_END in bits 0 and 1 */
+	unsigned int offset;		/* of the buffer in its page */
+	unsigned int length;		/* of the buffer */
+	dma_addr_t dma_address;		/* use sg_dma_address() */
+	unsigned int dma_length;	/* use sg_dma_len() */
+	unsigned int dma_flags;
+};
+
+#define SG_CHAIN		0x01UL
+#define SG_END			0x02UL
+#define SG_PAGE_LINK_MASK	(SG_CHAIN | SG_END)
+
+static inline bool sg_is_chain(const struct scatterlist *sg)
+{
+	return sg->page_link & SG_CHAIN;
+}
+
+static inline bool sg_is_last(const struct scatterlist *sg)
+{
+	return sg->page_link & SG_END;
+}
+
+static inline struct scatterlist *sg_chain_ptr(const struct scatterlist *sg)
+{
+	return (struct scatterlist *)(sg->page_link & ~SG_PAGE_LINK_MASK);
+}
+
+static inline struct page *sg_page(const struct scatterlist *sg)
+{
+	return (struct page *)(sg->page_link & ~SG_PAGE_LINK_MASK);
+}
+
+static inline void sg_assign_page(struct scatterlist *sg, struct page *page)
+{
+	sg->page_link = (sg->page_link & SG_PAGE_LINK_MASK) | (unsigned long)page;
+}
+
+/* Point an entry at len bytes at offset into page. */
+static inline void sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len,
+			       unsigned int offset)
+{
+	sg_assign_page(sg, page);
+	sg->offset = offset;
+	sg->length = len;
+}
+
+/* Point an entry at buflen bytes at buf (kmalloc or page memory). */
+static inline void sg_set_buf(struct scatterlist *sg, const void *buf, unsigned int buflen)
+{
+	sg_set_page(sg, virt_to_page(buf), buflen, offset_in_page(buf));
+}
+
+/* The CPU address of an entry's buffer. */
+static inline void *sg_virt(const struct scatterlist *sg)
+{
+	return (char *)page_address(sg_page(sg)) + sg->offset;
+}
+
+static inline void sg_mark_end(struct scatterlist *sg)
+{
+	sg->page_link |= SG_END;
+	sg->page_link &= ~SG_CHAIN;
+}
+
+static inline void sg_unmark_end(struct scatterlist *sg)
+{
+	sg->page_link &= ~SG_END;
+}
+
+/* The next entry, following chains; NULL after the last. */
+static inline struct scatterlist *sg_next(struct scatterlist *sg)
+{
+	if (sg_is_last(sg))
+		return NULL;
+	sg++;
+	if (sg_is_chain(sg))
+		sg = sg_chain_ptr(sg);
+	return sg;
+}
+
+/* Make the last of prv's prv_nents entries a link to sgl. */
+static inline void sg_chain(struct scatterlist *prv, unsigned int prv_nents,
+			    struct scatterlist *sgl)
+{
+	prv[prv_nents - 1].offset = 0;
+	prv[prv_nents - 1].length = 0;
+	prv[prv_nents - 1].page_link = ((unsigned long)sgl | SG_CHAIN) & ~SG_END;
+}
+
+/* Clear nents entries and mark the last as the end of the list. */
+void sg_init_table(struct scatterlist *sgl, unsigned int nents);
+/* A list of one entry for buflen bytes at buf. */
+void sg_init_one(struct scatterlist *sg, const void *buf, unsigned int buflen);
+
+/* The checked DMA fields of an entry (what sg_dma_address and sg_dma_len expand to). */
+dma_addr_t *dmacheck_sg_dma_address_ptr(struct scatterlist *sg);
+unsigned int *dmacheck_sg_dma_len_ptr(struct scatterlist *sg);
+#define sg_dma_address(sg)	(*dmacheck_sg_dma_address_ptr(sg))
+#define sg_dma_len(sg)		(*dmacheck_sg_dma_len_ptr(sg))
+
+/* Walk nr entries from sglist: after a map, nr is the count dma_map_sg returned. */
+#define for_each_sg(sglist, sg, nr, __i) \
+	for (__i = 0, sg = (sglist); __i < (nr); __i++, sg = sg_next(sg))
+
+#endif /* _DMACHECK_LINUX_SCATTERLIST_H */

@@ -1,0 +1,346 @@
+//! Devices (`struct device`, `struct pci_dev`) and `<dmacheck.h>`: making and releasing devices,
+//! the device model, interrupt context and the checker's findings.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, c_char, c_int, c_ulong, c_void};
+use std::sync::OnceLock;
+
+use super::{c_str, checker, ffi};
+use crate::report::{Destination, Format, Target};
+use crate::sync::Mutex;
+use crate::{Device, DmaAddr, dma_bit_mask};
+
+/// A C `struct device` (`<linux/device.h>`).
+#[repr(C)]
+pub struct CDevice {
+    /// `dev_name()`: a C string owned by dmacheck.
+    pub name: *const c_char,
+    /// The streaming mask is `*dma_mask`.
+    pub dma_mask: *mut u64,
+    /// The coherent mask.
+    pub coherent_dma_mask: u64,
+    /// `dev_get_drvdata()`.
+    pub driver_data: *mut c_void,
+    /// Free for the driver.
+    pub platform_data: *mut c_void,
+    /// What `dma_mask` points at for devices from `dmacheck_device_create`.
+    pub dma_mask_storage: u64,
+}
+
+/// A C `struct pci_dev` (`<linux/pci.h>`), embedding its `struct device`.
+#[repr(C)]
+pub struct CPciDev {
+    /// The PCI vendor id.
+    pub vendor: u16,
+    /// The PCI device id.
+    pub device: u16,
+    /// Device and function number.
+    pub devfn: u32,
+    /// What `dev.dma_mask` points at.
+    pub dma_mask: u64,
+    /// The device.
+    pub dev: CDevice,
+}
+
+/// The Rust device of every C device, by the address of its `struct device`. Entries are never
+/// removed: the C structures are never freed.
+static DEVICES: Mutex<BTreeMap<usize, Device>> = Mutex::new(BTreeMap::new());
+
+/// The device NULL and unknown pointers stand for: released, so every DMA call on it is
+/// reported and refused.
+pub(super) fn invalid_device() -> &'static Device {
+    static INVALID: OnceLock<Device> = OnceLock::new();
+    INVALID.get_or_init(|| {
+        let dev = checker()
+            .device("(NULL or unknown struct device)")
+            .driver("dmacheck")
+            .build();
+        dev.release();
+        dev
+    })
+}
+
+/// The device a C pointer names, with its masks brought in line with the C fields; the
+/// released placeholder for NULL or a pointer no `dmacheck_*_create` returned.
+pub(super) fn device(dev: *const CDevice) -> Device {
+    registered(dev).unwrap_or_else(|| invalid_device().clone())
+}
+
+/// The registered device at `dev`, with its masks applied.
+pub(super) fn registered(dev: *const CDevice) -> Option<Device> {
+    if dev.is_null() {
+        return None;
+    }
+    let found = DEVICES.lock().get(&dev.addr()).cloned()?;
+    // SAFETY: `dev` is registered, so it is a `CDevice` this module allocated and never frees.
+    unsafe { apply_c_masks(dev, &found) };
+    Some(found)
+}
+
+/// Apply what C wrote into the mask fields.
+///
+/// # Safety
+/// `dev` points to a live `CDevice`; its `dma_mask` is NULL or points to a readable `u64` (the
+/// same contract as the kernel's).
+unsafe fn apply_c_masks(dev: *const CDevice, rust: &Device) {
+    let now = rust.params();
+    // SAFETY: `dev` is live (the caller's contract); the fields are read without assuming that
+    // C code did not change them.
+    let (mask_ptr, coherent) = unsafe {
+        (
+            std::ptr::addr_of!((*dev).dma_mask).read_volatile(),
+            std::ptr::addr_of!((*dev).coherent_dma_mask).read_volatile(),
+        )
+    };
+    if !mask_ptr.is_null() {
+        // SAFETY: a non-NULL `dma_mask` points to the device's mask (the caller's contract).
+        let mask = unsafe { mask_ptr.read_volatile() };
+        if mask != now.dma_mask {
+            crate::dma_set_mask(rust, mask);
+        }
+    }
+    if coherent != now.coherent_dma_mask {
+        crate::dma_set_coherent_mask(rust, coherent);
+    }
+}
+
+/// A new Rust device and the C structure to register it under (its `dma_mask` pointer not
+/// set yet: it points into the structure's final place).
+fn new_device(name: *const c_char, driver: *const c_char, mask: u64) -> (CDevice, Device) {
+    // SAFETY: the C contract of `dmacheck_device_create`: NULL or NUL-terminated strings.
+    let (name, driver) = unsafe { (c_str(name, "(unnamed)"), c_str(driver, "unknown")) };
+    let mask = if mask == 0 { dma_bit_mask(32) } else { mask };
+    let rust = checker()
+        .device(&name)
+        .driver(&driver)
+        .dma_mask(mask)
+        .coherent_dma_mask(mask)
+        .build();
+    let c_name = CString::new(name.as_str()).unwrap_or_default();
+    let dev = CDevice {
+        name: c_name.into_raw(),
+        dma_mask: std::ptr::null_mut(),
+        coherent_dma_mask: mask,
+        driver_data: std::ptr::null_mut(),
+        platform_data: std::ptr::null_mut(),
+        dma_mask_storage: mask,
+    };
+    (dev, rust)
+}
+
+/// `dmacheck_device_create`: a device with both masks `dma_mask` (0: 32 bits).
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_device_create(
+    name: *const c_char,
+    driver: *const c_char,
+    dma_mask: u64,
+) -> *mut CDevice {
+    ffi("dmacheck_device_create", || {
+        let (dev, rust) = new_device(name, driver, dma_mask);
+        // Never freed: a released device must stay valid to be reported.
+        let p = Box::into_raw(Box::new(dev));
+        // SAFETY: `p` was just allocated and is not shared yet.
+        unsafe { (*p).dma_mask = &raw mut (*p).dma_mask_storage };
+        DEVICES.lock().insert(p.addr(), rust);
+        p
+    })
+}
+
+/// `dmacheck_pci_dev_create`: the same, as a PCI device.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_pci_dev_create(
+    name: *const c_char,
+    driver: *const c_char,
+    dma_mask: u64,
+) -> *mut CPciDev {
+    ffi("dmacheck_pci_dev_create", || {
+        let (dev, rust) = new_device(name, driver, dma_mask);
+        let p = Box::into_raw(Box::new(CPciDev {
+            vendor: 0,
+            device: 0,
+            devfn: 0,
+            dma_mask: dev.dma_mask_storage,
+            dev,
+        }));
+        // SAFETY: `p` was just allocated and is not shared yet.
+        let dev = unsafe {
+            (*p).dev.dma_mask = &raw mut (*p).dma_mask;
+            &raw mut (*p).dev
+        };
+        DEVICES.lock().insert(dev.addr(), rust);
+        p
+    })
+}
+
+/// The device of `pci_*` calls given a NULL `pci_dev`: ISA, 24-bit masks.
+#[unsafe(no_mangle)]
+extern "C" fn dmacheck_isa_device() -> *mut CDevice {
+    static ISA: OnceLock<usize> = OnceLock::new();
+    let at = *ISA.get_or_init(|| {
+        // SAFETY: static NUL-terminated names.
+        let dev = unsafe {
+            dmacheck_device_create(c"isa (NULL pci_dev)".as_ptr(), c"isa".as_ptr(), 0xff_ffff)
+        };
+        dev.expose_provenance()
+    });
+    std::ptr::with_exposed_provenance_mut(at)
+}
+
+/// `dmacheck_device_release`: driver unbind.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_device_release(dev: *mut CDevice) {
+    ffi("dmacheck_device_release", || {
+        if let Some(dev) = registered(dev) {
+            dev.release();
+        }
+    })
+}
+
+/// `-EINVAL`.
+const EINVAL: c_int = 22;
+
+/// `dmacheck_device_read`: the device reads `len` bytes at `addr`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_device_read(
+    dev: *mut CDevice,
+    addr: DmaAddr,
+    buf: *mut c_void,
+    len: usize,
+) -> c_int {
+    ffi("dmacheck_device_read", || {
+        if buf.is_null() && len > 0 {
+            return -EINVAL;
+        }
+        let mut bytes = vec![0u8; len];
+        match device(dev).dma_read(addr, &mut bytes) {
+            Ok(()) => {
+                // SAFETY: the C contract: `buf` is writable for `len` bytes.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast(), len) };
+                0
+            }
+            Err(fault) => fault.errno(),
+        }
+    })
+}
+
+/// `dmacheck_device_write`: the device writes `len` bytes at `addr`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_device_write(
+    dev: *mut CDevice,
+    addr: DmaAddr,
+    buf: *const c_void,
+    len: usize,
+) -> c_int {
+    ffi("dmacheck_device_write", || {
+        if buf.is_null() && len > 0 {
+            return -EINVAL;
+        }
+        // The bytes are copied out first: the write may land on `buf` itself.
+        let bytes = if len == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: the C contract: `buf` is readable for `len` bytes.
+            unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec()
+        };
+        match device(dev).dma_write(addr, &bytes) {
+            Ok(()) => 0,
+            Err(fault) => fault.errno(),
+        }
+    })
+}
+
+/// `dmacheck_run_in_irq`: run `handler(arg)` as a hard interrupt handler.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_run_in_irq(
+    handler: Option<unsafe extern "C" fn(*mut c_void)>,
+    arg: *mut c_void,
+) {
+    ffi("dmacheck_run_in_irq", || {
+        if let Some(handler) = handler {
+            // SAFETY: the C contract: `handler` is a function taking `arg`.
+            crate::run_in_hardirq(|| unsafe { handler(arg) });
+        }
+    })
+}
+
+/// `dmacheck_error_count`: every violation reported so far.
+#[unsafe(no_mangle)]
+extern "C" fn dmacheck_error_count() -> c_ulong {
+    ffi("dmacheck_error_count", || checker().error_count())
+}
+
+/// `dmacheck_violation_count`: the violations of one rule; `ULONG_MAX` for an unknown id.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_violation_count(rule_id: *const c_char) -> c_ulong {
+    ffi("dmacheck_violation_count", || {
+        if rule_id.is_null() {
+            return c_ulong::MAX;
+        }
+        // SAFETY: the C contract: a NUL-terminated string.
+        let id = unsafe { c_str(rule_id, "") };
+        crate::rules::by_id(&id).map_or(c_ulong::MAX, |rule| checker().count(rule))
+    })
+}
+
+/// `dmacheck_live_entries`: entries live on `dev`, or on all devices for NULL.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_live_entries(dev: *mut CDevice) -> c_ulong {
+    ffi("dmacheck_live_entries", || {
+        let live = checker().live_entries();
+        if dev.is_null() {
+            return live.len() as c_ulong;
+        }
+        registered(dev).map_or(0, |dev| {
+            live.iter().filter(|e| e.device == dev.id()).count() as c_ulong
+        })
+    })
+}
+
+/// `-EIO`.
+const EIO: c_int = 5;
+
+/// `dmacheck_write_report`: the JSON report, to a file, a directory or `-`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_write_report(path: *const c_char) -> c_int {
+    ffi("dmacheck_write_report", || {
+        if path.is_null() {
+            return -EINVAL;
+        }
+        // SAFETY: the C contract: a NUL-terminated string.
+        let path = unsafe { c_str(path, "") };
+        if path.is_empty() {
+            return -EINVAL;
+        }
+        let target = if path == "-" {
+            Target::Stderr
+        } else if path.ends_with('/') || std::path::Path::new(&path).is_dir() {
+            Target::Directory(path.into())
+        } else {
+            Target::File(path.into())
+        };
+        let destination = Destination {
+            format: Format::Json,
+            target,
+        };
+        match checker().write_report(&destination) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("dmacheck: dmacheck_write_report: {e}");
+                -EIO
+            }
+        }
+    })
+}
+
+/// `dmacheck_write_exit_report`: the exit report, now; the number of files written.
+#[unsafe(no_mangle)]
+extern "C" fn dmacheck_write_exit_report() -> c_int {
+    ffi("dmacheck_write_exit_report", || {
+        c_int::try_from(crate::report::write_exit_report_now().len()).unwrap_or(c_int::MAX)
+    })
+}
+
+/// Every registered device (for the one-argument `dma_mapping_error`).
+pub(super) fn all_devices() -> Vec<Device> {
+    DEVICES.lock().values().cloned().collect()
+}

@@ -1,0 +1,194 @@
+//! The C ABI: the DMA API under its Linux names and signatures, for C code written against the
+//! kernel's headers. The headers are in `include/` (`<linux/dma-mapping.h>`, `<linux/pci.h>`,
+//! `<linux/scatterlist.h>`, `<linux/dmapool.h>`, `<linux/slab.h>`, `<linux/spinlock.h>`, ...,
+//! and `<dmacheck.h>` for devices, the device model and the findings); `cargo build` makes
+//! `libdmacheck.a` and `libdmacheck.so` exporting every function they declare.
+//!
+//! ```sh
+//! cc -Iinclude -g -c driver_test.c -o driver_test.o
+//! cc driver_test.o target/debug/libdmacheck.a -lpthread -ldl -lm -o driver_test
+//! ```
+//!
+//! This layer is thin: each function turns C arguments into the Rust API's types and calls the
+//! function of the same name on the process-wide checker ([`Checker::global`](crate::Checker)).
+//! What it adds is what C needs:
+//!
+//! - **Devices** are `#[repr(C)]` [`CDevice`] and [`CPciDev`] structures made by
+//!   `dmacheck_device_create` and `dmacheck_pci_dev_create`, registered by address and never
+//!   freed, so a DMA call on a released device is reported rather than a use after free. Only
+//!   registered pointers are dereferenced: NULL or any other pointer given as a device is
+//!   refused on a released placeholder device named `(NULL or unknown struct device)`, which
+//!   reports the call (`device-released`) and returns what a failed call returns.
+//! - **Masks**: the C fields (`*dev->dma_mask`, `dev->coherent_dma_mask`) are the truth. Every
+//!   call reads them and, when they differ from the Rust device's, applies them with
+//!   [`dma_set_mask`](crate::dma_set_mask) / [`dma_set_coherent_mask`](crate::dma_set_coherent_mask)
+//!   (a mask those refuse is not applied); `dma_set_mask` from C sets the Rust mask and writes
+//!   the C field. So a driver may write the fields directly, as kernel drivers do.
+//! - **Scatter-gather lists**: a C `struct scatterlist` array is translated into an
+//!   [`SgTable`](crate::SgTable) at `dma_map_sg` (following `SG_CHAIN` links and stopping at
+//!   `SG_END`), mapped by the Rust API, and the DMA segments are written back into the C
+//!   entries. The table stays registered under the address of the list's first entry, which is
+//!   how `dma_unmap_sg` and the syncs find it, and the addresses of its entries are indexed so
+//!   that `sg_dma_address(sg)` / `sg_dma_len(sg)` (lvalues through
+//!   `dmacheck_sg_dma_address_ptr`) are checked against the mapped count.
+//!   `sg_init_table`/`sg_init_one` forget the lists whose entries they reset.
+//! - **`struct page *`** names a page without being its address: pointers into a kernel-like
+//!   `vmemmap` range at [`VMEMMAP_BASE`], one 64-byte [`CPage`] per 4 KiB page, so `page + 1` is
+//!   the next page and a page used as a buffer is caught.
+//! - **Spinlocks** are C structures ([`CSpinlock`]) locked with atomics on their own memory;
+//!   the holder is in atomic context as [`SpinLock`](crate::SpinLock)'s is.
+//! - **Panics**: a deny-level violation panics in the Rust API, and a panic cannot unwind into
+//!   C. Every function catches it at the boundary (`std::panic::catch_unwind`); the panic
+//!   message (the violation) has been printed by then, the exit report is written, and the
+//!   process aborts (`SIGABRT`) inside the offending call: the program stops where the mistake
+//!   is, as a debugger or fuzzer wants.
+//!
+//! Sites in reports are the C ABI's own lines; with `DMACHECK=stacks` the captured stack shows
+//! the C caller (compile the C code with `-g`).
+
+#![cfg(not(loom))]
+
+use std::ffi::{CStr, c_char, c_int};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+use crate::{Checker, Direction, DmaAttrs, Gfp, PAGE_SHIFT, Page};
+
+mod context;
+mod device;
+mod memory;
+mod pool;
+mod sg;
+mod streaming;
+
+pub use context::CSpinlock;
+pub use device::{CDevice, CPciDev};
+pub use pool::CDmaPool;
+pub use sg::CScatterlist;
+
+/// The checker every C call uses.
+fn checker() -> &'static Checker {
+    Checker::global()
+}
+
+/// Run the body of a C ABI function, catching a panic (a deny-level violation) before it can
+/// unwind into C: write the exit report and abort.
+fn ffi<R>(call: &'static str, body: impl FnOnce() -> R) -> R {
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(_) => abort_from(call),
+    }
+}
+
+#[cold]
+fn abort_from(call: &str) -> ! {
+    // The panic hook has printed the message: the violation, or what went wrong inside.
+    eprintln!(
+        "dmacheck: {call}: stopping the program (a deny-level violation, or an internal error); \
+         C code cannot unwind, so dmacheck aborts"
+    );
+    let _ = panic::catch_unwind(crate::report::write_exit_report_now);
+    std::process::abort()
+}
+
+/// `enum dma_data_direction` from C: an unknown value is `DMA_NONE`, which the calls report.
+fn direction(raw: c_int) -> Direction {
+    u32::try_from(raw)
+        .ok()
+        .and_then(Direction::from_raw)
+        .unwrap_or(Direction::None)
+}
+
+/// `gfp_t` from C; unknown bits are ignored.
+fn gfp(raw: u32) -> Gfp {
+    Gfp::from_bits_truncate(raw)
+}
+
+/// `unsigned long attrs` from C; unknown bits are ignored.
+fn attrs(raw: u64) -> DmaAttrs {
+    DmaAttrs::from_bits_truncate(raw)
+}
+
+/// A C string, or `default` for NULL.
+///
+/// # Safety
+/// `s` is NULL or a NUL-terminated string.
+unsafe fn c_str(s: *const c_char, default: &str) -> String {
+    if s.is_null() {
+        return default.to_string();
+    }
+    // SAFETY: the caller guarantees a NUL-terminated string.
+    unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()
+}
+
+/// Where `struct page` pointers live: the x86-64 kernel's `vmemmap` base, an address no
+/// user-space program can dereference.
+pub const VMEMMAP_BASE: u64 = 0xffff_ea00_0000_0000;
+
+/// A C `struct page`: never dereferenced, only its address counts (see [`VMEMMAP_BASE`]).
+#[repr(C)]
+pub struct CPage {
+    /// Opaque; the 64 bytes of the kernel's `struct page`.
+    pub opaque: [u64; 8],
+}
+
+/// The `struct page *` of a page.
+fn page_ptr(page: Page) -> *mut CPage {
+    let index = (page.address().addr() as u64) >> PAGE_SHIFT;
+    let at = VMEMMAP_BASE + index * std::mem::size_of::<CPage>() as u64;
+    std::ptr::without_provenance_mut(at as usize)
+}
+
+/// The page a `struct page *` names, if it names one.
+fn page_of(ptr: *const CPage) -> Option<Page> {
+    let size = std::mem::size_of::<CPage>() as u64;
+    let offset = (ptr.addr() as u64).checked_sub(VMEMMAP_BASE)?;
+    if offset % size != 0 || offset / size > (usize::MAX >> PAGE_SHIFT) as u64 {
+        return None;
+    }
+    let address = ((offset / size) as usize) << PAGE_SHIFT;
+    Page::containing(std::ptr::with_exposed_provenance(address))
+}
+
+/// The page a `struct page *` names; for NULL or a pointer that names no page, a page no
+/// memory is at, so the call that gets it reports memory that is not DMA-able.
+fn page_or_nowhere(ptr: *const CPage) -> Page {
+    static NOWHERE: OnceLock<Page> = OnceLock::new();
+    page_of(ptr).unwrap_or_else(|| {
+        *NOWHERE.get_or_init(|| {
+            // The first page of the address space, which no process maps.
+            Page::containing(std::ptr::without_provenance(crate::PAGE_SIZE)).expect("non-null")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_page_pointers_round_trip_and_are_not_addresses() {
+        let buf = vec![0u8; 3 * crate::PAGE_SIZE];
+        let page = Page::containing(buf[crate::PAGE_SIZE..].as_ptr()).unwrap();
+        let p = page_ptr(page);
+        assert_ne!(p.addr(), page.address().addr());
+        assert_eq!(page_of(p), Some(page));
+        // `page + 1` in C is the next page.
+        let next = p.wrapping_add(1);
+        assert_eq!(
+            page_of(next).unwrap().address().addr(),
+            page.address().addr() + crate::PAGE_SIZE
+        );
+        assert_eq!(page_of(std::ptr::null()), None);
+        assert_eq!(page_of(p.cast::<u8>().wrapping_add(8).cast()), None);
+        assert_eq!(page_or_nowhere(std::ptr::null()).address().addr(), crate::PAGE_SIZE);
+    }
+
+    #[test]
+    fn unknown_directions_are_dma_none() {
+        assert_eq!(direction(1), Direction::ToDevice);
+        assert_eq!(direction(3), Direction::None);
+        assert_eq!(direction(7), Direction::None);
+        assert_eq!(direction(-1), Direction::None);
+    }
+}

@@ -1,0 +1,454 @@
+//! Checking real kernel traces: Linux `dma:*` tracepoint logs replayed through the rules.
+//!
+//! Since Linux 6.12 the kernel can trace every DMA API call (`include/trace/events/dma.h`) on
+//! a production kernel, without `CONFIG_DMA_API_DEBUG`. This module reads such a trace and
+//! replays it into a [`Checker`] of its own, through the same engine and rules as live calls:
+//! a checker for real drivers on real machines.
+//!
+//! **Input.** The text of `/sys/kernel/tracing/trace` or `trace_pipe`, or the output of
+//! `trace-cmd report` (with or without `-l`), plain or gzip-compressed, from a file or any
+//! reader. Kernels 6.12 to current: `dma_map_page` or `dma_map_phys` (6.18), `dir` on
+//! allocations or not (6.12), sg events with or without `nents=`/`ents=` counts.
+//!
+//! **Robustness.** Nothing in a trace is fatal. Malformed lines are counted and listed with
+//! their line numbers; events of other subsystems are skipped and counted; unknown `dma_*`
+//! events are counted. A trace that starts mid-run releases mappings it never saw made: such
+//! findings are *unknown to the trace*, a quiet category, not violations (unless
+//! [`TraceOptions::from_start`] says the trace covers the driver from its load).
+//! `CPU:N [LOST M EVENTS]` markers make the state uncertain: live mappings are forgotten, and
+//! findings the lost events could explain are set aside as *uncertain* (see the `state`
+//! module's documentation for the exact rule). Kernel traces do not show
+//! `dma_mapping_error`, so `unmap-unchecked` is allowed in replays.
+//!
+//! **Output.** Each event's [`Site`](crate::Site) is its trace line
+//! ([`Site::in_trace`](crate::Site::in_trace), [`TraceLine`]), so every report format — text,
+//! JSON, SARIF, JUnit — names the trace's lines: a violation at the line of the faulty event,
+//! the line of the map that made the entry ("mapped at"), and any related line (the first
+//! unmap of a double unmap). [`TraceReplay::report`] is the usual [`Report`], violations
+//! ordered by device and line, with the mappings live at the end grouped by device, kind and
+//! size; [`TraceSummary`] says what was skipped, set aside or not decidable, per device.
+//!
+//! ```
+//! use dmacheck::trace::{self, TraceOptions};
+//!
+//! let text = "\
+//! # tracer: nop
+//!       ip-410 [000] .....  17.3: dma_alloc: 0000:00:03.0 dir=BIDIRECTIONAL dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 flags=GFP_KERNEL attrs=
+//!       ip-410 [000] d....  17.4: dma_free: 0000:00:03.0 dir=BIDIRECTIONAL dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 attrs=
+//! ";
+//! let replay = trace::replay_bytes(text.as_bytes(), TraceOptions::named("e1000.trace")).unwrap();
+//! let v = replay.violations();
+//! assert_eq!(v[0].rule.id, "free-coherent-irqs-disabled");
+//! assert_eq!(v[0].site.to_string(), "e1000.trace:3");
+//! assert_eq!(replay.summary.dma_events, 2);
+//! ```
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::rc::Rc;
+
+use crate::checker::Checker;
+use crate::config::ConfigError;
+use crate::report::{LeakKind, LeakReport, LeakSite, Report, ReportSite, Violation};
+use crate::rules::{self, Level, Rule};
+use crate::sync::Mutex;
+
+mod parse;
+mod replay;
+mod state;
+mod summary;
+
+pub use crate::site::TraceLine;
+pub use parse::{
+    Array, DmaCall, DmaEvent, Header, Line, ParseError, Parsed, RawEvent, parse_dma,
+    parse_event, parse_line,
+};
+pub use replay::Replayer;
+pub use summary::{
+    Category, DeviceSummary, Example, LeakGroup, Loss, MalformedLine, TraceSummary,
+};
+
+/// How to replay a trace.
+#[derive(Clone, Debug)]
+pub struct TraceOptions {
+    /// The trace's name in reports (its path; `-` for standard input).
+    pub name: String,
+    /// The trace covers the driver from its start (tracing was on before it was loaded): a
+    /// release or sync of an address the trace never saw mapped is a violation
+    /// (`unmap-unknown`, `sync-unknown`), not "unknown to the trace". Ignored when the header
+    /// shows the ring buffer overwrote the trace's beginning.
+    pub from_start: bool,
+    /// Replay only the events of this device.
+    pub device: Option<String>,
+    /// Report the mappings live at the end of the trace as leaks (default true).
+    pub leaks: bool,
+    /// Take rule levels from `DMACHECK` (default false; the `dmacheck` command sets it).
+    pub read_env: bool,
+    /// More `DMACHECK` directives, applied last (`cacheline-overlap=allow`).
+    pub spec: Option<String>,
+}
+
+impl Default for TraceOptions {
+    fn default() -> Self {
+        TraceOptions {
+            name: "-".into(),
+            from_start: false,
+            device: None,
+            leaks: true,
+            read_env: false,
+            spec: None,
+        }
+    }
+}
+
+impl TraceOptions {
+    /// The default options, for a trace named `name`.
+    pub fn named(name: &str) -> TraceOptions {
+        TraceOptions {
+            name: name.into(),
+            ..TraceOptions::default()
+        }
+    }
+}
+
+/// Why a trace could not be replayed: it could not be read, or the options are wrong. (A
+/// trace's content never is a reason.)
+#[derive(Debug)]
+pub enum TraceError {
+    /// Reading failed (or gzip data is corrupt).
+    Io(io::Error),
+    /// [`TraceOptions::spec`] is not valid `DMACHECK` syntax.
+    Config(ConfigError),
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Io(e) => write!(f, "{e}"),
+            TraceError::Config(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+impl From<io::Error> for TraceError {
+    fn from(e: io::Error) -> Self {
+        TraceError::Io(e)
+    }
+}
+
+impl From<ConfigError> for TraceError {
+    fn from(e: ConfigError) -> Self {
+        TraceError::Config(e)
+    }
+}
+
+/// The result of a replay: the checker the events went into, and what the replay saw.
+pub struct TraceReplay {
+    /// The replay's checker: its violations, live entries and counters.
+    pub checker: Checker,
+    /// What the replay saw, skipped and could not know.
+    pub summary: TraceSummary,
+    deny: Vec<&'static Rule>,
+    leaks: bool,
+    kind_calls: [&'static str; 5],
+    file: &'static str,
+}
+
+impl TraceReplay {
+    fn new(
+        checker: Checker,
+        mut summary: TraceSummary,
+        deny: Vec<&'static Rule>,
+        leaks: bool,
+        kind_calls: [&'static str; 5],
+        file: &'static str,
+    ) -> TraceReplay {
+        if leaks {
+            summary.leaks = leak_groups(&checker);
+        }
+        TraceReplay {
+            checker,
+            summary,
+            deny,
+            leaks,
+            kind_calls,
+            file,
+        }
+    }
+
+    /// The violations reported, ordered by device and trace line, with the level each rule
+    /// has (a `deny` rule is replayed at warn: see [`Replayer`]).
+    pub fn violations(&self) -> Vec<Violation> {
+        let mut v = self.checker.violations();
+        for x in &mut v {
+            if self.deny.iter().any(|r| std::ptr::eq(*r, x.rule)) {
+                x.level = Level::Deny;
+            }
+        }
+        v.sort_by(|a, b| {
+            let line = |v: &Violation| v.site.trace.map_or(0, |t| t.line);
+            a.device.cmp(&b.device).then(line(a).cmp(&line(b)))
+        });
+        v
+    }
+
+    /// The ids of the rules that fired, in the order of [`TraceReplay::violations`].
+    pub fn rule_ids(&self) -> Vec<&'static str> {
+        self.violations().iter().map(|v| v.rule.id).collect()
+    }
+
+    /// Everything found, as a [`Report`] in any format: violations ordered by device and line,
+    /// mappings live at the end grouped by device, kind and size (unless leaks are off), levels
+    /// as configured.
+    pub fn report(&self) -> Report {
+        let mut r = self.checker.report();
+        r.violations = self
+            .violations()
+            .iter()
+            .map(crate::report::ReportViolation::from)
+            .collect();
+        let deny: Vec<&str> = self.deny.iter().map(|r| r.id).collect();
+        let moved: u64 = r
+            .counters
+            .per_rule
+            .iter()
+            .filter(|(id, _)| deny.contains(&id.as_str()))
+            .map(|(_, n)| n)
+            .sum();
+        r.counters.warn = r.counters.warn.saturating_sub(moved);
+        r.counters.deny += moved;
+        for source in &mut r.sources {
+            for id in &deny {
+                source.config.levels.insert(id.to_string(), Level::Deny);
+            }
+        }
+        r.leaks = if self.leaks {
+            self.leak_report()
+        } else {
+            LeakReport::default()
+        };
+        r
+    }
+
+    /// The mappings live at the end, grouped by device, kind and size, each group at the line
+    /// of its oldest entry.
+    fn leak_report(&self) -> LeakReport {
+        let mut level = self.checker.config().level(&rules::LEAK);
+        if self.deny.iter().any(|r| std::ptr::eq(*r, &rules::LEAK)) {
+            level = Level::Deny;
+        }
+        if level == Level::Allow {
+            return LeakReport::default();
+        }
+        LeakReport::from_sites(self.summary.leaks.iter().map(|g| {
+            let call = self.kind_calls[replay::kind_index(g.map_kind)];
+            LeakSite {
+                site: ReportSite {
+                    file: self.file.to_string(),
+                    line: u32::try_from(g.first_line).unwrap_or(u32::MAX),
+                    column: 0,
+                    stack: Vec::new(),
+                    first_user_frame: None,
+                },
+                call: call.to_string(),
+                level,
+                entries: g.entries,
+                bytes: g.entries * g.size,
+                live_entries: g.entries,
+                kinds: vec![LeakKind {
+                    kind: g.kind.clone(),
+                    entries: g.entries,
+                    bytes: g.entries * g.size,
+                }],
+                devices: vec![g.device.clone()],
+            }
+        }))
+    }
+
+    /// The report as text, then the summary: what `dmacheck trace` prints.
+    pub fn text(&self, color: bool) -> String {
+        let mut s = crate::report::Format::Text.render(&self.report(), color);
+        s.push('\n');
+        s.push_str(&self.summary.to_text());
+        s
+    }
+}
+
+/// Group the live entries by device, kind and size.
+fn leak_groups(checker: &Checker) -> Vec<LeakGroup> {
+    let mut groups: Vec<LeakGroup> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for e in checker.live_entries() {
+        let line = e.site.trace.map_or(0, |t| t.line);
+        let key = (e.device, e.kind.to_string(), e.size);
+        match index.get(&key) {
+            Some(&i) => {
+                let g: &mut LeakGroup = &mut groups[i];
+                g.entries += 1;
+                g.first_line = g.first_line.min(line);
+            }
+            None => {
+                index.insert(key, groups.len());
+                groups.push(LeakGroup {
+                    device: checker.device_name(e.device).to_string(),
+                    map_kind: e.kind,
+                    kind: e.kind.to_string(),
+                    size: e.size,
+                    entries: 1,
+                    first_line: line,
+                });
+            }
+        }
+    }
+    groups.sort_by(|a, b| {
+        a.device
+            .cmp(&b.device)
+            .then((b.entries * b.size).cmp(&(a.entries * a.size)))
+            .then(a.first_line.cmp(&b.first_line))
+    });
+    groups
+}
+
+/// The trace's name, kept for the life of the process: sites name their trace with a
+/// `&'static str`, and a process replays few traces, so each distinct name is stored once.
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock();
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(n);
+    n
+}
+
+/// Replay a trace held in memory.
+pub fn replay_bytes(trace: &[u8], options: TraceOptions) -> Result<TraceReplay, TraceError> {
+    let mut replay = Replayer::new(options)?;
+    let mut rest = trace;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        replay.line(&rest[..end]);
+        rest = rest.get(end + 1..).unwrap_or_default();
+    }
+    Ok(replay.finish())
+}
+
+/// Replay a trace from a reader, plain or gzip (told by its first bytes). `progress` is
+/// called every 65536 lines with the number of lines read.
+pub fn replay_reader(
+    reader: impl Read,
+    options: TraceOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<TraceReplay, TraceError> {
+    let mut replay = Replayer::new(options)?;
+    let mut input = decompressed(reader)?;
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let used = match memchr::memchr(b'\n', chunk) {
+            Some(i) if partial.is_empty() => {
+                replay.line(&chunk[..i]);
+                i + 1
+            }
+            Some(i) => {
+                partial.extend_from_slice(&chunk[..i]);
+                replay.line(&partial);
+                partial.clear();
+                i + 1
+            }
+            None => {
+                partial.extend_from_slice(chunk);
+                let len = chunk.len();
+                input.consume(len);
+                continue;
+            }
+        };
+        input.consume(used);
+        if replay.lines() % 65536 == 0 {
+            progress(replay.lines());
+        }
+    }
+    if !partial.is_empty() {
+        replay.line(&partial);
+    }
+    Ok(replay.finish())
+}
+
+/// Replay the trace in file `path` (`-`: standard input), plain or gzip. `progress` is called
+/// every 65536 lines with the bytes of the file read so far and the file's size (`None` for
+/// standard input). The trace's name in reports is `options.name`.
+pub fn replay_path(
+    path: &Path,
+    options: TraceOptions,
+    mut progress: impl FnMut(u64, Option<u64>),
+) -> Result<TraceReplay, TraceError> {
+    let read = Rc::new(Cell::new(0u64));
+    if path == Path::new("-") {
+        let counting = Counting {
+            inner: io::stdin().lock(),
+            read: read.clone(),
+        };
+        return replay_reader(counting, options, |_| progress(read.get(), None));
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let size = file.metadata().ok().map(|m| m.len());
+    let counting = Counting {
+        inner: file,
+        read: read.clone(),
+    };
+    replay_reader(counting, options, |_| progress(read.get(), size))
+}
+
+/// A reader that counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The reader's text: through a gzip decoder when it starts with gzip's magic bytes.
+fn decompressed<'a>(mut reader: impl Read + 'a) -> io::Result<Box<dyn BufRead + 'a>> {
+    const CAPACITY: usize = 1 << 18;
+    // Read the magic bytes whole, even from a pipe that gives one byte at a time.
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let gzip = head[..got] == [0x1f, 0x8b];
+    let whole = io::Cursor::new(head[..got].to_vec()).chain(reader);
+    let buffered = BufReader::with_capacity(CAPACITY, whole);
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(
+            CAPACITY,
+            flate2::bufread::MultiGzDecoder::new(buffered),
+        ))
+    } else {
+        Box::new(buffered)
+    })
+}

@@ -1,0 +1,847 @@
+//! Reading trace text, one line at a time: what kind of line it is, and for an event of the
+//! `dma` subsystem, its fields.
+//!
+//! The parser takes bytes (a task name need not be UTF-8), never allocates for a line that is
+//! not a scatter-gather event, and never panics: whatever the input, a line is something
+//! ([`Line`]) or a [`ParseError`] with a reason.
+//!
+//! Event lines of every format dmacheck reads are found by their timestamp and event name,
+//! `... TIMESTAMP: EVENT: BODY`, so the columns before them may vary:
+//!
+//! ```text
+//!               ip-410     [000] .N...    17.340409: dma_map_page: 0000:00:03.0 dir=FROM_DEVICE ...   (trace, trace_pipe)
+//!               ip-410     (    410) [000] .....    17.340409: dma_map_page: ...                       (record-tgid)
+//!               ip-410     [000]    17.340409: dma_map_page:        0000:00:03.0 ...                   (trace-cmd report)
+//!               ip-410       0d..1    17.340409: dma_map_page: ...                                     (trace-cmd report -l)
+//! ```
+
+use smallvec::SmallVec;
+
+use crate::context::CallContext;
+use crate::types::{Direction, DmaAttrs, Gfp};
+
+/// Why a line could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// What is wrong, in a few words.
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn err<T>(reason: &'static str) -> Result<T, ParseError> {
+    Err(ParseError { reason })
+}
+
+/// What one line of a trace is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// Empty, or only white space.
+    Blank,
+    /// A header or comment line (`# ...`), or a line of `trace-cmd report`'s preamble
+    /// (`cpus=2`, `version = 6`, `CPU 1 is empty`), with what it says that matters.
+    Header(Header),
+    /// `CPU:N [LOST M EVENTS]` (ftrace) or `CPU:N [M EVENTS DROPPED]` (trace-cmd): the CPU's
+    /// buffer lost events just before its next event.
+    Lost {
+        /// The CPU.
+        cpu: u32,
+        /// How many events, when the marker says.
+        events: Option<u64>,
+    },
+    /// `##### CPU N buffer started ####`: the ring buffer overwrote the CPU's older events; its
+    /// surviving ones start here.
+    BufferStarted {
+        /// The CPU.
+        cpu: u32,
+    },
+    /// An event of any subsystem.
+    Event(RawEvent<'a>),
+}
+
+/// What a header line says that matters for a replay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    /// The number of CPUs of the traced machine (`#P:N`, `cpus=N`).
+    pub cpus: Option<u32>,
+    /// Events the ring buffer overwrote before the trace was read (`entries-in-buffer/
+    /// entries-written: X/Y` with X < Y): the trace starts mid-run.
+    pub overwritten: Option<u64>,
+    /// A CPU that has no events (`CPU N is empty`).
+    pub empty_cpu: Option<u32>,
+}
+
+/// An event line, split into its columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawEvent<'a> {
+    /// The CPU that recorded it, when the line shows it.
+    pub cpu: Option<u32>,
+    /// The context from the flags column (IRQs off, BH off, hard or soft IRQ, preemption
+    /// depth); `None` when the trace has no flags column.
+    pub context: Option<CallContext>,
+    /// The timestamp, as written.
+    pub timestamp: &'a [u8],
+    /// The event's name (`dma_map_page`, `sched_switch`).
+    pub name: &'a [u8],
+    /// Everything after `name:`, leading white space removed.
+    pub body: &'a [u8],
+}
+
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if is_space(*first) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if is_space(*last) || *last == b'\r' || *last == b'\n' {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Read one line (without its newline).
+pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
+    let line = trim(line);
+    let Some(&first) = line.first() else {
+        return Ok(Line::Blank);
+    };
+    if first == b'#' {
+        return Ok(comment(line));
+    }
+    if let Some(rest) = line.strip_prefix(b"CPU:") {
+        return lost_marker(rest);
+    }
+    if let Some(header) = preamble(line) {
+        return Ok(Line::Header(header));
+    }
+    let Some((ts_start, ts_colon, name_start, name_colon)) = find_event(line) else {
+        return err("not an event line (no `TIMESTAMP: EVENT:`)");
+    };
+    let (cpu, context) = columns(trim(&line[..ts_start]));
+    Ok(Line::Event(RawEvent {
+        cpu,
+        context,
+        timestamp: &line[ts_start..ts_colon],
+        name: &line[name_start..name_colon],
+        body: trim(line.get(name_colon + 1..).unwrap_or_default()),
+    }))
+}
+
+/// A `#` line: the header of the `trace` file, or a buffer-started annotation.
+fn comment(line: &[u8]) -> Line<'_> {
+    if let Some(rest) = line.strip_prefix(b"##### CPU ") {
+        if let Some(cpu) = leading_number(rest) {
+            if memchr::memmem::find(rest, b"buffer started").is_some() {
+                return Line::BufferStarted { cpu: cpu as u32 };
+            }
+        }
+    }
+    let mut h = Header::default();
+    if let Some(i) = memchr::memmem::find(line, b"#P:") {
+        h.cpus = leading_number(&line[i + 3..]).map(|n| n as u32);
+    }
+    if let Some(i) = memchr::memmem::find(line, b"entries-in-buffer/entries-written:") {
+        let rest = trim(&line[i + 34..]);
+        if let Some(slash) = memchr::memchr(b'/', rest) {
+            let in_buffer = leading_number(&rest[..slash]);
+            let written = leading_number(&rest[slash + 1..]);
+            if let (Some(a), Some(b)) = (in_buffer, written) {
+                h.overwritten = Some(b.saturating_sub(a)).filter(|&n| n > 0);
+            }
+        }
+    }
+    Line::Header(h)
+}
+
+/// `trace-cmd report`'s preamble lines.
+fn preamble(line: &[u8]) -> Option<Header> {
+    if let Some(rest) = line.strip_prefix(b"cpus=") {
+        return Some(Header {
+            cpus: leading_number(rest).map(|n| n as u32),
+            ..Header::default()
+        });
+    }
+    if line.starts_with(b"version =") || line.starts_with(b"version=") {
+        return Some(Header::default());
+    }
+    if let Some(rest) = line.strip_prefix(b"CPU ") {
+        if line.ends_with(b"is empty") {
+            return Some(Header {
+                empty_cpu: leading_number(rest).map(|n| n as u32),
+                ..Header::default()
+            });
+        }
+    }
+    None
+}
+
+/// `N [LOST M EVENTS]`, `N [M EVENTS DROPPED]` or `N [EVENTS DROPPED]` (after `CPU:`).
+fn lost_marker(rest: &[u8]) -> Result<Line<'_>, ParseError> {
+    let Some(cpu) = leading_number(rest) else {
+        return err("`CPU:` without a CPU number");
+    };
+    let lost = memchr::memmem::find(rest, b"LOST").is_some();
+    let dropped = memchr::memmem::find(rest, b"DROPPED").is_some();
+    if !lost && !dropped {
+        return err("`CPU:N` line that is no lost-events marker");
+    }
+    let events = rest
+        .iter()
+        .position(|&b| b == b'[')
+        .map(|i| trim(&rest[i + 1..]))
+        .map(|inner| inner.strip_prefix(b"LOST").map_or(inner, trim))
+        .and_then(leading_number);
+    Ok(Line::Lost {
+        cpu: u32::try_from(cpu).unwrap_or(u32::MAX),
+        events,
+    })
+}
+
+/// The decimal number at the start of `s` (after white space), if any.
+fn leading_number(s: &[u8]) -> Option<u64> {
+    let s = trim(s);
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    parse_dec(&s[..digits])
+}
+
+/// Find `TIMESTAMP: NAME:`: the timestamp's start and colon, the name's start and colon.
+fn find_event(line: &[u8]) -> Option<(usize, usize, usize, usize)> {
+    for p in memchr::memchr_iter(b':', line) {
+        // The timestamp: digits and dots, after white space or at the start.
+        let mut s = p;
+        while s > 0 && (line[s - 1].is_ascii_digit() || line[s - 1] == b'.') {
+            s -= 1;
+        }
+        if s == p || !line[s..p].iter().any(u8::is_ascii_digit) || (s > 0 && !is_space(line[s - 1]))
+        {
+            continue;
+        }
+        if let Some((start, colon)) = name_after(line, p + 1) {
+            return Some((s, p, start, colon));
+        }
+    }
+    // No context columns at all (`options/context-info` off): `NAME: BODY`.
+    let colon = memchr::memchr(b':', line)?;
+    if colon > 0
+        && line[..colon].iter().all(|&b| is_name_byte(b))
+        && line.get(colon + 1).is_none_or(|&b| is_space(b))
+    {
+        return Some((0, 0, 0, colon));
+    }
+    None
+}
+
+/// White space then a name token then `:` (then white space or the end), from `at`.
+fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
+    let rest = line.get(at..)?;
+    let spaces = rest.iter().take_while(|&&b| is_space(b)).count();
+    if spaces == 0 {
+        return None;
+    }
+    let start = at + spaces;
+    let len = line[start..].iter().take_while(|&&b| is_name_byte(b)).count();
+    let colon = start + len;
+    if len == 0 || line.get(colon) != Some(&b':') {
+        return None;
+    }
+    if line.get(colon + 1).is_some_and(|&b| !is_space(b)) {
+        return None;
+    }
+    Some((start, colon))
+}
+
+/// The CPU and the flags column from what stands before the timestamp.
+fn columns(prefix: &[u8]) -> (Option<u32>, Option<CallContext>) {
+    let mut tokens = prefix.rsplit(|&b| is_space(b)).filter(|t| !t.is_empty());
+    let Some(last) = tokens.next() else {
+        return (None, None);
+    };
+    if let Some(cpu) = bracketed_cpu(last) {
+        return (Some(cpu), None);
+    }
+    if is_flags(last) {
+        if let Some(cpu) = tokens.next().and_then(bracketed_cpu) {
+            return (Some(cpu), Some(flags_context(last)));
+        }
+        return (None, Some(flags_context(last)));
+    }
+    // trace-cmd's latency format fuses the CPU and the flags: `0d..1`.
+    let digits = last.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits > 0 && digits < last.len() && is_flags(&last[digits..]) {
+        let cpu = parse_dec(&last[..digits]).and_then(|n| u32::try_from(n).ok());
+        return (cpu, Some(flags_context(&last[digits..])));
+    }
+    (None, None)
+}
+
+fn bracketed_cpu(token: &[u8]) -> Option<u32> {
+    let inner = token.strip_prefix(b"[")?.strip_suffix(b"]")?;
+    if inner.is_empty() || !inner.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    parse_dec(inner).and_then(|n| u32::try_from(n).ok())
+}
+
+/// Whether `token` is a flags column: 3 to 6 of the characters ftrace prints there.
+fn is_flags(token: &[u8]) -> bool {
+    (3..=6).contains(&token.len())
+        && token
+            .iter()
+            .all(|b| b".dDbXNnpBLlZzHhsS".contains(b) || b.is_ascii_hexdigit())
+}
+
+/// The context a flags column shows: `d`/`D` first when IRQs were off (`D`, `b`: softirqs
+/// too), `h`/`H`/`z`/`Z`/`s` third for hard or soft interrupt (or NMI), a preemption depth
+/// fourth.
+fn flags_context(flags: &[u8]) -> CallContext {
+    let at = |i: usize| flags.get(i).copied().unwrap_or(b'.');
+    let irqs_disabled = matches!(at(0), b'd' | b'D');
+    let bh_disabled = matches!(at(0), b'b' | b'D');
+    let hardirq = matches!(at(2), b'h' | b'H' | b'z' | b'Z');
+    let softirq = matches!(at(2), b's' | b'H') || bh_disabled;
+    let preempt = (at(3) as char).to_digit(16).is_some_and(|d| d > 0);
+    CallContext {
+        irqs_disabled,
+        atomic: irqs_disabled || hardirq || softirq || preempt,
+        hardirq,
+        softirq,
+    }
+}
+
+/// The events of the `dma` subsystem (`include/trace/events/dma.h`, Linux 6.12 and later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)] // each variant is the event of the same name
+pub enum DmaCall {
+    MapPage,
+    MapPhys,
+    MapResource,
+    UnmapPage,
+    UnmapPhys,
+    UnmapResource,
+    Alloc,
+    AllocPages,
+    AllocSgt,
+    AllocSgtErr,
+    Free,
+    FreePages,
+    FreeSgt,
+    MapSg,
+    MapSgErr,
+    UnmapSg,
+    SyncSingleForCpu,
+    SyncSingleForDevice,
+    SyncSgForCpu,
+    SyncSgForDevice,
+}
+
+impl DmaCall {
+    /// Every event, in declaration order.
+    pub const ALL: [DmaCall; 20] = [
+        DmaCall::MapPage,
+        DmaCall::MapPhys,
+        DmaCall::MapResource,
+        DmaCall::UnmapPage,
+        DmaCall::UnmapPhys,
+        DmaCall::UnmapResource,
+        DmaCall::Alloc,
+        DmaCall::AllocPages,
+        DmaCall::AllocSgt,
+        DmaCall::AllocSgtErr,
+        DmaCall::Free,
+        DmaCall::FreePages,
+        DmaCall::FreeSgt,
+        DmaCall::MapSg,
+        DmaCall::MapSgErr,
+        DmaCall::UnmapSg,
+        DmaCall::SyncSingleForCpu,
+        DmaCall::SyncSingleForDevice,
+        DmaCall::SyncSgForCpu,
+        DmaCall::SyncSgForDevice,
+    ];
+
+    /// The event's name, which is also the API call's (`dma_map_phys`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DmaCall::MapPage => "dma_map_page",
+            DmaCall::MapPhys => "dma_map_phys",
+            DmaCall::MapResource => "dma_map_resource",
+            DmaCall::UnmapPage => "dma_unmap_page",
+            DmaCall::UnmapPhys => "dma_unmap_phys",
+            DmaCall::UnmapResource => "dma_unmap_resource",
+            DmaCall::Alloc => "dma_alloc",
+            DmaCall::AllocPages => "dma_alloc_pages",
+            DmaCall::AllocSgt => "dma_alloc_sgt",
+            DmaCall::AllocSgtErr => "dma_alloc_sgt_err",
+            DmaCall::Free => "dma_free",
+            DmaCall::FreePages => "dma_free_pages",
+            DmaCall::FreeSgt => "dma_free_sgt",
+            DmaCall::MapSg => "dma_map_sg",
+            DmaCall::MapSgErr => "dma_map_sg_err",
+            DmaCall::UnmapSg => "dma_unmap_sg",
+            DmaCall::SyncSingleForCpu => "dma_sync_single_for_cpu",
+            DmaCall::SyncSingleForDevice => "dma_sync_single_for_device",
+            DmaCall::SyncSgForCpu => "dma_sync_sg_for_cpu",
+            DmaCall::SyncSgForDevice => "dma_sync_sg_for_device",
+        }
+    }
+
+    /// The event named `name`, if it is one of the `dma` subsystem's.
+    pub fn from_name(name: &[u8]) -> Option<DmaCall> {
+        DmaCall::ALL
+            .into_iter()
+            .find(|c| c.name().as_bytes() == name)
+    }
+
+    fn required(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => &[Dir, DmaAddr, Size],
+            DmaCall::UnmapPage | DmaCall::UnmapPhys | DmaCall::UnmapResource => {
+                &[Dir, DmaAddr, Size]
+            }
+            DmaCall::SyncSingleForCpu | DmaCall::SyncSingleForDevice => &[Dir, DmaAddr, Size],
+            DmaCall::Alloc | DmaCall::AllocPages | DmaCall::AllocSgt => &[DmaAddr, Size],
+            DmaCall::Free | DmaCall::FreePages | DmaCall::FreeSgt => &[DmaAddr, Size],
+            DmaCall::MapSg => &[Dir, DmaAddrs, Sizes],
+            DmaCall::UnmapSg => &[Dir, PhysAddrs],
+            DmaCall::SyncSgForCpu | DmaCall::SyncSgForDevice => &[Dir, DmaAddrs, Sizes],
+            DmaCall::AllocSgtErr | DmaCall::MapSgErr => &[],
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Dir,
+    DmaAddr,
+    Size,
+    DmaAddrs,
+    Sizes,
+    PhysAddrs,
+}
+
+/// A list of addresses or sizes, as `__print_array` prints it: `{0x1000,0x2000}`.
+pub type Array = SmallVec<[u64; 4]>;
+
+/// One event of the `dma` subsystem, with the fields its line shows. Fields an event does
+/// not have, or that its kernel did not print (6.12 has no `dir` on `dma_alloc`), are `None`
+/// or empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmaEvent<'a> {
+    /// Which event.
+    pub call: DmaCall,
+    /// The device's name (`dev_name`), as written.
+    pub device: &'a [u8],
+    /// `dir=`.
+    pub dir: Option<Direction>,
+    /// `dma_addr=`.
+    pub dma_addr: Option<u64>,
+    /// `size=`.
+    pub size: Option<u64>,
+    /// `phys_addr=`.
+    pub phys_addr: Option<u64>,
+    /// `virt_addr=`: `Some(0)` for NULL; `None` when absent or not a number (a pointer
+    /// printed before the kernel could hash it).
+    pub virt_addr: Option<u64>,
+    /// `attrs=`: the attributes dmacheck knows (others are ignored).
+    pub attrs: DmaAttrs,
+    /// `flags=`: the GFP flags, as far as they matter to the rules.
+    pub gfp: Option<Gfp>,
+    /// `nents=N/FULL`: the full entry count (newer kernels).
+    pub nents: Option<u32>,
+    /// `ents=N/FULL`: the full count of DMA segments (newer kernels).
+    pub ents: Option<u32>,
+    /// `[TRUNCATED]`: the kernel printed only the first 128 entries and segments.
+    pub truncated: bool,
+    /// `dma_addrs=` (for `dma_map_sg_err`, the list's physical addresses).
+    pub dma_addrs: Array,
+    /// `sizes=`.
+    pub sizes: Array,
+    /// `phys_addrs=`.
+    pub phys_addrs: Array,
+    /// `err=`.
+    pub err: Option<i64>,
+}
+
+/// What the body of an event says, given its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// An event of another subsystem.
+    Other,
+    /// An event whose name looks like the `dma` subsystem's but that dmacheck does not know
+    /// (a newer kernel's).
+    UnknownDma,
+    /// A `dma` event.
+    Dma(DmaEvent<'a>),
+}
+
+/// Read the body of event `name`.
+pub fn parse_event<'a>(name: &[u8], body: &'a [u8]) -> Result<Parsed<'a>, ParseError> {
+    let Some(call) = DmaCall::from_name(name) else {
+        // `dma_fence_*` events belong to the dma_fence subsystem.
+        return Ok(
+            if name.starts_with(b"dma_") && !name.starts_with(b"dma_fence") {
+                Parsed::UnknownDma
+            } else {
+                Parsed::Other
+            },
+        );
+    };
+    parse_dma(call, body).map(Parsed::Dma)
+}
+
+/// Read the body of a `dma` event: `DEVICE key=value ...`.
+pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError> {
+    let mut tokens = body.split(|&b| is_space(b)).filter(|t| !t.is_empty());
+    let mut ev = DmaEvent {
+        call,
+        device: b"",
+        dir: None,
+        dma_addr: None,
+        size: None,
+        phys_addr: None,
+        virt_addr: None,
+        attrs: DmaAttrs::empty(),
+        gfp: None,
+        nents: None,
+        ents: None,
+        truncated: false,
+        dma_addrs: Array::new(),
+        sizes: Array::new(),
+        phys_addrs: Array::new(),
+        err: None,
+    };
+    let mut first = tokens.next();
+    // A device with an empty name leaves the fields first.
+    if let Some(t) = first.filter(|t| memchr::memchr(b'=', t).is_none()) {
+        ev.device = t;
+        first = None;
+    }
+    let (mut has_dma_addrs, mut has_sizes, mut has_phys_addrs) = (false, false, false);
+    for token in first.into_iter().chain(tokens) {
+        if token == b"[TRUNCATED]" {
+            ev.truncated = true;
+            continue;
+        }
+        let Some(eq) = memchr::memchr(b'=', token) else {
+            return err("a field without `=`");
+        };
+        let (key, value) = (&token[..eq], &token[eq + 1..]);
+        match key {
+            b"dir" => ev.dir = Some(direction(value)?),
+            b"dma_addr" => ev.dma_addr = Some(hex(value).ok_or(bad("dma_addr"))?),
+            b"phys_addr" => ev.phys_addr = Some(hex(value).ok_or(bad("phys_addr"))?),
+            b"size" => ev.size = Some(parse_dec(value).ok_or(bad("size"))?),
+            b"virt_addr" => ev.virt_addr = hex(value),
+            b"attrs" => ev.attrs = attrs(value),
+            b"flags" => ev.gfp = Some(gfp(value)),
+            b"nents" => ev.nents = Some(count_pair(value).ok_or(bad("nents"))?),
+            b"ents" => ev.ents = Some(count_pair(value).ok_or(bad("ents"))?),
+            b"dma_addrs" => {
+                ev.dma_addrs = array(value).ok_or(bad("dma_addrs"))?;
+                has_dma_addrs = true;
+            }
+            b"sizes" => {
+                ev.sizes = array(value).ok_or(bad("sizes"))?;
+                has_sizes = true;
+            }
+            b"phys_addrs" => {
+                ev.phys_addrs = array(value).ok_or(bad("phys_addrs"))?;
+                has_phys_addrs = true;
+            }
+            b"err" => ev.err = Some(signed(value).ok_or(bad("err"))?),
+            // A field of a newer kernel: not needed.
+            _ => {}
+        }
+    }
+    for field in call.required() {
+        let (present, missing) = match field {
+            Field::Dir => (ev.dir.is_some(), "no dir= field"),
+            Field::DmaAddr => (ev.dma_addr.is_some(), "no dma_addr= field"),
+            Field::Size => (ev.size.is_some(), "no size= field"),
+            Field::DmaAddrs => (has_dma_addrs, "no dma_addrs= field"),
+            Field::Sizes => (has_sizes, "no sizes= field"),
+            Field::PhysAddrs => (has_phys_addrs, "no phys_addrs= field"),
+        };
+        if !present {
+            return err(missing);
+        }
+    }
+    Ok(ev)
+}
+
+fn bad(field: &'static str) -> ParseError {
+    ParseError {
+        reason: match field {
+            "dma_addr" => "dma_addr= is not a hex address",
+            "phys_addr" => "phys_addr= is not a hex address",
+            "size" => "size= is not a number",
+            "nents" => "nents= is not N or N/M",
+            "ents" => "ents= is not N or N/M",
+            "dma_addrs" => "dma_addrs= is not a {0x..,..} list",
+            "sizes" => "sizes= is not a {0x..,..} list",
+            "phys_addrs" => "phys_addrs= is not a {0x..,..} list",
+            _ => "err= is not a number",
+        },
+    }
+}
+
+fn parse_dec(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        let d = (b as char).to_digit(10)?;
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
+}
+
+fn signed(s: &[u8]) -> Option<i64> {
+    match s.strip_prefix(b"-") {
+        Some(rest) => parse_dec(rest)
+            .and_then(|n| i64::try_from(n).ok())
+            .map(|n| -n),
+        None => parse_dec(s).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
+/// A hex number, with or without `0x` (ftrace prints `%llx` without it, arrays with it).
+fn hex(s: &[u8]) -> Option<u64> {
+    let s = s
+        .strip_prefix(b"0x")
+        .or_else(|| s.strip_prefix(b"0X"))
+        .unwrap_or(s);
+    if s.is_empty() || s.len() > 16 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        n = (n << 4) | u64::from((b as char).to_digit(16)?);
+    }
+    Some(n)
+}
+
+/// `N` or `N/FULL`: the full count.
+fn count_pair(s: &[u8]) -> Option<u32> {
+    let full = match memchr::memchr(b'/', s) {
+        Some(slash) => &s[slash + 1..],
+        None => s,
+    };
+    parse_dec(full).and_then(|n| u32::try_from(n).ok())
+}
+
+/// `{0x1,0x2}` or `{}`.
+fn array(s: &[u8]) -> Option<Array> {
+    let inner = s.strip_prefix(b"{")?.strip_suffix(b"}")?;
+    let mut out = Array::new();
+    if inner.is_empty() {
+        return Some(out);
+    }
+    for item in inner.split(|&b| b == b',') {
+        out.push(hex(item)?);
+    }
+    Some(out)
+}
+
+fn direction(s: &[u8]) -> Result<Direction, ParseError> {
+    Ok(match s {
+        b"BIDIRECTIONAL" | b"0" | b"0x0" => Direction::Bidirectional,
+        b"TO_DEVICE" | b"1" | b"0x1" => Direction::ToDevice,
+        b"FROM_DEVICE" | b"2" | b"0x2" => Direction::FromDevice,
+        b"NONE" | b"3" | b"0x3" => Direction::None,
+        _ => return err("dir= is not a DMA direction"),
+    })
+}
+
+/// `attrs=WEAK_ORDERING|SKIP_CPU_SYNC`; names of attributes dmacheck does not model, and
+/// leftover bits printed in hex, are ignored.
+fn attrs(s: &[u8]) -> DmaAttrs {
+    let mut out = DmaAttrs::empty();
+    for name in s.split(|&b| b == b'|') {
+        out |= match name {
+            b"WEAK_ORDERING" => DmaAttrs::WEAK_ORDERING,
+            b"WRITE_COMBINE" => DmaAttrs::WRITE_COMBINE,
+            b"NO_KERNEL_MAPPING" => DmaAttrs::NO_KERNEL_MAPPING,
+            b"SKIP_CPU_SYNC" => DmaAttrs::SKIP_CPU_SYNC,
+            b"FORCE_CONTIGUOUS" => DmaAttrs::FORCE_CONTIGUOUS,
+            b"ALLOC_SINGLE_PAGES" => DmaAttrs::ALLOC_SINGLE_PAGES,
+            b"NO_WARN" => DmaAttrs::NO_WARN,
+            b"PRIVILEGED" => DmaAttrs::PRIVILEGED,
+            b"MMIO" => DmaAttrs::MMIO,
+            // DMA_ATTR_CPU_CACHE_CLEAN, later DMA_ATTR_DEBUGGING_IGNORE_CACHELINES.
+            b"CPU_CACHE_CLEAN" | b"CACHELINES_OVERLAP" => DmaAttrs::CPU_CACHE_CLEAN,
+            _ => DmaAttrs::empty(),
+        };
+    }
+    out
+}
+
+/// `flags=GFP_KERNEL|__GFP_ZERO`, as `show_gfp_flags` prints them.
+fn gfp(s: &[u8]) -> Gfp {
+    let mut out = Gfp::empty();
+    for name in s.split(|&b| b == b'|') {
+        out |= match name {
+            b"GFP_KERNEL" | b"GFP_KERNEL_ACCOUNT" | b"GFP_USER" | b"GFP_HIGHUSER"
+            | b"GFP_HIGHUSER_MOVABLE" => Gfp::KERNEL,
+            b"GFP_NOIO" | b"GFP_NOFS" | b"__GFP_RECLAIM" => {
+                Gfp::DIRECT_RECLAIM | Gfp::KSWAPD_RECLAIM
+            }
+            b"__GFP_DIRECT_RECLAIM" => Gfp::DIRECT_RECLAIM,
+            b"__GFP_KSWAPD_RECLAIM" | b"GFP_NOWAIT" => Gfp::KSWAPD_RECLAIM,
+            b"GFP_ATOMIC" => Gfp::ATOMIC,
+            b"__GFP_HIGH" => Gfp::HIGH,
+            b"__GFP_IO" => Gfp::IO,
+            b"__GFP_FS" => Gfp::FS,
+            b"__GFP_ZERO" => Gfp::ZERO,
+            b"__GFP_NOWARN" => Gfp::NOWARN,
+            b"GFP_DMA" | b"__GFP_DMA" => Gfp::DMA,
+            b"GFP_DMA32" | b"__GFP_DMA32" => Gfp::DMA32,
+            _ => Gfp::empty(),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(line: &str) -> RawEvent<'_> {
+        match parse_line(line.as_bytes()) {
+            Ok(Line::Event(e)) => e,
+            other => panic!("{line:?} read as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ftrace_lines_give_cpu_flags_name_and_body() {
+        let e = event(
+            "     ksoftirqd/0-17      [001] d.s1.    17.400070: dma_unmap_page: 0000:00:03.0 dir=TO_DEVICE dma_addr=7689802 size=90 attrs=",
+        );
+        assert_eq!(e.cpu, Some(1));
+        let ctx = e.context.unwrap();
+        assert!(ctx.irqs_disabled && ctx.softirq && ctx.atomic && !ctx.hardirq);
+        assert_eq!(e.timestamp, b"17.400070");
+        assert_eq!(e.name, b"dma_unmap_page");
+        let Parsed::Dma(d) = parse_event(e.name, e.body).unwrap() else {
+            panic!("not a dma event");
+        };
+        assert_eq!(d.device, b"0000:00:03.0");
+        assert_eq!(
+            (d.dir, d.dma_addr, d.size),
+            (Some(Direction::ToDevice), Some(0x7689802), Some(90))
+        );
+    }
+
+    #[test]
+    fn trace_cmd_lines_with_and_without_latency_columns() {
+        let plain = event(
+            "          ip-410   [000]    17.340409: dma_map_phys:         virtio0 dir=FROM_DEVICE dma_addr=1000 size=64 phys_addr=2000 attrs=SKIP_CPU_SYNC",
+        );
+        assert_eq!((plain.cpu, plain.context), (Some(0), None));
+        let fused = event("  <idle>-0       3d.h1  5.000001: dma_free: dev dma_addr=0 size=1 virt_addr=0 attrs=");
+        assert_eq!(fused.cpu, Some(3));
+        assert!(fused.context.unwrap().hardirq);
+        let tgid = event("bash-1 (      1) [002] ..... 1.5: sched_switch: prev_comm=a");
+        assert_eq!((tgid.cpu, tgid.name), (Some(2), &b"sched_switch"[..]));
+    }
+
+    #[test]
+    fn markers_and_headers_are_recognized() {
+        assert_eq!(
+            parse_line(b"CPU:1 [LOST 325 EVENTS]"),
+            Ok(Line::Lost {
+                cpu: 1,
+                events: Some(325)
+            })
+        );
+        assert_eq!(
+            parse_line(b"CPU:0 [EVENTS DROPPED]"),
+            Ok(Line::Lost {
+                cpu: 0,
+                events: None
+            })
+        );
+        assert_eq!(
+            parse_line(b"##### CPU 2 buffer started ####"),
+            Ok(Line::BufferStarted { cpu: 2 })
+        );
+        let Ok(Line::Header(h)) =
+            parse_line(b"# entries-in-buffer/entries-written: 5900/6000   #P:4")
+        else {
+            panic!("header");
+        };
+        assert_eq!((h.cpus, h.overwritten), (Some(4), Some(100)));
+        assert!(parse_line(b"garbage without structure").is_err());
+    }
+
+    #[test]
+    fn sg_fields_of_both_formats() {
+        let new = parse_dma(
+            DmaCall::MapSg,
+            b"sda dir=TO_DEVICE nents=128/200 ents=2/2 [TRUNCATED] dma_addrs={0x1000,0x3000} sizes={0x200,0x400} phys_addrs={0x1000} attrs=",
+        )
+        .unwrap();
+        assert_eq!((new.nents, new.ents, new.truncated), (Some(200), Some(2), true));
+        assert_eq!(new.dma_addrs.as_slice(), [0x1000, 0x3000]);
+        assert_eq!(new.sizes.as_slice(), [0x200, 0x400]);
+        let old = parse_dma(
+            DmaCall::MapSg,
+            b"sda dir=TO_DEVICE dma_addrs={} sizes={} phys_addrs={} attrs=",
+        )
+        .unwrap();
+        assert_eq!((old.nents, old.dma_addrs.len()), (None, 0));
+        assert_eq!(
+            parse_dma(DmaCall::UnmapSg, b"sda dir=TO_DEVICE attrs=")
+                .unwrap_err()
+                .reason,
+            "no phys_addrs= field"
+        );
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert!(parse_dma(DmaCall::MapPage, b"d dir=UP dma_addr=1 size=1").is_err());
+        assert!(parse_dma(DmaCall::MapPage, b"d dir=TO_DEVICE dma_addr=xyz size=1").is_err());
+        assert!(
+            parse_dma(
+                DmaCall::MapPage,
+                b"d dir=TO_DEVICE dma_addr=11112222333344445 size=1"
+            )
+            .is_err(),
+            "17 hex digits overflow"
+        );
+        let a = parse_dma(
+            DmaCall::Alloc,
+            b"d dma_addr=1000 size=4096 virt_addr=(____ptrval____) flags=GFP_ATOMIC attrs=",
+        )
+        .unwrap();
+        assert_eq!((a.dir, a.virt_addr), (None, None));
+        assert!(!a.gfp.unwrap().contains(Gfp::DIRECT_RECLAIM));
+    }
+}

@@ -1,0 +1,790 @@
+//! The replayer: trace lines in, events through the checker's engine and rules, findings out.
+//!
+//! How each event becomes [`Event`]s:
+//!
+//! | trace event | recorded as |
+//! |---|---|
+//! | `dma_map_page`, `dma_map_phys` | a map of kind `page` (a single mapping is traced as a page one), with its physical address for the cache-line rule |
+//! | `dma_map_resource` (≤ 6.17) | the same with `DMA_ATTR_MMIO`, as 6.18 traces it; no cache lines |
+//! | `dma_unmap_page`, `dma_unmap_phys`, `dma_unmap_resource` | a release of kind `page` (with `DMA_ATTR_MMIO` for a resource) |
+//! | `dma_alloc`, `dma_free` | a coherent allocation and its free, with the (hashed) CPU address |
+//! | `dma_alloc_pages`, `dma_free_pages` | a `noncoherent` allocation (the family of `dma_alloc_noncoherent`, which the kernel traces as these) with its direction |
+//! | `dma_alloc_sgt`, `dma_free_sgt` | one `sg` entry over the allocation |
+//! | `dma_map_sg` | one `sg` entry per DMA segment, with the list's `nents` and returned count |
+//! | `dma_unmap_sg` | the release of the segments of the list mapped with the same first physical address, with the unmap's `nents` |
+//! | `dma_sync_single_*`, `dma_sync_sg_*` | syncs (per segment for sg) |
+//! | failed maps (`DMA_MAPPING_ERROR`, NULL, `*_err`) | nothing: no mapping was made |
+//!
+//! Kernel traces do not show `dma_mapping_error` calls, so the replay's checker allows
+//! `unmap-unchecked`. Rules at `deny` are replayed at `warn` (a replay never stops) and marked
+//! `deny` again in the report.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxBuildHasher;
+use smallvec::SmallVec;
+
+use super::parse::{self, DmaCall, DmaEvent, Line, Parsed};
+use super::state::{Held, Uncertainty, Verdict};
+use super::summary::{DeviceSummary, Example, Loss, MalformedLine, TraceSummary};
+use super::TraceOptions;
+use crate::checker::Checker;
+use crate::config::{Config, ConfigError, ENV_VAR};
+use crate::context::CallContext;
+use crate::event::{DeviceId, Event, Op};
+use crate::report::{Finding, Findings, Value};
+use crate::rules::{self, Level, Rule};
+use crate::site::Site;
+use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAttrs, Gfp, MapKind};
+use crate::{MemoryConfig, PAGE_SIZE};
+
+/// The largest mapping a replay believes: a size beyond it is taken as a corrupt line.
+const MAX_MAPPING: u64 = 1 << 32;
+/// How many released sg lists are remembered (to tell a second unmap of a list).
+const RELEASED_LISTS_AT_MOST: usize = 1 << 16;
+/// How many distinct names of other subsystems' events are counted.
+const OTHER_NAMES_AT_MOST: usize = 32;
+/// How many malformed lines are kept with their text.
+const MALFORMED_KEPT: usize = 100;
+/// How often (in lines) held findings are looked at.
+const RELEASE_EVERY: u64 = 64;
+
+/// One `dma_map_sg` of the trace whose list is still mapped.
+struct SgList {
+    segments: SmallVec<[(u64, u64); 4]>,
+    nents: u32,
+    dir: Direction,
+    truncated: bool,
+}
+
+#[derive(Default)]
+struct DeviceCounts {
+    events: u64,
+    maps: u64,
+    releases: u64,
+    syncs: u64,
+}
+
+/// Replays a trace, line by line, into a checker of its own. Feed it every line with
+/// [`Replayer::line`], then take the result with [`Replayer::finish`].
+///
+/// ```
+/// use dmacheck::trace::{Replayer, TraceOptions};
+///
+/// let mut replay = Replayer::new(TraceOptions::default()).unwrap();
+/// for line in [
+///     "ip-410 [000] ..... 17.34: dma_map_page: 0000:00:03.0 dir=TO_DEVICE dma_addr=7000 size=64 phys_addr=7000 attrs=",
+///     "ip-410 [000] ..... 17.35: dma_unmap_page: 0000:00:03.0 dir=TO_DEVICE dma_addr=7000 size=60 attrs=",
+/// ] {
+///     replay.line(line.as_bytes());
+/// }
+/// let result = replay.finish();
+/// let v = result.violations();
+/// assert_eq!(v[0].rule.id, "unmap-size-mismatch");
+/// assert_eq!(v[0].site.to_string(), "-:2");
+/// assert_eq!(v[0].mapped_at.as_ref().unwrap().to_string(), "-:1");
+/// ```
+pub struct Replayer {
+    checker: Checker,
+    file: &'static str,
+    only_device: Option<Vec<u8>>,
+    leaks: bool,
+    deny: Vec<&'static Rule>,
+    line: u64,
+    devices: HashMap<Box<[u8]>, usize, FxBuildHasher>,
+    names: Vec<Box<[u8]>>,
+    ids: Vec<DeviceId>,
+    counts: Vec<DeviceCounts>,
+    last_device: Option<usize>,
+    sg_live: HashMap<(DeviceId, u64), SmallVec<[SgList; 1]>, FxBuildHasher>,
+    sg_failed: HashMap<(DeviceId, u64), Site, FxBuildHasher>,
+    sg_released: HashMap<(DeviceId, u64), u64, FxBuildHasher>,
+    truncated_live: HashMap<DeviceId, u32, FxBuildHasher>,
+    state: Uncertainty,
+    summary: TraceSummary,
+    per_call: [u64; DmaCall::ALL.len()],
+    /// A `virt_addr` could not be read (printed before the kernel could hash pointers): CPU
+    /// addresses are not compared at free.
+    virt_unreliable: bool,
+    /// The call that last made an entry of each kind, to name leak groups.
+    kind_calls: [&'static str; 5],
+}
+
+/// The index of `kind` in [`Replayer::kind_calls`].
+pub(crate) fn kind_index(kind: MapKind) -> usize {
+    match kind {
+        MapKind::Single => 0,
+        MapKind::Coherent => 2,
+        MapKind::Sg => 3,
+        MapKind::Noncoherent => 4,
+        // Page, and kinds a trace never makes.
+        _ => 1,
+    }
+}
+
+impl Replayer {
+    /// A replayer with `options`. Fails when `options.spec` is not valid `DMACHECK` syntax.
+    pub fn new(options: TraceOptions) -> Result<Replayer, ConfigError> {
+        let (checker, deny) = build_checker(&options)?;
+        let file = super::intern(&options.name);
+        Ok(Replayer {
+            checker,
+            file,
+            only_device: options.device.map(String::into_bytes),
+            leaks: options.leaks,
+            deny,
+            line: 0,
+            devices: HashMap::default(),
+            names: Vec::new(),
+            ids: Vec::new(),
+            counts: Vec::new(),
+            last_device: None,
+            sg_live: HashMap::default(),
+            sg_failed: HashMap::default(),
+            sg_released: HashMap::default(),
+            truncated_live: HashMap::default(),
+            state: Uncertainty::new(options.from_start),
+            summary: TraceSummary {
+                source: options.name.clone(),
+                ..TraceSummary::default()
+            },
+            per_call: [0; DmaCall::ALL.len()],
+            virt_unreliable: false,
+            kind_calls: [
+                "dma_map_single",
+                "dma_map_page",
+                "dma_alloc",
+                "dma_map_sg",
+                "dma_alloc_pages",
+            ],
+        })
+    }
+
+    /// The checker events are replayed into.
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// Lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.line
+    }
+
+    /// Replay the next line of the trace (without its newline; a trailing `\r` is ignored).
+    pub fn line(&mut self, text: &[u8]) {
+        self.line += 1;
+        let n = self.line;
+        match parse::parse_line(text) {
+            Err(e) => self.malformed(n, e.reason, text),
+            Ok(Line::Blank) => {}
+            Ok(Line::Header(h)) => {
+                if let Some(cpus) = h.cpus {
+                    self.summary.cpus = Some(cpus);
+                    self.state.declare_cpus(cpus);
+                }
+                if let Some(cpu) = h.empty_cpu {
+                    self.state.empty_cpu(cpu);
+                }
+                if let Some(over) = h.overwritten {
+                    self.summary.overwritten = Some(over);
+                    self.state.started_mid_run();
+                }
+            }
+            Ok(Line::Lost { cpu, events }) => self.lost(n, cpu, events, false),
+            Ok(Line::BufferStarted { cpu }) => self.lost(n, cpu, None, true),
+            Ok(Line::Event(raw)) => {
+                self.state.saw(raw.cpu.unwrap_or(0), n);
+                match parse::parse_event(raw.name, raw.body) {
+                    Err(e) => self.malformed(n, e.reason, text),
+                    Ok(Parsed::Other) => self.other(raw.name),
+                    Ok(Parsed::UnknownDma) => {
+                        let name = String::from_utf8_lossy(raw.name).into_owned();
+                        *self.summary.unknown_dma_events.entry(name).or_default() += 1;
+                    }
+                    Ok(Parsed::Dma(ev)) => self.dma(n, raw.context, ev, text),
+                }
+            }
+        }
+        if n % RELEASE_EVERY == 0 && self.state.holding() {
+            let ready = self.state.release(false);
+            self.report_held(ready);
+        }
+    }
+
+    fn malformed(&mut self, line: u64, reason: &str, text: &[u8]) {
+        self.summary.malformed += 1;
+        if self.summary.malformed_lines.len() < MALFORMED_KEPT {
+            let text = &text[..text.len().min(160)];
+            self.summary.malformed_lines.push(MalformedLine {
+                line,
+                reason: reason.to_string(),
+                text: String::from_utf8_lossy(text).trim_end().to_string(),
+            });
+        }
+    }
+
+    fn other(&mut self, name: &[u8]) {
+        self.summary.other_events += 1;
+        let names = &mut self.summary.other_names;
+        if let Some(n) = names.get_mut(&*String::from_utf8_lossy(name)) {
+            *n += 1;
+        } else if names.len() < OTHER_NAMES_AT_MOST {
+            names.insert(String::from_utf8_lossy(name).into_owned(), 1);
+        }
+    }
+
+    /// CPU `cpu` lost events before `line`: findings they explain are set aside, and every
+    /// live mapping is forgotten (its release may be among the lost events).
+    fn lost(&mut self, line: u64, cpu: u32, events: Option<u64>, buffer_started: bool) {
+        self.summary.losses.push(Loss {
+            line,
+            cpu,
+            events,
+            buffer_started,
+        });
+        self.summary.lost_events += events.unwrap_or(0);
+        for held in self.state.lost(cpu, line) {
+            let example = self.example(&held.ev, &held.finding, super::state::LOST);
+            self.summary.uncertain.add(example);
+        }
+        let tracker = &self.checker.inner().tracker;
+        for &id in &self.ids {
+            self.summary.forgotten += tracker.drain_device(id).len() as u64;
+        }
+        self.sg_live.clear();
+        self.truncated_live.clear();
+    }
+
+    /// The index of the device named `name`, registering it on first sight; `None` when the
+    /// device filter leaves it out.
+    fn device(&mut self, name: &[u8]) -> Option<usize> {
+        if let Some(i) = self.last_device {
+            if *self.names[i] == *name {
+                return Some(i);
+            }
+        }
+        if self.only_device.as_deref().is_some_and(|only| only != name) {
+            return None;
+        }
+        let i = match self.devices.get(name) {
+            Some(&i) => i,
+            None => {
+                let label = String::from_utf8_lossy(name);
+                let id = self
+                    .checker
+                    .register_device(label.as_ref().into(), "unknown".into());
+                let i = self.ids.len();
+                self.ids.push(id);
+                self.names.push(name.into());
+                self.counts.push(DeviceCounts::default());
+                self.devices.insert(name.into(), i);
+                i
+            }
+        };
+        self.last_device = Some(i);
+        Some(i)
+    }
+
+    fn dma(&mut self, n: u64, context: Option<CallContext>, ev: DmaEvent<'_>, text: &[u8]) {
+        let too_big = ev.size.is_some_and(|s| s > MAX_MAPPING)
+            || ev.sizes.iter().any(|&s| s > MAX_MAPPING);
+        if too_big {
+            return self.malformed(n, "a size over 4 GiB for one mapping", text);
+        }
+        let Some(d) = self.device(ev.device) else {
+            self.summary.filtered_events += 1;
+            return;
+        };
+        if context.is_none() {
+            self.summary.without_flags += 1;
+        }
+        self.summary.dma_events += 1;
+        self.per_call[ev.call as usize] += 1;
+        self.counts[d].events += 1;
+        let cx = Cx {
+            device: d,
+            id: self.ids[d],
+            site: Site::in_trace(self.file, n),
+            context: context.unwrap_or_default(),
+        };
+        match ev.call {
+            DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => self.map_single(&cx, &ev),
+            DmaCall::UnmapPage | DmaCall::UnmapPhys | DmaCall::UnmapResource => {
+                let mut e = cx.event(Op::Unmap, ev.call, MapKind::Page);
+                fill(&mut e, &ev);
+                if ev.call == DmaCall::UnmapResource {
+                    e.attrs |= DmaAttrs::MMIO;
+                }
+                self.release(&cx, e);
+            }
+            DmaCall::Alloc | DmaCall::AllocPages => self.alloc(&cx, &ev),
+            DmaCall::Free | DmaCall::FreePages => {
+                let kind = if ev.call == DmaCall::Free {
+                    MapKind::Coherent
+                } else {
+                    MapKind::Noncoherent
+                };
+                let mut e = cx.event(Op::Unmap, ev.call, kind);
+                fill(&mut e, &ev);
+                if kind == MapKind::Coherent && !self.virt_unreliable {
+                    e.cpu_addr = ev.virt_addr;
+                }
+                self.release(&cx, e);
+            }
+            DmaCall::AllocSgt => {
+                let mut e = cx.event(Op::Map, ev.call, MapKind::Sg);
+                fill(&mut e, &ev);
+                e.nents = Some(count(ev.phys_addrs.len()));
+                e.mapped_ents = 1;
+                self.summary.cache_unchecked += u64::from(e.dir != Direction::ToDevice);
+                self.map(&cx, e, ev.gfp);
+            }
+            DmaCall::FreeSgt => {
+                let mut e = cx.event(Op::Unmap, ev.call, MapKind::Sg);
+                fill(&mut e, &ev);
+                e.nents = Some(count(ev.phys_addrs.len()));
+                self.release(&cx, e);
+            }
+            DmaCall::AllocSgtErr => self.summary.failed += 1,
+            DmaCall::MapSgErr => {
+                self.summary.failed += 1;
+                // This event's `dma_addrs` are the list's physical addresses.
+                if let Some(&first) = ev.dma_addrs.first() {
+                    self.sg_failed.insert((cx.id, first), cx.site.clone());
+                }
+            }
+            DmaCall::MapSg => self.map_sg(&cx, &ev),
+            DmaCall::UnmapSg => self.unmap_sg(&cx, &ev),
+            DmaCall::SyncSingleForCpu | DmaCall::SyncSingleForDevice => {
+                let op = if ev.call == DmaCall::SyncSingleForCpu {
+                    Op::SyncForCpu
+                } else {
+                    Op::SyncForDevice
+                };
+                let mut e = cx.event(op, ev.call, MapKind::Page);
+                fill(&mut e, &ev);
+                self.sync(&cx, &[e], None);
+            }
+            DmaCall::SyncSgForCpu | DmaCall::SyncSgForDevice => {
+                let op = if ev.call == DmaCall::SyncSgForCpu {
+                    Op::SyncForCpu
+                } else {
+                    Op::SyncForDevice
+                };
+                let mut base = cx.event(op, ev.call, MapKind::Sg);
+                base.dir = ev.dir.unwrap_or(Direction::None);
+                base.nents = Some(count(ev.dma_addrs.len()));
+                // Entries past the mapped count carry no segment (length 0).
+                let segments: Vec<Event> = ev
+                    .dma_addrs
+                    .iter()
+                    .zip(&ev.sizes)
+                    .filter(|&(_, &len)| len > 0)
+                    .map(|(&addr, &len)| segment(&base, addr, len))
+                    .collect();
+                base.dma_addr = segments.first().map_or(0, |s| s.dma_addr);
+                self.sync(&cx, &segments, Some(base));
+            }
+        }
+    }
+
+    fn map_single(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+        if ev.dma_addr == Some(DMA_MAPPING_ERROR) {
+            self.summary.failed += 1;
+            return;
+        }
+        let mut e = cx.event(Op::Map, ev.call, MapKind::Page);
+        fill(&mut e, ev);
+        if ev.call == DmaCall::MapResource {
+            e.attrs |= DmaAttrs::MMIO;
+        }
+        if !e.attrs.contains(DmaAttrs::MMIO) {
+            e.phys_addr = ev.phys_addr.filter(|p| p.checked_add(e.size).is_some());
+        }
+        if e.phys_addr.is_none() && e.dir != Direction::ToDevice {
+            self.summary.cache_unchecked += 1;
+        }
+        self.map(cx, e, None);
+    }
+
+    fn alloc(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+        if ev.virt_addr == Some(0) {
+            self.summary.failed += 1;
+            return;
+        }
+        if ev.virt_addr.is_none() {
+            self.virt_unreliable = true;
+        }
+        let kind = if ev.call == DmaCall::Alloc {
+            MapKind::Coherent
+        } else {
+            MapKind::Noncoherent
+        };
+        let mut e = cx.event(Op::Map, ev.call, kind);
+        fill(&mut e, ev);
+        if kind == MapKind::Coherent {
+            e.cpu_addr = ev.virt_addr;
+        } else if e.dir != Direction::ToDevice {
+            self.summary.cache_unchecked += 1;
+        }
+        self.map(cx, e, ev.gfp);
+    }
+
+    /// A mapping begins: the argument rules, then the engine.
+    fn map(&mut self, cx: &Cx, e: Event, gfp: Option<Gfp>) {
+        let mut out = Findings::new();
+        if let Some(gfp) = gfp {
+            rules::context::check_alloc(&e, gfp, &mut out);
+        }
+        if rules::map::check_direction(&e, &mut out)
+            && rules::map::check_map_range(&e, e.dma_addr, &mut out)
+        {
+            self.checker.inner().record_map(&e, &mut out);
+            self.counts[cx.device].maps += 1;
+            self.kind_calls[kind_index(e.kind)] = e.call;
+        }
+        self.conclude(&e, out);
+    }
+
+    fn release(&mut self, cx: &Cx, e: Event) {
+        let mut out = Findings::new();
+        if self.checker.inner().record_release(&e, &mut out).is_some() {
+            self.counts[cx.device].releases += 1;
+        }
+        self.conclude(&e, out);
+    }
+
+    /// Syncs of `segments`; `list` is the event of a whole sg call, reported once for all.
+    fn sync(&mut self, cx: &Cx, segments: &[Event], list: Option<Event>) {
+        let mut out = Findings::new();
+        if let Some(list) = &list {
+            if !rules::map::check_direction(list, &mut out) {
+                return self.conclude(list, out);
+            }
+        }
+        for s in segments {
+            self.checker.inner().record_sync(s, &mut out);
+        }
+        self.counts[cx.device].syncs += 1;
+        rules::sg::dedupe(&mut out);
+        match &list {
+            Some(list) => self.conclude(list, out),
+            None => {
+                if let Some(s) = segments.first() {
+                    self.conclude(s, out);
+                }
+            }
+        }
+    }
+
+    fn map_sg(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+        let shown = ev.dma_addrs.len().min(ev.sizes.len());
+        let nents = ev.nents.unwrap_or(count(ev.phys_addrs.len()));
+        let ents = ev.ents.unwrap_or(count(shown));
+        if ents == 0 || shown == 0 {
+            self.summary.failed += 1;
+            return;
+        }
+        let truncated = ev.truncated || (shown as u64) < u64::from(ents);
+        // Each DMA segment is one entry of the list when none were merged: then the entry's
+        // physical address is known.
+        let one_to_one = !truncated && nents == ents && ev.phys_addrs.len() == shown;
+        let mut base = cx.event(Op::Map, ev.call, MapKind::Sg);
+        base.dir = ev.dir.unwrap_or(Direction::None);
+        base.attrs = ev.attrs;
+        base.nents = Some(nents);
+        base.mapped_ents = ents;
+        base.dma_addr = ev.dma_addrs[0];
+        let mut out = Findings::new();
+        if !rules::map::check_direction(&base, &mut out) {
+            return self.conclude(&base, out);
+        }
+        let mut segments = SmallVec::new();
+        for i in 0..shown {
+            let mut seg = segment(&base, ev.dma_addrs[i], ev.sizes[i]);
+            if one_to_one {
+                seg.phys_addr = Some(ev.phys_addrs[i]).filter(|p| p.checked_add(seg.size).is_some());
+            } else if seg.dir != Direction::ToDevice {
+                self.summary.cache_unchecked += 1;
+            }
+            if rules::map::check_map_range(&seg, seg.dma_addr, &mut out) {
+                self.checker.inner().record_map(&seg, &mut out);
+                segments.push((seg.dma_addr, seg.size));
+            }
+        }
+        rules::sg::dedupe(&mut out);
+        self.conclude(&base, out);
+        if segments.is_empty() {
+            return;
+        }
+        self.counts[cx.device].maps += 1;
+        self.kind_calls[kind_index(MapKind::Sg)] = base.call;
+        if truncated {
+            self.summary.truncated_sg += 1;
+            *self.truncated_live.entry(cx.id).or_default() += 1;
+        }
+        // The unmap names the list by its entries' physical addresses.
+        if let Some(&first) = ev.phys_addrs.first() {
+            let key = (cx.id, first);
+            self.sg_failed.remove(&key);
+            self.sg_released.remove(&key);
+            self.sg_live.entry(key).or_default().push(SgList {
+                segments,
+                nents,
+                dir: base.dir,
+                truncated,
+            });
+        }
+    }
+
+    fn unmap_sg(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+        let nents = count(ev.phys_addrs.len());
+        let mut base = cx.event(Op::Unmap, ev.call, MapKind::Sg);
+        base.dir = ev.dir.unwrap_or(Direction::None);
+        base.attrs = ev.attrs;
+        base.nents = Some(nents);
+        let mut out = Findings::new();
+        if !base.dir.is_valid() {
+            rules::map::check_direction(&base, &mut out);
+        }
+        let key = ev.phys_addrs.first().map(|&p| (cx.id, p));
+        let list = key.and_then(|key| {
+            let lists = self.sg_live.get_mut(&key)?;
+            // The best match: same entry count and direction, then the oldest.
+            let i = (0..lists.len())
+                .rev()
+                .max_by_key(|&i| {
+                    (u32::from(lists[i].nents == nents) << 1) + u32::from(lists[i].dir == base.dir)
+                })
+                .unwrap_or(0);
+            let list = lists.remove(i);
+            if lists.is_empty() {
+                self.sg_live.remove(&key);
+            }
+            Some(list)
+        });
+        if let Some(list) = list {
+            base.dma_addr = list.segments[0].0;
+            let mut released = false;
+            for &(addr, len) in &list.segments {
+                let seg = segment(&base, addr, len);
+                released |= self.checker.inner().record_release(&seg, &mut out).is_some();
+            }
+            if list.truncated {
+                if let Some(n) = self.truncated_live.get_mut(&cx.id) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            if released {
+                self.counts[cx.device].releases += 1;
+            }
+            if let Some(key) = key {
+                if self.sg_released.len() >= RELEASED_LISTS_AT_MOST {
+                    self.sg_released.clear();
+                }
+                self.sg_released.insert(key, list.segments[0].0);
+            }
+        } else if let Some(failed) = key.and_then(|k| self.sg_failed.remove(&k)) {
+            out.push(
+                Finding::new(
+                    &rules::SG_UNMAP_FAILED_MAP,
+                    "dma_map_sg of this list failed (dma_map_sg_err)",
+                )
+                .with("nents", Value::Num(u64::from(nents)))
+                .mapped_at(&failed, "dma_map_sg"),
+            );
+        } else if let Some(&first) = key.and_then(|k| self.sg_released.get(&k)) {
+            // Only the record of the earlier unmap is consulted: its addresses may have been
+            // handed out again, and the new mappings are not this list's.
+            base.dma_addr = first;
+            let tomb = self.checker.inner().tracker.tombstone(cx.id, first);
+            rules::release::check_missing(&base, tomb.as_ref(), &mut out);
+        } else {
+            out.push(
+                Finding::new(
+                    &rules::UNMAP_UNKNOWN,
+                    "no dma_map_sg of this list (by its first entry's physical address) in the trace",
+                )
+                .with(
+                    "phys_addr",
+                    Value::Addr(ev.phys_addrs.first().copied().unwrap_or(0)),
+                )
+                .with("nents", Value::Num(u64::from(nents))),
+            );
+        }
+        rules::sg::dedupe(&mut out);
+        self.conclude(&base, out);
+    }
+
+    /// Judge the findings of one event: report, hold, or set aside (see [`Uncertainty`]).
+    fn conclude(&mut self, ev: &Event, out: Findings) {
+        if out.is_empty() {
+            return;
+        }
+        let checker = self.checker.clone();
+        let inner = checker.inner();
+        let truncated = self.truncated_live.get(&ev.device).is_some_and(|&n| n > 0);
+        let mut now = Findings::new();
+        for f in out {
+            if inner.reporter.level(f.rule) == Level::Allow {
+                continue;
+            }
+            match self.state.classify(ev, &f, truncated) {
+                Verdict::Report => now.push(f),
+                Verdict::Unknown => {
+                    let example = self.example(ev, &f, "made before the trace began");
+                    self.summary.unknown_to_trace.add(example);
+                }
+                Verdict::Uncertain(why) => {
+                    let example = self.example(ev, &f, why);
+                    self.summary.uncertain.add(example);
+                }
+                Verdict::Hold(since) => {
+                    if let Some(h) = self.state.hold(ev.clone(), f, since) {
+                        inner.finish(&h.ev, [h.finding].into_iter().collect());
+                    }
+                }
+            }
+        }
+        if !now.is_empty() {
+            inner.finish(ev, now);
+        }
+    }
+
+    fn report_held(&self, ready: Vec<Held>) {
+        let inner = self.checker.inner();
+        for h in ready {
+            inner.finish(&h.ev, [h.finding].into_iter().collect());
+        }
+    }
+
+    fn example(&self, ev: &Event, f: &Finding, reason: &str) -> Example {
+        let dma_addr = f
+            .details
+            .iter()
+            .find(|d| d.key == "dma_addr")
+            .and_then(|d| match d.value {
+                Value::Addr(a) => Some(a),
+                _ => None,
+            })
+            .unwrap_or(ev.dma_addr);
+        Example {
+            line: ev.site.trace.map_or(0, |t| t.line),
+            device: self.checker.device_name(ev.device).to_string(),
+            call: ev.call.to_string(),
+            rule: f.rule.id.to_string(),
+            dma_addr,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The end of the trace: report what is still held, and take the result.
+    pub fn finish(mut self) -> super::TraceReplay {
+        let ready = self.state.release(true);
+        self.report_held(ready);
+        let mut summary = std::mem::take(&mut self.summary);
+        summary.lines = self.line;
+        summary.from_start = self.state.from_start();
+        for (call, &n) in DmaCall::ALL.iter().zip(&self.per_call) {
+            if n > 0 {
+                summary.events.insert(call.name().to_string(), n);
+            }
+        }
+        let violations = self.checker.violations();
+        let live = self.checker.live_entries();
+        for (i, c) in self.counts.iter().enumerate() {
+            let name = String::from_utf8_lossy(&self.names[i]).into_owned();
+            let mine = live.iter().filter(|e| e.device == self.ids[i]);
+            summary.devices.push(DeviceSummary {
+                violations: violations.iter().filter(|v| v.device == name).count() as u64,
+                live_at_end: mine.clone().count() as u64,
+                live_bytes: mine.map(|e| e.size).sum(),
+                name,
+                events: c.events,
+                maps: c.maps,
+                releases: c.releases,
+                syncs: c.syncs,
+            });
+        }
+        super::TraceReplay::new(
+            self.checker,
+            summary,
+            self.deny,
+            self.leaks,
+            self.kind_calls,
+            self.file,
+        )
+    }
+}
+
+/// What every event of one trace line shares.
+struct Cx {
+    device: usize,
+    id: DeviceId,
+    site: Site,
+    context: CallContext,
+}
+
+impl Cx {
+    fn event(&self, op: Op, call: DmaCall, kind: MapKind) -> Event {
+        let mut e = Event::new(op, call.name(), kind, self.id, self.site.clone());
+        e.context = self.context;
+        e
+    }
+}
+
+/// The single-address fields of a trace event.
+fn fill(e: &mut Event, ev: &DmaEvent<'_>) {
+    e.dma_addr = ev.dma_addr.unwrap_or(0);
+    e.size = ev.size.unwrap_or(0);
+    // Coherent calls of 6.12 print no direction.
+    e.dir = ev.dir.unwrap_or(Direction::Bidirectional);
+    e.attrs = ev.attrs;
+}
+
+/// The event of one DMA segment of an sg event.
+fn segment(base: &Event, dma_addr: u64, size: u64) -> Event {
+    let mut seg = base.clone();
+    (seg.dma_addr, seg.size) = (dma_addr, size);
+    seg
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The replay's checker: levels from the defaults, `DMACHECK` (when asked) and the options'
+/// spec, with deny levels replayed at warn (returned, to be marked in the report), and
+/// `unmap-unchecked` allowed.
+fn build_checker(o: &TraceOptions) -> Result<(Checker, Vec<&'static Rule>), ConfigError> {
+    let mut probe = Config::default();
+    if o.read_env {
+        if let Ok(spec) = std::env::var(ENV_VAR) {
+            probe.apply_spec(&spec);
+        }
+    }
+    let mut builder = Checker::builder().env(o.read_env);
+    if let Some(spec) = &o.spec {
+        if let Some(e) = probe.apply_spec(spec).into_iter().next() {
+            return Err(e);
+        }
+        builder = builder.spec(spec)?;
+    }
+    let deny: Vec<&'static Rule> = rules::all()
+        .iter()
+        .copied()
+        .filter(|r| probe.level(r) == Level::Deny && !std::ptr::eq(*r, &rules::UNMAP_UNCHECKED))
+        .collect();
+    let mut builder = builder
+        .print(false)
+        .digests(false)
+        .memory(MemoryConfig {
+            size: 16 * PAGE_SIZE,
+            ..MemoryConfig::default()
+        })
+        .level(&rules::UNMAP_UNCHECKED, Level::Allow);
+    for r in &deny {
+        builder = builder.level(r, Level::Warn);
+    }
+    Ok((builder.build(), deny))
+}
