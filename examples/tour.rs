@@ -126,7 +126,7 @@ const MISTAKES: &[(&str, &str, Scenario)] = &[
     ),
     (
         "map a buffer on the stack",
-        "map-invalid-memory",
+        "map-stack-memory",
         |_, dev| {
             let frame = [0u8; 60];
             let _ = dma_map_single(dev, frame.as_ptr(), frame.len(), Direction::ToDevice);

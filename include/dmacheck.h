@@ -19,6 +19,7 @@
 
 struct device;
 struct pci_dev;
+struct vm_area_struct;
 
 /*
  * A device with both DMA masks set to dma_mask (0: the PCI default, DMA_BIT_MASK(32)). name and
@@ -46,6 +47,9 @@ int dmacheck_device_write(struct device *dev, dma_addr_t addr, const void *buf, 
 
 /* Run handler(arg) as a hard interrupt handler: in_interrupt(), IRQs disabled. */
 void dmacheck_run_in_irq(void (*handler)(void *), void *arg);
+
+/* User space unmaps what dma_mmap_coherent or remap_pfn_range mapped through vma. */
+void dmacheck_munmap(struct vm_area_struct *vma);
 
 /* Violations reported so far, of every rule, leaks reported by device releases included. */
 unsigned long dmacheck_error_count(void);

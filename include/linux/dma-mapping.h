@@ -22,7 +22,9 @@
 
 #include <linux/types.h>
 #include <linux/errno.h>
+#include <linux/err.h>
 #include <linux/device.h>
+#include <linux/dma-contiguous.h>
 #include <linux/dma-direction.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
@@ -170,5 +172,53 @@ void *dma_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, g
 void dma_free_coherent(struct device *dev, size_t size, void *cpu_addr, dma_addr_t dma_handle);
 void dma_free_attrs(struct device *dev, size_t size, void *cpu_addr, dma_addr_t dma_handle,
 		    unsigned long attrs);
+
+/* ---- Noncoherent memory (DMA-API.txt, Part II) ----------------------------------------- */
+
+/*
+ * Memory the driver keeps consistent with dma_cache_sync. The CPU owns it after the
+ * allocation and after dma_cache_sync(DMA_FROM_DEVICE), the device after DMA_TO_DEVICE or
+ * DMA_BIDIRECTIONAL. On a coherent platform (the default) the syncs move no bytes; with
+ * DMACHECK=bounce the CPU and the device see separate copies, so a missing sync reads stale data.
+ */
+void *dma_alloc_noncoherent(struct device *dev, size_t size, dma_addr_t *dma_handle,
+			    gfp_t flag);
+void dma_free_noncoherent(struct device *dev, size_t size, void *cpu_addr,
+			  dma_addr_t dma_handle);
+void dma_cache_sync(struct device *dev, void *vaddr, size_t size,
+		    enum dma_data_direction direction);
+/* 0 only for noncoherent memory on a non-coherent platform, else 1. */
+int dma_is_consistent(struct device *dev, dma_addr_t dma_handle);
+
+/* ---- Declared coherent memory --------------------------------------------------------- */
+
+#define DMA_MEMORY_MAP			0x01
+#define DMA_MEMORY_IO			0x02
+#define DMA_MEMORY_INCLUDES_CHILDREN	0x04
+#define DMA_MEMORY_EXCLUSIVE		0x08
+
+/*
+ * Serve the device's coherent allocations from size bytes of memory at bus (physical) address
+ * bus_addr (virt_to_phys of pages the platform set aside), which the device reaches at
+ * device_addr. Returns DMA_MEMORY_MAP or DMA_MEMORY_IO, or 0 on failure (reported).
+ */
+int dma_declare_coherent_memory(struct device *dev, dma_addr_t bus_addr, dma_addr_t device_addr,
+				size_t size, int flags);
+/* Remove the region; allocations still live from it are reported. */
+void dma_release_declared_memory(struct device *dev);
+/* Occupy part of the region: its CPU address, or ERR_PTR(-EINVAL) / ERR_PTR(-EBUSY). */
+void *dma_mark_declared_memory_occupied(struct device *dev, dma_addr_t device_addr,
+					size_t size);
+
+/* ---- User mappings -------------------------------------------------------------------- */
+
+/*
+ * Map vma->vm_end - vma->vm_start bytes of a coherent buffer, from page vma->vm_pgoff, into user
+ * space: a real second mapping of the same pages, whose address dmacheck stores in vma->vm_start
+ * (see struct vm_area_struct). 0, or -ENXIO for a mapping beyond the buffer (reported). Freeing
+ * the buffer while the mapping lives is reported; dmacheck_munmap(vma) unmaps.
+ */
+int dma_mmap_coherent(struct device *dev, struct vm_area_struct *vma, void *cpu_addr,
+		      dma_addr_t dma_addr, size_t size);
 
 #endif /* _DMACHECK_LINUX_DMA_MAPPING_H */

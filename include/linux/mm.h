@@ -6,6 +6,7 @@
 #include <linux/types.h>
 #include <linux/mm_types.h>
 #include <linux/gfp.h>
+#include <linux/io.h>
 
 #define PAGE_SHIFT	12
 #define PAGE_SIZE	(1UL << PAGE_SHIFT)
@@ -18,6 +19,22 @@
 void *page_address(const struct page *page);
 /* The page containing a CPU address (kmalloc, page or stack memory alike); NULL for NULL. */
 struct page *virt_to_page(const void *addr);
+
+/* Page frame numbers: the physical address >> PAGE_SHIFT. */
+#define page_to_phys(page)	virt_to_phys(page_address(page))
+#define page_to_pfn(page)	((unsigned long)(page_to_phys(page) >> PAGE_SHIFT))
+#define pfn_to_page(pfn)	virt_to_page(phys_to_virt((phys_addr_t)(pfn) << PAGE_SHIFT))
+#define virt_to_pfn(addr)	((unsigned long)(virt_to_phys(addr) >> PAGE_SHIFT))
+
+/*
+ * Map size bytes of page frames from pfn into user space (a driver's mmap method). The frames
+ * must lie inside one live coherent buffer, or the call is reported (`mmap-out-of-bounds`) and
+ * fails with -EINVAL. dmacheck chooses the user address (addr is not used) and stores it in
+ * vma->vm_start; see struct vm_area_struct.
+ */
+int remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn,
+		    unsigned long size, pgprot_t prot);
+#define io_remap_pfn_range remap_pfn_range
 
 /* The smallest order whose 2^order pages hold `size` bytes. */
 static inline int get_order(unsigned long size)

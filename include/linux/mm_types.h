@@ -15,4 +15,23 @@ struct page {
 	unsigned long dmacheck_opaque[8];
 };
 
+typedef struct {
+	unsigned long pgprot;
+} pgprot_t;
+
+/*
+ * A user mapping, as a driver's mmap method gets it. Set vm_end - vm_start to the length and
+ * vm_pgoff to the offset (in pages) before dma_mmap_coherent or remap_pfn_range: dmacheck maps
+ * the pages a second time at an address it chooses and stores it in vm_start (and vm_end), so
+ * the test can act as user space through it. dmacheck_munmap(vma) unmaps (<dmacheck.h>).
+ */
+struct vm_area_struct {
+	unsigned long vm_start;
+	unsigned long vm_end;
+	unsigned long vm_pgoff;
+	pgprot_t vm_page_prot;
+	unsigned long vm_flags;
+	void *vm_private_data;
+};
+
 #endif /* _DMACHECK_LINUX_MM_TYPES_H */

@@ -58,12 +58,14 @@ mod context;
 mod device;
 mod memory;
 mod pool;
+mod regions;
 mod sg;
 mod streaming;
 
 pub use context::CSpinlock;
 pub use device::{CDevice, CPciDev};
 pub use pool::CDmaPool;
+pub use regions::{CPgProt, CVmArea};
 pub use sg::CScatterlist;
 
 /// The checker every C call uses.

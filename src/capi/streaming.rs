@@ -329,6 +329,56 @@ unsafe extern "C" fn dma_free_attrs(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Noncoherent memory
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_alloc_noncoherent(
+    dev: *mut CDevice,
+    size: usize,
+    handle: *mut DmaAddr,
+    flag: u32,
+) -> *mut c_void {
+    ffi("dma_alloc_noncoherent", || {
+        let mut dma = DMA_MAPPING_ERROR;
+        let cpu = crate::dma_alloc_noncoherent(&device(dev), size, &mut dma, gfp(flag));
+        // SAFETY: the C contract: `handle` is NULL or writable.
+        unsafe { give_handle(handle, dma) };
+        cpu.cast()
+    })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_free_noncoherent(
+    dev: *mut CDevice,
+    size: usize,
+    cpu_addr: *mut c_void,
+    handle: DmaAddr,
+) {
+    ffi("dma_free_noncoherent", || {
+        crate::dma_free_noncoherent(&device(dev), size, cpu_addr.cast(), handle);
+    })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_cache_sync(
+    dev: *mut CDevice,
+    vaddr: *mut c_void,
+    size: usize,
+    dir: c_int,
+) {
+    ffi("dma_cache_sync", || {
+        crate::dma_cache_sync(&device(dev), vaddr.cast(), size, direction(dir));
+    })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_is_consistent(dev: *mut CDevice, handle: DmaAddr) -> c_int {
+    ffi("dma_is_consistent", || {
+        crate::dma_is_consistent(&device(dev), handle)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Addressing limits
 
 /// `-EIO`.

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * <linux/dma-contiguous.h>: the Contiguous Memory Allocator. Large, aligned, physically
+ * contiguous blocks from an area set aside "at boot"; allocations still live when their device
+ * is released are reported as leaks, releases of pages not allocated (or with another count)
+ * are reported.
+ */
+#ifndef _DMACHECK_LINUX_DMA_CONTIGUOUS_H
+#define _DMACHECK_LINUX_DMA_CONTIGUOUS_H
+
+#include <linux/types.h>
+#include <linux/device.h>
+#include <linux/mm_types.h>
+
+/* The largest alignment order honoured (CONFIG_CMA_ALIGNMENT). */
+#define CONFIG_CMA_ALIGNMENT 8
+
+/*
+ * Set aside the default area: 16 MiB (CONFIG_CMA_SIZE_MBYTES), once; later calls do nothing.
+ * limit is not honoured: the area lies wherever memory has room.
+ */
+void dma_contiguous_reserve(phys_addr_t limit);
+/*
+ * Set aside an area of size bytes; the first area set aside is the default one, from which
+ * every device allocates. base and limit are not honoured. dmacheck cannot give a device an
+ * area of its own after it was made: dev must be NULL (-EINVAL otherwise). 0, or -ENOMEM.
+ */
+int dma_declare_contiguous(struct device *dev, unsigned long size, phys_addr_t base,
+			   phys_addr_t limit);
+/*
+ * count contiguous pages aligned to 2^align pages (align is capped at CONFIG_CMA_ALIGNMENT);
+ * NULL without an area, for count 0, or when no aligned run is free.
+ */
+struct page *dma_alloc_from_contiguous(struct device *dev, int count, unsigned int align);
+/* 1 if the pages were the area's (and are released), 0 if they are not the device's area's. */
+int dma_release_from_contiguous(struct device *dev, struct page *pages, int count);
+
+#endif /* _DMACHECK_LINUX_DMA_CONTIGUOUS_H */
