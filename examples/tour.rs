@@ -124,14 +124,10 @@ const MISTAKES: &[(&str, &str, Scenario)] = &[
             assert_ne!(dma_mapping_error(&isa, dma), 0);
         },
     ),
-    (
-        "map a buffer on the stack",
-        "map-stack-memory",
-        |_, dev| {
-            let frame = [0u8; 60];
-            let _ = dma_map_single(dev, frame.as_ptr(), frame.len(), Direction::ToDevice);
-        },
-    ),
+    ("map a buffer on the stack", "map-stack-memory", |_, dev| {
+        let frame = [0u8; 60];
+        let _ = dma_map_single(dev, frame.as_ptr(), frame.len(), Direction::ToDevice);
+    }),
     ("unmap a stale handle", "unmap-unknown", |_, dev| {
         dma_unmap_single(dev, 0x0dea_d000, BUF, Direction::FromDevice);
     }),

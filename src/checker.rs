@@ -492,7 +492,7 @@ impl CheckerInner {
                 rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
             }
-            Lookup::OtherDevice(other) => Some(other),
+            Lookup::OtherDevice(other) => Some(*other),
             Lookup::Missing => None,
         };
         self.report_missing_or_foreign(ev, other.as_ref(), out, rules::release::check_missing);
@@ -539,7 +539,7 @@ impl CheckerInner {
             });
         let other = match found {
             Lookup::Found(range) => return Some(range),
-            Lookup::OtherDevice(other) => Some(other),
+            Lookup::OtherDevice(other) => Some(*other),
             Lookup::Missing => None,
         };
         self.report_missing_or_foreign(ev, other.as_ref(), out, rules::sync::check_missing);

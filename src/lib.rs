@@ -43,7 +43,8 @@
 
 #![warn(missing_docs)]
 
-#[cfg(any(feature = "virtio", feature = "dma-api"))] pub mod adapters;
+#[cfg(any(feature = "virtio", feature = "dma-api"))]
+pub mod adapters;
 mod backend;
 pub mod capi;
 mod checker;

@@ -238,6 +238,26 @@ fn unmap_event(
     ev
 }
 
+/// The unmap of a single or page mapping: straight to the backend with checking off.
+#[track_caller]
+fn unmap_streaming(
+    dev: &Device,
+    call: &'static str,
+    kind: MapKind,
+    dma_addr: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
+    if !checking(dev) {
+        return unchecked::unmap(dev, dma_addr, size, dir, attrs);
+    }
+    release(
+        dev,
+        unmap_event(dev, call, kind, dma_addr, size, dir, attrs),
+    );
+}
+
 /// End a mapping made by [`dma_map_single`] (`dma_unmap_single`): the same address, size and
 /// direction.
 #[track_caller]
@@ -254,10 +274,7 @@ pub fn dma_unmap_single_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) {
-    if !checking(dev) {
-        return unchecked::unmap(dev, dma_addr, size, dir, attrs);
-    }
-    let ev = unmap_event(
+    unmap_streaming(
         dev,
         "dma_unmap_single",
         MapKind::Single,
@@ -266,7 +283,6 @@ pub fn dma_unmap_single_attrs(
         dir,
         attrs,
     );
-    release(dev, ev);
 }
 
 /// End a mapping made by [`dma_map_page`] (`dma_unmap_page`).
@@ -284,10 +300,7 @@ pub fn dma_unmap_page_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) {
-    if !checking(dev) {
-        return unchecked::unmap(dev, dma_addr, size, dir, attrs);
-    }
-    let ev = unmap_event(
+    unmap_streaming(
         dev,
         "dma_unmap_page",
         MapKind::Page,
@@ -296,7 +309,6 @@ pub fn dma_unmap_page_attrs(
         dir,
         attrs,
     );
-    release(dev, ev);
 }
 
 /// Whether a map failed (`dma_mapping_error`): non-zero for [`DMA_MAPPING_ERROR`]. Calling it

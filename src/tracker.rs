@@ -239,7 +239,7 @@ pub enum Lookup<T> {
     /// The device has a matching entry.
     Found(T),
     /// The device has none, but another device has one at that address.
-    OtherDevice(Entry),
+    OtherDevice(Box<Entry>),
     /// No device has one.
     Missing,
 }
@@ -341,7 +341,7 @@ impl Tracker {
             .map(|(i, _)| i);
         let Some(i) = best else {
             return match bucket.iter().find(|e| e.dma_addr == addr) {
-                Some(other) => Lookup::OtherDevice(other.clone()),
+                Some(other) => Lookup::OtherDevice(Box::new(other.clone())),
                 None => Lookup::Missing,
             };
         };
@@ -410,7 +410,7 @@ impl Tracker {
                 other = bucket.iter().find(|e| e.contains(addr)).cloned();
             }
         }
-        other.map_or(Lookup::Missing, Lookup::OtherDevice)
+        other.map_or(Lookup::Missing, |e| Lookup::OtherDevice(Box::new(e)))
     }
 
     /// Run `f` on the first entry of `device` that starts at `addr` and satisfies `pick`;

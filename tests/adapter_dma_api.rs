@@ -6,8 +6,8 @@ use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 
 use dma_api::{
-    DeviceDma, DmaAddr, DmaAllocHandle, DmaCoherency, DmaConstraints, DmaDeviceInfo,
-    DmaDirection, DmaDomainId, DmaError, DmaMapHandle, DmaOp,
+    DeviceDma, DmaAddr, DmaAllocHandle, DmaCoherency, DmaConstraints, DmaDeviceInfo, DmaDirection,
+    DmaDomainId, DmaError, DmaMapHandle, DmaOp,
 };
 use dmacheck::adapters::dma_api::CheckedDmaOp;
 use dmacheck::{Checker, Device, rules};
@@ -70,7 +70,11 @@ fn setup(coherency: DmaCoherency) -> (Checker, Device, &'static CheckedDmaOp<Hea
     let checker = Checker::builder().env(false).print(false).build();
     let dev = checker.device("dma-api-dev").driver("dma-api").build();
     let op: &'static CheckedDmaOp<HeapOp> = Box::leak(Box::new(CheckedDmaOp::new(HeapOp, &dev)));
-    let info = DmaDeviceInfo::new(DmaDomainId::Direct, coherency, DmaConstraints::new(u64::MAX));
+    let info = DmaDeviceInfo::new(
+        DmaDomainId::Direct,
+        coherency,
+        DmaConstraints::new(u64::MAX),
+    );
     let dma = DeviceDma::new(info, op);
     (checker, dev, op, dma)
 }
@@ -127,7 +131,13 @@ fn misuse_through_the_op_is_reported() {
     // SAFETY: the buffer outlives the mapping; HeapOp's unmap does nothing.
     let h = unsafe { op.map_streaming(c, addr, size, DmaDirection::ToDevice) }.unwrap();
     // Syncing a device-read-only mapping for the CPU with FROM_DEVICE, past its end.
-    op.sync_map_for_cpu(&h, 0, 256, DmaDirection::FromDevice, DmaCoherency::NonCoherent);
+    op.sync_map_for_cpu(
+        &h,
+        0,
+        256,
+        DmaDirection::FromDevice,
+        DmaCoherency::NonCoherent,
+    );
     // SAFETY: as above.
     unsafe { op.unmap_streaming(h) };
     // SAFETY: a double unmap is what is tested; HeapOp ignores it.

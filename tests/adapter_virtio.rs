@@ -44,13 +44,20 @@ fn block_round_trip(bounce: bool, indirect: bool) {
     blk.write_blocks(5, &data).unwrap();
     let mut back = vec![0u8; 1024];
     blk.read_blocks(5, &mut back).unwrap();
-    assert_eq!(back, data, "the bytes the device wrote reached the driver's buffer");
+    assert_eq!(
+        back, data,
+        "the bytes the device wrote reached the driver's buffer"
+    );
 
     let mut id = [0u8; 20];
     let n = blk.device_id(&mut id).unwrap();
     assert_eq!(&id[..n], b"dmacheck-blk");
     blk.flush().unwrap();
-    assert_eq!(DmacheckHal::staged_buffers(), 0, "every shared buffer was unshared");
+    assert_eq!(
+        DmacheckHal::staged_buffers(),
+        0,
+        "every shared buffer was unshared"
+    );
     drop(blk);
     dev.release();
     checker.assert_clean();
@@ -134,7 +141,10 @@ fn console(bounce: bool) {
         ConsoleBackend::default(),
     ))
     .unwrap();
-    assert_eq!(console.size().unwrap().map(|s| (s.columns, s.rows)), Some((80, 25)));
+    assert_eq!(
+        console.size().unwrap().map(|s| (s.columns, s.rows)),
+        Some((80, 25))
+    );
     console.send_bytes(b"hi!").unwrap();
     let mut got = Vec::new();
     while let Some(c) = console.recv(true).unwrap() {
@@ -143,14 +153,25 @@ fn console(bounce: bool) {
     assert_eq!(got, b"hi!");
     console.send(b'x').unwrap();
     assert_eq!(console.recv(true).unwrap(), Some(b'x'));
-    assert_eq!(DmacheckHal::staged_buffers(), 1, "the next receive buffer is shared");
+    assert_eq!(
+        DmacheckHal::staged_buffers(),
+        1,
+        "the next receive buffer is shared"
+    );
     drop(console);
     checker.assert_no_violations();
     dev.release();
-    assert_eq!(fired(&checker), ["leak"], "the outstanding receive buffer leaks");
+    assert_eq!(
+        fired(&checker),
+        ["leak"],
+        "the outstanding receive buffer leaks"
+    );
     let leak = &checker.violations()[0];
     let text = leak.to_string();
-    assert!(text.contains("queue.rs"), "mapped by virtio-drivers' queue: {text}");
+    assert!(
+        text.contains("queue.rs"),
+        "mapped by virtio-drivers' queue: {text}"
+    );
 }
 
 #[test]
@@ -171,9 +192,11 @@ fn net(bounce: bool) {
     let dev = device(&checker, "virtio-net");
     let _hal = DmacheckHal::bind(&dev);
     let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
-    let mut net =
-        VirtIONet::<DmacheckHal, _, QUEUE>::new(EmulatedTransport::new(&dev, NetBackend::new(mac)), 2048)
-            .unwrap();
+    let mut net = VirtIONet::<DmacheckHal, _, QUEUE>::new(
+        EmulatedTransport::new(&dev, NetBackend::new(mac)),
+        2048,
+    )
+    .unwrap();
     assert_eq!(net.mac_address(), mac);
     for round in 0..3u8 {
         let frame: Vec<u8> = (0..60).map(|i| i ^ round).collect();

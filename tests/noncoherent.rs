@@ -57,7 +57,11 @@ fn assert_line(site: &Site, line: u32) {
         site.location.file().ends_with(FILE),
         "site {site} is not in {FILE}"
     );
-    assert_eq!(site.location.line(), line, "site {site} is on the wrong line");
+    assert_eq!(
+        site.location.line(),
+        line,
+        "site {site} is on the wrong line"
+    );
 }
 
 /// `size` bytes of noncoherent memory, which must not fail; its site is the caller's.
@@ -135,7 +139,11 @@ fn behind_bounce_buffering_noncoherent_memory_is_not_consistent() {
     let reply = bytes(7, 256);
     dma_cache_sync(&dev, cpu, 256, Direction::ToDevice);
     dev.dma_write(dma, &reply).unwrap();
-    assert_ne!(peek(cpu, 256), reply, "two copies: the CPU's is not written");
+    assert_ne!(
+        peek(cpu, 256),
+        reply,
+        "two copies: the CPU's is not written"
+    );
     dma_cache_sync(&dev, cpu, 256, Direction::FromDevice);
     assert_eq!(peek(cpu, 256), reply, "the sync brings the bytes over");
 
@@ -226,7 +234,10 @@ fn without_a_sync_from_device_the_cpu_reads_stale_bytes_and_it_is_reported() {
 
     dma_cache_sync(&dev, cpu, 512, Direction::FromDevice);
     checker.cpu_read(cpu, &mut seen).unwrap();
-    assert_eq!(seen, reply, "after the sync the CPU reads the device's bytes");
+    assert_eq!(
+        seen, reply,
+        "after the sync the CPU reads the device's bytes"
+    );
     dma_free_noncoherent(&dev, 512, cpu, dma);
     checker.assert_clean();
 }
@@ -293,7 +304,12 @@ fn a_partial_aligned_sync_moves_only_its_lines() {
     let out = bytes(9, size);
     checker.cpu_write(cpu, &out).unwrap();
 
-    dma_cache_sync(&dev, cpu.wrapping_add(2 * line), 3 * line, Direction::ToDevice);
+    dma_cache_sync(
+        &dev,
+        cpu.wrapping_add(2 * line),
+        3 * line,
+        Direction::ToDevice,
+    );
 
     // The synced lines are the device's, with the CPU's bytes.
     let mut part = vec![0; 3 * line];
@@ -319,7 +335,10 @@ fn partial_dma_cache_sync_off_cache_lines_is_reported() {
     let size = 16 * line;
     // (offset, length): a start inside a line, a length that ends inside a line.
     for (offset, len) in [(line / 2, line), (0, line + 1), (3 * line, line - 8)] {
-        for (dev_of, what) in [(direct as fn(&Checker) -> Device, "direct"), (bounce, "bounce")] {
+        for (dev_of, what) in [
+            (direct as fn(&Checker) -> Device, "direct"),
+            (bounce, "bounce"),
+        ] {
             let checker = checker();
             let dev = dev_of(&checker);
             let alloc_line = line!() + 1;
@@ -383,7 +402,12 @@ fn an_unaligned_start_is_reported_even_when_the_range_ends_at_the_end() {
     let line = line_size();
     let size = 4 * line;
     let (cpu, dma) = alloc_nc(&dev, size);
-    dma_cache_sync(&dev, cpu.wrapping_add(line + 4), size - line - 4, Direction::ToDevice);
+    dma_cache_sync(
+        &dev,
+        cpu.wrapping_add(line + 4),
+        size - line - 4,
+        Direction::ToDevice,
+    );
     let v = single_violation(&checker, &SYNC_UNALIGNED);
     assert_eq!(v.detail_u64("offset"), Some(line as u64 + 4));
     checker.take_violations();
@@ -503,7 +527,10 @@ fn freeing_coherent_memory_with_dma_free_noncoherent_is_a_function_mismatch() {
     dma_free_noncoherent(&dev, 300, cpu, dma);
     let v = single_violation(&checker, &UNMAP_FUNCTION_MISMATCH);
     assert_eq!(v.call, "dma_free_noncoherent");
-    assert_eq!(v.detail("mapped_kind"), Some(&Value::Kind(MapKind::Coherent)));
+    assert_eq!(
+        v.detail("mapped_kind"),
+        Some(&Value::Kind(MapKind::Coherent))
+    );
     assert!(checker.live_entries().is_empty());
 }
 

@@ -196,7 +196,12 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     for block in &live {
         let mut seen = vec![0; size];
         prop_assert!(dev.dma_read(block.dma, &mut seen).is_ok());
-        prop_assert_eq!(&seen, &block.bytes, "block {:#x} was overwritten", block.dma);
+        prop_assert_eq!(
+            &seen,
+            &block.bytes,
+            "block {:#x} was overwritten",
+            block.dma
+        );
     }
     for block in live.drain(..) {
         dma_pool_free(&pool, block.cpu, block.dma);
@@ -210,7 +215,10 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         "{:?}",
         checker.violations()
     );
-    prop_assert!(checker.live_entries().is_empty(), "the pool's pages were freed");
+    prop_assert!(
+        checker.live_entries().is_empty(),
+        "the pool's pages were freed"
+    );
     checker.assert_clean();
     Ok(())
 }

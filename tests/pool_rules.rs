@@ -74,7 +74,11 @@ fn assert_line(site: &Site, line: u32) {
         site.location.file().ends_with(FILE),
         "site {site} is not in {FILE}"
     );
-    assert_eq!(site.location.line(), line, "site {site} is on the wrong line");
+    assert_eq!(
+        site.location.line(),
+        line,
+        "site {site} is on the wrong line"
+    );
 }
 
 /// A block from `pool`, which must not fail.
@@ -104,7 +108,11 @@ fn check_block(
     align: usize,
     boundary: usize,
 ) {
-    assert_eq!(dma % align as u64, 0, "block {dma:#x} is not {align}-aligned");
+    assert_eq!(
+        dma % align as u64,
+        0,
+        "block {dma:#x} is not {align}-aligned"
+    );
     if boundary != 0 {
         let b = boundary as u64;
         assert_eq!(
@@ -116,16 +124,14 @@ fn check_block(
     let bytes = pattern(dma, size);
     dev.checker().cpu_write(cpu, &bytes).expect("DMA memory");
     let mut seen = vec![0; size];
-    dev.dma_read(dma, &mut seen).expect("the device reads its block");
+    dev.dma_read(dma, &mut seen)
+        .expect("the device reads its block");
     assert_eq!(seen, bytes, "the device sees other bytes at {dma:#x}");
 }
 
 #[track_caller]
 fn assert_disjoint(blocks: &[(*mut u8, DmaAddr)], size: usize) {
-    let mut ranges: Vec<(u64, u64)> = blocks
-        .iter()
-        .map(|&(_, d)| (d, d + size as u64))
-        .collect();
+    let mut ranges: Vec<(u64, u64)> = blocks.iter().map(|&(_, d)| (d, d + size as u64)).collect();
     ranges.sort_unstable();
     for pair in ranges.windows(2) {
         assert!(
@@ -288,7 +294,11 @@ fn bad_pool_parameters_are_refused_with_none() {
         assert_eq!(v.detail_u64("size"), Some(size as u64), "{what}");
         assert_eq!(v.detail_u64("align"), Some(align as u64), "{what}");
         assert_eq!(v.detail_u64("boundary"), Some(boundary as u64), "{what}");
-        assert!(v.message.contains("\"bad\""), "names the pool: {}", v.message);
+        assert!(
+            v.message.contains("\"bad\""),
+            "names the pool: {}",
+            v.message
+        );
         assert_line(&v.site, line);
         assert_eq!(checker.live_entries().len(), 0, "{what}: nothing allocated");
     }
@@ -431,7 +441,10 @@ fn double_free_names_the_first_free() {
     dma_pool_free(&pool, cpu, dma);
 
     let all = checker.violations();
-    assert_eq!(rule_ids(&checker), [POOL_DOUBLE_FREE.id, POOL_DOUBLE_FREE.id]);
+    assert_eq!(
+        rule_ids(&checker),
+        [POOL_DOUBLE_FREE.id, POOL_DOUBLE_FREE.id]
+    );
     let v = &all[0];
     assert_eq!(v.call, "dma_pool_free");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
@@ -499,7 +512,11 @@ fn write_to_a_freed_block_is_reported_when_it_is_handed_out_again() {
     let related = v.related.as_ref().expect("names the last free");
     assert_eq!(related.label, "last freed at");
     assert_line(&related.site, freed);
-    assert_eq!((again, again_dma), (cpu, dma), "the block is still handed out");
+    assert_eq!(
+        (again, again_dma),
+        (cpu, dma),
+        "the block is still handed out"
+    );
 
     checker.take_violations();
     dma_pool_free(&pool, again, again_dma);
@@ -580,7 +597,10 @@ fn destroy_with_busy_blocks_reports_each_with_its_alloc_site_and_keeps_its_page(
     dma_pool_destroy(pool);
 
     let mut busy = checker.violations();
-    assert_eq!(rule_ids(&checker), [POOL_DESTROY_BUSY.id, POOL_DESTROY_BUSY.id]);
+    assert_eq!(
+        rule_ids(&checker),
+        [POOL_DESTROY_BUSY.id, POOL_DESTROY_BUSY.id]
+    );
     busy.sort_by_key(|v| v.detail_u64("dma_addr"));
     for (v, (block, line)) in busy.iter().zip([(b, b_line), (c, c_line)]) {
         assert_eq!(v.call, "dma_pool_destroy");
@@ -876,9 +896,7 @@ fn careful_pool_user(dev: &Device, n: usize) -> usize {
 
 #[test]
 fn injected_pool_failures_return_null_and_a_careful_driver_stays_clean() {
-    let checker = quiet()
-        .fail(FaultSpec::every(FaultKind::Pool, 3))
-        .build();
+    let checker = quiet().fail(FaultSpec::every(FaultKind::Pool, 3)).build();
     let dev = device(&checker, "ehci0");
     let failed = careful_pool_user(&dev, 12);
     assert_eq!(failed, 4, "every third of 12 allocations fails");
@@ -889,7 +907,11 @@ fn injected_pool_failures_return_null_and_a_careful_driver_stays_clean() {
 #[test]
 fn injected_pool_failures_within_a_budget_and_per_device() {
     let checker = quiet()
-        .fail(FaultSpec::every(FaultKind::Pool, 1).device("ehci1").budget(2))
+        .fail(
+            FaultSpec::every(FaultKind::Pool, 1)
+                .device("ehci1")
+                .budget(2),
+        )
         .build();
     let spared = device(&checker, "ehci0");
     let failing = device(&checker, "ehci1");
@@ -906,6 +928,9 @@ fn a_failing_page_allocation_makes_the_pool_alloc_fail_cleanly() {
         .build();
     let dev = device(&checker, "ehci0");
     let failed = careful_pool_user(&dev, 3);
-    assert_eq!(failed, 1, "the first page allocation fails, then a retry succeeds");
+    assert_eq!(
+        failed, 1,
+        "the first page allocation fails, then a retry succeeds"
+    );
     checker.assert_clean();
 }

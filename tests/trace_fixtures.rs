@@ -155,9 +155,7 @@ fn check(path: &Path, replay: &TraceReplay, e: &Expected) -> Vec<String> {
     leaks.sort();
     want_leaks.sort();
     if leaks != want_leaks {
-        problems.push(format!(
-            "{name}: leaks {leaks:?}, expected {want_leaks:?}"
-        ));
+        problems.push(format!("{name}: leaks {leaks:?}, expected {want_leaks:?}"));
     }
     let malformed: Vec<u64> = s.malformed_lines.iter().map(|m| m.line).collect();
     if malformed != e.malformed {
@@ -255,7 +253,14 @@ fn a_fixture_file_on_disk_replays_through_replay_path() {
     let replay = trace::replay_path(&path, options(&path, &e), |_, _| calls += 1).unwrap();
     assert!(check(&path, &replay, &e).is_empty());
     assert_eq!(calls, 0, "no progress for a small trace");
-    assert!(trace::replay_path(Path::new("/nonexistent/x.trace"), options(&path, &e), |_, _| {}).is_err());
+    assert!(
+        trace::replay_path(
+            Path::new("/nonexistent/x.trace"),
+            options(&path, &e),
+            |_, _| {}
+        )
+        .is_err()
+    );
 }
 
 /// The real captures of `shared/traces/` (beside the repository in CI): correct drivers, so
@@ -265,7 +270,10 @@ fn the_real_kernel_traces_replay_clean() {
     for (name, file) in [
         (
             "linux-6.12-e1000.trace",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/traces/linux-6.12-e1000.trace"),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/traces/linux-6.12-e1000.trace"
+            ),
         ),
         (
             "linux-7.3-swiotlb-virtio-net.trace",

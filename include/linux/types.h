@@ -24,10 +24,22 @@ typedef short s16;
 typedef int s32;
 typedef long long s64;
 
+/*
+ * The __u8 ... __u64 family: the system's <linux/types.h> when there is one (system headers that
+ * include <linux/types.h> find everything they expect), else our own.
+ */
+#if defined(__has_include_next)
+#if __has_include_next(<linux/types.h>)
+#include_next <linux/types.h>
+#define DMACHECK_HAVE_SYSTEM_TYPES 1
+#endif
+#endif
+#ifndef DMACHECK_HAVE_SYSTEM_TYPES
 typedef u8 __u8;
 typedef u16 __u16;
 typedef u32 __u32;
 typedef u64 __u64;
+#endif
 
 /* A bus address as the device sees it. Never a CPU pointer. */
 typedef u64 dma_addr_t;

@@ -32,10 +32,10 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 
+use crate::sync::Mutex;
 use dma_api::{
     DmaAllocHandle, DmaCoherency, DmaConstraints, DmaDirection, DmaError, DmaMapHandle, DmaOp,
 };
-use crate::sync::Mutex;
 
 use crate::device::Device;
 use crate::event::{Event, Op};
@@ -82,7 +82,13 @@ impl<O: DmaOp> CheckedDmaOp<O> {
 
     #[track_caller]
     fn event(&self, op: Op, call: &'static str, kind: MapKind) -> Event {
-        Event::new(op, call, kind, self.dev.id(), self.dev.checker().capture_site())
+        Event::new(
+            op,
+            call,
+            kind,
+            self.dev.id(),
+            self.dev.checker().capture_site(),
+        )
     }
 
     #[track_caller]

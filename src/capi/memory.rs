@@ -8,12 +8,16 @@ use crate::{Gfp, Page};
 
 #[unsafe(no_mangle)]
 extern "C" fn kmalloc(size: usize, flags: c_uint) -> *mut c_void {
-    ffi("kmalloc", || crate::kmalloc(checker(), size, gfp(flags)).cast())
+    ffi("kmalloc", || {
+        crate::kmalloc(checker(), size, gfp(flags)).cast()
+    })
 }
 
 #[unsafe(no_mangle)]
 extern "C" fn kzalloc(size: usize, flags: c_uint) -> *mut c_void {
-    ffi("kzalloc", || crate::kzalloc(checker(), size, gfp(flags)).cast())
+    ffi("kzalloc", || {
+        crate::kzalloc(checker(), size, gfp(flags)).cast()
+    })
 }
 
 #[unsafe(no_mangle)]

@@ -183,7 +183,10 @@ mod tests {
         );
         assert_eq!(page_of(std::ptr::null()), None);
         assert_eq!(page_of(p.cast::<u8>().wrapping_add(8).cast()), None);
-        assert_eq!(page_or_nowhere(std::ptr::null()).address().addr(), crate::PAGE_SIZE);
+        assert_eq!(
+            page_or_nowhere(std::ptr::null()).address().addr(),
+            crate::PAGE_SIZE
+        );
     }
 
     #[test]

@@ -23,8 +23,14 @@ static POOLS: Mutex<BTreeMap<usize, DmaPool>> = Mutex::new(BTreeMap::new());
 fn invalid_pool() -> &'static DmaPool {
     static INVALID: OnceLock<DmaPool> = OnceLock::new();
     INVALID.get_or_init(|| {
-        let pool = crate::dma_pool_create("(NULL or unknown struct dma_pool)", invalid_device(), 8, 8, 0)
-            .expect("valid parameters");
+        let pool = crate::dma_pool_create(
+            "(NULL or unknown struct dma_pool)",
+            invalid_device(),
+            8,
+            8,
+            0,
+        )
+        .expect("valid parameters");
         crate::dma_pool_destroy(pool.clone());
         pool
     })
@@ -99,7 +105,9 @@ unsafe extern "C" fn dma_pool_zalloc(
     flags: c_uint,
     handle: *mut DmaAddr,
 ) -> *mut c_void {
-    ffi("dma_pool_zalloc", || alloc(p, flags | Gfp::ZERO.bits(), handle, true))
+    ffi("dma_pool_zalloc", || {
+        alloc(p, flags | Gfp::ZERO.bits(), handle, true)
+    })
 }
 
 #[unsafe(no_mangle)]

@@ -241,7 +241,11 @@ unsafe extern "C" fn dma_unmap_sg_attrs(
 ) {
     ffi("dma_unmap_sg", || {
         let dev = device(dev);
-        let (n, dir, a) = (usize::try_from(nents).unwrap_or(0), direction(dir), attrs(a));
+        let (n, dir, a) = (
+            usize::try_from(nents).unwrap_or(0),
+            direction(dir),
+            attrs(a),
+        );
         let mut lists = LISTS.lock();
         match lists.by_first.get_mut(&sgl.addr()) {
             Some(list) => crate::dma_unmap_sg_attrs(&dev, &mut list.table, n, dir, a),
@@ -257,7 +261,10 @@ fn sync_sg(dev: *mut CDevice, sgl: *mut CScatterlist, nelems: c_int, dir: c_int,
     let (n, dir) = (usize::try_from(nelems).unwrap_or(0), direction(dir));
     let lists = LISTS.lock();
     let unknown = SgTable::new(0);
-    let table = lists.by_first.get(&sgl.addr()).map_or(&unknown, |l| &l.table);
+    let table = lists
+        .by_first
+        .get(&sgl.addr())
+        .map_or(&unknown, |l| &l.table);
     match to {
         Handover::ToCpu => crate::dma_sync_sg_for_cpu(&dev, table, n, dir),
         Handover::ToDevice => crate::dma_sync_sg_for_device(&dev, table, n, dir),
@@ -304,7 +311,11 @@ unsafe extern "C" fn dma_sync_sg(
                 .by_first
                 .get(&sgl.addr())
                 .filter(|l| l.table.mapping().is_some())
-                .and_then(|l| for_each_sg(&l.table, 1).next().map(|sg| sg_dma_address(&sg)))
+                .and_then(|l| {
+                    for_each_sg(&l.table, 1)
+                        .next()
+                        .map(|sg| sg_dma_address(&sg))
+                })
                 .unwrap_or(DMA_MAPPING_ERROR)
         };
         let to = older_sync(&device(dev), direction(dir), first_segment);

@@ -33,7 +33,13 @@ unsafe extern "C" fn dma_map_single_attrs(
     a: c_ulong,
 ) -> DmaAddr {
     ffi("dma_map_single", || {
-        crate::dma_map_single_attrs(&device(dev), cpu_addr.cast(), size, direction(dir), attrs(a))
+        crate::dma_map_single_attrs(
+            &device(dev),
+            cpu_addr.cast(),
+            size,
+            direction(dir),
+            attrs(a),
+        )
     })
 }
 
@@ -207,7 +213,9 @@ pub(super) fn older_sync(dev: &Device, dir: Direction, addr: DmaAddr) -> Handove
                 .into_iter()
                 .find(|e| {
                     e.device == dev.id()
-                        && addr.checked_sub(e.dma_addr).is_some_and(|o| o < e.size.max(1))
+                        && addr
+                            .checked_sub(e.dma_addr)
+                            .is_some_and(|o| o < e.size.max(1))
                 })
                 .map(|e| e.owner);
             if owner == Some(Owner::Cpu) {

@@ -62,13 +62,11 @@ mod summary;
 
 pub use crate::site::TraceLine;
 pub use parse::{
-    Array, DmaCall, DmaEvent, Header, Line, ParseError, Parsed, RawEvent, parse_dma,
-    parse_event, parse_line,
+    Array, DmaCall, DmaEvent, Header, Line, ParseError, Parsed, RawEvent, parse_dma, parse_event,
+    parse_line,
 };
 pub use replay::Replayer;
-pub use summary::{
-    Category, DeviceSummary, Example, LeakGroup, Loss, MalformedLine, TraceSummary,
-};
+pub use summary::{Category, DeviceSummary, Example, LeakGroup, Loss, MalformedLine, TraceSummary};
 
 /// How to replay a trace.
 #[derive(Clone, Debug)]
@@ -154,7 +152,7 @@ pub struct TraceReplay {
     pub summary: TraceSummary,
     deny: Vec<&'static Rule>,
     leaks: bool,
-    kind_calls: [&'static str; 5],
+    calls: replay::MapCalls,
     file: &'static str,
 }
 
@@ -164,7 +162,7 @@ impl TraceReplay {
         mut summary: TraceSummary,
         deny: Vec<&'static Rule>,
         leaks: bool,
-        kind_calls: [&'static str; 5],
+        calls: replay::MapCalls,
         file: &'static str,
     ) -> TraceReplay {
         if leaks {
@@ -175,7 +173,7 @@ impl TraceReplay {
             summary,
             deny,
             leaks,
-            kind_calls,
+            calls,
             file,
         }
     }
@@ -188,6 +186,7 @@ impl TraceReplay {
             if self.deny.iter().any(|r| std::ptr::eq(*r, x.rule)) {
                 x.level = Level::Deny;
             }
+            x.mapped_by = x.mapped_by.map(|call| self.calls.rename(call));
         }
         v.sort_by(|a, b| {
             let line = |v: &Violation| v.site.trace.map_or(0, |t| t.line);
@@ -245,7 +244,7 @@ impl TraceReplay {
             return LeakReport::default();
         }
         LeakReport::from_sites(self.summary.leaks.iter().map(|g| {
-            let call = self.kind_calls[replay::kind_index(g.map_kind)];
+            let call = self.calls.name(g.map_kind);
             LeakSite {
                 site: ReportSite {
                     file: self.file.to_string(),

@@ -262,7 +262,10 @@ fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
         return None;
     }
     let start = at + spaces;
-    let len = line[start..].iter().take_while(|&&b| is_name_byte(b)).count();
+    let len = line[start..]
+        .iter()
+        .take_while(|&&b| is_name_byte(b))
+        .count();
     let colon = start + len;
     if len == 0 || line.get(colon) != Some(&b':') {
         return None;
@@ -706,7 +709,10 @@ fn gfp(s: &[u8]) -> Gfp {
     let mut out = Gfp::empty();
     for name in s.split(|&b| b == b'|') {
         out |= match name {
-            b"GFP_KERNEL" | b"GFP_KERNEL_ACCOUNT" | b"GFP_USER" | b"GFP_HIGHUSER"
+            b"GFP_KERNEL"
+            | b"GFP_KERNEL_ACCOUNT"
+            | b"GFP_USER"
+            | b"GFP_HIGHUSER"
             | b"GFP_HIGHUSER_MOVABLE" => Gfp::KERNEL,
             b"GFP_NOIO" | b"GFP_NOFS" | b"__GFP_RECLAIM" => {
                 Gfp::DIRECT_RECLAIM | Gfp::KSWAPD_RECLAIM
@@ -764,7 +770,9 @@ mod tests {
             "          ip-410   [000]    17.340409: dma_map_phys:         virtio0 dir=FROM_DEVICE dma_addr=1000 size=64 phys_addr=2000 attrs=SKIP_CPU_SYNC",
         );
         assert_eq!((plain.cpu, plain.context), (Some(0), None));
-        let fused = event("  <idle>-0       3d.h1  5.000001: dma_free: dev dma_addr=0 size=1 virt_addr=0 attrs=");
+        let fused = event(
+            "  <idle>-0       3d.h1  5.000001: dma_free: dev dma_addr=0 size=1 virt_addr=0 attrs=",
+        );
         assert_eq!(fused.cpu, Some(3));
         assert!(fused.context.unwrap().hardirq);
         let tgid = event("bash-1 (      1) [002] ..... 1.5: sched_switch: prev_comm=a");
@@ -807,7 +815,10 @@ mod tests {
             b"sda dir=TO_DEVICE nents=128/200 ents=2/2 [TRUNCATED] dma_addrs={0x1000,0x3000} sizes={0x200,0x400} phys_addrs={0x1000} attrs=",
         )
         .unwrap();
-        assert_eq!((new.nents, new.ents, new.truncated), (Some(200), Some(2), true));
+        assert_eq!(
+            (new.nents, new.ents, new.truncated),
+            (Some(200), Some(2), true)
+        );
         assert_eq!(new.dma_addrs.as_slice(), [0x1000, 0x3000]);
         assert_eq!(new.sizes.as_slice(), [0x200, 0x400]);
         let old = parse_dma(

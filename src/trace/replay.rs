@@ -24,10 +24,10 @@ use std::collections::HashMap;
 use rustc_hash::FxBuildHasher;
 use smallvec::SmallVec;
 
+use super::TraceOptions;
 use super::parse::{self, DmaCall, DmaEvent, Line, Parsed};
 use super::state::{Held, Uncertainty, Verdict};
 use super::summary::{DeviceSummary, Example, Loss, MalformedLine, TraceSummary};
-use super::TraceOptions;
 use crate::checker::Checker;
 use crate::config::{Config, ConfigError, ENV_VAR};
 use crate::context::CallContext;
@@ -106,19 +106,61 @@ pub struct Replayer {
     /// A `virt_addr` could not be read (printed before the kernel could hash pointers): CPU
     /// addresses are not compared at free.
     virt_unreliable: bool,
-    /// The call that last made an entry of each kind, to name leak groups.
-    kind_calls: [&'static str; 5],
+    /// The calls that made entries of each kind, to name them in reports.
+    calls: MapCalls,
 }
 
-/// The index of `kind` in [`Replayer::kind_calls`].
-pub(crate) fn kind_index(kind: MapKind) -> usize {
-    match kind {
-        MapKind::Single => 0,
-        MapKind::Coherent => 2,
-        MapKind::Sg => 3,
-        MapKind::Noncoherent => 4,
-        // Page, and kinds a trace never makes.
-        _ => 1,
+/// The trace's names of the calls that made entries of each kind, where the trace used one
+/// name for the kind (`dma_map_phys` rather than the rules' `dma_map_page`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MapCalls([Seen; 5]);
+
+#[derive(Clone, Copy, Debug, Default)]
+enum Seen {
+    #[default]
+    None,
+    One(&'static str),
+    Several,
+}
+
+impl MapCalls {
+    const KINDS: [MapKind; 5] = [
+        MapKind::Single,
+        MapKind::Page,
+        MapKind::Coherent,
+        MapKind::Sg,
+        MapKind::Noncoherent,
+    ];
+
+    fn saw(&mut self, kind: MapKind, call: &'static str) {
+        let Some(i) = Self::KINDS.iter().position(|&k| k == kind) else {
+            return;
+        };
+        self.0[i] = match self.0[i] {
+            Seen::None => Seen::One(call),
+            Seen::One(c) if c == call => Seen::One(c),
+            _ => Seen::Several,
+        };
+    }
+
+    /// The call that made entries of `kind` in this trace.
+    pub(crate) fn name(&self, kind: MapKind) -> &'static str {
+        match Self::KINDS
+            .iter()
+            .position(|&k| k == kind)
+            .map(|i| self.0[i])
+        {
+            Some(Seen::One(call)) => call,
+            _ => kind.map_call(),
+        }
+    }
+
+    /// The trace's name for a map call the rules name by kind.
+    pub(crate) fn rename(&self, call: &'static str) -> &'static str {
+        Self::KINDS
+            .into_iter()
+            .find(|k| k.map_call() == call)
+            .map_or(call, |k| self.name(k))
     }
 }
 
@@ -150,13 +192,7 @@ impl Replayer {
             },
             per_call: [0; DmaCall::ALL.len()],
             virt_unreliable: false,
-            kind_calls: [
-                "dma_map_single",
-                "dma_map_page",
-                "dma_alloc",
-                "dma_map_sg",
-                "dma_alloc_pages",
-            ],
+            calls: MapCalls::default(),
         })
     }
 
@@ -286,8 +322,8 @@ impl Replayer {
     }
 
     fn dma(&mut self, n: u64, context: Option<CallContext>, ev: DmaEvent<'_>, text: &[u8]) {
-        let too_big = ev.size.is_some_and(|s| s > MAX_MAPPING)
-            || ev.sizes.iter().any(|&s| s > MAX_MAPPING);
+        let too_big =
+            ev.size.is_some_and(|s| s > MAX_MAPPING) || ev.sizes.iter().any(|&s| s > MAX_MAPPING);
         if too_big {
             return self.malformed(n, "a size over 4 GiB for one mapping", text);
         }
@@ -441,7 +477,7 @@ impl Replayer {
         {
             self.checker.inner().record_map(&e, &mut out);
             self.counts[cx.device].maps += 1;
-            self.kind_calls[kind_index(e.kind)] = e.call;
+            self.calls.saw(e.kind, e.call);
         }
         self.conclude(&e, out);
     }
@@ -503,7 +539,8 @@ impl Replayer {
         for i in 0..shown {
             let mut seg = segment(&base, ev.dma_addrs[i], ev.sizes[i]);
             if one_to_one {
-                seg.phys_addr = Some(ev.phys_addrs[i]).filter(|p| p.checked_add(seg.size).is_some());
+                seg.phys_addr =
+                    Some(ev.phys_addrs[i]).filter(|p| p.checked_add(seg.size).is_some());
             } else if seg.dir != Direction::ToDevice {
                 self.summary.cache_unchecked += 1;
             }
@@ -518,7 +555,7 @@ impl Replayer {
             return;
         }
         self.counts[cx.device].maps += 1;
-        self.kind_calls[kind_index(MapKind::Sg)] = base.call;
+        self.calls.saw(MapKind::Sg, base.call);
         if truncated {
             self.summary.truncated_sg += 1;
             *self.truncated_live.entry(cx.id).or_default() += 1;
@@ -568,7 +605,11 @@ impl Replayer {
             let mut released = false;
             for &(addr, len) in &list.segments {
                 let seg = segment(&base, addr, len);
-                released |= self.checker.inner().record_release(&seg, &mut out).is_some();
+                released |= self
+                    .checker
+                    .inner()
+                    .record_release(&seg, &mut out)
+                    .is_some();
             }
             if list.truncated {
                 if let Some(n) = self.truncated_live.get_mut(&cx.id) {
@@ -711,7 +752,7 @@ impl Replayer {
             summary,
             self.deny,
             self.leaks,
-            self.kind_calls,
+            self.calls,
             self.file,
         )
     }

@@ -185,7 +185,11 @@ impl TraceSummary {
             if devices == 1 { "device" } else { "devices" }
         );
         if !self.events.is_empty() {
-            let per: Vec<String> = self.events.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let per: Vec<String> = self
+                .events
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             let _ = writeln!(s, "  events: {}", per.join(", "));
         }
         for d in &self.devices {
@@ -221,11 +225,7 @@ impl TraceSummary {
                 .iter()
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
-            let _ = writeln!(
-                s,
-                "  unknown dma events, not checked: {}",
-                names.join(", ")
-            );
+            let _ = writeln!(s, "  unknown dma events, not checked: {}", names.join(", "));
         }
         if self.filtered_events > 0 {
             let _ = writeln!(
