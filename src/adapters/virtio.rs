@@ -290,7 +290,7 @@ impl DmacheckHal {
             return;
         }
         if let Some(s) = with_binding("unshare", |b| b.staged.remove(&paddr)) {
-            if false && dir != BufferDirection::DriverToDevice {
+            if dir != BufferDirection::DriverToDevice {
                 // SAFETY: the copy holds at least `len` bytes; the caller's buffer is valid for
                 // `len` bytes and not otherwise accessed during this call.
                 unsafe { std::ptr::copy_nonoverlapping(s.copy, buffer.cast::<u8>().as_ptr(), len) };

@@ -14,7 +14,8 @@
 //!   address) is explainable by the loss when that window overlaps `s..t`, `t` being the
 //!   finding's line. Such findings are counted as uncertain, not reported. Because other CPUs'
 //!   events precede a marker in the file, a finding is held until every CPU's events have
-//!   passed its line (after which no later marker can explain it), or to the end.
+//!   passed its line (after which no later marker can explain it), or to the end; when the
+//!   header does not say how many CPUs there are (`trace_pipe`), to the end.
 //! - Findings that depend on nothing but the event itself (a free with IRQs disabled, a map
 //!   with `DMA_NONE`) are reported at once.
 
@@ -93,6 +94,8 @@ struct Cpu {
 /// The replay's knowledge of its own gaps.
 pub(crate) struct Uncertainty {
     from_start: bool,
+    /// The header said how many CPUs there are (`trace_pipe` output has no header).
+    declared: bool,
     cpus: Vec<Cpu>,
     /// The line of the latest lost-events marker; 0 when none.
     last_loss: u64,
@@ -103,6 +106,7 @@ impl Uncertainty {
     pub fn new(from_start: bool) -> Uncertainty {
         Uncertainty {
             from_start,
+            declared: false,
             cpus: Vec::new(),
             last_loss: 0,
             held: VecDeque::new(),
@@ -130,6 +134,7 @@ impl Uncertainty {
 
     /// The header says the machine has `n` CPUs.
     pub fn declare_cpus(&mut self, n: u32) {
+        self.declared = true;
         for c in 0..n.min(4096) {
             self.cpu(c).known = true;
         }
@@ -147,8 +152,12 @@ impl Uncertainty {
         c.last = line;
     }
 
-    /// The line every known CPU's events have passed.
+    /// The line every CPU's events have passed. Without a header naming the CPUs, a CPU not
+    /// seen yet may still report a loss that covers everything: nothing is final before the end.
     fn watermark(&self) -> u64 {
+        if !self.declared {
+            return 0;
+        }
         self.cpus
             .iter()
             .filter(|c| c.known && !c.empty)
