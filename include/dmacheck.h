@@ -27,6 +27,13 @@ struct vm_area_struct;
  * process ends: after dmacheck_device_release, DMA calls on it are reported.
  */
 struct device *dmacheck_device_create(const char *name, const char *driver, uint64_t dma_mask);
+/*
+ * The same, behind dmacheck's IOMMU: its own I/O virtual address space (addresses allocated
+ * top-down below the mask), and scatter-gather entries that meet at page boundaries merged into
+ * one DMA segment, so dma_map_sg returns fewer segments than nents, as on real hardware.
+ */
+struct device *dmacheck_iommu_device_create(const char *name, const char *driver,
+					    uint64_t dma_mask);
 /* The same, as a PCI device: use &pdev->dev, or the pci_* calls. */
 struct pci_dev *dmacheck_pci_dev_create(const char *name, const char *driver, uint64_t dma_mask);
 /*
@@ -37,10 +44,11 @@ struct pci_dev *dmacheck_pci_dev_create(const char *name, const char *driver, ui
 void dmacheck_device_release(struct device *dev);
 
 /*
- * The device reads (writes) len bytes at DMA address addr, as the hardware would see them.
- * Checked: the bytes must lie in one live mapping of this device that allows the access and
- * that the device owns. Returns 0, or a negative errno on a fault (-EFAULT: the access was
- * reported and nothing was copied; -EINVAL: buf is NULL).
+ * The device reads (writes) len bytes at DMA address addr, as the hardware would see them
+ * (through the device's IOMMU or bounce buffers). Checked: the bytes must lie in one live
+ * mapping of this device that allows the access (`device-access-*`); such a fault is reported,
+ * nothing is copied, and -EFAULT returned. An access to a buffer the CPU owns (after a sync for
+ * the CPU) is reported and carried out, as on a real bus. -EINVAL: buf is NULL. 0 otherwise.
  */
 int dmacheck_device_read(struct device *dev, dma_addr_t addr, void *buf, size_t len);
 int dmacheck_device_write(struct device *dev, dma_addr_t addr, const void *buf, size_t len);

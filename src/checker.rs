@@ -8,9 +8,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::LazyLock;
-
-use std::sync::OnceLock;
 
 use crate::backend::{
     Backend, BounceBackend, DirectBackend, IommuBackend, MemoryConfig, PhysMemory,
@@ -23,7 +20,8 @@ use crate::origin::VmallocArea;
 use crate::report::{Findings, Reporter, Stats, Violation};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
-use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering, RwLock};
+use crate::sync::process::LazyLock;
+use crate::sync::{Arc, AtomicU32, AtomicU64, OnceLock, Ordering, RwLock};
 use crate::tracker::{Entry, Lookup, Owner, Ranges, Tracker};
 use crate::{Config, DMA_CACHE_ALIGNMENT, DmaAddr, MapKind, PhysAddr};
 

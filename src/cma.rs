@@ -48,11 +48,12 @@ struct AreaInner {
 
 #[derive(Default)]
 struct AreaState {
-    /// The bitmap, as the free runs of page offsets in the area.
+    /// The bitmap, as the free runs of page frame numbers of the area (absolute, so alignment
+    /// is of the page frame number itself).
     free: FreeRanges,
-    /// Live allocations: first page offset -> (pages, device, where allocated).
+    /// Live allocations: first page frame number -> (pages, device, where allocated).
     live: HashMap<u64, (u64, DeviceId, Site)>,
-    /// Released allocations: first page offset -> where released.
+    /// Released allocations: first page frame number -> where released.
     released: HashMap<u64, Site>,
 }
 
@@ -62,10 +63,9 @@ impl CmaArea {
         (self.0.base_pfn, self.0.count)
     }
 
-    /// Pages free in the area's bitmap.
+    /// Pages free in the area's bitmap (leaked pages stay taken).
     pub fn free_pages(&self) -> u64 {
-        let state = self.0.state.lock();
-        self.0.count - state.live.values().map(|(n, _, _)| n).sum::<u64>()
+        self.0.state.lock().free.free_units()
     }
 
     /// The live allocations of `device`: (page frame number, pages, where allocated).
@@ -75,7 +75,7 @@ impl CmaArea {
             .live
             .iter()
             .filter(|(_, (_, d, _))| *d == device)
-            .map(|(&off, (n, _, site))| (self.0.base_pfn + off, *n, site.clone()))
+            .map(|(&pfn, (n, _, site))| (pfn, *n, site.clone()))
             .collect();
         live.sort_by_key(|&(pfn, _, _)| pfn);
         live
@@ -106,7 +106,7 @@ impl Checker {
             count: pages,
             max_order,
             state: Mutex::new(AreaState {
-                free: FreeRanges::new(0, pages),
+                free: FreeRanges::new(phys >> PAGE_SHIFT, pages),
                 ..AreaState::default()
             }),
         }));
@@ -147,26 +147,26 @@ pub fn dma_alloc_from_contiguous(dev: &Device, count: usize, align: u32) -> Opti
     rules::context::check_alloc(&ev, Gfp::KERNEL, &mut out);
     let align = 1u64 << align.min(a.max_order).min(63);
     let mut state = a.state.lock();
-    let mut from = 0;
+    let end = a.base_pfn + a.count;
+    let mut from = a.base_pfn;
     let found = loop {
-        let Some(at) = state.free.take_lowest(count, align, from, a.count) else {
+        let Some(pfn) = state.free.take_lowest(count, align, from, end) else {
             break None;
         };
         // The pages are marked; now they would be migrated out (`alloc_contig_range`), which
         // can fail. Then the marks must go, or the area leaks them for good.
         if c.faults.should_fail(FaultKind::Cma, dev.name()) {
-            state.free.give(at, count);
-            from = at + align;
+            state.free.give(pfn, count);
+            from = pfn + align;
             continue;
         }
-        break Some(at);
+        break Some(pfn);
     };
-    let page = found.and_then(|at| {
-        state.live.insert(at, (count, dev.id(), ev.site.clone()));
-        state.released.remove(&at);
-        let phys = (a.base_pfn + at) << PAGE_SHIFT;
+    let page = found.and_then(|pfn| {
+        state.live.insert(pfn, (count, dev.id(), ev.site.clone()));
+        state.released.remove(&pfn);
         c.memory
-            .cpu_of(phys, count * PAGE_SIZE as u64)
+            .cpu_of(pfn << PAGE_SHIFT, count * PAGE_SIZE as u64)
             .and_then(|p| Page::containing(p.as_ptr()))
     });
     drop(state);
@@ -191,7 +191,7 @@ pub fn dma_release_from_contiguous(dev: &Device, pages: Page, count: usize) -> b
     if pfn < a.base_pfn || pfn >= a.base_pfn + a.count {
         return false;
     }
-    let at = pfn - a.base_pfn;
+    let at = pfn;
     let mut ev = Event::new(
         Op::MemoryFree,
         "dma_release_from_contiguous",
@@ -199,7 +199,7 @@ pub fn dma_release_from_contiguous(dev: &Device, pages: Page, count: usize) -> b
         dev.id(),
         dev.checker().capture_site(),
     );
-    ev.size = count as u64 * PAGE_SIZE as u64;
+    ev.size = (count as u64).saturating_mul(PAGE_SIZE as u64);
     let mut out = Findings::new();
     let mut state = a.state.lock();
     match state.live.remove(&at) {

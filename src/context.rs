@@ -24,6 +24,8 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
+use crate::sync::{Mutex, MutexGuard};
+
 #[derive(Clone, Copy, Default)]
 struct State {
     irqs_disabled: bool,
@@ -35,10 +37,9 @@ struct State {
     hardirq: u32,
 }
 
-thread_local! {
-    static STATE: Cell<State> = const {
-        Cell::new(State { irqs_disabled: false, preempt: 0, softirq: 0, hardirq: 0 })
-    };
+crate::sync::thread_local_const! {
+    static STATE: Cell<State> =
+        Cell::new(State { irqs_disabled: false, preempt: 0, softirq: 0, hardirq: 0 });
 }
 
 fn state() -> State {
@@ -188,7 +189,7 @@ pub fn local_irq_save() -> IrqSaveGuard {
 /// kernel. `lock_irqsave` also disables interrupts, `lock_bh` softirqs.
 #[derive(Default)]
 pub struct SpinLock<T> {
-    inner: parking_lot::Mutex<T>,
+    inner: Mutex<T>,
 }
 
 /// What a [`SpinLock`] guard undoes when dropped.
@@ -200,15 +201,25 @@ enum Undo {
 
 /// Holds a [`SpinLock`]; the context is restored and the lock released when dropped.
 pub struct SpinLockGuard<'a, T> {
-    guard: parking_lot::MutexGuard<'a, T>,
+    guard: MutexGuard<'a, T>,
     undo: Option<Undo>,
 }
 
 impl<T> SpinLock<T> {
     /// A new, unlocked spinlock (`spin_lock_init`).
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> SpinLock<T> {
         SpinLock {
-            inner: parking_lot::Mutex::new(value),
+            inner: Mutex::new(value),
+        }
+    }
+
+    /// A new, unlocked spinlock (`spin_lock_init`): a loom lock, so a loom model explores the
+    /// driver's own locking too (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new(value: T) -> SpinLock<T> {
+        SpinLock {
+            inner: Mutex::new(value),
         }
     }
 

@@ -308,8 +308,11 @@ pub fn dma_mark_declared_memory_occupied(
 ) -> Result<*mut u8, i32> {
     let region = dev.0.declared.active().ok_or(-EINVAL)?;
     let first = region.page_of(device_addr).ok_or(-EINVAL)?;
-    let pages = ((device_addr % PAGE) + size as u64).div_ceil(PAGE);
-    if first + pages > region.pages {
+    let pages = (device_addr % PAGE)
+        .checked_add(size as u64)
+        .ok_or(-EINVAL)?
+        .div_ceil(PAGE);
+    if pages == 0 || first + pages > region.pages {
         return Err(-EINVAL);
     }
     let mut state = region.state.lock();

@@ -133,7 +133,7 @@ impl DeviceInner {
 
 impl Drop for DeviceInner {
     fn drop(&mut self) {
-        if !*self.released.get_mut() {
+        if !self.released.load(Ordering::Acquire) {
             // Where the last handle was dropped is not known here; a captured stack (when
             // enabled) shows it.
             let site = self.checker.capture_site();

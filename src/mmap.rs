@@ -22,8 +22,6 @@
 //! checker.assert_clean();
 //! ```
 
-use std::collections::HashMap;
-
 use crate::backend::Alias;
 use crate::checker::Checker;
 use crate::device::Device;
@@ -32,7 +30,7 @@ use crate::report::{Finding, Findings, Value};
 use crate::rules;
 use crate::sync::Mutex;
 use crate::tracker::Entry;
-use crate::types::{DmaAddr, MapKind, PAGE_SHIFT, PAGE_SIZE};
+use crate::types::{DmaAddr, MapKind, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 /// `ENXIO`, what `dma_mmap_coherent` returns for a mapping beyond the buffer.
 pub const ENXIO: i32 = 6;
@@ -41,21 +39,22 @@ pub const ENOMEM: i32 = 12;
 
 const PAGE: u64 = PAGE_SIZE as u64;
 
-/// How many user mappings each coherent buffer has, by device and DMA address.
+/// The physical page ranges user space maps now (one element per live mapping).
 #[derive(Default)]
-pub(crate) struct UserMaps(Mutex<HashMap<(DeviceId, DmaAddr), usize>>);
+pub(crate) struct UserMaps(Mutex<Vec<(PhysAddr, PhysAddr)>>);
 
 impl UserMaps {
-    /// Whether the buffer `(device, dma)` is mapped into user space.
-    pub(crate) fn mapped(&self, device: DeviceId, dma: DmaAddr) -> bool {
-        self.0.lock().get(&(device, dma)).is_some_and(|&n| n > 0)
+    /// Whether any user mapping covers part of the physical range `start..end`.
+    pub(crate) fn mapped(&self, start: PhysAddr, end: PhysAddr) -> bool {
+        self.0.lock().iter().any(|&(s, e)| s < end && start < e)
     }
 }
 
 /// A user-space mapping of (part of) a coherent buffer. Dropping it unmaps it (`munmap`).
 pub struct UserMapping {
     alias: Alias,
-    key: (DeviceId, DmaAddr),
+    /// The physical range it maps.
+    range: (PhysAddr, PhysAddr),
     checker: Checker,
 }
 
@@ -79,11 +78,8 @@ impl UserMapping {
 impl Drop for UserMapping {
     fn drop(&mut self) {
         let mut maps = self.checker.inner().user_maps.0.lock();
-        if let Some(n) = maps.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                maps.remove(&self.key);
-            }
+        if let Some(i) = maps.iter().position(|&r| r == self.range) {
+            maps.swap_remove(i);
         }
     }
 }
@@ -171,9 +167,12 @@ pub fn remap_pfn_range(checker: &Checker, pfn: u64, size: usize) -> Result<UserM
         checker.capture_site(),
     );
     ev.size = size as u64;
-    let start = pfn << PAGE_SHIFT;
+    let start = pfn
+        .checked_shl(PAGE_SHIFT)
+        .filter(|s| s >> PAGE_SHIFT == pfn);
     let pages = (size as u64).div_ceil(PAGE);
-    let end = start.saturating_add(pages * PAGE);
+    let end = start.and_then(|s| s.checked_add(pages.checked_mul(PAGE)?));
+    let (start, end) = (start.unwrap_or(u64::MAX), end.unwrap_or(u64::MAX));
     let mut buffer = None;
     c.tracker.for_each_mut(|e| {
         if e.kind != MapKind::Coherent || buffer.is_some() {
@@ -187,7 +186,7 @@ pub fn remap_pfn_range(checker: &Checker, pfn: u64, size: usize) -> Result<UserM
     });
     let mut out = Findings::new();
     let result = match buffer {
-        Some((e, first_page)) if size > 0 => {
+        Some((e, first_page)) if size > 0 && end != u64::MAX => {
             ev.device = e.device;
             alias(checker, &e, first_page, pages)
         }
@@ -218,11 +217,12 @@ fn alias(checker: &Checker, e: &Entry, first_page: u64, pages: u64) -> Result<Us
         .memory
         .alias(phys + first_page * PAGE, (pages * PAGE) as usize)
         .ok_or(-ENOMEM)?;
-    let key = (e.device, e.dma_addr);
-    *c.user_maps.0.lock().entry(key).or_default() += 1;
+    let start = phys + first_page * PAGE;
+    let range = (start, start + pages * PAGE);
+    c.user_maps.0.lock().push(range);
     Ok(UserMapping {
         alias,
-        key,
+        range,
         checker: checker.clone(),
     })
 }

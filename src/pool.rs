@@ -139,9 +139,25 @@ pub fn dma_pool_create(
         finish(dev, &ev, out);
         return None;
     }
+    let sizes = size.checked_next_multiple_of(align).and_then(|stride| {
+        Some((
+            stride,
+            stride.max(PAGE_SIZE).checked_next_multiple_of(PAGE_SIZE)?,
+        ))
+    });
+    let Some((stride, allocation)) = sizes else {
+        out.push(
+            Finding::new(
+                &rules::POOL_BAD_PARAMETERS,
+                format!("pool {name:?}: a block size too large to allocate"),
+            )
+            .with("size", Value::Num(size as u64))
+            .with("align", Value::Num(align as u64)),
+        );
+        finish(dev, &ev, out);
+        return None;
+    };
     finish(dev, &ev, out);
-    let stride = size.next_multiple_of(align);
-    let allocation = stride.max(PAGE_SIZE).next_multiple_of(PAGE_SIZE);
     let boundary = if boundary == 0 { allocation } else { boundary };
     let mut offsets = Vec::new();
     let mut at = 0;
@@ -224,7 +240,14 @@ fn take_block(pool: &DmaPool, gfp: Gfp, out: &mut Findings) -> Option<(DmaAddr, 
         None => {
             let mut dma = 0;
             // The page is an ordinary coherent allocation, made at the caller's site.
-            let cpu = crate::dma_alloc_coherent(&p.dev, p.allocation, &mut dma, gfp);
+            // The caller's flags were judged already (by `pool_alloc`); may it sleep or not, the
+            // page is not a second sleeping allocation to report.
+            let cpu = crate::dma_alloc_coherent(
+                &p.dev,
+                p.allocation,
+                &mut dma,
+                gfp - Gfp::DIRECT_RECLAIM,
+            );
             if cpu.is_null() {
                 return None;
             }

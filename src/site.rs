@@ -9,7 +9,7 @@ use std::panic::Location;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, process};
 
 /// The place a DMA API call came from.
 #[derive(Clone, Debug)]
@@ -154,8 +154,8 @@ const SYMBOLIZED_STACKS_AT_MOST: usize = 1 << 16;
 
 type SymbolCache = std::collections::HashMap<Arc<[usize]>, Arc<[Frame]>, rustc_hash::FxBuildHasher>;
 
-static SYMBOLIZED: std::sync::LazyLock<Mutex<SymbolCache>> =
-    std::sync::LazyLock::new(|| Mutex::new(SymbolCache::default()));
+static SYMBOLIZED: process::LazyLock<process::Mutex<SymbolCache>> =
+    process::LazyLock::new(|| process::Mutex::new(SymbolCache::default()));
 
 /// Symbolize return addresses, dropping dmacheck's and the unwinder's own frames at the top.
 fn symbolize(ips: &[usize]) -> Vec<Frame> {

@@ -1,7 +1,363 @@
 //! The one place dmacheck takes its synchronization primitives from, so a `cfg(loom)` build can
-//! swap in loom's model-checked versions without touching the rest of the crate.
+//! swap in loom's model-checked versions without touching the rest of the crate (as tokio does).
+//!
+//! - Normally: `parking_lot`'s locks, `std`'s atomics and `OnceLock`, and `dashmap`'s sharded
+//!   map for the entry table.
+//! - Under `RUSTFLAGS="--cfg loom"`: loom's `Mutex`, `RwLock` and atomics behind the same
+//!   (parking_lot-style, non-poisoning) interface, a `OnceLock` whose initialization is a loom
+//!   lock, and `ShardedMap`, a small map of loom locks with the part of `dashmap`'s interface
+//!   the crate uses. dashmap and parking_lot cannot run under loom: loom sees nothing of their
+//!   internal synchronization, and a real lock held across a modeled thread switch would block
+//!   the one OS thread loom runs every modeled thread on. Thread-locals become loom's, one per
+//!   modeled thread.
+//!
+//! Two things stay real under loom. `Arc` is `std`'s: the crate relies on unsized coercions
+//! (`Arc<dyn Backend>`, `Arc<str>`) that loom's `Arc` cannot do, and reference counts are not
+//! what the models check. And [`process`] holds the primitives of process-wide statics (the
+//! global checker, the exit report, the symbol cache), which outlive any one loom execution and
+//! so must never be loom objects.
 
-pub(crate) use dashmap::DashMap;
-pub(crate) use parking_lot::{Mutex, RwLock};
 pub(crate) use std::sync::Arc;
+
+#[cfg(not(loom))]
+pub(crate) use dashmap::{DashMap, Entry as MapEntry};
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock};
+#[cfg(not(loom))]
+pub(crate) use std::sync::OnceLock;
+#[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+#[cfg(loom)]
+pub(crate) use loom_lock::{Mutex, MutexGuard, OnceLock, RwLock};
+#[cfg(loom)]
+pub(crate) use loom_map::{MapEntry, ShardedMap as DashMap};
+
+/// Primitives for process-wide statics: always the real ones, also under loom, because a static
+/// lives across all of loom's executions while a loom object belongs to one. Nothing a model
+/// checks may live here.
+pub(crate) mod process {
+    pub(crate) use parking_lot::Mutex;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32};
+    pub(crate) use std::sync::{LazyLock, OnceLock};
+}
+
+/// `thread_local!` with a `const` initializer normally; under loom, one value per modeled thread
+/// (loom runs all of them on one OS thread, so `std`'s thread-locals would be shared).
+macro_rules! thread_local_const {
+    ($vis:vis static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        std::thread_local! { $vis static $name: $t = const { $init }; }
+        #[cfg(loom)]
+        loom::thread_local! { $vis static $name: $t = $init; }
+    };
+}
+pub(crate) use thread_local_const;
+
+/// loom's locks behind `parking_lot`'s interface (no poisoning: `lock()` returns the guard).
+#[cfg(loom)]
+mod loom_lock {
+    pub(crate) use loom::sync::MutexGuard;
+    use loom::sync::{RwLockReadGuard, RwLockWriteGuard};
+    use std::sync::PoisonError;
+
+    /// A loom mutex with `parking_lot::Mutex`'s interface.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Mutex<T> {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        #[track_caller]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    /// A loom reader-writer lock with `parking_lot::RwLock`'s interface.
+    #[derive(Debug, Default)]
+    pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+    impl<T> RwLock<T> {
+        pub(crate) fn new(value: T) -> RwLock<T> {
+            RwLock(loom::sync::RwLock::new(value))
+        }
+
+        #[track_caller]
+        pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        #[track_caller]
+        pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    /// `std::sync::OnceLock` whose initialization is serialized by a loom lock, so racing
+    /// initializers are modeled (and never block loom's one OS thread in `std`'s wait).
+    #[derive(Debug, Default)]
+    pub(crate) struct OnceLock<T> {
+        value: std::sync::OnceLock<T>,
+        init: Mutex<()>,
+    }
+
+    impl<T> OnceLock<T> {
+        pub(crate) fn new() -> OnceLock<T> {
+            OnceLock {
+                value: std::sync::OnceLock::new(),
+                init: Mutex::new(()),
+            }
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn get(&self) -> Option<&T> {
+            let _init = self.init.lock();
+            self.value.get()
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn set(&self, value: T) -> Result<(), T> {
+            let _init = self.init.lock();
+            self.value.set(value)
+        }
+
+        pub(crate) fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+            let _init = self.init.lock();
+            self.value.get_or_init(f)
+        }
+    }
+}
+
+/// The entry table's map under loom: a few shards, each a loom `RwLock` over a vector of
+/// key-value pairs, with the part of `dashmap::DashMap`'s interface the crate uses. Shards are
+/// chosen by the map's hasher (deterministic by default: loom replays executions and needs
+/// every one to take the same locks in the same order), and a shard keeps insertion order.
+#[cfg(loom)]
+mod loom_map {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
+    use std::ops::{Deref, DerefMut};
+
+    use loom::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    /// Few shards, so models see both contention on one shard and parallelism across shards.
+    const SHARDS: usize = 4;
+
+    type Shard<K, V> = Vec<(K, V)>;
+
+    /// A concurrent map of loom locks (see the module documentation).
+    pub(crate) struct ShardedMap<K, V, S = BuildHasherDefault<DefaultHasher>> {
+        shards: Box<[RwLock<Shard<K, V>>]>,
+        hasher: S,
+    }
+
+    /// A shared reference to a value (its shard's read lock is held).
+    pub(crate) struct Ref<'a, K, V> {
+        guard: RwLockReadGuard<'a, Shard<K, V>>,
+        index: usize,
+    }
+
+    /// An exclusive reference to a value (its shard's write lock is held).
+    pub(crate) struct RefMut<'a, K, V> {
+        guard: RwLockWriteGuard<'a, Shard<K, V>>,
+        index: usize,
+    }
+
+    /// A copy of one pair, made while its shard was read-locked: what [`ShardedMap::iter`]
+    /// yields. A shard is copied at once, so it is seen as of one moment, as dashmap's iterator
+    /// sees it.
+    pub(crate) struct Snapshot<K, V> {
+        key: K,
+        value: V,
+    }
+
+    /// A key's place in the map, as `dashmap::Entry`.
+    pub(crate) enum MapEntry<'a, K, V> {
+        Occupied(OccupiedEntry<'a, K, V>),
+        Vacant(VacantEntry<'a, K, V>),
+    }
+
+    /// A present key (its shard's write lock is held).
+    pub(crate) struct OccupiedEntry<'a, K, V> {
+        guard: RwLockWriteGuard<'a, Shard<K, V>>,
+        index: usize,
+    }
+
+    /// An absent key (its shard's write lock is held).
+    pub(crate) struct VacantEntry<'a, K, V> {
+        guard: RwLockWriteGuard<'a, Shard<K, V>>,
+        key: K,
+    }
+
+    impl<K: Eq + Hash, V, S: BuildHasher + Default> ShardedMap<K, V, S> {
+        pub(crate) fn new() -> Self {
+            Self::with_hasher(S::default())
+        }
+    }
+
+    impl<K: Eq + Hash, V, S: BuildHasher + Default> Default for ShardedMap<K, V, S> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl<K: Eq + Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
+        pub(crate) fn with_hasher(hasher: S) -> Self {
+            ShardedMap {
+                shards: (0..SHARDS).map(|_| RwLock::new(Vec::new())).collect(),
+                hasher,
+            }
+        }
+
+        fn shard(&self, key: &K) -> &RwLock<Shard<K, V>> {
+            let h = self.hasher.hash_one(key);
+            &self.shards[((h ^ (h >> 32)) % SHARDS as u64) as usize]
+        }
+
+        #[track_caller]
+        pub(crate) fn entry(&self, key: K) -> MapEntry<'_, K, V> {
+            let guard = self.shard(&key).write().unwrap();
+            match guard.iter().position(|(k, _)| *k == key) {
+                Some(index) => MapEntry::Occupied(OccupiedEntry { guard, index }),
+                None => MapEntry::Vacant(VacantEntry { guard, key }),
+            }
+        }
+
+        #[track_caller]
+        #[allow(dead_code)]
+        pub(crate) fn get(&self, key: &K) -> Option<Ref<'_, K, V>> {
+            let guard = self.shard(key).read().unwrap();
+            let index = guard.iter().position(|(k, _)| k == key)?;
+            Some(Ref { guard, index })
+        }
+
+        #[track_caller]
+        pub(crate) fn get_mut(&self, key: &K) -> Option<RefMut<'_, K, V>> {
+            let guard = self.shard(key).write().unwrap();
+            let index = guard.iter().position(|(k, _)| k == key)?;
+            Some(RefMut { guard, index })
+        }
+
+        /// Keep the pairs `f` keeps, one shard (write-locked) at a time.
+        #[track_caller]
+        pub(crate) fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
+            for shard in &self.shards {
+                shard.write().unwrap().retain_mut(|(k, v)| f(k, v));
+            }
+        }
+
+        /// Copies of the pairs, one shard (read-locked, copied at once) at a time.
+        #[track_caller]
+        pub(crate) fn iter(&self) -> impl Iterator<Item = Snapshot<K, V>> + '_
+        where
+            K: Clone,
+            V: Clone,
+        {
+            self.shards.iter().flat_map(|shard| {
+                let copy: Vec<_> = shard
+                    .read()
+                    .unwrap()
+                    .iter()
+                    .map(|(key, value)| Snapshot {
+                        key: key.clone(),
+                        value: value.clone(),
+                    })
+                    .collect();
+                copy
+            })
+        }
+
+        /// How many keys there are (the shards counted one after another).
+        #[track_caller]
+        #[allow(dead_code)]
+        pub(crate) fn len(&self) -> usize {
+            self.shards.iter().map(|s| s.read().unwrap().len()).sum()
+        }
+    }
+
+    impl<'a, K, V> MapEntry<'a, K, V> {
+        #[allow(dead_code)]
+        pub(crate) fn or_insert_with(self, f: impl FnOnce() -> V) -> RefMut<'a, K, V> {
+            match self {
+                MapEntry::Occupied(o) => RefMut {
+                    guard: o.guard,
+                    index: o.index,
+                },
+                MapEntry::Vacant(v) => v.insert(f()),
+            }
+        }
+    }
+
+    impl<K, V> OccupiedEntry<'_, K, V> {
+        pub(crate) fn get(&self) -> &V {
+            &self.guard[self.index].1
+        }
+
+        pub(crate) fn get_mut(&mut self) -> &mut V {
+            &mut self.guard[self.index].1
+        }
+    }
+
+    impl<'a, K, V> VacantEntry<'a, K, V> {
+        pub(crate) fn insert(mut self, value: V) -> RefMut<'a, K, V> {
+            self.guard.push((self.key, value));
+            let index = self.guard.len() - 1;
+            RefMut {
+                guard: self.guard,
+                index,
+            }
+        }
+    }
+
+    impl<K, V> Ref<'_, K, V> {
+        #[allow(dead_code)]
+        pub(crate) fn value(&self) -> &V {
+            &self.guard[self.index].1
+        }
+    }
+
+    impl<K, V> Deref for Ref<'_, K, V> {
+        type Target = V;
+        fn deref(&self) -> &V {
+            &self.guard[self.index].1
+        }
+    }
+
+    impl<K, V> Deref for RefMut<'_, K, V> {
+        type Target = V;
+        fn deref(&self) -> &V {
+            &self.guard[self.index].1
+        }
+    }
+
+    impl<K, V> DerefMut for RefMut<'_, K, V> {
+        fn deref_mut(&mut self) -> &mut V {
+            &mut self.guard[self.index].1
+        }
+    }
+
+    impl<K, V> Snapshot<K, V> {
+        #[allow(dead_code)]
+        pub(crate) fn key(&self) -> &K {
+            &self.key
+        }
+
+        pub(crate) fn value(&self) -> &V {
+            &self.value
+        }
+    }
+}

@@ -13,11 +13,16 @@ use smallvec::SmallVec;
 
 use crate::event::DeviceId;
 use crate::site::Site;
-use crate::sync::{AtomicI64, AtomicU64, DashMap, Mutex, Ordering};
+use crate::sync::{AtomicI64, AtomicU64, DashMap, MapEntry, Mutex, Ordering};
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 const BUCKET_SHIFT: u32 = 12;
+#[cfg(not(loom))]
 const GRAVEYARD_SLOTS: usize = 1024;
+/// Under loom every slot is a modeled lock made anew in each execution: a few suffice for a
+/// model's handful of entries, and make slots shared, as they are under load.
+#[cfg(loom)]
+const GRAVEYARD_SLOTS: usize = 8;
 const GRAVES_PER_SLOT: usize = 4;
 
 /// Who may touch a streaming mapping's memory now. The device owns it after the map and after
@@ -297,14 +302,14 @@ impl Tracker {
             self.max_span_pages.fetch_max(span, Ordering::Relaxed);
         }
         match self.buckets.entry(first) {
-            dashmap::Entry::Occupied(mut bucket) => {
+            MapEntry::Occupied(mut bucket) => {
                 if bucket.get().is_empty() {
                     // A kept empty bucket (see `empty_buckets`) is in use again.
                     self.empty_buckets.fetch_sub(1, Ordering::Relaxed);
                 }
                 bucket.get_mut().push(entry);
             }
-            dashmap::Entry::Vacant(slot) => {
+            MapEntry::Vacant(slot) => {
                 slot.insert(smallvec::smallvec![entry]);
             }
         }
@@ -327,7 +332,7 @@ impl Tracker {
         released_at: &Site,
         released_by: &'static str,
     ) -> Lookup<Entry> {
-        let dashmap::Entry::Occupied(mut slot) = self.buckets.entry(addr >> BUCKET_SHIFT) else {
+        let MapEntry::Occupied(mut slot) = self.buckets.entry(addr >> BUCKET_SHIFT) else {
             return Lookup::Missing;
         };
         let bucket = slot.get_mut();
@@ -480,9 +485,12 @@ impl Tracker {
     /// Run `f` on every live entry. Slow (it visits the whole table): for the rare checks that
     /// look entries up by something other than their DMA address.
     pub fn for_each_mut(&self, mut f: impl FnMut(&mut Entry)) {
-        for mut bucket in self.buckets.iter_mut() {
+        // A `retain` that keeps everything: one shard write-locked at a time, as `iter_mut`
+        // does, through a method the loom build's map has too.
+        self.buckets.retain(|_, bucket| {
             bucket.iter_mut().for_each(&mut f);
-        }
+            true
+        });
     }
 
     /// Remove and return every live entry of `device` (sorted by address).

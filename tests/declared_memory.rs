@@ -610,6 +610,20 @@ fn marking_outside_the_region_returns_einval() {
 }
 
 #[test]
+fn marking_a_huge_size_returns_einval_without_a_panic() {
+    let checker = checker();
+    let dev = device(&checker, "sram0");
+    let carve = Carve::new(&checker, 1);
+    dma_declare_coherent_memory(&dev, carve.bus, DEVICE_ADDR, carve.size(), DMA_MEMORY_MAP);
+    assert_eq!(
+        dma_mark_declared_memory_occupied(&dev, DEVICE_ADDR + 100, usize::MAX),
+        Err(-EINVAL)
+    );
+    dma_release_declared_memory(&dev);
+    carve.free(&checker);
+}
+
+#[test]
 fn allocations_avoid_occupied_pages() {
     let checker = checker();
     let dev = device(&checker, "sram0");

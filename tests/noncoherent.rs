@@ -243,6 +243,34 @@ fn without_a_sync_from_device_the_cpu_reads_stale_bytes_and_it_is_reported() {
 }
 
 #[test]
+fn an_unchecked_cpu_write_while_the_device_owns_the_memory_is_lost_and_reported() {
+    let checker = checker();
+    let dev = bounce(&checker);
+    let (cpu, dma) = alloc_nc(&dev, 256);
+    dma_cache_sync(&dev, cpu, 256, Direction::ToDevice);
+    let reply = bytes(40, 256);
+    dev.dma_write(dma, &reply).unwrap();
+    // The driver scribbles on its view (no checked accessor) while the device owns it.
+    // SAFETY: `cpu` is a live allocation of 256 bytes.
+    unsafe { cpu.add(17).write(0x99) };
+
+    dma_cache_sync(&dev, cpu, 256, Direction::FromDevice);
+
+    assert_eq!(
+        rule_ids(&checker),
+        [dmacheck::rules::CPU_WRITE_DEVICE_OWNED.id]
+    );
+    assert_eq!(
+        peek(cpu, 256),
+        reply,
+        "the sync brought the device's bytes over it"
+    );
+    checker.take_violations();
+    dma_free_noncoherent(&dev, 256, cpu, dma);
+    checker.assert_clean();
+}
+
+#[test]
 fn missing_syncs_are_reported_on_coherent_platforms_too() {
     // The bytes are shared there, but the driver still breaks the protocol it promised to keep.
     let checker = checker();

@@ -247,7 +247,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "bug: IOMMU coherent IOVAs are only page aligned, so pool blocks with align > PAGE_SIZE are misaligned"]
     fn pool_blocks_behind_an_iommu_honor_align_beside_other_coherent_allocations(
         case in case(&[Backend::Iommu], mixed_step())
     ) {

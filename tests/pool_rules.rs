@@ -190,7 +190,6 @@ fn blocks_honor_size_alignment_and_boundary_on_every_backend() {
 }
 
 #[test]
-#[ignore = "bug: IOMMU coherent IOVAs are only page aligned, so pool blocks with align > PAGE_SIZE are misaligned"]
 fn alignment_above_a_page_holds_behind_an_iommu_with_other_coherent_memory() {
     let checker = checker();
     let dev = checker.device("gpu0").iommu().build();
@@ -314,6 +313,32 @@ fn good_pool_parameters_are_silent() {
         dma_pool_destroy(pool);
     }
     checker.assert_clean();
+}
+
+#[test]
+fn a_block_larger_than_memory_makes_every_allocation_fail() {
+    let checker = checker();
+    let dev = device(&checker, "ehci0");
+    let pool = dma_pool_create("huge", &dev, 1 << 40, 8, 0).expect("valid parameters");
+    let mut dma = 0;
+    assert!(dma_pool_alloc(&pool, Gfp::KERNEL, &mut dma).is_null());
+    assert_eq!(dma, DMA_MAPPING_ERROR);
+    dma_pool_destroy(pool);
+    checker.assert_clean();
+}
+
+#[test]
+fn a_block_size_near_the_top_of_the_address_space_is_refused_without_a_panic() {
+    let checker = checker();
+    let dev = device(&checker, "ehci0");
+    for (size, align) in [(usize::MAX, 1), (usize::MAX - 100, 64)] {
+        // Refused at create, or every allocation fails: either way, no panic.
+        if let Some(pool) = dma_pool_create("huge", &dev, size, align, 0) {
+            let mut dma = 0;
+            assert!(dma_pool_alloc(&pool, Gfp::KERNEL, &mut dma).is_null());
+            dma_pool_destroy(pool);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -704,6 +729,29 @@ fn create_and_destroy_in_a_hard_irq_handler_are_reported() {
 }
 
 #[test]
+fn destroy_of_a_pool_with_pages_in_a_hard_irq_handler_is_reported_and_still_frees_them() {
+    let checker = checker();
+    let dev = device(&checker, "ehci0");
+    let pool = dma_pool_create("qh", &dev, 96, 32, 0).unwrap();
+    let (cpu, dma) = alloc(&pool);
+    dma_pool_free(&pool, cpu, dma);
+    assert_eq!(checker.live_entries().len(), 1);
+
+    let line = line!() + 1;
+    run_in_hardirq(|| dma_pool_destroy(pool));
+
+    // Freeing the pages with IRQs off is reported too, as the kernel's WARN would.
+    let found = checker.violations();
+    let v = found
+        .iter()
+        .find(|v| v.rule.id == POOL_IN_ATOMIC.id)
+        .unwrap_or_else(|| panic!("no pool-in-atomic: {:?}", rule_ids(&checker)));
+    assert_eq!(v.call, "dma_pool_destroy");
+    assert_line(&v.site, line);
+    assert_eq!(checker.live_entries().len(), 0, "the page is freed");
+}
+
+#[test]
 fn create_and_destroy_in_process_context_are_silent() {
     let checker = checker();
     let dev = device(&checker, "ehci0");
@@ -775,7 +823,6 @@ fn gfp_kernel_pool_alloc_in_a_hard_irq_handler_is_reported() {
 }
 
 #[test]
-#[ignore = "bug: a GFP_KERNEL dma_pool_alloc that needs a new page is reported twice (once more as dma_alloc_coherent)"]
 fn gfp_kernel_pool_alloc_of_a_new_page_in_a_hard_irq_handler_is_reported_once() {
     let checker = checker();
     let dev = device(&checker, "ehci0");
@@ -896,10 +943,13 @@ fn careful_pool_user(dev: &Device, n: usize) -> usize {
 
 #[test]
 fn injected_pool_failures_return_null_and_a_careful_driver_stays_clean() {
-    let checker = quiet().fail(FaultSpec::every(FaultKind::Pool, 3)).build();
+    let (calls, every) = (12, 3);
+    let checker = quiet()
+        .fail(FaultSpec::every(FaultKind::Pool, every as u64))
+        .build();
     let dev = device(&checker, "ehci0");
-    let failed = careful_pool_user(&dev, 12);
-    assert_eq!(failed, 4, "every third of 12 allocations fails");
+    let failed = careful_pool_user(&dev, calls);
+    assert_eq!(failed, calls / every, "every third allocation fails");
     assert_eq!(checker.faults_injected(), failed as u64);
     checker.assert_clean();
 }

@@ -45,7 +45,9 @@ fn mutate(line: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
         }
     }
     // One line stays one line.
-    b.iter().map(|&c| if c == b'\n' { b' ' } else { c }).collect()
+    b.iter()
+        .map(|&c| if c == b'\n' { b' ' } else { c })
+        .collect()
 }
 
 fn parse_fully(line: &[u8]) -> bool {

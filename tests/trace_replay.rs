@@ -54,11 +54,11 @@ fn found(r: &TraceReplay) -> Vec<(&'static str, u64)> {
 fn a_finding_before_the_lost_window_is_still_reported() {
     let lines = vec![
         "# entries-in-buffer/entries-written: 6/6   #P:2".to_string(),
-        map(0, 0x1000, 64),     // 2
-        unmap(0, 0x1000, 32),   // 3: wrong size, held while CPU 1 has not passed line 3
-        map(1, 0x9000, 64),     // 4: CPU 1 passes it
+        map(0, 0x1000, 64),             // 2
+        unmap(0, 0x1000, 32),           // 3: wrong size, held while CPU 1 has not passed line 3
+        map(1, 0x9000, 64),             // 4: CPU 1 passes it
         "CPU:1 [LOST 5 EVENTS]".into(), // 5: CPU 1's window is lines 4..5
-        unmap(1, 0x9000, 64),   // 6: forgotten at the marker: unknown
+        unmap(1, 0x9000, 64),           // 6: forgotten at the marker: unknown
     ];
     let r = replay(&lines, from_start());
     assert_eq!(found(&r), [("unmap-size-mismatch", 3)]);
@@ -70,14 +70,17 @@ fn a_finding_before_the_lost_window_is_still_reported() {
 fn a_held_finding_inside_the_lost_window_is_set_aside() {
     let lines = vec![
         "# entries-in-buffer/entries-written: 6/6   #P:2".to_string(),
-        map(1, 0x9000, 64),     // 2: CPU 1's last event before its loss
-        map(0, 0x1000, 64),     // 3
-        unmap(0, 0x1000, 32),   // 4: wrong size, but CPU 1 may have lost an unmap and a new map
+        map(1, 0x9000, 64),   // 2: CPU 1's last event before its loss
+        map(0, 0x1000, 64),   // 3
+        unmap(0, 0x1000, 32), // 4: wrong size, but CPU 1 may have lost an unmap and a new map
         "CPU:1 [LOST 5 EVENTS]".into(),
     ];
     let r = replay(&lines, from_start());
     assert!(found(&r).is_empty(), "{}", r.text(false));
-    assert_eq!(r.summary.uncertain.per_rule.get("unmap-size-mismatch"), Some(&1));
+    assert_eq!(
+        r.summary.uncertain.per_rule.get("unmap-size-mismatch"),
+        Some(&1)
+    );
     assert_eq!(r.summary.uncertain.examples[0].line, 4);
 }
 
@@ -129,11 +132,18 @@ fn an_overwritten_buffer_means_the_trace_starts_mid_run_whatever_the_options() {
 
 #[test]
 fn from_start_turns_what_is_unknown_to_the_trace_into_violations() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces/v6.12-mid-run.trace");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces/v6.12-mid-run.trace");
     let text = std::fs::read(&path).unwrap();
     let quiet = trace::replay_bytes(&text, TraceOptions::named("mid")).unwrap();
     assert!(quiet.violations().is_empty());
-    let unknown: Vec<u64> = quiet.summary.unknown_to_trace.examples.iter().map(|e| e.line).collect();
+    let unknown: Vec<u64> = quiet
+        .summary
+        .unknown_to_trace
+        .examples
+        .iter()
+        .map(|e| e.line)
+        .collect();
     assert_eq!(unknown.len(), 4);
     let strict = trace::replay_bytes(&text, from_start()).unwrap();
     let lines: Vec<u64> = found(&strict).iter().map(|&(_, l)| l).collect();
@@ -145,14 +155,34 @@ fn from_start_turns_what_is_unknown_to_the_trace_into_violations() {
 #[test]
 fn irq_state_comes_from_the_flags_column() {
     let alloc = |flags: &str| {
-        ev(0, flags, "dma_alloc", "dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 flags=GFP_ATOMIC attrs=")
+        ev(
+            0,
+            flags,
+            "dma_alloc",
+            "dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 flags=GFP_ATOMIC attrs=",
+        )
     };
     let free = |flags: &str| {
-        ev(0, flags, "dma_free", "dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 attrs=")
+        ev(
+            0,
+            flags,
+            "dma_free",
+            "dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 attrs=",
+        )
     };
-    for (flags, fires) in [("d.h1.", true), ("D..1.", true), ("b....", false), ("..s1.", false), (".....", false)] {
+    for (flags, fires) in [
+        ("d.h1.", true),
+        ("D..1.", true),
+        ("b....", false),
+        ("..s1.", false),
+        (".....", false),
+    ] {
         let r = replay(&[alloc("....."), free(flags)], from_start());
-        let expected: &[(&str, u64)] = if fires { &[("free-coherent-irqs-disabled", 2)] } else { &[] };
+        let expected: &[(&str, u64)] = if fires {
+            &[("free-coherent-irqs-disabled", 2)]
+        } else {
+            &[]
+        };
         assert_eq!(found(&r), expected, "flags {flags}");
     }
     // Without a flags column (trace-cmd report) nothing is known of the IRQ state.
@@ -165,9 +195,19 @@ fn irq_state_comes_from_the_flags_column() {
 #[test]
 fn a_sleeping_allocation_is_judged_by_flags_and_gfp() {
     let alloc = |flags: &str, gfp: &str| {
-        ev(0, flags, "dma_alloc", &format!("dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 flags={gfp} attrs="))
+        ev(
+            0,
+            flags,
+            "dma_alloc",
+            &format!("dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 flags={gfp} attrs="),
+        )
     };
-    let free = ev(0, ".....", "dma_free", "dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 attrs=");
+    let free = ev(
+        0,
+        ".....",
+        "dma_free",
+        "dma_addr=7149000 size=4096 virt_addr=00000000fa9c77d7 attrs=",
+    );
     for (flags, gfp, fires) in [
         ("..s..", "GFP_KERNEL", true),
         ("...1.", "GFP_KERNEL|__GFP_ZERO", true),
@@ -177,28 +217,62 @@ fn a_sleeping_allocation_is_judged_by_flags_and_gfp() {
         (".....", "GFP_KERNEL", false),
     ] {
         let r = replay(&[alloc(flags, gfp), free.clone()], from_start());
-        let expected: &[(&str, u64)] = if fires { &[("sleeping-alloc-in-atomic", 1)] } else { &[] };
+        let expected: &[(&str, u64)] = if fires {
+            &[("sleeping-alloc-in-atomic", 1)]
+        } else {
+            &[]
+        };
         assert_eq!(found(&r), expected, "{flags} {gfp}");
     }
 }
 
 #[test]
 fn hashed_cpu_addresses_are_compared_at_free_only_when_readable() {
-    let alloc = |virt: &str| ev(0, ".....", "dma_alloc", &format!("dma_addr=7149000 size=4096 virt_addr={virt} flags=GFP_KERNEL attrs="));
-    let free = |virt: &str| ev(0, ".....", "dma_free", &format!("dma_addr=7149000 size=4096 virt_addr={virt} attrs="));
-    let r = replay(&[alloc("00000000fa9c77d7"), free("00000000283c6e81")], from_start());
+    let alloc = |virt: &str| {
+        ev(
+            0,
+            ".....",
+            "dma_alloc",
+            &format!("dma_addr=7149000 size=4096 virt_addr={virt} flags=GFP_KERNEL attrs="),
+        )
+    };
+    let free = |virt: &str| {
+        ev(
+            0,
+            ".....",
+            "dma_free",
+            &format!("dma_addr=7149000 size=4096 virt_addr={virt} attrs="),
+        )
+    };
+    let r = replay(
+        &[alloc("00000000fa9c77d7"), free("00000000283c6e81")],
+        from_start(),
+    );
     assert_eq!(found(&r), [("free-cpu-address-mismatch", 2)]);
     // Printed before the kernel could hash pointers: nothing to compare.
-    let r = replay(&[alloc("(____ptrval____)"), free("(____ptrval____)")], from_start());
+    let r = replay(
+        &[alloc("(____ptrval____)"), free("(____ptrval____)")],
+        from_start(),
+    );
     assert!(found(&r).is_empty());
     // A NULL allocation failed: nothing was made.
-    let r = replay(&[ev(0, ".....", "dma_alloc", "dma_addr=0 size=4096 virt_addr=0000000000000000 flags=GFP_KERNEL attrs=")], from_start());
+    let r = replay(
+        &[ev(
+            0,
+            ".....",
+            "dma_alloc",
+            "dma_addr=0 size=4096 virt_addr=0000000000000000 flags=GFP_KERNEL attrs=",
+        )],
+        from_start(),
+    );
     assert_eq!((r.summary.failed, r.checker.stats().live_entries), (1, 0));
 }
 
 #[test]
 fn the_device_filter_replays_one_device() {
-    let other = |body: &str| format!("          task-1     [000] .....    17.0: dma_unmap_page: 0000:00:1f.2 {body}");
+    let other = |body: &str| {
+        format!("          task-1     [000] .....    17.0: dma_unmap_page: 0000:00:1f.2 {body}")
+    };
     let lines = vec![
         map(0, 0x1000, 64),
         other("dir=TO_DEVICE dma_addr=7777 size=1 attrs="),
@@ -214,7 +288,10 @@ fn the_device_filter_replays_one_device() {
     assert_eq!(r.summary.devices.len(), 1);
     let all = replay(&lines, from_start());
     assert_eq!(all.summary.devices.len(), 2);
-    assert_eq!(found(&all), [("unmap-size-mismatch", 3), ("unmap-unknown", 2)]);
+    assert_eq!(
+        found(&all),
+        [("unmap-size-mismatch", 3), ("unmap-unknown", 2)]
+    );
 }
 
 #[test]
@@ -223,7 +300,12 @@ fn leaks_are_grouped_by_device_and_size_and_can_be_left_out() {
         .map(|i| map(0, 0x10000 + i * 0x1000, if i < 3 { 1522 } else { 256 }))
         .collect();
     let r = replay(&lines, from_start());
-    let groups: Vec<(u64, u64, u64)> = r.summary.leaks.iter().map(|g| (g.size, g.entries, g.first_line)).collect();
+    let groups: Vec<(u64, u64, u64)> = r
+        .summary
+        .leaks
+        .iter()
+        .map(|g| (g.size, g.entries, g.first_line))
+        .collect();
     assert_eq!(groups, [(1522, 3, 1), (256, 2, 4)]);
     let report = r.report();
     assert_eq!(report.leaks.entries, 5);
@@ -231,8 +313,17 @@ fn leaks_are_grouped_by_device_and_size_and_can_be_left_out() {
     assert_eq!(report.leaks.sites[0].site.file, "t");
     assert_eq!(report.findings_at_least(Level::Warn), 5);
     let text = r.text(false);
-    assert!(text.contains("may end while the driver is running"), "{text}");
-    let quiet = replay(&lines, TraceOptions { leaks: false, ..from_start() });
+    assert!(
+        text.contains("may end while the driver is running"),
+        "{text}"
+    );
+    let quiet = replay(
+        &lines,
+        TraceOptions {
+            leaks: false,
+            ..from_start()
+        },
+    );
     assert_eq!(quiet.report().findings_at_least(Level::Warn), 0);
     assert!(quiet.summary.leaks.is_empty());
     assert_eq!(quiet.summary.devices[0].live_at_end, 5);
@@ -256,10 +347,22 @@ fn deny_levels_mark_findings_without_stopping_the_replay() {
     let report = r.report();
     assert_eq!((report.counters.deny, report.counters.warn), (2, 0));
     assert_eq!(report.findings_at_least(Level::Deny), 2);
-    assert_eq!(report.sources[0].config.levels["unmap-size-mismatch"], Level::Deny);
+    assert_eq!(
+        report.sources[0].config.levels["unmap-size-mismatch"],
+        Level::Deny
+    );
     // Traces never show dma_mapping_error: that rule stays allowed.
-    assert_eq!(report.sources[0].config.levels["unmap-unchecked"], Level::Allow);
-    let bad = trace::replay_bytes(b"", TraceOptions { spec: Some("nonsense=1".into()), ..from_start() });
+    assert_eq!(
+        report.sources[0].config.levels["unmap-unchecked"],
+        Level::Allow
+    );
+    let bad = trace::replay_bytes(
+        b"",
+        TraceOptions {
+            spec: Some("nonsense=1".into()),
+            ..from_start()
+        },
+    );
     assert!(matches!(bad, Err(TraceError::Config(_))));
 }
 
@@ -270,7 +373,13 @@ fn reports_in_every_format_name_the_trace_lines() {
         unmap(0, 0x1000, 64),
         unmap(0, 0x1000, 64),
     ];
-    let r = replay(&lines, TraceOptions { from_start: true, ..TraceOptions::named("capture.trace") });
+    let r = replay(
+        &lines,
+        TraceOptions {
+            from_start: true,
+            ..TraceOptions::named("capture.trace")
+        },
+    );
     let report = r.report();
     let back = Report::from_json(&report.to_json()).unwrap();
     let v = &back.violations[0];
@@ -279,9 +388,15 @@ fn reports_in_every_format_name_the_trace_lines() {
     assert_eq!(v.mapped_at.as_ref().map(|s| s.line), Some(1));
     assert_eq!(v.related.as_ref().map(|r| r.site.line), Some(2));
     let sarif = Format::Sarif.render(&report, false);
-    assert!(sarif.contains("\"startLine\": 3") && sarif.contains("capture.trace"), "{sarif}");
+    assert!(
+        sarif.contains("\"startLine\": 3") && sarif.contains("capture.trace"),
+        "{sarif}"
+    );
     let text = r.text(false);
-    assert!(text.contains("at capture.trace:3") && text.contains("first released at capture.trace:2"), "{text}");
+    assert!(
+        text.contains("at capture.trace:3") && text.contains("first released at capture.trace:2"),
+        "{text}"
+    );
     let junit = Format::Junit.render(&report, false);
     assert!(junit.contains("double-unmap"));
 }

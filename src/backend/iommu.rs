@@ -163,17 +163,19 @@ impl IommuBackend {
         f(&mut self.domains.entry(dev).or_insert_with(Domain::new))
     }
 
+    /// Map `size` bytes at `phys` below `mask`, the I/O pages aligned to `align` pages.
     fn map_range(
         &self,
         dev: DeviceId,
         phys: PhysAddr,
         size: u64,
         mask: u64,
+        align: u64,
     ) -> Result<DmaAddr, MapError> {
         let offset = phys & (PAGE - 1);
         let pages = (offset + size).div_ceil(PAGE);
         self.with_domain(dev, |d| {
-            let block = d.allocate(pages, 1, mask)?;
+            let block = d.allocate(pages, align, mask)?;
             d.map_pages(block, block, phys, size);
             Ok((block << PAGE_SHIFT) + offset)
         })
@@ -193,7 +195,7 @@ impl Backend for IommuBackend {
         _dir: Direction,
         _attrs: DmaAttrs,
     ) -> Result<DmaAddr, MapError> {
-        self.map_range(dev.id, phys, size, dev.dma_mask)
+        self.map_range(dev.id, phys, size, dev.dma_mask, 1)
     }
 
     fn unmap(
@@ -250,7 +252,9 @@ impl Backend for IommuBackend {
             .memory
             .phys_of(cpu.as_ptr(), size)
             .expect("inside the arena");
-        match self.map_range(dev.id, phys, size, dev.coherent_dma_mask) {
+        // Coherent memory is naturally aligned to its size, as iommu-dma's is (pools rely on it).
+        let align = size.div_ceil(PAGE).next_power_of_two();
+        match self.map_range(dev.id, phys, size, dev.coherent_dma_mask, align) {
             Ok(dma) => Ok((cpu, dma)),
             Err(e) => {
                 self.memory

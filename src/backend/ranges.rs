@@ -86,7 +86,6 @@ impl FreeRanges {
     }
 
     /// Units free in all.
-    #[cfg(test)]
     pub fn free_units(&self) -> u64 {
         self.runs.values().sum()
     }

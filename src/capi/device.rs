@@ -106,16 +106,21 @@ unsafe fn apply_c_masks(dev: *const CDevice, rust: &Device) {
 
 /// A new Rust device and the C structure to register it under (its `dma_mask` pointer not
 /// set yet: it points into the structure's final place).
-fn new_device(name: *const c_char, driver: *const c_char, mask: u64) -> (CDevice, Device) {
+fn new_device(
+    name: *const c_char,
+    driver: *const c_char,
+    mask: u64,
+    iommu: bool,
+) -> (CDevice, Device) {
     // SAFETY: the C contract of `dmacheck_device_create`: NULL or NUL-terminated strings.
     let (name, driver) = unsafe { (c_str(name, "(unnamed)"), c_str(driver, "unknown")) };
     let mask = if mask == 0 { dma_bit_mask(32) } else { mask };
-    let rust = checker()
+    let builder = checker()
         .device(&name)
         .driver(&driver)
         .dma_mask(mask)
-        .coherent_dma_mask(mask)
-        .build();
+        .coherent_dma_mask(mask);
+    let rust = if iommu { builder.iommu() } else { builder }.build();
     let c_name = CString::new(name.as_str()).unwrap_or_default();
     let dev = CDevice {
         name: c_name.into_raw(),
@@ -128,6 +133,22 @@ fn new_device(name: *const c_char, driver: *const c_char, mask: u64) -> (CDevice
     (dev, rust)
 }
 
+/// Make and register a plain device.
+fn create_device(
+    name: *const c_char,
+    driver: *const c_char,
+    mask: u64,
+    iommu: bool,
+) -> *mut CDevice {
+    let (dev, rust) = new_device(name, driver, mask, iommu);
+    // Never freed: a released device must stay valid to be reported.
+    let p = Box::into_raw(Box::new(dev));
+    // SAFETY: `p` was just allocated and is not shared yet.
+    unsafe { (*p).dma_mask = &raw mut (*p).dma_mask_storage };
+    DEVICES.lock().insert(p.addr(), rust);
+    p
+}
+
 /// `dmacheck_device_create`: a device with both masks `dma_mask` (0: 32 bits).
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dmacheck_device_create(
@@ -136,13 +157,19 @@ unsafe extern "C" fn dmacheck_device_create(
     dma_mask: u64,
 ) -> *mut CDevice {
     ffi("dmacheck_device_create", || {
-        let (dev, rust) = new_device(name, driver, dma_mask);
-        // Never freed: a released device must stay valid to be reported.
-        let p = Box::into_raw(Box::new(dev));
-        // SAFETY: `p` was just allocated and is not shared yet.
-        unsafe { (*p).dma_mask = &raw mut (*p).dma_mask_storage };
-        DEVICES.lock().insert(p.addr(), rust);
-        p
+        create_device(name, driver, dma_mask, false)
+    })
+}
+
+/// `dmacheck_iommu_device_create`: the same, behind the checker's IOMMU.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_iommu_device_create(
+    name: *const c_char,
+    driver: *const c_char,
+    dma_mask: u64,
+) -> *mut CDevice {
+    ffi("dmacheck_iommu_device_create", || {
+        create_device(name, driver, dma_mask, true)
     })
 }
 
@@ -154,7 +181,7 @@ unsafe extern "C" fn dmacheck_pci_dev_create(
     dma_mask: u64,
 ) -> *mut CPciDev {
     ffi("dmacheck_pci_dev_create", || {
-        let (dev, rust) = new_device(name, driver, dma_mask);
+        let (dev, rust) = new_device(name, driver, dma_mask, false);
         let p = Box::into_raw(Box::new(CPciDev {
             vendor: 0,
             device: 0,
@@ -177,11 +204,13 @@ unsafe extern "C" fn dmacheck_pci_dev_create(
 extern "C" fn dmacheck_isa_device() -> *mut CDevice {
     static ISA: OnceLock<usize> = OnceLock::new();
     let at = *ISA.get_or_init(|| {
-        // SAFETY: static NUL-terminated names.
-        let dev = unsafe {
-            dmacheck_device_create(c"isa (NULL pci_dev)".as_ptr(), c"isa".as_ptr(), 0xff_ffff)
-        };
-        dev.expose_provenance()
+        create_device(
+            c"isa (NULL pci_dev)".as_ptr(),
+            c"isa".as_ptr(),
+            0xff_ffff,
+            false,
+        )
+        .expose_provenance()
     });
     std::ptr::with_exposed_provenance_mut(at)
 }

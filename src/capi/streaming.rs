@@ -230,13 +230,21 @@ pub(super) fn older_sync(dev: &Device, dir: Direction, addr: DmaAddr) -> Handove
 
 /// An older sync: the modern call its direction means, on the whole mapping or (for
 /// `dma_sync_single_range`) from `offset`.
-fn older_sync_single(dev: *mut CDevice, addr: DmaAddr, offset: Option<c_ulong>, size: usize, dir: c_int) {
+fn older_sync_single(
+    dev: *mut CDevice,
+    addr: DmaAddr,
+    offset: Option<c_ulong>,
+    size: usize,
+    dir: c_int,
+) {
     let (dev, dir) = (device(dev), direction(dir));
     let to = older_sync(&dev, dir, addr);
     match (to, offset.map(|o| usize::try_from(o).unwrap_or(usize::MAX))) {
         (Handover::ToCpu, None) => crate::dma_sync_single_for_cpu(&dev, addr, size, dir),
         (Handover::ToDevice, None) => crate::dma_sync_single_for_device(&dev, addr, size, dir),
-        (Handover::ToCpu, Some(o)) => crate::dma_sync_single_range_for_cpu(&dev, addr, o, size, dir),
+        (Handover::ToCpu, Some(o)) => {
+            crate::dma_sync_single_range_for_cpu(&dev, addr, o, size, dir)
+        }
         (Handover::ToDevice, Some(o)) => {
             crate::dma_sync_single_range_for_device(&dev, addr, o, size, dir);
         }
@@ -245,7 +253,9 @@ fn older_sync_single(dev: *mut CDevice, addr: DmaAddr, offset: Option<c_ulong>, 
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dma_sync_single(dev: *mut CDevice, addr: DmaAddr, size: usize, dir: c_int) {
-    ffi("dma_sync_single", || older_sync_single(dev, addr, None, size, dir))
+    ffi("dma_sync_single", || {
+        older_sync_single(dev, addr, None, size, dir)
+    })
 }
 
 #[unsafe(no_mangle)]

@@ -5,14 +5,14 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use super::document::ReportError;
 use super::output::Destination;
 use super::text::Style;
 use crate::checker::Checker;
 use crate::config::REPORT_ENV_VAR;
-use crate::sync::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::Ordering;
+use crate::sync::process::{AtomicBool, AtomicU32, OnceLock};
 
 /// The process that registered the hook: a forked child inherits the hook but not the duty to
 /// report, which would count its parent's findings twice.

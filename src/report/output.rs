@@ -201,7 +201,7 @@ fn create_unique(dir: &Path, ext: &str) -> Result<(PathBuf, std::fs::File), Repo
 /// `dmacheck-<pid>-<stamp>`: the start of this process's report file names, the same for all
 /// of them.
 fn unique_prefix() -> &'static str {
-    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static PREFIX: crate::sync::process::OnceLock<String> = crate::sync::process::OnceLock::new();
     PREFIX.get_or_init(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

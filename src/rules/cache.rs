@@ -23,9 +23,9 @@ declare_rules! {
         kernel: Some("add_dma_entry(): \"cacheline tracking EEXIST, overlapping mappings aren't supported\""),
     };
 
-    /// A partial sync (`dma_sync_single_range_*`, `dma_cache_sync`) whose start or length is
-    /// not a multiple of `dma_get_cache_alignment()`, and which does not simply end at the end
-    /// of the mapping. Cache maintenance works on whole lines, so the bytes beside the range
+    /// A partial sync (`dma_sync_single_range_*`, `dma_cache_sync`) whose start is not a
+    /// multiple of `dma_get_cache_alignment()`, or whose end is not one and is not the end of
+    /// the mapping. Cache maintenance works on whole lines, so the bytes beside the range
     /// are written back or discarded with it. Align partial syncs to cache lines.
     pub static SYNC_UNALIGNED = {
         id: "sync-unaligned",

@@ -6,9 +6,10 @@
 //! the shim's arguments, so they run the same on live calls, replayed traces and models.
 
 use std::fmt;
-use std::sync::LazyLock;
 
 use serde::Serialize;
+
+use crate::sync::process::LazyLock;
 
 pub(crate) mod cache;
 pub(crate) mod context;

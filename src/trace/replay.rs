@@ -15,8 +15,8 @@
 //! | `dma_sync_single_*`, `dma_sync_sg_*` | syncs (per segment for sg) |
 //! | failed maps (`DMA_MAPPING_ERROR`, NULL, `*_err`) | nothing: no mapping was made |
 //!
-//! Kernel traces do not show `dma_mapping_error` calls, so the replay's checker allows
-//! `unmap-unchecked`. Rules at `deny` are replayed at `warn` (a replay never stops) and marked
+//! Kernel traces do not show `dma_mapping_error` calls: each map is recorded as tested, and the
+//! replay's checker allows `unmap-unchecked` (so reports say it was not checked). Rules at `deny` are replayed at `warn` (a replay never stops) and marked
 //! `deny` again in the report.
 
 use std::collections::HashMap;
@@ -475,7 +475,12 @@ impl Replayer {
         if rules::map::check_direction(&e, &mut out)
             && rules::map::check_map_range(&e, e.dma_addr, &mut out)
         {
-            self.checker.inner().record_map(&e, &mut out);
+            let inner = self.checker.inner();
+            inner.record_map(&e, &mut out);
+            if e.kind.fails_with_mapping_error() {
+                // Kernel traces do not show dma_mapping_error: take every map as tested.
+                inner.record_error_check(&e);
+            }
             self.counts[cx.device].maps += 1;
             self.calls.saw(e.kind, e.call);
         }

@@ -195,15 +195,15 @@ impl TraceSummary {
         for d in &self.devices {
             let _ = writeln!(
                 s,
-                "  {}: {} events, {} mappings made, {} ended, {} syncs; {} violations; {} live at the end ({} bytes)",
+                "  {}: {}, {} made, {} ended, {}; {}; {} live at the end ({})",
                 d.name,
-                d.events,
-                d.maps,
+                plural(d.events, "event"),
+                plural(d.maps, "mapping"),
                 d.releases,
-                d.syncs,
-                d.violations,
+                plural(d.syncs, "sync"),
+                plural(d.violations, "violation"),
                 d.live_at_end,
-                d.live_bytes
+                plural(d.live_bytes, "byte")
             );
         }
         if self.other_events > 0 {
@@ -330,6 +330,11 @@ impl TraceSummary {
         }
         s
     }
+}
+
+/// `1 event`, `2 events`.
+fn plural(n: u64, one: &str) -> String {
+    format!("{n} {one}{}", if n == 1 { "" } else { "s" })
 }
 
 fn category(s: &mut String, c: &Category, what: &str) {

@@ -200,9 +200,10 @@ static void nic_legacy_paths(struct nic *nic)
 	pci_free_consistent(nic->pdev, 256, consistent, consistent_dma);
 
 	struct page *page = alloc_pages(GFP_KERNEL, 1);
+	memset((char *)page_address(page) + PAGE_SIZE + 128, 'q', 256);
 	dma = pci_map_page(nic->pdev, page + 1, 128, 256, PCI_DMA_TODEVICE);
 	CHECK(!pci_dma_mapping_error(nic->pdev, dma));
-	CHECK(dma == virt_to_phys((char *)page_address(page) + PAGE_SIZE + 128));
+	CHECK(dmacheck_device_read(nic->dev, dma + 255, back, 1) == 0 && back[0] == 'q');
 	pci_unmap_page(nic->pdev, dma, 256, PCI_DMA_TODEVICE);
 	__free_pages(page, 1);
 }

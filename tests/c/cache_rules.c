@@ -1,0 +1,56 @@
+/*
+ * The `cache` family through the C ABI: device-writable mappings sharing a CPU cache line
+ * (dma_get_cache_alignment() bytes), and partial syncs not aligned to cache lines.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/slab.h>
+#include <dmacheck.h>
+
+#include "expect.h"
+
+int main(void)
+{
+	struct device *dev = dmacheck_device_create("cache0", "cachetest", 0);
+	int line = dma_get_cache_alignment();
+	char *buf = kmalloc(4 * line, GFP_KERNEL);
+	dma_addr_t a, b, c;
+
+	CHECK(line == 64);
+	/* Two halves of one line, both writable by the device. */
+	CLEAN(a = dma_map_single(dev, buf, line / 2, DMA_FROM_DEVICE));
+	EXPECT(b = dma_map_single(dev, buf + line / 2, line / 2, DMA_BIDIRECTIONAL),
+	       "cacheline-overlap");
+	/* The device only reads this one: no overlap to fear. */
+	CLEAN(c = dma_map_single(dev, buf + 8, 8, DMA_TO_DEVICE));
+	/* A driver that syncs by itself says so. */
+	dma_addr_t d;
+	CLEAN(d = dma_map_single_attrs(dev, buf + 16, 8, DMA_FROM_DEVICE, DMA_ATTR_SKIP_CPU_SYNC));
+	CHECK(!dma_mapping_error(dev, a) && !dma_mapping_error(dev, b) &&
+	      !dma_mapping_error(dev, c) && !dma_mapping_error(dev, d));
+	dma_unmap_single(dev, a, line / 2, DMA_FROM_DEVICE);
+	dma_unmap_single(dev, b, line / 2, DMA_BIDIRECTIONAL);
+	dma_unmap_single(dev, c, 8, DMA_TO_DEVICE);
+	dma_unmap_single_attrs(dev, d, 8, DMA_FROM_DEVICE, DMA_ATTR_SKIP_CPU_SYNC);
+	/* Separate lines are fine. */
+	CLEAN(a = dma_map_single(dev, buf, line, DMA_FROM_DEVICE));
+	CLEAN(b = dma_map_single(dev, buf + line, line, DMA_FROM_DEVICE));
+	CHECK(!dma_mapping_error(dev, a) && !dma_mapping_error(dev, b));
+	dma_unmap_single(dev, b, line, DMA_FROM_DEVICE);
+
+	/* Partial syncs. */
+	EXPECT(dma_sync_single_range_for_cpu(dev, a, 10, 20, DMA_FROM_DEVICE), "sync-unaligned");
+	CLEAN(dma_sync_single_range_for_device(dev, a, 0, line, DMA_FROM_DEVICE));
+	dma_unmap_single(dev, a, line, DMA_FROM_DEVICE);
+
+	dma_addr_t nh;
+	char *nc = dma_alloc_noncoherent(dev, 4 * line, &nh, GFP_KERNEL);
+	CHECK(nc != NULL && dma_is_consistent(dev, nh) == 1);
+	EXPECT(dma_cache_sync(dev, nc + 3, 10, DMA_TO_DEVICE), "sync-unaligned");
+	CLEAN(dma_cache_sync(dev, nc, 4 * line, DMA_TO_DEVICE));
+	EXPECT(dma_cache_sync(dev, buf, line, DMA_TO_DEVICE), "sync-unknown");
+	dma_free_noncoherent(dev, 4 * line, nc, nh);
+
+	kfree(buf);
+	CHECK(dmacheck_live_entries(NULL) == 0);
+	return finish();
+}

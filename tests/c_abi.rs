@@ -1,0 +1,701 @@
+//! The C ABI, from C. The programs in `tests/c/` are written against the headers in `include/`
+//! only; each is compiled with the system C compiler (`cc`, or `$CC`), linked with the static
+//! library this `cargo test` built (`target/<profile>/libdmacheck.a`, next to the test binary),
+//! and run with `DMACHECK_REPORT` pointing at a fresh directory.
+//!
+//! Each program checks itself step by step (`tests/c/expect.h`: each mistake must report
+//! exactly its rule) and exits non-zero on a mismatch; here the exit status, its totals and the
+//! JSON report it left at exit are checked: the rules that fired, and how often, must be exactly
+//! the ones each program's family promises.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use dmacheck::capi::{CDevice, CPage, CPciDev, CScatterlist, CSpinlock, CVmArea, VMEMMAP_BASE};
+use dmacheck::{
+    CMA_ALIGNMENT, DMA_MAPPING_ERROR, DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN,
+    DMA_MEMORY_IO, DMA_MEMORY_MAP, Direction, DmaAttrs, Gfp, PAGE_SHIFT, PAGE_SIZE, dma_bit_mask,
+};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Building and running the programs
+
+/// The test binary's directory, `target/<profile>/deps`.
+fn deps_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .expect("the test binary's directory")
+        .to_path_buf()
+}
+
+/// `target/<profile>`.
+fn profile_dir() -> PathBuf {
+    deps_dir()
+        .parent()
+        .expect("the test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The static library this `cargo test` built, next to the test binary (where `cargo test`
+/// leaves it; `cargo build` also copies it up to `target/<profile>/`).
+fn static_lib() -> PathBuf {
+    let candidates = [
+        deps_dir().join("libdmacheck.a"),
+        profile_dir().join("libdmacheck.a"),
+    ];
+    candidates
+        .iter()
+        .find(|lib| lib.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} is missing: the C tests link the static library that `cargo test` builds \
+                 (crate-type staticlib)",
+                candidates[0].display()
+            )
+        })
+        .clone()
+}
+
+/// A fresh directory for one test's binary and reports.
+fn work_dir(label: &str) -> PathBuf {
+    let dir = profile_dir().join("c-abi").join(label);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the test's directory");
+    dir
+}
+
+/// `tests/c/<program>.c`, compiled and linked once per test binary (several tests run the
+/// same program), into `target/<profile>/c-abi/bin/`.
+fn compile(program: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, Arc<OnceLock<PathBuf>>>> = Mutex::new(BTreeMap::new());
+    let once = BUILT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(program.to_string())
+        .or_default()
+        .clone();
+    once.get_or_init(|| build(program)).clone()
+}
+
+fn build(program: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = profile_dir().join("c-abi").join("bin");
+    std::fs::create_dir_all(&dir).expect("create the directory of the C programs");
+    let exe = dir.join(program);
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let out = Command::new(&cc)
+        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g"])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-I")
+        .arg(root.join("tests/c"))
+        .arg(root.join("tests/c").join(format!("{program}.c")))
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm"])
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("run the C compiler `{cc}`: {e}"));
+    assert!(
+        out.status.success(),
+        "compiling {program}.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// One run of a program.
+struct Run {
+    program: String,
+    output: Output,
+    /// The JSON reports written to the run's report directory.
+    reports: Vec<Value>,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Everything the run printed, for failure messages.
+    fn transcript(&self) -> String {
+        format!(
+            "{} exited with {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.program,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// A `name value` line the program printed (`errors`, `live`, `failures`).
+    fn total(&self, name: &str) -> u64 {
+        self.stdout()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}` line\n{}", self.transcript()))
+    }
+
+    /// The one report of the run.
+    fn report(&self) -> &Value {
+        assert_eq!(
+            self.reports.len(),
+            1,
+            "expected one report\n{}",
+            self.transcript()
+        );
+        &self.reports[0]
+    }
+
+    /// The report's per-rule counts.
+    fn per_rule(&self) -> BTreeMap<String, u64> {
+        let per_rule = self.report()["counters"]["per_rule"]
+            .as_object()
+            .expect("counters.per_rule");
+        per_rule
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().expect("a count")))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+}
+
+/// Compile `program` and run it with `args` and `env` (`DMACHECK` cleared unless given), its
+/// report going to a fresh directory.
+fn run(program: &str, label: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let dir = work_dir(label);
+    let exe = compile(program);
+    let reports_dir = dir.join("reports");
+    let mut cmd = Command::new(&exe);
+    cmd.args(args).env_remove("DMACHECK").env(
+        "DMACHECK_REPORT",
+        format!("json:{}/", reports_dir.display()),
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("run the C program");
+    let mut reports = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&reports_dir) {
+        for entry in entries {
+            let text = std::fs::read_to_string(entry.expect("a report").path()).expect("read");
+            reports.push(serde_json::from_str(&text).expect("the report is JSON"));
+        }
+    }
+    Run {
+        program: program.to_string(),
+        output,
+        reports,
+    }
+}
+
+/// Run a program that checks one rule family: it must pass its own checks, and its report
+/// must count exactly `expected`, and nothing else.
+fn check_family(program: &str, expected: &[(&str, u64)]) -> Run {
+    let run = run(program, program, &[], &[]);
+    assert!(run.output.status.success(), "{}", run.transcript());
+    assert_eq!(run.total("failures"), 0, "{}", run.transcript());
+    let expected: BTreeMap<String, u64> = expected
+        .iter()
+        .map(|&(rule, n)| (rule.to_string(), n))
+        .collect();
+    assert_eq!(run.per_rule(), expected, "{}", run.transcript());
+    let total: u64 = expected.values().sum();
+    assert_eq!(run.total("errors"), total, "{}", run.transcript());
+    assert_eq!(run.report()["counters"]["violations"], total);
+    assert_eq!(run.total("live"), 0, "{}", run.transcript());
+    for (rule, _) in &expected {
+        assert!(
+            run.stderr().contains(&format!("warn[{rule}]")),
+            "{rule} was not printed\n{}",
+            run.transcript()
+        );
+    }
+    run
+}
+
+// ---------------------------------------------------------------------------------------------
+// A clean driver
+
+#[test]
+fn a_clean_c_driver_reports_nothing_and_leaks_nothing() {
+    let run = check_family("clean_driver", &[]);
+    let report = run.report();
+    assert_eq!(report["leaks"]["entries"], 0);
+    assert!(
+        report["counters"]["peak_entries"].as_u64().unwrap() >= 9,
+        "the driver mapped its ring and buffers"
+    );
+    assert!(run.stderr().is_empty(), "{}", run.transcript());
+}
+
+#[test]
+fn a_clean_c_driver_stays_clean_when_every_rule_denies_and_behind_bounce_buffers() {
+    for (label, spec) in [("clean_deny", "deny"), ("clean_bounce", "bounce,deny")] {
+        let run = run("clean_driver", label, &[], &[("DMACHECK", spec)]);
+        assert!(run.output.status.success(), "{}", run.transcript());
+        assert_eq!(run.total("errors"), 0, "{}", run.transcript());
+        assert_eq!(run.per_rule(), BTreeMap::new());
+        assert_eq!(
+            run.report()["sources"][0]["config"]["force_bounce"],
+            spec.contains("bounce")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One program per rule family
+
+#[test]
+fn map_family_from_c() {
+    check_family(
+        "map_rules",
+        &[
+            ("direction-none", 3),
+            ("map-zero-size", 1),
+            ("map-range-overflow", 1),
+            ("map-invalid-memory", 4),
+            ("map-stack-memory", 1),
+            ("map-rodata-memory", 1),
+            ("map-vmalloc-memory", 1),
+            ("map-above-mask", 4),
+        ],
+    );
+}
+
+#[test]
+fn release_family_from_c() {
+    check_family(
+        "release_rules",
+        &[
+            ("unmap-unknown", 1),
+            ("unmap-mapping-error", 1),
+            ("wrong-device", 1),
+            ("unmap-size-mismatch", 2),
+            ("double-unmap", 2),
+            ("unmap-direction-mismatch", 1),
+            ("unmap-function-mismatch", 2),
+            ("unmap-attrs-mismatch", 1),
+            ("unmap-unchecked", 1),
+            ("free-cpu-address-mismatch", 1),
+            ("free-coherent-irqs-disabled", 2),
+        ],
+    );
+}
+
+#[test]
+fn sync_family_from_c() {
+    check_family(
+        "sync_rules",
+        &[
+            ("sync-unknown", 3),
+            ("sync-out-of-range", 3),
+            ("sync-direction-mismatch", 2),
+            ("direction-none", 2),
+            ("wrong-device", 1),
+        ],
+    );
+}
+
+#[test]
+fn sg_family_from_c() {
+    check_family(
+        "sg_rules",
+        &[
+            ("sg-invalid-list", 4),
+            ("sg-unmap-failed-map", 1),
+            ("sg-map-mapped", 1),
+            ("sg-sync-nents-mismatch", 1),
+            ("sg-unmap-nents-mismatch", 3),
+            ("sg-dma-beyond-count", 5),
+            ("sg-segment-too-long", 1),
+            ("wrong-device", 1),
+            ("unmap-unknown", 1),
+            ("sync-unknown", 1),
+        ],
+    );
+}
+
+#[test]
+fn ownership_family_from_c() {
+    check_family(
+        "ownership_rules",
+        &[
+            ("device-access-unmapped", 2),
+            ("device-access-overrun", 1),
+            ("device-access-direction", 2),
+            ("device-access-cpu-owned", 1),
+            ("cpu-write-device-owned", 1),
+            ("device-access-after-unmap", 1),
+            ("coherent-overrun", 1),
+        ],
+    );
+}
+
+#[test]
+fn lifetime_family_from_c() {
+    let run = check_family(
+        "lifetime_rules",
+        &[("leak", 3), ("device-released", 4), ("invalid-free", 6)],
+    );
+    // The release printed its leak summary; the JSON report has the leaks by site.
+    assert!(
+        run.stderr()
+            .contains("life0 (lifetest) released with 3 DMA entries")
+    );
+    assert_eq!(run.report()["leaks"]["entries"], 3);
+}
+
+#[test]
+fn context_family_from_c() {
+    check_family(
+        "context_rules",
+        &[
+            ("sleeping-alloc-in-atomic", 8),
+            ("pool-in-atomic", 4),
+            ("free-coherent-irqs-disabled", 1),
+        ],
+    );
+}
+
+#[test]
+fn cache_family_from_c() {
+    check_family(
+        "cache_rules",
+        &[
+            ("cacheline-overlap", 1),
+            ("sync-unaligned", 2),
+            ("sync-unknown", 1),
+        ],
+    );
+}
+
+#[test]
+fn pool_family_from_c() {
+    check_family(
+        "pool_rules",
+        &[
+            ("pool-bad-parameters", 3),
+            ("pool-free-foreign", 1),
+            ("pool-free-mismatch", 1),
+            ("pool-double-free", 1),
+            ("pool-write-after-free", 1),
+            ("pool-destroy-busy", 2),
+            ("pool-use-after-destroy", 4),
+            ("leak", 1),
+        ],
+    );
+}
+
+#[test]
+fn regions_family_from_c() {
+    check_family(
+        "regions_rules",
+        &[
+            ("declared-memory-bad-parameters", 3),
+            ("declared-memory-busy", 1),
+            ("cma-release-count-mismatch", 1),
+            ("cma-double-release", 1),
+            ("mmap-out-of-bounds", 2),
+            ("free-while-mmapped", 1),
+            ("leak", 1),
+        ],
+    );
+}
+
+#[test]
+fn bad_input_from_c_is_reported_and_never_crashes() {
+    let run = check_family(
+        "bad_input",
+        &[
+            ("device-released", 30),
+            ("direction-none", 2),
+            ("unmap-unknown", 4),
+            ("sync-unknown", 2),
+            ("map-invalid-memory", 2),
+            ("sg-invalid-list", 2),
+            ("invalid-free", 1),
+            ("pool-destroy-busy", 1),
+            ("leak", 2),
+        ],
+    );
+    let devices: Vec<&str> = run.report()["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["rule"] == "device-released")
+        .map(|v| v["device"].as_str().unwrap())
+        .collect();
+    assert!(
+        devices
+            .iter()
+            .all(|&d| d == "(NULL or unknown struct device)"),
+        "{devices:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports at exit and deny levels
+
+#[test]
+fn a_c_program_writes_its_leak_report_at_exit_with_no_code_change() {
+    let run = run("exit_report", "exit_report", &[], &[]);
+    assert!(run.output.status.success(), "{}", run.transcript());
+    let report = run.report();
+    assert_eq!(report["schema"], "dmacheck-report/1");
+    assert_eq!(report["counters"]["violations"], 0);
+    assert_eq!(report["leaks"]["entries"], 2);
+    assert_eq!(report["leaks"]["bytes"], 1500 + 4096);
+    let mut live: Vec<(&str, u64)> = report["live_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["mapped_by"].as_str().unwrap(),
+                e["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    live.sort();
+    assert_eq!(
+        live,
+        [("dma_alloc_coherent", 4096), ("dma_map_single", 1500)]
+    );
+    assert!(
+        report["sources"][0]["program"]
+            .as_str()
+            .unwrap()
+            .ends_with("exit_report")
+    );
+}
+
+#[test]
+fn a_c_program_leaving_by_exit_writes_the_report_itself() {
+    let run = run("exit_report", "exit_report_underscore", &["_exit"], &[]);
+    assert!(run.output.status.success(), "{}", run.transcript());
+    assert_eq!(run.report()["leaks"]["entries"], 2);
+}
+
+#[test]
+fn without_a_report_destination_leaks_are_summarized_on_stderr_at_exit() {
+    let out = Command::new(compile("exit_report"))
+        .env_remove("DMACHECK")
+        .env_remove("DMACHECK_REPORT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        stderr.contains("SUMMARY: dmacheck: 5596 bytes leaked in 2 DMA entries"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_deny_level_violation_aborts_a_c_program_in_the_faulty_call_after_reporting() {
+    let run = run(
+        "deny_abort",
+        "deny_abort",
+        &[],
+        &[("DMACHECK", "unmap-size-mismatch=deny")],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(run.output.status.signal(), Some(6), "{}", run.transcript());
+    }
+    assert!(!run.output.status.success());
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("before the deny-level mistake"),
+        "{}",
+        run.transcript()
+    );
+    assert!(!stdout.contains("after"), "{}", run.transcript());
+    let stderr = run.stderr();
+    assert!(stderr.contains("warn[sync-unknown]"), "{stderr}");
+    assert!(stderr.contains("deny[unmap-size-mismatch]"), "{stderr}");
+    assert!(stderr.contains("dmacheck aborts"), "{stderr}");
+    // The exit report was written before the abort.
+    let expected: BTreeMap<String, u64> = [("sync-unknown", 1), ("unmap-size-mismatch", 1)]
+        .into_iter()
+        .map(|(r, n)| (r.to_string(), n))
+        .collect();
+    assert_eq!(run.per_rule(), expected);
+    assert_eq!(run.report()["counters"]["deny"], 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ABI itself
+
+#[test]
+fn header_layouts_and_constants_match_the_rust_side() {
+    use std::mem::{offset_of, size_of};
+
+    let run = run("abi_layout", "abi_layout", &[], &[]);
+    assert!(run.output.status.success(), "{}", run.transcript());
+    let shown: BTreeMap<String, u64> = run
+        .stdout()
+        .lines()
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').expect("name value");
+            (name.to_string(), value.parse().expect("a number"))
+        })
+        .collect();
+    let get = |name: &str| -> u64 {
+        *shown
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not shown\n{}", run.transcript()))
+    };
+    let expected: &[(&str, u64)] = &[
+        ("sizeof(struct device)", size_of::<CDevice>() as u64),
+        (
+            "offsetof(struct device, dmacheck_name)",
+            offset_of!(CDevice, name) as u64,
+        ),
+        (
+            "offsetof(struct device, dma_mask)",
+            offset_of!(CDevice, dma_mask) as u64,
+        ),
+        (
+            "offsetof(struct device, coherent_dma_mask)",
+            offset_of!(CDevice, coherent_dma_mask) as u64,
+        ),
+        (
+            "offsetof(struct device, driver_data)",
+            offset_of!(CDevice, driver_data) as u64,
+        ),
+        (
+            "offsetof(struct device, platform_data)",
+            offset_of!(CDevice, platform_data) as u64,
+        ),
+        (
+            "offsetof(struct device, dmacheck_dma_mask)",
+            offset_of!(CDevice, dma_mask_storage) as u64,
+        ),
+        ("sizeof(struct pci_dev)", size_of::<CPciDev>() as u64),
+        (
+            "offsetof(struct pci_dev, dma_mask)",
+            offset_of!(CPciDev, dma_mask) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, dev)",
+            offset_of!(CPciDev, dev) as u64,
+        ),
+        (
+            "sizeof(struct scatterlist)",
+            size_of::<CScatterlist>() as u64,
+        ),
+        (
+            "offsetof(struct scatterlist, page_link)",
+            offset_of!(CScatterlist, page_link) as u64,
+        ),
+        (
+            "offsetof(struct scatterlist, offset)",
+            offset_of!(CScatterlist, offset) as u64,
+        ),
+        (
+            "offsetof(struct scatterlist, length)",
+            offset_of!(CScatterlist, length) as u64,
+        ),
+        (
+            "offsetof(struct scatterlist, dma_address)",
+            offset_of!(CScatterlist, dma_address) as u64,
+        ),
+        (
+            "offsetof(struct scatterlist, dma_length)",
+            offset_of!(CScatterlist, dma_length) as u64,
+        ),
+        ("sizeof(struct page)", size_of::<CPage>() as u64),
+        ("sizeof(spinlock_t)", size_of::<CSpinlock>() as u64),
+        ("sizeof(struct vm_area_struct)", size_of::<CVmArea>() as u64),
+        (
+            "offsetof(struct vm_area_struct, vm_pgoff)",
+            offset_of!(CVmArea, vm_pgoff) as u64,
+        ),
+        (
+            "offsetof(struct vm_area_struct, vm_private_data)",
+            offset_of!(CVmArea, vm_private_data) as u64,
+        ),
+        ("sizeof(dma_addr_t)", size_of::<dmacheck::DmaAddr>() as u64),
+        (
+            "sizeof(enum dma_data_direction)",
+            size_of::<std::ffi::c_int>() as u64,
+        ),
+        ("DMA_BIDIRECTIONAL", Direction::Bidirectional as u64),
+        ("DMA_TO_DEVICE", Direction::ToDevice as u64),
+        ("DMA_FROM_DEVICE", Direction::FromDevice as u64),
+        ("DMA_NONE", Direction::None as u64),
+        ("DMA_MAPPING_ERROR", DMA_MAPPING_ERROR),
+        ("DMA_BIT_MASK(24)", dma_bit_mask(24)),
+        ("DMA_BIT_MASK(64)", dma_bit_mask(64)),
+        ("PAGE_SIZE", PAGE_SIZE as u64),
+        ("PAGE_SHIFT", u64::from(PAGE_SHIFT)),
+        ("GFP_KERNEL", u64::from(Gfp::KERNEL.bits())),
+        ("GFP_ATOMIC", u64::from(Gfp::ATOMIC.bits())),
+        ("GFP_DMA", u64::from(Gfp::DMA.bits())),
+        ("GFP_DMA32", u64::from(Gfp::DMA32.bits())),
+        ("__GFP_ZERO", u64::from(Gfp::ZERO.bits())),
+        ("__GFP_NOWARN", u64::from(Gfp::NOWARN.bits())),
+        ("DMA_ATTR_WEAK_ORDERING", DmaAttrs::WEAK_ORDERING.bits()),
+        ("DMA_ATTR_WRITE_COMBINE", DmaAttrs::WRITE_COMBINE.bits()),
+        (
+            "DMA_ATTR_NO_KERNEL_MAPPING",
+            DmaAttrs::NO_KERNEL_MAPPING.bits(),
+        ),
+        ("DMA_ATTR_SKIP_CPU_SYNC", DmaAttrs::SKIP_CPU_SYNC.bits()),
+        (
+            "DMA_ATTR_FORCE_CONTIGUOUS",
+            DmaAttrs::FORCE_CONTIGUOUS.bits(),
+        ),
+        (
+            "DMA_ATTR_ALLOC_SINGLE_PAGES",
+            DmaAttrs::ALLOC_SINGLE_PAGES.bits(),
+        ),
+        ("DMA_ATTR_NO_WARN", DmaAttrs::NO_WARN.bits()),
+        ("DMA_ATTR_PRIVILEGED", DmaAttrs::PRIVILEGED.bits()),
+        ("DMA_ATTR_MMIO", DmaAttrs::MMIO.bits()),
+        ("DMA_ATTR_CPU_CACHE_CLEAN", DmaAttrs::CPU_CACHE_CLEAN.bits()),
+        ("DMA_MEMORY_MAP", DMA_MEMORY_MAP as u64),
+        ("DMA_MEMORY_IO", DMA_MEMORY_IO as u64),
+        (
+            "DMA_MEMORY_INCLUDES_CHILDREN",
+            DMA_MEMORY_INCLUDES_CHILDREN as u64,
+        ),
+        ("DMA_MEMORY_EXCLUSIVE", DMA_MEMORY_EXCLUSIVE as u64),
+        ("CONFIG_CMA_ALIGNMENT", u64::from(CMA_ALIGNMENT)),
+    ];
+    for &(name, value) in expected {
+        assert_eq!(get(name), value, "{name}");
+    }
+    // Every DMA_ATTR_* of the Rust side has its C constant.
+    assert_eq!(DmaAttrs::all().iter().count(), 10);
+
+    // A struct page pointer names the page of a CPU address in the vmemmap range.
+    let buf = get("(unsigned long)buf");
+    let page = VMEMMAP_BASE + (buf >> PAGE_SHIFT) * size_of::<CPage>() as u64;
+    assert_eq!(get("(unsigned long)virt_to_page(buf)"), page);
+    for truth in [
+        "page_address(virt_to_page(buf)) == (void *)((unsigned long)buf & PAGE_MASK)",
+        "dev->dma_mask == &dev->dmacheck_dma_mask",
+        "pdev->dev.dma_mask == &pdev->dma_mask",
+        "to_pci_dev(&pdev->dev) == pdev",
+    ] {
+        assert_eq!(get(truth), 1, "{truth}");
+    }
+    assert_eq!(get("*dev->dma_mask"), dma_bit_mask(40));
+    assert_eq!(get("dev->coherent_dma_mask"), dma_bit_mask(40));
+    assert_eq!(
+        get("pdev->dma_mask"),
+        dma_bit_mask(32),
+        "0 means the PCI default"
+    );
+}
