@@ -7,9 +7,12 @@
  * device's mask really limits them. Violations are printed to stderr as they happen (unless
  * DMACHECK=print=0), counted (dmacheck_error_count()), and written to DMACHECK_REPORT at exit.
  *
- * Bad arguments never crash the checker: a call given NULL or an unknown `struct device *` is
- * reported (`device-released`, on the device "(NULL or unknown struct device)") and refused; an
- * unknown direction value is DMA_NONE (`direction-none`); NULL or foreign memory is reported
+ * Bad arguments never crash the checker: a map, unmap, sync, allocation or free given NULL or
+ * a `struct device *` that dmacheck did not make is reported (`device-released`, on the device
+ * "(NULL or unknown struct device)") and refused, and only pointers dmacheck made are ever
+ * dereferenced; the queries answer as for a device that cannot do DMA, unreported
+ * (dma_set_mask: -EIO, dma_supported: 0, dma_mapping_error: the test of the value). An unknown
+ * direction value is DMA_NONE (`direction-none`); NULL or foreign memory is reported
  * (`map-invalid-memory`); unknown DMA addresses are reported (`unmap-unknown`, `sync-unknown`).
  * A refused map returns DMA_MAPPING_ERROR, a refused allocation NULL, a refused sg map 0.
  *

@@ -1,7 +1,8 @@
 //! `<linux/irqflags.h>`, `<linux/preempt.h>`, `<linux/bottom_half.h>`, `<linux/spinlock.h>`:
 //! the simulated execution context of the calling thread, and spinlocks over C memory.
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::Ordering;
+use crate::sync::process::AtomicU32;
 use std::ffi::{c_int, c_uint, c_ulong};
 
 use super::ffi;

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, c_char, c_int, c_ulong, c_void};
-use std::sync::OnceLock;
 
 use super::{c_str, checker, ffi};
 use crate::report::{Destination, Format, Target};
-use crate::sync::Mutex;
+use crate::sync::process::{Mutex, OnceLock};
 use crate::{Device, DmaAddr, dma_bit_mask};
 
 /// A C `struct device` (`<linux/device.h>`).
@@ -228,6 +227,15 @@ unsafe extern "C" fn dmacheck_device_release(dev: *mut CDevice) {
 /// `-EINVAL`.
 const EINVAL: c_int = 22;
 
+/// The length of a device access to carry out: `len`, but no more than one byte past all of
+/// memory, which no mapping can hold, so a larger access fails just the same (and is reported)
+/// without a buffer of its size.
+fn access_len(len: usize) -> usize {
+    let memory = checker().memory();
+    let all = usize::try_from(memory.phys_end() - memory.phys_base()).unwrap_or(usize::MAX);
+    len.min(all.saturating_add(1))
+}
+
 /// `dmacheck_device_read`: the device reads `len` bytes at `addr`.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dmacheck_device_read(
@@ -240,6 +248,7 @@ unsafe extern "C" fn dmacheck_device_read(
         if buf.is_null() && len > 0 {
             return -EINVAL;
         }
+        let len = access_len(len);
         let mut bytes = vec![0u8; len];
         match device(dev).dma_read(addr, &mut bytes) {
             Ok(()) => {
@@ -264,6 +273,7 @@ unsafe extern "C" fn dmacheck_device_write(
         if buf.is_null() && len > 0 {
             return -EINVAL;
         }
+        let len = access_len(len);
         // The bytes are copied out first: the write may land on `buf` itself.
         let bytes = if len == 0 {
             Vec::new()

@@ -14,8 +14,9 @@
 //! What it adds is what C needs:
 //!
 //! - **Devices** are `#[repr(C)]` [`CDevice`] and [`CPciDev`] structures made by
-//!   `dmacheck_device_create` and `dmacheck_pci_dev_create`, registered by address and never
-//!   freed, so a DMA call on a released device is reported rather than a use after free. Only
+//!   `dmacheck_device_create`, `dmacheck_iommu_device_create` and `dmacheck_pci_dev_create`
+//!   (a NULL `pci_dev` in a `pci_*` call is an ISA device with 24-bit masks, as DMA-mapping.txt
+//!   says), registered by address and never freed, so a DMA call on a released device is reported rather than a use after free. Only
 //!   registered pointers are dereferenced: NULL or any other pointer given as a device is
 //!   refused on a released placeholder device named `(NULL or unknown struct device)`, which
 //!   reports the call (`device-released`) and returns what a failed call returns.
@@ -35,6 +36,14 @@
 //! - **`struct page *`** names a page without being its address: pointers into a kernel-like
 //!   `vmemmap` range at [`VMEMMAP_BASE`], one 64-byte [`CPage`] per 4 KiB page, so `page + 1` is
 //!   the next page and a page used as a buffer is caught.
+//! - **Older calls**: `dma_sync_single`/`dma_sync_sg` are carried out as the modern sync their
+//!   direction means (`DMA_TO_DEVICE`: for the device; `DMA_FROM_DEVICE`: for the CPU;
+//!   `DMA_BIDIRECTIONAL`: whichever hand-over the mapping is due, by who owns it now), the
+//!   one-argument `dma_mapping_error(addr)` marks the mapping at `addr` of every device as
+//!   checked, and 2.4's six-argument `pci_pool_create` is a macro over `dma_pool_create`.
+//! - **User mappings** (`dma_mmap_coherent`, `remap_pfn_range`) are kept by the address of
+//!   their `vm_area_struct` ([`CVmArea`], whose `vm_start` dmacheck fills) until
+//!   `dmacheck_munmap`.
 //! - **Spinlocks** are C structures ([`CSpinlock`]) locked with atomics on their own memory;
 //!   the holder is in atomic context as [`SpinLock`](crate::SpinLock)'s is.
 //! - **Panics**: a deny-level violation panics in the Rust API, and a panic cannot unwind into
@@ -50,8 +59,8 @@
 
 use std::ffi::{CStr, c_char, c_int};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::OnceLock;
 
+use crate::sync::process::OnceLock;
 use crate::{Checker, Direction, DmaAttrs, Gfp, PAGE_SHIFT, Page};
 
 mod context;

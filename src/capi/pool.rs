@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_uint, c_void};
-use std::sync::OnceLock;
 
 use super::device::{CDevice, device, invalid_device};
 use super::{c_str, ffi, gfp};
-use crate::sync::Mutex;
+use crate::sync::process::{Mutex, OnceLock};
 use crate::{DMA_MAPPING_ERROR, DmaAddr, DmaPool, Gfp};
 
 /// A C `struct dma_pool`: opaque to C.

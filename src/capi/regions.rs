@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
-use std::sync::OnceLock;
 
 use super::device::{CDevice, registered};
 use super::{CPage, checker, ffi, page_of, page_ptr};
-use crate::sync::Mutex;
+use crate::sync::process::{Mutex, OnceLock};
 use crate::{DmaAddr, PAGE_SIZE, PhysAddr, UserMapping};
 
 /// `-EINVAL`.
@@ -90,7 +89,7 @@ unsafe extern "C" fn dma_declare_contiguous(
         if !dev.is_null() || size == 0 {
             return -EINVAL;
         }
-        let pages = (size as u64).div_ceil(PAGE_SIZE as u64);
+        let pages = size.div_ceil(PAGE_SIZE as u64);
         checker().declare_cma(pages).map_or(-ENOMEM, |_| 0)
     })
 }
@@ -225,7 +224,7 @@ unsafe extern "C" fn remap_pfn_range(
             return -EINVAL;
         }
         let size = usize::try_from(size).unwrap_or(usize::MAX);
-        match crate::remap_pfn_range(checker(), pfn as u64, size) {
+        match crate::remap_pfn_range(checker(), pfn, size) {
             Ok(mapping) => {
                 // SAFETY: the C contract: `vma` is a writable vm_area_struct.
                 unsafe { mapped(vma, mapping) };

@@ -10,7 +10,7 @@ use std::ptr::{addr_of, addr_of_mut};
 use super::device::{CDevice, device};
 use super::streaming::{Handover, older_sync};
 use super::{attrs, direction, ffi, page_or_nowhere, page_ptr};
-use crate::sync::Mutex;
+use crate::sync::process::Mutex;
 use crate::{
     DMA_MAPPING_ERROR, Device, Direction, DmaAddr, DmaAttrs, PAGE_SIZE, Page, SgTable, for_each_sg,
     sg_dma_address, sg_dma_len, sg_set_page,
@@ -330,7 +330,9 @@ fn check_dma_field(sg: *mut CScatterlist, len: bool) {
     let Some(&(first, index)) = lists.entries.get(&sg.addr()) else {
         return;
     };
-    let table = &lists.by_first[&first].table;
+    let Some(SgList { table, .. }) = lists.by_first.get(&first) else {
+        return;
+    };
     if let Some(entry) = for_each_sg(table, table.len()).nth(index) {
         if len {
             sg_dma_len(&entry);

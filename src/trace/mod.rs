@@ -53,7 +53,7 @@ use crate::checker::Checker;
 use crate::config::ConfigError;
 use crate::report::{LeakKind, LeakReport, LeakSite, Report, ReportSite, Violation};
 use crate::rules::{self, Level, Rule};
-use crate::sync::Mutex;
+use crate::sync::process::Mutex;
 
 mod parse;
 mod replay;

@@ -466,8 +466,8 @@ pub struct DmaEvent<'a> {
     pub size: Option<u64>,
     /// `phys_addr=`.
     pub phys_addr: Option<u64>,
-    /// `virt_addr=`: `Some(0)` for NULL; `None` when absent or not a number (a pointer
-    /// printed before the kernel could hash it).
+    /// `virt_addr=`: `Some(0)` for NULL (`0000000000000000` or `(null)`); `None` when absent
+    /// or not a number (a pointer printed before the kernel could hash it).
     pub virt_addr: Option<u64>,
     /// `attrs=`: the attributes dmacheck knows (others are ignored).
     pub attrs: DmaAttrs,
@@ -490,6 +490,8 @@ pub struct DmaEvent<'a> {
 }
 
 /// What the body of an event says, given its name.
+// Made and consumed once per line: boxing the large variant would allocate for every event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed<'a> {
     /// An event of another subsystem.
@@ -558,7 +560,13 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
             b"dma_addr" => ev.dma_addr = Some(hex(value).ok_or(bad("dma_addr"))?),
             b"phys_addr" => ev.phys_addr = Some(hex(value).ok_or(bad("phys_addr"))?),
             b"size" => ev.size = Some(parse_dec(value).ok_or(bad("size"))?),
-            b"virt_addr" => ev.virt_addr = hex(value),
+            b"virt_addr" => {
+                ev.virt_addr = if value == b"(null)" {
+                    Some(0)
+                } else {
+                    hex(value)
+                }
+            }
             b"attrs" => ev.attrs = attrs(value),
             b"flags" => ev.gfp = Some(gfp(value)),
             b"nents" => ev.nents = Some(count_pair(value).ok_or(bad("nents"))?),

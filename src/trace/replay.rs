@@ -730,7 +730,7 @@ impl Replayer {
         self.report_held(ready);
         let mut summary = std::mem::take(&mut self.summary);
         summary.lines = self.line;
-        summary.from_start = self.state.from_start();
+        summary.from_start = self.state.covers_start();
         for (call, &n) in DmaCall::ALL.iter().zip(&self.per_call) {
             if n > 0 {
                 summary.events.insert(call.name().to_string(), n);

@@ -114,7 +114,7 @@ impl Uncertainty {
     }
 
     /// Whether the trace is taken to cover the driver from its start.
-    pub fn from_start(&self) -> bool {
+    pub fn covers_start(&self) -> bool {
         self.from_start
     }
 

@@ -3,6 +3,7 @@
  * foreign memory, bogus DMA handles, garbage directions, NULL lists and out-pointers. Each DMA
  * call is reported and returns what a failed call returns.
  */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include <linux/dma-mapping.h>
@@ -96,7 +97,15 @@ int main(void)
 	CHECK(p != NULL);
 	EXPECT(dma_pool_destroy(pool), "pool-destroy-busy");
 
+	/* Sizes no memory has. */
+	CHECK(kmalloc(SIZE_MAX, GFP_KERNEL) == NULL && kcalloc(SIZE_MAX, 2, GFP_KERNEL) == NULL);
+	CHECK(alloc_pages(GFP_KERNEL, 64) == NULL && __get_free_pages(GFP_KERNEL, 40) == 0);
+	CLEAN(p = dma_alloc_coherent(dev, SIZE_MAX, &h, GFP_KERNEL));
+	CHECK(p == NULL && h == DMA_MAPPING_ERROR);
+
 	/* The device model and the queries. */
+	EXPECT(n = dmacheck_device_read(dev, 0x1000, buf, SIZE_MAX), "device-access-unmapped");
+	CHECK(n == -EFAULT);
 	CHECK(dmacheck_device_write(dev, 0x1000, NULL, 8) == -EINVAL);
 	CHECK(dmacheck_violation_count(NULL) == (unsigned long)-1);
 	CHECK(dmacheck_violation_count("no-such-rule") == (unsigned long)-1);

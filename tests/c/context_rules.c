@@ -4,6 +4,8 @@
  * disabled, in an IRQ handler run by dmacheck_run_in_irq — and pools made or destroyed there.
  * GFP_ATOMIC (and pci_alloc_consistent, which uses it) is fine anywhere.
  */
+#include <pthread.h>
+
 #include <linux/dma-mapping.h>
 #include <linux/dmapool.h>
 #include <linux/interrupt.h>
@@ -49,6 +51,40 @@ static void irq_handler(void *arg)
 	       "pool-in-atomic");
 	EXPECT(p = vmalloc(64), "sleeping-alloc-in-atomic");
 	vfree(p);
+}
+
+/* Threads: the lock excludes, and each thread has its own context. */
+static DEFINE_SPINLOCK(counter_lock);
+static unsigned long counter;
+
+static void *worker(void *arg)
+{
+	int *atomic_at_start = arg;
+
+	*atomic_at_start = in_atomic();
+	for (int i = 0; i < 20000; i++) {
+		unsigned long flags;
+
+		spin_lock_irqsave(&counter_lock, flags);
+		counter++;
+		spin_unlock_irqrestore(&counter_lock, flags);
+	}
+	return NULL;
+}
+
+static void threads(void)
+{
+	pthread_t t[2];
+	int atomic_at_start[2] = { -1, -1 };
+
+	preempt_disable(); /* this thread only */
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&t[i], NULL, worker, &atomic_at_start[i]) == 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	CHECK(in_atomic());
+	preempt_enable();
+	CHECK(counter == 40000 && atomic_at_start[0] == 0 && atomic_at_start[1] == 0);
 }
 
 int main(void)
@@ -106,6 +142,7 @@ int main(void)
 	CHECK(spin_trylock(&lock) == 1 && spin_trylock(&lock) == 0);
 	spin_unlock(&lock);
 
+	threads();
 	dmacheck_run_in_irq(irq_handler, &seen);
 	CHECK(seen.in_interrupt && seen.in_hardirq && !seen.in_softirq && seen.in_atomic &&
 	      seen.irqs_disabled);
