@@ -33,6 +33,8 @@ pub(crate) struct DeviceInner {
     max_segment_size: AtomicU64,
     segment_boundary_mask: AtomicU64,
     released: AtomicBool,
+    /// Stands for "no device" (NULL or a bogus pointer from C): every call is refused.
+    invalid: AtomicBool,
     backend: Arc<dyn Backend>,
     /// The device this one sits behind (a bridge), if any.
     parent: Option<Device>,
@@ -107,6 +109,18 @@ impl Device {
 
     pub(crate) fn store_coherent_dma_mask(&self, mask: u64) {
         self.0.coherent_dma_mask.store(mask, Ordering::Relaxed);
+    }
+
+    /// Whether the device stands for "no device" (see [`Device::mark_invalid`]).
+    pub fn is_invalid(&self) -> bool {
+        self.0.invalid.load(Ordering::Acquire)
+    }
+
+    /// Make the device stand for "no device": it is released, and every call naming it is
+    /// reported as `invalid-device` (the C ABI uses one for NULL and bogus pointers).
+    pub fn mark_invalid(&self) {
+        self.0.invalid.store(true, Ordering::Release);
+        self.0.released.store(true, Ordering::Release);
     }
 
     /// Whether the device was released.
@@ -262,6 +276,7 @@ impl DeviceBuilder {
             max_segment_size: AtomicU64::new(self.max_segment_size),
             segment_boundary_mask: AtomicU64::new(self.segment_boundary_mask),
             released: AtomicBool::new(false),
+            invalid: AtomicBool::new(false),
             parent: self.parent,
             declared: Default::default(),
             cma: self.cma,

@@ -28,7 +28,7 @@ use std::fmt;
 use crate::checker::Checker;
 use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
-use crate::report::{Finding, Findings};
+use crate::report::Findings;
 use crate::rules;
 use crate::types::{DmaAddr, MapKind, PAGE_SIZE};
 
@@ -88,10 +88,7 @@ fn check_access(
     (ev.dma_addr, ev.size) = (addr, len as u64);
     let mut out = Findings::new();
     let result = if dev.is_released() {
-        out.push(Finding::new(
-            &rules::DEVICE_RELEASED,
-            "the device was already released",
-        ));
+        out.push(rules::lifetime::released(dev));
         Err(DmaFault::Released)
     } else {
         let verdict = c.tracker.update_containing(

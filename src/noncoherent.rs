@@ -65,10 +65,7 @@ pub fn dma_alloc_noncoherent(
     *dma_handle = DMA_MAPPING_ERROR;
     let mut out = Findings::new();
     if dev.is_released() {
-        out.push(Finding::new(
-            &rules::DEVICE_RELEASED,
-            "the device was already released",
-        ));
+        out.push(rules::lifetime::released(dev));
         c.finish(&ev, out);
         return ptr::null_mut();
     }
@@ -148,10 +145,7 @@ pub fn dma_free_noncoherent(dev: &Device, size: usize, cpu_addr: *const u8, dma_
     );
     let mut out = Findings::new();
     if dev.is_released() {
-        out.push(Finding::new(
-            &rules::DEVICE_RELEASED,
-            "the device was already released",
-        ));
+        out.push(rules::lifetime::released(dev));
     } else if let Some(entry) = c.record_release(&ev, &mut out) {
         release(dev, &entry, &mut out);
     }
@@ -204,10 +198,7 @@ pub fn dma_cache_sync(dev: &Device, vaddr: *const u8, size: usize, dir: Directio
         .containing(cpu)
         .filter(|(_, b)| b.device == dev.id());
     if dev.is_released() {
-        out.push(Finding::new(
-            &rules::DEVICE_RELEASED,
-            "the device was already released",
-        ));
+        out.push(rules::lifetime::released(dev));
     } else if let Some((start, b)) = found {
         (ev.dma_addr, ev.offset) = (b.dma, cpu - start);
         if let Some((from, len)) = c.record_sync(&ev, &mut out) {

@@ -36,7 +36,7 @@ fn refused_after_release(dev: &Device, ev: &Event) -> bool {
     if !dev.is_released() {
         return false;
     }
-    let f = Finding::new(&rules::DEVICE_RELEASED, "the device was already released");
+    let f = rules::lifetime::released(dev);
     dev.checker().inner().finish(ev, [f].into_iter().collect());
     true
 }

@@ -421,7 +421,7 @@ fn bad_input_from_c_is_reported_and_never_crashes() {
     let run = check_family(
         "bad_input",
         &[
-            ("device-released", 30),
+            ("invalid-device", 30),
             ("direction-none", 2),
             ("unmap-unknown", 4),
             ("sync-unknown", 2),
@@ -437,7 +437,7 @@ fn bad_input_from_c_is_reported_and_never_crashes() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|v| v["rule"] == "device-released")
+        .filter(|v| v["rule"] == "invalid-device")
         .map(|v| v["device"].as_str().unwrap())
         .collect();
     assert!(

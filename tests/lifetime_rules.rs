@@ -498,3 +498,37 @@ fn freeing_live_allocations_with_their_own_calls_is_silent() {
     assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
     checker.assert_clean();
 }
+
+// ---------------------------------------------------------------------------------------------
+// invalid-device
+
+#[test]
+fn calls_on_a_device_standing_for_no_device_are_invalid_device() {
+    let checker = checker();
+    let nobody = device(&checker, "(no device)");
+    nobody.mark_invalid();
+    let buf = kmalloc(&checker, 64, Gfp::KERNEL);
+    assert_eq!(
+        dma_map_single(&nobody, buf, 64, Direction::ToDevice),
+        DMA_MAPPING_ERROR
+    );
+    dma_unmap_single(&nobody, 0x1000, 64, Direction::ToDevice);
+    assert_eq!(nobody.dma_read_u32(0x1000), Err(DmaFault::Released));
+    assert_eq!(rule_ids(&checker), ["invalid-device"; 3]);
+    kfree(&checker, buf);
+}
+
+#[test]
+fn a_device_that_was_never_marked_invalid_is_not_reported_as_one() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    assert!(!dev.is_invalid());
+    let buf = kmalloc(&checker, 64, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 64, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_single(&dev, dma, 64, Direction::ToDevice);
+    dev.release();
+    dma_unmap_single(&dev, dma, 64, Direction::ToDevice);
+    assert_eq!(rule_ids(&checker), ["device-released"]);
+    kfree(&checker, buf);
+}

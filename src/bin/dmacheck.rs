@@ -242,7 +242,7 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
                 None => indicatif::ProgressBar::new_spinner(),
             };
             let template = if size.is_some() {
-                "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)"
+                "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta} left)"
             } else {
                 "{msg} {spinner} {bytes} ({bytes_per_sec})"
             };

@@ -45,8 +45,8 @@ pub struct CPciDev {
 /// removed: the C structures are never freed.
 static DEVICES: Mutex<BTreeMap<usize, Device>> = Mutex::new(BTreeMap::new());
 
-/// The device NULL and unknown pointers stand for: released, so every DMA call on it is
-/// reported and refused.
+/// The device NULL and unknown pointers stand for: every DMA call on it is reported
+/// (`invalid-device`) and refused.
 pub(super) fn invalid_device() -> &'static Device {
     static INVALID: OnceLock<Device> = OnceLock::new();
     INVALID.get_or_init(|| {
@@ -54,7 +54,7 @@ pub(super) fn invalid_device() -> &'static Device {
             .device("(NULL or unknown struct device)")
             .driver("dmacheck")
             .build();
-        dev.release();
+        dev.mark_invalid();
         dev
     })
 }

@@ -28,6 +28,17 @@ declare_rules! {
         kernel: None,
     };
 
+    /// A DMA call named no device dmacheck made: NULL, or (from C) a pointer that no
+    /// `dmacheck_device_create` returned. The call is refused: maps fail, releases and syncs do
+    /// nothing.
+    pub static INVALID_DEVICE = {
+        id: "invalid-device",
+        summary: "DMA call on NULL or an unknown device",
+        level: Warn,
+        seed: "DMA-API-2008.txt lines 141-148 (Part Id, every call names the device the memory is mapped for)",
+        kernel: None,
+    };
+
     /// `kfree`, `free_pages` or `__free_pages` was given memory that is not a live allocation of
     /// the DMA-able heap or page allocator: never allocated, already freed, or freed with another
     /// order. Nothing is freed.
@@ -38,6 +49,18 @@ declare_rules! {
         seed: "DMA-API-2008.txt lines 160-167 (Part Id, DMA memory comes from kmalloc and the page allocator)",
         kernel: None,
     };
+}
+
+/// A call on a device that cannot take it: released, or no device at all.
+pub(crate) fn released(dev: &crate::device::Device) -> Finding {
+    if dev.is_invalid() {
+        Finding::new(
+            &INVALID_DEVICE,
+            "the call names no known device (NULL or a bogus pointer)",
+        )
+    } else {
+        Finding::new(&DEVICE_RELEASED, "the device was already released")
+    }
 }
 
 /// A leaked entry.

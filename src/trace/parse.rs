@@ -308,9 +308,11 @@ fn bracketed_cpu(token: &[u8]) -> Option<u32> {
     parse_dec(inner).and_then(|n| u32::try_from(n).ok())
 }
 
-/// Whether `token` is a flags column: 3 to 6 of the characters ftrace prints there.
+/// Whether `token` is a flags column: 3 to 6 of the characters ftrace prints there, the first
+/// being the IRQs-off column's.
 fn is_flags(token: &[u8]) -> bool {
     (3..=6).contains(&token.len())
+        && b".dDbX".contains(&token[0])
         && token
             .iter()
             .all(|b| b".dDbXNnpBLlZzHhsS".contains(b) || b.is_ascii_hexdigit())

@@ -37,20 +37,20 @@ int main(void)
 	for (int i = 0; i < 3; i++) {
 		struct device *bad = devices[i];
 
-		EXPECT(h = dma_map_single(bad, buf, 64, DMA_TO_DEVICE), "device-released");
+		EXPECT(h = dma_map_single(bad, buf, 64, DMA_TO_DEVICE), "invalid-device");
 		CHECK(h == DMA_MAPPING_ERROR && dma_mapping_error(bad, h));
-		EXPECT(dma_unmap_single(bad, 0x1000, 64, DMA_TO_DEVICE), "device-released");
+		EXPECT(dma_unmap_single(bad, 0x1000, 64, DMA_TO_DEVICE), "invalid-device");
 		EXPECT(h = dma_map_page(bad, virt_to_page(buf), 0, 64, DMA_TO_DEVICE),
-		       "device-released");
-		EXPECT(dma_sync_single_for_cpu(bad, 0x1000, 64, DMA_FROM_DEVICE), "device-released");
-		EXPECT(dma_sync_single(bad, 0x1000, 64, DMA_BIDIRECTIONAL), "device-released");
-		EXPECT(p = dma_alloc_coherent(bad, 64, &h, GFP_KERNEL), "device-released");
+		       "invalid-device");
+		EXPECT(dma_sync_single_for_cpu(bad, 0x1000, 64, DMA_FROM_DEVICE), "invalid-device");
+		EXPECT(dma_sync_single(bad, 0x1000, 64, DMA_BIDIRECTIONAL), "invalid-device");
+		EXPECT(p = dma_alloc_coherent(bad, 64, &h, GFP_KERNEL), "invalid-device");
 		CHECK(p == NULL && h == DMA_MAPPING_ERROR);
-		EXPECT(dma_free_coherent(bad, 64, buf, 0x1000), "device-released");
-		EXPECT(n = dma_map_sg(bad, sg, 2, DMA_TO_DEVICE), "device-released");
+		EXPECT(dma_free_coherent(bad, 64, buf, 0x1000), "invalid-device");
+		EXPECT(n = dma_map_sg(bad, sg, 2, DMA_TO_DEVICE), "invalid-device");
 		CHECK(n == 0);
-		EXPECT(dma_unmap_sg(bad, sg, 2, DMA_TO_DEVICE), "device-released");
-		EXPECT(n = dmacheck_device_read(bad, 0x1000, buf, 4), "device-released");
+		EXPECT(dma_unmap_sg(bad, sg, 2, DMA_TO_DEVICE), "invalid-device");
+		EXPECT(n = dmacheck_device_read(bad, 0x1000, buf, 4), "invalid-device");
 		CHECK(n == -EFAULT);
 		CLEAN(n = dma_set_mask(bad, DMA_BIT_MASK(32)));
 		CHECK(n == -EIO && dma_supported(bad, DMA_BIT_MASK(32)) == 0);
