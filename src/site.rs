@@ -187,11 +187,14 @@ fn symbolize(ips: &[usize]) -> Vec<Frame> {
     frames
 }
 
-/// Whether a frame is dmacheck's own or the unwinder's (stripped from the top of stacks).
+/// Whether a frame is dmacheck's own or the unwinder's (stripped from the top of stacks). The
+/// C ABI's exported functions have plain C names, so frames are also told by their source file.
 fn is_own_frame(f: &Frame) -> bool {
+    const OWN_SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
     ["dmacheck::", "<dmacheck::", "backtrace::", "<backtrace::"]
         .iter()
         .any(|p| f.function.starts_with(p))
+        || f.file.as_deref().is_some_and(|file| file.starts_with(OWN_SOURCES))
 }
 
 /// Whether a frame belongs to the runtime rather than the code under test: the standard
@@ -256,6 +259,11 @@ mod tests {
         assert_eq!(first_user_frame(&frames), Some(1));
         assert_eq!(first_user_frame(&frames[2..]), None);
         assert!(is_own_frame(&frame("dmacheck::shim::dma_map_single")));
+        let exported = Frame {
+            file: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/src/capi/streaming.rs").into()),
+            ..frame("dma_map_single")
+        };
+        assert!(is_own_frame(&exported), "C ABI wrappers are dmacheck's own");
         assert!(is_own_source(file!()));
         assert!(!is_own_source("tests/reports.rs"));
     }
