@@ -194,7 +194,9 @@ fn is_own_frame(f: &Frame) -> bool {
     ["dmacheck::", "<dmacheck::", "backtrace::", "<backtrace::"]
         .iter()
         .any(|p| f.function.starts_with(p))
-        || f.file.as_deref().is_some_and(|file| file.starts_with(OWN_SOURCES))
+        || f.file
+            .as_deref()
+            .is_some_and(|file| file.starts_with(OWN_SOURCES))
 }
 
 /// Whether a frame belongs to the runtime rather than the code under test: the standard

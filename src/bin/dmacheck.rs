@@ -30,11 +30,12 @@ enum Command {
     Report(ReportCommand),
     /// Print the rule catalogue (the text of RULES.md), generated from the rule declarations.
     Rules,
-    /// Replay a Linux kernel trace of the dma:* events through the rules and report what it
-    /// finds: the text of /sys/kernel/tracing/trace or trace_pipe, or `trace-cmd report`
-    /// output, plain or gzip. Capture one with `echo 1 > /sys/kernel/tracing/events/dma/enable`
-    /// or `trace-cmd record -e dma`. Exits with 1 when there are findings at the --fail-on
-    /// level (violations, and mappings live at the end), 0 otherwise.
+    /// Check a Linux kernel trace of the dma:* events: replay it through the rules.
+    ///
+    /// Reads the text of /sys/kernel/tracing/trace or trace_pipe, or `trace-cmd report` output,
+    /// plain or gzip. Capture one with `echo 1 > /sys/kernel/tracing/events/dma/enable` or
+    /// `trace-cmd record -e dma`. Exits with 1 when there are findings at the --fail-on level
+    /// (violations, and mappings live at the end), 0 otherwise.
     Trace(TraceArgs),
 }
 

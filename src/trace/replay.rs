@@ -16,8 +16,13 @@
 //! | failed maps (`DMA_MAPPING_ERROR`, NULL, `*_err`) | nothing: no mapping was made |
 //!
 //! Kernel traces do not show `dma_mapping_error` calls: each map is recorded as tested, and the
-//! replay's checker allows `unmap-unchecked` (so reports say it was not checked). Rules at `deny` are replayed at `warn` (a replay never stops) and marked
-//! `deny` again in the report.
+//! replay's checker allows `unmap-unchecked` (so reports say it was not checked). Rules at
+//! `deny` are replayed at `warn` (a replay never stops) and marked `deny` again in the report.
+//!
+//! Each device name of the trace is registered as a device of the replay's checker (as
+//! [`Checker::device`] does), without a [`Device`](crate::Device) handle: dropping a handle
+//! would unbind the device and report every mapping live at the end one by one, where a replay
+//! groups them by device and size instead.
 
 use std::collections::HashMap;
 

@@ -107,7 +107,12 @@ impl RingDriver {
             self.checker
                 .cpu_read(cpu as *const u8, &mut packet)
                 .expect("RX buffers are DMA memory");
-            self.delivered.push((packet.first().copied().unwrap_or(0), len));
+            let first = packet.first().copied().unwrap_or(0);
+            assert!(
+                packet.iter().all(|&b| b == first),
+                "RX slot {i}: the packet's bytes differ from what the NIC wrote"
+            );
+            self.delivered.push((first, len));
             if replace {
                 dma_unmap_single(&self.dev, dma, RX_BUF, Direction::FromDevice);
                 kfree(&self.checker, cpu as *const u8);
