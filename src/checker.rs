@@ -66,6 +66,9 @@ pub(crate) struct CheckerInner {
     pub(crate) vmalloc: VmallocArea,
     /// The error count when violations were last taken.
     acknowledged: AtomicU64,
+    /// Taken for writing while a device release moves entries from the table to the released
+    /// leaks, for reading while a leak report looks at both.
+    pub(crate) release_gate: RwLock<()>,
     /// Live `dma_alloc_noncoherent` buffers.
     pub(crate) noncoherent: crate::noncoherent::NoncoherentBuffers,
     /// CMA areas, the first being the default.
@@ -301,7 +304,16 @@ impl Checker {
     }
 
     pub(crate) fn release_device(&self, id: DeviceId, site: Site, call: &'static str) {
-        let leaked = self.0.tracker.drain_device(id);
+        let (device, driver) = self.0.names(id);
+        // Drained and recorded as released leaks in one step, so a leak report taken meanwhile
+        // sees the entries in one place or the other (loom found the window between them).
+        let leaked = {
+            let _gate = self.0.release_gate.write();
+            let leaked = self.0.tracker.drain_device(id);
+            let reporter = &self.0.reporter;
+            reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
+            leaked
+        };
         for e in &leaked {
             let ev = Event::new(Op::Release, call, e.kind, id, site.clone());
             self.0
@@ -318,9 +330,6 @@ impl Checker {
             );
             self.0.finish(&ev, cma.into_iter().collect());
         }
-        let (device, driver) = self.0.names(id);
-        let reporter = &self.0.reporter;
-        reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
     }
 
     /// Apply a recorded event (from a trace or a model) to the tracker and the rules, and report
@@ -789,6 +798,7 @@ impl CheckerBuilder {
             faults,
             vmalloc: VmallocArea::default(),
             acknowledged: AtomicU64::new(0),
+            release_gate: RwLock::new(()),
             noncoherent: Default::default(),
             cma_areas: Default::default(),
             user_maps: Default::default(),

@@ -297,8 +297,6 @@ fn a_leak_report_while_mapping_sees_the_entry_whole_or_not_at_all() {
 }
 
 #[test]
-#[ignore = "known race, not fixed yet: a report taken while a device is released misses its \
-            entries (drained from the table, not yet among the released leaks)"]
 fn a_leak_report_while_a_device_is_released_still_counts_its_entries() {
     let (outcomes, runs) = explore(|| {
         let c = checker();

@@ -113,7 +113,11 @@ fn thread_step(rng: &mut Rng, t: usize, model: &Model) -> Step {
         || model.unmapped(own_dev, SHARED_BUF);
     match rng.below(100) {
         0..=49 => {
-            let dev = if rng.below(3) == 0 { SHARED_DEV } else { own_dev };
+            let dev = if rng.below(3) == 0 {
+                SHARED_DEV
+            } else {
+                own_dev
+            };
             let buf = own_buf;
             match rng.below(10) {
                 0..=2 => Step::Map {
@@ -319,10 +323,14 @@ fn the_threads_plans_are_not_trivially_silent() {
         assert!(fired.contains(rule), "{rule} never predicted: {fired:?}");
     }
     // And the shared device and buffer are really used by every thread.
-    for t in 0..THREADS {
-        let steps = &plans[t];
+    assert_eq!(plans.len(), THREADS);
+    for steps in &plans {
         assert!(steps.iter().any(|(s, _)| s.dev() == SHARED_DEV));
-        assert!(steps.iter().any(|(s, _)| matches!(s, Step::Map { buf, .. } if *buf == SHARED_BUF)));
+        assert!(
+            steps
+                .iter()
+                .any(|(s, _)| matches!(s, Step::Map { buf, .. } if *buf == SHARED_BUF))
+        );
     }
 }
 

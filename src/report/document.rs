@@ -594,9 +594,12 @@ impl Checker {
         if level == Level::Allow {
             return LeakReport::default();
         }
+        let gate = self.inner().release_gate.read();
         let mut table: LeakTable = self.inner().reporter.released_leaks();
+        let live = self.live_entries();
+        drop(gate);
         let only_driver = self.config().only_driver.as_deref();
-        for e in self.live_entries() {
+        for e in live {
             let (device, driver) = self.inner().names(e.device);
             if only_driver.is_none_or(|d| d == &*driver) {
                 table.add(&e, &device, true);

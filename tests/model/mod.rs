@@ -17,9 +17,8 @@ pub mod ring;
 
 use dmacheck::{
     Checker, DMA_MAPPING_ERROR, Device, Direction, DmaAddr, Gfp, MemoryConfig, alloc_pages,
-    dma_map_single,
-    dma_mapping_error, dma_sync_single_for_cpu, dma_sync_single_for_device, dma_unmap_single,
-    page_address, virt_to_phys,
+    dma_map_single, dma_mapping_error, dma_sync_single_for_cpu, dma_sync_single_for_device,
+    dma_unmap_single, page_address, virt_to_phys,
 };
 
 /// The sizes operations use: none, cache-line multiples, an odd size and a whole page.
@@ -212,9 +211,7 @@ impl Model {
             return out;
         }
         match *step {
-            Step::Map {
-                buf, size, dir, ..
-            } => {
+            Step::Map { buf, size, dir, .. } => {
                 if dir == Direction::None {
                     out.push("direction-none");
                 } else if size == 0 {
@@ -249,9 +246,7 @@ impl Model {
                     m.checked = true;
                 }
             }
-            Step::Unmap {
-                buf, size, dir, ..
-            } => {
+            Step::Unmap { buf, size, dir, .. } => {
                 if dir == Direction::None {
                     out.push("direction-none");
                 }
@@ -277,9 +272,7 @@ impl Model {
                 }
             }
             Step::UnmapFailed { .. } => out.push("unmap-mapping-error"),
-            Step::Sync {
-                buf, size, dir, ..
-            } => {
+            Step::Sync { buf, size, dir, .. } => {
                 if dir == Direction::None {
                     out.push("direction-none");
                 } else {
@@ -392,9 +385,7 @@ impl World {
     pub fn run(&self, step: &Step, predicted: &[&str]) {
         let dev = &self.devices[step.dev()];
         match *step {
-            Step::Map {
-                buf, size, dir, ..
-            } => {
+            Step::Map { buf, size, dir, .. } => {
                 let ptr = self.bufs[buf] as *const u8;
                 let dma = dma_map_single(dev, ptr, size as usize, dir);
                 let refused = predicted
@@ -410,9 +401,9 @@ impl World {
             Step::Check { buf, .. } => {
                 assert_eq!(dma_mapping_error(dev, self.addrs[buf]), 0);
             }
-            Step::Unmap {
-                buf, size, dir, ..
-            } => dma_unmap_single(dev, self.addrs[buf], size as usize, dir),
+            Step::Unmap { buf, size, dir, .. } => {
+                dma_unmap_single(dev, self.addrs[buf], size as usize, dir)
+            }
             Step::UnmapFailed { .. } => {
                 dma_unmap_single(dev, DMA_MAPPING_ERROR, 64, Direction::ToDevice);
             }

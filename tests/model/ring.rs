@@ -16,9 +16,9 @@
 use std::collections::VecDeque;
 
 use dmacheck::{
-    Checker, Device, Direction, DmaAddr, FaultKind, FaultSpec, Gfp, Level,
-    MemoryConfig, dma_map_single, dma_mapping_error, dma_sync_single_for_cpu,
-    dma_sync_single_for_device, dma_unmap_single, kfree, kmalloc,
+    Checker, Device, Direction, DmaAddr, FaultKind, FaultSpec, Gfp, Level, MemoryConfig,
+    dma_map_single, dma_mapping_error, dma_sync_single_for_cpu, dma_sync_single_for_device,
+    dma_unmap_single, kfree, kmalloc,
 };
 
 const RX_SLOTS: usize = 8;
@@ -267,7 +267,10 @@ pub fn fuzz_driver(data: &[u8]) {
     }
     // Received packets arrive with the bytes the NIC wrote.
     for &(byte, len) in &driver.delivered {
-        assert!(len >= 1 && byte % 8 <= 1, "delivered {byte:#x} ({len} bytes)");
+        assert!(
+            len >= 1 && byte % 8 <= 1,
+            "delivered {byte:#x} ({len} bytes)"
+        );
     }
     driver.close();
     dev.release();
