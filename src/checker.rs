@@ -307,12 +307,12 @@ impl Checker {
         let (device, driver) = self.0.names(id);
         // Drained and recorded as released leaks in one step, so a leak report taken meanwhile
         // sees the entries in one place or the other (loom found the window between them).
-        let leaked = {
+        let (leaked, summary) = {
             let _gate = self.0.release_gate.write();
             let leaked = self.0.tracker.drain_device(id);
             let reporter = &self.0.reporter;
-            reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
-            leaked
+            let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
+            (leaked, summary)
         };
         for e in &leaked {
             let ev = Event::new(Op::Release, call, e.kind, id, site.clone());
@@ -329,6 +329,10 @@ impl Checker {
                 site.clone(),
             );
             self.0.finish(&ev, cma.into_iter().collect());
+        }
+        // The grouped summary follows the individual leaks, printed outside the gate.
+        if let Some(text) = summary {
+            eprint!("{text}");
         }
     }
 

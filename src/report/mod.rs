@@ -288,31 +288,31 @@ impl Reporter {
         self.kept.lock().clone()
     }
 
-    /// Group the entries a device release ended into the leak table and, when printing,
-    /// print their leak summary, unless the leak rule is allowed or the driver filtered out.
-    /// The release has already reported each entry as a `leak` violation.
+    /// Group the entries a device release ended into the leak table, unless the leak rule is
+    /// allowed or the driver filtered out; when printing, return their leak summary for the
+    /// caller to print once it has reported each entry as a `leak` violation.
     pub fn record_release_leaks(
         &self,
         device: &str,
         driver: &str,
         leaked: &[Entry],
         config: &Config,
-    ) {
+    ) -> Option<String> {
         let level = self.level(&crate::rules::LEAK);
         let filtered = config.only_driver.as_deref().is_some_and(|d| d != driver);
         if leaked.is_empty() || level == Level::Allow || filtered {
-            return;
+            return None;
         }
         let mut table = LeakTable::default();
         for e in leaked {
             table.add(e, device, false);
         }
-        if self.print {
+        let text = self.print.then(|| {
             let summary = table.clone().into_report(level);
-            let style = text::Style::stderr();
-            eprint!("{}", style.release_leaks(device, driver, &summary));
-        }
+            text::Style::stderr().release_leaks(device, driver, &summary)
+        });
         self.released_leaks.lock().absorb(table);
+        text
     }
 
     /// The entries leaked at device releases so far, grouped by site.
