@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{assert_mapped_at, assert_site, quiet, rule_ids};
+use common::{Via, assert_mapped_at, assert_site, device_via, quiet, rule_ids};
 use dmacheck::rules::{
     CPU_ACCESS_DEVICE_OWNED, DEVICE_ACCESS_AFTER_UNMAP, DEVICE_ACCESS_DIRECTION,
     DEVICE_ACCESS_OVERRUN,
@@ -43,41 +43,9 @@ const STATUS_ERROR: u32 = 2;
 // ---------------------------------------------------------------------------------------------
 // Backends
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
-    Direct,
-    Iommu,
-    Bounce,
-}
-
-/// One test per backend for the scenario function of the same name.
-macro_rules! on_each_backend {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn direct() {
-                super::$scenario(super::Via::Direct);
-            }
-            #[test]
-            fn iommu() {
-                super::$scenario(super::Via::Iommu);
-            }
-            #[test]
-            fn bounce() {
-                super::$scenario(super::Via::Bounce);
-            }
-        }
-    )*};
-}
-
 fn setup(via: Via) -> (Checker, Device) {
     let checker = quiet().build();
-    let b = checker.device("sda").driver("fakeblk");
-    let dev = match via {
-        Via::Direct => b.build(),
-        Via::Iommu => b.iommu().build(),
-        Via::Bounce => b.bounce().build(),
-    };
+    let dev = device_via(&checker, "sda", "fakeblk", via);
     (checker, dev)
 }
 

@@ -11,7 +11,7 @@ mod common;
 
 use std::ptr;
 
-use common::{assert_mapped_at, assert_site, quiet, rule_ids};
+use common::{Via, assert_mapped_at, assert_site, device_via, quiet, rule_ids};
 use dmacheck::rules::{
     CPU_ACCESS_DEVICE_OWNED, CPU_WRITE_DEVICE_OWNED, DEVICE_ACCESS_AFTER_UNMAP,
     DEVICE_ACCESS_OVERRUN, DEVICE_ACCESS_UNMAPPED,
@@ -34,41 +34,9 @@ const DONE: u32 = 2;
 // ---------------------------------------------------------------------------------------------
 // Backends
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
-    Direct,
-    Iommu,
-    Bounce,
-}
-
-/// One test per backend for the scenario function of the same name.
-macro_rules! on_each_backend {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn direct() {
-                super::$scenario(super::Via::Direct);
-            }
-            #[test]
-            fn iommu() {
-                super::$scenario(super::Via::Iommu);
-            }
-            #[test]
-            fn bounce() {
-                super::$scenario(super::Via::Bounce);
-            }
-        }
-    )*};
-}
-
 fn setup(via: Via) -> (Checker, Device) {
     let checker = quiet().build();
-    let b = checker.device("eth0").driver("fakenic");
-    let dev = match via {
-        Via::Direct => b.build(),
-        Via::Iommu => b.iommu().build(),
-        Via::Bounce => b.bounce().build(),
-    };
+    let dev = device_via(&checker, "eth0", "fakenic", via);
     (checker, dev)
 }
 

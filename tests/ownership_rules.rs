@@ -10,7 +10,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use common::{assert_mapped_at, assert_site, quiet, rule_ids};
+use common::{Via, assert_mapped_at, assert_site, device_via, quiet, rule_ids};
 use dmacheck::rules::{
     BOUNCE_OVERRUN, COHERENT_OVERRUN, CPU_ACCESS_DEVICE_OWNED, CPU_WRITE_DEVICE_OWNED,
     DEVICE_ACCESS_AFTER_UNMAP, DEVICE_ACCESS_CPU_OWNED, DEVICE_ACCESS_DIRECTION,
@@ -26,52 +26,10 @@ const EFAULT: i32 = 14;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// How a device reaches memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
-    /// The default: DMA address = physical address.
-    Direct,
-    /// Behind the checker's IOMMU.
-    Iommu,
-    /// Through the checker's bounce pool (`.bounce()` on the device).
-    Bounce,
-}
-
-/// One test per backend for the scenario function of the same name.
-macro_rules! on_each_backend {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn direct() {
-                super::$scenario(super::Via::Direct);
-            }
-            #[test]
-            fn iommu() {
-                super::$scenario(super::Via::Iommu);
-            }
-            #[test]
-            fn bounce() {
-                super::$scenario(super::Via::Bounce);
-            }
-        }
-    )*};
-}
-
 /// A quiet, environment-independent checker from `builder`, and a device "eth0" on `via`.
 fn setup_with(builder: CheckerBuilder, via: Via) -> (Checker, Device) {
     let checker = builder.build();
-    let b = checker.device("eth0").driver("testdrv");
-    let dev = match via {
-        Via::Direct => b.build(),
-        Via::Iommu => b.iommu().build(),
-        Via::Bounce => b.bounce().build(),
-    };
-    let expected = match via {
-        Via::Direct => "direct",
-        Via::Iommu => "iommu",
-        Via::Bounce => "bounce",
-    };
-    assert_eq!(dev.backend().name(), expected);
+    let dev = device_via(&checker, "eth0", "testdrv", via);
     (checker, dev)
 }
 

@@ -100,3 +100,47 @@ pub fn unmap_and_free(dev: &Device, buf: *mut u8, dma: DmaAddr, size: usize, dir
     dma_unmap_single(dev, dma, size, dir);
     kfree(dev.checker(), buf);
 }
+
+/// How a device reaches memory: the three backends scenario tests run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The default: DMA address = physical address.
+    Direct,
+    /// Behind the checker's IOMMU.
+    Iommu,
+    /// Through the checker's bounce pool (`.bounce()` on the device).
+    Bounce,
+}
+
+/// A device `name` bound to `driver` on `via`, checked to have the backend `via` names.
+pub fn device_via(checker: &Checker, name: &str, driver: &str, via: Via) -> Device {
+    let b = checker.device(name).driver(driver);
+    let (dev, expected) = match via {
+        Via::Direct => (b.build(), "direct"),
+        Via::Iommu => (b.iommu().build(), "iommu"),
+        Via::Bounce => (b.bounce().build(), "bounce"),
+    };
+    assert_eq!(dev.backend().name(), expected);
+    dev
+}
+
+/// One test per backend for each scenario function of the same name (which takes a [`Via`]).
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn direct() {
+                super::$scenario($crate::common::Via::Direct);
+            }
+            #[test]
+            fn iommu() {
+                super::$scenario($crate::common::Via::Iommu);
+            }
+            #[test]
+            fn bounce() {
+                super::$scenario($crate::common::Via::Bounce);
+            }
+        }
+    )*};
+}
