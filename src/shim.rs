@@ -199,11 +199,14 @@ fn release(dev: &Device, ev: Event) {
 /// leave the backend inconsistent. Reports guard bytes found overwritten.
 fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
     let params = dev.params();
-    let memory = dev.checker().memory();
-    let user_mapped = memory
-        .phys_of_addr(e.cpu_addr, e.size)
-        .is_ok_and(|phys| dev.checker().inner().user_maps.mapped(phys, phys + e.size));
-    if e.kind == MapKind::Coherent && user_mapped {
+    // Only coherent buffers can be mapped into user space; don't take the lock for the rest.
+    let user_mapped = || {
+        let memory = dev.checker().memory();
+        memory
+            .phys_of_addr(e.cpu_addr, e.size)
+            .is_ok_and(|phys| dev.checker().inner().user_maps.mapped(phys, phys + e.size))
+    };
+    if e.kind == MapKind::Coherent && user_mapped() {
         out.push(
             Finding::new(
                 &rules::FREE_WHILE_MMAPPED,
