@@ -4,6 +4,9 @@
 //! failure path the review of the original patch found broken: a failure inside an allocation
 //! must leave the area's bitmap as it was.
 
+mod common;
+
+use common::{assert_site, rule_ids, single_violation};
 use dmacheck::rules::{
     CMA_DOUBLE_RELEASE, CMA_RELEASE_COUNT_MISMATCH, LEAK, SLEEPING_ALLOC_IN_ATOMIC,
 };
@@ -24,31 +27,6 @@ fn checker() -> Checker {
 
 fn device(checker: &Checker, name: &str) -> Device {
     checker.device(name).driver("camdrv").build()
-}
-
-fn rule_ids(checker: &Checker) -> Vec<&'static str> {
-    checker.violations().iter().map(|v| v.rule.id).collect()
-}
-
-#[track_caller]
-fn single_violation(checker: &Checker, rule: &'static Rule) -> Violation {
-    let all = checker.violations();
-    let ids: Vec<&str> = all.iter().map(|v| v.rule.id).collect();
-    assert_eq!(ids, [rule.id], "expected exactly one {} violation", rule.id);
-    all.into_iter().next().expect("one violation")
-}
-
-#[track_caller]
-fn assert_line(site: &Site, line: u32) {
-    assert!(
-        site.location.file().ends_with(FILE),
-        "site {site} is not in {FILE}"
-    );
-    assert_eq!(
-        site.location.line(),
-        line,
-        "site {site} is on the wrong line"
-    );
 }
 
 /// The page frame number of a page.
@@ -305,8 +283,8 @@ fn release_with_another_count_is_reported_and_releases_what_was_allocated() {
     assert_eq!(v.detail_u64("count"), Some(4));
     assert_eq!(v.detail_u64("allocated"), Some(8));
     assert_eq!(v.mapped_by, Some("dma_alloc_from_contiguous"));
-    assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-    assert_line(&v.site, line);
+    assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+    assert_site(&v.site, FILE, line);
     // All eight pages went back, not four: the whole area can be allocated again.
     assert_eq!(area.free_pages(), 32);
     checker.take_violations();
@@ -371,10 +349,10 @@ fn releasing_twice_is_reported_with_the_first_release() {
     assert_eq!(v.call, "dma_release_from_contiguous");
     assert_eq!(v.detail_u64("pfn"), Some(pfn(&checker, frame)));
     assert_eq!(v.detail_u64("count"), Some(4));
-    assert_line(&v.site, second);
+    assert_site(&v.site, FILE, second);
     let related = v.related.as_ref().expect("names the first release");
     assert_eq!(related.label, "released at");
-    assert_line(&related.site, first);
+    assert_site(&related.site, FILE, first);
     assert_eq!(area.free_pages(), free_before, "nothing changes");
     checker.take_violations();
     assert!(dma_release_from_contiguous(&dev, keep, 2));
@@ -458,8 +436,8 @@ fn pages_still_allocated_at_device_release_are_reported_as_leaks() {
         assert_eq!(v.detail_u64("pfn"), Some(pfn(&checker, page)));
         assert_eq!(v.detail_u64("size"), Some(count * PAGE_SIZE as u64));
         assert_eq!(v.mapped_by, Some("dma_alloc_from_contiguous"));
-        assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-        assert_line(&v.site, line);
+        assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+        assert_site(&v.site, FILE, line);
     }
     // Releasing again reports nothing more; the other device's pages are not its leaks.
     checker.take_violations();

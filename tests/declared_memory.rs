@@ -3,6 +3,9 @@
 //! from the region (with or without fallback, for children or not), occupied parts avoided, and
 //! a release while allocations from the region are live reported.
 
+mod common;
+
+use common::{assert_site, rule_ids, single_violation};
 use dmacheck::rules::{DECLARED_MEMORY_BAD_PARAMETERS, DECLARED_MEMORY_BUSY};
 use dmacheck::*;
 
@@ -20,31 +23,6 @@ fn checker() -> Checker {
 
 fn device(checker: &Checker, name: &str) -> Device {
     checker.device(name).driver("sramdrv").build()
-}
-
-fn rule_ids(checker: &Checker) -> Vec<&'static str> {
-    checker.violations().iter().map(|v| v.rule.id).collect()
-}
-
-#[track_caller]
-fn single_violation(checker: &Checker, rule: &'static Rule) -> Violation {
-    let all = checker.violations();
-    let ids: Vec<&str> = all.iter().map(|v| v.rule.id).collect();
-    assert_eq!(ids, [rule.id], "expected exactly one {} violation", rule.id);
-    all.into_iter().next().expect("one violation")
-}
-
-#[track_caller]
-fn assert_line(site: &Site, line: u32) {
-    assert!(
-        site.location.file().ends_with(FILE),
-        "site {site} is not in {FILE}"
-    );
-    assert_eq!(
-        site.location.line(),
-        line,
-        "site {site} is on the wrong line"
-    );
 }
 
 /// Memory the platform set aside: 2^order pages, their CPU address and bus address.
@@ -136,7 +114,7 @@ fn declare_without_map_or_io_returns_zero_and_is_reported() {
         assert_eq!(v.detail_u64("size"), Some(carve.size() as u64));
         assert_eq!(v.detail_u64("flags"), Some(flags as u64));
         assert!(v.message.contains("DMA_MEMORY_MAP"), "{}", v.message);
-        assert_line(&v.site, line);
+        assert_site(&v.site, FILE, line);
 
         // No region: allocations come from ordinary memory.
         checker.take_violations();
@@ -189,7 +167,7 @@ fn a_second_region_returns_zero_and_the_first_keeps_serving() {
     assert!(v.message.contains("second region"), "{}", v.message);
     assert_eq!(v.detail_u64("bus_addr"), Some(second.bus));
     assert_eq!(v.detail_u64("device_addr"), Some(other_addr));
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     checker.take_violations();
 
     let (cpu, dma) = alloc(&dev, PAGE_SIZE);
@@ -472,7 +450,7 @@ fn releasing_the_region_with_live_allocations_is_reported_and_they_can_still_be_
         "counts the allocations: {}",
         v.message
     );
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     checker.take_violations();
 
     // The live allocations still work, and are freed without complaint.

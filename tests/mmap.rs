@@ -3,6 +3,9 @@
 //! (`mmap-out-of-bounds`), and a buffer freed while user space still maps it reported
 //! (`free-while-mmapped`).
 
+mod common;
+
+use common::{assert_site, rule_ids, single_violation};
 use dmacheck::rules::{FREE_WHILE_MMAPPED, MMAP_OUT_OF_BOUNDS};
 use dmacheck::*;
 
@@ -26,31 +29,6 @@ fn every_backend(checker: &Checker) -> Vec<Device> {
         checker.device("fb-iommu").driver("fbdrv").iommu().build(),
         checker.device("fb-bounce").driver("fbdrv").bounce().build(),
     ]
-}
-
-fn rule_ids(checker: &Checker) -> Vec<&'static str> {
-    checker.violations().iter().map(|v| v.rule.id).collect()
-}
-
-#[track_caller]
-fn single_violation(checker: &Checker, rule: &'static Rule) -> Violation {
-    let all = checker.violations();
-    let ids: Vec<&str> = all.iter().map(|v| v.rule.id).collect();
-    assert_eq!(ids, [rule.id], "expected exactly one {} violation", rule.id);
-    all.into_iter().next().expect("one violation")
-}
-
-#[track_caller]
-fn assert_line(site: &Site, line: u32) {
-    assert!(
-        site.location.file().ends_with(FILE),
-        "site {site} is not in {FILE}"
-    );
-    assert_eq!(
-        site.location.line(),
-        line,
-        "site {site} is on the wrong line"
-    );
 }
 
 /// A coherent buffer, which must not fail; its site is the caller's.
@@ -193,8 +171,8 @@ fn mappings_beyond_the_buffer_are_refused_with_enxio() {
         assert_eq!(v.detail_u64("vm_len"), Some(len as u64));
         assert_eq!(v.detail_u64("buffer_pages"), Some(pages as u64));
         assert_eq!(v.mapped_by, Some("dma_alloc_coherent"));
-        assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-        assert_line(&v.site, line);
+        assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+        assert_site(&v.site, FILE, line);
         checker.take_violations();
         // Nothing is mapped: the free is silent.
         dma_free_coherent(&dev, size, cpu, dma);
@@ -243,7 +221,7 @@ fn mapping_an_unknown_handle_is_refused_with_enxio() {
         let v = single_violation(&checker, &MMAP_OUT_OF_BOUNDS);
         assert_eq!(v.detail_u64("dma_addr"), Some(d), "{what}");
         assert!(v.mapped_at.is_none(), "{what}: no buffer to name");
-        assert_line(&v.site, line);
+        assert_site(&v.site, FILE, line);
         checker.take_violations();
     }
     dma_free_coherent(&dev, PAGE_SIZE, cpu, dma);
@@ -332,7 +310,7 @@ fn remap_pfn_range_outside_any_buffer_is_refused() {
         assert_eq!(v.call, "remap_pfn_range", "{what}");
         assert_eq!(v.detail_u64("pfn"), Some(frame), "{what}");
         assert_eq!(v.detail_u64("size"), Some(len as u64), "{what}");
-        assert_line(&v.site, line);
+        assert_site(&v.site, FILE, line);
         checker.take_violations();
     }
     dma_unmap_single(&dev, streaming, 64, Direction::ToDevice);
@@ -377,8 +355,8 @@ fn freeing_a_buffer_user_space_still_maps_is_reported() {
         assert_eq!(v.detail_u64("dma_addr"), Some(dma));
         assert_eq!(v.detail_u64("size"), Some(size as u64));
         assert_eq!(v.mapped_by, Some("dma_alloc_coherent"));
-        assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-        assert_line(&v.site, line);
+        assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+        assert_site(&v.site, FILE, line);
         assert!(
             checker.live_entries().is_empty(),
             "the buffer is freed all the same"

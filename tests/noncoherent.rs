@@ -3,6 +3,9 @@
 //! missing `dma_cache_sync` shows as stale bytes and the ownership rules report it; partial syncs
 //! must observe the cache alignment (`sync-unaligned`, for `dma_sync_single_range_*` too).
 
+mod common;
+
+use common::{assert_site, rule_ids, single_violation};
 use dmacheck::rules::{
     CPU_ACCESS_DEVICE_OWNED, DEVICE_ACCESS_CPU_OWNED, SYNC_UNALIGNED, SYNC_UNKNOWN,
     UNMAP_FUNCTION_MISMATCH,
@@ -37,31 +40,6 @@ fn every_backend(checker: &Checker) -> Vec<(Device, bool)> {
         (iommu(checker), true),
         (bounce(checker), false),
     ]
-}
-
-fn rule_ids(checker: &Checker) -> Vec<&'static str> {
-    checker.violations().iter().map(|v| v.rule.id).collect()
-}
-
-#[track_caller]
-fn single_violation(checker: &Checker, rule: &'static Rule) -> Violation {
-    let all = checker.violations();
-    let ids: Vec<&str> = all.iter().map(|v| v.rule.id).collect();
-    assert_eq!(ids, [rule.id], "expected exactly one {} violation", rule.id);
-    all.into_iter().next().expect("one violation")
-}
-
-#[track_caller]
-fn assert_line(site: &Site, line: u32) {
-    assert!(
-        site.location.file().ends_with(FILE),
-        "site {site} is not in {FILE}"
-    );
-    assert_eq!(
-        site.location.line(),
-        line,
-        "site {site} is on the wrong line"
-    );
 }
 
 /// `size` bytes of noncoherent memory, which must not fail; its site is the caller's.
@@ -189,8 +167,8 @@ fn without_a_sync_to_device_the_device_reads_stale_bytes_and_it_is_reported() {
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("size"), Some(512));
     assert_eq!(v.mapped_by, Some("dma_alloc_noncoherent"));
-    assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-    assert_line(&v.site, read_line);
+    assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+    assert_site(&v.site, FILE, read_line);
     checker.take_violations();
 
     dma_cache_sync(&dev, cpu, 512, Direction::ToDevice);
@@ -225,11 +203,11 @@ fn without_a_sync_from_device_the_cpu_reads_stale_bytes_and_it_is_reported() {
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("size"), Some(512));
     assert_eq!(v.mapped_by, Some("dma_alloc_noncoherent"));
-    assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-    assert_line(&v.site, read_line);
+    assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+    assert_site(&v.site, FILE, read_line);
     let related = v.related.as_ref().expect("names the hand-off");
     assert_eq!(related.label, "handed to the device at");
-    assert_line(&related.site, handed);
+    assert_site(&related.site, FILE, handed);
     checker.take_violations();
 
     dma_cache_sync(&dev, cpu, 512, Direction::FromDevice);
@@ -379,8 +357,8 @@ fn partial_dma_cache_sync_off_cache_lines_is_reported() {
             assert_eq!(v.detail_u64("offset"), Some(offset as u64));
             assert_eq!(v.detail_u64("size"), Some(len as u64));
             assert_eq!(v.mapped_by, Some("dma_alloc_noncoherent"));
-            assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-            assert_line(&v.site, sync_line);
+            assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+            assert_site(&v.site, FILE, sync_line);
             assert!(
                 v.message.contains(&format!("{line}-byte")),
                 "names the line size: {}",
@@ -472,11 +450,11 @@ fn partial_single_range_syncs_off_cache_lines_are_reported() {
         assert_eq!(v.detail_u64("offset"), Some(offset as u64));
         assert_eq!(v.detail_u64("size"), Some(len as u64));
         assert_eq!(v.mapped_by, Some("dma_map_single"));
-        assert_line(v.mapped_at.as_ref().unwrap(), map_line);
+        assert_site(v.mapped_at.as_ref().unwrap(), FILE, map_line);
         if for_cpu {
-            assert_line(&v.site, sync_line);
+            assert_site(&v.site, FILE, sync_line);
         } else {
-            assert_line(&v.site, sync_line + 2);
+            assert_site(&v.site, FILE, sync_line + 2);
         }
         checker.take_violations();
         if for_cpu {
@@ -536,8 +514,8 @@ fn freeing_noncoherent_memory_with_dma_free_coherent_is_a_function_mismatch() {
         assert_eq!(v.detail("kind"), Some(&Value::Kind(MapKind::Coherent)));
         assert!(v.message.contains("dma_free_noncoherent"), "{}", v.message);
         assert_eq!(v.mapped_by, Some("dma_alloc_noncoherent"));
-        assert_line(v.mapped_at.as_ref().unwrap(), alloc_line);
-        assert_line(&v.site, free_line);
+        assert_site(v.mapped_at.as_ref().unwrap(), FILE, alloc_line);
+        assert_site(&v.site, FILE, free_line);
         // The memory is released as it was allocated: both copies.
         assert!(checker.live_entries().is_empty());
         assert_eq!(checker.memory().bytes_in_use(), in_use, "{}", dev.name());

@@ -2,6 +2,9 @@
 //! out blocks of their size, alignment and boundary, take back only their own blocks, poison free
 //! blocks like the kernel's pool debugging, and refuse to be used after they are destroyed.
 
+mod common;
+
+use common::{assert_site, rule_ids, single_violation};
 use dmacheck::rules::{
     POOL_BAD_PARAMETERS, POOL_DESTROY_BUSY, POOL_DOUBLE_FREE, POOL_FREE_FOREIGN,
     POOL_FREE_MISMATCH, POOL_IN_ATOMIC, POOL_USE_AFTER_DESTROY, POOL_WRITE_AFTER_FREE,
@@ -54,31 +57,6 @@ fn devices_of_every_backend(checker: &Checker, name: &str) -> Vec<(&'static str,
                 .build(),
         ),
     ]
-}
-
-fn rule_ids(checker: &Checker) -> Vec<&'static str> {
-    checker.violations().iter().map(|v| v.rule.id).collect()
-}
-
-#[track_caller]
-fn single_violation(checker: &Checker, rule: &'static Rule) -> Violation {
-    let all = checker.violations();
-    let ids: Vec<&str> = all.iter().map(|v| v.rule.id).collect();
-    assert_eq!(ids, [rule.id], "expected exactly one {} violation", rule.id);
-    all.into_iter().next().expect("one violation")
-}
-
-#[track_caller]
-fn assert_line(site: &Site, line: u32) {
-    assert!(
-        site.location.file().ends_with(FILE),
-        "site {site} is not in {FILE}"
-    );
-    assert_eq!(
-        site.location.line(),
-        line,
-        "site {site} is on the wrong line"
-    );
 }
 
 /// A block from `pool`, which must not fail.
@@ -298,7 +276,7 @@ fn bad_pool_parameters_are_refused_with_none() {
             "names the pool: {}",
             v.message
         );
-        assert_line(&v.site, line);
+        assert_site(&v.site, FILE, line);
         assert_eq!(checker.live_entries().len(), 0, "{what}: nothing allocated");
     }
 }
@@ -360,7 +338,7 @@ fn free_of_another_pools_block_is_foreign_and_frees_nothing() {
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("cpu_addr"), Some(cpu.addr() as u64));
     assert!(v.message.contains("\"qh\""), "{}", v.message);
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     assert_eq!(td.busy(), 1, "the block stays allocated in its own pool");
     assert_eq!(qh.busy(), 0);
 
@@ -438,7 +416,7 @@ fn free_with_the_vaddr_of_one_block_and_the_dma_of_another_is_a_mismatch() {
         Some(b_cpu.addr() as u64),
         "names the CPU address of the DMA address's block"
     );
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     assert_eq!(pool.busy(), 2, "neither block is freed");
 
     checker.take_violations();
@@ -474,12 +452,12 @@ fn double_free_names_the_first_free() {
     assert_eq!(v.call, "dma_pool_free");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("cpu_addr"), Some(cpu.addr() as u64));
-    assert_line(&v.site, second);
+    assert_site(&v.site, FILE, second);
     let related = v.related.as_ref().expect("names the first free");
     assert_eq!(related.label, "first freed at");
-    assert_line(&related.site, first);
+    assert_site(&related.site, FILE, first);
     let third = all[1].related.as_ref().expect("names the first free");
-    assert_line(&third.site, first);
+    assert_site(&third.site, FILE, first);
     assert_eq!(pool.busy(), 1, "the other block is untouched");
 
     checker.take_violations();
@@ -533,10 +511,10 @@ fn write_to_a_freed_block_is_reported_when_it_is_handed_out_again() {
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("size"), Some(96));
     assert!(v.message.contains("byte 5"), "{}", v.message);
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     let related = v.related.as_ref().expect("names the last free");
     assert_eq!(related.label, "last freed at");
-    assert_line(&related.site, freed);
+    assert_site(&related.site, FILE, freed);
     assert_eq!(
         (again, again_dma),
         (cpu, dma),
@@ -566,7 +544,7 @@ fn write_after_free_names_the_last_free_not_the_first() {
 
     let v = single_violation(&checker, &POOL_WRITE_AFTER_FREE);
     assert!(v.message.contains("byte 95"), "{}", v.message);
-    assert_line(&v.related.as_ref().expect("last free").site, last);
+    assert_site(&v.related.as_ref().expect("last free").site, FILE, last);
     checker.take_violations();
     dma_pool_free(&pool, again, again_dma);
     dma_pool_destroy(pool);
@@ -632,8 +610,8 @@ fn destroy_with_busy_blocks_reports_each_with_its_alloc_site_and_keeps_its_page(
         assert_eq!(v.detail_u64("dma_addr"), Some(block.1));
         assert_eq!(v.detail_u64("size"), Some(2048));
         assert_eq!(v.mapped_by, Some("dma_pool_alloc"));
-        assert_line(v.mapped_at.as_ref().expect("the alloc site"), line);
-        assert_line(&v.site, destroy_line);
+        assert_site(v.mapped_at.as_ref().expect("the alloc site"), FILE, line);
+        assert_site(&v.site, FILE, destroy_line);
         let text = v.to_string();
         let mapped = text
             .lines()
@@ -695,7 +673,7 @@ fn create_and_destroy_under_a_spinlock_are_reported() {
     let v = single_violation(&checker, &POOL_IN_ATOMIC);
     assert_eq!(v.call, "dma_pool_create");
     assert!(v.message.contains("spinlock"), "{}", v.message);
-    assert_line(&v.site, create_line);
+    assert_site(&v.site, FILE, create_line);
     let pool = pool.expect("the pool is still created");
     checker.take_violations();
 
@@ -709,7 +687,7 @@ fn create_and_destroy_under_a_spinlock_are_reported() {
 
     let v = single_violation(&checker, &POOL_IN_ATOMIC);
     assert_eq!(v.call, "dma_pool_destroy");
-    assert_line(&v.site, destroy_line);
+    assert_site(&v.site, FILE, destroy_line);
     assert_eq!(checker.live_entries().len(), 0, "the destroy still happens");
 }
 
@@ -747,7 +725,7 @@ fn destroy_of_a_pool_with_pages_in_a_hard_irq_handler_is_reported_and_still_free
         .find(|v| v.rule.id == POOL_IN_ATOMIC.id)
         .unwrap_or_else(|| panic!("no pool-in-atomic: {:?}", rule_ids(&checker)));
     assert_eq!(v.call, "dma_pool_destroy");
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     assert_eq!(checker.live_entries().len(), 0, "the page is freed");
 }
 
@@ -814,7 +792,7 @@ fn gfp_kernel_pool_alloc_in_a_hard_irq_handler_is_reported() {
     assert_eq!(v.call, "dma_pool_alloc");
     assert!(v.message.contains("hard IRQ"), "{}", v.message);
     assert_eq!(v.detail_u64("size"), Some(64));
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     assert!(!cpu.is_null(), "the allocation is still carried out");
     checker.take_violations();
     dma_pool_free(&pool, cpu, dma);
@@ -883,7 +861,7 @@ fn alloc_from_a_destroyed_pool_is_refused_and_reported() {
     let v = single_violation(&checker, &POOL_USE_AFTER_DESTROY);
     assert_eq!(v.call, "dma_pool_alloc");
     assert!(v.message.contains("\"qh\""), "{}", v.message);
-    assert_line(&v.site, line);
+    assert_site(&v.site, FILE, line);
     assert_eq!(checker.live_entries().len(), 0, "no page was allocated");
 }
 
@@ -910,9 +888,9 @@ fn free_to_a_destroyed_pool_and_a_second_destroy_are_reported() {
     );
     assert_eq!(all[0].call, "dma_pool_free");
     assert_eq!(all[0].detail_u64("dma_addr"), Some(dma));
-    assert_line(&all[0].site, free_line);
+    assert_site(&all[0].site, FILE, free_line);
     assert_eq!(all[1].call, "dma_pool_destroy");
-    assert_line(&all[1].site, destroy_line);
+    assert_site(&all[1].site, FILE, destroy_line);
     assert_eq!(stale.busy(), 0);
 }
 
