@@ -219,7 +219,7 @@ impl Checker {
         let site = self.capture_site();
         let live = self.live_entries();
         for e in &live {
-            let ev = Event::new(Op::Release, "check_leaks", e.kind, e.device, site.clone());
+            let ev = Event::new(Op::Release, "check_leaks", e.kind, e.device, site);
             self.0
                 .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
         }
@@ -315,19 +315,13 @@ impl Checker {
             (leaked, summary)
         };
         for e in &leaked {
-            let ev = Event::new(Op::Release, call, e.kind, id, site.clone());
+            let ev = Event::new(Op::Release, call, e.kind, id, site);
             self.0
                 .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
         }
         let cma = crate::cma::leaks(self, id);
         if !cma.is_empty() {
-            let ev = Event::new(
-                Op::Release,
-                call,
-                crate::MapKind::Coherent,
-                id,
-                site.clone(),
-            );
+            let ev = Event::new(Op::Release, call, crate::MapKind::Coherent, id, site);
             self.0.finish(&ev, cma.into_iter().collect());
         }
         // The grouped summary follows the individual leaks, printed outside the gate.
@@ -364,7 +358,7 @@ impl Checker {
                 None
             }
             Op::Release => {
-                self.release_device(ev.device, ev.site.clone(), ev.call);
+                self.release_device(ev.device, ev.site, ev.call);
                 None
             }
             Op::MemoryAlloc
@@ -413,9 +407,9 @@ impl CheckerInner {
             cpu_ranges: Ranges::default(),
             digest: None,
             cpu_wrote: false,
-            handed_at: ev.site.clone(),
+            handed_at: ev.site,
             cache_lines: self.cache_lines(ev),
-            site: ev.site.clone(),
+            site: ev.site,
         };
         if ev.kind == MapKind::Noncoherent {
             // The driver fills noncoherent memory before it hands it to the device.
@@ -534,7 +528,7 @@ impl CheckerInner {
                     e.cpu_ranges.add(rel_start, rel_end);
                 } else {
                     e.cpu_ranges.remove(rel_start, rel_end);
-                    e.handed_at = ev.site.clone();
+                    e.handed_at = ev.site;
                 }
                 e.owner = if e.cpu_ranges.covers(0, e.size) {
                     Owner::Cpu
@@ -627,7 +621,7 @@ impl CheckerInner {
                 driver: driver.to_string(),
                 message: f.message,
                 details: f.details,
-                site: ev.site.clone(),
+                site: ev.site,
                 mapped_at,
                 mapped_by,
                 related: f.related,

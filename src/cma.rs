@@ -75,7 +75,7 @@ impl CmaArea {
             .live
             .iter()
             .filter(|(_, (_, d, _))| *d == device)
-            .map(|(&pfn, (n, _, site))| (pfn, *n, site.clone()))
+            .map(|(&pfn, (n, _, site))| (pfn, *n, *site))
             .collect();
         live.sort_by_key(|&(pfn, _, _)| pfn);
         live
@@ -163,7 +163,7 @@ pub fn dma_alloc_from_contiguous(dev: &Device, count: usize, align: u32) -> Opti
         break Some(pfn);
     };
     let page = found.and_then(|pfn| {
-        state.live.insert(pfn, (count, dev.id(), ev.site.clone()));
+        state.live.insert(pfn, (count, dev.id(), ev.site));
         state.released.remove(&pfn);
         c.memory
             .cpu_of(pfn << PAGE_SHIFT, count * PAGE_SIZE as u64)
@@ -217,7 +217,7 @@ pub fn dma_release_from_contiguous(dev: &Device, pages: Page, count: usize) -> b
                 );
             }
             state.free.give(at, allocated);
-            state.released.insert(at, ev.site.clone());
+            state.released.insert(at, ev.site);
         }
         None => {
             let mut f = Finding::new(&rules::CMA_DOUBLE_RELEASE, "the pages are not allocated")

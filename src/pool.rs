@@ -220,7 +220,7 @@ fn pool_alloc(pool: &DmaPool, gfp: Gfp, dma_handle: &mut DmaAddr, zero: bool) ->
     };
     let fill = if zero { 0 } else { POOL_POISON_ALLOCATED };
     c.memory.fill(phys, p.size as u64, fill);
-    p.state.lock().busy.insert(dma, ev.site.clone());
+    p.state.lock().busy.insert(dma, ev.site);
     ev.dma_addr = dma;
     finish(dev, &ev, out);
     *dma_handle = dma;
@@ -332,7 +332,7 @@ pub fn dma_pool_free(pool: &DmaPool, vaddr: *const u8, dma: DmaAddr) {
             c.memory
                 .fill(page.phys + offset as u64, p.size as u64, POOL_POISON_FREED);
             state.free.push((index, offset));
-            state.freed.insert(dma, ev.site.clone());
+            state.freed.insert(dma, ev.site);
         } else {
             let mut f = block(Finding::new(
                 &rules::POOL_DOUBLE_FREE,

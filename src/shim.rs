@@ -539,7 +539,7 @@ fn map_sg(
         return 0;
     }
     sgl.owner = Some((dev.checker().clone(), dev.id()));
-    sgl.mapped_at = Some(ev.site.clone());
+    sgl.mapped_at = Some(ev.site);
     sgl.state = SgState::Failed;
     let filled = sgl
         .entries()

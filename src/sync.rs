@@ -20,7 +20,7 @@
 pub(crate) use std::sync::Arc;
 
 #[cfg(not(loom))]
-pub(crate) use dashmap::{DashMap, Entry as MapEntry};
+pub(crate) use dashmap::DashMap;
 #[cfg(not(loom))]
 pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock};
 #[cfg(not(loom))]
@@ -33,7 +33,7 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64,
 #[cfg(loom)]
 pub(crate) use loom_lock::{Mutex, MutexGuard, OnceLock, RwLock};
 #[cfg(loom)]
-pub(crate) use loom_map::{MapEntry, ShardedMap as DashMap};
+pub(crate) use loom_map::ShardedMap as DashMap;
 
 /// Primitives for process-wide statics: always the real ones, also under loom, because a static
 /// lives across all of loom's executions while a loom object belongs to one. Nothing a model
@@ -143,7 +143,7 @@ mod loom_lock {
     }
 }
 
-/// The entry table's map under loom: a few shards, each a loom `RwLock` over a vector of
+/// `DashMap` under loom (the IOMMU's per-device domains): a few shards, each a loom `RwLock` over a vector of
 /// key-value pairs, with the part of `dashmap::DashMap`'s interface the crate uses. Shards are
 /// chosen by the map's hasher (deterministic by default: loom replays executions and needs
 /// every one to take the same locks in the same order), and a shard keeps insertion order.
@@ -175,14 +175,6 @@ mod loom_map {
     pub(crate) struct RefMut<'a, K, V> {
         guard: RwLockWriteGuard<'a, Shard<K, V>>,
         index: usize,
-    }
-
-    /// A copy of one pair, made while its shard was read-locked: what [`ShardedMap::iter`]
-    /// yields. A shard is copied at once, so it is seen as of one moment, as dashmap's iterator
-    /// sees it.
-    pub(crate) struct Snapshot<K, V> {
-        key: K,
-        value: V,
     }
 
     /// A key's place in the map, as `dashmap::Entry`.
@@ -244,49 +236,6 @@ mod loom_map {
             let index = guard.iter().position(|(k, _)| k == key)?;
             Some(Ref { guard, index })
         }
-
-        #[track_caller]
-        pub(crate) fn get_mut(&self, key: &K) -> Option<RefMut<'_, K, V>> {
-            let guard = self.shard(key).write().unwrap();
-            let index = guard.iter().position(|(k, _)| k == key)?;
-            Some(RefMut { guard, index })
-        }
-
-        /// Keep the pairs `f` keeps, one shard (write-locked) at a time.
-        #[track_caller]
-        pub(crate) fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
-            for shard in &self.shards {
-                shard.write().unwrap().retain_mut(|(k, v)| f(k, v));
-            }
-        }
-
-        /// Copies of the pairs, one shard (read-locked, copied at once) at a time.
-        #[track_caller]
-        pub(crate) fn iter(&self) -> impl Iterator<Item = Snapshot<K, V>> + '_
-        where
-            K: Clone,
-            V: Clone,
-        {
-            self.shards.iter().flat_map(|shard| {
-                let copy: Vec<_> = shard
-                    .read()
-                    .unwrap()
-                    .iter()
-                    .map(|(key, value)| Snapshot {
-                        key: key.clone(),
-                        value: value.clone(),
-                    })
-                    .collect();
-                copy
-            })
-        }
-
-        /// How many keys there are (the shards counted one after another).
-        #[track_caller]
-        #[allow(dead_code)]
-        pub(crate) fn len(&self) -> usize {
-            self.shards.iter().map(|s| s.read().unwrap().len()).sum()
-        }
     }
 
     impl<'a, K, V> MapEntry<'a, K, V> {
@@ -302,16 +251,6 @@ mod loom_map {
         }
     }
 
-    impl<K, V> OccupiedEntry<'_, K, V> {
-        pub(crate) fn get(&self) -> &V {
-            &self.guard[self.index].1
-        }
-
-        pub(crate) fn get_mut(&mut self) -> &mut V {
-            &mut self.guard[self.index].1
-        }
-    }
-
     impl<'a, K, V> VacantEntry<'a, K, V> {
         pub(crate) fn insert(mut self, value: V) -> RefMut<'a, K, V> {
             self.guard.push((self.key, value));
@@ -320,13 +259,6 @@ mod loom_map {
                 guard: self.guard,
                 index,
             }
-        }
-    }
-
-    impl<K, V> Ref<'_, K, V> {
-        #[allow(dead_code)]
-        pub(crate) fn value(&self) -> &V {
-            &self.guard[self.index].1
         }
     }
 
@@ -347,17 +279,6 @@ mod loom_map {
     impl<K, V> DerefMut for RefMut<'_, K, V> {
         fn deref_mut(&mut self) -> &mut V {
             &mut self.guard[self.index].1
-        }
-    }
-
-    impl<K, V> Snapshot<K, V> {
-        #[allow(dead_code)]
-        pub(crate) fn key(&self) -> &K {
-            &self.key
-        }
-
-        pub(crate) fn value(&self) -> &V {
-            &self.value
         }
     }
 }

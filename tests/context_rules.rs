@@ -18,7 +18,7 @@ fn gfp_kernel_coherent_alloc_under_a_spinlock_is_reported() {
     drop(guard);
     let v = single_violation(&checker, &SLEEPING_ALLOC_IN_ATOMIC);
     assert_eq!(v.call, "dma_alloc_coherent");
-    assert_eq!(v.site.location.line(), line);
+    assert_eq!(v.site.location().line(), line);
     assert!(v.message.contains("spinlock"), "{}", v.message);
     assert!(!ring.is_null(), "the allocation is still carried out");
     dma_free_coherent(&dev, 4096, ring, handle);

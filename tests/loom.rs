@@ -164,7 +164,7 @@ fn unmap_racing_a_sync_of_the_same_entry_is_reported_only_when_the_sync_comes_se
         let names_the_unmap = c.violations().iter().all(|v| {
             v.related
                 .as_ref()
-                .is_some_and(|r| r.label == "released at" && r.site.location.line() > 0)
+                .is_some_and(|r| r.label == "released at" && r.site.location().line() > 0)
         });
         (rules_fired(&c), names_the_unmap, c.stats().live_entries)
     });
@@ -220,8 +220,8 @@ fn of_two_racing_unmaps_either_can_be_the_one_reported() {
         b.join().unwrap();
         let vs = c.violations();
         assert_eq!(vs.len(), 1, "one double unmap: {vs:?}");
-        let loser = vs[0].site.location.line();
-        let winner = vs[0].related.as_ref().map(|r| r.site.location.line());
+        let loser = vs[0].site.location().line();
+        let winner = vs[0].related.as_ref().map(|r| r.site.location().line());
         (loser, winner)
     });
     // Each thread lost in some execution, and the report named the other one as the first.

@@ -73,7 +73,10 @@ fn replayed_events_are_judged_like_live_calls() {
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].rule.id, "unmap-size-mismatch");
     assert_eq!(v[0].detail_u64("mapped_size"), Some(1522));
-    assert_eq!(v[0].mapped_at.as_ref().unwrap().location, map.site.location);
+    assert_eq!(
+        v[0].mapped_at.as_ref().unwrap().location(),
+        map.site.location()
+    );
 
     checker.record(&event(
         &dev,

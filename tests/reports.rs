@@ -58,20 +58,13 @@ fn stacks_when_enabled_resolve_to_the_callers_frames() {
     let dev = checker.device("eth0").build();
     unmap_with_wrong_size(&checker, &dev);
     let v = &checker.violations()[0];
-    let frames = v.site.stack.as_ref().expect("stack captured").resolve();
+    let frames = v.site.stack().expect("stack captured").resolve();
     assert!(
         frames[0].function.contains("unmap_with_wrong_size"),
         "first frame is the caller, not dmacheck: {:?}",
         &frames[..frames.len().min(4)]
     );
-    let mapped = v
-        .mapped_at
-        .as_ref()
-        .unwrap()
-        .stack
-        .as_ref()
-        .unwrap()
-        .resolve();
+    let mapped = v.mapped_at.as_ref().unwrap().stack().unwrap().resolve();
     assert!(mapped[0].function.contains("unmap_with_wrong_size"));
     assert!(v.to_string().contains("unmap_with_wrong_size"));
 }
@@ -81,7 +74,7 @@ fn without_stacks_only_the_location_is_kept() {
     let checker = quiet().build();
     let dev = checker.device("eth0").build();
     unmap_with_wrong_size(&checker, &dev);
-    assert!(checker.violations()[0].site.stack.is_none());
+    assert!(checker.violations()[0].site.stack().is_none());
 }
 
 #[test]

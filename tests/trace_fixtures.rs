@@ -110,13 +110,13 @@ fn options(path: &Path, e: &Expected) -> TraceOptions {
 fn check(path: &Path, replay: &TraceReplay, e: &Expected) -> Vec<String> {
     let name = path.file_name().unwrap().to_str().unwrap();
     let mut problems = Vec::new();
-    let line = |s: &dmacheck::Site| s.trace.map(|t| t.line);
+    let line = |s: &dmacheck::Site| s.trace().map(|t| t.line);
     let mut found: Vec<_> = replay
         .violations()
         .iter()
         .map(|v| {
             assert_eq!(
-                v.site.trace.map(|t| t.file),
+                v.site.trace().map(|t| t.file),
                 Some(name),
                 "sites name the trace"
             );

@@ -293,7 +293,7 @@ proptest! {
             let found: Vec<(&str, u64)> = replay
                 .violations()
                 .iter()
-                .map(|v| (v.rule.id, v.site.trace.unwrap().line))
+                .map(|v| (v.rule.id, v.site.trace().unwrap().line))
                 .collect();
             prop_assert_eq!(found, vec![(rule, line)], "{}", buggy);
         }

@@ -46,7 +46,7 @@ fn from_start() -> TraceOptions {
 fn found(r: &TraceReplay) -> Vec<(&'static str, u64)> {
     r.violations()
         .iter()
-        .map(|v| (v.rule.id, v.site.trace.unwrap().line))
+        .map(|v| (v.rule.id, v.site.trace().unwrap().line))
         .collect()
 }
 

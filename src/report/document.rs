@@ -238,11 +238,24 @@ pub struct ReportSite {
     /// standard library's or the runtime's): where to start reading.
     #[serde(default)]
     pub first_user_frame: Option<usize>,
+    /// Whether `stack` is the stack of this very call. `false` when it was unwound at the first
+    /// call from the same call site and reused (a build without frame pointers): another path
+    /// to the call site would show the same frames.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub stack_is_exact: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl From<&Site> for ReportSite {
     fn from(site: &Site) -> Self {
-        if let Some(t) = site.trace {
+        if let Some(t) = site.trace() {
             // A replayed event: the trace's line is where to look.
             return ReportSite {
                 file: t.file.to_string(),
@@ -250,15 +263,15 @@ impl From<&Site> for ReportSite {
                 column: 0,
                 stack: Vec::new(),
                 first_user_frame: None,
+                stack_is_exact: true,
             };
         }
         let stack: Vec<Frame> = site
-            .stack
-            .as_ref()
+            .stack()
             .map(|s| s.resolved().to_vec())
             .unwrap_or_default();
         let first_user_frame = first_user_frame(&stack);
-        let location = site.location;
+        let location = site.location();
         let user_frame = first_user_frame
             .map(|i| &stack[i])
             .filter(|_| is_own_source(location.file()));
@@ -280,6 +293,7 @@ impl From<&Site> for ReportSite {
             column,
             stack,
             first_user_frame,
+            stack_is_exact: site.stack().is_none_or(|s| s.is_exact()),
         }
     }
 }

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::document::ReportSite;
 use crate::rules::Level;
 use crate::site::Site;
-use crate::sync::Arc;
 use crate::tracker::Entry;
 use crate::types::MapKind;
 
@@ -157,7 +156,8 @@ struct LeakKey {
     file: &'static str,
     line: u32,
     column: u32,
-    stack: Option<Arc<[usize]>>,
+    /// The interned stack, by address (interned stacks are equal only if they are the same).
+    stack: Option<usize>,
     call: &'static str,
 }
 
@@ -175,14 +175,14 @@ impl LeakTable {
     /// release).
     pub fn add(&mut self, e: &Entry, device: &str, live: bool) {
         let key = LeakKey {
-            file: e.site.location.file(),
-            line: e.site.location.line(),
-            column: e.site.location.column(),
-            stack: e.site.stack.as_ref().map(|s| s.addresses().into()),
+            file: e.site.location().file(),
+            line: e.site.location().line(),
+            column: e.site.location().column(),
+            stack: e.site.stack().map(|s| std::ptr::from_ref(s).addr()),
             call: e.kind.map_call(),
         };
         let group = self.groups.entry(key).or_insert_with(|| LeakGroup {
-            site: e.site.clone(),
+            site: e.site,
             kinds: Vec::new(),
             devices: BTreeSet::new(),
             live: 0,

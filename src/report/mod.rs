@@ -146,15 +146,12 @@ impl Finding {
 
     /// Attach the site that made the entry and the call it made it with.
     pub fn mapped_at(mut self, site: &Site, call: &'static str) -> Finding {
-        self.mapped_at = Some((site.clone(), call));
+        self.mapped_at = Some((*site, call));
         self
     }
 
     pub fn related(mut self, label: &'static str, site: &Site) -> Finding {
-        self.related = Some(Related {
-            label,
-            site: site.clone(),
-        });
+        self.related = Some(Related { label, site: *site });
         self
     }
 }

@@ -226,7 +226,12 @@ fn stack(site: &ReportSite) -> Value {
             json!({ "location": location })
         })
         .collect();
-    json!({ "message": { "text": "call stack, innermost first" }, "frames": frames })
+    let text = if site.stack_is_exact {
+        "call stack, innermost first"
+    } else {
+        "call stack first seen at this call site (other paths to it may differ), innermost first"
+    };
+    json!({ "message": { "text": text }, "frames": frames })
 }
 
 fn sarif_level(level: Level) -> &'static str {

@@ -97,6 +97,12 @@ impl Style {
     }
 
     fn stack(self, s: &mut String, site: &ReportSite) {
+        if !site.stack.is_empty() && !site.stack_is_exact {
+            let _ = write!(
+                s,
+                "\n        (stack first seen at this call site; build with frame pointers for exact stacks)"
+            );
+        }
         for (i, frame) in site.stack.iter().enumerate() {
             let mut line = format!("#{i} {}", frame.function);
             if let (Some(file), Some(n)) = (&frame.file, frame.line) {

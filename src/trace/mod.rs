@@ -189,7 +189,7 @@ impl TraceReplay {
             x.mapped_by = x.mapped_by.map(|call| self.calls.rename(call));
         }
         v.sort_by(|a, b| {
-            let line = |v: &Violation| v.site.trace.map_or(0, |t| t.line);
+            let line = |v: &Violation| v.site.trace().map_or(0, |t| t.line);
             a.device.cmp(&b.device).then(line(a).cmp(&line(b)))
         });
         v
@@ -252,6 +252,7 @@ impl TraceReplay {
                     column: 0,
                     stack: Vec::new(),
                     first_user_frame: None,
+                    stack_is_exact: true,
                 },
                 call: call.to_string(),
                 level,
@@ -282,7 +283,7 @@ fn leak_groups(checker: &Checker) -> Vec<LeakGroup> {
     let mut groups: Vec<LeakGroup> = Vec::new();
     let mut index = std::collections::HashMap::new();
     for e in checker.live_entries() {
-        let line = e.site.trace.map_or(0, |t| t.line);
+        let line = e.site.trace().map_or(0, |t| t.line);
         let key = (e.device, e.kind.to_string(), e.size);
         match index.get(&key) {
             Some(&i) => {

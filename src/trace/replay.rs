@@ -391,7 +391,7 @@ impl Replayer {
                 self.summary.failed += 1;
                 // This event's `dma_addrs` are the list's physical addresses.
                 if let Some(&first) = ev.dma_addrs.first() {
-                    self.sg_failed.insert((cx.id, first), cx.site.clone());
+                    self.sg_failed.insert((cx.id, first), cx.site);
                 }
             }
             DmaCall::MapSg => self.map_sg(&cx, &ev),
@@ -720,7 +720,7 @@ impl Replayer {
             })
             .unwrap_or(ev.dma_addr);
         Example {
-            line: ev.site.trace.map_or(0, |t| t.line),
+            line: ev.site.trace().map_or(0, |t| t.line),
             device: self.checker.device_name(ev.device).to_string(),
             call: ev.call.to_string(),
             rule: f.rule.id.to_string(),
@@ -778,7 +778,7 @@ struct Cx {
 
 impl Cx {
     fn event(&self, op: Op, call: DmaCall, kind: MapKind) -> Event {
-        let mut e = Event::new(op, call.name(), kind, self.id, self.site.clone());
+        let mut e = Event::new(op, call.name(), kind, self.id, self.site);
         e.context = self.context;
         e
     }

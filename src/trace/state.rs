@@ -70,7 +70,7 @@ fn missing(f: &Finding) -> bool {
 
 /// The trace line of a site, 0 for a site that is not a trace's.
 fn line_of(site: &crate::site::Site) -> u64 {
-    site.trace.map_or(0, |t| t.line)
+    site.trace().map_or(0, |t| t.line)
 }
 
 /// A finding held until no lost-events marker can explain it.

@@ -52,11 +52,11 @@ pub fn violations_of(checker: &Checker, rule: &'static Rule) -> Vec<Violation> {
 #[track_caller]
 pub fn assert_site(site: &Site, file_name: &str, line: u32) {
     assert!(
-        site.location.file().ends_with(file_name),
+        site.location().file().ends_with(file_name),
         "site {site} is not in {file_name}"
     );
     assert_eq!(
-        site.location.line(),
+        site.location().line(),
         line,
         "site {site} is on the wrong line"
     );
