@@ -15,7 +15,7 @@ use crate::event::DeviceId;
 use crate::site::Site;
 use std::collections::HashMap;
 
-use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering, process};
+use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering};
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 const BUCKET_SHIFT: u32 = 12;
@@ -364,20 +364,24 @@ struct Counts {
 impl Counts {
     fn new() -> Counts {
         Counts {
-            stripes: (0..STRIPES)
+            stripes: (0..=STRIPES)
                 .map(|_| Padded((AtomicI64::new(0), AtomicI64::new(0))))
                 .collect(),
             peak: AtomicU64::new(0),
         }
     }
 
-    fn stripe(&self) -> &(AtomicI64, AtomicI64) {
-        &self.stripes[thread_stripe() % STRIPES].0
-    }
-
     fn add(&self, n: i64) {
-        let (count, high) = self.stripe();
-        let now = count.fetch_add(n, Ordering::Relaxed) + n;
+        let (stripe, exclusive) = thread_stripe();
+        let (count, high) = &self.stripes[stripe].0;
+        let now = if exclusive {
+            // Only this thread writes its stripe: a plain store, no locked instruction.
+            let now = count.load(Ordering::Relaxed) + n;
+            count.store(now, Ordering::Relaxed);
+            now
+        } else {
+            count.fetch_add(n, Ordering::Relaxed) + n
+        };
         if n > 0 && now > high.load(Ordering::Relaxed) {
             high.store(now, Ordering::Relaxed);
             let live = self.live();
@@ -397,18 +401,42 @@ impl Counts {
     }
 }
 
-/// The calling thread's counter stripe, handed out round-robin at its first count.
-fn thread_stripe() -> usize {
-    static NEXT: process::AtomicU32 = process::AtomicU32::new(0);
-    crate::sync::thread_local_const! {
-        static STRIPE: std::cell::Cell<u32> = std::cell::Cell::new(u32::MAX);
-    }
-    STRIPE.with(|s| {
-        if s.get() == u32::MAX {
-            s.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+/// The calling thread's counter stripe, and whether the thread has it to itself. The first
+/// [`STRIPES`] live threads each own one (a thread's stripe is handed back when it exits);
+/// threads beyond them share the last, extra one.
+#[cfg(not(loom))]
+fn thread_stripe() -> (usize, bool) {
+    /// Stripes handed back by exited threads, and the next never handed out.
+    static FREE: crate::sync::process::Mutex<(Vec<usize>, usize)> =
+        crate::sync::process::Mutex::new((Vec::new(), 0));
+    struct Owned(usize);
+    impl Drop for Owned {
+        fn drop(&mut self) {
+            if self.0 < STRIPES {
+                FREE.lock().0.push(self.0);
+            }
         }
-        s.get() as usize
-    })
+    }
+    std::thread_local! {
+        static STRIPE: Owned = {
+            let mut free = FREE.lock();
+            let stripe = free.0.pop().unwrap_or_else(|| {
+                free.1 += 1;
+                (free.1 - 1).min(STRIPES)
+            });
+            Owned(stripe)
+        };
+    }
+    // A thread being torn down (its stripe already handed back) counts on the shared stripe.
+    STRIPE
+        .try_with(|s| (s.0, s.0 < STRIPES))
+        .unwrap_or((STRIPES, false))
+}
+
+/// Under loom, every modeled thread shares one stripe: counts are not what the models check.
+#[cfg(loom)]
+fn thread_stripe() -> (usize, bool) {
+    (STRIPES, false)
 }
 
 /// The lock of a page (or line region): a multiplicative hash, so neighbouring pages land on
