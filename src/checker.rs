@@ -294,7 +294,12 @@ impl Checker {
     /// The caller's site, with a stack if the configuration asks for one.
     #[track_caller]
     pub(crate) fn capture_site(&self) -> Site {
-        Site::capture(self.0.config.stack_depth)
+        let config = &self.0.config;
+        if config.exact_stacks {
+            Site::capture_exact(config.stack_depth)
+        } else {
+            Site::capture(config.stack_depth)
+        }
     }
 
     pub(crate) fn register_device(&self, name: Arc<str>, driver: Arc<str>) -> DeviceId {
@@ -693,8 +698,16 @@ impl CheckerBuilder {
     }
 
     /// Capture `depth` frames of stack for every entry and violation (0: file and line only).
+    /// Exact where the build keeps frame pointers; otherwise each call site's stack is unwound
+    /// at its first call and reused, and reports say so (see [`Site`]).
     pub fn stacks(self, depth: usize) -> Self {
         self.set(move |c| c.stack_depth = depth)
+    }
+
+    /// Unwind every call's stack even without frame pointers: exact stacks at microseconds
+    /// per call (the `exact-stacks` directive).
+    pub fn exact_stacks(self, on: bool) -> Self {
+        self.set(move |c| c.exact_stacks = on)
     }
 
     /// Whether violations are printed to stderr as they happen (default true).

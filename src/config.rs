@@ -13,7 +13,8 @@
 //! | `print_first=<n>` | print only the first `n` violations to stderr (all are counted and kept) |
 //! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
 //! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `lifetime`) |
-//! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off |
+//! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off. Exact per call where the build keeps frame pointers; otherwise each call site's first stack, reused |
+//! | `exact-stacks` / `exact-stacks=0` | without frame pointers, unwind every call's stack anyway (exact, microseconds per call) |
 //! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
 //! | `keep=<n>` | keep at most `n` violations for [`Checker::violations`](crate::Checker::violations) |
 //! | `fail=<kind>[@<dev>]:every=<n>` or `:prob=<p>[:seed=<s>]`, `[:budget=<n>]` | inject failures into maps and allocations (see [`crate::faults`]); repeatable |
@@ -65,6 +66,8 @@ pub struct Config {
     pub levels: Box<[Level]>,
     /// Frames of stack captured per call (0: file and line only).
     pub stack_depth: usize,
+    /// Unwind every call's stack even where frame pointers are missing (see [`crate::Site`]).
+    pub exact_stacks: bool,
     /// Print violations to stderr as they happen.
     pub print: bool,
     /// How many violations are kept for inspection.
@@ -93,6 +96,7 @@ impl Default for Config {
         Config {
             levels: rules::all().iter().map(|r| r.default_level).collect(),
             stack_depth: 0,
+            exact_stacks: false,
             print: true,
             keep_at_most: 100_000,
             memory: MemoryConfig::default(),
@@ -136,6 +140,10 @@ impl Config {
         match (key, value) {
             ("stacks", None) => self.stack_depth = DEFAULT_STACK_DEPTH,
             ("stacks", v) => self.stack_depth = number(v).ok_or("stacks takes a frame count")?,
+            ("exact-stacks", None) => self.exact_stacks = true,
+            ("exact-stacks", v) => {
+                self.exact_stacks = number(v).ok_or("exact-stacks takes 0 or 1")? != 0;
+            }
             ("print", v) => self.print = number(v).ok_or("print takes 0 or 1")? != 0,
             ("keep", v) => self.keep_at_most = number(v).ok_or("keep takes a count")?,
             ("digests", v) => self.digests = number(v).ok_or("digests takes 0 or 1")? != 0,

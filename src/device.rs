@@ -42,6 +42,9 @@ pub(crate) struct DeviceInner {
     pub(crate) declared: crate::declared::DeviceRegions,
     /// The device's own CMA area, if it has one.
     cma: Option<crate::cma::CmaArea>,
+    /// Whether its checker checks at all, copied here so that the switched-off path reads one
+    /// field of the device instead of following the checker's pointer.
+    checking: bool,
     pub(crate) checker: Checker,
 }
 
@@ -83,8 +86,15 @@ impl Device {
     }
 
     /// The backend that maps memory for the device.
+    #[inline]
     pub fn backend(&self) -> &dyn Backend {
         &*self.0.backend
+    }
+
+    /// Whether calls on the device are checked (its checker is switched on).
+    #[inline]
+    pub(crate) fn checking(&self) -> bool {
+        self.0.checking
     }
 
     /// The checker the device belongs to.
@@ -93,6 +103,7 @@ impl Device {
     }
 
     /// Its DMA parameters now.
+    #[inline]
     pub fn params(&self) -> DeviceParams {
         DeviceParams {
             id: self.0.id,
@@ -283,6 +294,7 @@ impl DeviceBuilder {
             backend: self
                 .backend
                 .unwrap_or_else(|| self.checker.backend().clone()),
+            checking: self.checker.config().enabled,
             checker: self.checker,
         }))
     }

@@ -113,12 +113,14 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
 /// checker.assert_clean();
 /// ```
 #[track_caller]
+#[inline]
 pub fn dma_map_single(dev: &Device, cpu_addr: *const u8, size: usize, dir: Direction) -> DmaAddr {
     dma_map_single_attrs(dev, cpu_addr, size, dir, DmaAttrs::empty())
 }
 
 /// [`dma_map_single`] with attributes (`dma_map_single_attrs`).
 #[track_caller]
+#[inline]
 pub fn dma_map_single_attrs(
     dev: &Device,
     cpu_addr: *const u8,
@@ -149,6 +151,7 @@ pub fn dma_map_single_attrs(
 /// checker.assert_clean();
 /// ```
 #[track_caller]
+#[inline]
 pub fn dma_map_page(
     dev: &Device,
     page: Page,
@@ -161,6 +164,7 @@ pub fn dma_map_page(
 
 /// [`dma_map_page`] with attributes (`dma_map_page_attrs`).
 #[track_caller]
+#[inline]
 pub fn dma_map_page_attrs(
     dev: &Device,
     page: Page,
@@ -247,6 +251,7 @@ fn unmap_event(
 
 /// The unmap of a single or page mapping: straight to the backend with checking off.
 #[track_caller]
+#[inline]
 fn unmap_streaming(
     dev: &Device,
     call: &'static str,
@@ -268,12 +273,14 @@ fn unmap_streaming(
 /// End a mapping made by [`dma_map_single`] (`dma_unmap_single`): the same address, size and
 /// direction.
 #[track_caller]
+#[inline]
 pub fn dma_unmap_single(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
     dma_unmap_single_attrs(dev, dma_addr, size, dir, DmaAttrs::empty());
 }
 
 /// [`dma_unmap_single`] with attributes (`dma_unmap_single_attrs`).
 #[track_caller]
+#[inline]
 pub fn dma_unmap_single_attrs(
     dev: &Device,
     dma_addr: DmaAddr,
@@ -294,12 +301,14 @@ pub fn dma_unmap_single_attrs(
 
 /// End a mapping made by [`dma_map_page`] (`dma_unmap_page`).
 #[track_caller]
+#[inline]
 pub fn dma_unmap_page(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
     dma_unmap_page_attrs(dev, dma_addr, size, dir, DmaAttrs::empty());
 }
 
 /// [`dma_unmap_page`] with attributes (`dma_unmap_page_attrs`).
 #[track_caller]
+#[inline]
 pub fn dma_unmap_page_attrs(
     dev: &Device,
     dma_addr: DmaAddr,
@@ -321,6 +330,7 @@ pub fn dma_unmap_page_attrs(
 /// Whether a map failed (`dma_mapping_error`): non-zero for [`DMA_MAPPING_ERROR`]. Calling it
 /// is what the [`unmap-unchecked`](rules::UNMAP_UNCHECKED) rule looks for.
 #[track_caller]
+#[inline]
 pub fn dma_mapping_error(dev: &Device, dma_addr: DmaAddr) -> i32 {
     if !checking(dev) {
         return i32::from(dma_addr == DMA_MAPPING_ERROR);
@@ -872,8 +882,9 @@ pub fn dma_free_attrs(
 // Checking switched off
 
 /// Whether the device's checker checks at all (`DMACHECK=off` turns it off).
+#[inline]
 fn checking(dev: &Device) -> bool {
-    dev.checker().config().enabled
+    dev.checking()
 }
 
 /// The DMA API carried out on the backend alone: nothing recorded, checked or reported. What a
@@ -881,6 +892,7 @@ fn checking(dev: &Device) -> bool {
 mod unchecked {
     use super::*;
 
+    #[inline]
     pub(super) fn map(
         dev: &Device,
         cpu: *const u8,
@@ -898,6 +910,7 @@ mod unchecked {
             .unwrap_or(DMA_MAPPING_ERROR)
     }
 
+    #[inline]
     pub(super) fn unmap(dev: &Device, dma: DmaAddr, size: usize, dir: Direction, attrs: DmaAttrs) {
         if dma != DMA_MAPPING_ERROR {
             let _ = dev

@@ -69,6 +69,82 @@ fn stacks_when_enabled_resolve_to_the_callers_frames() {
     assert!(v.to_string().contains("unmap_with_wrong_size"));
 }
 
+/// Map one buffer from one line, called from two different functions; the leaked entries' sites.
+fn map_from_two_callers(checker: &Checker) -> (Site, Site) {
+    #[inline(never)]
+    fn map_one(checker: &Checker, dev: &Device) {
+        let buf = kmalloc(checker, 64, Gfp::KERNEL);
+        let dma = dma_map_single(dev, buf, 64, Direction::ToDevice);
+        assert_eq!(dma_mapping_error(dev, dma), 0);
+    }
+    #[inline(never)]
+    fn first_caller(checker: &Checker, dev: &Device) {
+        map_one(checker, dev);
+    }
+    #[inline(never)]
+    fn second_caller(checker: &Checker, dev: &Device) {
+        map_one(checker, dev);
+    }
+    let dev = checker.device("eth0").build();
+    first_caller(checker, &dev);
+    second_caller(checker, &dev);
+    let live = checker.live_entries();
+    assert_eq!(live.len(), 2);
+    (live[0].site, live[1].site)
+}
+
+fn names(site: Site) -> Vec<String> {
+    let stack = site.stack().expect("a stack was captured");
+    stack.resolve().into_iter().map(|f| f.function).collect()
+}
+
+#[test]
+fn stacks_are_exact_with_frame_pointers_and_else_say_they_are_reused() {
+    let checker = quiet().stacks(16).build();
+    let (a, b) = map_from_two_callers(&checker);
+    let exact = a.stack().unwrap().is_exact();
+    if exact {
+        // A frame-pointer build: each call has its own stack.
+        assert_ne!(a, b);
+        assert!(
+            names(a).iter().any(|f| f.contains("first_caller")),
+            "{:?}",
+            names(a)
+        );
+        assert!(
+            names(b).iter().any(|f| f.contains("second_caller")),
+            "{:?}",
+            names(b)
+        );
+    } else {
+        // The call site's first stack, reused, and the report says so.
+        assert_eq!(a, b);
+        assert!(
+            names(a).iter().any(|f| f.contains("first_caller")),
+            "{:?}",
+            names(a)
+        );
+        let text = checker.report().leaks.to_string();
+        assert!(text.contains("first seen at this call site"), "{text}");
+    }
+    checker.take_violations();
+}
+
+#[test]
+fn exact_stacks_unwind_every_call() {
+    let checker = quiet().stacks(16).exact_stacks(true).build();
+    let (a, b) = map_from_two_callers(&checker);
+    assert!(a.stack().unwrap().is_exact() && b.stack().unwrap().is_exact());
+    assert_ne!(a, b);
+    assert!(
+        names(b).iter().any(|f| f.contains("second_caller")),
+        "{:?}",
+        names(b)
+    );
+    let text = checker.report().leaks.to_string();
+    assert!(!text.contains("first seen at this call site"), "{text}");
+}
+
 #[test]
 fn without_stacks_only_the_location_is_kept() {
     let checker = quiet().build();
