@@ -435,11 +435,14 @@ impl CheckerInner {
         }
         let phys = self.memory.phys_of_addr(e.cpu_addr, e.size).ok()?;
         let parts = e.cpu_ranges.complement(e.size);
-        self.memory.digest_parts(
+        let digest = self.memory.digest_parts(
             parts
                 .iter()
                 .map(|&(start, end)| (phys + start, end - start)),
-        )
+        )?;
+        // 32 bits, as the tracker stores them: a missed change is a 1-in-4-billion chance, and
+        // an unchanged buffer always matches.
+        Some(digest & u64::from(u32::MAX))
     }
 
     /// Something is about to write the physical range `start..end` behind the CPU's view of
@@ -801,7 +804,7 @@ impl CheckerBuilder {
         );
         Checker(Arc::new(CheckerInner {
             config,
-            tracker: Tracker::new(),
+            tracker: Tracker::new(memory.cpu_to_phys_offset()),
             memory,
             backend,
             iommu: OnceLock::new(),

@@ -56,6 +56,7 @@ mod device;
 mod device_model;
 mod event;
 pub mod faults;
+mod frames;
 mod mmap;
 mod noncoherent;
 mod origin;

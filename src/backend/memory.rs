@@ -353,6 +353,12 @@ impl PhysMemory {
         Ok(self.phys_base + offset)
     }
 
+    /// What to add (wrapping) to a CPU address inside the memory to get its physical address.
+    pub(crate) fn cpu_to_phys_offset(&self) -> u64 {
+        self.phys_base
+            .wrapping_sub(self.base.as_ptr().addr() as u64)
+    }
+
     /// The CPU address of `len` bytes at physical address `phys`, if they lie inside the memory.
     pub fn cpu_of(&self, phys: PhysAddr, len: u64) -> Option<NonNull<u8>> {
         let offset = phys.checked_sub(self.phys_base)?;

@@ -11,10 +11,11 @@
 
 use smallvec::SmallVec;
 
+mod shard;
+use shard::Shard;
+
 use crate::event::DeviceId;
 use crate::site::Site;
-use std::collections::HashMap;
-
 use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering};
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
@@ -134,7 +135,8 @@ pub struct Entry {
     /// only the range it names).
     pub cpu_ranges: Ranges,
     /// A fingerprint of the CPU's bytes of the parts the device owns, taken at the last change
-    /// of ownership (or legitimate write), where the checker can read them.
+    /// of ownership (or legitimate write), where the checker can read them. 32 bits: the
+    /// table stores no more.
     pub digest: Option<u64>,
     /// The CPU was found to have written a device-owned part since the last change of
     /// ownership (noticed before a legitimate write re-fingerprinted the buffer).
@@ -280,8 +282,6 @@ pub enum Lookup<T> {
     Missing,
 }
 
-type Bucket = SmallVec<[Entry; 1]>;
-
 /// How many locks the table (and the line index) is split over: enough that threads working on
 /// different buffers rarely meet on one.
 #[cfg(not(loom))]
@@ -307,51 +307,6 @@ const STRIPES: usize = 2;
 #[derive(Default)]
 #[repr(align(128))]
 struct Padded<T>(T);
-
-/// One lock's part of the table: the buckets of the pages that hash to it, and the releases of
-/// entries that were in them.
-#[derive(Default)]
-struct Shard {
-    buckets: HashMap<u64, Bucket, rustc_hash::FxBuildHasher>,
-    /// Buckets left empty by removals. They are kept, because the next mapping of the same page
-    /// usually follows soon (rings reuse their buffers), and pruned when they pile up.
-    empty_buckets: usize,
-    live: usize,
-    /// Recent releases: a ring, `graves_next` the slot to overwrite next.
-    graves: Vec<Tombstone>,
-    graves_next: usize,
-}
-
-impl Shard {
-    /// Remember that an entry was released, for naming the first release of a double one.
-    /// Lossy by design: the shard keeps its latest few releases.
-    fn bury(&mut self, tombstone: Tombstone) {
-        if self.graves.len() < GRAVES_PER_SHARD {
-            self.graves.push(tombstone);
-        } else {
-            self.graves[self.graves_next] = tombstone;
-        }
-        self.graves_next = (self.graves_next + 1) % GRAVES_PER_SHARD;
-    }
-
-    /// The most recent release satisfying `pick`.
-    fn grave(&self, pick: impl Fn(&Tombstone) -> bool) -> Option<Tombstone> {
-        let (older, newer) = self
-            .graves
-            .split_at(self.graves_next.min(self.graves.len()));
-        newer.iter().chain(older).rev().find(|t| pick(t)).cloned()
-    }
-
-    fn note_empty_bucket(&mut self) {
-        self.empty_buckets += 1;
-        // Prune once empty buckets outnumber live entries by a margin, so memory follows the
-        // live set, not every page ever mapped.
-        if self.empty_buckets > 64 + 2 * self.live {
-            self.buckets.retain(|_, b| !b.is_empty());
-            self.empty_buckets = 0;
-        }
-    }
-}
 
 /// Live and peak entry counts without a counter shared by threads: each thread adds to its own
 /// stripe, `live` is the sum. A thread's stripe reaching a new high triggers a look at the sum
@@ -452,22 +407,27 @@ pub struct Tracker {
     max_span_pages: AtomicU64,
     counts: Counts,
     lines: LineIndex,
+    /// What to add to a CPU address of the checker's memory to get its physical address:
+    /// entries whose cache lines follow from their CPU address need not store them.
+    line_offset: u64,
 }
 
 impl Default for Tracker {
     fn default() -> Self {
-        Self::new()
+        Self::new(0)
     }
 }
 
 impl Tracker {
-    /// An empty table.
-    pub fn new() -> Tracker {
+    /// An empty table, for memory whose physical addresses are its CPU addresses plus
+    /// `line_offset` (wrapping).
+    pub fn new(line_offset: u64) -> Tracker {
         Tracker {
             shards: (0..LOCKS).map(|_| Padded(Mutex::default())).collect(),
             max_span_pages: AtomicU64::new(0),
             counts: Counts::new(),
             lines: LineIndex::new(),
+            line_offset,
         }
     }
 
@@ -487,23 +447,7 @@ impl Tracker {
         if span > self.max_span_pages.load(Ordering::Relaxed) {
             self.max_span_pages.fetch_max(span, Ordering::Relaxed);
         }
-        {
-            let mut shard = self.shard(first).lock();
-            let shard = &mut *shard;
-            match shard.buckets.get_mut(&first) {
-                Some(bucket) => {
-                    if bucket.is_empty() {
-                        // A kept empty bucket (see `Shard::empty_buckets`) is in use again.
-                        shard.empty_buckets = shard.empty_buckets.saturating_sub(1);
-                    }
-                    bucket.push(entry);
-                }
-                None => {
-                    shard.buckets.insert(first, smallvec::smallvec![entry]);
-                }
-            }
-            shard.live += 1;
-        }
+        self.shard(first).lock().insert(&entry, self.line_offset);
         self.counts.add(1);
         overlaps
     }
@@ -520,30 +464,12 @@ impl Tracker {
         released_at: &Site,
         released_by: &'static str,
     ) -> Lookup<Entry> {
-        let page = addr >> BUCKET_SHIFT;
-        let mut shard = self.shard(page).lock();
-        let shard = &mut *shard;
-        let Some(bucket) = shard.buckets.get_mut(&page) else {
-            return Lookup::Missing;
+        let mut shard = self.shard(addr >> BUCKET_SHIFT).lock();
+        let entry = match shard.remove(device, addr, rank, self.line_offset) {
+            Ok(entry) => entry,
+            Err(Some(other)) => return Lookup::OtherDevice(other),
+            Err(None) => return Lookup::Missing,
         };
-        // Among equally good matches, the oldest (as the kernel's dma-debug picks).
-        let best = bucket
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.device == device && e.dma_addr == addr)
-            .rev()
-            .max_by_key(|(_, e)| rank(e))
-            .map(|(i, _)| i);
-        let Some(i) = best else {
-            return match bucket.iter().find(|e| e.dma_addr == addr) {
-                Some(other) => Lookup::OtherDevice(Box::new(other.clone())),
-                None => Lookup::Missing,
-            };
-        };
-        // `remove`, not `swap_remove`: buckets keep insertion order, so "oldest" means something.
-        let entry = bucket.remove(i);
-        let now_empty = bucket.is_empty();
-        shard.live -= 1;
         // Buried while the shard is still locked (see above).
         shard.bury(Tombstone {
             device: entry.device,
@@ -554,9 +480,7 @@ impl Tracker {
             released_at: *released_at,
             released_by,
         });
-        if now_empty {
-            shard.note_empty_bucket();
-        }
+        drop(shard);
         if let Some(lines) = entry.cache_lines {
             self.lines.remove(&entry, lines);
         }
@@ -577,26 +501,25 @@ impl Tracker {
         let key = addr >> BUCKET_SHIFT;
         let span = self.max_span_pages.load(Ordering::Relaxed);
         let mut other = None;
+        let mut f = f;
         for k in (key.saturating_sub(span)..=key).rev() {
-            let mut shard = self.shard(k).lock();
-            let Some(bucket) = shard.buckets.get_mut(&k) else {
-                continue;
-            };
-            let best = bucket
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.device == device && e.contains(addr))
-                .rev()
-                .max_by_key(|(_, e)| rank(e))
-                .map(|(i, _)| i);
-            if let Some(i) = best {
-                return Lookup::Found(f(&mut bucket[i]));
-            }
-            if other.is_none() {
-                other = bucket.iter().find(|e| e.contains(addr)).cloned();
+            let found = self.shard(k).lock().update_best(
+                k,
+                |e| e.device == device && e.contains(addr),
+                &rank,
+                |e| e.contains(addr),
+                f,
+                self.line_offset,
+            );
+            match found {
+                Ok(result) => return Lookup::Found(result),
+                Err((back, first_other)) => {
+                    f = back;
+                    other = other.or(first_other);
+                }
             }
         }
-        other.map_or(Lookup::Missing, |e| Lookup::OtherDevice(Box::new(e)))
+        other.map_or(Lookup::Missing, Lookup::OtherDevice)
     }
 
     /// Run `f` on the first entry of `device` that starts at `addr` and satisfies `pick`;
@@ -608,21 +531,13 @@ impl Tracker {
         pick: impl Fn(&Entry) -> bool,
         f: impl FnOnce(&mut Entry),
     ) -> bool {
-        let page = addr >> BUCKET_SHIFT;
-        let mut shard = self.shard(page).lock();
-        let Some(bucket) = shard.buckets.get_mut(&page) else {
-            return false;
-        };
-        match bucket
-            .iter_mut()
-            .find(|e| e.device == device && e.dma_addr == addr && pick(e))
-        {
-            Some(e) => {
-                f(e);
-                true
-            }
-            None => false,
-        }
+        self.shard(addr >> BUCKET_SHIFT).lock().update_first(
+            device,
+            addr,
+            pick,
+            f,
+            self.line_offset,
+        )
     }
 
     /// The remembered release of `device`'s entry that started at `addr`.
@@ -650,8 +565,7 @@ impl Tracker {
     /// look entries up by something other than their DMA address.
     pub fn for_each_mut(&self, mut f: impl FnMut(&mut Entry)) {
         for shard in &self.shards {
-            let mut shard = shard.0.lock();
-            shard.buckets.values_mut().flatten().for_each(&mut f);
+            shard.0.lock().for_each_mut(&mut f, self.line_offset);
         }
     }
 
@@ -659,21 +573,10 @@ impl Tracker {
     pub fn drain_device(&self, device: DeviceId) -> Vec<Entry> {
         let mut drained = Vec::new();
         for shard in &self.shards {
-            let mut shard = shard.0.lock();
-            let before = drained.len();
-            shard.buckets.retain(|_, bucket| {
-                let mut i = 0;
-                while i < bucket.len() {
-                    if bucket[i].device == device {
-                        drained.push(bucket.remove(i));
-                    } else {
-                        i += 1;
-                    }
-                }
-                !bucket.is_empty()
-            });
-            shard.live -= drained.len() - before;
-            shard.empty_buckets = 0;
+            shard
+                .0
+                .lock()
+                .drain_device(device, &mut drained, self.line_offset);
         }
         self.counts.add(-(drained.len() as i64));
         for e in &drained {
@@ -689,14 +592,10 @@ impl Tracker {
     pub fn snapshot(&self, device: Option<DeviceId>) -> Vec<Entry> {
         let mut all = Vec::new();
         for shard in &self.shards {
-            let shard = shard.0.lock();
-            all.extend(
-                shard
-                    .buckets
-                    .values()
-                    .flatten()
-                    .filter(|e| device.is_none_or(|d| e.device == d))
-                    .cloned(),
+            shard.0.lock().copy_into(
+                &mut all,
+                |d| device.is_none_or(|want| want.0 == d),
+                self.line_offset,
             );
         }
         all.sort_by_key(|e| (e.device, e.dma_addr));
@@ -712,11 +611,6 @@ impl Tracker {
     /// bound that misses only peaks no thread's own count reached a new high in).
     pub fn peak(&self) -> u64 {
         self.counts.peak.load(Ordering::Relaxed)
-    }
-
-    #[cfg(test)]
-    fn buckets(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().buckets.len()).sum()
     }
 }
 
@@ -752,7 +646,7 @@ mod tests {
 
     #[test]
     fn remove_finds_exact_entries_and_tells_other_devices_apart() {
-        let t = Tracker::new();
+        let t = Tracker::new(0);
         t.insert(entry(1, 0x1000, 64));
         t.insert(entry(1, 0x1040, 64));
         assert_eq!(t.live(), 2);
@@ -772,7 +666,7 @@ mod tests {
 
     #[test]
     fn remove_prefers_the_best_ranked_duplicate() {
-        let t = Tracker::new();
+        let t = Tracker::new(0);
         t.insert(entry(1, 0x2000, 64));
         t.insert(entry(1, 0x2000, 128));
         let Lookup::Found(e) = t.remove(
@@ -790,7 +684,7 @@ mod tests {
 
     #[test]
     fn containing_lookup_reaches_back_over_many_pages() {
-        let t = Tracker::new();
+        let t = Tracker::new(0);
         t.insert(entry(1, 0x10_0000, 0x10_0000));
         let found = t.update_containing(DeviceId(1), 0x1f_fff0, |_| 0, |e| e.dma_addr);
         assert!(matches!(found, Lookup::Found(0x10_0000)));
@@ -806,7 +700,7 @@ mod tests {
 
     #[test]
     fn drain_takes_only_the_devices_entries() {
-        let t = Tracker::new();
+        let t = Tracker::new(0);
         t.insert(entry(1, 0x1000, 8));
         t.insert(entry(2, 0x1000, 8));
         t.insert(entry(1, 0x9000, 8));
@@ -821,7 +715,7 @@ mod tests {
 
     #[test]
     fn removal_leaves_a_tombstone_naming_the_release() {
-        let t = Tracker::new();
+        let t = Tracker::new(0);
         t.insert(entry(1, 0x3000, 8));
         assert!(t.tombstone(DeviceId(1), 0x3000).is_none());
         assert!(matches!(
@@ -835,19 +729,8 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "thousands of table operations; no unsafe code here")]
-    fn empty_buckets_are_reused_and_pruned_when_they_pile_up() {
-        let t = Tracker::new();
-        for round in 0..3 {
-            t.insert(entry(1, 0x5000, 8));
-            assert!(
-                matches!(
-                    t.remove(DeviceId(1), 0x5000, |_| 0, &here(), "unmap"),
-                    Lookup::Found(_)
-                ),
-                "round {round}"
-            );
-        }
-        assert_eq!(t.buckets(), 1, "the page's bucket is kept for reuse");
+    fn memory_follows_the_live_set() {
+        let t = Tracker::new(0);
         for page in 0..10_000u64 {
             t.insert(entry(1, page << BUCKET_SHIFT, 8));
             assert!(matches!(
@@ -855,11 +738,53 @@ mod tests {
                 Lookup::Found(_)
             ));
         }
-        assert!(
-            t.buckets() <= LOCKS * 65,
-            "{} empty buckets kept",
-            t.buckets()
-        );
+        let slots: usize = t.shards.iter().map(|s| s.0.lock().slots()).sum();
+        assert!(slots <= LOCKS, "{slots} slots for at most one live entry");
         assert_eq!(t.live(), 0);
+        assert_eq!(t.peak(), 1);
+    }
+
+    #[test]
+    fn entries_come_back_as_they_went_in_whatever_they_carry() {
+        let t = Tracker::new(0x10_0000);
+        let plain = entry(1, 0x7000, 64);
+        let mut rich = entry(2, 0x7000, 5 << 30);
+        rich.kind = MapKind::Sg;
+        rich.dir = Direction::FromDevice;
+        rich.attrs = DmaAttrs::from_bits_retain(1 << 40) | DmaAttrs::SKIP_CPU_SYNC;
+        rich.sg_nents = 3;
+        rich.sg_mapped_ents = 2;
+        rich.cpu_addr = 0x5000;
+        rich.cache_lines = Some((7, 9));
+        rich.cpu_ranges.add(16, 32);
+        rich.digest = Some(0xdead_beef);
+        rich.cpu_wrote = true;
+        rich.error_checked = true;
+        rich.owner = Owner::Cpu;
+        rich.handed_at = Site::in_trace("t", 3);
+        let mut derived = entry(3, 0x7000, 100);
+        derived.cpu_addr = 0x4_0000;
+        derived.cache_lines = Some((
+            (0x4_0000 + 0x10_0000) / 64,
+            (0x4_0000 + 0x10_0000 + 100u64).div_ceil(64),
+        ));
+        let mut all_cpu = entry(4, 0x7000, 100);
+        all_cpu.cpu_ranges.add(0, 100);
+        for e in [&plain, &rich, &derived, &all_cpu] {
+            t.insert(e.clone());
+        }
+        let back = t.snapshot(None);
+        for (want, got) in [&plain, &rich, &derived, &all_cpu].iter().zip(&back) {
+            assert_eq!(format!("{want:?}"), format!("{got:?}"));
+        }
+        // An update is stored too.
+        t.update_first(DeviceId(1), 0x7000, |_| true, |e| e.cpu_ranges.add(0, 8));
+        assert_eq!(
+            t.snapshot(Some(DeviceId(1)))[0]
+                .cpu_ranges
+                .iter()
+                .collect::<Vec<_>>(),
+            [(0, 8)]
+        );
     }
 }

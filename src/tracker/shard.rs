@@ -1,0 +1,524 @@
+//! One lock's part of the entry table, stored compactly: a 48-byte [`Record`] per entry in a
+//! slab, chained per page of DMA address, and an index of pages (4 bytes a slot) into the
+//! chains. What few entries need beyond the record (a partial CPU ownership, sg counts, a
+//! hand-off elsewhere than the map, sizes beyond 4 GiB) lives in a side slab of [`Extra`]s.
+//!
+//! Entries go in and come out as [`Entry`]; the encoding is private to this file.
+
+use hashbrown::HashTable;
+
+use super::{BUCKET_SHIFT, Entry, GRAVES_PER_SHARD, Owner, Ranges, Tombstone};
+use crate::event::DeviceId;
+use crate::site::Site;
+use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
+
+/// No slot: the end of a chain, or no extra.
+const NONE: u32 = u32::MAX;
+
+/// An entry as the table stores it.
+#[derive(Clone, Copy)]
+struct Record {
+    dma_addr: u64,
+    cpu_addr: u64,
+    site: Site,
+    /// The size, or [`NONE`] when it is in the extra.
+    size: u32,
+    device: u32,
+    /// A 32-bit fingerprint (see [`Entry::digest`]).
+    digest: u32,
+    extra: u32,
+    /// The next record of the same page (older), or the next free slot.
+    next: u32,
+    /// The attrs, when they fit (else [`flags::WIDE_ATTRS`] and the extra has them).
+    attrs: u16,
+    /// The kind, or [`FREE`] for a free slot.
+    kind: u8,
+    flags: u8,
+}
+
+/// A free slot's `kind`.
+const FREE: u8 = u8::MAX;
+
+mod flags {
+    /// The direction, in the low two bits.
+    pub(super) const DIR: u8 = 0b11;
+    pub(super) const ERROR_CHECKED: u8 = 1 << 2;
+    pub(super) const OWNER_CPU: u8 = 1 << 3;
+    pub(super) const CPU_WROTE: u8 = 1 << 4;
+    pub(super) const HAS_DIGEST: u8 = 1 << 5;
+    /// The cache lines are those of the CPU address (through the table's `line_offset`).
+    pub(super) const LINES_OF_CPU: u8 = 1 << 6;
+    /// The CPU owns all of it (`cpu_ranges` is `0..size`).
+    pub(super) const CPU_RANGES_ALL: u8 = 1 << 7;
+}
+
+/// What an entry needs beyond its record.
+#[derive(Clone, Default)]
+struct Extra {
+    handed_at: Option<Site>,
+    cpu_ranges: Ranges,
+    sg: (u32, u32),
+    cache_lines: Option<(u64, u64)>,
+    size: u64,
+    attrs: DmaAttrs,
+}
+
+const KINDS: [MapKind; 5] = [
+    MapKind::Single,
+    MapKind::Page,
+    MapKind::Coherent,
+    MapKind::Sg,
+    MapKind::Noncoherent,
+];
+const DIRECTIONS: [Direction; 4] = [
+    Direction::Bidirectional,
+    Direction::ToDevice,
+    Direction::FromDevice,
+    Direction::None,
+];
+
+/// The cache lines of `size` bytes at CPU address `cpu`, where the CPU's view of memory is
+/// `line_offset` below its physical addresses.
+fn lines_of_cpu(cpu: u64, size: u64, line_offset: u64) -> (u64, u64) {
+    let line = crate::DMA_CACHE_ALIGNMENT as u64;
+    let phys = cpu.wrapping_add(line_offset);
+    (phys / line, phys.saturating_add(size.max(1)).div_ceil(line))
+}
+
+/// Released entries remembered, oldest overwritten first.
+#[derive(Default)]
+struct Graves {
+    ring: Vec<Tombstone>,
+    next: usize,
+}
+
+/// One lock's part of the table.
+#[derive(Default)]
+pub(super) struct Shard {
+    /// The newest record of each page with any, by page.
+    pages: HashTable<u32>,
+    records: Vec<Record>,
+    free_record: Option<u32>,
+    extras: Vec<Extra>,
+    free_extras: Vec<u32>,
+    pub(super) live: usize,
+    graves: Graves,
+}
+
+fn page_hash(page: u64) -> u64 {
+    // The shard was chosen by the high bits of a similar product; these are other bits.
+    page.wrapping_mul(0xA076_1D64_78BD_642F).rotate_left(29)
+}
+
+impl Shard {
+    fn page_of(&self, slot: u32) -> u64 {
+        self.records[slot as usize].dma_addr >> BUCKET_SHIFT
+    }
+
+    /// The newest record of `page`.
+    fn head(&self, page: u64) -> Option<u32> {
+        self.pages
+            .find(page_hash(page), |&s| self.page_of(s) == page)
+            .copied()
+    }
+
+    /// The records of `page`, newest first.
+    fn chain(&self, page: u64) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors(self.head(page), |&s| {
+            let next = self.records[s as usize].next;
+            (next != NONE).then_some(next)
+        })
+    }
+
+    /// Add an entry (to its page's chain, as the newest).
+    pub(super) fn insert(&mut self, e: &Entry, line_offset: u64) {
+        let page = e.dma_addr >> BUCKET_SHIFT;
+        let mut record = self.encode(e, line_offset);
+        let head = self.head(page);
+        record.next = head.unwrap_or(NONE);
+        let slot = match self.free_record {
+            Some(slot) => {
+                let next_free = self.records[slot as usize].next;
+                self.free_record = (next_free != NONE).then_some(next_free);
+                self.records[slot as usize] = record;
+                slot
+            }
+            None => {
+                self.records.push(record);
+                u32::try_from(self.records.len() - 1).expect("fewer than 4G entries per shard")
+            }
+        };
+        let hash = page_hash(page);
+        match head {
+            Some(old) => {
+                *self
+                    .pages
+                    .find_mut(hash, |&s| s == old)
+                    .expect("the head is indexed") = slot;
+            }
+            None => {
+                let records = &self.records;
+                self.pages.insert_unique(hash, slot, |&s| {
+                    page_hash(records[s as usize].dma_addr >> BUCKET_SHIFT)
+                });
+            }
+        }
+        self.live += 1;
+    }
+
+    /// Remove the best match (by `rank`; the oldest of equals) among the entries of `device`
+    /// starting at `addr`. `Err` carries another device's entry at `addr`, if there is one.
+    pub(super) fn remove(
+        &mut self,
+        device: DeviceId,
+        addr: DmaAddr,
+        rank: impl Fn(&Entry) -> u32,
+        line_offset: u64,
+    ) -> Result<Entry, Option<Box<Entry>>> {
+        let page = addr >> BUCKET_SHIFT;
+        let mut best: Option<(u32, u32, Option<u32>)> = None;
+        let mut other = None;
+        let mut prev = None;
+        for slot in self.chain(page) {
+            let r = &self.records[slot as usize];
+            if r.dma_addr == addr {
+                if r.device == device.0 {
+                    let score = rank(&self.decode(slot, line_offset));
+                    // Newest first, so `>=` keeps the oldest of equals.
+                    if best.is_none_or(|(_, s, _)| score >= s) {
+                        best = Some((slot, score, prev));
+                    }
+                } else if other.is_none() {
+                    other = Some(slot);
+                }
+            }
+            prev = Some(slot);
+        }
+        let Some((slot, _, prev)) = best else {
+            return Err(other.map(|s| Box::new(self.decode(s, line_offset))));
+        };
+        let entry = self.decode(slot, line_offset);
+        self.unlink(page, slot, prev);
+        Ok(entry)
+    }
+
+    /// Take `slot` out of its page's chain (`prev` its newer neighbour) and free it.
+    fn unlink(&mut self, page: u64, slot: u32, prev: Option<u32>) {
+        let next = self.records[slot as usize].next;
+        match prev {
+            Some(p) => self.records[p as usize].next = next,
+            None => {
+                let hash = page_hash(page);
+                let index = self
+                    .pages
+                    .find_entry(hash, |&s| s == slot)
+                    .expect("the head is indexed");
+                if next == NONE {
+                    index.remove();
+                } else {
+                    *index.into_mut() = next;
+                }
+            }
+        }
+        self.free_extra(self.records[slot as usize].extra);
+        let r = &mut self.records[slot as usize];
+        r.kind = FREE;
+        r.extra = NONE;
+        r.next = self.free_record.unwrap_or(NONE);
+        self.free_record = Some(slot);
+        self.live -= 1;
+    }
+
+    /// Among the entries of `page` that `pick` accepts, run `f` on the best by `rank` (the
+    /// oldest of equals) and store what it changed. If none is picked, `f` comes back, with the
+    /// first entry `other` accepts, if any.
+    pub(super) fn update_best<R, F: FnOnce(&mut Entry) -> R>(
+        &mut self,
+        page: u64,
+        pick: impl Fn(&Entry) -> bool,
+        rank: impl Fn(&Entry) -> u32,
+        other: impl Fn(&Entry) -> bool,
+        f: F,
+        line_offset: u64,
+    ) -> Result<R, (F, Option<Box<Entry>>)> {
+        let mut best: Option<(u32, u32, Entry)> = None;
+        let mut first_other = None;
+        for slot in self.chain(page).collect::<smallvec::SmallVec<[u32; 8]>>() {
+            let e = self.decode(slot, line_offset);
+            if pick(&e) {
+                let score = rank(&e);
+                if best.as_ref().is_none_or(|(_, s, _)| score >= *s) {
+                    best = Some((slot, score, e));
+                }
+            } else if first_other.is_none() && other(&e) {
+                first_other = Some(Box::new(e));
+            }
+        }
+        let Some((slot, _, mut e)) = best else {
+            return Err((f, first_other));
+        };
+        let result = f(&mut e);
+        self.store(slot, &e, line_offset);
+        Ok(result)
+    }
+
+    /// Run `f` on the oldest entry of `device` at `addr` that `pick` accepts (and store what it
+    /// changed); whether there was one.
+    pub(super) fn update_first(
+        &mut self,
+        device: DeviceId,
+        addr: DmaAddr,
+        pick: impl Fn(&Entry) -> bool,
+        f: impl FnOnce(&mut Entry),
+        line_offset: u64,
+    ) -> bool {
+        let mut found = None;
+        for slot in self.chain(addr >> BUCKET_SHIFT) {
+            let r = &self.records[slot as usize];
+            if r.dma_addr == addr && r.device == device.0 {
+                let e = self.decode(slot, line_offset);
+                if pick(&e) {
+                    found = Some((slot, e));
+                }
+            }
+        }
+        let Some((slot, mut e)) = found else {
+            return false;
+        };
+        f(&mut e);
+        self.store(slot, &e, line_offset);
+        true
+    }
+
+    /// Every live slot.
+    fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.records.len() as u32).filter(|&s| self.records[s as usize].kind != FREE)
+    }
+
+    /// Run `f` on every entry, storing what it changed.
+    pub(super) fn for_each_mut(&mut self, f: &mut impl FnMut(&mut Entry), line_offset: u64) {
+        for slot in self.live_slots().collect::<Vec<_>>() {
+            let mut e = self.decode(slot, line_offset);
+            f(&mut e);
+            self.store(slot, &e, line_offset);
+        }
+    }
+
+    /// Copies of the entries `keep` accepts.
+    pub(super) fn copy_into(
+        &self,
+        out: &mut Vec<Entry>,
+        keep: impl Fn(u32) -> bool,
+        line_offset: u64,
+    ) {
+        out.extend(
+            self.live_slots()
+                .filter(|&s| keep(self.records[s as usize].device))
+                .map(|s| self.decode(s, line_offset)),
+        );
+    }
+
+    /// Remove every entry of `device` into `out`.
+    pub(super) fn drain_device(
+        &mut self,
+        device: DeviceId,
+        out: &mut Vec<Entry>,
+        line_offset: u64,
+    ) {
+        let slots: Vec<u32> = self
+            .live_slots()
+            .filter(|&s| self.records[s as usize].device == device.0)
+            .collect();
+        for slot in slots {
+            out.push(self.decode(slot, line_offset));
+            let page = self.page_of(slot);
+            let prev = self.chain(page).take_while(|&s| s != slot).last();
+            self.unlink(page, slot, prev);
+        }
+    }
+
+    /// Remember a release, overwriting the oldest remembered once the shard has its fill.
+    pub(super) fn bury(&mut self, tombstone: Tombstone) {
+        let graves = &mut self.graves;
+        if graves.ring.len() < GRAVES_PER_SHARD {
+            graves.ring.push(tombstone);
+        } else {
+            graves.ring[graves.next] = tombstone;
+        }
+        graves.next = (graves.next + 1) % GRAVES_PER_SHARD;
+    }
+
+    /// The most recent remembered release that `pick` accepts.
+    pub(super) fn grave(&self, pick: impl Fn(&Tombstone) -> bool) -> Option<Tombstone> {
+        let ring = &self.graves.ring;
+        let (older, newer) = ring.split_at(self.graves.next.min(ring.len()));
+        newer.iter().chain(older).rev().find(|t| pick(t)).cloned()
+    }
+
+    /// Slots taken, live or free (tests: memory follows the live set).
+    #[cfg(test)]
+    pub(super) fn slots(&self) -> usize {
+        self.records.len()
+    }
+
+    // --- encoding --------------------------------------------------------------------------
+
+    fn encode(&mut self, e: &Entry, line_offset: u64) -> Record {
+        let mut flags = e.dir as u8 & flags::DIR;
+        let mut extra = Extra::default();
+        let mut needs_extra = false;
+        if e.error_checked {
+            flags |= flags::ERROR_CHECKED;
+        }
+        if e.owner == Owner::Cpu {
+            flags |= flags::OWNER_CPU;
+        }
+        if e.cpu_wrote {
+            flags |= flags::CPU_WROTE;
+        }
+        if e.digest.is_some() {
+            flags |= flags::HAS_DIGEST;
+        }
+        let size = match u32::try_from(e.size) {
+            Ok(size) if size != NONE => size,
+            _ => {
+                extra.size = e.size;
+                needs_extra = true;
+                NONE
+            }
+        };
+        let attrs = match u16::try_from(e.attrs.bits()) {
+            Ok(bits) => bits,
+            Err(_) => {
+                extra.attrs = e.attrs;
+                needs_extra = true;
+                u16::MAX
+            }
+        };
+        let mut all = Ranges::default();
+        all.add(0, e.size);
+        if e.size > 0 && e.cpu_ranges == all {
+            flags |= flags::CPU_RANGES_ALL;
+        } else if e.cpu_ranges != Ranges::default() {
+            extra.cpu_ranges = e.cpu_ranges.clone();
+            needs_extra = true;
+        }
+        match e.cache_lines {
+            Some(lines) if lines == lines_of_cpu(e.cpu_addr, e.size, line_offset) => {
+                flags |= flags::LINES_OF_CPU;
+            }
+            Some(lines) => {
+                extra.cache_lines = Some(lines);
+                needs_extra = true;
+            }
+            None => {}
+        }
+        if e.handed_at != e.site {
+            extra.handed_at = Some(e.handed_at);
+            needs_extra = true;
+        }
+        if (e.sg_nents, e.sg_mapped_ents) != (0, 0) {
+            extra.sg = (e.sg_nents, e.sg_mapped_ents);
+            needs_extra = true;
+        }
+        let extra = if needs_extra {
+            self.alloc_extra(extra)
+        } else {
+            NONE
+        };
+        Record {
+            dma_addr: e.dma_addr,
+            cpu_addr: e.cpu_addr,
+            site: e.site,
+            size,
+            device: e.device.0,
+            // Fingerprints are kept to 32 bits (the checker makes them so).
+            digest: e.digest.unwrap_or(0) as u32,
+            extra,
+            next: NONE,
+            attrs,
+            kind: KINDS.iter().position(|&k| k == e.kind).expect("a kind") as u8,
+            flags,
+        }
+    }
+
+    fn decode(&self, slot: u32, line_offset: u64) -> Entry {
+        let r = &self.records[slot as usize];
+        let extra = (r.extra != NONE).then(|| &self.extras[r.extra as usize]);
+        let size = if r.size == NONE {
+            extra.map_or(0, |x| x.size)
+        } else {
+            u64::from(r.size)
+        };
+        let attrs = if r.attrs == u16::MAX && extra.is_some_and(|x| !x.attrs.is_empty()) {
+            extra.map_or(DmaAttrs::empty(), |x| x.attrs)
+        } else {
+            DmaAttrs::from_bits_retain(u64::from(r.attrs))
+        };
+        let cpu_ranges = if r.flags & flags::CPU_RANGES_ALL != 0 {
+            let mut all = Ranges::default();
+            all.add(0, size);
+            all
+        } else {
+            extra.map(|x| x.cpu_ranges.clone()).unwrap_or_default()
+        };
+        let cache_lines = if r.flags & flags::LINES_OF_CPU != 0 {
+            Some(lines_of_cpu(r.cpu_addr, size, line_offset))
+        } else {
+            extra.and_then(|x| x.cache_lines)
+        };
+        let (sg_nents, sg_mapped_ents) = extra.map_or((0, 0), |x| x.sg);
+        Entry {
+            device: DeviceId(r.device),
+            kind: KINDS[r.kind as usize],
+            dir: DIRECTIONS[(r.flags & flags::DIR) as usize],
+            error_checked: r.flags & flags::ERROR_CHECKED != 0,
+            attrs,
+            dma_addr: r.dma_addr,
+            size,
+            cpu_addr: r.cpu_addr,
+            sg_nents,
+            sg_mapped_ents,
+            owner: if r.flags & flags::OWNER_CPU != 0 {
+                Owner::Cpu
+            } else {
+                Owner::Device
+            },
+            cpu_ranges,
+            digest: (r.flags & flags::HAS_DIGEST != 0).then_some(u64::from(r.digest)),
+            cpu_wrote: r.flags & flags::CPU_WROTE != 0,
+            handed_at: extra.and_then(|x| x.handed_at).unwrap_or(r.site),
+            cache_lines,
+            site: r.site,
+        }
+    }
+
+    /// Store `e` over the record in `slot` (same page, same chain).
+    fn store(&mut self, slot: u32, e: &Entry, line_offset: u64) {
+        let old = self.records[slot as usize];
+        self.free_extra(old.extra);
+        let mut record = self.encode(e, line_offset);
+        record.next = old.next;
+        self.records[slot as usize] = record;
+    }
+
+    fn alloc_extra(&mut self, extra: Extra) -> u32 {
+        match self.free_extras.pop() {
+            Some(i) => {
+                self.extras[i as usize] = extra;
+                i
+            }
+            None => {
+                self.extras.push(extra);
+                u32::try_from(self.extras.len() - 1).expect("fewer than 4G extras per shard")
+            }
+        }
+    }
+
+    fn free_extra(&mut self, i: u32) {
+        if i != NONE {
+            self.extras[i as usize] = Extra::default();
+            self.free_extras.push(i);
+        }
+    }
+}
