@@ -30,16 +30,6 @@ use smallvec::SmallVec;
 
 use crate::sync::{Arc, process};
 
-// TEMPORARY until src/frames.rs lands.
-mod frames {
-    pub(crate) fn frame_pointers_available() -> bool {
-        false
-    }
-    pub(crate) fn walk(_: &mut [usize]) -> usize {
-        0
-    }
-}
-
 /// The place a DMA API call came from: a source location, with a stack when capture is on, or
 /// a line of a replayed trace. 8 bytes; copying it copies no stack.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,9 +260,9 @@ fn unwind(depth: usize) -> Ips {
 /// unwound at the call site's first call.
 #[inline(never)]
 fn capture_fast(location: &'static Location<'static>, depth: usize) -> Site {
-    if frames::frame_pointers_available() {
+    if crate::frames::frame_pointers_available() {
         let mut ips = Ips::from_elem(0, depth + OWN_FRAMES_SLACK);
-        let n = frames::walk(&mut ips);
+        let n = crate::frames::walk(&mut ips);
         if n > 0 {
             ips.truncate(n);
             return intern(location, &ips, true);
