@@ -396,6 +396,7 @@ impl CheckerInner {
     }
 
     /// A mapping or allocation begins: one new entry.
+    #[inline]
     pub(crate) fn record_map(&self, ev: &Event, out: &mut Findings) {
         let mut entry = Entry {
             device: ev.device,
@@ -422,7 +423,7 @@ impl CheckerInner {
             entry.owner = Owner::Cpu;
         }
         entry.digest = self.device_part_digest(&entry);
-        let overlaps = self.tracker.insert(entry);
+        let overlaps = self.tracker.insert(&entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
         rules::cache::check_overlap(ev, &overlaps, line, out);
     }
@@ -474,6 +475,7 @@ impl CheckerInner {
     }
 
     /// The CPU cache lines (physical line numbers) of a new mapping the device may write.
+    #[inline]
     fn cache_lines(&self, ev: &Event) -> Option<(u64, u64)> {
         let writable = ev.kind != MapKind::Coherent && ev.dir != crate::Direction::ToDevice;
         let phys = match ev.phys_addr {
@@ -490,6 +492,7 @@ impl CheckerInner {
 
     /// A mapping or allocation ends: find it, judge the release against it, and hand it back so
     /// the caller can release what was really mapped.
+    #[inline]
     pub(crate) fn record_release(&self, ev: &Event, out: &mut Findings) -> Option<Entry> {
         rules::release::check_release_context(ev, out);
         if rules::release::check_mapping_error_release(ev, out) {
@@ -585,15 +588,11 @@ impl CheckerInner {
     }
 
     /// The driver tested an address with `dma_mapping_error`.
+    #[inline]
     pub(crate) fn record_error_check(&self, ev: &Event) {
         // One check covers one mapping: of several identical mappings (the same buffer mapped
         // twice), each needs its own test, as in the kernel.
-        self.tracker.update_first(
-            ev.device,
-            ev.dma_addr,
-            |e| !e.error_checked,
-            |e| e.error_checked = true,
-        );
+        self.tracker.mark_error_checked(ev.device, ev.dma_addr);
     }
 
     /// The one way out for findings: apply levels, report, and panic at the call if a finding

@@ -15,7 +15,6 @@ use crate::faults::FaultKind;
 use crate::report::{Finding, Findings, Value};
 use crate::rules;
 use crate::sg::{SgState, SgTable};
-use crate::site::Site;
 use crate::tracker::Entry;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind};
 
@@ -335,16 +334,11 @@ pub fn dma_mapping_error(dev: &Device, dma_addr: DmaAddr) -> i32 {
     if !checking(dev) {
         return i32::from(dma_addr == DMA_MAPPING_ERROR);
     }
-    // No stack is captured: the check is recorded, never reported.
-    let mut ev = Event::new(
-        Op::MappingErrorCheck,
-        "dma_mapping_error",
-        MapKind::Single,
-        dev.id(),
-        Site::at(std::panic::Location::caller()),
-    );
-    ev.dma_addr = dma_addr;
-    dev.checker().inner().record_error_check(&ev);
+    // Recorded, never reported: no event or site is needed.
+    dev.checker()
+        .inner()
+        .tracker
+        .mark_error_checked(dev.id(), dma_addr);
     i32::from(dma_addr == DMA_MAPPING_ERROR)
 }
 

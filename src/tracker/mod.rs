@@ -11,7 +11,9 @@
 
 use smallvec::SmallVec;
 
+mod lock;
 mod shard;
+use lock::ShardLock;
 use shard::Shard;
 
 use crate::event::DeviceId;
@@ -37,6 +39,15 @@ pub enum Owner {
 pub struct Ranges(SmallVec<[(u64, u64); 1]>);
 
 impl Ranges {
+    /// The one range `0..len` (nothing when `len` is 0).
+    pub fn whole(len: u64) -> Ranges {
+        let mut all = Ranges::default();
+        if len > 0 {
+            all.0.push((0, len));
+        }
+        all
+    }
+
     /// The ranges, in order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.0.iter().copied()
@@ -402,7 +413,7 @@ fn spread(key: u64) -> usize {
 
 /// The concurrent entry table.
 pub struct Tracker {
-    shards: Box<[Padded<Mutex<Shard>>]>,
+    shards: Box<[Padded<ShardLock<Shard>>]>,
     /// The most pages any entry has spanned: how far back a containing lookup must look.
     max_span_pages: AtomicU64,
     counts: Counts,
@@ -423,7 +434,7 @@ impl Tracker {
     /// `line_offset` (wrapping).
     pub fn new(line_offset: u64) -> Tracker {
         Tracker {
-            shards: (0..LOCKS).map(|_| Padded(Mutex::default())).collect(),
+            shards: (0..LOCKS).map(|_| Padded(ShardLock::default())).collect(),
             max_span_pages: AtomicU64::new(0),
             counts: Counts::new(),
             lines: LineIndex::new(),
@@ -431,15 +442,17 @@ impl Tracker {
         }
     }
 
-    fn shard(&self, page: u64) -> &Mutex<Shard> {
+    #[inline]
+    fn shard(&self, page: u64) -> &ShardLock<Shard> {
         &self.shards[spread(page)].0
     }
 
     /// Add a live entry. Returns the live entries that already hold any of its cache lines.
-    pub fn insert(&self, entry: Entry) -> Vec<LineHolder> {
+    #[inline]
+    pub fn insert(&self, entry: &Entry) -> Vec<LineHolder> {
         let overlaps = entry
             .cache_lines
-            .map(|lines| self.lines.insert(&entry, lines))
+            .map(|lines| self.lines.insert(entry, lines))
             .unwrap_or_default();
         let first = entry.dma_addr >> BUCKET_SHIFT;
         let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
@@ -447,7 +460,7 @@ impl Tracker {
         if span > self.max_span_pages.load(Ordering::Relaxed) {
             self.max_span_pages.fetch_max(span, Ordering::Relaxed);
         }
-        self.shard(first).lock().insert(&entry, self.line_offset);
+        self.shard(first).lock().insert(entry, self.line_offset);
         self.counts.add(1);
         overlaps
     }
@@ -456,6 +469,7 @@ impl Tracker {
     /// the one `rank` scores highest (the one that best matches the release), and remember the
     /// release. The release is remembered before the entry's shard is unlocked, so a racing
     /// second release always finds either the entry or its tombstone.
+    #[inline]
     pub fn remove(
         &self,
         device: DeviceId,
@@ -520,6 +534,16 @@ impl Tracker {
             }
         }
         other.map_or(Lookup::Missing, Lookup::OtherDevice)
+    }
+
+    /// Mark the oldest entry of `device` at `addr` not yet tested with `dma_mapping_error` as
+    /// tested; whether there was one. (A fast path of [`Tracker::update_first`] for the call
+    /// made after every map.)
+    #[inline]
+    pub fn mark_error_checked(&self, device: DeviceId, addr: DmaAddr) -> bool {
+        self.shard(addr >> BUCKET_SHIFT)
+            .lock()
+            .mark_error_checked(device, addr)
     }
 
     /// Run `f` on the first entry of `device` that starts at `addr` and satisfies `pick`;
@@ -647,8 +671,8 @@ mod tests {
     #[test]
     fn remove_finds_exact_entries_and_tells_other_devices_apart() {
         let t = Tracker::new(0);
-        t.insert(entry(1, 0x1000, 64));
-        t.insert(entry(1, 0x1040, 64));
+        t.insert(&entry(1, 0x1000, 64));
+        t.insert(&entry(1, 0x1040, 64));
         assert_eq!(t.live(), 2);
         assert!(
             matches!(t.remove(DeviceId(2), 0x1040, |_| 0, &here(), "unmap"), Lookup::OtherDevice(e) if e.device == DeviceId(1))
@@ -667,8 +691,8 @@ mod tests {
     #[test]
     fn remove_prefers_the_best_ranked_duplicate() {
         let t = Tracker::new(0);
-        t.insert(entry(1, 0x2000, 64));
-        t.insert(entry(1, 0x2000, 128));
+        t.insert(&entry(1, 0x2000, 64));
+        t.insert(&entry(1, 0x2000, 128));
         let Lookup::Found(e) = t.remove(
             DeviceId(1),
             0x2000,
@@ -685,7 +709,7 @@ mod tests {
     #[test]
     fn containing_lookup_reaches_back_over_many_pages() {
         let t = Tracker::new(0);
-        t.insert(entry(1, 0x10_0000, 0x10_0000));
+        t.insert(&entry(1, 0x10_0000, 0x10_0000));
         let found = t.update_containing(DeviceId(1), 0x1f_fff0, |_| 0, |e| e.dma_addr);
         assert!(matches!(found, Lookup::Found(0x10_0000)));
         assert!(matches!(
@@ -701,9 +725,9 @@ mod tests {
     #[test]
     fn drain_takes_only_the_devices_entries() {
         let t = Tracker::new(0);
-        t.insert(entry(1, 0x1000, 8));
-        t.insert(entry(2, 0x1000, 8));
-        t.insert(entry(1, 0x9000, 8));
+        t.insert(&entry(1, 0x1000, 8));
+        t.insert(&entry(2, 0x1000, 8));
+        t.insert(&entry(1, 0x9000, 8));
         let drained = t.drain_device(DeviceId(1));
         assert_eq!(
             drained.iter().map(|e| e.dma_addr).collect::<Vec<_>>(),
@@ -716,7 +740,7 @@ mod tests {
     #[test]
     fn removal_leaves_a_tombstone_naming_the_release() {
         let t = Tracker::new(0);
-        t.insert(entry(1, 0x3000, 8));
+        t.insert(&entry(1, 0x3000, 8));
         assert!(t.tombstone(DeviceId(1), 0x3000).is_none());
         assert!(matches!(
             t.remove(DeviceId(1), 0x3000, |_| 0, &here(), "dma_unmap_page"),
@@ -732,7 +756,7 @@ mod tests {
     fn memory_follows_the_live_set() {
         let t = Tracker::new(0);
         for page in 0..10_000u64 {
-            t.insert(entry(1, page << BUCKET_SHIFT, 8));
+            t.insert(&entry(1, page << BUCKET_SHIFT, 8));
             assert!(matches!(
                 t.remove(DeviceId(1), page << BUCKET_SHIFT, |_| 0, &here(), "unmap"),
                 Lookup::Found(_)
@@ -771,7 +795,7 @@ mod tests {
         let mut all_cpu = entry(4, 0x7000, 100);
         all_cpu.cpu_ranges.add(0, 100);
         for e in [&plain, &rich, &derived, &all_cpu] {
-            t.insert(e.clone());
+            t.insert(e);
         }
         let back = t.snapshot(None);
         for (want, got) in [&plain, &rich, &derived, &all_cpu].iter().zip(&back) {

@@ -111,11 +111,13 @@ fn page_hash(page: u64) -> u64 {
 }
 
 impl Shard {
+    #[inline]
     fn page_of(&self, slot: u32) -> u64 {
         self.records[slot as usize].dma_addr >> BUCKET_SHIFT
     }
 
     /// The newest record of `page`.
+    #[inline]
     fn head(&self, page: u64) -> Option<u32> {
         self.pages
             .find(page_hash(page), |&s| self.page_of(s) == page)
@@ -123,6 +125,7 @@ impl Shard {
     }
 
     /// The records of `page`, newest first.
+    #[inline]
     fn chain(&self, page: u64) -> impl Iterator<Item = u32> + '_ {
         std::iter::successors(self.head(page), |&s| {
             let next = self.records[s as usize].next;
@@ -131,6 +134,7 @@ impl Shard {
     }
 
     /// Add an entry (to its page's chain, as the newest).
+    #[inline]
     pub(super) fn insert(&mut self, e: &Entry, line_offset: u64) {
         let page = e.dma_addr >> BUCKET_SHIFT;
         let mut record = self.encode(e, line_offset);
@@ -168,6 +172,7 @@ impl Shard {
 
     /// Remove the best match (by `rank`; the oldest of equals) among the entries of `device`
     /// starting at `addr`. `Err` carries another device's entry at `addr`, if there is one.
+    #[inline]
     pub(super) fn remove(
         &mut self,
         device: DeviceId,
@@ -176,33 +181,39 @@ impl Shard {
         line_offset: u64,
     ) -> Result<Entry, Option<Box<Entry>>> {
         let page = addr >> BUCKET_SHIFT;
-        let mut best: Option<(u32, u32, Option<u32>)> = None;
+        // Candidates with their newer neighbours, newest first.
+        let mut candidates: smallvec::SmallVec<[(u32, Option<u32>); 2]> = smallvec::SmallVec::new();
         let mut other = None;
         let mut prev = None;
         for slot in self.chain(page) {
             let r = &self.records[slot as usize];
             if r.dma_addr == addr {
                 if r.device == device.0 {
-                    let score = rank(&self.decode(slot, line_offset));
-                    // Newest first, so `>=` keeps the oldest of equals.
-                    if best.is_none_or(|(_, s, _)| score >= s) {
-                        best = Some((slot, score, prev));
-                    }
+                    candidates.push((slot, prev));
                 } else if other.is_none() {
                     other = Some(slot);
                 }
             }
             prev = Some(slot);
         }
-        let Some((slot, _, prev)) = best else {
-            return Err(other.map(|s| Box::new(self.decode(s, line_offset))));
+        let chosen = match candidates.as_slice() {
+            [] => return Err(other.map(|s| Box::new(self.decode(s, line_offset)))),
+            [only] => *only,
+            // Several: the best by rank; newest first, so `max_by_key` (which keeps the last of
+            // equals) keeps the oldest.
+            many => *many
+                .iter()
+                .max_by_key(|(slot, _)| rank(&self.decode(*slot, line_offset)))
+                .expect("not empty"),
         };
+        let (slot, prev) = chosen;
         let entry = self.decode(slot, line_offset);
         self.unlink(page, slot, prev);
         Ok(entry)
     }
 
     /// Take `slot` out of its page's chain (`prev` its newer neighbour) and free it.
+    #[inline]
     fn unlink(&mut self, page: u64, slot: u32, prev: Option<u32>) {
         let next = self.records[slot as usize].next;
         match prev {
@@ -290,6 +301,25 @@ impl Shard {
         true
     }
 
+    /// See [`super::Tracker::mark_error_checked`].
+    #[inline]
+    pub(super) fn mark_error_checked(&mut self, device: DeviceId, addr: DmaAddr) -> bool {
+        let oldest = self
+            .chain(addr >> BUCKET_SHIFT)
+            .filter(|&s| {
+                let r = &self.records[s as usize];
+                r.dma_addr == addr && r.device == device.0 && r.flags & flags::ERROR_CHECKED == 0
+            })
+            .last();
+        match oldest {
+            Some(slot) => {
+                self.records[slot as usize].flags |= flags::ERROR_CHECKED;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Every live slot.
     fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.records.len() as u32).filter(|&s| self.records[s as usize].kind != FREE)
@@ -338,6 +368,7 @@ impl Shard {
     }
 
     /// Remember a release, overwriting the oldest remembered once the shard has its fill.
+    #[inline]
     pub(super) fn bury(&mut self, tombstone: Tombstone) {
         let graves = &mut self.graves;
         if graves.ring.len() < GRAVES_PER_SHARD {
@@ -363,6 +394,7 @@ impl Shard {
 
     // --- encoding --------------------------------------------------------------------------
 
+    #[inline]
     fn encode(&mut self, e: &Entry, line_offset: u64) -> Record {
         let mut flags = e.dir as u8 & flags::DIR;
         let mut extra = Extra::default();
@@ -395,9 +427,7 @@ impl Shard {
                 u16::MAX
             }
         };
-        let mut all = Ranges::default();
-        all.add(0, e.size);
-        if e.size > 0 && e.cpu_ranges == all {
+        if e.size > 0 && e.cpu_ranges.iter().eq([(0, e.size)]) {
             flags |= flags::CPU_RANGES_ALL;
         } else if e.cpu_ranges != Ranges::default() {
             extra.cpu_ranges = e.cpu_ranges.clone();
@@ -442,6 +472,7 @@ impl Shard {
         }
     }
 
+    #[inline]
     fn decode(&self, slot: u32, line_offset: u64) -> Entry {
         let r = &self.records[slot as usize];
         let extra = (r.extra != NONE).then(|| &self.extras[r.extra as usize]);
@@ -456,9 +487,7 @@ impl Shard {
             DmaAttrs::from_bits_retain(u64::from(r.attrs))
         };
         let cpu_ranges = if r.flags & flags::CPU_RANGES_ALL != 0 {
-            let mut all = Ranges::default();
-            all.add(0, size);
-            all
+            Ranges::whole(size)
         } else {
             extra.map(|x| x.cpu_ranges.clone()).unwrap_or_default()
         };
