@@ -873,15 +873,18 @@ impl Fingerprint {
         }
     }
 
-    /// The sums folded into one word through a bijective mixer, so that changes to several
-    /// sums cannot cancel out (as they can through an add-and-multiply hash).
+    /// The sums folded into one word: each salted by its position and put through a bijective
+    /// mixer, independently (so the mixes run in parallel), then combined. Changes to several
+    /// sums cancel out only by a 1-in-2^64 chance, unlike through an add-and-multiply hash.
     fn finish(&self) -> u64 {
         let words = self
             .sums
             .iter()
             .chain(&self.sums_of_sums)
             .chain([&self.len]);
-        words.fold(0, |h, &w| mix(h ^ mix(w)))
+        words.zip(1u64..).fold(0, |h, (&w, i)| {
+            h ^ mix(w ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        })
     }
 }
 
