@@ -1,0 +1,113 @@
+//! The other hot API families, checked against checking switched off
+//! (`Checker::builder().enabled(false)`), one thread:
+//!
+//! - `sg_map_unmap`: `dma_map_sg` + `dma_unmap_sg` of a 16-entry `SgTable` on an IOMMU device:
+//!   16 fragments of 1500 bytes in separate pages (16 DMA segments), and 16 whole pages (which
+//!   the IOMMU merges into one 64 KiB segment);
+//! - `sync_pair`: `dma_sync_single_for_cpu` + `dma_sync_single_for_device` of a live 4 KiB
+//!   `FROM_DEVICE` mapping, checked with the defaults (fingerprints on) and with `.digests(false)`;
+//! - `pool_alloc_free`: `dma_pool_alloc` + `dma_pool_free` of a 64-byte block.
+//!
+//! `cargo bench --bench api_families`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dmacheck::*;
+
+fn checked() -> Checker {
+    Checker::builder().env(false).build()
+}
+
+fn switched_off() -> Checker {
+    Checker::builder().env(false).enabled(false).build()
+}
+
+fn sg_map_unmap(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sg_map_unmap");
+    let layouts = [("16_fragments", 1500), ("16_pages_merged", PAGE_SIZE)];
+    for (layout, len) in layouts {
+        for (mode, checker) in [("checked", checked()), ("off", switched_off())] {
+            let dev = checker.device("sg").driver("bench").iommu().build();
+            let pages: Vec<Page> = (0..16)
+                .map(|_| alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page"))
+                .collect();
+            let mut sgt = SgTable::new(pages.len());
+            for (i, &page) in pages.iter().enumerate() {
+                sg_set_page(&mut sgt, i, page, len, 0);
+            }
+            let segments = dma_map_sg(&dev, &mut sgt, 16, Direction::ToDevice);
+            dma_unmap_sg(&dev, &mut sgt, 16, Direction::ToDevice);
+            if mode == "checked" {
+                println!(
+                    "sg_map_unmap/{layout}: 16 entries of {len} bytes, {segments} DMA segment(s)"
+                );
+            }
+            group.bench_function(format!("{layout}/{mode}"), |b| {
+                b.iter(|| {
+                    let count = dma_map_sg(&dev, black_box(&mut sgt), 16, Direction::ToDevice);
+                    black_box(count);
+                    dma_unmap_sg(&dev, &mut sgt, 16, Direction::ToDevice);
+                })
+            });
+            dev.release();
+            for page in pages {
+                free_pages(&checker, page, 0);
+            }
+            checker.assert_clean();
+        }
+    }
+    group.finish();
+}
+
+fn sync_pair(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sync_pair");
+    let modes = [
+        ("checked_default", checked()),
+        (
+            "checked_digests_off",
+            Checker::builder().env(false).digests(false).build(),
+        ),
+        ("off", switched_off()),
+    ];
+    const DIR: Direction = Direction::FromDevice;
+    for (mode, checker) in modes {
+        let dev = checker.device("rx").driver("bench").build();
+        let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+        let dma = dma_map_page(&dev, page, 0, PAGE_SIZE, DIR);
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        group.bench_function(mode, |b| {
+            b.iter(|| {
+                dma_sync_single_for_cpu(&dev, black_box(dma), PAGE_SIZE, DIR);
+                dma_sync_single_for_device(&dev, black_box(dma), PAGE_SIZE, DIR);
+            })
+        });
+        dma_unmap_page(&dev, dma, PAGE_SIZE, DIR);
+        dev.release();
+        free_pages(&checker, page, 0);
+        checker.assert_clean();
+    }
+    group.finish();
+}
+
+fn pool_alloc_free(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pool_alloc_free");
+    for (mode, checker) in [("checked", checked()), ("off", switched_off())] {
+        let dev = checker.device("ehci").driver("bench").build();
+        let pool = dma_pool_create("qh", &dev, 64, 64, 4096).expect("a pool");
+        group.bench_function(mode, |b| {
+            b.iter(|| {
+                let mut dma = 0;
+                let block = dma_pool_alloc(&pool, Gfp::KERNEL, &mut dma);
+                dma_pool_free(&pool, black_box(block), dma);
+            })
+        });
+        dma_pool_destroy(pool);
+        dev.release();
+        checker.assert_clean();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sg_map_unmap, sync_pair, pool_alloc_free);
+criterion_main!(benches);
