@@ -85,7 +85,7 @@ impl Site {
             return Site::at(location);
         }
         let ips = unwind(depth);
-        intern(location, &ips, true)
+        intern(location, &ips, depth, true)
     }
 
     /// A site known only by its location (replayed events, tests).
@@ -187,6 +187,8 @@ impl Serialize for Site {
 /// Return addresses of a call stack, innermost first, captured without symbol lookup.
 pub struct Stack {
     ips: Box<[usize]>,
+    /// The frames asked for: what symbolization keeps once dmacheck's own are stripped.
+    depth: usize,
     exact: bool,
     resolved: process::OnceLock<Arc<[Frame]>>,
 }
@@ -232,7 +234,7 @@ impl Stack {
     /// The symbolized stack, shared: symbolized once per stack.
     pub fn resolved(&self) -> Arc<[Frame]> {
         self.resolved
-            .get_or_init(|| symbolize(&self.ips).into())
+            .get_or_init(|| symbolize(&self.ips, self.depth).into())
             .clone()
     }
 }
@@ -265,12 +267,12 @@ fn capture_fast(location: &'static Location<'static>, depth: usize) -> Site {
         let n = crate::frames::walk(&mut ips);
         if n > 0 {
             ips.truncate(n);
-            return intern(location, &ips, true);
+            return intern(location, &ips, depth, true);
         }
     }
     let key = (std::ptr::from_ref(location).addr(), depth);
     if let Some(reused) = PER_CALL_SITE_RECENT.with(|c| c.borrow().get(&key).copied()) {
-        return reused.unwrap_or_else(|| intern(location, &unwind(depth), true));
+        return reused.unwrap_or_else(|| intern(location, &unwind(depth), depth, true));
     }
     // A call made through dmacheck's own code (the C ABI) has one location for every caller:
     // its stack is what tells callers apart, so it is unwound every time.
@@ -279,9 +281,9 @@ fn capture_fast(location: &'static Location<'static>, depth: usize) -> Site {
     let reused = *PER_CALL_SITE
         .lock()
         .entry(key)
-        .or_insert_with(|| (!own).then(|| intern(location, &ips, false)));
+        .or_insert_with(|| (!own).then(|| intern(location, &ips, depth, false)));
     PER_CALL_SITE_RECENT.with(|c| remember(&mut c.borrow_mut(), key, reused));
-    reused.unwrap_or_else(|| intern(location, &ips, true))
+    reused.unwrap_or_else(|| intern(location, &ips, depth, true))
 }
 
 /// Insert into a thread's cache, starting it over when it grows past a bound (a cache of
@@ -319,12 +321,15 @@ std::thread_local! {
 }
 
 /// The interned site of `location` with the stack `ips`.
-fn intern(location: &'static Location<'static>, ips: &[usize], exact: bool) -> Site {
+fn intern(location: &'static Location<'static>, ips: &[usize], depth: usize, exact: bool) -> Site {
     let mut hasher = rustc_hash::FxHasher::default();
-    (std::ptr::from_ref(location).addr(), exact, ips).hash(&mut hasher);
+    (std::ptr::from_ref(location).addr(), exact, depth, ips).hash(&mut hasher);
     let hash = hasher.finish();
     let same = |s: &&'static Stacked| {
-        std::ptr::eq(s.location, location) && s.stack.exact == exact && *s.stack.ips == *ips
+        std::ptr::eq(s.location, location)
+            && s.stack.exact == exact
+            && s.stack.depth == depth
+            && *s.stack.ips == *ips
     };
     let recent = INTERNED_RECENT.with(|c| c.borrow().get(&hash).copied());
     let stacked = match recent.filter(same) {
@@ -341,6 +346,7 @@ fn intern(location: &'static Location<'static>, ips: &[usize], exact: bool) -> S
                         location,
                         stack: Stack {
                             ips: ips.into(),
+                            depth,
                             exact,
                             resolved: process::OnceLock::new(),
                         },
@@ -420,7 +426,7 @@ fn frames_at(ip: usize) -> Arc<[Frame]> {
 }
 
 /// Symbolize return addresses, dropping dmacheck's and the unwinder's own frames at the top.
-fn symbolize(ips: &[usize]) -> Vec<Frame> {
+fn symbolize(ips: &[usize], depth: usize) -> Vec<Frame> {
     let mut frames: Vec<Frame> = ips.iter().flat_map(|&ip| frames_at(ip).to_vec()).collect();
     // The capture's own frames come first: dmacheck's, mixed with the standard library's
     // helpers it called (closures, `Option::then`). Drop through the last of dmacheck's before
@@ -432,7 +438,7 @@ fn symbolize(ips: &[usize]) -> Vec<Frame> {
     if let Some(last_own) = frames[..prefix].iter().rposition(is_own_frame) {
         frames.drain(..=last_own);
     }
-    frames.truncate(ips.len().saturating_sub(OWN_FRAMES_SLACK).max(1));
+    frames.truncate(depth.max(1));
     frames
 }
 
@@ -492,7 +498,12 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "Miri gives each capture its own addresses")]
     fn one_stack_is_interned_and_symbolized_once() {
-        let sites: Vec<Site> = (0..2).map(|_| capture_exact_here()).collect();
+        // A loop whose trip count the optimizer cannot see, so both captures come from one call
+        // instruction (an unrolled loop would make two call paths).
+        let mut sites = Vec::new();
+        for _ in 0..std::hint::black_box(2) {
+            sites.push(capture_exact_here());
+        }
         assert_eq!(sites[0], sites[1], "one call path, one interned site");
         let stack = sites[0].stack().expect("a stack was captured");
         assert!(stack.is_exact());

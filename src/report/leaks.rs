@@ -73,10 +73,7 @@ impl LeakReport {
     /// computed, biggest first.
     pub fn from_sites(sites: impl IntoIterator<Item = LeakSite>) -> LeakReport {
         let mut report = LeakReport::default();
-        for site in sites {
-            report.add_site(site);
-        }
-        report.sort();
+        report.add_sites(sites);
         report
     }
 
@@ -84,24 +81,31 @@ impl LeakReport {
     /// the same site (file, line, column and symbolized stack) and call are combined, counts
     /// and bytes added, device lists united; the others are added as they are.
     pub fn combine(&mut self, other: LeakReport) {
-        for site in other.sites {
-            self.add_site(site);
-        }
-        self.sort();
+        self.add_sites(other.sites);
     }
 
-    fn add_site(&mut self, site: LeakSite) {
-        self.entries += site.entries;
-        self.bytes += site.bytes;
-        self.live_entries += site.live_entries;
-        match self
+    /// Add groups, combining those of one site and call (found through a map: a report may
+    /// have tens of thousands of sites), then sort.
+    fn add_sites(&mut self, sites: impl IntoIterator<Item = LeakSite>) {
+        let mut index: HashMap<(ReportSite, String), usize, rustc_hash::FxBuildHasher> = self
             .sites
-            .iter_mut()
-            .find(|s| s.site == site.site && s.call == site.call)
-        {
-            Some(same) => same.absorb(site),
-            None => self.sites.push(site),
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ((s.site.clone(), s.call.clone()), i))
+            .collect();
+        for site in sites {
+            self.entries += site.entries;
+            self.bytes += site.bytes;
+            self.live_entries += site.live_entries;
+            match index.entry((site.site.clone(), site.call.clone())) {
+                std::collections::hash_map::Entry::Occupied(i) => self.sites[*i.get()].absorb(site),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(self.sites.len());
+                    self.sites.push(site);
+                }
+            }
         }
+        self.sort();
     }
 
     fn sort(&mut self) {

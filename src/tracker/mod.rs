@@ -213,17 +213,20 @@ impl LineIndex {
 
     /// Index `e`'s lines; return the holders of any of them already there.
     fn insert(&self, e: &Entry, (first, end): (u64, u64)) -> Vec<LineHolder> {
-        let longest = self
-            .longest
-            .fetch_max(end - first, Ordering::Relaxed)
-            .max(end - first);
-        let mut overlapping = Vec::new();
-        let from = first.saturating_sub(longest) >> LINE_REGION_SHIFT;
-        for region in from..=(end - 1) >> LINE_REGION_SHIFT {
-            let regions = self.lock_of(region).lock();
-            let lo = (region << LINE_REGION_SHIFT).max(first.saturating_sub(longest));
+        // Read first: a locked `fetch_max` on every map would be one cache line all threads
+        // write.
+        let mut longest = self.longest.load(Ordering::Relaxed);
+        if end - first > longest {
+            longest = self
+                .longest
+                .fetch_max(end - first, Ordering::Relaxed)
+                .max(end - first);
+        }
+        let from = first.saturating_sub(longest);
+        let holders_in = |regions: &LineRegions, region: u64, out: &mut Vec<LineHolder>| {
+            let lo = (region << LINE_REGION_SHIFT).max(from);
             let hi = ((region + 1) << LINE_REGION_SHIFT).min(end);
-            overlapping.extend(
+            out.extend(
                 regions
                     .0
                     .range(lo..hi)
@@ -231,19 +234,25 @@ impl LineIndex {
                     .filter(|h| h.end > first)
                     .cloned(),
             );
+        };
+        let own = first >> LINE_REGION_SHIFT;
+        let mut overlapping = Vec::new();
+        for region in
+            (from >> LINE_REGION_SHIFT..=(end - 1) >> LINE_REGION_SHIFT).filter(|&r| r != own)
+        {
+            holders_in(&self.lock_of(region).lock(), region, &mut overlapping);
         }
-        self.lock_of(first >> LINE_REGION_SHIFT)
-            .lock()
-            .0
-            .entry(first)
-            .or_default()
-            .push(LineHolder {
-                device: e.device,
-                dma_addr: e.dma_addr,
-                kind: e.kind,
-                site: e.site,
-                end,
-            });
+        // The entry's own region is searched and joined under one lock, so of two racing maps
+        // of the same lines, the second sees the first.
+        let mut regions = self.lock_of(own).lock();
+        holders_in(&regions, own, &mut overlapping);
+        regions.0.entry(first).or_default().push(LineHolder {
+            device: e.device,
+            dma_addr: e.dma_addr,
+            kind: e.kind,
+            site: e.site,
+            end,
+        });
         overlapping
     }
 
