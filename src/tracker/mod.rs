@@ -9,6 +9,8 @@
 //! sync of part of it) are a few probes. Several entries may share a page, and even an address:
 //! the same buffer may legitimately be mapped twice, or for two devices.
 
+use std::collections::HashMap;
+
 use smallvec::SmallVec;
 
 mod lock;
@@ -179,31 +181,45 @@ pub struct LineHolder {
     pub kind: MapKind,
     /// Where it was made.
     pub site: Site,
+    /// Its first line.
+    first: u64,
     /// One past its last line.
     end: u64,
 }
 
-/// Which live entries hold which CPU cache lines: intervals by first line, in regions of
-/// [`LINE_REGION_SHIFT`] lines spread over several locks, so mappings of unrelated memory do
-/// not contend. An entry is filed under the region of its first line.
-struct LineIndex {
-    regions: Box<[Padded<Mutex<LineRegions>>]>,
-    /// The most lines one entry holds: how far back an overlap search must look.
-    longest: AtomicU64,
+impl LineHolder {
+    fn is(&self, device: DeviceId, dma_addr: DmaAddr, (first, end): (u64, u64)) -> bool {
+        self.device == device && self.dma_addr == dma_addr && (self.first, self.end) == (first, end)
+    }
 }
 
-/// The regions one lock guards: holders by first line.
-#[derive(Default)]
-struct LineRegions(std::collections::BTreeMap<u64, SmallVec<[LineHolder; 1]>>);
+/// Which live entries hold which CPU cache lines. Lines are grouped in regions (a page of
+/// memory each), and a holder is filed under every region it touches, so a new mapping looks
+/// only at its own regions: mappings of different pages by different threads share no lock
+/// (regions hash onto [`LOCKS`] locks). A holder spanning more than [`LONG_SPAN_REGIONS`]
+/// regions goes to a list of long holders instead, which every search also reads while any is
+/// live.
+struct LineIndex {
+    regions: Box<[Padded<Mutex<LineRegions>>]>,
+    long: Mutex<Vec<LineHolder>>,
+    long_live: AtomicU64,
+}
 
-/// 1024 lines (64 KiB of memory) per region.
-const LINE_REGION_SHIFT: u32 = 10;
+/// The regions one lock guards: their holders, by region.
+#[derive(Default)]
+struct LineRegions(HashMap<u64, SmallVec<[LineHolder; 1]>, rustc_hash::FxBuildHasher>);
+
+/// 64 lines (a 4 KiB page of memory) per region.
+const LINE_REGION_SHIFT: u32 = 6;
+/// Holders spanning more regions than this (256 KiB) are kept in the long list.
+const LONG_SPAN_REGIONS: u64 = 64;
 
 impl LineIndex {
     fn new() -> LineIndex {
         LineIndex {
             regions: (0..LOCKS).map(|_| Padded(Mutex::default())).collect(),
-            longest: AtomicU64::new(0),
+            long: Mutex::default(),
+            long_live: AtomicU64::new(0),
         }
     }
 
@@ -211,62 +227,92 @@ impl LineIndex {
         &self.regions[spread(region)].0
     }
 
+    /// The regions lines `first..end` touch, unless they are too many (a long holder).
+    fn regions_of((first, end): (u64, u64)) -> Option<std::ops::RangeInclusive<u64>> {
+        let (lo, hi) = (first >> LINE_REGION_SHIFT, (end - 1) >> LINE_REGION_SHIFT);
+        (hi - lo < LONG_SPAN_REGIONS).then_some(lo..=hi)
+    }
+
     /// Index `e`'s lines; return the holders of any of them already there.
     fn insert(&self, e: &Entry, (first, end): (u64, u64)) -> Vec<LineHolder> {
-        // Read first: a locked `fetch_max` on every map would be one cache line all threads
-        // write.
-        let mut longest = self.longest.load(Ordering::Relaxed);
-        if end - first > longest {
-            longest = self
-                .longest
-                .fetch_max(end - first, Ordering::Relaxed)
-                .max(end - first);
-        }
-        let from = first.saturating_sub(longest);
-        let holders_in = |regions: &LineRegions, region: u64, out: &mut Vec<LineHolder>| {
-            let lo = (region << LINE_REGION_SHIFT).max(from);
-            let hi = ((region + 1) << LINE_REGION_SHIFT).min(end);
-            out.extend(
-                regions
-                    .0
-                    .range(lo..hi)
-                    .flat_map(|(_, v)| v)
-                    .filter(|h| h.end > first)
-                    .cloned(),
-            );
-        };
-        let own = first >> LINE_REGION_SHIFT;
-        let mut overlapping = Vec::new();
-        for region in
-            (from >> LINE_REGION_SHIFT..=(end - 1) >> LINE_REGION_SHIFT).filter(|&r| r != own)
-        {
-            holders_in(&self.lock_of(region).lock(), region, &mut overlapping);
-        }
-        // The entry's own region is searched and joined under one lock, so of two racing maps
-        // of the same lines, the second sees the first.
-        let mut regions = self.lock_of(own).lock();
-        holders_in(&regions, own, &mut overlapping);
-        regions.0.entry(first).or_default().push(LineHolder {
+        let holder = LineHolder {
             device: e.device,
             dma_addr: e.dma_addr,
             kind: e.kind,
             site: e.site,
+            first,
             end,
-        });
+        };
+        let meets = |h: &LineHolder| h.first < end && first < h.end;
+        let mut overlapping: Vec<LineHolder> = Vec::new();
+        if self.long_live.load(Ordering::Acquire) > 0 || Self::regions_of((first, end)).is_none() {
+            let mut long = self.long.lock();
+            overlapping.extend(long.iter().filter(|h| meets(h)).cloned());
+            if Self::regions_of((first, end)).is_none() {
+                long.push(holder.clone());
+                self.long_live.fetch_add(1, Ordering::Release);
+            }
+        }
+        match Self::regions_of((first, end)) {
+            // Each region is searched and joined under its lock, so of two racing maps of the
+            // same lines, the later in a region they share sees the earlier. A holder filed in
+            // several regions counts in one: the region of the first line the two share.
+            Some(regions) => {
+                for region in regions {
+                    let mut locked = self.lock_of(region).lock();
+                    let holders = locked.0.entry(region).or_default();
+                    overlapping.extend(
+                        holders
+                            .iter()
+                            .filter(|h| {
+                                meets(h) && h.first.max(first) >> LINE_REGION_SHIFT == region
+                            })
+                            .cloned(),
+                    );
+                    holders.push(holder.clone());
+                }
+            }
+            // A long holder (already in the long list, where short ones find it) looks through
+            // every short one, each in its first region: bounded by the live entries, where its
+            // own regions may be millions.
+            None => {
+                for lock in &self.regions {
+                    let locked = lock.0.lock();
+                    for (&region, holders) in &locked.0 {
+                        overlapping.extend(
+                            holders
+                                .iter()
+                                .filter(|h| meets(h) && h.first >> LINE_REGION_SHIFT == region)
+                                .cloned(),
+                        );
+                    }
+                }
+            }
+        }
         overlapping
     }
 
-    fn remove(&self, e: &Entry, (first, end): (u64, u64)) {
-        let mut regions = self.lock_of(first >> LINE_REGION_SHIFT).lock();
-        if let Some(v) = regions.0.get_mut(&first) {
-            if let Some(i) = v
-                .iter()
-                .position(|h| h.device == e.device && h.dma_addr == e.dma_addr && h.end == end)
-            {
-                v.swap_remove(i);
+    fn remove(&self, e: &Entry, lines: (u64, u64)) {
+        let Some(regions) = Self::regions_of(lines) else {
+            let mut long = self.long.lock();
+            if let Some(i) = long.iter().position(|h| h.is(e.device, e.dma_addr, lines)) {
+                long.swap_remove(i);
+                self.long_live.fetch_sub(1, Ordering::Release);
             }
-            if v.is_empty() {
-                regions.0.remove(&first);
+            return;
+        };
+        for region in regions {
+            let mut locked = self.lock_of(region).lock();
+            if let Some(holders) = locked.0.get_mut(&region) {
+                if let Some(i) = holders
+                    .iter()
+                    .position(|h| h.is(e.device, e.dma_addr, lines))
+                {
+                    holders.swap_remove(i);
+                }
+                if holders.is_empty() {
+                    locked.0.remove(&region);
+                }
             }
         }
     }
@@ -819,5 +865,32 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(0, 8)]
         );
+    }
+
+    #[test]
+    fn cache_line_holders_are_found_once_each_short_or_long() {
+        let t = Tracker::new(0);
+        let with_lines = |device, dma_addr, lines: (u64, u64)| {
+            let mut e = entry(device, dma_addr, (lines.1 - lines.0) * 64);
+            e.cache_lines = Some(lines);
+            e
+        };
+        // A holder across two regions, met by a mapping of both: counted once.
+        assert!(t.insert(&with_lines(1, 0x10_0000, (60, 70))).is_empty());
+        assert_eq!(t.insert(&with_lines(1, 0x20_0000, (50, 80))).len(), 1);
+        // A long holder (4 MiB of lines) finds the two short ones, and later short ones find it.
+        let long = with_lines(2, 0x4000_0000, (0, 1 << 16));
+        assert_eq!(t.insert(&long).len(), 2);
+        assert_eq!(t.insert(&with_lines(3, 0x30_0000, (5000, 5001))).len(), 1);
+        // Apart from everything: nothing.
+        assert!(
+            t.insert(&with_lines(3, 0x40_0000, (1 << 20, (1 << 20) + 1)))
+                .is_empty()
+        );
+        // The same lines held twice (one buffer mapped twice) are two holders.
+        assert_eq!(t.insert(&with_lines(3, 0x30_0000, (5000, 5001))).len(), 2);
+        // Removed holders are gone, long ones included.
+        t.remove(DeviceId(2), 0x4000_0000, |_| 0, &here(), "unmap");
+        assert_eq!(t.insert(&with_lines(4, 0x50_0000, (4999, 5002))).len(), 2);
     }
 }
