@@ -173,23 +173,34 @@ impl Entry {
 /// A live entry that holds CPU cache lines, as the line index knows it.
 #[derive(Clone, Debug)]
 pub struct LineHolder {
-    /// Its device.
-    pub device: DeviceId,
     /// Its DMA address.
     pub dma_addr: DmaAddr,
     /// Its kind.
     pub kind: MapKind,
     /// Where it was made.
     pub site: Site,
-    /// Its first line.
-    first: u64,
-    /// One past its last line.
-    end: u64,
 }
 
-impl LineHolder {
+/// A holder as the line index stores it (24 bytes): what finds its entry again in the table,
+/// where its kind and site are, when a report needs them.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    dma_addr: DmaAddr,
+    first: u64,
+    lines: u32,
+    device: DeviceId,
+}
+
+impl Held {
+    fn end(&self) -> u64 {
+        self.first + u64::from(self.lines)
+    }
+
     fn is(&self, device: DeviceId, dma_addr: DmaAddr, (first, end): (u64, u64)) -> bool {
-        self.device == device && self.dma_addr == dma_addr && (self.first, self.end) == (first, end)
+        let lines = u32::try_from(end - first).unwrap_or(u32::MAX);
+        self.device == device
+            && self.dma_addr == dma_addr
+            && (self.first, self.lines) == (first, lines)
     }
 }
 
@@ -201,13 +212,13 @@ impl LineHolder {
 /// live.
 struct LineIndex {
     regions: Box<[Padded<Mutex<LineRegions>>]>,
-    long: Mutex<Vec<LineHolder>>,
+    long: Mutex<Vec<Held>>,
     long_live: AtomicU64,
 }
 
 /// The regions one lock guards: their holders, by region.
 #[derive(Default)]
-struct LineRegions(HashMap<u64, SmallVec<[LineHolder; 1]>, rustc_hash::FxBuildHasher>);
+struct LineRegions(HashMap<u64, SmallVec<[Held; 2]>, rustc_hash::FxBuildHasher>);
 
 /// 64 lines (a 4 KiB page of memory) per region.
 const LINE_REGION_SHIFT: u32 = 6;
@@ -234,22 +245,22 @@ impl LineIndex {
     }
 
     /// Index `e`'s lines; return the holders of any of them already there.
-    fn insert(&self, e: &Entry, (first, end): (u64, u64)) -> Vec<LineHolder> {
-        let holder = LineHolder {
+    fn insert(&self, e: &Entry, (first, end): (u64, u64)) -> Vec<Held> {
+        let holder = Held {
             device: e.device,
             dma_addr: e.dma_addr,
-            kind: e.kind,
-            site: e.site,
             first,
-            end,
+            // Lines beyond 4G (256 GiB) are not told apart; such a mapping is long anyway.
+            lines: u32::try_from(end - first).unwrap_or(u32::MAX),
         };
-        let meets = |h: &LineHolder| h.first < end && first < h.end;
-        let mut overlapping: Vec<LineHolder> = Vec::new();
+        let end = holder.end();
+        let meets = |h: &Held| h.first < end && first < h.end();
+        let mut overlapping: Vec<Held> = Vec::new();
         if self.long_live.load(Ordering::Acquire) > 0 || Self::regions_of((first, end)).is_none() {
             let mut long = self.long.lock();
             overlapping.extend(long.iter().filter(|h| meets(h)).cloned());
             if Self::regions_of((first, end)).is_none() {
-                long.push(holder.clone());
+                long.push(holder);
                 self.long_live.fetch_add(1, Ordering::Release);
             }
         }
@@ -269,7 +280,7 @@ impl LineIndex {
                             })
                             .cloned(),
                     );
-                    holders.push(holder.clone());
+                    holders.push(holder);
                 }
             }
             // A long holder (already in the long list, where short ones find it) looks through
@@ -508,7 +519,10 @@ impl Tracker {
         let overlaps = entry
             .cache_lines
             .map(|lines| self.lines.insert(entry, lines))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|held| self.line_holder(held))
+            .collect();
         let first = entry.dma_addr >> BUCKET_SHIFT;
         let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
         let span = last - first;
@@ -518,6 +532,24 @@ impl Tracker {
         self.shard(first).lock().insert(entry, self.line_offset);
         self.counts.add(1);
         overlaps
+    }
+
+    /// The kind and site of a line holder, from its entry (gone if it was released meanwhile).
+    fn line_holder(&self, held: Held) -> Option<LineHolder> {
+        let e = self
+            .shard(held.dma_addr >> BUCKET_SHIFT)
+            .lock()
+            .find_first(
+                held.device,
+                held.dma_addr,
+                |e| e.cache_lines.is_some_and(|(first, _)| first == held.first),
+                self.line_offset,
+            )?;
+        Some(LineHolder {
+            dma_addr: e.dma_addr,
+            kind: e.kind,
+            site: e.site,
+        })
     }
 
     /// Remove the entry of `device` that starts at `addr`, choosing among several such entries

@@ -273,6 +273,24 @@ impl Shard {
         Ok(result)
     }
 
+    /// A copy of the oldest entry of `device` at `addr` that `pick` accepts.
+    pub(super) fn find_first(
+        &self,
+        device: DeviceId,
+        addr: DmaAddr,
+        pick: impl Fn(&Entry) -> bool,
+        line_offset: u64,
+    ) -> Option<Entry> {
+        self.chain(addr >> BUCKET_SHIFT)
+            .filter(|&s| {
+                let r = &self.records[s as usize];
+                r.dma_addr == addr && r.device == device.0
+            })
+            .map(|s| self.decode(s, line_offset))
+            .filter(|e| pick(e))
+            .last()
+    }
+
     /// Run `f` on the oldest entry of `device` at `addr` that `pick` accepts (and store what it
     /// changed); whether there was one.
     pub(super) fn update_first(
