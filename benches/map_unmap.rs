@@ -4,6 +4,7 @@
 //! - `backend_unchecked`: the direct backend alone (phys lookup, map, unmap), no bookkeeping;
 //! - `checking_switched_off`: the shim with `Checker::builder().enabled(false)`;
 //! - `checked_call_site`: checked, call site only (no stacks), buffer fingerprints off;
+//! - `checked_call_site_16_frame_stacks`: the same with `.stacks(16)`: the cost of stacks alone;
 //! - `checked_default`: the default settings (fingerprints on, no stacks);
 //! - `checked_16_frame_stacks`: the default plus `.stacks(16)` (walked along frame pointers
 //!   where the build keeps them, `RUSTFLAGS="-C force-frame-pointers=yes"`; otherwise unwound
@@ -77,6 +78,11 @@ fn map_unmap(c: &mut Criterion) {
         &mut group,
         "checked_call_site",
         Checker::builder().stacks(0).digests(false),
+    );
+    shim_row(
+        &mut group,
+        "checked_call_site_16_frame_stacks",
+        Checker::builder().stacks(16).digests(false),
     );
     shim_row(&mut group, "checked_default", Checker::builder());
     shim_row(

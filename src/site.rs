@@ -243,6 +243,10 @@ impl Stack {
 /// own frames, which symbolization strips.
 const OWN_FRAMES_SLACK: usize = 16;
 
+/// The same for a frame-pointer walk, which has no unwinder frames of its own (fewer frames to
+/// walk and to hash on every call).
+const WALKED_OWN_FRAMES_SLACK: usize = 10;
+
 /// Return addresses, as captured.
 type Ips = SmallVec<[usize; 32]>;
 
@@ -263,11 +267,12 @@ fn unwind(depth: usize) -> Ips {
 #[inline(never)]
 fn capture_fast(location: &'static Location<'static>, depth: usize) -> Site {
     if crate::frames::frame_pointers_available() {
-        let mut ips = Ips::from_elem(0, depth + OWN_FRAMES_SLACK);
-        let n = crate::frames::walk(&mut ips);
+        // On the stack, not in a vector: this runs on every call.
+        let mut buf = [0usize; 64];
+        let want = (depth + WALKED_OWN_FRAMES_SLACK).min(buf.len());
+        let n = crate::frames::walk(&mut buf[..want]);
         if n > 0 {
-            ips.truncate(n);
-            return intern(location, &ips, depth, true);
+            return intern(location, &buf[..n], depth, true);
         }
     }
     let key = (std::ptr::from_ref(location).addr(), depth);
