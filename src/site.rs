@@ -90,7 +90,8 @@ impl Site {
 
     /// A site known only by its location (replayed events, tests).
     pub fn at(location: &'static Location<'static>) -> Site {
-        let bits = std::ptr::from_ref(location).addr() as u64;
+        // Exposed, so `location()` can make a reference of the address again.
+        let bits = std::ptr::from_ref(location).expose_provenance() as u64;
         debug_assert_eq!(bits & TAG_MASK, 0, "locations are aligned");
         Site(NonZeroU64::new(bits | TAG_LOCATION).expect("a reference is not null"))
     }

@@ -137,9 +137,7 @@ impl Shard {
     #[inline]
     pub(super) fn insert(&mut self, e: &Entry, line_offset: u64) {
         let page = e.dma_addr >> BUCKET_SHIFT;
-        let mut record = self.encode(e, line_offset);
-        let head = self.head(page);
-        record.next = head.unwrap_or(NONE);
+        let record = self.encode(e, line_offset);
         let slot = match self.free_record {
             Some(slot) => {
                 let next_free = self.records[slot as usize].next;
@@ -152,21 +150,22 @@ impl Shard {
                 u32::try_from(self.records.len() - 1).expect("fewer than 4G entries per shard")
             }
         };
-        let hash = page_hash(page);
-        match head {
-            Some(old) => {
-                *self
-                    .pages
-                    .find_mut(hash, |&s| s == old)
-                    .expect("the head is indexed") = slot;
+        // One probe: the page's head is replaced by the new record, which links to it.
+        let records = &self.records;
+        let next = match self.pages.entry(
+            page_hash(page),
+            |&s| s != slot && records[s as usize].dma_addr >> BUCKET_SHIFT == page,
+            |&s| page_hash(records[s as usize].dma_addr >> BUCKET_SHIFT),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut head) => {
+                std::mem::replace(head.get_mut(), slot)
             }
-            None => {
-                let records = &self.records;
-                self.pages.insert_unique(hash, slot, |&s| {
-                    page_hash(records[s as usize].dma_addr >> BUCKET_SHIFT)
-                });
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(slot);
+                NONE
             }
-        }
+        };
+        self.records[slot as usize].next = next;
         self.live += 1;
     }
 
