@@ -1408,3 +1408,23 @@ on_each_backend!(
     device_filling_one_half_while_the_cpu_holds_the_other_is_silent,
     cpu_reading_the_half_it_still_holds_after_recycling_the_other_is_silent,
 );
+
+// ---------------------------------------------------------------------------------------------
+// A sync of no bytes moves no ownership (it once split the CPU's range in two, so a CPU read
+// across the split was reported as touching device-owned memory).
+
+#[test]
+fn an_empty_range_sync_for_the_device_leaves_the_cpu_owning_everything() {
+    let (checker, dev) = setup(Via::Direct);
+    let (page, dma) = map_page_start(&dev, 4096, Direction::FromDevice, &[0; 16]);
+    dma_sync_single_for_cpu(&dev, dma, 4096, Direction::FromDevice);
+    dma_sync_single_range_for_device(&dev, dma, 128, 0, Direction::FromDevice);
+    let mut seen = [0u8; 128];
+    checker
+        .cpu_read(page.address().wrapping_add(64), &mut seen)
+        .expect("the CPU may read what it owns");
+    assert_silent(&checker);
+    dma_unmap_page(&dev, dma, 4096, Direction::FromDevice);
+    free_pages(&checker, page, 0);
+    assert_tidy(&checker);
+}

@@ -60,6 +60,16 @@ impl Ranges {
         if start >= end {
             return;
         }
+        // The common cases, a sync of a whole buffer or of a first range, without sorting.
+        let covers_all = match (self.0.first(), self.0.last()) {
+            (Some(&(first, _)), Some(&(_, last))) => start <= first && last <= end,
+            _ => true,
+        };
+        if covers_all {
+            self.0.clear();
+            self.0.push((start, end));
+            return;
+        }
         self.0.push((start, end));
         self.0.sort_unstable();
         let mut merged: SmallVec<[(u64, u64); 1]> = SmallVec::new();
@@ -74,6 +84,10 @@ impl Ranges {
 
     /// Remove `start..end`.
     pub fn remove(&mut self, start: u64, end: u64) {
+        // An empty range removes nothing (and must not split a range around it).
+        if self.0.is_empty() || start >= end {
+            return;
+        }
         let mut kept: SmallVec<[(u64, u64); 1]> = SmallVec::new();
         for (s, e) in self.0.drain(..) {
             if e <= start || end <= s {
@@ -924,5 +938,40 @@ mod tests {
         // Removed holders are gone, long ones included.
         t.remove(DeviceId(2), 0x4000_0000, |_| 0, &here(), "unmap");
         assert_eq!(t.insert(&with_lines(4, 0x50_0000, (4999, 5002))).len(), 2);
+    }
+
+    #[test]
+    fn ranges_agree_with_a_byte_map_under_random_adds_and_removes() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..200 {
+            let (mut ranges, mut bytes) = (Ranges::default(), [false; 64]);
+            for _ in 0..20 {
+                let (a, b) = (next(65), next(65));
+                let (start, end) = (a.min(b), a.max(b));
+                let add = next(2) == 0;
+                if add {
+                    ranges.add(start, end);
+                } else {
+                    ranges.remove(start, end);
+                }
+                bytes[start as usize..end as usize].fill(add);
+                let mut model = Vec::new();
+                for (i, &set) in bytes.iter().enumerate() {
+                    match model.last_mut() {
+                        Some((_, e)) if set && *e == i as u64 => *e += 1,
+                        _ if set => model.push((i as u64, i as u64 + 1)),
+                        _ => {}
+                    }
+                }
+                assert_eq!(ranges.iter().collect::<Vec<_>>(), model);
+                assert_eq!(ranges.covers(0, 64), bytes.iter().all(|&b| b));
+            }
+        }
     }
 }
