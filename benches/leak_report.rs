@@ -84,22 +84,6 @@ fn right(level: u32, path: u32, site: MapFn, dev: &Device, buf: *mut u8) -> DmaA
     black_box(dma)
 }
 
-/// Run `f` `frames` calls deeper. A symbolized stack keeps the captured return addresses less
-/// dmacheck's slack for its own frames (src/site.rs, `symbolize`), even when the walk ended at
-/// the bottom of a shallow stack: a bench's `main` is shallow, and at 22 captured addresses
-/// only 6 frames would be left, too few to tell the paths apart. A test harness thread is
-/// deeper; this makes the bench's stacks as deep.
-#[inline(never)]
-fn deeper(frames: u32, f: &mut dyn FnMut()) {
-    if frames == 0 {
-        f();
-    } else {
-        deeper(frames - 1, f);
-    }
-    // No tail call: each level keeps its frame.
-    black_box(frames);
-}
-
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let value = f();
@@ -135,20 +119,18 @@ fn main() {
         .collect();
 
     let ((), map_time) = timed(|| {
-        deeper(16, &mut || {
-            let mut i = 0;
-            for &site in &SITES[..sites] {
-                for path in 0..paths as u32 {
-                    for _ in 0..per_pair {
-                        let block = page_address(blocks[i / BUFFERS_PER_BLOCK]);
-                        let buf = block.wrapping_add(i % BUFFERS_PER_BLOCK * BUFFER);
-                        let dma = left(0, path, site, &dev, buf);
-                        assert_eq!(dma_mapping_error(&dev, dma), 0);
-                        i += 1;
-                    }
+        let mut i = 0;
+        for &site in &SITES[..sites] {
+            for path in 0..paths as u32 {
+                for _ in 0..per_pair {
+                    let block = page_address(blocks[i / BUFFERS_PER_BLOCK]);
+                    let buf = block.wrapping_add(i % BUFFERS_PER_BLOCK * BUFFER);
+                    let dma = left(0, path, site, &dev, buf);
+                    assert_eq!(dma_mapping_error(&dev, dma), 0);
+                    i += 1;
                 }
             }
-        })
+        }
     });
 
     let (live_cold, live_cold_time) = timed(|| checker.leak_report());

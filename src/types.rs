@@ -162,6 +162,15 @@ pub enum MapKind {
 }
 
 impl MapKind {
+    /// Every kind, in declaration order (an index into it is a compact encoding of a kind).
+    pub const ALL: [MapKind; 5] = [
+        MapKind::Single,
+        MapKind::Page,
+        MapKind::Coherent,
+        MapKind::Sg,
+        MapKind::Noncoherent,
+    ];
+
     /// The call that creates an entry of this kind.
     pub fn map_call(self) -> &'static str {
         match self {

@@ -129,16 +129,8 @@ enum Seen {
 }
 
 impl MapCalls {
-    const KINDS: [MapKind; 5] = [
-        MapKind::Single,
-        MapKind::Page,
-        MapKind::Coherent,
-        MapKind::Sg,
-        MapKind::Noncoherent,
-    ];
-
     fn saw(&mut self, kind: MapKind, call: &'static str) {
-        let Some(i) = Self::KINDS.iter().position(|&k| k == kind) else {
+        let Some(i) = MapKind::ALL.iter().position(|&k| k == kind) else {
             return;
         };
         self.0[i] = match self.0[i] {
@@ -150,7 +142,7 @@ impl MapCalls {
 
     /// The call that made entries of `kind` in this trace.
     pub(crate) fn name(&self, kind: MapKind) -> &'static str {
-        match Self::KINDS
+        match MapKind::ALL
             .iter()
             .position(|&k| k == kind)
             .map(|i| self.0[i])
@@ -162,7 +154,7 @@ impl MapCalls {
 
     /// The trace's name for a map call the rules name by kind.
     pub(crate) fn rename(&self, call: &'static str) -> &'static str {
-        Self::KINDS
+        MapKind::ALL
             .into_iter()
             .find(|k| k.map_call() == call)
             .map_or(call, |k| self.name(k))

@@ -63,13 +63,6 @@ struct Extra {
     attrs: DmaAttrs,
 }
 
-const KINDS: [MapKind; 5] = [
-    MapKind::Single,
-    MapKind::Page,
-    MapKind::Coherent,
-    MapKind::Sg,
-    MapKind::Noncoherent,
-];
 const DIRECTIONS: [Direction; 4] = [
     Direction::Bidirectional,
     Direction::ToDevice,
@@ -484,7 +477,10 @@ impl Shard {
             extra,
             next: NONE,
             attrs,
-            kind: KINDS.iter().position(|&k| k == e.kind).expect("a kind") as u8,
+            kind: MapKind::ALL
+                .iter()
+                .position(|&k| k == e.kind)
+                .expect("a kind") as u8,
             flags,
         }
     }
@@ -516,7 +512,7 @@ impl Shard {
         let (sg_nents, sg_mapped_ents) = extra.map_or((0, 0), |x| x.sg);
         Entry {
             device: DeviceId(r.device),
-            kind: KINDS[r.kind as usize],
+            kind: MapKind::ALL[r.kind as usize],
             dir: DIRECTIONS[(r.flags & flags::DIR) as usize],
             error_checked: r.flags & flags::ERROR_CHECKED != 0,
             attrs,
