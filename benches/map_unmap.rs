@@ -23,6 +23,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use dmacheck::*;
 
+#[path = "common/backend.rs"]
+mod baseline;
 #[path = "common/naive.rs"]
 mod naive;
 
@@ -54,18 +56,9 @@ fn map_unmap(c: &mut Criterion) {
     let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
     let (backend, params) = (dev.backend(), dev.params());
     group.bench_function("backend_unchecked", |b| {
+        let cpu = page_address(page);
         b.iter(|| {
-            let phys = checker
-                .memory()
-                .phys_of(black_box(page_address(page)), SIZE as u64)
-                .unwrap();
-            let dma = backend
-                .map(&params, phys, SIZE as u64, DIR, DmaAttrs::empty())
-                .unwrap();
-            black_box(dma == DMA_MAPPING_ERROR);
-            backend
-                .unmap(&params, black_box(dma), SIZE as u64, DIR, DmaAttrs::empty())
-                .unwrap();
+            baseline::map_test_unmap(checker.memory(), backend, &params, cpu, SIZE as u64, DIR)
         })
     });
 

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use dmacheck::*;
 
+#[path = "common/backend.rs"]
+mod baseline;
 #[path = "common/naive.rs"]
 mod naive;
 
@@ -183,17 +185,8 @@ fn main() {
 
     bench_row(&mut c, "backend_unchecked", &plain, &|w: &Worker| {
         let (backend, params) = (w.dev.backend(), w.dev.params());
-        let phys = off
-            .memory()
-            .phys_of(black_box(page_address(w.page)), SIZE as u64)
-            .unwrap();
-        let dma = backend
-            .map(&params, phys, SIZE as u64, DIR, DmaAttrs::empty())
-            .unwrap();
-        black_box(dma == DMA_MAPPING_ERROR);
-        backend
-            .unmap(&params, black_box(dma), SIZE as u64, DIR, DmaAttrs::empty())
-            .unwrap();
+        let cpu = page_address(w.page);
+        baseline::map_test_unmap(off.memory(), backend, &params, cpu, SIZE as u64, DIR);
     });
     release(&off, plain);
 

@@ -359,7 +359,7 @@ impl Checker {
                 None
             }
             Op::MappingErrorCheck => {
-                self.0.record_error_check(ev);
+                self.0.record_error_check(ev.device, ev.dma_addr);
                 None
             }
             Op::Release => {
@@ -589,10 +589,10 @@ impl CheckerInner {
 
     /// The driver tested an address with `dma_mapping_error`.
     #[inline]
-    pub(crate) fn record_error_check(&self, ev: &Event) {
+    pub(crate) fn record_error_check(&self, device: DeviceId, dma_addr: DmaAddr) {
         // One check covers one mapping: of several identical mappings (the same buffer mapped
         // twice), each needs its own test, as in the kernel.
-        self.tracker.mark_error_checked(ev.device, ev.dma_addr);
+        self.tracker.mark_error_checked(device, dma_addr);
     }
 
     /// The one way out for findings: apply levels, report, and panic at the call if a finding

@@ -335,10 +335,7 @@ pub fn dma_mapping_error(dev: &Device, dma_addr: DmaAddr) -> i32 {
         return i32::from(dma_addr == DMA_MAPPING_ERROR);
     }
     // Recorded, never reported: no event or site is needed.
-    dev.checker()
-        .inner()
-        .tracker
-        .mark_error_checked(dev.id(), dma_addr);
+    dev.checker().inner().record_error_check(dev.id(), dma_addr);
     i32::from(dma_addr == DMA_MAPPING_ERROR)
 }
 

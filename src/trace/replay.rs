@@ -476,7 +476,7 @@ impl Replayer {
             inner.record_map(&e, &mut out);
             if e.kind.fails_with_mapping_error() {
                 // Kernel traces do not show dma_mapping_error: take every map as tested.
-                inner.record_error_check(&e);
+                inner.record_error_check(e.device, e.dma_addr);
             }
             self.counts[cx.device].maps += 1;
             self.calls.saw(e.kind, e.call);
