@@ -1,6 +1,6 @@
 //! Every fixture trace in `tests/fixtures/traces/` is replayed and must give exactly what its
 //! `# dmacheck-*` lines say (see the README there): each bug found at its lines, nothing in the
-//! clean ones. The real captures in `shared/traces/` must replay clean.
+//! clean ones. The two real captures in `fixtures/traces/real/` must replay clean.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -263,34 +263,23 @@ fn a_fixture_file_on_disk_replays_through_replay_path() {
     );
 }
 
-/// The real captures of `shared/traces/` (beside the repository in CI): correct drivers, so
-/// no violation and nothing left mapped, with or without `--from-start`.
+/// Two real captures of stock Debian kernels under QEMU (gzip-compressed in
+/// `tests/fixtures/traces/real/`): correct drivers, so no violation and nothing left mapped,
+/// with or without `--from-start`.
 #[test]
 fn the_real_kernel_traces_replay_clean() {
-    for (name, file) in [
-        (
-            "linux-6.12-e1000.trace",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/traces/linux-6.12-e1000.trace"
-            ),
-        ),
-        (
-            "linux-7.3-swiotlb-virtio-net.trace",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/traces/linux-7.3-swiotlb-virtio-net.trace"
-            ),
-        ),
+    for name in [
+        "linux-6.12-e1000.trace",
+        "linux-7.3-swiotlb-virtio-net.trace",
     ] {
-        let text = std::fs::read(file)
-            .unwrap_or_else(|e| panic!("{file}: {e} (shared/ must stand beside the repository)"));
+        let file = fixtures_dir().join("real").join(format!("{name}.gz"));
+        let text = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for from_start in [false, true] {
             let options = TraceOptions {
                 from_start,
                 ..TraceOptions::named(name)
             };
-            let replay = trace::replay_bytes(&text, options).unwrap();
+            let replay = trace::replay_reader(&text[..], options, |_| {}).unwrap();
             let s = &replay.summary;
             assert!(replay.violations().is_empty(), "{}", replay.text(false));
             assert!(s.leaks.is_empty(), "{}", s.to_text());
