@@ -3,10 +3,11 @@
 //!
 //! One run; the driver's rules are the rule declarations ([`rules::all`]): id, a PascalCase
 //! name, the summary as short description, the documentation as full description, help with
-//! the seed citation and the kernel counterpart, and the default level. Each violation is a
-//! result at its call site, with the site that made the entry (and any related site) as related
-//! locations and its symbolized stack, when captured, as a SARIF stack. Each leak site with
-//! entries still live is one more `leak` result at the site that made them.
+//! the citation of the document the rule comes from and the kernel counterpart, and the default
+//! level. Each violation is a result at its call site, with the site that made the entry (and
+//! any related site) as related locations and its symbolized stack, when captured, as a SARIF
+//! stack. Each leak site with entries still live is one more `leak` result at the site that made
+//! them.
 
 use serde_json::{Value, json};
 
@@ -84,8 +85,8 @@ fn rule_descriptor(r: &rules::Rule) -> Value {
         "shortDescription": { "text": r.summary },
         "fullDescription": { "text": doc },
         "help": {
-            "text": format!("{doc}\n\nSeed: {}\nKernel dma-debug: {kernel}", r.seed),
-            "markdown": format!("{doc}\n\n- Seed: {}\n- Kernel dma-debug: {kernel}", r.seed),
+            "text": format!("{doc}\n\nSource: {}\nKernel dma-debug: {kernel}", r.seed),
+            "markdown": format!("{doc}\n\n- Source: {}\n- Kernel dma-debug: {kernel}", r.seed),
         },
         "defaultConfiguration": { "level": sarif_level(r.default_level) },
         "properties": { "family": r.family, "tags": ["dma", r.family] },

@@ -19,7 +19,7 @@ declare_rules! {
         id: "cacheline-overlap",
         summary: "two device-writable mappings share a CPU cache line",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 183-192 (Part Id, mapped regions must begin and end on cache line boundaries so two mappings never share a line)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, mapped regions must begin and end on cache line boundaries so two mappings never share a line)",
         kernel: Some("add_dma_entry(): \"cacheline tracking EEXIST, overlapping mappings aren't supported\""),
     };
 
@@ -31,7 +31,7 @@ declare_rules! {
         id: "sync-unaligned",
         summary: "a partial sync not aligned to the cache line size",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 401-424 (Part II, observe the cache alignment and width for partial syncs and dma_cache_sync)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, observe the cache alignment and width for partial syncs and dma_cache_sync)",
         kernel: None,
     };
 }

@@ -16,7 +16,7 @@ declare_rules! {
         id: "sleeping-alloc-in-atomic",
         summary: "an allocation that may sleep (GFP_KERNEL) in atomic or interrupt context",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 90-93 (Part Ib, GFP_KERNEL only where blocking is permitted: not in_interrupt, no SMP locks held); DMA-mapping-2.4.4-patch.txt lines 106-108",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, GFP_KERNEL only where blocking is permitted: not in_interrupt, no SMP locks held); Documentation/DMA-mapping.txt, Linux 2.4.4 (pci_pool_create: pass SLAB_ATOMIC in a non-sleeping context)",
         kernel: Some("might_sleep(): \"BUG: sleeping function called from invalid context\""),
     };
 
@@ -27,7 +27,7 @@ declare_rules! {
         id: "pool-in-atomic",
         summary: "dma_pool_create or dma_pool_destroy in atomic or interrupt context",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 77-79 and 104-106 (Part Ib, create and destroy must be called in a context which can sleep)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, create and destroy must be called in a context which can sleep)",
         kernel: Some("might_sleep() in dma_pool_create()/dma_pool_destroy()"),
     };
 }

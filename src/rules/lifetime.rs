@@ -14,7 +14,7 @@ declare_rules! {
         id: "leak",
         summary: "mapping or allocation still live at device release or leak check",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 56-59 and 217-219 (Parts Ia and Id, every allocate and map has its free and unmap)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, every allocate and map has its free and unmap)",
         kernel: Some("dma_debug_device_change(): \"device driver has pending DMA allocations while released from device\""),
     };
 
@@ -24,7 +24,7 @@ declare_rules! {
         id: "device-released",
         summary: "DMA call on a device after it was released",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 56-59 (Part Ia, dev must be the device the memory was allocated for)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, dev must be the device the memory was allocated for)",
         kernel: None,
     };
 
@@ -35,7 +35,7 @@ declare_rules! {
         id: "invalid-device",
         summary: "DMA call on NULL or an unknown device",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 141-148 (Part Id, every call names the device the memory is mapped for)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, every call names the device the memory is mapped for)",
         kernel: None,
     };
 
@@ -46,7 +46,7 @@ declare_rules! {
         id: "invalid-free",
         summary: "kfree or free_pages of memory that is not a live allocation",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 160-167 (Part Id, DMA memory comes from kmalloc and the page allocator)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, DMA memory comes from kmalloc and the page allocator)",
         kernel: None,
     };
 }

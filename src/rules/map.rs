@@ -17,7 +17,7 @@ declare_rules! {
         id: "direction-none",
         summary: "DMA_NONE (or no valid direction) given to a map or sync call",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 149-159 (Part Id, the direction enumerator: DMA_NONE is for debugging)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the direction enumerator: DMA_NONE is for debugging)",
         kernel: Some("BUG_ON(!valid_dma_direction(dir)) in the map and sync wrappers"),
     };
 
@@ -28,7 +28,7 @@ declare_rules! {
         id: "map-zero-size",
         summary: "a map call of zero bytes",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 141-148 (Part Id, dma_map_single maps a piece of memory of <size> bytes)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_map_single maps a piece of memory of <size> bytes)",
         kernel: None,
     };
 
@@ -39,7 +39,7 @@ declare_rules! {
         id: "map-range-overflow",
         summary: "the mapped range wraps around the end of the address space",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 160-167 (Part Id, a mapping must be one contiguous piece of memory)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a mapping must be one contiguous piece of memory)",
         kernel: None,
     };
 
@@ -51,7 +51,7 @@ declare_rules! {
         id: "map-above-mask",
         summary: "the buffer lies above the device's DMA mask",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 168-176 (Part Id, the physical address must lie within the device's dma_mask)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the physical address must lie within the device's dma_mask)",
         kernel: Some("dma-direct: \"DMA addr ... overflow mask\" warning when no swiotlb can bounce"),
     };
 
@@ -63,7 +63,7 @@ declare_rules! {
         id: "map-invalid-memory",
         summary: "null, foreign or out-of-range memory given to a map call",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 160-167 (Part Id, map memory from sources that guarantee physical contiguity, like kmalloc)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, map memory from sources that guarantee physical contiguity, like kmalloc)",
         kernel: None,
     };
 
@@ -74,7 +74,7 @@ declare_rules! {
         id: "map-stack-memory",
         summary: "a map of memory on the thread's stack",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 160-167 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); DMA-mapping-2.4.4-patch.txt lines 36-40",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); Documentation/DMA-mapping.txt, Linux 2.4.4 (What memory is DMA'able?: no vmalloc, kernel image or stack addresses)",
         kernel: Some("check_for_stack(): \"device driver maps memory from stack\""),
     };
 
@@ -84,7 +84,7 @@ declare_rules! {
         id: "map-rodata-memory",
         summary: "a map of code or read-only data",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 160-167 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); DMA-mapping-2.4.4-patch.txt lines 36-40",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); Documentation/DMA-mapping.txt, Linux 2.4.4 (What memory is DMA'able?: no vmalloc, kernel image or stack addresses)",
         kernel: Some("check_for_illegal_area(): \"device driver maps memory from kernel text or rodata\""),
     };
 
@@ -95,7 +95,7 @@ declare_rules! {
         id: "map-vmalloc-memory",
         summary: "a map of vmalloc memory",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 160-164 (Part Id, memory that is not physically contiguous cannot be mapped by this API)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, memory that is not physically contiguous cannot be mapped by this API)",
         kernel: Some("debug_dma_map_single(): \"device driver maps memory from vmalloc area\""),
     };
 }

@@ -1,6 +1,6 @@
-//! The rules: each declared once, with its id, level, documentation and the seed passage it
-//! enforces. `RULES.md` and the rule metadata of every report are rendered from these
-//! declarations (see [`catalogue_markdown`]).
+//! The rules: each declared once, with its id, level, documentation and the passage of the
+//! upstream document it enforces. `RULES.md` and the rule metadata of every report are rendered
+//! from these declarations (see [`catalogue_markdown`]).
 //!
 //! Rules judge [`Event`](crate::Event)s — recorded operations — and the tracker's entries, never
 //! the shim's arguments, so they run the same on live calls, replayed traces and models.
@@ -85,7 +85,8 @@ pub struct Rule {
     pub default_level: Level,
     /// One paragraph: what is wrong and what to do instead.
     pub doc: &'static str,
-    /// The seed passage the rule enforces: document, lines, section.
+    /// The passage the rule enforces, cited by the upstream document's title and version and
+    /// its section (`Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, ...)`).
     pub seed: &'static str,
     /// What Linux's `CONFIG_DMA_API_DEBUG` says for the same mistake, or `None` when the kernel
     /// has no such check ("beyond the kernel").
@@ -180,7 +181,8 @@ pub fn catalogue_markdown() -> String {
          Levels: `deny` reports and panics at the faulty call, `warn` reports and goes on, \
          `allow` does not check. Set them with `Checker::builder().level(..)` or \
          `DMACHECK=<rule>=<level>`.\n\n\
-         Seed citations name the documents in `shared/seeds/` by file, line range and section.\n\n\
+         Each rule cites the passage it enforces by the upstream document's title, the kernel \
+         version it is quoted from and its section.\n\n\
          | id | summary | default | kernel dma-debug |\n|---|---|---|---|\n",
     );
     for r in all() {
@@ -204,7 +206,7 @@ pub fn catalogue_markdown() -> String {
         let doc: Vec<&str> = r.doc.lines().map(str::trim).collect();
         let _ = write!(
             out,
-            "\n### {}\n\n{}\n\n- Default level: `{}`\n- Seed: {}\n- Kernel: {}\n",
+            "\n### {}\n\n{}\n\n- Default level: `{}`\n- Source: {}\n- Kernel: {}\n",
             r.id,
             doc.join(" ").trim(),
             r.default_level,
@@ -230,8 +232,48 @@ mod tests {
                 r.id
             );
             assert!(!r.doc.trim().is_empty(), "{} has no doc", r.id);
-            assert!(r.seed.contains(".txt"), "{} cites no seed", r.id);
         }
+    }
+
+    /// Citations name what ships upstream (title, version, section), never a local copy: the
+    /// reference copies are not part of the repository, so a path or line range would point
+    /// nowhere for a user.
+    #[test]
+    fn every_rule_cites_an_upstream_document_by_title_and_version() {
+        const UPSTREAM: [&str; 4] = [
+            "Documentation/DMA-API.txt, Linux 2.6.",
+            "Documentation/DMA-mapping.txt, Linux 2.4.4",
+            "Linux Device Drivers, 3rd edition, chapter 15",
+            "linux-mm review of \"[PATCH 6/9] drivers: add Contiguous Memory Allocator\"",
+        ];
+        for r in all() {
+            assert!(
+                UPSTREAM.iter().any(|doc| r.seed.starts_with(doc)),
+                "{} cites no upstream document: {}",
+                r.id,
+                r.seed
+            );
+            for local in [
+                "shared/",
+                "seeds/",
+                ".txt line",
+                "-2008.txt",
+                "-2007.txt",
+                "patch.txt",
+            ] {
+                assert!(
+                    !r.seed.contains(local),
+                    "{} cites a local copy: {}",
+                    r.id,
+                    r.seed
+                );
+            }
+        }
+        let catalogue = catalogue_markdown();
+        assert!(
+            !catalogue.contains("shared/"),
+            "RULES.md names a path outside the repository"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ declare_rules! {
         id: "device-access-unmapped",
         summary: "device access to an address not mapped for it",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 141-148 (Part Id, the device accesses memory through the handle the map returns)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the device accesses memory through the handle the map returns)",
         kernel: None,
     };
 
@@ -29,7 +29,7 @@ declare_rules! {
         id: "device-access-after-unmap",
         summary: "device access to a mapping already unmapped or freed",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 211-219 (Part Id, dma_unmap_single ends the device's access)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_unmap_single ends the device's access)",
         kernel: None,
     };
 
@@ -38,7 +38,7 @@ declare_rules! {
         id: "device-access-overrun",
         summary: "device access running past the end of its mapping",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 35-38 and 141-148 (Parts Ia and Id, a mapping covers <size> bytes)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, a mapping covers <size> bytes)",
         kernel: None,
     };
 
@@ -49,7 +49,7 @@ declare_rules! {
         id: "device-access-direction",
         summary: "device writes a TO_DEVICE mapping or reads a FROM_DEVICE one",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 193-202 (Part Id, TO_DEVICE memory is read-only for the device, FROM_DEVICE memory is the device's to write)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, TO_DEVICE memory is read-only for the device, FROM_DEVICE memory is the device's to write)",
         kernel: None,
     };
 
@@ -60,7 +60,7 @@ declare_rules! {
         id: "device-access-cpu-owned",
         summary: "device access to a streaming mapping the CPU owns",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 203-210 (Part Id, memory is synced before it is handed to the device)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, memory is synced before it is handed to the device)",
         kernel: None,
     };
 
@@ -72,7 +72,7 @@ declare_rules! {
         id: "cpu-write-device-owned",
         summary: "CPU wrote a streaming buffer while the device owned it",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 193-198 (Part Id, sync for the device after the last modification by the CPU)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, sync for the device after the last modification by the CPU)",
         kernel: None,
     };
 
@@ -83,7 +83,7 @@ declare_rules! {
         id: "cpu-access-device-owned",
         summary: "CPU access to a streaming buffer the device owns",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 199-210 (Part Id, sync for the CPU before reading what the device may have changed)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, sync for the CPU before reading what the device may have changed)",
         kernel: None,
     };
 
@@ -93,7 +93,7 @@ declare_rules! {
         id: "bounce-overrun",
         summary: "write past the end of a bounce-buffered mapping",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 141-148 (Part Id, a mapping covers <size> bytes)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a mapping covers <size> bytes)",
         kernel: None,
     };
 
@@ -103,7 +103,7 @@ declare_rules! {
         id: "coherent-overrun",
         summary: "write past the end of a coherent allocation",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 35-38 (Part Ia, the allocation is a region of <size> bytes)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, the allocation is a region of <size> bytes)",
         kernel: None,
     };
 }

@@ -12,7 +12,7 @@ declare_rules! {
         id: "pool-bad-parameters",
         summary: "dma_pool_create with a zero size, bad alignment or bad boundary",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 74-87 (Part Ib, align is a power of two; no block crosses the boundary)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, align is a power of two; no block crosses the boundary)",
         kernel: Some("dma_pool_create() returns NULL for such parameters"),
     };
 
@@ -22,7 +22,7 @@ declare_rules! {
         id: "pool-free-foreign",
         summary: "dma_pool_free of a block not from this pool",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 96-103 (Part Ib, the pool is the one the block was allocated from)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, the pool is the one the block was allocated from)",
         kernel: Some("pool_find_page(): \"dma_pool_free ..., %p/%pad (bad dma)\""),
     };
 
@@ -32,7 +32,7 @@ declare_rules! {
         id: "pool-free-mismatch",
         summary: "dma_pool_free with a vaddr and dma address of different blocks",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 96-103 (Part Ib, vaddr and dma are what the allocation returned)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, vaddr and dma are what the allocation returned)",
         kernel: Some("dma_pool_free(): \"dma_pool_free ..., %p (bad vaddr)/%pad\""),
     };
 
@@ -41,7 +41,7 @@ declare_rules! {
         id: "pool-double-free",
         summary: "dma_pool_free of a block already free",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 96-103 (Part Ib, dma_pool_free puts an allocated block back)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, dma_pool_free puts an allocated block back)",
         kernel: Some("pool_block_err(): \"dma_pool_free ..., dma %pad already free\""),
     };
 
@@ -51,7 +51,7 @@ declare_rules! {
         id: "pool-destroy-busy",
         summary: "dma_pool_destroy with blocks still allocated",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 104-107 (Part Ib, free all allocated memory back to the pool before destroying it)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, free all allocated memory back to the pool before destroying it)",
         kernel: Some("dma_pool_destroy(): \"%s, %p busy\""),
     };
 
@@ -61,7 +61,7 @@ declare_rules! {
         id: "pool-write-after-free",
         summary: "a freed pool block was written before it was allocated again",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 96-103 (Part Ib, a freed block goes back to the pool)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, a freed block goes back to the pool)",
         kernel: Some("pool_check_block(): \"%s, %p (corrupted)\" with CONFIG_SLUB_DEBUG_ON"),
     };
 
@@ -70,7 +70,7 @@ declare_rules! {
         id: "pool-use-after-destroy",
         summary: "dma_pool_alloc or dma_pool_free on a destroyed pool",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 104-107 (Part Ib, dma_pool_destroy frees the pool's resources)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, dma_pool_destroy frees the pool's resources)",
         kernel: None,
     };
 }

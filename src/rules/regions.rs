@@ -13,18 +13,18 @@ declare_rules! {
         id: "declared-memory-bad-parameters",
         summary: "dma_declare_coherent_memory with bad flags, size or a second region",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 425-460 (Part II, one or both of MAP/IO, size a multiple of PAGE_SIZE, one region per device)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, one or both of MAP/IO, size a multiple of PAGE_SIZE, one region per device)",
         kernel: None,
     };
 
-    /// `dma_release_declared_memory` while allocations from the region are live. The seed says
-    /// the kernel does no in-use check here, leaving the driver to get it right; dmacheck
+    /// `dma_release_declared_memory` while allocations from the region are live. The DMA API
+    /// document says the kernel does no in-use check here, leaving the driver to get it right; dmacheck
     /// checks. The live allocations can still be freed.
     pub static DECLARED_MEMORY_BUSY = {
         id: "declared-memory-busy",
         summary: "declared coherent memory released while allocations from it are live",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 464-470 (Part II, no part of the region may be in use when it is released)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, no part of the region may be in use when it is released)",
         kernel: None,
     };
 
@@ -34,7 +34,7 @@ declare_rules! {
         id: "cma-release-count-mismatch",
         summary: "dma_release_from_contiguous with another count than allocated",
         level: Warn,
-        seed: "CMA-review-2011.txt lines 561-586 (dma_release_from_contiguous clears count pages of the bitmap)",
+        seed: "linux-mm review of \"[PATCH 6/9] drivers: add Contiguous Memory Allocator\", October 2011 (dma_release_from_contiguous clears count pages of the bitmap)",
         kernel: None,
     };
 
@@ -44,7 +44,7 @@ declare_rules! {
         id: "cma-double-release",
         summary: "dma_release_from_contiguous of pages not allocated",
         level: Warn,
-        seed: "CMA-review-2011.txt lines 561-586 (dma_release_from_contiguous releases memory from dma_alloc_from_contiguous)",
+        seed: "linux-mm review of \"[PATCH 6/9] drivers: add Contiguous Memory Allocator\", October 2011 (dma_release_from_contiguous releases memory from dma_alloc_from_contiguous)",
         kernel: None,
     };
 
@@ -55,7 +55,7 @@ declare_rules! {
         id: "mmap-out-of-bounds",
         summary: "a user mapping of a DMA buffer reaches beyond the buffer",
         level: Warn,
-        seed: "LDD3-remap_pfn_range.txt lines 9-25 (pfn and size name exactly the physical range mapped)",
+        seed: "Linux Device Drivers, 3rd edition, chapter 15, \"The mmap Device Operation\" (remap_pfn_range: pfn and size name exactly the physical range mapped)",
         kernel: None,
     };
 
@@ -65,7 +65,7 @@ declare_rules! {
         id: "free-while-mmapped",
         summary: "a coherent buffer freed while user space still maps it",
         level: Warn,
-        seed: "LDD3-remap_pfn_range.txt lines 9-25 and DMA-API-2008.txt lines 56-59 (the mapping names the buffer's pages; the free ends the buffer)",
+        seed: "Linux Device Drivers, 3rd edition, chapter 15, \"The mmap Device Operation\" (remap_pfn_range), and Documentation/DMA-API.txt, Linux 2.6.27 (the mapping names the buffer's pages; the free ends the buffer)",
         kernel: None,
     };
 }

@@ -16,7 +16,7 @@ declare_rules! {
         id: "unmap-unknown",
         summary: "unmap or free of an address not mapped on this device",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 217-219 (Part Id, dma_unmap_single: parameters identical to those of the map)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_unmap_single: parameters identical to those of the map)",
         kernel: Some("check_unmap(): \"device driver tries to free DMA memory it has not allocated\""),
     };
 
@@ -26,7 +26,7 @@ declare_rules! {
         id: "unmap-mapping-error",
         summary: "unmap or free of the DMA_MAPPING_ERROR value",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 246-250 (Part Id, dma_mapping_error: a failed map creates no mapping)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_mapping_error: a failed map creates no mapping)",
         kernel: Some("check_unmap(): \"device driver tries to free an invalid DMA memory address\""),
     };
 
@@ -36,18 +36,18 @@ declare_rules! {
         id: "wrong-device",
         summary: "unmap, free or sync names a different device than the mapping's",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 56-59 and 217-219 (Parts Ia and Id, dev must be the same as in the allocate or map)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, dev must be the same as in the allocate or map)",
         kernel: None,
     };
 
-    /// The size given to the release differs from the size mapped. The seed requires the
+    /// The size given to the release differs from the size mapped. The DMA API requires the
     /// parameters of an unmap or free to be those of the map; on an IOMMU a wrong size unmaps
     /// too little (a leak) or too much (another mapping). The mapping is released as mapped.
     pub static UNMAP_SIZE_MISMATCH = {
         id: "unmap-size-mismatch",
         summary: "unmap or free with a different size than mapped",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 56-59 and 217-219 (Parts Ia and Id, size must be the same as in the allocate or map)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, size must be the same as in the allocate or map)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with different size\""),
     };
 
@@ -57,7 +57,7 @@ declare_rules! {
         id: "unmap-direction-mismatch",
         summary: "unmap with a different direction than mapped",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 217-219 (Part Id, dma_unmap_single: parameters identical to those of the map)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_unmap_single: parameters identical to those of the map)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with different direction\""),
     };
 
@@ -69,7 +69,7 @@ declare_rules! {
         id: "unmap-function-mismatch",
         summary: "unmap or free with the wrong function for the kind of mapping",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 211-237 (Part Id, each map call has its own unmap call)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, each map call has its own unmap call)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with wrong function\""),
     };
 
@@ -79,7 +79,7 @@ declare_rules! {
         id: "free-cpu-address-mismatch",
         summary: "coherent free with a different CPU address than allocated",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 56-59 (Part Ia, cpu_addr must be the address returned by the allocate)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, cpu_addr must be the address returned by the allocate)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with different CPU address\""),
     };
 
@@ -89,7 +89,7 @@ declare_rules! {
         id: "double-unmap",
         summary: "unmap or free of a mapping already released",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 217-219 (Part Id, unmap ends a mapping previously made)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, unmap ends a mapping previously made)",
         kernel: None,
     };
 
@@ -101,7 +101,7 @@ declare_rules! {
         id: "unmap-unchecked",
         summary: "a single or page mapping never tested with dma_mapping_error",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 246-250 (Part Id, test the returned address with dma_mapping_error)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, test the returned address with dma_mapping_error)",
         kernel: Some("check_unmap(): \"device driver failed to check map error\""),
     };
 
@@ -117,7 +117,7 @@ declare_rules! {
         id: "unmap-attrs-mismatch",
         summary: "unmap or free with attrs that differ from the map's where it matters",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 317-346 (Part Id, the _attrs calls; an unmap's parameters are those of its map, lines 217-219)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the _attrs calls; an unmap's parameters are those of its map)",
         kernel: None,
     };
 
@@ -127,7 +127,7 @@ declare_rules! {
         id: "free-coherent-irqs-disabled",
         summary: "dma_free_coherent called with IRQs disabled",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 60-61 (Part Ia, the free routines may only be called with IRQs enabled); DMA-API-2007.txt line 5 (the change that made it part of the API)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, the free routines may only be called with IRQs enabled); Linux 2.6.24, commit aa24886e37 \"dma_free_coherent() needs irqs enabled (sigh)\" (the change that made it part of the API)",
         kernel: Some("WARN_ON(irqs_disabled()) in dma_free_attrs()"),
     };
 }

@@ -17,7 +17,7 @@ declare_rules! {
         id: "sg-invalid-list",
         summary: "dma_map_sg of an empty, short or incompletely filled list",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 251-260 and 275 (Part Id, dma_map_sg maps the nents entries of the list)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_map_sg maps the nents entries of the list)",
         kernel: None,
     };
 
@@ -27,7 +27,7 @@ declare_rules! {
         id: "sg-map-mapped",
         summary: "dma_map_sg of a list that is already mapped",
         level: Warn,
-        seed: "DMA-API-2008.txt line 261 (Part Id, an sg list cannot be mapped again once mapped)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, an sg list cannot be mapped again once mapped)",
         kernel: None,
     };
 
@@ -38,7 +38,7 @@ declare_rules! {
         id: "sg-segment-too-long",
         summary: "an sg DMA segment longer than the device's maximum segment size",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 276-279 (Part Id, segments may be merged; the device's segment limits bound them)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, segments may be merged; the device's segment limits bound them)",
         kernel: Some("check_sg_segment(): \"mapping sg segment longer than device claims to support\""),
     };
 
@@ -49,7 +49,7 @@ declare_rules! {
         id: "sg-segment-crosses-boundary",
         summary: "an sg DMA segment crosses the device's segment boundary",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 276-279 (Part Id, segments may be merged; the device's segment limits bound them)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, segments may be merged; the device's segment limits bound them)",
         kernel: Some("check_sg_segment(): \"mapping sg segment across boundary\""),
     };
 
@@ -59,7 +59,7 @@ declare_rules! {
         id: "sg-unmap-nents-mismatch",
         summary: "dma_unmap_sg with another entry count than passed to dma_map_sg",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 289-293 (Part Id, nents must be the number passed in, not the number returned)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, nents must be the number passed in, not the number returned)",
         kernel: Some("check_unmap(): \"device driver frees DMA sg list with different entry count\""),
     };
 
@@ -69,7 +69,7 @@ declare_rules! {
         id: "sg-sync-nents-mismatch",
         summary: "dma_sync_sg_* with another entry count than passed to dma_map_sg",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 306-308 (Part Id, a sync's parameters are those of the mapping)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a sync's parameters are those of the mapping)",
         kernel: Some("check_sync(): \"device driver syncs DMA sg list with different entry count\""),
     };
 
@@ -79,7 +79,7 @@ declare_rules! {
         id: "sg-unmap-failed-map",
         summary: "dma_unmap_sg of a list whose map returned 0",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 263-267 (Part Id, dma_map_sg returns 0 on failure and the driver must act on it)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_map_sg returns 0 on failure and the driver must act on it)",
         kernel: None,
     };
 
@@ -90,7 +90,7 @@ declare_rules! {
         id: "sg-dma-beyond-count",
         summary: "sg_dma_address/sg_dma_len of an entry past the mapped count",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 268-282 (Part Id, loop count times, which can be fewer than nents)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, loop count times, which can be fewer than nents)",
         kernel: None,
     };
 }

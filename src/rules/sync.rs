@@ -17,7 +17,7 @@ declare_rules! {
         id: "sync-unknown",
         summary: "sync of an address not inside a live mapping of this device",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 306-308 (Part Id, a sync names a mapping made by the map API)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a sync names a mapping made by the map API)",
         kernel: Some("check_sync(): \"device driver tries to sync DMA memory it has not allocated\""),
     };
 
@@ -28,7 +28,7 @@ declare_rules! {
         id: "sync-out-of-range",
         summary: "sync range reaches past the end of the mapping",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 414-417 (Part II, dma_sync_single_range: a partial sync within the mapping)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, dma_sync_single_range: a partial sync within the mapping)",
         kernel: Some("check_sync(): \"device driver syncs DMA memory outside allocated range\""),
     };
 
@@ -40,7 +40,7 @@ declare_rules! {
         id: "sync-direction-mismatch",
         summary: "sync with a different direction than mapped",
         level: Warn,
-        seed: "DMA-API-2008.txt lines 193-210 and 306-316 (Part Id, directions and when each sync is due)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, directions and when each sync is due)",
         kernel: Some("check_sync(): \"syncs DMA memory with different direction\" / \"device read-only DMA memory for cpu\" / \"device write-only DMA memory to device\""),
     };
 }
