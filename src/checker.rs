@@ -78,6 +78,19 @@ pub(crate) struct CheckerInner {
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
+    /// The test this checker checks: the name of the thread that made it, for any checker but
+    /// the process-wide one (libtest names each test's thread after the test).
+    pub(crate) test_name: Option<String>,
+    /// Write the report to `DMACHECK_REPORT`'s destinations when the last handle drops.
+    report_on_drop: bool,
+}
+
+impl Drop for CheckerInner {
+    fn drop(&mut self) {
+        if self.report_on_drop {
+            crate::report::write_drop_report(self);
+        }
+    }
 }
 
 // A checker stays consistent across a panic: findings are reported, and a deny-level panic
@@ -96,7 +109,9 @@ impl std::fmt::Debug for Checker {
 }
 
 static GLOBAL: LazyLock<Checker> = LazyLock::new(|| {
-    let checker = Checker::new();
+    let mut builder = Checker::builder();
+    builder.global = true;
+    let checker = builder.build();
     // The process-wide checker reports at exit (`DMACHECK_REPORT`), with no code change.
     crate::report::register_exit_report();
     checker
@@ -189,12 +204,7 @@ impl Checker {
 
     /// Counters: errors, live and peak entries, per-rule counts.
     pub fn stats(&self) -> Stats {
-        Stats {
-            errors: self.0.reporter.errors(),
-            live_entries: self.0.tracker.live(),
-            peak_entries: self.0.tracker.peak(),
-            per_rule: self.0.reporter.per_rule(),
-        }
+        self.0.stats()
     }
 
     /// How many failures fault injection has injected so far.
@@ -384,6 +394,15 @@ impl Checker {
 }
 
 impl CheckerInner {
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            errors: self.reporter.errors(),
+            live_entries: self.tracker.live(),
+            peak_entries: self.tracker.peak(),
+            per_rule: self.reporter.per_rule(),
+        }
+    }
+
     pub(crate) fn names(&self, id: DeviceId) -> DeviceNames {
         if id == DeviceId::NONE {
             return ("".into(), "".into());
@@ -646,10 +665,27 @@ impl CheckerInner {
     }
 }
 
+/// The name of the test running on this thread: the thread's name, which libtest sets to the
+/// test's path; the program's name on a thread without one (a doctest's or a program's `main`).
+fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => std::env::args()
+            .next()
+            .as_deref()
+            .map(std::path::Path::new)
+            .and_then(|p| p.file_stem())
+            .map_or_else(|| "main".to_string(), |s| s.to_string_lossy().into_owned()),
+    }
+}
+
 /// Makes a [`Checker`]: defaults, then `DMACHECK`, then what is set here, in that order.
 #[must_use]
 pub struct CheckerBuilder {
     read_env: bool,
+    report_on_drop: Option<bool>,
+    /// Making [`Checker::global`], which reports at exit, not at drop, and checks no one test.
+    global: bool,
     settings: Vec<Setting>,
     backend: Option<BackendFactory>,
 }
@@ -658,6 +694,8 @@ impl Default for CheckerBuilder {
     fn default() -> Self {
         CheckerBuilder {
             read_env: true,
+            report_on_drop: None,
+            global: false,
             settings: Vec::new(),
             backend: None,
         }
@@ -674,6 +712,14 @@ impl CheckerBuilder {
     /// environment turn it off.
     pub fn env(mut self, read: bool) -> Self {
         self.read_env = read;
+        self
+    }
+
+    /// Whether the checker writes its report to the destinations of `DMACHECK_REPORT` when its
+    /// last handle is dropped (see [`crate::report`]). Default: when it reads the environment
+    /// ([`env`](Self::env)), so `Checker::new()` in a test reports with no code in the test.
+    pub fn report_on_drop(mut self, on: bool) -> Self {
+        self.report_on_drop = Some(on);
         self
     }
 
@@ -818,6 +864,8 @@ impl CheckerBuilder {
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),
+            test_name: (!self.global).then(test_name),
+            report_on_drop: !self.global && self.report_on_drop.unwrap_or(self.read_env),
         }))
     }
 }

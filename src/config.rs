@@ -24,8 +24,9 @@
 //! For example `DMACHECK=deny,leak=warn,stacks=24`. Settings made in code with the builder
 //! override the variable; unknown directives are reported on stderr and ignored.
 //!
-//! A second variable, `DMACHECK_REPORT` ([`REPORT_ENV_VAR`]), says where the process-wide
-//! checker writes its report at exit (see [`crate::report`]).
+//! A second variable, `DMACHECK_REPORT` ([`REPORT_ENV_VAR`]), says where checkers write their
+//! reports: each per-test checker when it drops, the process-wide checker at exit (see
+//! [`crate::report`]).
 
 use std::fmt;
 
@@ -35,8 +36,9 @@ use crate::rules::{self, Level, Rule};
 /// The name of the environment variable read by [`CheckerBuilder::build`](crate::CheckerBuilder::build).
 pub const ENV_VAR: &str = "DMACHECK";
 
-/// The environment variable that names where the process-wide checker writes its report at
-/// exit: `<format>:<path>`, comma-separated (see [`Destination`](crate::report::Destination)).
+/// The environment variable that names where checkers write their reports with no code in the
+/// program: each per-test checker when it drops, the process-wide checker at exit.
+/// `<format>:<path>`, comma-separated (see [`Destination`](crate::report::Destination)).
 pub const REPORT_ENV_VAR: &str = "DMACHECK_REPORT";
 
 /// Stack depth used by the `stacks` directive without a number.

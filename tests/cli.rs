@@ -7,11 +7,10 @@ use std::process::{Command, Output};
 use dmacheck::report::{Format, Report};
 use dmacheck::*;
 
+mod common;
+
 fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir(&format!("cli-{name}"))
 }
 
 fn dmacheck(args: &[&str]) -> Output {
@@ -22,13 +21,7 @@ fn dmacheck(args: &[&str]) -> Output {
         .expect("dmacheck runs")
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
+use common::{stderr_of as stderr, stdout_of as stdout};
 
 /// A report of one shard: `rx` receive buffers leaked, `bad` unmaps of a wrong size.
 fn shard(rx: usize, bad: usize) -> Report {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::leaks::{LeakReport, LeakTable};
 use super::{Related, Violation};
-use crate::checker::Checker;
+use crate::checker::{Checker, CheckerInner};
 use crate::config::Config;
 use crate::rules::{self, Level};
 use crate::site::{Frame, Site, first_user_frame, is_own_source};
@@ -28,7 +28,7 @@ pub const SCHEMA: &str = "dmacheck-report/1";
 /// |---|---|
 /// | `schema` | `"dmacheck-report/1"` |
 /// | `tool` | `{name, version}` of the dmacheck that wrote it |
-/// | `sources` | one `{program, args, pid, config}` per process (several after a merge) |
+/// | `sources` | one `{program, args, pid, config, test}` per checker (several after a merge); `test` `{name, findings, failure}` for a per-test checker |
 /// | `rules` | the rule catalogue: `{id, family, summary, default_level}` |
 /// | `counters` | violations (total, kept, per level, per rule), live and peak entries |
 /// | `violations` | every kept violation: rule, level, call, device, message, details, sites |
@@ -85,6 +85,22 @@ pub struct ReportSource {
     pub pid: u32,
     /// The checker's settings.
     pub config: ReportConfig,
+    /// The test whose checker wrote the report, for a checker made on a test's thread
+    /// ([`Checker::new`] in a `#[test]`); absent for the process-wide checker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<ReportTest>,
+}
+
+/// The test a per-test checker's report stands for, and its verdict: a JUnit test case after a
+/// merge, when the findings can no longer be told apart by source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTest {
+    /// The test's name, as the test harness named its thread (`tests::rx_ring`).
+    pub name: String,
+    /// Findings at warn level or above: violations, and leaked entries still live.
+    pub findings: u64,
+    /// The text report of those findings (empty when there are none).
+    pub failure: String,
 }
 
 impl ReportSource {
@@ -96,6 +112,7 @@ impl ReportSource {
             args: args.collect(),
             pid: std::process::id(),
             config: ReportConfig::from(config),
+            test: None,
         }
     }
 }
@@ -562,8 +579,23 @@ impl Checker {
     /// the counters and the settings. Write it with [`Checker::write_report`] or a
     /// [`Format`](crate::report::Format).
     pub fn report(&self) -> Report {
-        let config = self.config();
-        let kept = self.violations();
+        self.inner().report()
+    }
+
+    /// The leak summary, like LeakSanitizer's: the entries leaked at device releases and the
+    /// entries live now, grouped by the site that made them, biggest first, with totals. Empty
+    /// when the [`leak`](crate::rules::LEAK) rule is allowed; entries of devices outside the
+    /// driver filter are left out. Nothing is reported and no entry changes.
+    pub fn leak_report(&self) -> LeakReport {
+        self.inner().leak_report()
+    }
+}
+
+impl CheckerInner {
+    /// [`Checker::report`], on the checker's state (also used when its last handle drops).
+    pub(crate) fn report(&self) -> Report {
+        let config = &self.config;
+        let kept = self.reporter.violations();
         let stats = self.stats();
         let mut counters = ReportCounters {
             violations: stats.errors,
@@ -580,14 +612,15 @@ impl Checker {
             counters.per_rule.insert(id.into(), n);
         }
         let live_entries = self
-            .live_entries()
+            .tracker
+            .snapshot(None)
             .iter()
             .map(|e| {
-                let (device, driver) = self.inner().names(e.device);
+                let (device, driver) = self.names(e.device);
                 ReportEntry::new(e, &device, &driver)
             })
             .collect();
-        Report {
+        let mut report = Report {
             schema: SCHEMA.into(),
             tool: ReportTool::default(),
             sources: vec![ReportSource::this_process(config)],
@@ -596,25 +629,36 @@ impl Checker {
             violations: kept.iter().map(ReportViolation::from).collect(),
             leaks: self.leak_report(),
             live_entries,
+        };
+        if let Some(name) = &self.test_name {
+            let findings = report.findings_at_least(Level::Warn);
+            let failure = if findings == 0 {
+                String::new()
+            } else {
+                super::text::Style::plain().report(&report)
+            };
+            report.sources[0].test = Some(ReportTest {
+                name: name.to_string(),
+                findings,
+                failure,
+            });
         }
+        report
     }
 
-    /// The leak summary, like LeakSanitizer's: the entries leaked at device releases and the
-    /// entries live now, grouped by the site that made them, biggest first, with totals. Empty
-    /// when the [`leak`](crate::rules::LEAK) rule is allowed; entries of devices outside the
-    /// driver filter are left out. Nothing is reported and no entry changes.
-    pub fn leak_report(&self) -> LeakReport {
-        let level = self.config().level(&rules::LEAK);
+    /// [`Checker::leak_report`], on the checker's state.
+    pub(crate) fn leak_report(&self) -> LeakReport {
+        let level = self.config.level(&rules::LEAK);
         if level == Level::Allow {
             return LeakReport::default();
         }
-        let gate = self.inner().release_gate.read();
-        let mut table: LeakTable = self.inner().reporter.released_leaks();
-        let live = self.live_entries();
+        let gate = self.release_gate.read();
+        let mut table: LeakTable = self.reporter.released_leaks();
+        let live = self.tracker.snapshot(None);
         drop(gate);
-        let only_driver = self.config().only_driver.as_deref();
+        let only_driver = self.config.only_driver.as_deref();
         for e in live {
-            let (device, driver) = self.inner().names(e.device);
+            let (device, driver) = self.names(e.device);
             if only_driver.is_none_or(|d| d == &*driver) {
                 table.add(&e, &device, true);
             }

@@ -1,16 +1,18 @@
-//! The report at process exit, for the process-wide checker: written where `DMACHECK_REPORT`
-//! says, or, without it, the leak summary on stderr when something leaked. Programs (test
-//! binaries, C programs through the C ABI) get it with no change: the exit hook is registered
-//! when [`Checker::global`] is first used.
+//! Reports written with no code in the program, where `DMACHECK_REPORT` says: the process-wide
+//! checker's at process exit (or, without the variable, the leak summary on stderr when
+//! something leaked), and every other checker's when its last handle drops. Programs (test
+//! binaries, C programs through the C ABI) get the first with no change: the exit hook is
+//! registered when [`Checker::global`] is first used; tests get the second from `Checker::new()`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::document::ReportError;
-use super::output::Destination;
+use super::output::{Destination, Target};
 use super::text::Style;
-use crate::checker::Checker;
+use crate::checker::{Checker, CheckerInner};
 use crate::config::REPORT_ENV_VAR;
+use crate::rules::Level;
 use crate::sync::Ordering;
 use crate::sync::process::{AtomicBool, AtomicU32, OnceLock};
 
@@ -24,22 +26,26 @@ static WRITTEN: AtomicBool = AtomicBool::new(false);
 /// The destinations `DMACHECK_REPORT` names, read once.
 static DESTINATIONS: OnceLock<Result<Vec<Destination>, String>> = OnceLock::new();
 
+/// Read and parse once; a malformed value is reported the first time, not at exit.
 fn destinations() -> &'static Result<Vec<Destination>, String> {
-    DESTINATIONS.get_or_init(|| match std::env::var(REPORT_ENV_VAR) {
-        Ok(spec) => Destination::parse_list(&spec)
-            .map_err(|e: ReportError| format!("dmacheck: {REPORT_ENV_VAR}: {e} (no report)")),
-        Err(_) => Ok(Vec::new()),
+    DESTINATIONS.get_or_init(|| {
+        let parsed = match std::env::var(REPORT_ENV_VAR) {
+            Ok(spec) => Destination::parse_list(&spec)
+                .map_err(|e: ReportError| format!("dmacheck: {REPORT_ENV_VAR}: {e} (no report)")),
+            Err(_) => Ok(Vec::new()),
+        };
+        if let Err(e) = &parsed {
+            // Straight to the stream: a test harness would capture `eprintln!` in the test that
+            // happened to touch the checker first, and hide the mistake.
+            let _ = writeln!(std::io::stderr(), "{e}");
+        }
+        parsed
     })
 }
 
-/// Register the exit report; called once, when the process-wide checker is made. A malformed
-/// `DMACHECK_REPORT` is reported now, not at exit.
+/// Register the exit report; called once, when the process-wide checker is made.
 pub(crate) fn register_exit_report() {
-    if let Err(e) = destinations() {
-        // Straight to the stream: a test harness would capture `eprintln!` in the test that
-        // happened to touch the checker first, and hide the mistake.
-        let _ = writeln!(std::io::stderr(), "{e}");
-    }
+    let _ = destinations();
     REGISTERED_BY.store(std::process::id(), Ordering::Relaxed);
     // SAFETY: `atexit` only records the function pointer; `at_exit` takes no arguments, is
     // valid for the life of the process, and never unwinds across the C boundary.
@@ -92,4 +98,39 @@ pub fn write_exit_report_now() -> Vec<PathBuf> {
         }
     }
     written
+}
+
+/// Write a checker's report as its last handle drops (a test's `Checker::new()`), to each
+/// destination of `DMACHECK_REPORT`:
+///
+/// - a directory gets one new file per checker, `dmacheck-<test>-<pid>-<stamp>-<n>.<ext>`,
+///   clean or not: a clean file is the record that the test ran checked and found nothing (a
+///   JUnit test case that passes after the merge);
+/// - stderr (`text:-`) gets the text report when there are findings, nothing for a clean one;
+/// - a file is left to the process-wide checker's exit report: every test's checker would
+///   replace the one before.
+pub(crate) fn write_drop_report(checker: &CheckerInner) {
+    let Ok(dests) = destinations() else { return };
+    if dests.is_empty() {
+        return;
+    }
+    // A failed report must not turn a drop (perhaps during a test's unwinding) into a panic.
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let report = checker.report();
+        let clean = report.findings_at_least(Level::Warn) == 0;
+        let label = checker.test_name.as_deref();
+        for d in dests {
+            let result = match d.target {
+                Target::Directory(_) => d.write_labeled(&report, label),
+                Target::Stderr if !clean => d.write(&report),
+                Target::Stderr | Target::File(_) => continue,
+            };
+            if let Err(e) = result {
+                let _ = writeln!(std::io::stderr(), "dmacheck: {REPORT_ENV_VAR}: {e}");
+            }
+        }
+    }));
+    if written.is_err() {
+        let _ = writeln!(std::io::stderr(), "dmacheck: a checker's report failed");
+    }
 }

@@ -5,6 +5,11 @@
 //! dashboard can follow each rule: a rule that fired fails, its failure's `type` the level and
 //! its text the violations (for `leak`, also the leak sites still live); a rule allowed in
 //! every source is skipped; the others pass.
+//!
+//! A report of per-test checkers (`Checker::new()` in each test, written when it dropped, then
+//! merged) has a second suite, `dmacheck tests` (after the rules'), with one test case per test: class name the
+//! test binary, name the test, failed when that test's checker found something at warn level
+//! or above (its text report as the failure's text), passed when it was clean.
 
 use std::fmt::Write as _;
 
@@ -30,15 +35,30 @@ pub(crate) fn render(report: &Report) -> String {
         }
     }
     let cases: Vec<Case> = rules.iter().map(|r| Case::of(report, r)).collect();
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let skipped = cases.iter().filter(|c| c.skipped).count();
-    let counts = format!(
-        r#"tests="{}" failures="{failures}" errors="0" skipped="{skipped}""#,
-        cases.len()
-    );
+    let tests: Vec<Case> = report
+        .sources
+        .iter()
+        .filter_map(|source| {
+            let test = source.test.as_ref()?;
+            Some(Case {
+                id: test.name.clone(),
+                family: binary_name(&source.program),
+                skipped: false,
+                failure: (test.findings > 0).then(|| Failure {
+                    message: format!("{} dmacheck finding(s)", test.findings),
+                    level: Level::Warn,
+                    text: test.failure.clone(),
+                }),
+            })
+        })
+        .collect();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(xml, r#"<testsuites name="dmacheck" {counts}>"#);
-    let _ = writeln!(xml, r#"  <testsuite name="dmacheck" {counts}>"#);
+    let _ = writeln!(
+        xml,
+        r#"<testsuites name="dmacheck" {}>"#,
+        counts(cases.iter().chain(&tests))
+    );
+    let _ = writeln!(xml, r#"  <testsuite name="dmacheck" {}>"#, counts(&cases));
     xml.push_str("    <properties>\n");
     for source in &report.sources {
         let _ = writeln!(
@@ -50,34 +70,77 @@ pub(crate) fn render(report: &Report) -> String {
     }
     xml.push_str("    </properties>\n");
     for case in &cases {
-        let open = format!(
-            r#"    <testcase classname="dmacheck.{}" name="{}""#,
-            escape(&case.family),
-            escape(&case.id)
+        write_case(
+            &mut xml,
+            case,
+            &format!("dmacheck.{}", escape(&case.family)),
         );
-        match (&case.failure, case.skipped) {
-            (Some(f), _) => {
-                let _ = writeln!(
-                    xml,
-                    "{open}>\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-                    escape(&f.message),
-                    f.level,
-                    escape(&f.text)
-                );
-            }
-            (None, true) => {
-                let _ = writeln!(
-                    xml,
-                    "{open}>\n      <skipped message=\"rule allowed\"/>\n    </testcase>"
-                );
-            }
-            (None, false) => {
-                let _ = writeln!(xml, "{open}/>");
-            }
+    }
+    xml.push_str("  </testsuite>\n");
+    if !tests.is_empty() {
+        let _ = writeln!(
+            xml,
+            r#"  <testsuite name="dmacheck tests" {}>"#,
+            counts(&tests)
+        );
+        for case in &tests {
+            write_case(&mut xml, case, &escape(&case.family));
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+/// `tests="…" failures="…" errors="0" skipped="…"` of some cases.
+fn counts<'a>(cases: impl IntoIterator<Item = &'a Case>) -> String {
+    let (mut tests, mut failures, mut skipped) = (0, 0, 0);
+    for c in cases {
+        tests += 1;
+        failures += usize::from(c.failure.is_some());
+        skipped += usize::from(c.skipped);
+    }
+    format!(r#"tests="{tests}" failures="{failures}" errors="0" skipped="{skipped}""#)
+}
+
+/// A test binary's name: the program's file name without cargo's `-<hash>` suffix.
+fn binary_name(program: &str) -> String {
+    let name = std::path::Path::new(program)
+        .file_stem()
+        .map_or_else(|| program.to_string(), |s| s.to_string_lossy().into_owned());
+    match name.rsplit_once('-') {
+        Some((stem, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            stem.to_string()
+        }
+        _ => name,
+    }
+}
+
+fn write_case(xml: &mut String, case: &Case, classname: &str) {
+    let open = format!(
+        r#"    <testcase classname="{classname}" name="{}""#,
+        escape(&case.id)
+    );
+    match (&case.failure, case.skipped) {
+        (Some(f), _) => {
+            let _ = writeln!(
+                xml,
+                "{open}>\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                escape(&f.message),
+                f.level,
+                escape(&f.text)
+            );
+        }
+        (None, true) => {
+            let _ = writeln!(
+                xml,
+                "{open}>\n      <skipped message=\"rule allowed\"/>\n    </testcase>"
+            );
+        }
+        (None, false) => {
+            let _ = writeln!(xml, "{open}/>");
         }
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
 }
 
 /// One rule's test case.

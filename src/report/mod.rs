@@ -14,14 +14,17 @@
 //! - **SARIF 2.1.0**, for code-scanning services: rule metadata from the declarations in
 //!   [`rules`](crate::rules), one result per violation at its call site, with the "mapped at"
 //!   site as a related location, and one result per leak site still live;
-//! - **JUnit XML**, for test dashboards: one test case per rule, failed when the rule fired.
+//! - **JUnit XML**, for test dashboards: one test case per rule, failed when the rule fired,
+//!   and one per test for reports of per-test checkers.
 //!
 //! Leaks are summarized when a device is released (after the one `leak` violation per entry),
-//! on request ([`Checker::leak_report`](crate::Checker::leak_report)), and at process exit for
-//! the process-wide checker ([`Checker::global`](crate::Checker::global)): there, the
-//! `DMACHECK_REPORT=<format>:<path>` variable writes a report with no change to the program
-//! (see [`Destination`]); without it, the leak summary is printed to stderr when there are
-//! leaks. The `dmacheck` command renders, merges and checks JSON reports.
+//! on request ([`Checker::leak_report`](crate::Checker::leak_report)), and in the reports
+//! written with no code in the program where `DMACHECK_REPORT=<format>:<path>` says (see
+//! [`Destination`]): every per-test checker's (`Checker::new()`) when its last handle drops,
+//! one file per checker named after its test, clean or not (on stderr only with findings); and
+//! the process-wide checker's ([`Checker::global`](crate::Checker::global)) at process exit,
+//! where without the variable the leak summary is printed to stderr when there are leaks. The
+//! `dmacheck` command renders, merges and checks JSON reports.
 //!
 //! ```
 //! use dmacheck::*;
@@ -63,10 +66,10 @@ mod text;
 
 pub use document::{
     Report, ReportConfig, ReportCounters, ReportDetail, ReportEntry, ReportError, ReportRelated,
-    ReportRule, ReportSite, ReportSource, ReportTool, ReportViolation, SCHEMA,
+    ReportRule, ReportSite, ReportSource, ReportTest, ReportTool, ReportViolation, SCHEMA,
 };
-pub(crate) use exit::register_exit_report;
 pub use exit::write_exit_report_now;
+pub(crate) use exit::{register_exit_report, write_drop_report};
 pub(crate) use leaks::LeakTable;
 pub use leaks::{LeakKind, LeakReport, LeakSite};
 pub use output::{Destination, Format, Target};

@@ -154,10 +154,25 @@ impl Destination {
 
     /// Render `report` and write it; returns the file written (`None` for stderr).
     pub fn write(&self, report: &Report) -> Result<Option<PathBuf>, ReportError> {
+        self.write_labeled(report, None)
+    }
+
+    /// [`write`](Self::write), a new file in a directory being named after `label` (a test's
+    /// name): `dmacheck-<label>-<pid>-<stamp>-<n>.<ext>`, the label reduced to letters, digits,
+    /// `_`, `-` and `.` (`::` becomes `.`) and to 80 characters.
+    pub fn write_labeled(
+        &self,
+        report: &Report,
+        label: Option<&str>,
+    ) -> Result<Option<PathBuf>, ReportError> {
         match &self.target {
             Target::Stderr => {
                 let color = self.format == Format::Text && Style::stderr().colored();
-                eprint!("{}", self.format.render(report, color));
+                // Straight to the stream, in one write: a test harness captures `eprint!` on a
+                // test's thread (and discards it when the test passes), and parallel tests'
+                // reports must not interleave.
+                let text = self.format.render(report, color);
+                let _ = std::io::stderr().lock().write_all(text.as_bytes());
                 Ok(None)
             }
             Target::File(path) => {
@@ -170,7 +185,7 @@ impl Destination {
             }
             Target::Directory(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| ReportError::Io(dir.clone(), e))?;
-                let (path, mut file) = create_unique(dir, self.format.extension())?;
+                let (path, mut file) = create_unique(dir, label, self.format.extension())?;
                 file.write_all(self.format.render(report, false).as_bytes())
                     .map_err(|e| ReportError::Io(path.clone(), e))?;
                 Ok(Some(path))
@@ -179,10 +194,19 @@ impl Destination {
     }
 }
 
-/// Create `dmacheck-<pid>-<stamp>-<n>.<ext>` in `dir` with the first `n` not taken. The file
-/// is created exclusively, so processes racing for a name each get their own.
-fn create_unique(dir: &Path, ext: &str) -> Result<(PathBuf, std::fs::File), ReportError> {
-    let prefix = unique_prefix();
+/// Create `dmacheck-[<label>-]<pid>-<stamp>-<n>.<ext>` in `dir` with the first `n` not taken.
+/// The file is created exclusively, so processes and threads racing for a name each get their
+/// own.
+fn create_unique(
+    dir: &Path,
+    label: Option<&str>,
+    ext: &str,
+) -> Result<(PathBuf, std::fs::File), ReportError> {
+    let (pid, stamp) = unique_prefix();
+    let prefix = match label.map(file_name_part).filter(|l| !l.is_empty()) {
+        Some(label) => format!("dmacheck-{label}-{pid}-{stamp}"),
+        None => format!("dmacheck-{pid}-{stamp}"),
+    };
     for n in 0u64.. {
         let path = dir.join(format!("{prefix}-{n}.{ext}"));
         match std::fs::OpenOptions::new()
@@ -198,16 +222,35 @@ fn create_unique(dir: &Path, ext: &str) -> Result<(PathBuf, std::fs::File), Repo
     unreachable!("some report file name in {} is free", dir.display())
 }
 
-/// `dmacheck-<pid>-<stamp>`: the start of this process's report file names, the same for all
-/// of them.
-fn unique_prefix() -> &'static str {
-    static PREFIX: crate::sync::process::OnceLock<String> = crate::sync::process::OnceLock::new();
+/// `<pid>` and `<stamp>` of this process's report file names, the same for all of them.
+fn unique_prefix() -> &'static (u32, String) {
+    static PREFIX: crate::sync::process::OnceLock<(u32, String)> =
+        crate::sync::process::OnceLock::new();
     PREFIX.get_or_init(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        format!("dmacheck-{}-{stamp:x}", std::process::id())
+        (std::process::id(), format!("{stamp:x}"))
     })
+}
+
+/// `label` as part of a file name: `::` as `.`, other characters than letters, digits, `_`, `-`
+/// and `.` as `_`, at most 80 characters.
+fn file_name_part(label: &str) -> String {
+    label
+        .replace("::", ".")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
 }
 
 impl Checker {

@@ -144,3 +144,35 @@ macro_rules! on_each_backend {
         }
     )*};
 }
+
+/// An empty directory of this test binary's scratch space (`CARGO_TARGET_TMPDIR`), emptied
+/// first if a previous run left it.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A child process's standard output, as text.
+pub fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A child process's standard error, as text.
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// This test binary again, running only the tests whose names contain `filter`, with
+/// `DMACHECK` and `DMACHECK_REPORT` cleared and `child_var` set: tests that act only as a
+/// child check it first.
+pub fn this_binary_as_child(filter: &str, child_var: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.arg(filter)
+        .env(child_var, "1")
+        .env_remove("DMACHECK")
+        .env_remove("DMACHECK_REPORT")
+        .env("NO_COLOR", "1");
+    cmd
+}
