@@ -87,6 +87,9 @@ pub(crate) struct CheckerInner {
 
 impl Drop for CheckerInner {
     fn drop(&mut self) {
+        if self.config.exit_code.is_some() {
+            crate::report::count_dropped_findings(self);
+        }
         if self.report_on_drop {
             crate::report::write_drop_report(self);
         }
@@ -125,6 +128,12 @@ impl Default for Checker {
 
 impl Checker {
     /// A checker with the default settings, adjusted by `DMACHECK`.
+    ///
+    /// # Panics
+    ///
+    /// When `DMACHECK` holds a directive that is not understood (see
+    /// [`CheckerBuilder::build`]).
+    #[track_caller]
     pub fn new() -> Checker {
         Checker::builder().build()
     }
@@ -817,17 +826,33 @@ impl CheckerBuilder {
     }
 
     /// Make the checker.
+    ///
+    /// # Panics
+    ///
+    /// When it reads `DMACHECK` ([`env`](Self::env)) and a directive there is not understood:
+    /// a mistyped setting must fail the run, not pass it with other settings.
+    #[track_caller]
     pub fn build(self) -> Checker {
         let mut config = Config::default();
         if self.read_env {
             if let Ok(spec) = std::env::var(ENV_VAR) {
-                for e in config.apply_spec(&spec) {
-                    eprintln!("{e} (ignored)");
+                let errors = config.apply_spec(&spec);
+                if !errors.is_empty() {
+                    // A warning would be captured by the test harness and the run would pass
+                    // with settings nobody asked for; every checker built under it fails.
+                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    panic!(
+                        "{}\n(an invalid {ENV_VAR} fails every checker built under it: fix or unset it)",
+                        errors.join("\n")
+                    );
                 }
             }
         }
         for set in self.settings {
             set(&mut config);
+        }
+        if let Some(code) = config.exit_code {
+            crate::report::exit_with_status_on_findings(code);
         }
         let memory = Arc::new(PhysMemory::new(config.memory));
         let bounce = OnceLock::new();

@@ -20,9 +20,12 @@
 //! | `fail=<kind>[@<dev>]:every=<n>` or `:prob=<p>[:seed=<s>]`, `[:budget=<n>]` | inject failures into maps and allocations (see [`crate::faults`]); repeatable |
 //! | `bounce` / `bounce=0` | bounce all streaming mappings through the bounce pool (`swiotlb=force`) |
 //! | `digests=0` / `digests=1` | fingerprint streaming buffers at hand-offs to catch CPU writes while the device owns them (default 1) |
+//! | `exit-code=<n>` | if any checker of the process found something at warn level or above (a violation, or an entry still live when its checker dropped or at exit), the process exits with status `n` (1-255) instead of its own; `exit-code=0` turns it off |
 //!
 //! For example `DMACHECK=deny,leak=warn,stacks=24`. Settings made in code with the builder
-//! override the variable; unknown directives are reported on stderr and ignored.
+//! override the variable. A directive that is not understood (`leak=loud`, `stacks=many`) makes
+//! every checker built under the variable panic with the message, so a mistyped setting fails
+//! the run instead of passing it with other settings.
 //!
 //! A second variable, `DMACHECK_REPORT` ([`REPORT_ENV_VAR`]), says where checkers write their
 //! reports: each per-test checker when it drops, the process-wide checker at exit (see
@@ -91,6 +94,8 @@ pub struct Config {
     pub print_first: u64,
     /// Failures to inject into maps and allocations.
     pub faults: Vec<crate::faults::FaultSpec>,
+    /// The process's exit status when any checker found something (`exit-code=<n>`).
+    pub exit_code: Option<u8>,
 }
 
 impl Default for Config {
@@ -108,6 +113,7 @@ impl Default for Config {
             only_driver: None,
             print_first: u64::MAX,
             faults: Vec::new(),
+            exit_code: None,
         }
     }
 }
@@ -156,6 +162,12 @@ impl Config {
                 self.print_first = number(v).ok_or("print_first takes a count")? as u64
             }
             ("fail", Some(spec)) => self.faults.push(crate::faults::FaultSpec::parse(spec)?),
+            ("exit-code", v) => {
+                let code = v
+                    .and_then(|v| v.parse::<u8>().ok())
+                    .ok_or("exit-code takes a status from 0 to 255")?;
+                self.exit_code = (code != 0).then_some(code);
+            }
             ("bounce", None) => self.force_bounce = true,
             ("bounce", v) => self.force_bounce = number(v).ok_or("bounce takes 0 or 1")? != 0,
             (level, None) => {

@@ -15,6 +15,7 @@ use crate::config::REPORT_ENV_VAR;
 use crate::rules::Level;
 use crate::sync::Ordering;
 use crate::sync::process::{AtomicBool, AtomicU32, OnceLock};
+use std::sync::atomic::AtomicU64;
 
 /// The process that registered the hook: a forked child inherits the hook but not the duty to
 /// report, which would count its parent's findings twice.
@@ -22,6 +23,16 @@ static REGISTERED_BY: AtomicU32 = AtomicU32::new(0);
 
 /// Whether the exit report was written (at most once per process).
 static WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// The exit status `DMACHECK=exit-code=<n>` asks for (0: none), set by the checkers built
+/// under it.
+static EXIT_CODE: AtomicU32 = AtomicU32::new(0);
+
+/// The process that registered the exit-status hook (see [`REGISTERED_BY`]).
+static STATUS_HOOK_BY: AtomicU32 = AtomicU32::new(0);
+
+/// Findings of the checkers already dropped, for the exit status.
+static DROPPED_FINDINGS: AtomicU64 = AtomicU64::new(0);
 
 /// The destinations `DMACHECK_REPORT` names, read once.
 static DESTINATIONS: OnceLock<Result<Vec<Destination>, String>> = OnceLock::new();
@@ -132,5 +143,70 @@ pub(crate) fn write_drop_report(checker: &CheckerInner) {
     }));
     if written.is_err() {
         let _ = writeln!(std::io::stderr(), "dmacheck: a checker's report failed");
+    }
+}
+
+/// A checker's findings at warn level or above, as [`Report::findings_at_least`] counts them,
+/// without making the report: violations reported, and entries still live unless `leak` is
+/// allowed.
+///
+/// [`Report::findings_at_least`]: super::Report::findings_at_least
+fn findings(checker: &CheckerInner) -> u64 {
+    let leaks = if checker.config.level(&crate::rules::LEAK) == Level::Allow {
+        0
+    } else {
+        checker.tracker.live()
+    };
+    checker.reporter.errors() + leaks
+}
+
+/// Count a dropped checker's findings for the exit status (`DMACHECK=exit-code`).
+pub(crate) fn count_dropped_findings(checker: &CheckerInner) {
+    DROPPED_FINDINGS.fetch_add(findings(checker), Ordering::Relaxed);
+}
+
+/// Make the process exit with `code` if any checker finds something (`DMACHECK=exit-code`);
+/// called when a checker is built with it. The hook is registered once per process.
+pub(crate) fn exit_with_status_on_findings(code: u8) {
+    EXIT_CODE.store(u32::from(code), Ordering::Relaxed);
+    let pid = std::process::id();
+    if STATUS_HOOK_BY.swap(pid, Ordering::AcqRel) == pid {
+        return;
+    }
+    // SAFETY: as for the exit report: a function pointer with no arguments that never unwinds.
+    if unsafe { libc::atexit(exit_status) } != 0 {
+        eprintln!("dmacheck: could not register the exit status (atexit failed)");
+    }
+}
+
+extern "C" fn exit_status() {
+    if STATUS_HOOK_BY.load(Ordering::Relaxed) != std::process::id() {
+        return;
+    }
+    let code = EXIT_CODE.load(Ordering::Relaxed);
+    let counted = std::panic::catch_unwind(|| {
+        let mut total = DROPPED_FINDINGS.load(Ordering::Relaxed);
+        if REGISTERED_BY.load(Ordering::Relaxed) == std::process::id() {
+            // The process-wide checker exists: its report first (hooks run in reverse order of
+            // registration, so it may not have run yet), then its findings.
+            write_exit_report_now();
+            total += findings(Checker::global().inner());
+        }
+        total
+    });
+    let total = counted.unwrap_or(1);
+    if code != 0 && total > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "dmacheck: {total} finding(s) at warn level or above; exit status {code} ({}=exit-code={code})",
+            crate::config::ENV_VAR
+        );
+        // SAFETY: `fflush(NULL)` flushes every C stream; `_exit` ends the process at once with
+        // the status asked for (the remaining exit handlers are the C runtime's and Rust's,
+        // whose buffers were just flushed).
+        unsafe {
+            libc::fflush(std::ptr::null_mut());
+            libc::_exit(code as i32);
+        }
     }
 }

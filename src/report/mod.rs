@@ -69,7 +69,9 @@ pub use document::{
     ReportRule, ReportSite, ReportSource, ReportTest, ReportTool, ReportViolation, SCHEMA,
 };
 pub use exit::write_exit_report_now;
-pub(crate) use exit::{register_exit_report, write_drop_report};
+pub(crate) use exit::{
+    count_dropped_findings, exit_with_status_on_findings, register_exit_report, write_drop_report,
+};
 pub(crate) use leaks::LeakTable;
 pub use leaks::{LeakKind, LeakReport, LeakSite};
 pub use output::{Destination, Format, Target};
