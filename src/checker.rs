@@ -327,6 +327,7 @@ impl Checker {
         id
     }
 
+    #[track_caller]
     pub(crate) fn release_device(&self, id: DeviceId, site: Site, call: &'static str) {
         let (device, driver) = self.0.names(id);
         // Drained and recorded as released leaks in one step, so a leak report taken meanwhile
@@ -352,6 +353,13 @@ impl Checker {
         if let Some(text) = summary {
             eprint!("{text}");
         }
+    }
+
+    /// Drop a device's live entries without reporting them (its last handle dropped while
+    /// unwinding from a panic).
+    pub(crate) fn forget_device(&self, id: DeviceId) {
+        let _gate = self.0.release_gate.write();
+        drop(self.0.tracker.drain_device(id));
     }
 
     /// Apply a recorded event (from a trace or a model) to the tracker and the rules, and report

@@ -149,6 +149,7 @@ impl Device {
 }
 
 impl DeviceInner {
+    #[track_caller]
     fn release(&self, site: crate::site::Site, call: &'static str) {
         if !self.released.swap(true, Ordering::AcqRel) {
             self.checker.release_device(self.id, site, call);
@@ -158,6 +159,15 @@ impl DeviceInner {
 
 impl Drop for DeviceInner {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Unwinding from a panic (a deny-level violation, a failed assertion) skipped the
+            // driver's teardown: its live entries are the panic's consequence, not leaks of
+            // their own, and reporting each would bury the panic's message.
+            if !self.released.swap(true, Ordering::AcqRel) {
+                self.checker.forget_device(self.id);
+            }
+            return;
+        }
         if !self.released.load(Ordering::Acquire) {
             // Where the last handle was dropped is not known here; a captured stack (when
             // enabled) shows it.

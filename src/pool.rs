@@ -97,6 +97,7 @@ fn event(dev: &Device, op: Op, call: &'static str) -> Event {
     )
 }
 
+#[track_caller]
 fn finish(dev: &Device, ev: &Event, out: Findings) {
     dev.checker().inner().finish(ev, out);
 }

@@ -472,11 +472,19 @@ fn is_runtime_frame(f: &Frame) -> bool {
 }
 
 /// The index of the first frame of the code under test (neither dmacheck's own, nor the
-/// runtime's), the one a report marks: where to start reading a stack.
+/// runtime's, nor that of an API crate an adapter wraps), the one a report marks: where to start reading a stack.
 pub fn first_user_frame(frames: &[Frame]) -> Option<usize> {
     frames
         .iter()
-        .position(|f| !is_own_frame(f) && !is_runtime_frame(f))
+        .position(|f| !is_own_frame(f) && !is_runtime_frame(f) && !is_wrapped_api_frame(f))
+}
+
+/// Whether a frame is in a DMA API crate whose calls dmacheck's adapters check (dma-api): the
+/// driver's call is the frame below it.
+fn is_wrapped_api_frame(f: &Frame) -> bool {
+    ["dma_api::", "<dma_api::"]
+        .iter()
+        .any(|p| f.function.starts_with(p))
 }
 
 /// Whether `file`, a source path as `#[track_caller]` or `file!()` spell it, is one of

@@ -1,75 +1,22 @@
-//! dma-api's `DmaOp`, checked: `CheckedDmaOp` wraps a simple heap-backed implementation and
+//! dma-api's `DmaOp`, checked: `CheckedDmaOp` wraps the shipped heap-backed `HeapDmaOp` and
 //! records every call in dmacheck.
 
-use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 
 use dma_api::{
-    DeviceDma, DmaAddr, DmaAllocHandle, DmaCoherency, DmaConstraints, DmaDeviceInfo, DmaDirection,
-    DmaDomainId, DmaError, DmaMapHandle, DmaOp,
+    DeviceDma, DmaCoherency, DmaConstraints, DmaDeviceInfo, DmaDirection, DmaDomainId, DmaOp,
 };
-use dmacheck::adapters::dma_api::CheckedDmaOp;
+use dmacheck::adapters::dma_api::{CheckedDmaOp, HeapDmaOp};
 use dmacheck::{Checker, Device, rules};
 
-/// A platform op for tests: heap memory, DMA address = CPU address, no cache maintenance.
-struct HeapOp;
-
-impl DmaOp for HeapOp {
-    fn page_size(&self) -> usize {
-        4096
-    }
-
-    unsafe fn alloc_contiguous(
-        &self,
-        _constraints: DmaConstraints,
-        layout: Layout,
-    ) -> Option<DmaAllocHandle> {
-        // SAFETY: dma-api never asks for a zero-sized layout.
-        let p = NonNull::new(unsafe { alloc_zeroed(layout) })?;
-        // SAFETY: a live allocation of `layout`, its address as the DMA address.
-        Some(unsafe { DmaAllocHandle::new(p, p, DmaAddr::from(p.as_ptr() as u64), layout) })
-    }
-
-    unsafe fn dealloc_contiguous(&self, handle: DmaAllocHandle) {
-        // SAFETY: allocated by alloc_contiguous with this layout.
-        unsafe { dealloc(handle.allocation_ptr().as_ptr(), handle.layout()) }
-    }
-
-    unsafe fn alloc_coherent(
-        &self,
-        constraints: DmaConstraints,
-        layout: Layout,
-    ) -> Option<DmaAllocHandle> {
-        // SAFETY: forwarded.
-        unsafe { self.alloc_contiguous(constraints, layout) }
-    }
-
-    unsafe fn dealloc_coherent(&self, handle: DmaAllocHandle) -> Result<(), DmaError> {
-        // SAFETY: forwarded.
-        unsafe { self.dealloc_contiguous(handle) };
-        Ok(())
-    }
-
-    unsafe fn map_streaming(
-        &self,
-        _constraints: DmaConstraints,
-        addr: NonNull<u8>,
-        size: NonZeroUsize,
-        _direction: DmaDirection,
-    ) -> Result<DmaMapHandle, DmaError> {
-        let layout = Layout::from_size_align(size.get(), 1)?;
-        // SAFETY: the caller's buffer, its address as the DMA address, no bounce buffer.
-        Ok(unsafe { DmaMapHandle::new(addr, DmaAddr::from(addr.as_ptr() as u64), layout, None) })
-    }
-
-    unsafe fn unmap_streaming(&self, _handle: DmaMapHandle) {}
-}
-
-fn setup(coherency: DmaCoherency) -> (Checker, Device, &'static CheckedDmaOp<HeapOp>, DeviceDma) {
+fn setup(
+    coherency: DmaCoherency,
+) -> (Checker, Device, &'static CheckedDmaOp<HeapDmaOp>, DeviceDma) {
     let checker = Checker::builder().env(false).print(false).build();
     let dev = checker.device("dma-api-dev").driver("dma-api").build();
-    let op: &'static CheckedDmaOp<HeapOp> = Box::leak(Box::new(CheckedDmaOp::new(HeapOp, &dev)));
+    let op: &'static CheckedDmaOp<HeapDmaOp> =
+        Box::leak(Box::new(CheckedDmaOp::new(HeapDmaOp, &dev)));
     let info = DmaDeviceInfo::new(
         DmaDomainId::Direct,
         coherency,
@@ -149,5 +96,32 @@ fn misuse_through_the_op_is_reported() {
             rules::SYNC_DIRECTION_MISMATCH.id,
             "double-unmap"
         ]
+    );
+}
+
+/// dma-api calls the op through a trait object, where `#[track_caller]` stops at the adapter;
+/// reports must still name the driver's line, with no `DMACHECK=stacks`.
+#[test]
+fn reports_name_the_drivers_call_without_stacks() {
+    let (checker, dev, _op, dma) = setup(DmaCoherency::Coherent);
+    assert_eq!(checker.config().stack_depth, 0);
+    let mut buf = vec![0u8; 64];
+    let map = dma.map_streaming_slice(&mut buf, 1, DmaDirection::ToDevice);
+    let line = line!() - 1;
+    let map = map.unwrap();
+    std::mem::forget(map);
+    dev.release();
+    let leak = &checker.violations()[0];
+    assert_eq!(leak.rule.id, rules::LEAK.id);
+    let mapped_at = dmacheck::report::ReportSite::from(leak.mapped_at.as_ref().unwrap());
+    assert!(
+        mapped_at.file.ends_with("tests/adapter_dma_api.rs"),
+        "{mapped_at}"
+    );
+    assert_eq!(mapped_at.line, line);
+    let text = leak.to_string();
+    assert!(
+        text.contains(&format!("tests/adapter_dma_api.rs:{line}")),
+        "{text}"
     );
 }

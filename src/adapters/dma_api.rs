@@ -24,8 +24,30 @@
 //! let dma = DeviceDma::new(info, Box::leak(Box::new(CheckedDmaOp::new(PlatformOp, &dev))));
 //! ```
 //!
-//! The sites of reports are the calls in dma-api's `DeviceDma` (the `DmaOp` methods are
-//! `#[track_caller]`, and dma-api calls them); `DMACHECK=stacks` shows the driver's frames.
+//! Reports name the driver's call — the first frame of the stack outside dmacheck and dma-api
+//! (`dma.map_streaming_slice(..)` in the driver) — with no setting: dma-api calls its `DmaOp`
+//! through a trait object, where `#[track_caller]` cannot follow, so the adapter unwinds a short
+//! stack at every call (microseconds; `DMACHECK=stacks=<n>` for more frames).
+//!
+//! [`HeapDmaOp`] is a ready inner implementation for tests: heap memory, the CPU address as the
+//! DMA address, no cache maintenance (a coherent platform).
+//!
+//! ```
+//! use dma_api::{DeviceDma, DmaCoherency, DmaConstraints, DmaDeviceInfo, DmaDirection, DmaDomainId};
+//! use dmacheck::adapters::dma_api::{CheckedDmaOp, HeapDmaOp};
+//!
+//! let checker = dmacheck::Checker::builder().env(false).print(false).build();
+//! let dev = checker.device("nvme0").driver("mydrv").build();
+//! let op: &'static CheckedDmaOp<HeapDmaOp> = Box::leak(Box::new(CheckedDmaOp::new(HeapDmaOp, &dev)));
+//! let info = DmaDeviceInfo::new(DmaDomainId::Direct, DmaCoherency::Coherent, DmaConstraints::new(u64::MAX));
+//! let dma = DeviceDma::new(info, op);
+//!
+//! let mut buf = vec![0u8; 512];
+//! let map = dma.map_streaming_slice(&mut buf, 1, DmaDirection::ToDevice).unwrap();
+//! std::mem::forget(map); // the driver forgets to unmap
+//! dev.release();
+//! assert_eq!(checker.violations()[0].rule.id, "leak"); // mapped by the line above, says the report
+//! ```
 
 use std::alloc::Layout;
 use std::collections::HashMap;
@@ -34,12 +56,18 @@ use std::ptr::NonNull;
 
 use crate::sync::Mutex;
 use dma_api::{
-    DmaAllocHandle, DmaCoherency, DmaConstraints, DmaDirection, DmaError, DmaMapHandle, DmaOp,
+    DmaAddr, DmaAllocHandle, DmaCoherency, DmaConstraints, DmaDirection, DmaError, DmaMapHandle,
+    DmaOp,
 };
 
 use crate::device::Device;
 use crate::event::{Event, Op};
+use crate::site::Site;
 use crate::types::{Direction, MapKind};
+
+/// Frames captured per call at least, whatever `DMACHECK=stacks` says: enough to reach the
+/// driver's frame through dma-api's own.
+const ADAPTER_STACK_DEPTH: usize = 8;
 
 /// The dmacheck direction of a dma-api direction.
 pub fn direction(dir: DmaDirection) -> Direction {
@@ -82,13 +110,20 @@ impl<O: DmaOp> CheckedDmaOp<O> {
 
     #[track_caller]
     fn event(&self, op: Op, call: &'static str, kind: MapKind) -> Event {
-        Event::new(
-            op,
-            call,
-            kind,
-            self.dev.id(),
-            self.dev.checker().capture_site(),
-        )
+        Event::new(op, call, kind, self.dev.id(), self.site())
+    }
+
+    /// Where the driver made the call. dma-api calls its `DmaOp` through a trait object, so
+    /// `#[track_caller]` stops at this adapter; the stack is unwound at every call (a call
+    /// site's first stack cannot be reused: every call comes through the same lines) and
+    /// reports name its first frame outside dmacheck and dma-api — the driver's call.
+    #[track_caller]
+    fn site(&self) -> Site {
+        let config = self.dev.checker().config();
+        if !config.enabled {
+            return Site::capture(0);
+        }
+        Site::capture_exact(config.stack_depth.max(ADAPTER_STACK_DEPTH))
     }
 
     #[track_caller]
@@ -323,4 +358,64 @@ impl<O: DmaOp> DmaOp for CheckedDmaOp<O> {
         self.inner
             .sync_map_for_cpu(handle, offset, size, dir, coherency)
     }
+}
+
+/// A ready inner `DmaOp` for tests: memory from the heap, the CPU address as the DMA address,
+/// no bounce buffers and no cache maintenance — a coherent platform with an identity mapping.
+/// Wrap it in [`CheckedDmaOp`] when the driver's platform op is not available in tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HeapDmaOp;
+
+impl DmaOp for HeapDmaOp {
+    fn page_size(&self) -> usize {
+        4096
+    }
+
+    unsafe fn alloc_contiguous(
+        &self,
+        _constraints: DmaConstraints,
+        layout: Layout,
+    ) -> Option<DmaAllocHandle> {
+        if layout.size() == 0 {
+            return None;
+        }
+        // SAFETY: `layout` has a non-zero size.
+        let p = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        // SAFETY: a live allocation of `layout`, its address as the DMA address.
+        Some(unsafe { DmaAllocHandle::new(p, p, DmaAddr::from(p.as_ptr() as u64), layout) })
+    }
+
+    unsafe fn dealloc_contiguous(&self, handle: DmaAllocHandle) {
+        // SAFETY: allocated by `alloc_contiguous` with this layout (the caller's contract).
+        unsafe { std::alloc::dealloc(handle.allocation_ptr().as_ptr(), handle.layout()) }
+    }
+
+    unsafe fn alloc_coherent(
+        &self,
+        constraints: DmaConstraints,
+        layout: Layout,
+    ) -> Option<DmaAllocHandle> {
+        // SAFETY: forwarded; heap memory is coherent here.
+        unsafe { self.alloc_contiguous(constraints, layout) }
+    }
+
+    unsafe fn dealloc_coherent(&self, handle: DmaAllocHandle) -> Result<(), DmaError> {
+        // SAFETY: forwarded (the caller's contract).
+        unsafe { self.dealloc_contiguous(handle) };
+        Ok(())
+    }
+
+    unsafe fn map_streaming(
+        &self,
+        _constraints: DmaConstraints,
+        addr: NonNull<u8>,
+        size: NonZeroUsize,
+        _direction: DmaDirection,
+    ) -> Result<DmaMapHandle, DmaError> {
+        let layout = Layout::from_size_align(size.get(), 1)?;
+        // SAFETY: the caller's buffer, its address as the DMA address, no bounce buffer.
+        Ok(unsafe { DmaMapHandle::new(addr, DmaAddr::from(addr.as_ptr() as u64), layout, None) })
+    }
+
+    unsafe fn unmap_streaming(&self, _handle: DmaMapHandle) {}
 }
