@@ -6,7 +6,10 @@
 //!   the IOMMU merges into one 64 KiB segment);
 //! - `sync_pair`: `dma_sync_single_for_cpu` + `dma_sync_single_for_device` of a live 4 KiB
 //!   `FROM_DEVICE` mapping, checked with the defaults (fingerprints on) and with `.digests(false)`;
-//! - `pool_alloc_free`: `dma_pool_alloc` + `dma_pool_free` of a 64-byte block.
+//! - `pool_alloc_free`: `dma_pool_alloc` + `dma_pool_free` of a 64-byte block;
+//! - `fresh_checker`: what a fuzz or test harness pays per input: a new checker, one device
+//!   (direct, IOMMU, bounce), 8 map + `dma_mapping_error` + unmap pairs of 2 KiB, the checker
+//!   and device dropped (target: 20 µs).
 //!
 //! `cargo bench --bench api_families`
 
@@ -109,5 +112,37 @@ fn pool_alloc_free(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sg_map_unmap, sync_pair, pool_alloc_free);
+fn fresh_checker(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fresh_checker");
+    for backend in ["direct", "iommu", "bounce"] {
+        group.bench_function(format!("{backend}/8_map_unmap"), |b| {
+            b.iter(|| {
+                let checker = Checker::builder().env(false).build();
+                let builder = checker.device("eth0").driver("bench");
+                let dev = match backend {
+                    "iommu" => builder.iommu().build(),
+                    "bounce" => builder.bounce().build(),
+                    _ => builder.build(),
+                };
+                let buf = kmalloc(&checker, 2048, Gfp::KERNEL);
+                for _ in 0..8 {
+                    let dma = dma_map_single(&dev, buf, 2048, Direction::ToDevice);
+                    assert_eq!(dma_mapping_error(&dev, dma), 0);
+                    dma_unmap_single(&dev, dma, 2048, Direction::ToDevice);
+                }
+                kfree(&checker, buf);
+                black_box(checker.error_count())
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    sg_map_unmap,
+    sync_pair,
+    pool_alloc_free,
+    fresh_checker
+);
 criterion_main!(benches);

@@ -79,6 +79,7 @@ impl Region {
         state.live.insert(first, pages);
         drop(state);
         let cpu = memory.cpu_of(self.bus + first * PAGE, size)?;
+        memory.mark_dirty(self.bus + first * PAGE, pages * PAGE);
         memory.fill(self.bus + first * PAGE, pages * PAGE, 0);
         Some((cpu, self.device_addr + first * PAGE))
     }

@@ -161,11 +161,41 @@ struct Arena {
     #[cfg(miri)]
     raw: (NonNull<u8>, Layout),
     len: usize,
+    /// Whether a second mapping of some of its pages was made ([`PhysMemory::alias`]): such an
+    /// arena is not reused, as the alias may outlive it.
+    aliased: std::sync::atomic::AtomicBool,
+    /// Whether every page ever written is zero again (set as its memory drops): only then is
+    /// the arena reused, as good as a fresh mapping.
+    clean: bool,
 }
+
+// SAFETY: an `Arena` owns its mapping and has no thread-bound state; it moves between threads
+// only as a spare (below), unused.
+unsafe impl Send for Arena {}
+
+/// Arenas of dropped memories, emptied, for the next checker: mapping a shared arena, faulting
+/// in its page tables and unmapping it are most of what a fresh checker costs (tests and fuzz
+/// harnesses make one per test or input). A process-wide static, so std's lock, not loom's.
+#[cfg(not(miri))]
+static SPARE_ARENAS: std::sync::Mutex<Vec<Arena>> = std::sync::Mutex::new(Vec::new());
+
+/// Spare arenas kept at most (each is address space only, its pages freed).
+#[cfg(not(miri))]
+const SPARE_ARENAS_MAX: usize = 4;
 
 impl Arena {
     #[cfg(not(miri))]
     fn reserve(len: usize) -> Arena {
+        let spare = {
+            let mut spares = SPARE_ARENAS.lock().unwrap_or_else(|e| e.into_inner());
+            spares
+                .iter()
+                .position(|a| a.len == len)
+                .map(|i| spares.swap_remove(i))
+        };
+        if let Some(arena) = spare {
+            return arena;
+        }
         // SAFETY: a fresh anonymous mapping, aliasing nothing; the result is checked.
         let ptr = unsafe {
             libc::mmap(
@@ -184,6 +214,8 @@ impl Arena {
         Arena {
             base: NonNull::new(ptr.cast()).expect("mmap returns non-null on success"),
             len,
+            aliased: Default::default(),
+            clean: false,
         }
     }
 
@@ -202,12 +234,27 @@ impl Arena {
             base,
             raw: (raw, layout),
             len,
+            aliased: Default::default(),
+            clean: false,
         }
     }
 }
 
 impl Drop for Arena {
     fn drop(&mut self) {
+        #[cfg(not(miri))]
+        if self.clean && !self.aliased.load(std::sync::atomic::Ordering::Acquire) {
+            let mut spares = SPARE_ARENAS.lock().unwrap_or_else(|e| e.into_inner());
+            if spares.len() < SPARE_ARENAS_MAX {
+                spares.push(Arena {
+                    base: self.base,
+                    len: self.len,
+                    aliased: Default::default(),
+                    clean: false,
+                });
+                return;
+            }
+        }
         #[cfg(not(miri))]
         // SAFETY: `base..base + len` is the mapping made by `reserve`, unmapped only here.
         unsafe {
@@ -270,6 +317,33 @@ pub struct PhysMemory {
     /// First page index above the DMA zone: where ordinary allocations start looking.
     normal_start: usize,
     heap: Mutex<Heap>,
+    /// One bit per page that may have been written (allocated, or written where no allocation
+    /// is, as declared memory is): zeroed when the memory drops, so that its arena can be
+    /// reused clean. Std's atomics: not part of any loom model.
+    dirty: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl Drop for PhysMemory {
+    fn drop(&mut self) {
+        for (word, bits) in self.dirty.iter_mut().enumerate() {
+            let mut bits = *bits.get_mut();
+            while bits != 0 {
+                let page = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if page < self.pages {
+                    // SAFETY: the page lies inside the arena, which nothing else uses any more
+                    // (the memory is being dropped).
+                    unsafe {
+                        self.base
+                            .as_ptr()
+                            .add(page * PAGE_SIZE)
+                            .write_bytes(0, PAGE_SIZE)
+                    };
+                }
+            }
+        }
+        self._arena.clean = true;
+    }
 }
 
 // SAFETY: the arena is owned by `PhysMemory` and freed only on drop; all bookkeeping is behind a
@@ -308,6 +382,9 @@ impl PhysMemory {
             pages,
             normal_start,
             heap: Mutex::new(heap),
+            dirty: (0..pages.div_ceil(64))
+                .map(|_| Default::default())
+                .collect(),
         }
     }
 
@@ -402,6 +479,40 @@ impl PhysMemory {
     /// Allocate `pages` pages aligned to `align` pages, below physical `limit`, above the DMA
     /// zone when there is room and `prefer_high`.
     fn alloc_run(
+        &self,
+        heap: &mut Heap,
+        pages: usize,
+        align: usize,
+        limit: PhysAddr,
+        usage: RunUse,
+    ) -> Option<usize> {
+        let start = self.alloc_untouched_run(heap, pages, align, limit, usage)?;
+        self.mark_dirty_pages(start, pages);
+        Some(start)
+    }
+
+    /// Mark `count` pages from page index `first` as possibly written.
+    fn mark_dirty_pages(&self, first: usize, count: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for page in first..(first + count).min(self.pages) {
+            self.dirty[page / 64].fetch_or(1 << (page % 64), Relaxed);
+        }
+    }
+
+    /// Mark the pages of `len` bytes at physical `phys` as written (memory written outside the
+    /// heap's allocations: a bounce slot, a declared region), so that they are zeroed when the
+    /// memory drops.
+    pub(crate) fn mark_dirty(&self, phys: PhysAddr, len: u64) {
+        let Some(offset) = phys.checked_sub(self.phys_base) else {
+            return;
+        };
+        let first = (offset / PAGE_SIZE as u64) as usize;
+        let last = (offset + len.max(1) - 1) / PAGE_SIZE as u64;
+        self.mark_dirty_pages(first, last as usize + 1 - first);
+    }
+
+    /// [`alloc_run`](Self::alloc_run) without marking the pages written.
+    fn alloc_untouched_run(
         &self,
         heap: &mut Heap,
         pages: usize,
@@ -530,6 +641,19 @@ impl PhysMemory {
         Some(self.ptr_at(offset))
     }
 
+    /// Page-aligned memory of `size` bytes entirely below physical `limit`, for the life of
+    /// the memory, left as it is: no page is touched, so the OS commits only what is used (the
+    /// bounce pool: slots are written when they are mapped).
+    pub(crate) fn reserve_untouched(&self, size: u64, limit: PhysAddr) -> Option<NonNull<u8>> {
+        let pages = usize::try_from(size.div_ceil(PAGE_SIZE as u64)).ok()?;
+        if size == 0 || pages > self.pages {
+            return None;
+        }
+        let mut heap = self.heap.lock();
+        let start = self.alloc_untouched_run(&mut heap, pages, 1, limit, RunUse::Coherent)?;
+        Some(self.ptr_at(start * PAGE_SIZE))
+    }
+
     /// Free memory from [`PhysMemory::alloc_coherent`] of `size` bytes. Returns whether the
     /// guard after those bytes was intact.
     pub fn free_coherent(&self, ptr: NonNull<u8>, size: u64) -> Result<bool, FreeError> {
@@ -592,6 +716,24 @@ impl PhysMemory {
         Some(())
     }
 
+    /// Whether all `len` bytes at physical `phys` are `byte` (a guard intact); `None` if the
+    /// range is not inside the memory. Reads in chunks, without an allocation or an early exit
+    /// per byte, so that the compiler vectorizes the comparison.
+    pub fn is_filled(&self, phys: PhysAddr, len: u64, byte: u8) -> Option<bool> {
+        self.cpu_of(phys, len)?;
+        let mut chunk = [0u8; 256];
+        let mut at = 0;
+        while at < len {
+            let n = (len - at).min(chunk.len() as u64) as usize;
+            self.read(phys + at, &mut chunk[..n])?;
+            if chunk[..n].iter().fold(0, |acc, &b| acc | (b ^ byte)) != 0 {
+                return Some(false);
+            }
+            at += n as u64;
+        }
+        Some(true)
+    }
+
     /// A fingerprint of `len` bytes at physical `phys`, to notice when they change.
     pub fn digest(&self, phys: PhysAddr, len: u64) -> Option<u64> {
         self.digest_parts([(phys, len)])
@@ -623,6 +765,9 @@ impl PhysMemory {
 
     #[cfg(not(miri))]
     fn alias_pages(&self, src: NonNull<u8>, len: usize) -> Option<Alias> {
+        self._arena
+            .aliased
+            .store(true, std::sync::atomic::Ordering::Release);
         // SAFETY: `src..src + len` lies inside the arena, a shared mapping; an old size of 0
         // asks `mremap` for a second mapping of the same pages, leaving the first untouched.
         let ptr = unsafe { libc::mremap(src.as_ptr().cast(), 0, len, libc::MREMAP_MAYMOVE) };
