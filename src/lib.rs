@@ -42,6 +42,8 @@
 //! A correct driver ends its test with [`Checker::assert_clean`]: no violation, no leak.
 
 #![warn(missing_docs)]
+// docs.rs builds with every feature and `--cfg docsrs`: mark what needs a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "virtio", feature = "dma-api"))]
 pub mod adapters;

@@ -8,6 +8,8 @@
 //!   platform's `DmaOp` and records every call it forwards as dmacheck events.
 
 #[cfg(feature = "dma-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dma-api")))]
 pub mod dma_api;
 #[cfg(feature = "virtio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "virtio")))]
 pub mod virtio;
