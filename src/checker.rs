@@ -27,6 +27,8 @@ use crate::{Config, DMA_CACHE_ALIGNMENT, DmaAddr, MapKind, PhysAddr};
 
 type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
 type Setting = Box<dyn FnOnce(&mut Config)>;
+/// The call of a device release by its last handle's drop.
+pub(crate) const LAST_HANDLE_DROPPED: &str = "device_release (last handle dropped)";
 /// A device's name and driver name.
 type DeviceNames = (Arc<str>, Arc<str>);
 
@@ -338,6 +340,13 @@ impl Checker {
             let reporter = &self.0.reporter;
             let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
             (leaked, summary)
+        };
+        // Released by its last handle's drop, which has no caller to name: a short stack, taken
+        // only when something leaked, shows where (its first frame outside dmacheck).
+        let site = if call == LAST_HANDLE_DROPPED && !leaked.is_empty() && site.stack().is_none() {
+            Site::capture_exact(self.0.config.stack_depth.max(8))
+        } else {
+            site
         };
         for e in &leaked {
             let ev = Event::new(Op::Release, call, e.kind, id, site);

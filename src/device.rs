@@ -172,7 +172,7 @@ impl Drop for DeviceInner {
             // Where the last handle was dropped is not known here; a captured stack (when
             // enabled) shows it.
             let site = self.checker.capture_site();
-            self.release(site, "device_release (last handle dropped)");
+            self.release(site, crate::checker::LAST_HANDLE_DROPPED);
         }
     }
 }

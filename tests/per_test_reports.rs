@@ -187,6 +187,20 @@ fn merging_the_directory_gives_the_leak_summary_grouped_by_site() {
         text.contains("1536 bytes leaked in 3 DMA entries at 1 site"),
         "{text}"
     );
+    assert!(
+        text.contains("dmacheck report: 5 reports merged (5 tests checked, 2 with findings)"),
+        "{text}"
+    );
+    // The devices were released by their last handles' drops, in the tests: the reports say
+    // where, not a line of dmacheck's.
+    assert!(!text.contains("src/device.rs"), "{text}");
+    let sites: Vec<&str> = text.lines().filter(|l| l.starts_with("    at ")).collect();
+    let leak_sites = sites.len();
+    let in_tests = sites
+        .iter()
+        .filter(|l| l.contains("tests/per_test_reports.rs:"))
+        .count();
+    assert_eq!((leak_sites, in_tests), (3, 3), "{text}");
     let check = dmacheck(&[
         "report",
         "check",

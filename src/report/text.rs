@@ -209,10 +209,23 @@ impl Style {
         let mut s = String::new();
         match r.sources.as_slice() {
             [one] => {
-                let _ = writeln!(s, "dmacheck report: {} (pid {})", one.program, one.pid);
+                let _ = write!(s, "dmacheck report: {} (pid {})", one.program, one.pid);
+                if let Some(test) = &one.test {
+                    let _ = write!(s, ", test {}", test.name);
+                }
+                s.push('\n');
             }
             many => {
-                let _ = writeln!(s, "dmacheck report: {} processes merged", many.len());
+                let tests = many.iter().filter(|m| m.test.is_some()).count();
+                let _ = write!(s, "dmacheck report: {} reports merged", many.len());
+                if tests > 0 {
+                    let failed = many
+                        .iter()
+                        .filter(|m| m.test.as_ref().is_some_and(|t| t.findings > 0))
+                        .count();
+                    let _ = write!(s, " ({tests} tests checked, {failed} with findings)");
+                }
+                s.push('\n');
             }
         }
         for v in &r.violations {
