@@ -51,6 +51,13 @@ type DeviceNames = (Arc<str>, Arc<str>);
 #[derive(Clone)]
 pub struct Checker(pub(crate) Arc<CheckerInner>);
 
+/// What a device release took from the table: its entries, and the grouped leak summary to
+/// print after them.
+pub(crate) struct DrainedDevice {
+    leaked: Vec<Entry>,
+    summary: Option<String>,
+}
+
 pub(crate) struct CheckerInner {
     pub(crate) config: Config,
     pub(crate) tracker: Tracker,
@@ -309,16 +316,32 @@ impl Checker {
     }
 
     pub(crate) fn release_device(&self, id: DeviceId, site: Site, call: &'static str) {
+        let drained = self.drain_device(id);
+        self.report_release(id, drained, site, call);
+    }
+
+    /// Take a released device's entries from the table. The caller holds the device's release
+    /// gate (a live device), so no call on it is between its check and its record.
+    pub(crate) fn drain_device(&self, id: DeviceId) -> DrainedDevice {
         let (device, driver) = self.0.names(id);
         // Drained and recorded as released leaks in one step, so a leak report taken meanwhile
         // sees the entries in one place or the other (loom found the window between them).
-        let (leaked, summary) = {
-            let _gate = self.0.release_gate.write();
-            let leaked = self.0.tracker.drain_device(id);
-            let reporter = &self.0.reporter;
-            let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
-            (leaked, summary)
-        };
+        let _gate = self.0.release_gate.write();
+        let leaked = self.0.tracker.drain_device(id);
+        let reporter = &self.0.reporter;
+        let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
+        DrainedDevice { leaked, summary }
+    }
+
+    /// Report the leaks of a drained device, outside every lock (a deny level panics here).
+    pub(crate) fn report_release(
+        &self,
+        id: DeviceId,
+        drained: DrainedDevice,
+        site: Site,
+        call: &'static str,
+    ) {
+        let DrainedDevice { leaked, summary } = drained;
         for e in &leaked {
             let ev = Event::new(Op::Release, call, e.kind, id, site);
             self.0

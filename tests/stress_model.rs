@@ -16,6 +16,7 @@ mod model;
 
 use std::sync::Barrier;
 
+use dmacheck::{Direction, DmaAddr, dma_map_single, dma_mapping_error, dma_unmap_single};
 use model::{DIRECTIONS, Model, SIZES, Step, World};
 
 /// SplitMix64: a small, fixed generator, so every seed gives the same run everywhere.
@@ -331,6 +332,129 @@ fn the_threads_plans_are_not_trivially_silent() {
                 .iter()
                 .any(|(s, _)| matches!(s, Step::Map { buf, .. } if *buf == SHARED_BUF))
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A device released under load
+
+/// What the mapping threads did, summed: every successful map must end in a successful unmap or
+/// a leak; every refused call (map or unmap) must be one `device-released` report.
+#[derive(Default)]
+struct Calls {
+    maps_ok: usize,
+    maps_refused: usize,
+    unmaps: usize,
+}
+
+/// `threads` threads map and unmap their own buffers on one device, round after round, while
+/// another thread releases the device; each thread keeps going until some of its maps were
+/// refused. Then every entry is accounted for exactly: leaks + successful unmaps = successful
+/// maps, and every other call is one `device-released` report; no entry stays live, and no
+/// unmap is reported as an unknown address.
+fn release_under_load(seed: u64, threads: usize) {
+    const BUFS: usize = 4;
+    const SIZE: usize = 256;
+    let world = World::new(World::quiet_checker(), 1, threads * BUFS);
+    let dev = &world.devices[0];
+    let barrier = Barrier::new(threads + 1);
+    let per_thread: Vec<Calls> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (world, barrier) = (&world, &barrier);
+                s.spawn(move || {
+                    let mut rng = Rng(seed * 100 + t as u64);
+                    let mut calls = Calls::default();
+                    let mut held: [Option<DmaAddr>; BUFS] = [None; BUFS];
+                    barrier.wait();
+                    let mut round = 0;
+                    while calls.maps_refused < 8 {
+                        let i = round % BUFS;
+                        round += 1;
+                        let buf = t * BUFS + i;
+                        // A mapping is kept for a round or more at random, so some are live
+                        // when the release comes.
+                        if let Some(dma) = held[i].filter(|_| rng.below(2) == 0) {
+                            dma_unmap_single(dev, dma, SIZE, Direction::ToDevice);
+                            calls.unmaps += 1;
+                            held[i] = None;
+                        }
+                        if held[i].is_some() {
+                            continue;
+                        }
+                        let ptr = world.bufs[buf] as *const u8;
+                        let dma = dma_map_single(dev, ptr, SIZE, Direction::ToDevice);
+                        if dma_mapping_error(dev, dma) == 0 {
+                            calls.maps_ok += 1;
+                            held[i] = Some(dma);
+                        } else {
+                            calls.maps_refused += 1;
+                        }
+                    }
+                    // What is still held: its unmap is refused, it was reported as a leak.
+                    for dma in held.into_iter().flatten() {
+                        dma_unmap_single(dev, dma, SIZE, Direction::ToDevice);
+                        calls.unmaps += 1;
+                    }
+                    calls
+                })
+            })
+            .collect();
+        barrier.wait();
+        // Let the mappers get going, then unbind under them.
+        std::thread::sleep(std::time::Duration::from_micros(200 + seed * 50));
+        dev.release();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let calls = per_thread.iter().fold(Calls::default(), |sum, c| Calls {
+        maps_ok: sum.maps_ok + c.maps_ok,
+        maps_refused: sum.maps_refused + c.maps_refused,
+        unmaps: sum.unmaps + c.unmaps,
+    });
+    let reported = world.take_reported();
+    let count = |rule: &str| reported.iter().filter(|(_, r)| *r == rule).count();
+    let (leaks, refused) = (count("leak"), count("device-released"));
+    let others: Vec<_> = reported
+        .iter()
+        .filter(|(_, r)| !matches!(*r, "leak" | "device-released"))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "seed {seed}: unexpected reports {others:?}"
+    );
+    assert!(
+        world.checker.live_entries().is_empty(),
+        "seed {seed}: entries left live on the released device"
+    );
+    assert!(
+        leaks <= calls.maps_ok,
+        "seed {seed}: {leaks} leaks of {} maps",
+        calls.maps_ok
+    );
+    let unmapped = calls.maps_ok - leaks;
+    assert!(
+        unmapped <= calls.unmaps,
+        "seed {seed}: more entries ended than unmaps made"
+    );
+    assert_eq!(
+        refused,
+        calls.maps_refused + (calls.unmaps - unmapped),
+        "seed {seed}: {} maps ({} refused), {} unmaps, {leaks} leaks: each refused call is one report",
+        calls.maps_ok,
+        calls.maps_refused,
+        calls.unmaps
+    );
+    assert_eq!(
+        world.checker.stats().live_entries,
+        0,
+        "seed {seed}: the live count"
+    );
+}
+
+#[test]
+fn a_device_released_under_load_accounts_for_every_entry_exactly() {
+    for seed in 0..10 {
+        release_under_load(seed, 8);
     }
 }
 
