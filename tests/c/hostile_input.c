@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <linux/dma-mapping.h>
 #include <linux/scatterlist.h>
@@ -87,6 +88,19 @@ int main(void)
 	CHECK(dmacheck_live_entries(dev) == 2); /* nothing was unmapped: the loop ran 0 times */
 	CLEAN(dma_unmap_sg(dev, fresh, 2, DMA_TO_DEVICE));
 	EXPECT(dma_unmap_sg(dev, loop, -2, DMA_TO_DEVICE), "unmap-unknown");
+
+	/* Report paths: a file under a missing directory is an error and creates nothing; a
+	 * destination ending in '/' is a directory, made if missing. */
+	char scratch[128], path[192];
+	snprintf(scratch, sizeof(scratch), "/tmp/dmacheck-hostile-%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/missing/x.json", scratch);
+	CHECK(dmacheck_write_report(path) == -EIO);
+	CHECK(access(scratch, F_OK) != 0);
+	snprintf(path, sizeof(path), "%s/made/", scratch);
+	CHECK(dmacheck_write_report(path) == 0);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "rm -rf '%s'", scratch);
+	CHECK(system(path) == 0);
 
 	CLEAN(dmacheck_device_release(dev));
 	kfree(buf);
