@@ -495,3 +495,11 @@ fn the_driver_fuzz_target_runs_clean_on_its_seeds() {
         model::ring::fuzz_driver(&data);
     }
 }
+
+#[test]
+fn the_capi_fuzz_target_runs_its_seeds_without_a_crash() {
+    for (name, data) in seeds("capi") {
+        eprintln!("{name}");
+        model::capi::fuzz_capi(&data);
+    }
+}
