@@ -115,8 +115,15 @@ impl Input<'_> {
             7 => 1 << 40,
             8 => ACCESS_BUF,
             9 => usize::from(self.byte()) << 6,
-            10 => (self.u64() % (1 << 20)) as usize,
-            _ => self.u64() as usize,
+            10 => (self.u64() % (1 << 16)) as usize,
+            // Anything at all, except that a length that could be mapped stays under 64 KiB:
+            // the process-wide checker lives through every input, and one huge mapping would
+            // slow every later lookup of an unknown address (which scans back over the
+            // longest mapping's span) for the rest of the run.
+            _ => match self.u64() {
+                huge if huge >= 1 << 40 => huge as usize,
+                mappable => (mappable % (1 << 16)) as usize,
+            },
         }
     }
 
@@ -273,7 +280,11 @@ impl Harness {
         e.offset = c_uint::from(input.byte()) * 16;
         e.length = match input.byte() % 4 {
             0 => 0,
-            1 => input.u64() as c_uint,
+            // Any length; one that could be mapped stays under 64 KiB (see `Input::len`).
+            1 => match input.u64() as c_uint {
+                huge if huge >= 1 << 30 => huge,
+                mappable => mappable % (1 << 16),
+            },
             _ => 1 + c_uint::from(input.byte()) * 8,
         };
         self.keep_lists_ended();
