@@ -152,7 +152,7 @@ mod probe {
 
     /// A copy of the C entry at `sg`, or `None` if no memory is there.
     pub(super) fn read(sg: *const CScatterlist) -> Option<CScatterlist> {
-        if sg.is_null() || !sg.is_aligned() {
+        if sg.is_null() {
             return None;
         }
         let len = size_of::<CScatterlist>();
@@ -165,8 +165,9 @@ mod probe {
                 None => {} // not allowed here: trust the contract
             }
         }
-        // SAFETY: in the arena (mapped for the process's life), or the caller's contract.
-        Some(unsafe { sg.read() })
+        // SAFETY: in the arena (mapped for the process's life), or the caller's contract; C may
+        // misalign it.
+        Some(unsafe { sg.read_unaligned() })
     }
 
     /// Write `value` at `field` (a field of a C entry [`read`] found); false if it is gone.
@@ -180,8 +181,8 @@ mod probe {
                 return done;
             }
         }
-        // SAFETY: in the arena, or the caller's contract.
-        unsafe { field.write(value) };
+        // SAFETY: in the arena, or the caller's contract; C may misalign it.
+        unsafe { field.write_unaligned(value) };
         true
     }
 }
@@ -675,6 +676,14 @@ mod tests {
         let entries = walk(ok.as_mut_ptr(), 5).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].1.length, 7);
+        // A misaligned list is read (and written back) byte for byte, not faulted on.
+        let mut bytes = vec![0u8; size_of::<CScatterlist>() + 1];
+        let odd = bytes[1..].as_mut_ptr().cast::<CScatterlist>();
+        // SAFETY: `bytes` holds a whole entry from offset 1, written unaligned.
+        unsafe { odd.write_unaligned(ok[1]) };
+        let entries = walk(odd, 3).unwrap();
+        assert_eq!((entries.len(), entries[0].1.length), (1, 7));
+        write_back(&SgTable::new(1), &entries, 0);
     }
 
     #[test]
