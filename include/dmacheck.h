@@ -66,9 +66,10 @@ unsigned long dmacheck_violation_count(const char *rule_id);
 /* Mappings and allocations live now on dev; NULL: on all devices. */
 unsigned long dmacheck_live_entries(struct device *dev);
 /*
- * Write the checker's report as JSON (schema dmacheck-report/1) to path: a file (replaced), a
- * directory (a path ending in '/', or an existing one: a new uniquely named file in it), or
- * "-" for stderr. 0, or a negative errno.
+ * Write the checker's report as JSON (schema dmacheck-report/1) to path: a file (replaced; its
+ * directory must exist), a directory (a path ending in '/', created if missing, or an existing
+ * one: a new uniquely named file in it), or "-" for stderr. 0, or a negative errno (-EIO for a
+ * file under a missing directory).
  */
 int dmacheck_write_report(const char *path);
 /*

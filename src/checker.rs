@@ -53,6 +53,13 @@ type DeviceNames = (Arc<str>, Arc<str>);
 #[derive(Clone)]
 pub struct Checker(pub(crate) Arc<CheckerInner>);
 
+/// What a device release took from the table: its entries, and the grouped leak summary to
+/// print after them.
+pub(crate) struct DrainedDevice {
+    leaked: Vec<Entry>,
+    summary: Option<String>,
+}
+
 pub(crate) struct CheckerInner {
     pub(crate) config: Config,
     pub(crate) tracker: Tracker,
@@ -331,16 +338,33 @@ impl Checker {
 
     #[track_caller]
     pub(crate) fn release_device(&self, id: DeviceId, site: Site, call: &'static str) {
+        let drained = self.drain_device(id);
+        self.report_release(id, drained, site, call);
+    }
+
+    /// Take a released device's entries from the table. The caller holds the device's release
+    /// gate (a live device), so no call on it is between its check and its record.
+    pub(crate) fn drain_device(&self, id: DeviceId) -> DrainedDevice {
         let (device, driver) = self.0.names(id);
         // Drained and recorded as released leaks in one step, so a leak report taken meanwhile
         // sees the entries in one place or the other (loom found the window between them).
-        let (leaked, summary) = {
-            let _gate = self.0.release_gate.write();
-            let leaked = self.0.tracker.drain_device(id);
-            let reporter = &self.0.reporter;
-            let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
-            (leaked, summary)
-        };
+        let _gate = self.0.release_gate.write();
+        let leaked = self.0.tracker.drain_device(id);
+        let reporter = &self.0.reporter;
+        let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
+        DrainedDevice { leaked, summary }
+    }
+
+    /// Report the leaks of a drained device, outside every lock (a deny level panics here).
+    #[track_caller]
+    pub(crate) fn report_release(
+        &self,
+        id: DeviceId,
+        drained: DrainedDevice,
+        site: Site,
+        call: &'static str,
+    ) {
+        let DrainedDevice { leaked, summary } = drained;
         // Released by its last handle's drop, which has no caller to name: a short stack, taken
         // only when something leaked, shows where (its first frame outside dmacheck).
         let site = if call == LAST_HANDLE_DROPPED && !leaked.is_empty() && site.stack().is_none() {

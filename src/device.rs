@@ -6,7 +6,7 @@ use std::fmt;
 use crate::backend::Backend;
 use crate::checker::Checker;
 use crate::event::DeviceId;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering, RwLock, RwLockReadGuard};
 use crate::types::dma_bit_mask;
 
 /// The DMA parameters of a device at one moment, as the backend needs them.
@@ -33,6 +33,13 @@ pub(crate) struct DeviceInner {
     max_segment_size: AtomicU64,
     segment_boundary_mask: AtomicU64,
     released: AtomicBool,
+    /// The release gate: held shared by a call from its check that the device is not released
+    /// until it has recorded what it did, exclusively by the release while it drains the
+    /// device's entries. So a call that makes or ends an entry comes wholly before the release
+    /// (its entry is drained and reported as a leak, or already gone) or wholly after it
+    /// (refused as `device-released`), never in between. Per device: calls on other devices
+    /// never meet on it.
+    gate: RwLock<()>,
     /// Stands for "no device" (NULL or a bogus pointer from C): every call is refused.
     invalid: AtomicBool,
     backend: Arc<dyn Backend>,
@@ -139,6 +146,14 @@ impl Device {
         self.0.released.load(Ordering::Acquire)
     }
 
+    /// Admit a call that makes, ends or uses an entry: `None` if the device was released,
+    /// else a guard that holds off the release until dropped. Hold it from here until the call
+    /// has recorded what it did (and drop it before reporting, which may panic or print).
+    pub(crate) fn admit(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        let gate = self.0.gate.read();
+        (!self.is_released()).then_some(gate)
+    }
+
     /// Release the device (driver unbind): report every entry still live on it as a leak and
     /// forget them. Later DMA calls on it are reported. Releasing twice does nothing more.
     #[track_caller]
@@ -151,9 +166,15 @@ impl Device {
 impl DeviceInner {
     #[track_caller]
     fn release(&self, site: crate::site::Site, call: &'static str) {
-        if !self.released.swap(true, Ordering::AcqRel) {
-            self.checker.release_device(self.id, site, call);
-        }
+        let drained = {
+            // Waits for admitted calls to finish recording; later ones see `released`.
+            let _gate = self.gate.write();
+            if self.released.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            self.checker.drain_device(self.id)
+        };
+        self.checker.report_release(self.id, drained, site, call);
     }
 }
 
@@ -297,6 +318,7 @@ impl DeviceBuilder {
             max_segment_size: AtomicU64::new(self.max_segment_size),
             segment_boundary_mask: AtomicU64::new(self.segment_boundary_mask),
             released: AtomicBool::new(false),
+            gate: RwLock::new(()),
             invalid: AtomicBool::new(false),
             parent: self.parent,
             declared: Default::default(),

@@ -146,7 +146,7 @@ fn walk(
     let params = dev.params();
     let mut done = 0;
     while done < len {
-        let at = addr + done as u64;
+        let at = addr.checked_add(done as u64).ok_or(DmaFault::Unmapped)?;
         let chunk = (len - done).min(PAGE_SIZE - (at as usize % PAGE_SIZE));
         let phys = crate::declared::translate(dev, at)
             .or_else(|| dev.backend().dma_to_phys(&params, at))
@@ -164,26 +164,54 @@ impl Device {
     /// device reads. A refused access leaves `buf` untouched.
     #[track_caller]
     pub fn dma_read(&self, addr: DmaAddr, buf: &mut [u8]) -> Result<(), DmaFault> {
-        if self.checker().config().enabled {
-            check_access(self, Op::DeviceRead, "device read", addr, buf.len())?;
+        self.check_dma_access(Op::DeviceRead, addr, buf.len())?;
+        self.carry_out_dma_read(addr, buf)
+    }
+
+    /// The device writes `data` at DMA address `addr`; checked like [`Device::dma_read`].
+    #[track_caller]
+    pub fn dma_write(&self, addr: DmaAddr, data: &[u8]) -> Result<(), DmaFault> {
+        self.check_dma_access(Op::DeviceWrite, addr, data.len())?;
+        self.carry_out_dma_write(addr, data)
+    }
+
+    /// Judge (and report) a device access of `len` bytes at `addr` before any byte is touched:
+    /// `Ok` only if the access lies in one live mapping that allows it, so `len` is no longer
+    /// than that mapping. With checking off, `Ok` if every byte translates to memory.
+    #[track_caller]
+    pub(crate) fn check_dma_access(
+        &self,
+        op: Op,
+        addr: DmaAddr,
+        len: usize,
+    ) -> Result<(), DmaFault> {
+        if !self.checker().config().enabled {
+            return walk(self, addr, len, |_, _, _| {});
         }
+        let call = if op == Op::DeviceWrite {
+            "device write"
+        } else {
+            "device read"
+        };
+        check_access(self, op, call, addr, len)
+    }
+
+    /// Carry out a read [`Device::check_dma_access`] allowed.
+    pub(crate) fn carry_out_dma_read(&self, addr: DmaAddr, buf: &mut [u8]) -> Result<(), DmaFault> {
         let memory = self.checker().memory();
         walk(self, addr, buf.len(), |phys, at, n| {
             memory.read(phys, &mut buf[at..at + n]);
         })
     }
 
-    /// The device writes `data` at DMA address `addr`; checked like [`Device::dma_read`].
-    #[track_caller]
-    pub fn dma_write(&self, addr: DmaAddr, data: &[u8]) -> Result<(), DmaFault> {
-        if !self.checker().config().enabled {
-            let memory = self.checker().memory();
+    /// Carry out a write [`Device::check_dma_access`] allowed.
+    pub(crate) fn carry_out_dma_write(&self, addr: DmaAddr, data: &[u8]) -> Result<(), DmaFault> {
+        let c = self.checker().inner();
+        if !c.config.enabled {
             return walk(self, addr, data.len(), |phys, at, n| {
-                memory.write(phys, &data[at..at + n]);
+                c.memory.write(phys, &data[at..at + n]);
             });
         }
-        check_access(self, Op::DeviceWrite, "device write", addr, data.len())?;
-        let c = self.checker().inner();
         walk(self, addr, data.len(), |phys, at, n| {
             // Where the device shares memory with the CPU (no bounce buffer), its write changes
             // the CPU's bytes legitimately; a CPU write before it must still be caught.

@@ -64,11 +64,12 @@ pub fn dma_alloc_noncoherent(
     (ev.size, ev.dir) = (size as u64, Direction::Bidirectional);
     *dma_handle = DMA_MAPPING_ERROR;
     let mut out = Findings::new();
-    if dev.is_released() {
+    // Held until the entry is recorded, so a racing release reports it or refuses this call.
+    let Some(admitted) = dev.admit() else {
         out.push(rules::lifetime::released(dev));
         c.finish(&ev, out);
         return ptr::null_mut();
-    }
+    };
     rules::context::check_alloc(&ev, gfp, &mut out);
     if size == 0 {
         out.push(
@@ -121,6 +122,7 @@ pub fn dma_alloc_noncoherent(
     );
     (ev.dma_addr, ev.cpu_addr) = (dma, Some(start));
     c.record_map(&ev, &mut out);
+    drop(admitted);
     c.finish(&ev, out);
     *dma_handle = dma;
     cpu.as_ptr()
@@ -144,11 +146,13 @@ pub fn dma_free_noncoherent(dev: &Device, size: usize, cpu_addr: *const u8, dma_
         Some(cpu_addr.addr() as u64),
     );
     let mut out = Findings::new();
-    if dev.is_released() {
+    let admitted = dev.admit();
+    if admitted.is_none() {
         out.push(rules::lifetime::released(dev));
     } else if let Some(entry) = c.record_release(&ev, &mut out) {
         release(dev, &entry, &mut out);
     }
+    drop(admitted);
     c.finish(&ev, out);
 }
 
@@ -197,7 +201,8 @@ pub fn dma_cache_sync(dev: &Device, vaddr: *const u8, size: usize, dir: Directio
         .noncoherent
         .containing(cpu)
         .filter(|(_, b)| b.device == dev.id());
-    if dev.is_released() {
+    let admitted = dev.admit();
+    if admitted.is_none() {
         out.push(rules::lifetime::released(dev));
     } else if let Some((start, b)) = found {
         (ev.dma_addr, ev.offset) = (b.dma, cpu - start);
@@ -221,6 +226,7 @@ pub fn dma_cache_sync(dev: &Device, vaddr: *const u8, size: usize, dir: Directio
             .with("size", Value::Num(size as u64)),
         );
     }
+    drop(admitted);
     c.finish(&ev, out);
 }
 

@@ -15,6 +15,7 @@ use crate::faults::FaultKind;
 use crate::report::{Finding, Findings, Value};
 use crate::rules;
 use crate::sg::{SgState, SgTable};
+use crate::sync::RwLockReadGuard;
 use crate::tracker::Entry;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind};
 
@@ -29,15 +30,16 @@ fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
     Event::new(op, call, kind, dev.id(), dev.checker().capture_site())
 }
 
-/// Refuse a call on a released device, reporting it.
+/// Admit a call on the device, or refuse it (reported) if the device was released. The guard
+/// holds off a release until the call has recorded what it did: drop it before reporting.
 #[track_caller]
-fn refused_after_release(dev: &Device, ev: &Event) -> bool {
-    if !dev.is_released() {
-        return false;
+fn admit<'d>(dev: &'d Device, ev: &Event) -> Option<RwLockReadGuard<'d, ()>> {
+    let admitted = dev.admit();
+    if admitted.is_none() {
+        let f = rules::lifetime::released(dev);
+        dev.checker().inner().finish(ev, [f].into_iter().collect());
     }
-    let f = rules::lifetime::released(dev);
-    dev.checker().inner().finish(ev, [f].into_iter().collect());
-    true
+    admitted
 }
 
 /// Report a refused map, finding out where memory that is not DMA-able came from.
@@ -66,9 +68,9 @@ fn injected_failure(dev: &Device, kind: FaultKind) -> Result<(), MapError> {
 
 #[track_caller]
 fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr {
-    if refused_after_release(dev, &ev) {
+    let Some(admitted) = admit(dev, &ev) else {
         return DMA_MAPPING_ERROR;
-    }
+    };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     ev.dma_addr = DMA_MAPPING_ERROR;
@@ -89,6 +91,7 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
             Err(e) => report_refusal(dev, &ev, &e, &mut out),
         }
     }
+    drop(admitted);
     c.finish(&ev, out);
     ev.dma_addr
 }
@@ -184,9 +187,9 @@ pub fn dma_map_page_attrs(
 
 #[track_caller]
 fn release(dev: &Device, ev: Event) {
-    if refused_after_release(dev, &ev) {
+    let Some(admitted) = admit(dev, &ev) else {
         return;
-    }
+    };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     if !ev.dir.is_valid() {
@@ -195,6 +198,7 @@ fn release(dev: &Device, ev: Event) {
     if let Some(entry) = c.record_release(&ev, &mut out) {
         carry_out_release(dev, &entry, &mut out);
     }
+    drop(admitted);
     c.finish(&ev, out);
 }
 
@@ -357,9 +361,9 @@ fn sync(
     }
     let mut ev = event(dev, op, call, MapKind::Single);
     (ev.dma_addr, ev.offset, ev.size, ev.dir) = (dma, offset as u64, size as u64, dir);
-    if refused_after_release(dev, &ev) {
+    let Some(admitted) = admit(dev, &ev) else {
         return;
-    }
+    };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     if let Some((start, len)) = c.record_sync(&ev, &mut out) {
@@ -369,6 +373,7 @@ fn sync(
             _ => dev.backend().sync_for_device(&params, start, len, dir),
         }
     }
+    drop(admitted);
     c.finish(&ev, out);
 }
 
@@ -504,12 +509,13 @@ pub fn dma_map_sg_attrs(
         return unchecked::map_sg(dev, sgl, nents, dir, attrs);
     }
     let mut ev = sg_event(dev, Op::Map, "dma_map_sg", nents, dir, attrs);
-    if refused_after_release(dev, &ev) {
+    let Some(admitted) = admit(dev, &ev) else {
         return 0;
-    }
+    };
     let mut out = Findings::new();
     let count = map_sg(dev, sgl, nents, &mut ev, &mut out);
     rules::sg::dedupe(&mut out);
+    drop(admitted);
     dev.checker().inner().finish(&ev, out);
     count
 }
@@ -613,9 +619,9 @@ pub fn dma_unmap_sg_attrs(
         return unchecked::unmap_sg(dev, sgl, dir, attrs);
     }
     let ev = sg_event(dev, Op::Unmap, "dma_unmap_sg", nents, dir, attrs);
-    if refused_after_release(dev, &ev) {
+    let Some(admitted) = admit(dev, &ev) else {
         return;
-    }
+    };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     if !ev.dir.is_valid() {
@@ -653,6 +659,7 @@ pub fn dma_unmap_sg_attrs(
         }
     }
     rules::sg::dedupe(&mut out);
+    drop(admitted);
     c.finish(&ev, out);
 }
 
@@ -667,9 +674,9 @@ fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize
         return;
     }
     let ev = sg_event(dev, op, call, nents, dir, DmaAttrs::empty());
-    if refused_after_release(dev, &ev) {
+    let Some(admitted) = admit(dev, &ev) else {
         return;
-    }
+    };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     match sgl.state {
@@ -696,6 +703,7 @@ fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize
         ),
     }
     rules::sg::dedupe(&mut out);
+    drop(admitted);
     c.finish(&ev, out);
 }
 
@@ -794,9 +802,9 @@ pub fn dma_alloc_attrs(
     let mut ev = event(dev, Op::Map, "dma_alloc_coherent", MapKind::Coherent);
     (ev.size, ev.attrs) = (size as u64, attrs);
     *dma_handle = DMA_MAPPING_ERROR;
-    if refused_after_release(dev, &ev) {
+    let Some(admitted) = admit(dev, &ev) else {
         return ptr::null_mut();
-    }
+    };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     rules::context::check_alloc(&ev, gfp, &mut out);
@@ -821,6 +829,7 @@ pub fn dma_alloc_attrs(
         (ev.dma_addr, ev.cpu_addr) = (dma, Some(p.as_ptr().addr() as u64));
         c.record_map(&ev, &mut out);
     }
+    drop(admitted);
     c.finish(&ev, out);
     cpu
 }

@@ -22,7 +22,7 @@ pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) use dashmap::DashMap;
 #[cfg(not(loom))]
-pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock};
+pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 #[cfg(not(loom))]
 pub(crate) use std::sync::OnceLock;
 #[cfg(not(loom))]
@@ -31,7 +31,7 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
-pub(crate) use loom_lock::{Mutex, MutexGuard, OnceLock, RwLock};
+pub(crate) use loom_lock::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 #[cfg(loom)]
 pub(crate) use loom_map::ShardedMap as DashMap;
 
@@ -59,8 +59,8 @@ pub(crate) use thread_local_const;
 /// loom's locks behind `parking_lot`'s interface (no poisoning: `lock()` returns the guard).
 #[cfg(loom)]
 mod loom_lock {
-    pub(crate) use loom::sync::MutexGuard;
-    use loom::sync::{RwLockReadGuard, RwLockWriteGuard};
+    use loom::sync::RwLockWriteGuard;
+    pub(crate) use loom::sync::{MutexGuard, RwLockReadGuard};
     use std::sync::PoisonError;
 
     /// A loom mutex with `parking_lot::Mutex`'s interface.

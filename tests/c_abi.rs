@@ -320,7 +320,7 @@ fn sg_family_from_c() {
             ("sg-map-mapped", 1),
             ("sg-sync-nents-mismatch", 1),
             ("sg-unmap-nents-mismatch", 3),
-            ("sg-dma-beyond-count", 5),
+            ("sg-dma-beyond-count", 6),
             ("sg-segment-too-long", 1),
             ("wrong-device", 1),
             ("unmap-unknown", 1),
@@ -427,6 +427,7 @@ fn bad_input_from_c_is_reported_and_never_crashes() {
             ("sync-unknown", 2),
             ("map-invalid-memory", 2),
             ("sg-invalid-list", 2),
+            ("sg-dma-beyond-count", 1),
             ("invalid-free", 1),
             ("pool-destroy-busy", 1),
             ("device-access-unmapped", 1),
@@ -446,6 +447,43 @@ fn bad_input_from_c_is_reported_and_never_crashes() {
             .all(|&d| d == "(NULL or unknown struct device)"),
         "{devices:?}"
     );
+}
+
+#[test]
+fn hostile_input_from_c_is_judged_before_it_is_followed() {
+    let run = check_family(
+        "hostile_input",
+        &[
+            ("device-access-overrun", 3),
+            ("device-access-unmapped", 1),
+            ("sg-invalid-list", 6),
+            ("sg-dma-beyond-count", 3),
+            ("sg-sync-nents-mismatch", 1),
+            ("sg-unmap-nents-mismatch", 1),
+            ("unmap-unknown", 1),
+        ],
+    );
+    let violations = run.report()["violations"].as_array().unwrap();
+    let messages: Vec<&str> = violations
+        .iter()
+        .map(|v| v["message"].as_str().unwrap())
+        .collect();
+    let has = |needle: &str| messages.iter().filter(|m| m.contains(needle)).count();
+    assert_eq!(has("where there is no memory"), 3, "{messages:#?}");
+    assert_eq!(has("chained to itself"), 2, "{messages:#?}");
+    assert_eq!(has("(NULL): there is no entry"), 2, "{messages:#?}");
+    assert_eq!(has("never mapped"), 1, "{messages:#?}");
+    // Negative counts are shown as given, in the message and in the fields.
+    assert_eq!(has("nents is negative (-1)"), 1, "{messages:#?}");
+    assert_eq!(has("entry count -7 differs"), 1, "{messages:#?}");
+    assert_eq!(has("entry count -1 differs"), 1, "{messages:#?}");
+    let nents: Vec<String> = violations
+        .iter()
+        .flat_map(|v| v["details"].as_array().unwrap())
+        .filter(|d| d["key"] == "nents")
+        .filter_map(|d| d["value"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(nents, ["-1", "-7", "-1", "-2"], "{violations:#?}");
 }
 
 // ---------------------------------------------------------------------------------------------

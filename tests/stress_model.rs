@@ -16,6 +16,7 @@ mod model;
 
 use std::sync::Barrier;
 
+use dmacheck::{Direction, DmaAddr, dma_map_single, dma_mapping_error, dma_unmap_single};
 use model::{DIRECTIONS, Model, SIZES, Step, World};
 
 /// SplitMix64: a small, fixed generator, so every seed gives the same run everywhere.
@@ -335,6 +336,570 @@ fn the_threads_plans_are_not_trivially_silent() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A device released under load
+
+/// What the mapping threads did, summed: every successful map must end in a successful unmap or
+/// a leak; every refused call (map or unmap) must be one `device-released` report.
+#[derive(Default)]
+struct Calls {
+    maps_ok: usize,
+    maps_refused: usize,
+    unmaps: usize,
+}
+
+/// `threads` threads map and unmap their own buffers on one device, round after round, while
+/// another thread releases the device; each thread keeps going until some of its maps were
+/// refused. Then every entry is accounted for exactly: leaks + successful unmaps = successful
+/// maps, and every other call is one `device-released` report; no entry stays live, and no
+/// unmap is reported as an unknown address.
+fn release_under_load(seed: u64, threads: usize) {
+    const BUFS: usize = 4;
+    const SIZE: usize = 256;
+    let world = World::new(World::quiet_checker(), 1, threads * BUFS);
+    let dev = &world.devices[0];
+    let barrier = Barrier::new(threads + 1);
+    let per_thread: Vec<Calls> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (world, barrier) = (&world, &barrier);
+                s.spawn(move || {
+                    let mut rng = Rng(seed * 100 + t as u64);
+                    let mut calls = Calls::default();
+                    let mut held: [Option<DmaAddr>; BUFS] = [None; BUFS];
+                    barrier.wait();
+                    let mut round = 0;
+                    while calls.maps_refused < 8 {
+                        let i = round % BUFS;
+                        round += 1;
+                        let buf = t * BUFS + i;
+                        // A mapping is kept for a round or more at random, so some are live
+                        // when the release comes.
+                        if let Some(dma) = held[i].filter(|_| rng.below(2) == 0) {
+                            dma_unmap_single(dev, dma, SIZE, Direction::ToDevice);
+                            calls.unmaps += 1;
+                            held[i] = None;
+                        }
+                        if held[i].is_some() {
+                            continue;
+                        }
+                        let ptr = world.bufs[buf] as *const u8;
+                        let dma = dma_map_single(dev, ptr, SIZE, Direction::ToDevice);
+                        if dma_mapping_error(dev, dma) == 0 {
+                            calls.maps_ok += 1;
+                            held[i] = Some(dma);
+                        } else {
+                            calls.maps_refused += 1;
+                        }
+                    }
+                    // What is still held: its unmap is refused, it was reported as a leak.
+                    for dma in held.into_iter().flatten() {
+                        dma_unmap_single(dev, dma, SIZE, Direction::ToDevice);
+                        calls.unmaps += 1;
+                    }
+                    calls
+                })
+            })
+            .collect();
+        barrier.wait();
+        // Let the mappers get going, then unbind under them.
+        std::thread::sleep(std::time::Duration::from_micros(200 + seed * 50));
+        dev.release();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let calls = per_thread.iter().fold(Calls::default(), |sum, c| Calls {
+        maps_ok: sum.maps_ok + c.maps_ok,
+        maps_refused: sum.maps_refused + c.maps_refused,
+        unmaps: sum.unmaps + c.unmaps,
+    });
+    let reported = world.take_reported();
+    let count = |rule: &str| reported.iter().filter(|(_, r)| *r == rule).count();
+    let (leaks, refused) = (count("leak"), count("device-released"));
+    let others: Vec<_> = reported
+        .iter()
+        .filter(|(_, r)| !matches!(*r, "leak" | "device-released"))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "seed {seed}: unexpected reports {others:?}"
+    );
+    assert!(
+        world.checker.live_entries().is_empty(),
+        "seed {seed}: entries left live on the released device"
+    );
+    assert!(
+        leaks <= calls.maps_ok,
+        "seed {seed}: {leaks} leaks of {} maps",
+        calls.maps_ok
+    );
+    let unmapped = calls.maps_ok - leaks;
+    assert!(
+        unmapped <= calls.unmaps,
+        "seed {seed}: more entries ended than unmaps made"
+    );
+    assert_eq!(
+        refused,
+        calls.maps_refused + (calls.unmaps - unmapped),
+        "seed {seed}: {} maps ({} refused), {} unmaps, {leaks} leaks: each refused call is one report",
+        calls.maps_ok,
+        calls.maps_refused,
+        calls.unmaps
+    );
+    assert_eq!(
+        world.checker.stats().live_entries,
+        0,
+        "seed {seed}: the live count"
+    );
+}
+
+#[test]
+fn a_device_released_under_load_accounts_for_every_entry_exactly() {
+    for seed in 0..10 {
+        release_under_load(seed, 8);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Soak: every API family, device releases and fault injection, for a set time
+
+/// What a soak thread holds on a device: each live mapping or allocation, with what ends it.
+enum Held {
+    Single(*mut u8, DmaAddr, Direction),
+    Page(dmacheck::Page, DmaAddr),
+    Sg(Vec<*mut u8>, dmacheck::SgTable, usize),
+    Coherent(*mut u8, DmaAddr),
+    Noncoherent(*mut u8, DmaAddr),
+    PoolBlock(*mut u8, DmaAddr),
+}
+
+const SOAK_SIZE: usize = 512;
+
+impl Held {
+    /// The entries it is in the table (a pool block lives inside the pool's pages).
+    fn entries(&self) -> usize {
+        match self {
+            Held::Sg(_, _, count) => *count,
+            Held::PoolBlock(..) => 0,
+            _ => 1,
+        }
+    }
+}
+
+/// One device's driver in the soak: a well-formed driver (every map tested, every hand-over
+/// synced, every release with the map's values) whose maps and allocations may fail (faults
+/// are injected on its own device). It must report nothing but the leaks it leaves at release.
+struct SoakDriver<'a> {
+    checker: &'a dmacheck::Checker,
+    dev: dmacheck::Device,
+    pool: Option<dmacheck::DmaPool>,
+    held: Vec<Held>,
+}
+
+impl SoakDriver<'_> {
+    /// Make something live, of a family the generator picks; failures are just failures.
+    fn make(&mut self, rng: &mut Rng) {
+        use dmacheck::*;
+        let (c, dev) = (self.checker, &self.dev);
+        let held = match rng.below(6) {
+            0 => {
+                let buf = kmalloc(c, SOAK_SIZE, Gfp::KERNEL);
+                let dir = rng.pick(&[Direction::ToDevice, Direction::FromDevice]);
+                let dma = dma_map_single(dev, buf, SOAK_SIZE, dir);
+                if dma_mapping_error(dev, dma) != 0 {
+                    kfree(c, buf);
+                    return;
+                }
+                Held::Single(buf, dma, dir)
+            }
+            1 => {
+                let page = alloc_pages(c, Gfp::KERNEL, 0).expect("a page");
+                let dma = dma_map_page(dev, page, 0, 4096, Direction::Bidirectional);
+                if dma_mapping_error(dev, dma) != 0 {
+                    free_pages(c, page, 0);
+                    return;
+                }
+                Held::Page(page, dma)
+            }
+            2 => {
+                let bufs: Vec<*mut u8> =
+                    (0..3).map(|_| kmalloc(c, SOAK_SIZE, Gfp::KERNEL)).collect();
+                let mut table = SgTable::new(3);
+                for (i, &b) in bufs.iter().enumerate() {
+                    sg_set_buf(&mut table, i, b, SOAK_SIZE);
+                }
+                let count = dma_map_sg(dev, &mut table, 3, Direction::ToDevice);
+                if count == 0 {
+                    bufs.iter().for_each(|&b| kfree(c, b));
+                    return;
+                }
+                Held::Sg(bufs, table, count)
+            }
+            3 => {
+                let mut dma = 0;
+                let cpu = dma_alloc_coherent(dev, SOAK_SIZE, &mut dma, Gfp::KERNEL);
+                if cpu.is_null() {
+                    return;
+                }
+                Held::Coherent(cpu, dma)
+            }
+            4 => {
+                let mut dma = 0;
+                let cpu = dma_alloc_noncoherent(dev, SOAK_SIZE, &mut dma, Gfp::KERNEL);
+                if cpu.is_null() {
+                    return;
+                }
+                Held::Noncoherent(cpu, dma)
+            }
+            _ => {
+                let Some(pool) = &self.pool else { return };
+                let mut dma = 0;
+                let cpu = dma_pool_alloc(pool, Gfp::KERNEL, &mut dma);
+                if cpu.is_null() {
+                    return;
+                }
+                Held::PoolBlock(cpu, dma)
+            }
+        };
+        self.held.push(held);
+    }
+
+    /// Hand a held mapping to the CPU and back, as a driver does around reading it.
+    fn sync(&self, rng: &mut Rng) {
+        use dmacheck::*;
+        let dev = &self.dev;
+        match self.held.get(rng.below(self.held.len().max(1))) {
+            Some(Held::Single(_, dma, dir)) => {
+                dma_sync_single_for_cpu(dev, *dma, SOAK_SIZE, *dir);
+                dma_sync_single_for_device(dev, *dma, SOAK_SIZE, *dir);
+            }
+            Some(Held::Sg(_, table, _)) => {
+                dma_sync_sg_for_cpu(dev, table, 3, Direction::ToDevice);
+                dma_sync_sg_for_device(dev, table, 3, Direction::ToDevice);
+            }
+            Some(Held::Noncoherent(cpu, _)) => {
+                dma_cache_sync(dev, *cpu, SOAK_SIZE, Direction::FromDevice);
+                dma_cache_sync(dev, *cpu, SOAK_SIZE, Direction::ToDevice);
+            }
+            _ => {}
+        }
+    }
+
+    /// End what `held` made, with its own values, and free its memory.
+    fn end(&self, held: Held) {
+        use dmacheck::*;
+        let (c, dev) = (self.checker, &self.dev);
+        match held {
+            Held::Single(buf, dma, dir) => {
+                dma_unmap_single(dev, dma, SOAK_SIZE, dir);
+                kfree(c, buf);
+            }
+            Held::Page(page, dma) => {
+                dma_unmap_page(dev, dma, 4096, Direction::Bidirectional);
+                free_pages(c, page, 0);
+            }
+            Held::Sg(bufs, mut table, _) => {
+                dma_unmap_sg(dev, &mut table, 3, Direction::ToDevice);
+                bufs.iter().for_each(|&b| kfree(c, b));
+            }
+            Held::Coherent(cpu, dma) => dma_free_coherent(dev, SOAK_SIZE, cpu, dma),
+            Held::Noncoherent(cpu, dma) => dma_free_noncoherent(dev, SOAK_SIZE, cpu, dma),
+            Held::PoolBlock(cpu, dma) => {
+                dma_pool_free(self.pool.as_ref().expect("a pool"), cpu, dma);
+            }
+        }
+    }
+
+    /// Free the memory of what the release reported as leaked.
+    fn forget(&self, held: Held) {
+        use dmacheck::*;
+        let c = self.checker;
+        match held {
+            Held::Single(buf, ..) => kfree(c, buf),
+            Held::Page(page, _) => free_pages(c, page, 0),
+            Held::Sg(bufs, ..) => bufs.iter().for_each(|&b| kfree(c, b)),
+            _ => {}
+        }
+    }
+}
+
+/// What a soak thread did on the shared device, which another thread releases under it.
+#[derive(Default)]
+struct SharedCalls {
+    maps_ok: usize,
+    maps_refused: usize,
+    unmaps: usize,
+    allocs_ok: usize,
+    allocs_refused: usize,
+    frees: usize,
+    syncs: usize,
+}
+
+/// One soak round: `threads` threads each drive their own device through every family (faults
+/// injected, some entries left for its release to report) and map, sync and allocate on a
+/// shared device that another thread releases under them. Exact accounting at the end: on each
+/// own device nothing but one leak per entry left; on the shared device every refused map or
+/// allocation is one `device-released`, every successful one was ended or is one leak, and
+/// every end call that did not end it is one `device-released`; nothing is left live.
+fn soak_round(seed: u64, threads: usize) {
+    use dmacheck::*;
+    let mut builder = Checker::builder().env(false).print(false).keep(usize::MAX);
+    for t in 0..threads {
+        let own = format!("own{t}");
+        for kind in [
+            FaultKind::Map,
+            FaultKind::MapSg,
+            FaultKind::Alloc,
+            FaultKind::Pool,
+        ] {
+            builder =
+                builder.fail(FaultSpec::probability(kind, 0.15, seed ^ t as u64).device(&own));
+        }
+    }
+    let checker = builder.build();
+    let shared = checker.device("shared").driver("soak").build();
+    let barrier = Barrier::new(threads + 1);
+    let (left_per_thread, calls): (Vec<usize>, Vec<SharedCalls>) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (checker, shared, barrier) = (&checker, &shared, &barrier);
+                s.spawn(move || {
+                    let mut rng = Rng(seed.wrapping_mul(31).wrapping_add(t as u64));
+                    let own = checker.device(&format!("own{t}")).driver("soak");
+                    let own = match t % 3 {
+                        0 => own.build(),
+                        1 => own.iommu().build(),
+                        _ => own.bounce().build(),
+                    };
+                    let pool = dma_pool_create("soak", &own, 64, 64, 0);
+                    let mut driver = SoakDriver {
+                        checker,
+                        dev: own,
+                        pool,
+                        held: Vec::new(),
+                    };
+                    let mut calls = SharedCalls::default();
+                    let mut on_shared: Vec<Held> = Vec::new();
+                    barrier.wait();
+                    for _ in 0..200 {
+                        match rng.below(10) {
+                            0..=3 => driver.make(&mut rng),
+                            4 => driver.sync(&mut rng),
+                            5 | 6 if !driver.held.is_empty() => {
+                                let i = rng.below(driver.held.len());
+                                let held = driver.held.swap_remove(i);
+                                driver.end(held);
+                            }
+                            7 => {
+                                let buf = kmalloc(checker, SOAK_SIZE, Gfp::KERNEL);
+                                let dma =
+                                    dma_map_single(shared, buf, SOAK_SIZE, Direction::ToDevice);
+                                if dma_mapping_error(shared, dma) == 0 {
+                                    calls.maps_ok += 1;
+                                    on_shared.push(Held::Single(buf, dma, Direction::ToDevice));
+                                } else {
+                                    calls.maps_refused += 1;
+                                    kfree(checker, buf);
+                                }
+                            }
+                            8 => {
+                                let mut dma = 0;
+                                let cpu =
+                                    dma_alloc_coherent(shared, SOAK_SIZE, &mut dma, Gfp::KERNEL);
+                                if cpu.is_null() {
+                                    calls.allocs_refused += 1;
+                                } else {
+                                    calls.allocs_ok += 1;
+                                    on_shared.push(Held::Coherent(cpu, dma));
+                                }
+                            }
+                            _ => match on_shared.last() {
+                                Some(Held::Single(_, dma, dir)) if rng.below(2) == 0 => {
+                                    calls.syncs += 1;
+                                    dma_sync_single_for_cpu(shared, *dma, SOAK_SIZE, *dir);
+                                }
+                                Some(_) => {
+                                    let held = on_shared.pop().expect("a held entry");
+                                    match held {
+                                        Held::Single(buf, dma, dir) => {
+                                            calls.unmaps += 1;
+                                            dma_unmap_single(shared, dma, SOAK_SIZE, dir);
+                                            kfree(checker, buf);
+                                        }
+                                        Held::Coherent(cpu, dma) => {
+                                            calls.frees += 1;
+                                            dma_free_coherent(shared, SOAK_SIZE, cpu, dma);
+                                        }
+                                        _ => unreachable!("only singles and coherent buffers"),
+                                    }
+                                }
+                                None => {}
+                            },
+                        }
+                    }
+                    // Pool blocks are freed (a pool is not destroyed with blocks out); of the
+                    // rest, a part is ended and the others are left for the release to report.
+                    let (blocks, mut rest): (Vec<Held>, Vec<Held>) =
+                        std::mem::take(&mut driver.held)
+                            .into_iter()
+                            .partition(|h| matches!(h, Held::PoolBlock(..)));
+                    blocks.into_iter().for_each(|b| driver.end(b));
+                    let leaked_part = rest.split_off(rng.below(rest.len() + 1));
+                    rest.into_iter().for_each(|h| driver.end(h));
+                    let leaked_entries: usize = leaked_part.iter().map(Held::entries).sum();
+                    if let Some(pool) = driver.pool.take() {
+                        dma_pool_destroy(pool);
+                    }
+                    driver.dev.release();
+                    for held in leaked_part {
+                        driver.forget(held);
+                    }
+                    // Whatever is still held on the shared device is ended now (refused if the
+                    // device is gone by then).
+                    for held in on_shared {
+                        match held {
+                            Held::Single(buf, dma, dir) => {
+                                calls.unmaps += 1;
+                                dma_unmap_single(shared, dma, SOAK_SIZE, dir);
+                                kfree(checker, buf);
+                            }
+                            Held::Coherent(cpu, dma) => {
+                                calls.frees += 1;
+                                dma_free_coherent(shared, SOAK_SIZE, cpu, dma);
+                            }
+                            _ => unreachable!("only singles and coherent buffers"),
+                        }
+                    }
+                    (leaked_entries, calls)
+                })
+            })
+            .collect();
+        barrier.wait();
+        std::thread::sleep(std::time::Duration::from_micros(100 + seed % 7 * 150));
+        shared.release();
+        workers.into_iter().map(|w| w.join().unwrap()).unzip()
+    });
+
+    let violations = checker.take_violations();
+    let of = |device: &str, rule: &str, call: Option<&str>, mapped_by: Option<&str>| {
+        violations
+            .iter()
+            .filter(|v| v.device == device && v.rule.id == rule)
+            .filter(|v| call.is_none_or(|c| v.call == c))
+            .filter(|v| mapped_by.is_none_or(|m| v.mapped_by == Some(m)))
+            .count()
+    };
+    // Own devices: one leak per entry left at release, nothing else.
+    for (t, &left) in left_per_thread.iter().enumerate() {
+        let own = format!("own{t}");
+        let on_own: Vec<_> = violations.iter().filter(|v| v.device == own).collect();
+        assert!(
+            on_own.iter().all(|v| v.rule.id == "leak"),
+            "seed {seed}: a well-formed driver under faults was reported: {on_own:#?}"
+        );
+        assert_eq!(on_own.len(), left, "seed {seed}: leaks on {own}");
+    }
+    // The shared device: exact accounting of every call.
+    let sum = |f: fn(&SharedCalls) -> usize| calls.iter().map(f).sum::<usize>();
+    let (maps_ok, maps_refused, unmaps) = (
+        sum(|c| c.maps_ok),
+        sum(|c| c.maps_refused),
+        sum(|c| c.unmaps),
+    );
+    let (allocs_ok, allocs_refused, frees) = (
+        sum(|c| c.allocs_ok),
+        sum(|c| c.allocs_refused),
+        sum(|c| c.frees),
+    );
+    let released = |call| of("shared", "device-released", Some(call), None);
+    let leaked_maps = of("shared", "leak", None, Some("dma_map_single"));
+    let leaked_allocs = of("shared", "leak", None, Some("dma_alloc_coherent"));
+    assert_eq!(
+        released("dma_map_single"),
+        maps_refused,
+        "seed {seed}: refused maps"
+    );
+    assert_eq!(
+        released("dma_alloc_coherent"),
+        allocs_refused,
+        "seed {seed}: refused allocations"
+    );
+    assert!(
+        leaked_maps <= maps_ok && leaked_allocs <= allocs_ok,
+        "seed {seed}: more leaks than entries"
+    );
+    assert_eq!(
+        released("dma_unmap_single"),
+        unmaps - (maps_ok - leaked_maps),
+        "seed {seed}: every unmap ends its entry or is refused"
+    );
+    assert_eq!(
+        released("dma_free_coherent"),
+        frees - (allocs_ok - leaked_allocs),
+        "seed {seed}: every free ends its buffer or is refused"
+    );
+    assert!(released("dma_sync_single_for_cpu") <= sum(|c| c.syncs));
+    let accounted = released("dma_map_single")
+        + released("dma_alloc_coherent")
+        + released("dma_unmap_single")
+        + released("dma_free_coherent")
+        + released("dma_sync_single_for_cpu")
+        + leaked_maps
+        + leaked_allocs;
+    let on_shared: Vec<_> = violations.iter().filter(|v| v.device == "shared").collect();
+    assert_eq!(
+        on_shared.len(),
+        accounted,
+        "seed {seed}: unexpected reports {on_shared:#?}"
+    );
+    assert_eq!(
+        violations.len(),
+        on_shared.len() + left_per_thread.iter().sum::<usize>()
+    );
+    assert!(
+        checker.live_entries().is_empty(),
+        "seed {seed}: entries left live"
+    );
+    assert_eq!(
+        checker.stats().live_entries,
+        0,
+        "seed {seed}: the live count"
+    );
+}
+
+/// Run the soak for `duration`: rounds of the differential stress (checked against the model)
+/// and of [`soak_round`], with new seeds, at least one of each. Returns the rounds run.
+fn soak_for(duration: std::time::Duration) -> u64 {
+    let start = std::time::Instant::now();
+    let mut seed = 1000;
+    loop {
+        stress(seed);
+        soak_round(seed, 8);
+        seed += 1;
+        if start.elapsed() >= duration {
+            return seed - 1000;
+        }
+    }
+}
+
+#[test]
+fn a_short_soak_accounts_for_every_entry_exactly() {
+    let rounds = soak_for(std::time::Duration::from_millis(1500));
+    eprintln!("{rounds} soak rounds");
+}
+
+/// The long soak: `DMACHECK_SOAK_SECS` seconds (default 600) of [`soak_for`], e.g.
+/// `DMACHECK_SOAK_SECS=3600 cargo test --release --test stress_model -- --ignored soak`.
+#[test]
+#[ignore = "long: run with --ignored, DMACHECK_SOAK_SECS sets its length"]
+fn long_soak() {
+    let secs = std::env::var("DMACHECK_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let rounds = soak_for(std::time::Duration::from_secs(secs));
+    eprintln!("{rounds} soak rounds in {secs} s");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The fuzz targets' logic on their committed seed inputs (CI's smoke run of the targets).
 
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -369,5 +934,13 @@ fn the_driver_fuzz_target_runs_clean_on_its_seeds() {
     for (name, data) in seeds("driver") {
         eprintln!("{name}");
         model::ring::fuzz_driver(&data);
+    }
+}
+
+#[test]
+fn the_capi_fuzz_target_runs_its_seeds_without_a_crash() {
+    for (name, data) in seeds("capi") {
+        eprintln!("{name}");
+        model::capi::fuzz_capi(&data);
     }
 }

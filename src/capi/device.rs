@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CString, c_char, c_int, c_ulong, c_void};
 
 use super::{c_str, checker, ffi};
+use crate::event::Op;
 use crate::report::{Destination, Format, Target};
 use crate::sync::process::{Mutex, OnceLock};
 use crate::{Device, DmaAddr, dma_bit_mask};
@@ -227,15 +228,6 @@ unsafe extern "C" fn dmacheck_device_release(dev: *mut CDevice) {
 /// `-EINVAL`.
 const EINVAL: c_int = 22;
 
-/// The length of a device access to carry out: `len`, but no more than one byte past all of
-/// memory, which no mapping can hold, so a larger access fails just the same (and is reported)
-/// without a buffer of its size.
-fn access_len(len: usize) -> usize {
-    let memory = checker().memory();
-    let all = usize::try_from(memory.phys_end() - memory.phys_base()).unwrap_or(usize::MAX);
-    len.min(all.saturating_add(1))
-}
-
 /// `dmacheck_device_read`: the device reads `len` bytes at `addr`.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dmacheck_device_read(
@@ -248,9 +240,14 @@ unsafe extern "C" fn dmacheck_device_read(
         if buf.is_null() && len > 0 {
             return -EINVAL;
         }
-        let len = access_len(len);
+        let dev = device(dev);
+        // Judged before anything is allocated or touched: once allowed, `len` is no longer
+        // than a live mapping, however large C said it was.
+        if let Err(fault) = dev.check_dma_access(Op::DeviceRead, addr, len) {
+            return fault.errno();
+        }
         let mut bytes = vec![0u8; len];
-        match device(dev).dma_read(addr, &mut bytes) {
+        match dev.carry_out_dma_read(addr, &mut bytes) {
             Ok(()) => {
                 // SAFETY: the C contract: `buf` is writable for `len` bytes.
                 unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast(), len) };
@@ -273,7 +270,11 @@ unsafe extern "C" fn dmacheck_device_write(
         if buf.is_null() && len > 0 {
             return -EINVAL;
         }
-        let len = access_len(len);
+        let dev = device(dev);
+        // Judged before `buf` is read (see dmacheck_device_read).
+        if let Err(fault) = dev.check_dma_access(Op::DeviceWrite, addr, len) {
+            return fault.errno();
+        }
         // The bytes are copied out first: the write may land on `buf` itself.
         let bytes = if len == 0 {
             Vec::new()
@@ -281,7 +282,7 @@ unsafe extern "C" fn dmacheck_device_write(
             // SAFETY: the C contract: `buf` is readable for `len` bytes.
             unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec()
         };
-        match device(dev).dma_write(addr, &bytes) {
+        match dev.carry_out_dma_write(addr, &bytes) {
             Ok(()) => 0,
             Err(fault) => fault.errno(),
         }

@@ -107,10 +107,14 @@ extern "C" fn free_pages(addr: c_ulong, order: c_uint) {
 
 #[unsafe(no_mangle)]
 extern "C" fn page_address(page: *const CPage) -> *mut c_void {
-    page_of(page).map_or(std::ptr::null_mut(), |p| p.address().cast())
+    ffi("page_address", || {
+        page_of(page).map_or(std::ptr::null_mut(), |p| p.address().cast())
+    })
 }
 
 #[unsafe(no_mangle)]
 extern "C" fn virt_to_page(addr: *const c_void) -> *mut CPage {
-    crate::virt_to_page(addr.cast()).map_or(std::ptr::null_mut(), page_ptr)
+    ffi("virt_to_page", || {
+        crate::virt_to_page(addr.cast()).map_or(std::ptr::null_mut(), page_ptr)
+    })
 }

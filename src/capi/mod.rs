@@ -143,11 +143,16 @@ pub struct CPage {
     pub opaque: [u64; 8],
 }
 
-/// The `struct page *` of a page.
+/// The `struct page *` of a page; NULL for a page so high in the address space that its
+/// `struct page` would lie past the end of it (no memory is there: found by fuzzing).
 fn page_ptr(page: Page) -> *mut CPage {
     let index = (page.address().addr() as u64) >> PAGE_SHIFT;
-    let at = VMEMMAP_BASE + index * std::mem::size_of::<CPage>() as u64;
-    std::ptr::without_provenance_mut(at as usize)
+    index
+        .checked_mul(std::mem::size_of::<CPage>() as u64)
+        .and_then(|offset| VMEMMAP_BASE.checked_add(offset))
+        .map_or(std::ptr::null_mut(), |at| {
+            std::ptr::without_provenance_mut(at as usize)
+        })
 }
 
 /// The page a `struct page *` names, if it names one.
@@ -191,6 +196,9 @@ mod tests {
             page.address().addr() + crate::PAGE_SIZE
         );
         assert_eq!(page_of(std::ptr::null()), None);
+        // The top of the address space has no `struct page`.
+        let top = Page::containing(std::ptr::without_provenance(usize::MAX)).unwrap();
+        assert!(page_ptr(top).is_null());
         assert_eq!(page_of(p.cast::<u8>().wrapping_add(8).cast()), None);
         assert_eq!(
             page_or_nowhere(std::ptr::null()).address().addr(),

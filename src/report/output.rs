@@ -96,8 +96,9 @@ pub enum Target {
 /// A format and a place: one item of `DMACHECK_REPORT`.
 ///
 /// Written `<format>:<path>`, where the format is `text`, `json`, `sarif` or `junit` and the
-/// path is `-` for stderr, a directory (one that exists, or any path ending in `/`) for a new
-/// uniquely named file in it, or else a file. `text` alone means `text:-`. Several
+/// path is `-` for stderr, a directory (one that exists, or any path ending in `/`, created if
+/// missing) for a new uniquely named file in it, or else a file, whose directory must exist (a
+/// missing one is an error). `text` alone means `text:-`. Several
 /// destinations are separated by commas: `DMACHECK_REPORT=json:target/dmacheck/,text:-`.
 ///
 /// ```
@@ -176,10 +177,9 @@ impl Destination {
                 Ok(None)
             }
             Target::File(path) => {
+                // A file's directory must exist: a mistyped path is an error, not a new tree of
+                // directories (a destination ending in `/` is the way to ask for one).
                 let io = |e| ReportError::Io(path.clone(), e);
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
                 std::fs::write(path, self.format.render(report, false)).map_err(io)?;
                 Ok(Some(path.clone()))
             }
@@ -269,5 +269,57 @@ impl Checker {
     /// ```
     pub fn write_report(&self, destination: &Destination) -> Result<Option<PathBuf>, ReportError> {
         destination.write(&self.report())
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    /// A fresh, empty scratch directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dmacheck-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        dir
+    }
+
+    fn json(target: Target) -> Destination {
+        Destination {
+            format: Format::Json,
+            target,
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "file system")]
+    fn a_file_under_a_missing_directory_is_an_error_and_creates_nothing() {
+        let dir = scratch("missing-parent");
+        let report = crate::Checker::builder().env(false).build().report();
+        let missing = dir.join("missing/deeper");
+        let err = json(Target::File(missing.join("x.json")))
+            .write(&report)
+            .expect_err("no directory is made for a file");
+        assert!(matches!(err, ReportError::Io(..)), "{err}");
+        assert!(!missing.exists() && !dir.join("missing").exists());
+        // A file in an existing directory is written.
+        let file = dir.join("x.json");
+        assert_eq!(
+            json(Target::File(file.clone())).write(&report).unwrap(),
+            Some(file)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "file system")]
+    fn a_destination_ending_in_a_slash_creates_its_directory() {
+        let dir = scratch("new-directory");
+        let report = crate::Checker::builder().env(false).build().report();
+        let spec = format!("json:{}/made/here/", dir.display());
+        let dest: Destination = spec.parse().unwrap();
+        let written = dest.write(&report).unwrap().expect("a file");
+        assert_eq!(written.parent(), Some(dir.join("made/here").as_path()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

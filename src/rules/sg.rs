@@ -85,7 +85,8 @@ declare_rules! {
 
     /// `sg_dma_address` or `sg_dma_len` read for an entry at or beyond the count `dma_map_sg`
     /// returned, or after the unmap. Only the first `count` entries carry DMA segments; loop
-    /// `count` times, not `nents` times.
+    /// `count` times, not `nents` times. From C, also for NULL and for an entry of a list that
+    /// was never mapped (reported on no device): neither has a DMA side.
     pub static SG_DMA_BEYOND_COUNT = {
         id: "sg-dma-beyond-count",
         summary: "sg_dma_address/sg_dma_len of an entry past the mapped count",

@@ -80,7 +80,7 @@ int main(void)
 	EXPECT(dma_unmap_sg(dev, NULL, 1, DMA_TO_DEVICE), "unmap-unknown");
 	EXPECT(dma_sync_sg_for_device(dev, NULL, 1, DMA_TO_DEVICE), "sync-unknown");
 	EXPECT(n = dma_map_sg(dev, sg, -3, DMA_TO_DEVICE), "sg-invalid-list");
-	CLEAN(h = sg_dma_address((struct scatterlist *)NULL));
+	EXPECT(h = sg_dma_address((struct scatterlist *)NULL), "sg-dma-beyond-count");
 	CHECK(h == 0);
 	EXPECT(__free_pages(NULL, 0), "invalid-free");
 	CHECK(page_address(NULL) == NULL && page_address((struct page *)buf) == NULL);

@@ -82,9 +82,9 @@ int main(void)
 	CHECK(sg[1].dma_address == 0 && sg[2].dma_length == 0); /* cleared by the map */
 	EXPECT(dma_unmap_sg(iommu, sg, count, DMA_TO_DEVICE), "sg-unmap-nents-mismatch");
 	__free_pages(pages, 2);
-	/* sg_init_table forgets the list: the array is a new, unmapped list. */
+	/* sg_init_table forgets the list: the array is a new list, never mapped, with no DMA side. */
 	sg_init_table(sg, N);
-	CLEAN(addr = sg_dma_address(&sg[0]));
+	EXPECT(addr = sg_dma_address(&sg[0]), "sg-dma-beyond-count");
 
 	/* Lists never mapped. */
 	struct scatterlist stray[2];

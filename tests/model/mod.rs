@@ -13,6 +13,7 @@
 
 #![allow(dead_code)]
 
+pub mod capi;
 pub mod ring;
 
 use dmacheck::{
