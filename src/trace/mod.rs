@@ -66,7 +66,9 @@ pub use parse::{
     parse_line,
 };
 pub use replay::Replayer;
-pub use summary::{Category, DeviceSummary, Example, LeakGroup, Loss, MalformedLine, TraceSummary};
+pub use summary::{
+    Category, DeviceSummary, Example, LeakGroup, Loss, MalformedLine, SkippedUnmaps, TraceSummary,
+};
 
 /// How to replay a trace.
 #[derive(Clone, Debug)]
@@ -160,13 +162,14 @@ impl TraceReplay {
     fn new(
         checker: Checker,
         mut summary: TraceSummary,
+        skipping: &[crate::event::DeviceId],
         deny: Vec<&'static Rule>,
         leaks: bool,
         calls: replay::MapCalls,
         file: &'static str,
     ) -> TraceReplay {
         if leaks {
-            summary.leaks = leak_groups(&checker);
+            summary.leaks = leak_groups(&checker, skipping);
         }
         TraceReplay {
             checker,
@@ -278,11 +281,15 @@ impl TraceReplay {
     }
 }
 
-/// Group the live entries by device, kind and size.
-fn leak_groups(checker: &Checker) -> Vec<LeakGroup> {
+/// Group the live entries by device, kind and size; the single mappings of devices that skip
+/// their unmaps (`skipping`) are no leaks.
+fn leak_groups(checker: &Checker, skipping: &[crate::event::DeviceId]) -> Vec<LeakGroup> {
     let mut groups: Vec<LeakGroup> = Vec::new();
     let mut index = std::collections::HashMap::new();
     for e in checker.live_entries() {
+        if skipping.contains(&e.device) && replay::skipped_unmap(&e) {
+            continue;
+        }
         let line = e.site.trace().map_or(0, |t| t.line);
         let key = (e.device, e.kind.to_string(), e.size);
         match index.get(&key) {

@@ -32,7 +32,7 @@ use smallvec::SmallVec;
 use super::TraceOptions;
 use super::parse::{self, DmaCall, DmaEvent, Line, Parsed};
 use super::state::{Held, Uncertainty, Verdict};
-use super::summary::{DeviceSummary, Example, Loss, MalformedLine, TraceSummary};
+use super::summary::{DeviceSummary, Example, Loss, MalformedLine, SkippedUnmaps, TraceSummary};
 use crate::checker::Checker;
 use crate::config::{Config, ConfigError, ENV_VAR};
 use crate::context::CallContext;
@@ -40,6 +40,7 @@ use crate::event::{DeviceId, Event, Op};
 use crate::report::{Finding, Findings, Value};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
+use crate::tracker::{Entry, Lookup};
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAttrs, Gfp, MapKind};
 use crate::{MemoryConfig, PAGE_SIZE};
 
@@ -68,6 +69,42 @@ struct DeviceCounts {
     maps: u64,
     releases: u64,
     syncs: u64,
+    /// A streaming map showed a DMA address other than its physical address (an IOMMU, a
+    /// swiotlb bounce slot, a DMA offset): the device is not direct-mapped.
+    translated: bool,
+    /// Single mappings (`dma_map_page`/`dma_map_phys`) made and released.
+    single_maps: u64,
+    single_releases: u64,
+    /// Mappings retired by a later map of their address (see [`Replayer::retire_overlapped`]).
+    retired: u64,
+}
+
+impl DeviceCounts {
+    /// Whether the device looks like one for which `dma_need_unmap()` is false: dma-direct
+    /// (every DMA address is its physical address) with `dev->dma_skip_sync` set (no sync
+    /// reaches the tracepoints).
+    ///
+    /// The kernel's logic (Linux 6.17 and later): `dma_need_unmap()` in kernel/dma/mapping.c
+    /// returns true unless `dma_map_direct()` and `dev->dma_skip_sync`, and true anyway under
+    /// `CONFIG_DMA_API_DEBUG` (stock kernels are built without it). `dma_skip_sync` starts as
+    /// `dev_is_dma_coherent()` (`dma_setup_need_sync`), and `swiotlb_tbl_map_single()` clears
+    /// it at the first bounce. While it is set, `dma_sync_*` (include/linux/dma-mapping.h,
+    /// `dma_dev_need_sync()`) return before `__dma_sync_*`, which hold the tracepoints: a
+    /// device that skips syncs shows none. dma-direct maps a physical address to itself
+    /// (`phys_to_dma()` in kernel/dma/direct.h, without a `dma_range_map` offset or memory
+    /// encryption). Callers then skip the unmap on purpose: block/blk-mq-dma.c maps each
+    /// request segment with `dma_map_phys()`, and `blk_rq_dma_unmap()`
+    /// (include/linux/blk-mq-dma.h) tells nvme not to unmap when `!dma_need_unmap()`.
+    fn direct_without_syncs(&self) -> bool {
+        !self.translated && self.syncs == 0
+    }
+
+    /// Whether the trace shows the device skipping its unmaps: direct without syncs, and a
+    /// map of a live address, or single maps never unmapped.
+    fn skips_unmaps(&self) -> bool {
+        self.direct_without_syncs()
+            && (self.retired > 0 || (self.single_maps > 0 && self.single_releases == 0))
+    }
 }
 
 /// Replays a trace, line by line, into a checker of its own. Feed it every line with
@@ -370,7 +407,7 @@ impl Replayer {
                 e.nents = Some(count(ev.phys_addrs.len()));
                 e.mapped_ents = 1;
                 self.summary.cache_unchecked += u64::from(e.dir != Direction::ToDevice);
-                self.map(&cx, e, ev.gfp);
+                self.map(&cx, e, ev.gfp, false);
             }
             DmaCall::FreeSgt => {
                 let mut e = cx.event(Op::Unmap, ev.call, MapKind::Sg);
@@ -431,13 +468,21 @@ impl Replayer {
         if ev.call == DmaCall::MapResource {
             e.attrs |= DmaAttrs::MMIO;
         }
+        let mut retire = false;
         if !e.attrs.contains(DmaAttrs::MMIO) {
             e.phys_addr = ev.phys_addr.filter(|p| p.checked_add(e.size).is_some());
+            let counts = &mut self.counts[cx.device];
+            if ev.phys_addr == Some(e.dma_addr) {
+                retire = counts.direct_without_syncs();
+            } else {
+                counts.translated = true;
+            }
+            counts.single_maps += 1;
         }
         if e.phys_addr.is_none() && e.dir != Direction::ToDevice {
             self.summary.cache_unchecked += 1;
         }
-        self.map(cx, e, None);
+        self.map(cx, e, None, retire);
     }
 
     fn alloc(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
@@ -460,11 +505,13 @@ impl Replayer {
         } else if e.dir != Direction::ToDevice {
             self.summary.cache_unchecked += 1;
         }
-        self.map(cx, e, ev.gfp);
+        self.map(cx, e, ev.gfp, false);
     }
 
-    /// A mapping begins: the argument rules, then the engine.
-    fn map(&mut self, cx: &Cx, e: Event, gfp: Option<Gfp>) {
+    /// A mapping begins: the argument rules, then the engine. `retire`: the device skips its
+    /// unmaps (see [`DeviceCounts::direct_without_syncs`]), so the live mappings this one
+    /// overlaps are retired first.
+    fn map(&mut self, cx: &Cx, e: Event, gfp: Option<Gfp>, retire: bool) {
         let mut out = Findings::new();
         if let Some(gfp) = gfp {
             rules::context::check_alloc(&e, gfp, &mut out);
@@ -472,8 +519,15 @@ impl Replayer {
         if rules::map::check_direction(&e, &mut out)
             && rules::map::check_map_range(&e, e.dma_addr, &mut out)
         {
+            if retire {
+                self.retire_at(cx, e.dma_addr);
+            }
             let inner = self.checker.inner();
             inner.record_map(&e, &mut out);
+            if retire {
+                self.retire_overlapped(cx, &e, &mut out);
+            }
+            let inner = self.checker.inner();
             if e.kind.fails_with_mapping_error() {
                 // Kernel traces do not show dma_mapping_error: take every map as tested.
                 inner.record_error_check(e.device, e.dma_addr);
@@ -484,10 +538,74 @@ impl Replayer {
         self.conclude(&e, out);
     }
 
+    /// Retire the single mappings of the device that start at `addr`: on a device that
+    /// skips its unmaps, a new map of a live address is the sign that the old mapping's I/O is
+    /// over (dma-direct hands out the physical address itself, so only a buffer used again
+    /// gives the same address).
+    fn retire_at(&mut self, cx: &Cx, addr: u64) {
+        let tracker = &self.checker.inner().tracker;
+        let single = |e: &Entry| e.kind == MapKind::Page && !e.attrs.contains(DmaAttrs::MMIO);
+        while tracker.update_first(cx.id, addr, single, |_| {}) {
+            let rank = |e: &Entry| u32::from(single(e));
+            if !matches!(
+                tracker.remove(cx.id, addr, rank, &cx.site, "a map of the same address"),
+                Lookup::Found(_)
+            ) {
+                break;
+            }
+            self.counts[cx.device].retired += 1;
+        }
+    }
+
+    /// The same for mappings whose bytes the new one `e` maps again but that start elsewhere
+    /// (a buffer used again at another offset): their `cacheline-overlap` findings go, and
+    /// they are retired. Mappings that only share a cache line with it, bytes apart, are two
+    /// live buffers: that finding stays.
+    fn retire_overlapped(&mut self, cx: &Cx, e: &Event, out: &mut Findings) {
+        let end = e.dma_addr.saturating_add(e.size);
+        let tracker = &self.checker.inner().tracker;
+        let mut retired = 0;
+        out.retain(|f| {
+            if !std::ptr::eq(f.rule, &rules::CACHELINE_OVERLAP) {
+                return true;
+            }
+            let Some((site, _)) = f.mapped_at else {
+                return true;
+            };
+            let Some(addr) = f.details.iter().find_map(|d| match d.value {
+                Value::Addr(a) if d.key == "other_dma_addr" => Some(a),
+                _ => None,
+            }) else {
+                return true;
+            };
+            let partner = |p: &Entry| {
+                p.site == site
+                    && p.kind == MapKind::Page
+                    && !p.attrs.contains(DmaAttrs::MMIO)
+                    && p.dma_addr < end
+                    && e.dma_addr < p.dma_addr.saturating_add(p.size)
+            };
+            if !tracker.update_first(cx.id, addr, partner, |_| {}) {
+                return true;
+            }
+            let rank = |e: &Entry| u32::from(partner(e));
+            let gone = matches!(
+                tracker.remove(cx.id, addr, rank, &cx.site, "a map of the same address"),
+                Lookup::Found(_)
+            );
+            retired += u64::from(gone);
+            !gone
+        });
+        self.counts[cx.device].retired += retired;
+    }
+
     fn release(&mut self, cx: &Cx, e: Event) {
         let mut out = Findings::new();
         if self.checker.inner().record_release(&e, &mut out).is_some() {
             self.counts[cx.device].releases += 1;
+            if e.kind == MapKind::Page && !e.attrs.contains(DmaAttrs::MMIO) {
+                self.counts[cx.device].single_releases += 1;
+            }
         }
         self.conclude(&e, out);
     }
@@ -735,9 +853,18 @@ impl Replayer {
         }
         let violations = self.checker.violations();
         let live = self.checker.live_entries();
+        let mut skipping = Vec::new();
         for (i, c) in self.counts.iter().enumerate() {
             let name = String::from_utf8_lossy(&self.names[i]).into_owned();
             let mine = live.iter().filter(|e| e.device == self.ids[i]);
+            if c.skips_unmaps() {
+                skipping.push(self.ids[i]);
+                summary.unmaps_skipped.push(SkippedUnmaps {
+                    device: name.clone(),
+                    retired: c.retired,
+                    live_at_end: mine.clone().filter(|e| skipped_unmap(e)).count() as u64,
+                });
+            }
             summary.devices.push(DeviceSummary {
                 violations: violations.iter().filter(|v| v.device == name).count() as u64,
                 live_at_end: mine.clone().count() as u64,
@@ -752,12 +879,19 @@ impl Replayer {
         super::TraceReplay::new(
             self.checker,
             summary,
+            &skipping,
             self.deny,
             self.leaks,
             self.calls,
             self.file,
         )
     }
+}
+
+/// Whether a live entry is a single mapping whose unmap a device that skips unmaps leaves out
+/// (coherent allocations and sg lists are always released).
+pub(crate) fn skipped_unmap(e: &Entry) -> bool {
+    e.kind == MapKind::Page && !e.attrs.contains(DmaAttrs::MMIO)
 }
 
 /// What every event of one trace line shares.

@@ -61,6 +61,9 @@ pub struct TraceSummary {
     pub cache_unchecked: u64,
     /// Per device, in order of first appearance.
     pub devices: Vec<DeviceSummary>,
+    /// Devices that skip their unmaps as `dma_need_unmap()` allows (direct-mapped, no syncs):
+    /// what was not reported for them.
+    pub unmaps_skipped: Vec<SkippedUnmaps>,
     /// Mappings live at the end of the trace, grouped by device, kind and size.
     pub leaks: Vec<LeakGroup>,
     /// Whether the replay took the trace to cover the driver from its start.
@@ -151,6 +154,19 @@ pub struct DeviceSummary {
     pub live_bytes: u64,
 }
 
+/// A device that skips its unmaps on purpose: dma-direct with `dma_skip_sync` set, where
+/// `dma_need_unmap()` is false and callers such as the block layer do not unmap. A new map of
+/// a live address retires the old mapping, and mappings live at the end are no leaks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SkippedUnmaps {
+    /// The device.
+    pub device: String,
+    /// Mappings retired by a later map of their address.
+    pub retired: u64,
+    /// Single mappings live at the end, not reported as leaks.
+    pub live_at_end: u64,
+}
+
 /// Mappings live at the end of the trace, of one device, kind and size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LeakGroup {
@@ -204,6 +220,15 @@ impl TraceSummary {
                 plural(d.violations, "violation"),
                 d.live_at_end,
                 plural(d.live_bytes, "byte")
+            );
+        }
+        for u in &self.unmaps_skipped {
+            let _ = writeln!(
+                s,
+                "  {}: direct-mapped without syncs, so dma_need_unmap() is false and unmaps may be skipped (as the block layer does): {} retired by a new map of their address, {} live at the end; neither reported",
+                u.device,
+                plural(u.retired, "mapping"),
+                u.live_at_end
             );
         }
         if self.other_events > 0 {
