@@ -409,3 +409,14 @@ fn a_trace_with_no_dma_events_is_empty_not_an_error() {
     let r = trace::replay_bytes(b"", TraceOptions::default()).unwrap();
     assert_eq!(r.summary.lines, 0);
 }
+
+#[test]
+fn a_null_free_ends_nothing_but_irqs_off_is_still_the_kernels_warning() {
+    let null = "dma_addr=0 size=0 virt_addr=0000000000000000 attrs=";
+    let quiet = replay(&[ev(0, ".....", "dma_free", null)], from_start());
+    assert!(found(&quiet).is_empty(), "{}", quiet.text(false));
+    assert_eq!(quiet.summary.null_frees, 1);
+    // dma_free_attrs() warns about disabled IRQs before it returns for NULL.
+    let irqs_off = replay(&[ev(0, "d....", "dma_free", null)], from_start());
+    assert_eq!(found(&irqs_off), [("free-coherent-irqs-disabled", 1)]);
+}

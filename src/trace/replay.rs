@@ -396,6 +396,15 @@ impl Replayer {
                 };
                 let mut e = cx.event(Op::Unmap, ev.call, kind);
                 fill(&mut e, &ev);
+                if kind == MapKind::Coherent && ev.virt_addr == Some(0) {
+                    // dma_free_attrs() (kernel/dma/mapping.c) traces the free, then returns
+                    // for a NULL `cpu_addr`: no allocation ends. Its WARN_ON(irqs_disabled())
+                    // comes first, so the context is still checked.
+                    self.summary.null_frees += 1;
+                    let mut out = Findings::new();
+                    rules::release::check_release_context(&e, &mut out);
+                    return self.conclude(&e, out);
+                }
                 if kind == MapKind::Coherent && !self.virt_unreliable {
                     e.cpu_addr = ev.virt_addr;
                 }

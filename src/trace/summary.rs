@@ -33,6 +33,8 @@ pub struct TraceSummary {
     /// Failed maps and allocations (`DMA_MAPPING_ERROR`, a NULL allocation, `dma_map_sg_err`,
     /// `dma_alloc_sgt_err`): no mapping was made.
     pub failed: u64,
+    /// `dma_free` of NULL (`virt_addr=0000000000000000`): no-ops, as in the kernel.
+    pub null_frees: u64,
     /// Lines that could not be read, in all.
     pub malformed: u64,
     /// The first of them.
