@@ -140,3 +140,94 @@ fn an_unreadable_trace_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("x.trace"));
 }
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Input that is no trace of the dma events exits 2, says what it read and how to capture one,
+/// and never echoes a control byte to the terminal.
+#[test]
+fn input_that_is_not_a_dma_trace_exits_2_saying_what_was_read() {
+    let mut garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    garbage.extend_from_slice(b"\x1b[31mred\x1b[0m\n\x07\x00\xff\xfe\n");
+    let other =
+        b"          <idle>-0       [001] d.h1.    10.001644: irq_handler_entry: irq=11 name=eth0\n";
+    for (name, bytes, said) in [
+        ("empty", &b""[..], "read 0 lines"),
+        ("binary", &garbage[..], "not trace lines"),
+        (
+            "prose",
+            &b"hello\nworld\n"[..],
+            "read 2 lines, 2 not trace lines",
+        ),
+        ("other-events", &other[..], "irq_handler_entry"),
+    ] {
+        let path = temp_file(name, bytes);
+        for input in [
+            dmacheck(&["trace", path.to_str().unwrap()], None),
+            dmacheck(&["trace", "-"], Some(bytes)),
+        ] {
+            assert_eq!(input.status.code(), Some(2), "{name}");
+            let err = text(&input.stderr);
+            assert!(
+                err.contains("not a trace of the dma:* events")
+                    && err.contains(said)
+                    && err.contains("echo 1 > /sys/kernel/tracing/events/dma/enable"),
+                "{name}: {err}"
+            );
+            for out in [&input.stdout, &input.stderr] {
+                assert!(
+                    !out.iter().any(|&b| b == 0x1b || b == 0x07 || b == 0),
+                    "{name}: a control byte echoed: {}",
+                    String::from_utf8_lossy(out)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_truncated_gzip_reports_what_it_read_then_exits_2() {
+    let raw = std::fs::read(fixture("v6.12-unmap-size.trace")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    let gz = gz.finish().unwrap();
+    // Without its trailer (CRC and length): every line decodes, then the stream ends early.
+    let out = dmacheck(&["trace", "-"], Some(&gz[..gz.len() - 8]));
+    assert_eq!(out.status.code(), Some(2));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stdout.contains("unmap-size-mismatch") && stdout.contains("at -:15"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("reading stopped after"), "{stderr}");
+}
+
+#[test]
+fn a_line_over_the_bound_is_malformed_and_the_rest_is_checked() {
+    let raw = std::fs::read_to_string(fixture("v6.12-unmap-size.trace")).unwrap();
+    let mut lines: Vec<String> = raw.lines().map(str::to_string).collect();
+    lines.insert(12, "x".repeat(3 << 20));
+    let long = lines.join("\n") + "\n";
+    let out = dmacheck(&["trace", "-"], Some(long.as_bytes()));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("line 13: a line longer than 1048576 bytes") && stdout.contains("at -:16"),
+        "{}",
+        &stdout[..stdout.len().min(3000)]
+    );
+    assert!(stdout.len() < 20_000, "the long line is not echoed whole");
+    // The bound is an option: at 100 bytes every event line is too long.
+    let short = dmacheck(
+        &["trace", "--max-line-bytes", "100", "-"],
+        Some(raw.as_bytes()),
+    );
+    assert_eq!(short.status.code(), Some(2), "{}", text(&short.stderr));
+    assert!(text(&short.stderr).contains("a line longer than 100 bytes"));
+}

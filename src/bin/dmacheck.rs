@@ -3,7 +3,9 @@
 //! checked for CI, and dumped; and kernel `dma:*` traces replayed through the rules.
 //!
 //! Exit codes: 0 on success, 1 when `report check` or `trace` finds findings at the level asked,
-//! 2 when a report or trace cannot be read or written (or the command line is wrong).
+//! 2 when a report or trace cannot be read or written (or the command line is wrong), when the
+//! input is no trace of the `dma:*` events, or when a trace could be read only part way (its
+//! report then covers what was read).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,10 @@ struct TraceArgs {
     /// Never show a progress bar (one is shown on a terminal for large traces).
     #[arg(long)]
     no_progress: bool,
+    /// The longest line read, in bytes: a longer one is reported as malformed (and never held
+    /// in memory whole).
+    #[arg(long, default_value_t = dmacheck::trace::MAX_LINE, value_name = "BYTES")]
+    max_line_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -228,6 +234,7 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
         device: args.device,
         leaks: !args.ignore_leaks,
         read_env: true,
+        max_line: args.max_line_bytes,
         ..TraceOptions::named(&name)
     };
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
@@ -255,17 +262,27 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
         });
         bar.set_position(read);
     };
-    let replay = dmacheck::trace::replay_path(&args.file, options, progress).map_err(|e| {
-        let e = match e {
-            TraceError::Io(e) => e,
-            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
-        };
-        ReportError::Io(args.file.clone(), e)
-    });
+    let result = dmacheck::trace::replay_path(&args.file, options, progress)
+        .and_then(dmacheck::trace::TraceReplay::require_dma_events);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let replay = replay?;
+    // A trace read part way is reported as far as it was read, then fails (exit 2).
+    let (replay, incomplete) = match result {
+        Ok(replay) => (replay, None),
+        Err(e @ TraceError::Incomplete { .. }) => {
+            let message = e.to_string();
+            let TraceError::Incomplete { replay, .. } = e else {
+                unreachable!("matched above")
+            };
+            (*replay, Some(message))
+        }
+        Err(TraceError::Io(e)) => return Err(ReportError::Io(args.file.clone(), e)),
+        Err(other) => {
+            eprintln!("dmacheck: {other}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let report = replay.report();
     let to_stdout = args.output == Path::new("-");
     let text = match args.format {
@@ -279,6 +296,13 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
         print!("{text}");
     } else {
         std::fs::write(&args.output, text).map_err(|e| ReportError::Io(args.output, e))?;
+    }
+    if let Some(message) = incomplete {
+        eprintln!("dmacheck: {message}");
+        if !replay.is_dma_trace() {
+            eprintln!("dmacheck: {}", replay.not_a_dma_trace());
+        }
+        return Ok(ExitCode::from(2));
     }
     let level = match args.fail_on {
         FailOn::Warn => Level::Warn,

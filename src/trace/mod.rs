@@ -88,7 +88,17 @@ pub struct TraceOptions {
     pub read_env: bool,
     /// More `DMACHECK` directives, applied last (`cacheline-overlap=allow`).
     pub spec: Option<String>,
+    /// The longest line read, in bytes (default 1 MiB): a longer line is malformed, and only
+    /// its beginning is kept, so a file without newlines cannot fill the memory.
+    pub max_line: usize,
 }
+
+/// The default [`TraceOptions::max_line`].
+pub const MAX_LINE: usize = 1 << 20;
+
+/// How to capture a trace dmacheck reads, for messages.
+pub const CAPTURE_HINT: &str = "capture one with `echo 1 > /sys/kernel/tracing/events/dma/enable` \
+then `cat /sys/kernel/tracing/trace`, or `trace-cmd record -e dma` then `trace-cmd report`";
 
 impl Default for TraceOptions {
     fn default() -> Self {
@@ -99,6 +109,7 @@ impl Default for TraceOptions {
             leaks: true,
             read_env: false,
             spec: None,
+            max_line: MAX_LINE,
         }
     }
 }
@@ -113,20 +124,42 @@ impl TraceOptions {
     }
 }
 
-/// Why a trace could not be replayed: it could not be read, or the options are wrong. (A
-/// trace's content never is a reason.)
-#[derive(Debug)]
+/// Why a trace could not be replayed, or not to its end: it could not be read, the options are
+/// wrong, or it is no trace of the `dma` events.
 pub enum TraceError {
-    /// Reading failed (or gzip data is corrupt).
+    /// Reading failed before anything was read.
     Io(io::Error),
+    /// Reading failed part way (a truncated or corrupt gzip file, an I/O error): what was read
+    /// before is replayed.
+    Incomplete {
+        /// The replay of what could be read.
+        replay: Box<TraceReplay>,
+        /// Why reading stopped.
+        error: io::Error,
+    },
+    /// The input has no `dma` event at all: empty, binary, or a trace of other events (see
+    /// [`TraceReplay::is_dma_trace`]).
+    NotADmaTrace(Box<TraceReplay>),
     /// [`TraceOptions::spec`] is not valid `DMACHECK` syntax.
     Config(ConfigError),
+}
+
+impl fmt::Debug for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceError({self})")
+    }
 }
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceError::Io(e) => write!(f, "{e}"),
+            TraceError::Incomplete { replay, error } => write!(
+                f,
+                "{}: reading stopped after {} lines: {error}; the report covers only those",
+                replay.summary.source, replay.summary.lines
+            ),
+            TraceError::NotADmaTrace(replay) => f.write_str(&replay.not_a_dma_trace()),
             TraceError::Config(e) => write!(f, "{e}"),
         }
     }
@@ -196,6 +229,53 @@ impl TraceReplay {
             a.device.cmp(&b.device).then(line(a).cmp(&line(b)))
         });
         v
+    }
+
+    /// Whether the input was a trace of the `dma` events: it had at least one (of any device,
+    /// before the device filter). An empty file, binary data, a file of only malformed lines or
+    /// a trace of other events is not, and must not pass as a clean trace.
+    pub fn is_dma_trace(&self) -> bool {
+        self.summary.dma_events + self.summary.filtered_events > 0
+    }
+
+    /// What was read, for a message saying the input is no trace of the `dma` events.
+    pub fn not_a_dma_trace(&self) -> String {
+        let s = &self.summary;
+        let mut what = vec![format!("{} lines", s.lines)];
+        if s.malformed > 0 {
+            what.push(format!("{} not trace lines", s.malformed));
+        }
+        if s.other_events > 0 {
+            let names: Vec<&str> = s.other_names.keys().map(String::as_str).take(5).collect();
+            what.push(format!(
+                "{} events of other subsystems ({})",
+                s.other_events,
+                names.join(", ")
+            ));
+        }
+        if !s.unknown_dma_events.is_empty() {
+            let names: Vec<&str> = s.unknown_dma_events.keys().map(String::as_str).collect();
+            what.push(format!("unknown dma events ({})", names.join(", ")));
+        }
+        let first = s
+            .malformed_lines
+            .first()
+            .map(|m| format!("; line {}: {}: {}", m.line, m.reason, m.text))
+            .unwrap_or_default();
+        format!(
+            "{}: not a trace of the dma:* events: read {}, no dma event{first}; {CAPTURE_HINT}",
+            s.source,
+            what.join(", ")
+        )
+    }
+
+    /// `Ok(self)` for a trace of the `dma` events, [`TraceError::NotADmaTrace`] otherwise.
+    pub fn require_dma_events(self) -> Result<TraceReplay, TraceError> {
+        if self.is_dma_trace() {
+            Ok(self)
+        } else {
+            Err(TraceError::NotADmaTrace(Box::new(self)))
+        }
     }
 
     /// The ids of the rules that fired, in the order of [`TraceReplay::violations`].
@@ -346,7 +426,9 @@ pub fn replay_bytes(trace: &[u8], options: TraceOptions) -> Result<TraceReplay, 
 }
 
 /// Replay a trace from a reader, plain or gzip (told by its first bytes). `progress` is
-/// called every 65536 lines with the number of lines read.
+/// called every 65536 lines with the number of lines read. Lines longer than
+/// [`TraceOptions::max_line`] are malformed, and never buffered whole. A read error part way
+/// (a truncated gzip file) gives [`TraceError::Incomplete`] with the replay of what was read.
 pub fn replay_reader(
     reader: impl Read,
     options: TraceOptions,
@@ -354,44 +436,95 @@ pub fn replay_reader(
 ) -> Result<TraceReplay, TraceError> {
     let mut replay = Replayer::new(options)?;
     let mut input = decompressed(reader)?;
-    let mut partial: Vec<u8> = Vec::new();
+    let mut lines = LineReader::new(replay.max_line());
     loop {
         let chunk = match input.fill_buf() {
             Ok(chunk) => chunk,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+            Err(error) => {
+                lines.finish(&mut replay);
+                return Err(TraceError::Incomplete {
+                    replay: Box::new(replay.finish()),
+                    error,
+                });
+            }
         };
         if chunk.is_empty() {
             break;
         }
-        let used = match memchr::memchr(b'\n', chunk) {
-            Some(i) if partial.is_empty() => {
-                replay.line(&chunk[..i]);
-                i + 1
-            }
-            Some(i) => {
-                partial.extend_from_slice(&chunk[..i]);
-                replay.line(&partial);
-                partial.clear();
-                i + 1
-            }
-            None => {
-                partial.extend_from_slice(chunk);
-                let len = chunk.len();
-                input.consume(len);
-                continue;
-            }
-        };
+        let (used, ended) = lines.feed(chunk, &mut replay);
         input.consume(used);
-        if replay.lines() % 65536 == 0 {
+        if ended && replay.lines() % 65536 == 0 {
             progress(replay.lines());
         }
     }
-    if !partial.is_empty() {
-        replay.line(&partial);
-    }
+    lines.finish(&mut replay);
     Ok(replay.finish())
 }
+
+/// Splits a byte stream into lines for a [`Replayer`], buffering at most the longest line
+/// allowed: past it, a line is reported by its beginning and the rest is skipped.
+pub struct LineReader {
+    partial: Vec<u8>,
+    max: usize,
+    /// Inside a line already reported as too long: skip to its end.
+    skipping: bool,
+}
+
+impl LineReader {
+    /// A reader of lines of at most `max` bytes.
+    pub fn new(max: usize) -> LineReader {
+        LineReader {
+            partial: Vec::new(),
+            max,
+            skipping: false,
+        }
+    }
+
+    /// Replay the lines `chunk` completes, up to and including the first newline (all of it
+    /// when it has none). Returns how many bytes were used, and whether a line ended.
+    pub fn feed(&mut self, chunk: &[u8], replay: &mut Replayer) -> (usize, bool) {
+        let Some(i) = memchr::memchr(b'\n', chunk) else {
+            if !self.skipping {
+                if self.partial.len() + chunk.len() > self.max {
+                    self.partial
+                        .extend_from_slice(&chunk[..KEPT.min(chunk.len())]);
+                    replay.overlong_line(&self.partial);
+                    self.partial.clear();
+                    self.skipping = true;
+                } else {
+                    self.partial.extend_from_slice(chunk);
+                }
+            }
+            return (chunk.len(), false);
+        };
+        if self.skipping {
+            self.skipping = false;
+        } else if self.partial.is_empty() {
+            replay.line(&chunk[..i]);
+        } else if self.partial.len() + i > self.max {
+            self.partial.extend_from_slice(&chunk[..KEPT.min(i)]);
+            replay.overlong_line(&self.partial);
+        } else {
+            self.partial.extend_from_slice(&chunk[..i]);
+            replay.line(&self.partial);
+        }
+        self.partial.clear();
+        (i + 1, true)
+    }
+
+    /// The end of the input: replay a last line without a newline.
+    pub fn finish(&mut self, replay: &mut Replayer) {
+        if !self.partial.is_empty() {
+            replay.line(&self.partial);
+            self.partial.clear();
+        }
+        self.skipping = false;
+    }
+}
+
+/// How much of an overlong line's beginning is kept for its report.
+const KEPT: usize = 256;
 
 /// Replay the trace in file `path` (`-`: standard input), plain or gzip. `progress` is called
 /// every 65536 lines with the bytes of the file read so far and the file's size (`None` for

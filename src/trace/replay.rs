@@ -52,6 +52,8 @@ const RELEASED_LISTS_AT_MOST: usize = 1 << 16;
 const OTHER_NAMES_AT_MOST: usize = 32;
 /// How many malformed lines are kept with their text.
 const MALFORMED_KEPT: usize = 100;
+/// How many bytes of a malformed line are kept.
+const MALFORMED_TEXT: usize = 160;
 /// How often (in lines) held findings are looked at.
 const RELEASE_EVERY: u64 = 64;
 
@@ -72,9 +74,6 @@ struct DeviceCounts {
     /// A streaming map showed a DMA address other than its physical address (an IOMMU, a
     /// swiotlb bounce slot, a DMA offset): the device is not direct-mapped.
     translated: bool,
-    /// Single mappings (`dma_map_page`/`dma_map_phys`) made and released.
-    single_maps: u64,
-    single_releases: u64,
     /// Mappings retired by a later map of their address (see [`Replayer::retire_overlapped`]).
     retired: u64,
 }
@@ -100,10 +99,10 @@ impl DeviceCounts {
     }
 
     /// Whether the trace shows the device skipping its unmaps: direct without syncs, and a
-    /// map of a live address, or single maps never unmapped.
+    /// map of a live address. (Mappings never unmapped alone are no evidence: a driver that
+    /// leaks looks the same.)
     fn skips_unmaps(&self) -> bool {
-        self.direct_without_syncs()
-            && (self.retired > 0 || (self.single_maps > 0 && self.single_releases == 0))
+        self.direct_without_syncs() && self.retired > 0
     }
 }
 
@@ -133,6 +132,7 @@ pub struct Replayer {
     leaks: bool,
     deny: Vec<&'static Rule>,
     line: u64,
+    max_line: usize,
     devices: HashMap<Box<[u8]>, usize, FxBuildHasher>,
     names: Vec<Box<[u8]>>,
     ids: Vec<DeviceId>,
@@ -210,6 +210,7 @@ impl Replayer {
             leaks: options.leaks,
             deny,
             line: 0,
+            max_line: options.max_line,
             devices: HashMap::default(),
             names: Vec::new(),
             ids: Vec::new(),
@@ -240,8 +241,12 @@ impl Replayer {
         self.line
     }
 
-    /// Replay the next line of the trace (without its newline; a trailing `\r` is ignored).
+    /// Replay the next line of the trace (without its newline; a trailing `\r` is ignored). A
+    /// line longer than [`TraceOptions::max_line`] is malformed.
     pub fn line(&mut self, text: &[u8]) {
+        if text.len() > self.max_line {
+            return self.overlong_line(text);
+        }
         self.line += 1;
         let n = self.line;
         match parse::parse_line(text) {
@@ -281,14 +286,28 @@ impl Replayer {
         }
     }
 
+    /// The next line of the trace is longer than [`TraceOptions::max_line`]: it is malformed,
+    /// and `start` is its beginning (the rest is never buffered).
+    pub fn overlong_line(&mut self, start: &[u8]) {
+        self.line += 1;
+        let reason = format!("a line longer than {} bytes", self.max_line);
+        self.malformed(self.line, &reason, start);
+    }
+
+    /// The longest line read (see [`TraceOptions::max_line`]).
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
     fn malformed(&mut self, line: u64, reason: &str, text: &[u8]) {
         self.summary.malformed += 1;
         if self.summary.malformed_lines.len() < MALFORMED_KEPT {
-            let text = &text[..text.len().min(160)];
             self.summary.malformed_lines.push(MalformedLine {
                 line,
                 reason: reason.to_string(),
-                text: String::from_utf8_lossy(text).trim_end().to_string(),
+                text: super::summary::printable(text, MALFORMED_TEXT)
+                    .trim_end()
+                    .to_string(),
             });
         }
     }
@@ -339,10 +358,10 @@ impl Replayer {
         let i = match self.devices.get(name) {
             Some(&i) => i,
             None => {
-                let label = String::from_utf8_lossy(name);
+                let label = super::summary::printable(name, usize::MAX);
                 let id = self
                     .checker
-                    .register_device(label.as_ref().into(), "unknown".into());
+                    .register_device(label.as_str().into(), "unknown".into());
                 let i = self.ids.len();
                 self.ids.push(id);
                 self.names.push(name.into());
@@ -486,7 +505,6 @@ impl Replayer {
             } else {
                 counts.translated = true;
             }
-            counts.single_maps += 1;
         }
         if e.phys_addr.is_none() && e.dir != Direction::ToDevice {
             self.summary.cache_unchecked += 1;
@@ -612,9 +630,6 @@ impl Replayer {
         let mut out = Findings::new();
         if self.checker.inner().record_release(&e, &mut out).is_some() {
             self.counts[cx.device].releases += 1;
-            if e.kind == MapKind::Page && !e.attrs.contains(DmaAttrs::MMIO) {
-                self.counts[cx.device].single_releases += 1;
-            }
         }
         self.conclude(&e, out);
     }
@@ -651,6 +666,10 @@ impl Replayer {
             return;
         }
         let truncated = ev.truncated || (shown as u64) < u64::from(ents);
+        // dma-direct maps each entry to its own physical address, without merging.
+        if nents != ents || ev.phys_addrs.iter().zip(&ev.dma_addrs).any(|(p, d)| p != d) {
+            self.counts[cx.device].translated = true;
+        }
         // Each DMA segment is one entry of the list when none were merged: then the entry's
         // physical address is known.
         let one_to_one = !truncated && nents == ents && ev.phys_addrs.len() == shown;
@@ -864,7 +883,7 @@ impl Replayer {
         let live = self.checker.live_entries();
         let mut skipping = Vec::new();
         for (i, c) in self.counts.iter().enumerate() {
-            let name = String::from_utf8_lossy(&self.names[i]).into_owned();
+            let name = super::summary::printable(&self.names[i], usize::MAX);
             let mine = live.iter().filter(|e| e.device == self.ids[i]);
             if c.skips_unmaps() {
                 skipping.push(self.ids[i]);

@@ -359,6 +359,31 @@ impl TraceSummary {
     }
 }
 
+/// Bytes of a trace as text that is safe to print on a terminal: at most `max` bytes of it,
+/// valid UTF-8 as is, control characters and invalid bytes escaped (`\x1b`), so a trace can
+/// never send escape sequences to the terminal through a report.
+pub(crate) fn printable(bytes: &[u8], max: usize) -> String {
+    let cut = &bytes[..bytes.len().min(max)];
+    let mut s = String::with_capacity(cut.len());
+    for chunk in cut.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                if (c as u32) < 0x100 {
+                    let _ = write!(s, "\\x{:02x}", c as u32);
+                } else {
+                    let _ = write!(s, "\\u{{{:x}}}", c as u32);
+                }
+            } else {
+                s.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(s, "\\x{b:02x}");
+        }
+    }
+    s
+}
+
 /// `1 event`, `2 events`.
 fn plural(n: u64, one: &str) -> String {
     format!("{n} {one}{}", if n == 1 { "" } else { "s" })
