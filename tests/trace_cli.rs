@@ -231,3 +231,55 @@ fn a_line_over_the_bound_is_malformed_and_the_rest_is_checked() {
     assert_eq!(short.status.code(), Some(2), "{}", text(&short.stderr));
     assert!(text(&short.stderr).contains("a line longer than 100 bytes"));
 }
+
+/// What a kernel developer acts on: the driver (named on the command line or read from a saved
+/// sysfs tree), the task and context of the call, and the line that made what was released.
+#[test]
+fn reports_name_the_driver_task_context_and_mapping_line() {
+    let path = fixture("v6.18-free-irqs-off.trace");
+    let json = |extra: &[&str]| {
+        let mut args = vec!["trace", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(path.to_str().unwrap());
+        let out = dmacheck(&args, None);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        Report::from_json(&text(&out.stdout)).expect("a JSON report")
+    };
+    let v = json(&[]).violations[0].clone();
+    assert_eq!(v.driver, "unknown");
+    assert_eq!(v.detail("task").unwrap(), "rmmod-467");
+    assert_eq!(v.detail("context").unwrap(), "D..1. (IRQs off, softirq)");
+    assert_eq!(v.mapped_at.as_ref().unwrap().line, 13);
+
+    let named = json(&["--driver", "0000:00:05.0=virtio-pci"]);
+    assert_eq!(named.violations[0].driver, "virtio-pci");
+
+    // A saved /sys/bus tree: the `driver` link's last component names the driver.
+    let sys = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace-cli-sysfs");
+    let _ = std::fs::remove_dir_all(&sys);
+    let dev = sys.join("pci/devices/0000:00:05.0");
+    std::fs::create_dir_all(&dev).unwrap();
+    std::os::unix::fs::symlink("../../../../bus/pci/drivers/virtio-pci", dev.join("driver"))
+        .unwrap();
+    let from_sysfs = json(&["--sysfs", sys.to_str().unwrap()]);
+    assert_eq!(from_sysfs.violations[0].driver, "virtio-pci");
+    // The command line wins over sysfs.
+    let both = json(&["--sysfs", sys.to_str().unwrap(), "--driver", "0000:00:05.0=x"]);
+    assert_eq!(both.violations[0].driver, "x");
+
+    let bad = dmacheck(&["trace", "--driver", "no-equals", path.to_str().unwrap()], None);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn junit_carries_the_leaks_as_sarif_does() {
+    let path = fixture("v6.12-leak.trace");
+    for format in ["junit", "sarif"] {
+        let out = dmacheck(&["trace", "--format", format, path.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = text(&out.stdout);
+        let at = format!("{}:22", path.display());
+        let line = if format == "sarif" { "\"startLine\": 22".to_string() } else { at };
+        assert!(stdout.contains(&line) && stdout.contains("leak"), "{format}: {stdout}");
+    }
+}

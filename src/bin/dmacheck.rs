@@ -73,6 +73,13 @@ struct TraceArgs {
     /// Never show a progress bar (one is shown on a terminal for large traces).
     #[arg(long)]
     no_progress: bool,
+    /// The driver of a device, for reports: `--driver 0000:00:03.0=e1000` (repeatable).
+    #[arg(long, value_name = "DEVICE=DRIVER", value_parser = device_driver)]
+    driver: Vec<(String, String)>,
+    /// Read the drivers of the trace's devices from this /sys/bus tree (or a saved copy of it,
+    /// such as `cp -a /sys/bus saved` or one bus's `devices` directory).
+    #[arg(long, value_name = "DIR")]
+    sysfs: Option<PathBuf>,
     /// The longest line read, in bytes: a longer one is reported as malformed (and never held
     /// in memory whole).
     #[arg(long, default_value_t = dmacheck::trace::MAX_LINE, value_name = "BYTES")]
@@ -235,6 +242,8 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
         leaks: !args.ignore_leaks,
         read_env: true,
         max_line: args.max_line_bytes,
+        drivers: args.driver,
+        sysfs: args.sysfs,
         ..TraceOptions::named(&name)
     };
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
@@ -313,6 +322,16 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `DEVICE=DRIVER`.
+fn device_driver(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((device, driver)) if !device.is_empty() && !driver.is_empty() => {
+            Ok((device.to_string(), driver.to_string()))
+        }
+        _ => Err(format!("`{s}` is not DEVICE=DRIVER")),
+    }
 }
 
 /// Read every report named (a directory stands for its `*.json` files, by name) and merge them.

@@ -59,6 +59,7 @@ mod parse;
 mod replay;
 mod state;
 mod summary;
+pub mod sysfs;
 
 pub use crate::site::TraceLine;
 pub use parse::{
@@ -88,6 +89,12 @@ pub struct TraceOptions {
     pub read_env: bool,
     /// More `DMACHECK` directives, applied last (`cacheline-overlap=allow`).
     pub spec: Option<String>,
+    /// The drivers of devices, by device name (`--driver 0000:00:03.0=e1000`); they come
+    /// before [`TraceOptions::sysfs`].
+    pub drivers: Vec<(String, String)>,
+    /// A `/sys/bus` tree (or a copy of one) to read the drivers of devices from (see
+    /// [`sysfs::driver_of`]). Drivers named nowhere are `unknown`.
+    pub sysfs: Option<std::path::PathBuf>,
     /// The longest line read, in bytes (default 1 MiB): a longer line is malformed, and only
     /// its beginning is kept, so a file without newlines cannot fill the memory.
     pub max_line: usize,
@@ -109,6 +116,8 @@ impl Default for TraceOptions {
             leaks: true,
             read_env: false,
             spec: None,
+            drivers: Vec::new(),
+            sysfs: None,
             max_line: MAX_LINE,
         }
     }
@@ -327,7 +336,7 @@ impl TraceReplay {
             return LeakReport::default();
         }
         LeakReport::from_sites(self.summary.leaks.iter().map(|g| {
-            let call = self.calls.name(g.map_kind);
+            let call = self.calls.name_for(g.map_kind, g.mmio);
             LeakSite {
                 site: ReportSite {
                     file: self.file.to_string(),
@@ -371,22 +380,31 @@ fn leak_groups(checker: &Checker, skipping: &[crate::event::DeviceId]) -> Vec<Le
             continue;
         }
         let line = e.site.trace().map_or(0, |t| t.line);
-        let key = (e.device, e.kind.to_string(), e.size);
+        let mmio = e.attrs.contains(crate::DmaAttrs::MMIO);
+        let key = (e.device, e.kind.to_string(), e.size, mmio);
         match index.get(&key) {
             Some(&i) => {
                 let g: &mut LeakGroup = &mut groups[i];
                 g.entries += 1;
                 g.first_line = g.first_line.min(line);
+                // Keep the oldest few lines, in order.
+                let at = g.lines.partition_point(|&l| l < line);
+                if at < summary::LEAK_LINES {
+                    g.lines.insert(at, line);
+                    g.lines.truncate(summary::LEAK_LINES);
+                }
             }
             None => {
                 index.insert(key, groups.len());
                 groups.push(LeakGroup {
                     device: checker.device_name(e.device).to_string(),
                     map_kind: e.kind,
+                    mmio,
                     kind: e.kind.to_string(),
                     size: e.size,
                     entries: 1,
                     first_line: line,
+                    lines: vec![line],
                 });
             }
         }

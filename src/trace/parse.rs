@@ -80,6 +80,11 @@ pub struct Header {
 /// An event line, split into its columns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawEvent<'a> {
+    /// The task column, `comm-pid` (`ip-410`, `<idle>-0`), as written; empty when the trace
+    /// has no context columns.
+    pub task: &'a [u8],
+    /// The flags column as written (`d.s1.`); empty when the trace has none.
+    pub flags: &'a [u8],
     /// The CPU that recorded it, when the line shows it.
     pub cpu: Option<u32>,
     /// The context from the flags column (IRQs off, BH off, hard or soft IRQ, preemption
@@ -137,10 +142,12 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     let Some((ts_start, ts_colon, name_start, name_colon)) = find_event(line) else {
         return err("not an event line (no `TIMESTAMP: EVENT:`)");
     };
-    let (cpu, context) = columns(trim(&line[..ts_start]));
+    let c = columns(trim(&line[..ts_start]));
     Ok(Line::Event(RawEvent {
-        cpu,
-        context,
+        task: c.task,
+        flags: c.flags,
+        cpu: c.cpu,
+        context: c.context,
         timestamp: &line[ts_start..ts_colon],
         name: &line[name_start..name_colon],
         body: trim(line.get(name_colon + 1..).unwrap_or_default()),
@@ -276,28 +283,61 @@ fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     Some((start, colon))
 }
 
-/// The CPU and the flags column from what stands before the timestamp.
-fn columns(prefix: &[u8]) -> (Option<u32>, Option<CallContext>) {
-    let mut tokens = prefix.rsplit(|&b| is_space(b)).filter(|t| !t.is_empty());
-    let Some(last) = tokens.next() else {
-        return (None, None);
+/// The columns before the timestamp.
+struct Columns<'a> {
+    task: &'a [u8],
+    flags: &'a [u8],
+    cpu: Option<u32>,
+    context: Option<CallContext>,
+}
+
+/// The last white-space separated token of `s`, and what stands before it (trimmed).
+fn last_token(s: &[u8]) -> (&[u8], &[u8]) {
+    let s = trim(s);
+    match s.iter().rposition(|&b| is_space(b)) {
+        Some(i) => (trim(&s[..i]), &s[i + 1..]),
+        None => (&[], s),
+    }
+}
+
+/// The task, CPU and flags columns from what stands before the timestamp.
+fn columns(prefix: &[u8]) -> Columns<'_> {
+    let (mut before, last) = last_token(prefix);
+    let mut c = Columns {
+        task: b"",
+        flags: b"",
+        cpu: None,
+        context: None,
     };
     if let Some(cpu) = bracketed_cpu(last) {
-        return (Some(cpu), None);
-    }
-    if is_flags(last) {
-        if let Some(cpu) = tokens.next().and_then(bracketed_cpu) {
-            return (Some(cpu), Some(flags_context(last)));
+        c.cpu = Some(cpu);
+    } else if is_flags(last) {
+        c.flags = last;
+        c.context = Some(flags_context(last));
+        let (earlier, cpu) = last_token(before);
+        if let Some(cpu) = bracketed_cpu(cpu) {
+            c.cpu = Some(cpu);
+            before = earlier;
         }
-        return (None, Some(flags_context(last)));
+    } else {
+        // trace-cmd's latency format fuses the CPU and the flags: `0d..1`.
+        let digits = last.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && digits < last.len() && is_flags(&last[digits..]) {
+            c.cpu = parse_dec(&last[..digits]).and_then(|n| u32::try_from(n).ok());
+            c.flags = &last[digits..];
+            c.context = Some(flags_context(c.flags));
+        } else {
+            before = prefix;
+        }
     }
-    // trace-cmd's latency format fuses the CPU and the flags: `0d..1`.
-    let digits = last.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits > 0 && digits < last.len() && is_flags(&last[digits..]) {
-        let cpu = parse_dec(&last[..digits]).and_then(|n| u32::try_from(n).ok());
-        return (cpu, Some(flags_context(&last[digits..])));
+    // `record-tgid` adds `(  410)` after the task.
+    if before.ends_with(b")") {
+        if let Some(open) = before.iter().rposition(|&b| b == b'(') {
+            before = trim(&before[..open]);
+        }
     }
-    (None, None)
+    c.task = before;
+    c
 }
 
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
@@ -787,6 +827,11 @@ mod tests {
         assert!(fused.context.unwrap().hardirq);
         let tgid = event("bash-1 (      1) [002] ..... 1.5: sched_switch: prev_comm=a");
         assert_eq!((tgid.cpu, tgid.name), (Some(2), &b"sched_switch"[..]));
+        assert_eq!((tgid.task, tgid.flags), (&b"bash-1"[..], &b"....."[..]));
+        assert_eq!((plain.task, plain.flags), (&b"ip-410"[..], &b""[..]));
+        assert_eq!((fused.task, fused.flags), (&b"<idle>-0"[..], &b"d.h1"[..]));
+        let spaced = event("  Web Content-1234 [000] d.h1. 1.5: dma_free: d");
+        assert_eq!(spaced.task, b"Web Content-1234");
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::checker::Checker;
 use crate::config::{Config, ConfigError, ENV_VAR};
 use crate::context::CallContext;
 use crate::event::{DeviceId, Event, Op};
-use crate::report::{Finding, Findings, Value};
+use crate::report::{Detail, Finding, Findings, Value};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
 use crate::tracker::{Entry, Lookup};
@@ -129,10 +129,15 @@ pub struct Replayer {
     checker: Checker,
     file: &'static str,
     only_device: Option<Vec<u8>>,
+    drivers: Vec<(String, String)>,
+    sysfs: Option<std::path::PathBuf>,
     leaks: bool,
     deny: Vec<&'static Rule>,
     line: u64,
     max_line: usize,
+    /// The task and flags columns of the current line, for its findings.
+    task: Vec<u8>,
+    flags: Vec<u8>,
     devices: HashMap<Box<[u8]>, usize, FxBuildHasher>,
     names: Vec<Box<[u8]>>,
     ids: Vec<DeviceId>,
@@ -150,12 +155,19 @@ pub struct Replayer {
     virt_unreliable: bool,
     /// The calls that made entries of each kind, to name them in reports.
     calls: MapCalls,
+    /// The lines of the live MMIO mappings, to name their call.
+    mmio_lines: std::collections::HashSet<u64, FxBuildHasher>,
 }
 
 /// The trace's names of the calls that made entries of each kind, where the trace used one
-/// name for the kind (`dma_map_phys` rather than the rules' `dma_map_page`).
+/// name for the kind (`dma_map_phys` rather than the rules' `dma_map_page`). MMIO mappings
+/// (`dma_map_resource`, or `dma_map_phys` with `attrs=MMIO`) are named apart: before 6.18 a
+/// trace names them by another call than the page mappings of the same kind.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct MapCalls([Seen; 5]);
+pub(crate) struct MapCalls {
+    kinds: [Seen; 5],
+    mmio: Seen,
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 enum Seen {
@@ -165,16 +177,23 @@ enum Seen {
     Several,
 }
 
-impl MapCalls {
-    fn saw(&mut self, kind: MapKind, call: &'static str) {
-        let Some(i) = MapKind::ALL.iter().position(|&k| k == kind) else {
-            return;
-        };
-        self.0[i] = match self.0[i] {
+impl Seen {
+    fn saw(self, call: &'static str) -> Seen {
+        match self {
             Seen::None => Seen::One(call),
             Seen::One(c) if c == call => Seen::One(c),
             _ => Seen::Several,
-        };
+        }
+    }
+}
+
+impl MapCalls {
+    fn saw(&mut self, kind: MapKind, mmio: bool, call: &'static str) {
+        if mmio {
+            self.mmio = self.mmio.saw(call);
+        } else if let Some(i) = MapKind::ALL.iter().position(|&k| k == kind) {
+            self.kinds[i] = self.kinds[i].saw(call);
+        }
     }
 
     /// The call that made entries of `kind` in this trace.
@@ -182,11 +201,24 @@ impl MapCalls {
         match MapKind::ALL
             .iter()
             .position(|&k| k == kind)
-            .map(|i| self.0[i])
+            .map(|i| self.kinds[i])
         {
             Some(Seen::One(call)) => call,
             _ => kind.map_call(),
         }
+    }
+
+    /// The call that made MMIO mappings in this trace.
+    pub(crate) fn mmio_name(&self) -> &'static str {
+        match self.mmio {
+            Seen::One(call) => call,
+            _ => DmaCall::MapResource.name(),
+        }
+    }
+
+    /// The call that made an entry of `kind`, MMIO or not.
+    pub(crate) fn name_for(&self, kind: MapKind, mmio: bool) -> &'static str {
+        if mmio { self.mmio_name() } else { self.name(kind) }
     }
 
     /// The trace's name for a map call the rules name by kind.
@@ -207,10 +239,14 @@ impl Replayer {
             checker,
             file,
             only_device: options.device.map(String::into_bytes),
+            drivers: options.drivers,
+            sysfs: options.sysfs,
             leaks: options.leaks,
             deny,
             line: 0,
             max_line: options.max_line,
+            task: Vec::new(),
+            flags: Vec::new(),
             devices: HashMap::default(),
             names: Vec::new(),
             ids: Vec::new(),
@@ -228,6 +264,7 @@ impl Replayer {
             per_call: [0; DmaCall::ALL.len()],
             virt_unreliable: false,
             calls: MapCalls::default(),
+            mmio_lines: Default::default(),
         })
     }
 
@@ -276,7 +313,13 @@ impl Replayer {
                         let name = String::from_utf8_lossy(raw.name).into_owned();
                         *self.summary.unknown_dma_events.entry(name).or_default() += 1;
                     }
-                    Ok(Parsed::Dma(ev)) => self.dma(n, raw.context, ev, text),
+                    Ok(Parsed::Dma(ev)) => {
+                        self.task.clear();
+                        self.task.extend_from_slice(raw.task);
+                        self.flags.clear();
+                        self.flags.extend_from_slice(raw.flags);
+                        self.dma(n, raw.context, ev, text);
+                    }
                 }
             }
         }
@@ -342,6 +385,7 @@ impl Replayer {
         }
         self.sg_live.clear();
         self.truncated_live.clear();
+        self.mmio_lines.clear();
     }
 
     /// The index of the device named `name`, registering it on first sight; `None` when the
@@ -359,9 +403,10 @@ impl Replayer {
             Some(&i) => i,
             None => {
                 let label = super::summary::printable(name, usize::MAX);
+                let driver = self.driver_of(&label);
                 let id = self
                     .checker
-                    .register_device(label.as_str().into(), "unknown".into());
+                    .register_device(label.as_str().into(), driver.into());
                 let i = self.ids.len();
                 self.ids.push(id);
                 self.names.push(name.into());
@@ -372,6 +417,17 @@ impl Replayer {
         };
         self.last_device = Some(i);
         Some(i)
+    }
+
+    /// The driver of `device`: as the options name it, or as sysfs says, or `unknown`.
+    fn driver_of(&self, device: &str) -> String {
+        if let Some((_, driver)) = self.drivers.iter().find(|(d, _)| d == device) {
+            return driver.clone();
+        }
+        self.sysfs
+            .as_deref()
+            .and_then(|root| super::sysfs::driver_of(root, device))
+            .unwrap_or_else(|| "unknown".into())
     }
 
     fn dma(&mut self, n: u64, context: Option<CallContext>, ev: DmaEvent<'_>, text: &[u8]) {
@@ -560,7 +616,11 @@ impl Replayer {
                 inner.record_error_check(e.device, e.dma_addr);
             }
             self.counts[cx.device].maps += 1;
-            self.calls.saw(e.kind, e.call);
+            let mmio = e.attrs.contains(DmaAttrs::MMIO);
+            if mmio {
+                self.mmio_lines.insert(cx.site.trace().map_or(0, |t| t.line));
+            }
+            self.calls.saw(e.kind, mmio, e.call);
         }
         self.conclude(&e, out);
     }
@@ -628,10 +688,15 @@ impl Replayer {
 
     fn release(&mut self, cx: &Cx, e: Event) {
         let mut out = Findings::new();
-        if self.checker.inner().record_release(&e, &mut out).is_some() {
+        let released = self.checker.inner().record_release(&e, &mut out);
+        if released.is_some() {
             self.counts[cx.device].releases += 1;
         }
         self.conclude(&e, out);
+        if let Some(entry) = released.filter(|r| r.attrs.contains(DmaAttrs::MMIO)) {
+            self.mmio_lines
+                .remove(&entry.site.trace().map_or(0, |t| t.line));
+        }
     }
 
     /// Syncs of `segments`; `list` is the event of a whole sg call, reported once for all.
@@ -703,7 +768,7 @@ impl Replayer {
             return;
         }
         self.counts[cx.device].maps += 1;
-        self.calls.saw(MapKind::Sg, base.call);
+        self.calls.saw(MapKind::Sg, false, base.call);
         if truncated {
             self.summary.truncated_sg += 1;
             *self.truncated_live.entry(cx.id).or_default() += 1;
@@ -814,10 +879,11 @@ impl Replayer {
         let inner = checker.inner();
         let truncated = self.truncated_live.get(&ev.device).is_some_and(|&n| n > 0);
         let mut now = Findings::new();
-        for f in out {
+        for mut f in out {
             if inner.reporter.level(f.rule) == Level::Allow {
                 continue;
             }
+            self.annotate(ev, &mut f);
             match self.state.classify(ev, &f, truncated) {
                 Verdict::Report => now.push(f),
                 Verdict::Unknown => {
@@ -837,6 +903,32 @@ impl Replayer {
         }
         if !now.is_empty() {
             inner.finish(ev, now);
+        }
+    }
+
+    /// What a kernel developer needs besides the rule's own details: the task and context
+    /// columns of the line, and for a release, the line that made what it released.
+    fn annotate(&self, ev: &Event, f: &mut Finding) {
+        f.details.push(Detail {
+            key: "task",
+            value: Value::Text(super::summary::printable(&self.task, 64)),
+        });
+        f.details.push(Detail {
+            key: "context",
+            value: Value::Text(context_text(&self.flags, ev.context)),
+        });
+        if let Some((site, call)) = &mut f.mapped_at {
+            if self.mmio_lines.contains(&site.trace().map_or(0, |t| t.line)) {
+                *call = self.calls.mmio_name();
+            }
+        }
+        if ev.op == Op::Unmap && f.mapped_at.is_none() {
+            // The release found its entry: its tombstone, buried at this line, says where the
+            // entry was made.
+            let tomb = self.checker.inner().tracker.tombstone(ev.device, ev.dma_addr);
+            if let Some(t) = tomb.filter(|t| t.released_at == ev.site) {
+                f.mapped_at = Some((t.mapped_at, t.kind.map_call()));
+            }
         }
     }
 
@@ -914,6 +1006,35 @@ impl Replayer {
             self.file,
         )
     }
+}
+
+/// The flags column and what it means: `d.s1. (IRQs off, softirq)`.
+fn context_text(flags: &[u8], cx: CallContext) -> String {
+    if flags.is_empty() {
+        return "unknown (the trace has no flags column)".into();
+    }
+    let mut parts = Vec::new();
+    if cx.irqs_disabled {
+        parts.push("IRQs off");
+    }
+    if cx.hardirq {
+        parts.push("hard IRQ");
+    }
+    if cx.softirq {
+        parts.push("softirq");
+    }
+    if parts.is_empty() {
+        parts.push(if cx.atomic {
+            "preemption off"
+        } else {
+            "process context"
+        });
+    }
+    format!(
+        "{} ({})",
+        super::summary::printable(flags, 16),
+        parts.join(", ")
+    )
 }
 
 /// Whether a live entry is a single mapping whose unmap a device that skips unmaps leaves out

@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::types::MapKind;
 
+/// How many lines of its entries a leak group lists.
+pub(crate) const LEAK_LINES: usize = 8;
+
 /// How many examples each category keeps.
 pub(crate) const EXAMPLES: usize = 20;
 
@@ -179,12 +182,17 @@ pub struct LeakGroup {
     /// The same, as a [`MapKind`].
     #[serde(skip)]
     pub map_kind: MapKind,
+    /// MMIO mappings (`dma_map_resource`), grouped apart.
+    #[serde(skip)]
+    pub mmio: bool,
     /// The size of each.
     pub size: u64,
     /// How many.
     pub entries: u64,
     /// The line of the oldest.
     pub first_line: u64,
+    /// The lines of the oldest few (at most 8), in order.
+    pub lines: Vec<u64>,
 }
 
 impl TraceSummary {
@@ -348,10 +356,22 @@ impl TraceSummary {
                 "  {total} mappings live at the end of the trace, by device and size (a trace may end while the driver is running: capture past the driver's removal for a definite answer):"
             );
             for l in &self.leaks {
+                let lines: Vec<String> = l.lines.iter().map(u64::to_string).collect();
+                let more = l.entries.saturating_sub(l.lines.len() as u64);
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "    {}: {} {} x {} bytes, oldest at line {}",
-                    l.device, l.entries, l.kind, l.size, l.first_line
+                    "    {}: {} {} x {} bytes, made at {} {}{more}",
+                    l.device,
+                    l.entries,
+                    l.kind,
+                    l.size,
+                    if l.entries == 1 { "line" } else { "lines" },
+                    lines.join(", ")
                 );
             }
         }
