@@ -264,10 +264,18 @@ fn reports_name_the_driver_task_context_and_mapping_line() {
     let from_sysfs = json(&["--sysfs", sys.to_str().unwrap()]);
     assert_eq!(from_sysfs.violations[0].driver, "virtio-pci");
     // The command line wins over sysfs.
-    let both = json(&["--sysfs", sys.to_str().unwrap(), "--driver", "0000:00:05.0=x"]);
+    let both = json(&[
+        "--sysfs",
+        sys.to_str().unwrap(),
+        "--driver",
+        "0000:00:05.0=x",
+    ]);
     assert_eq!(both.violations[0].driver, "x");
 
-    let bad = dmacheck(&["trace", "--driver", "no-equals", path.to_str().unwrap()], None);
+    let bad = dmacheck(
+        &["trace", "--driver", "no-equals", path.to_str().unwrap()],
+        None,
+    );
     assert_eq!(bad.status.code(), Some(2));
 }
 
@@ -279,7 +287,14 @@ fn junit_carries_the_leaks_as_sarif_does() {
         assert_eq!(out.status.code(), Some(1));
         let stdout = text(&out.stdout);
         let at = format!("{}:22", path.display());
-        let line = if format == "sarif" { "\"startLine\": 22".to_string() } else { at };
-        assert!(stdout.contains(&line) && stdout.contains("leak"), "{format}: {stdout}");
+        let line = if format == "sarif" {
+            "\"startLine\": 22".to_string()
+        } else {
+            at
+        };
+        assert!(
+            stdout.contains(&line) && stdout.contains("leak"),
+            "{format}: {stdout}"
+        );
     }
 }

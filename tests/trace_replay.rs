@@ -308,8 +308,14 @@ fn leaks_are_grouped_by_device_and_size_and_can_be_left_out() {
         .collect();
     assert_eq!(groups, [(1522, 3, 1), (256, 2, 4)]);
     assert_eq!(r.summary.leaks[0].lines, [1, 2, 3]);
-    assert!(r.summary.to_text().contains("2 page x 256 bytes, made at lines 4, 5\n"));
-    let many: Vec<String> = (0..20u64).map(|i| map(0, 0x40000 + i * 0x1000, 64)).collect();
+    assert!(
+        r.summary
+            .to_text()
+            .contains("2 page x 256 bytes, made at lines 4, 5\n")
+    );
+    let many: Vec<String> = (0..20u64)
+        .map(|i| map(0, 0x40000 + i * 0x1000, 64))
+        .collect();
     let twenty = replay(&many, from_start());
     assert_eq!(twenty.summary.leaks[0].lines, (1..=8).collect::<Vec<u64>>());
     let summary = twenty.summary.to_text();
@@ -442,10 +448,10 @@ fn calls_are_named_as_the_trace_names_them() {
         )
     };
     let lines = vec![
-        map(0, 0x1000, 64),                    // 1: dma_map_page, never unmapped
-        resource("dma_map_resource", 4096),    // 2
-        resource("dma_unmap_resource", 2048),  // 3: the wrong size
-        resource("dma_map_resource", 4096),    // 4: never unmapped
+        map(0, 0x1000, 64),                   // 1: dma_map_page, never unmapped
+        resource("dma_map_resource", 4096),   // 2
+        resource("dma_unmap_resource", 2048), // 3: the wrong size
+        resource("dma_map_resource", 4096),   // 4: never unmapped
     ];
     let r = replay(&lines, from_start());
     let v = r.violations();

@@ -218,7 +218,11 @@ impl MapCalls {
 
     /// The call that made an entry of `kind`, MMIO or not.
     pub(crate) fn name_for(&self, kind: MapKind, mmio: bool) -> &'static str {
-        if mmio { self.mmio_name() } else { self.name(kind) }
+        if mmio {
+            self.mmio_name()
+        } else {
+            self.name(kind)
+        }
     }
 
     /// The trace's name for a map call the rules name by kind.
@@ -618,7 +622,8 @@ impl Replayer {
             self.counts[cx.device].maps += 1;
             let mmio = e.attrs.contains(DmaAttrs::MMIO);
             if mmio {
-                self.mmio_lines.insert(cx.site.trace().map_or(0, |t| t.line));
+                self.mmio_lines
+                    .insert(cx.site.trace().map_or(0, |t| t.line));
             }
             self.calls.saw(e.kind, mmio, e.call);
         }
@@ -735,9 +740,10 @@ impl Replayer {
         if nents != ents || ev.phys_addrs.iter().zip(&ev.dma_addrs).any(|(p, d)| p != d) {
             self.counts[cx.device].translated = true;
         }
-        // Each DMA segment is one entry of the list when none were merged: then the entry's
-        // physical address is known.
-        let one_to_one = !truncated && nents == ents && ev.phys_addrs.len() == shown;
+        // Each DMA segment is one entry of the list when none were merged (the full counts
+        // agree): then the entry's physical address is known, also for the first 128 entries
+        // of a list the kernel truncated.
+        let one_to_one = nents == ents && ev.phys_addrs.len() == shown;
         let mut base = cx.event(Op::Map, ev.call, MapKind::Sg);
         base.dir = ev.dir.unwrap_or(Direction::None);
         base.attrs = ev.attrs;
@@ -918,14 +924,21 @@ impl Replayer {
             value: Value::Text(context_text(&self.flags, ev.context)),
         });
         if let Some((site, call)) = &mut f.mapped_at {
-            if self.mmio_lines.contains(&site.trace().map_or(0, |t| t.line)) {
+            if self
+                .mmio_lines
+                .contains(&site.trace().map_or(0, |t| t.line))
+            {
                 *call = self.calls.mmio_name();
             }
         }
         if ev.op == Op::Unmap && f.mapped_at.is_none() {
             // The release found its entry: its tombstone, buried at this line, says where the
             // entry was made.
-            let tomb = self.checker.inner().tracker.tombstone(ev.device, ev.dma_addr);
+            let tomb = self
+                .checker
+                .inner()
+                .tracker
+                .tombstone(ev.device, ev.dma_addr);
             if let Some(t) = tomb.filter(|t| t.released_at == ev.site) {
                 f.mapped_at = Some((t.mapped_at, t.kind.map_call()));
             }
