@@ -55,6 +55,7 @@ use crate::report::{LeakKind, LeakReport, LeakSite, Report, ReportSite, Violatio
 use crate::rules::{self, Level, Rule};
 use crate::sync::process::Mutex;
 
+pub mod live;
 mod parse;
 mod replay;
 mod state;
@@ -228,10 +229,7 @@ impl TraceReplay {
     pub fn violations(&self) -> Vec<Violation> {
         let mut v = self.checker.violations();
         for x in &mut v {
-            if self.deny.iter().any(|r| std::ptr::eq(*r, x.rule)) {
-                x.level = Level::Deny;
-            }
-            x.mapped_by = x.mapped_by.map(|call| self.calls.rename(call));
+            dress(x, &self.deny, &self.calls);
         }
         v.sort_by(|a, b| {
             let line = |v: &Violation| v.site.trace().map_or(0, |t| t.line);
@@ -368,6 +366,15 @@ impl TraceReplay {
         s.push_str(&self.summary.to_text());
         s
     }
+}
+
+/// A violation of the replay's checker as the trace shows it: at the level configured (a
+/// `deny` rule is replayed at warn), the mapping call named as the trace names it.
+fn dress(v: &mut Violation, deny: &[&'static Rule], calls: &replay::MapCalls) {
+    if deny.iter().any(|r| std::ptr::eq(*r, v.rule)) {
+        v.level = Level::Deny;
+    }
+    v.mapped_by = v.mapped_by.map(|call| calls.rename(call));
 }
 
 /// Group the live entries by device, kind and size; the single mappings of devices that skip

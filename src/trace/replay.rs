@@ -341,6 +341,37 @@ impl Replayer {
         self.malformed(self.line, &reason, start);
     }
 
+    /// The traced machine has `n` CPUs (what a trace's header says; `trace_pipe` has none).
+    pub fn declare_cpus(&mut self, n: u32) {
+        self.summary.cpus = Some(n);
+        self.state.declare_cpus(n);
+    }
+
+    /// The stream has caught up with the kernel (a live pipe went quiet): every CPU's events up
+    /// to now have been read, so no later lost-events marker can explain a finding held so
+    /// far. Report them.
+    pub fn caught_up(&mut self) {
+        if self.state.holding() {
+            let ready = self.state.release(true);
+            self.report_held(ready);
+        }
+    }
+
+    /// The violations reported so far, as [`TraceReplay::violations`](super::TraceReplay::violations)
+    /// gives them (in the order found).
+    pub fn violations(&self) -> Vec<crate::report::Violation> {
+        let mut v = self.checker.violations();
+        for x in &mut v {
+            super::dress(x, &self.deny, &self.calls);
+        }
+        v
+    }
+
+    /// How many violations have been reported so far (cheap: a counter).
+    pub fn violations_reported(&self) -> u64 {
+        self.checker.inner().reporter.errors()
+    }
+
     /// The longest line read (see [`TraceOptions::max_line`]).
     pub fn max_line(&self) -> usize {
         self.max_line
