@@ -90,7 +90,7 @@ fn count(s: &TraceSummary, key: &str) -> u64 {
         "malformed" => s.malformed,
         "other_events" => s.other_events,
         "failed" => s.failed,
-        "losses" => s.losses.len() as u64,
+        "losses" => s.lost_markers,
         "lost_events" => s.lost_events,
         "forgotten" => s.forgotten,
         "truncated_sg" => s.truncated_sg,

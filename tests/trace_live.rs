@@ -135,7 +135,10 @@ fn a_live_session_reports_as_it_goes_and_restores_tracefs_at_a_signal() {
             }
         }
         assert!(seen.iter().any(|l| l.contains("double-unmap")), "{seen:?}");
-        assert!(seen.iter().any(|l| l.contains("at trace_pipe:3")), "{seen:?}");
+        assert!(
+            seen.iter().any(|l| l.contains("at trace_pipe:3")),
+            "{seen:?}"
+        );
         assert!(
             seen.iter()
                 .any(|l| l.contains("mapped by dma_map_phys at trace_pipe:1")),

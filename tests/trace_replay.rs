@@ -467,3 +467,27 @@ fn calls_are_named_as_the_trace_names_them() {
     leaks.sort();
     assert_eq!(leaks, [("dma_map_page", 1), ("dma_map_resource", 4)]);
 }
+
+/// What a replay keeps grows with the live mappings, not with the trace: markers, names and
+/// devices a corrupt trace may repeat without end are counted past a bound, not stored.
+#[test]
+fn what_a_replay_keeps_is_bounded() {
+    let mut lines = Vec::new();
+    for i in 0..5000u32 {
+        lines.push(format!("CPU:{} [LOST 1 EVENTS]", i % 2));
+        lines.push(format!(
+            "          task-1     [000] .....    17.000000: dma_newfangled_{i}: {DEV} x=1"
+        ));
+        lines.push(format!(
+            "          task-1     [000] .....    17.000000: dma_map_page: dev{i} dir=TO_DEVICE dma_addr=1000 size=64 phys_addr=1000 attrs="
+        ));
+    }
+    let r = replay(&lines, TraceOptions::named("t"));
+    let s = &r.summary;
+    assert_eq!(s.lost_markers, 5000);
+    assert!(s.losses.len() <= 20);
+    assert!(s.unknown_dma_events.len() <= 33);
+    assert_eq!(s.unknown_dma_events.values().sum::<u64>(), 5000);
+    assert_eq!(s.devices.len(), 4096);
+    assert_eq!(s.malformed, 5000 - 4096);
+}

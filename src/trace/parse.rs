@@ -103,6 +103,13 @@ fn is_space(b: u8) -> bool {
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
+    // Event lines start with a task name padded to 16 columns: skip spaces eight at a time.
+    while let Some((chunk, rest)) = s.split_first_chunk::<8>() {
+        if u64::from_ne_bytes(*chunk) != u64::from_ne_bytes([b' '; 8]) {
+            break;
+        }
+        s = rest;
+    }
     while let [first, rest @ ..] = s {
         if is_space(*first) {
             s = rest;
@@ -352,10 +359,28 @@ fn bracketed_cpu(token: &[u8]) -> Option<u32> {
 /// being the IRQs-off column's.
 fn is_flags(token: &[u8]) -> bool {
     (3..=6).contains(&token.len())
-        && b".dDbX".contains(&token[0])
-        && token
-            .iter()
-            .all(|b| b".dDbXNnpBLlZzHhsS".contains(b) || b.is_ascii_hexdigit())
+        && matches!(token[0], b'.' | b'd' | b'D' | b'b' | b'X')
+        && token.iter().all(|&b| {
+            matches!(
+                b,
+                b'.' | b'd'
+                    | b'D'
+                    | b'b'
+                    | b'X'
+                    | b'N'
+                    | b'n'
+                    | b'p'
+                    | b'B'
+                    | b'L'
+                    | b'l'
+                    | b'Z'
+                    | b'z'
+                    | b'H'
+                    | b'h'
+                    | b's'
+                    | b'S'
+            ) || b.is_ascii_hexdigit()
+        })
 }
 
 /// The context a flags column shows: `d`/`D` first when IRQs were off (`D`, `b`: softirqs
@@ -455,9 +480,31 @@ impl DmaCall {
 
     /// The event named `name`, if it is one of the `dma` subsystem's.
     pub fn from_name(name: &[u8]) -> Option<DmaCall> {
-        DmaCall::ALL
-            .into_iter()
-            .find(|c| c.name().as_bytes() == name)
+        // Every event of the subsystem starts so: other events are told apart at once.
+        let rest = name.strip_prefix(b"dma_")?;
+        Some(match rest {
+            b"map_page" => DmaCall::MapPage,
+            b"map_phys" => DmaCall::MapPhys,
+            b"map_resource" => DmaCall::MapResource,
+            b"unmap_page" => DmaCall::UnmapPage,
+            b"unmap_phys" => DmaCall::UnmapPhys,
+            b"unmap_resource" => DmaCall::UnmapResource,
+            b"alloc" => DmaCall::Alloc,
+            b"alloc_pages" => DmaCall::AllocPages,
+            b"alloc_sgt" => DmaCall::AllocSgt,
+            b"alloc_sgt_err" => DmaCall::AllocSgtErr,
+            b"free" => DmaCall::Free,
+            b"free_pages" => DmaCall::FreePages,
+            b"free_sgt" => DmaCall::FreeSgt,
+            b"map_sg" => DmaCall::MapSg,
+            b"map_sg_err" => DmaCall::MapSgErr,
+            b"unmap_sg" => DmaCall::UnmapSg,
+            b"sync_single_for_cpu" => DmaCall::SyncSingleForCpu,
+            b"sync_single_for_device" => DmaCall::SyncSingleForDevice,
+            b"sync_sg_for_cpu" => DmaCall::SyncSgForCpu,
+            b"sync_sg_for_device" => DmaCall::SyncSgForDevice,
+            _ => return None,
+        })
     }
 
     fn required(self) -> &'static [Field] {
@@ -562,7 +609,7 @@ pub fn parse_event<'a>(name: &[u8], body: &'a [u8]) -> Result<Parsed<'a>, ParseE
 
 /// Read the body of a `dma` event: `DEVICE key=value ...`.
 pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError> {
-    let mut tokens = body.split(|&b| is_space(b)).filter(|t| !t.is_empty());
+    let mut tokens = Tokens(body);
     let mut ev = DmaEvent {
         call,
         device: b"",
@@ -583,7 +630,7 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
     };
     let mut first = tokens.next();
     // A device with an empty name leaves the fields first.
-    if let Some(t) = first.filter(|t| memchr::memchr(b'=', t).is_none()) {
+    if let Some(t) = first.filter(|t| !t.contains(&b'=')) {
         ev.device = t;
         first = None;
     }
@@ -593,7 +640,8 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
             ev.truncated = true;
             continue;
         }
-        let Some(eq) = memchr::memchr(b'=', token) else {
+        // Tokens are short: a plain search beats memchr's setup.
+        let Some(eq) = token.iter().position(|&b| b == b'=') else {
             return err("a field without `=`");
         };
         let (key, value) = (&token[..eq], &token[eq + 1..]);
@@ -646,6 +694,25 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
     Ok(ev)
 }
 
+/// The white-space separated tokens of an event's body.
+struct Tokens<'a>(&'a [u8]);
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let s = self.0;
+        // Fields are one space apart: the next token starts at once, and memchr finds its
+        // end faster than a byte loop over the long ones (addresses, lists).
+        let start = s.iter().position(|&b| !is_space(b))?;
+        let rest = &s[start..];
+        let len = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+        self.0 = &rest[len..];
+        Some(&rest[..len])
+    }
+}
+
 fn bad(field: &'static str) -> ParseError {
     ParseError {
         reason: match field {
@@ -694,10 +761,33 @@ fn hex(s: &[u8]) -> Option<u64> {
     }
     let mut n: u64 = 0;
     for &b in s {
-        n = (n << 4) | u64::from((b as char).to_digit(16)?);
+        let digit = HEX[usize::from(b)];
+        if digit == INVALID {
+            return None;
+        }
+        n = (n << 4) | u64::from(digit);
     }
     Some(n)
 }
+
+const INVALID: u8 = 0xff;
+
+/// The value of each hex digit, [`INVALID`] for other bytes.
+static HEX: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// `N` or `N/FULL`: the full count.
 fn count_pair(s: &[u8]) -> Option<u32> {

@@ -15,8 +15,8 @@
 //! | `dma_sync_single_*`, `dma_sync_sg_*` | syncs (per segment for sg) |
 //! | failed maps (`DMA_MAPPING_ERROR`, NULL, `*_err`) | nothing: no mapping was made |
 //!
-//! Kernel traces do not show `dma_mapping_error` calls: each map is recorded as tested, and the
-//! replay's checker allows `unmap-unchecked` (so reports say it was not checked). Rules at
+//! Kernel traces do not show `dma_mapping_error` calls: the replay's checker allows
+//! `unmap-unchecked` (and the summary says it was not checked). Rules at
 //! `deny` are replayed at `warn` (a replay never stops) and marked `deny` again in the report.
 //!
 //! Each device name of the trace is registered as a device of the replay's checker (as
@@ -48,6 +48,8 @@ use crate::{MemoryConfig, PAGE_SIZE};
 const MAX_MAPPING: u64 = 1 << 32;
 /// How many released sg lists are remembered (to tell a second unmap of a list).
 const RELEASED_LISTS_AT_MOST: usize = 1 << 16;
+/// How many devices a replay tracks: more names are a corrupt trace, and would fill the memory.
+const DEVICES_AT_MOST: usize = 4096;
 /// How many distinct names of other subsystems' events are counted.
 const OTHER_NAMES_AT_MOST: usize = 32;
 /// How many malformed lines are kept with their text.
@@ -76,6 +78,8 @@ struct DeviceCounts {
     translated: bool,
     /// Mappings retired by a later map of their address (see [`Replayer::retire_overlapped`]).
     retired: u64,
+    /// A mapping was made since the device's entries were last drained at lost events.
+    mapped_since_drain: bool,
 }
 
 impl DeviceCounts {
@@ -310,19 +314,33 @@ impl Replayer {
             Ok(Line::BufferStarted { cpu }) => self.lost(n, cpu, None, true),
             Ok(Line::Event(raw)) => {
                 self.state.saw(raw.cpu.unwrap_or(0), n);
-                match parse::parse_event(raw.name, raw.body) {
-                    Err(e) => self.malformed(n, e.reason, text),
-                    Ok(Parsed::Other) => self.other(raw.name),
-                    Ok(Parsed::UnknownDma) => {
-                        let name = String::from_utf8_lossy(raw.name).into_owned();
-                        *self.summary.unknown_dma_events.entry(name).or_default() += 1;
+                // A dma event is parsed in place (no `Parsed` to move around).
+                if let Some(call) = DmaCall::from_name(raw.name) {
+                    match parse::parse_dma(call, raw.body) {
+                        Err(e) => self.malformed(n, e.reason, text),
+                        Ok(ev) => {
+                            self.task.clear();
+                            self.task.extend_from_slice(raw.task);
+                            self.flags.clear();
+                            self.flags.extend_from_slice(raw.flags);
+                            self.dma(n, raw.context, &ev, text);
+                        }
                     }
-                    Ok(Parsed::Dma(ev)) => {
-                        self.task.clear();
-                        self.task.extend_from_slice(raw.task);
-                        self.flags.clear();
-                        self.flags.extend_from_slice(raw.flags);
-                        self.dma(n, raw.context, ev, text);
+                } else {
+                    match parse::parse_event(raw.name, raw.body) {
+                        Ok(Parsed::UnknownDma) => {
+                            // Names come from the trace: count at most a few of them.
+                            let names = &mut self.summary.unknown_dma_events;
+                            let name = String::from_utf8_lossy(raw.name).into_owned();
+                            let key =
+                                if names.len() < OTHER_NAMES_AT_MOST || names.contains_key(&name) {
+                                    name
+                                } else {
+                                    "...".to_string()
+                                };
+                            *names.entry(key).or_default() += 1;
+                        }
+                        _ => self.other(raw.name),
                     }
                 }
             }
@@ -403,20 +421,27 @@ impl Replayer {
     /// CPU `cpu` lost events before `line`: findings they explain are set aside, and every
     /// live mapping is forgotten (its release may be among the lost events).
     fn lost(&mut self, line: u64, cpu: u32, events: Option<u64>, buffer_started: bool) {
-        self.summary.losses.push(Loss {
-            line,
-            cpu,
-            events,
-            buffer_started,
-        });
+        self.summary.lost_markers += 1;
+        if self.summary.losses.len() < super::summary::EXAMPLES {
+            self.summary.losses.push(Loss {
+                line,
+                cpu,
+                events,
+                buffer_started,
+            });
+        }
         self.summary.lost_events += events.unwrap_or(0);
         for held in self.state.lost(cpu, line) {
             let example = self.example(&held.ev, &held.finding, super::state::LOST);
             self.summary.uncertain.add(example);
         }
         let tracker = &self.checker.inner().tracker;
-        for &id in &self.ids {
-            self.summary.forgotten += tracker.drain_device(id).len() as u64;
+        // Only devices that mapped since the last drain can hold entries: a drain visits
+        // every shard.
+        for (c, &id) in self.counts.iter_mut().zip(&self.ids) {
+            if std::mem::take(&mut c.mapped_since_drain) {
+                self.summary.forgotten += tracker.drain_device(id).len() as u64;
+            }
         }
         self.sg_live.clear();
         self.truncated_live.clear();
@@ -436,6 +461,7 @@ impl Replayer {
         }
         let i = match self.devices.get(name) {
             Some(&i) => i,
+            None if self.devices.len() >= DEVICES_AT_MOST => return None,
             None => {
                 let label = super::summary::printable(name, usize::MAX);
                 let driver = self.driver_of(&label);
@@ -465,13 +491,16 @@ impl Replayer {
             .unwrap_or_else(|| "unknown".into())
     }
 
-    fn dma(&mut self, n: u64, context: Option<CallContext>, ev: DmaEvent<'_>, text: &[u8]) {
+    fn dma(&mut self, n: u64, context: Option<CallContext>, ev: &DmaEvent<'_>, text: &[u8]) {
         let too_big =
             ev.size.is_some_and(|s| s > MAX_MAPPING) || ev.sizes.iter().any(|&s| s > MAX_MAPPING);
         if too_big {
             return self.malformed(n, "a size over 4 GiB for one mapping", text);
         }
         let Some(d) = self.device(ev.device) else {
+            if self.only_device.is_none() {
+                return self.malformed(n, "a device beyond the 4096 a trace may name", text);
+            }
             self.summary.filtered_events += 1;
             return;
         };
@@ -488,16 +517,16 @@ impl Replayer {
             context: context.unwrap_or_default(),
         };
         match ev.call {
-            DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => self.map_single(&cx, &ev),
+            DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => self.map_single(&cx, ev),
             DmaCall::UnmapPage | DmaCall::UnmapPhys | DmaCall::UnmapResource => {
                 let mut e = cx.event(Op::Unmap, ev.call, MapKind::Page);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 if ev.call == DmaCall::UnmapResource {
                     e.attrs |= DmaAttrs::MMIO;
                 }
                 self.release(&cx, e);
             }
-            DmaCall::Alloc | DmaCall::AllocPages => self.alloc(&cx, &ev),
+            DmaCall::Alloc | DmaCall::AllocPages => self.alloc(&cx, ev),
             DmaCall::Free | DmaCall::FreePages => {
                 let kind = if ev.call == DmaCall::Free {
                     MapKind::Coherent
@@ -505,7 +534,7 @@ impl Replayer {
                     MapKind::Noncoherent
                 };
                 let mut e = cx.event(Op::Unmap, ev.call, kind);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 if kind == MapKind::Coherent && ev.virt_addr == Some(0) {
                     // dma_free_attrs() (kernel/dma/mapping.c) traces the free, then returns
                     // for a NULL `cpu_addr`: no allocation ends. Its WARN_ON(irqs_disabled())
@@ -522,7 +551,7 @@ impl Replayer {
             }
             DmaCall::AllocSgt => {
                 let mut e = cx.event(Op::Map, ev.call, MapKind::Sg);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 e.nents = Some(count(ev.phys_addrs.len()));
                 e.mapped_ents = 1;
                 self.summary.cache_unchecked += u64::from(e.dir != Direction::ToDevice);
@@ -530,7 +559,7 @@ impl Replayer {
             }
             DmaCall::FreeSgt => {
                 let mut e = cx.event(Op::Unmap, ev.call, MapKind::Sg);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 e.nents = Some(count(ev.phys_addrs.len()));
                 self.release(&cx, e);
             }
@@ -539,11 +568,14 @@ impl Replayer {
                 self.summary.failed += 1;
                 // This event's `dma_addrs` are the list's physical addresses.
                 if let Some(&first) = ev.dma_addrs.first() {
+                    if self.sg_failed.len() >= RELEASED_LISTS_AT_MOST {
+                        self.sg_failed.clear();
+                    }
                     self.sg_failed.insert((cx.id, first), cx.site);
                 }
             }
-            DmaCall::MapSg => self.map_sg(&cx, &ev),
-            DmaCall::UnmapSg => self.unmap_sg(&cx, &ev),
+            DmaCall::MapSg => self.map_sg(&cx, ev),
+            DmaCall::UnmapSg => self.unmap_sg(&cx, ev),
             DmaCall::SyncSingleForCpu | DmaCall::SyncSingleForDevice => {
                 let op = if ev.call == DmaCall::SyncSingleForCpu {
                     Op::SyncForCpu
@@ -551,7 +583,7 @@ impl Replayer {
                     Op::SyncForDevice
                 };
                 let mut e = cx.event(op, ev.call, MapKind::Page);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 self.sync(&cx, &[e], None);
             }
             DmaCall::SyncSgForCpu | DmaCall::SyncSgForDevice => {
@@ -645,12 +677,11 @@ impl Replayer {
             if retire {
                 self.retire_overlapped(cx, &e, &mut out);
             }
-            let inner = self.checker.inner();
-            if e.kind.fails_with_mapping_error() {
-                // Kernel traces do not show dma_mapping_error: take every map as tested.
-                inner.record_error_check(e.device, e.dma_addr);
-            }
+            // Kernel traces do not show dma_mapping_error, and `unmap-unchecked` is allowed in
+            // a replay (see `build_checker`): entries are not marked as tested, which would
+            // cost a second table lookup per map for a flag nothing reads.
             self.counts[cx.device].maps += 1;
+            self.counts[cx.device].mapped_since_drain = true;
             let mmio = e.attrs.contains(DmaAttrs::MMIO);
             if mmio {
                 self.mmio_lines
@@ -805,6 +836,7 @@ impl Replayer {
             return;
         }
         self.counts[cx.device].maps += 1;
+        self.counts[cx.device].mapped_since_drain = true;
         self.calls.saw(MapKind::Sg, false, base.call);
         if truncated {
             self.summary.truncated_sg += 1;

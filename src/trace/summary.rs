@@ -29,7 +29,8 @@ pub struct TraceSummary {
     pub other_events: u64,
     /// The most frequent names among them (at most 32 names are counted).
     pub other_names: BTreeMap<String, u64>,
-    /// Events named like the `dma` subsystem's that dmacheck does not know, per name.
+    /// Events named like the `dma` subsystem's that dmacheck does not know, per name (at most
+    /// 32 names; more are counted under `...`).
     pub unknown_dma_events: BTreeMap<String, u64>,
     /// `dma` events of devices left out by the device filter.
     pub filtered_events: u64,
@@ -51,6 +52,8 @@ pub struct TraceSummary {
     pub overwritten: Option<u64>,
     /// Lost-events markers, in order.
     pub losses: Vec<Loss>,
+    /// Lost-events markers in all (`losses` keeps the first 20).
+    pub lost_markers: u64,
     /// Events lost, in all, where the markers say how many.
     pub lost_events: u64,
     /// Mappings live at a lost-events marker, forgotten there: their fate is unknown.
@@ -298,13 +301,11 @@ impl TraceSummary {
                 "  the ring buffer overwrote {n} events before the trace was read: the trace starts mid-run"
             );
         }
-        if !self.losses.is_empty() {
+        if self.lost_markers > 0 {
             let _ = writeln!(
                 s,
                 "  STATE UNCERTAIN: {} lost-events markers ({} events lost where counted); {} live mappings forgotten there; findings the lost events could explain are not reported",
-                self.losses.len(),
-                self.lost_events,
-                self.forgotten
+                self.lost_markers, self.lost_events, self.forgotten
             );
             for l in self.losses.iter().take(EXAMPLES) {
                 let what = match (l.buffer_started, l.events) {
