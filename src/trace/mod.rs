@@ -6,8 +6,8 @@
 //! a checker for real drivers on real machines.
 //!
 //! **Input.** The text of `/sys/kernel/tracing/trace` or `trace_pipe`, or the output of
-//! `trace-cmd report` (with or without `-l`), plain or gzip-compressed, from a file or any
-//! reader. Kernels 6.12 to current: `dma_map_page` or `dma_map_phys` (6.18), `dir` on
+//! `trace-cmd report` (with or without `-l`) or `perf script`, plain or gzip-compressed, from a
+//! file or any reader. Kernels 6.12 to current: `dma_map_page` or `dma_map_phys` (6.18), `dir` on
 //! allocations or not (6.12), sg events with or without `nents=`/`ents=` counts.
 //!
 //! **Robustness.** Nothing in a trace is fatal. Malformed lines are counted and listed with

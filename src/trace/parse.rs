@@ -13,6 +13,7 @@
 //!               ip-410     (    410) [000] .....    17.340409: dma_map_page: ...                       (record-tgid)
 //!               ip-410     [000]    17.340409: dma_map_page:        0000:00:03.0 ...                   (trace-cmd report)
 //!               ip-410       0d..1    17.340409: dma_map_page: ...                                     (trace-cmd report -l)
+//!               ip   410     [000]    17.340409: dma:dma_map_page: ...                                 (perf script)
 //! ```
 
 use smallvec::SmallVec;
@@ -275,14 +276,24 @@ fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     if spaces == 0 {
         return None;
     }
-    let start = at + spaces;
-    let len = line[start..]
-        .iter()
-        .take_while(|&&b| is_name_byte(b))
-        .count();
-    let colon = start + len;
-    if len == 0 || line.get(colon) != Some(&b':') {
+    let mut start = at + spaces;
+    let name_end = |from: usize| {
+        from + line[from..]
+            .iter()
+            .take_while(|&&b| is_name_byte(b))
+            .count()
+    };
+    let mut colon = name_end(start);
+    if colon == start || line.get(colon) != Some(&b':') {
         return None;
+    }
+    // `perf script` names the event with its subsystem: `dma:dma_map_page:`.
+    if line.get(colon + 1).is_some_and(|&b| is_name_byte(b)) {
+        start = colon + 1;
+        colon = name_end(start);
+        if line.get(colon) != Some(&b':') {
+            return None;
+        }
     }
     if line.get(colon + 1).is_some_and(|&b| !is_space(b)) {
         return None;
@@ -922,6 +933,16 @@ mod tests {
         assert_eq!((fused.task, fused.flags), (&b"<idle>-0"[..], &b"d.h1"[..]));
         let spaced = event("  Web Content-1234 [000] d.h1. 1.5: dma_free: d");
         assert_eq!(spaced.task, b"Web Content-1234");
+        // `perf script`: the task and pid apart, no flags, the event with its subsystem.
+        let perf = event(
+            "            ping     460 [001]    10.000137: dma:dma_map_phys: 0000:00:05.0 dir=TO_DEVICE dma_addr=1000 size=64 phys_addr=1000 attrs=",
+        );
+        assert_eq!((perf.cpu, perf.context), (Some(1), None));
+        assert_eq!(
+            (perf.task, perf.name),
+            (&b"ping     460"[..], &b"dma_map_phys"[..])
+        );
+        assert!(perf.body.starts_with(b"0000:00:05.0 dir=TO_DEVICE"));
     }
 
     #[test]
