@@ -178,7 +178,15 @@ fn a_live_session_ends_at_its_duration() {
         out.iter().any(|l| l.contains("trace_pipe: 0 lines")),
         "{out:?}"
     );
-    assert_restored(&dir, false);
+    // The 1408 KiB buffer was grown to the default 8192 KiB, then set back.
+    assert_restored(&dir, true);
+
+    // A buffer already as large is left alone.
+    let big = fake_tracefs("tracefs-big-buffer", true);
+    std::fs::write(big.join("buffer_size_kb"), "65536\n").unwrap();
+    let status = live(&big, &["--duration", "0.2"]).wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(setting(&big, "buffer_size_kb"), "65536\n");
 }
 
 #[test]

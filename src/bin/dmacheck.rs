@@ -92,7 +92,8 @@ struct TraceArgs {
     /// Stop a live trace after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
-    /// Set the per-CPU trace buffer to this many KiB for a live trace (restored after).
+    /// Set the per-CPU trace buffer to this many KiB for a live trace (default: at least
+    /// 8192); restored after.
     #[arg(long, value_name = "KIB")]
     buffer_kb: Option<u64>,
     /// The longest line read, in bytes: a longer one is reported as malformed (and never held
@@ -343,9 +344,13 @@ fn trace_live(
             std::io::Error::other(format!("cannot handle Ctrl-C: {e}")),
         )
     })?;
+    let buffer = args.buffer_kb.map_or(
+        live::Buffer::AtLeast(live::BUFFER_KB),
+        live::Buffer::Exactly,
+    );
     // Restored when dropped: on every return below, and on a panic.
     let mut tracefs =
-        Tracefs::prepare(&root, args.buffer_kb).map_err(|e| ReportError::Io(root.clone(), e))?;
+        Tracefs::prepare(&root, buffer).map_err(|e| ReportError::Io(root.clone(), e))?;
     eprintln!(
         "dmacheck: tracing the dma events of {}; Ctrl-C to stop",
         root.display()

@@ -3,7 +3,7 @@
 //!
 //! [`Tracefs::prepare`] saves, then sets, what a replay needs: the `dma` events on (every
 //! `events/dma/*/enable`, restored one by one), the `irq-info` option (the flags column, for
-//! the context rules), `tracing_on`, and a buffer size when asked. Dropping the [`Tracefs`]
+//! the context rules), `tracing_on`, and the per-CPU buffer size ([`Buffer`]). Dropping the [`Tracefs`]
 //! (also on an error or a panic) or [`Tracefs::restore`] writes back what was read.
 //! [`replay_live`] reads `trace_pipe` on a thread of its own, so a stop request, a deadline or
 //! the end of the stream ends it even while the pipe is quiet.
@@ -31,6 +31,20 @@ pub fn find_tracefs() -> Option<PathBuf> {
         .find(|p| p.join("trace_pipe").exists())
 }
 
+/// How to size the per-CPU trace buffer for a live replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buffer {
+    /// Leave it as it is.
+    Keep,
+    /// At least this many KiB: a busy device overflows the default (about 1.4 MiB).
+    AtLeast(u64),
+    /// Exactly this many KiB.
+    Exactly(u64),
+}
+
+/// The per-CPU buffer a live replay asks for unless told otherwise, in KiB.
+pub const BUFFER_KB: u64 = 8192;
+
 /// A tracefs directory set up for a live replay; restores what it changed when dropped.
 pub struct Tracefs {
     root: PathBuf,
@@ -41,9 +55,9 @@ pub struct Tracefs {
 
 impl Tracefs {
     /// Save the settings of the tracefs at `root`, then turn the `dma` events, the `irq-info`
-    /// option and tracing on, and set the per-CPU buffer to `buffer_kb` KiB when given. On an
-    /// error, what was already changed is restored.
-    pub fn prepare(root: &Path, buffer_kb: Option<u64>) -> io::Result<Tracefs> {
+    /// option and tracing on, and size the per-CPU buffer as `buffer` says. On an error, what
+    /// was already changed is restored.
+    pub fn prepare(root: &Path, buffer: Buffer) -> io::Result<Tracefs> {
         let dma = root.join("events/dma");
         if !root.join("trace_pipe").exists() {
             return Err(io::Error::new(
@@ -80,6 +94,17 @@ impl Tracefs {
         if irq_info {
             t.save("options/irq-info")?;
         }
+        let buffer_kb = match buffer {
+            Buffer::Keep => None,
+            Buffer::Exactly(kb) => Some(kb),
+            Buffer::AtLeast(kb) => {
+                let now = std::fs::read_to_string(root.join("buffer_size_kb"))
+                    .ok()
+                    .and_then(|text| restorable(Path::new("buffer_size_kb"), &text))
+                    .and_then(|n| n.parse::<u64>().ok());
+                now.is_some_and(|now| now < kb).then_some(kb)
+            }
+        };
         if buffer_kb.is_some() {
             t.save("buffer_size_kb")?;
         }
