@@ -90,11 +90,14 @@ fn count(s: &TraceSummary, key: &str) -> u64 {
         "malformed" => s.malformed,
         "other_events" => s.other_events,
         "failed" => s.failed,
-        "losses" => s.losses.len() as u64,
+        "losses" => s.lost_markers,
         "lost_events" => s.lost_events,
         "forgotten" => s.forgotten,
         "truncated_sg" => s.truncated_sg,
         "dma_events" => s.dma_events,
+        "null_frees" => s.null_frees,
+        "retired" => s.unmaps_skipped.iter().map(|u| u.retired).sum(),
+        "never_unmapped" => s.unmaps_skipped.iter().map(|u| u.live_at_end).sum(),
         other => panic!("no summary count `{other}`"),
     }
 }

@@ -307,6 +307,22 @@ fn leaks_are_grouped_by_device_and_size_and_can_be_left_out() {
         .map(|g| (g.size, g.entries, g.first_line))
         .collect();
     assert_eq!(groups, [(1522, 3, 1), (256, 2, 4)]);
+    assert_eq!(r.summary.leaks[0].lines, [1, 2, 3]);
+    assert!(
+        r.summary
+            .to_text()
+            .contains("2 page x 256 bytes, made at lines 4, 5\n")
+    );
+    let many: Vec<String> = (0..20u64)
+        .map(|i| map(0, 0x40000 + i * 0x1000, 64))
+        .collect();
+    let twenty = replay(&many, from_start());
+    assert_eq!(twenty.summary.leaks[0].lines, (1..=8).collect::<Vec<u64>>());
+    let summary = twenty.summary.to_text();
+    assert!(
+        summary.contains("made at lines 1, 2, 3, 4, 5, 6, 7, 8 and 12 more"),
+        "{summary}"
+    );
     let report = r.report();
     assert_eq!(report.leaks.entries, 5);
     assert_eq!(report.leaks.sites[0].site.line, 1);
@@ -408,4 +424,70 @@ fn a_trace_with_no_dma_events_is_empty_not_an_error() {
     assert!(r.violations().is_empty());
     let r = trace::replay_bytes(b"", TraceOptions::default()).unwrap();
     assert_eq!(r.summary.lines, 0);
+}
+
+#[test]
+fn a_null_free_ends_nothing_but_irqs_off_is_still_the_kernels_warning() {
+    let null = "dma_addr=0 size=0 virt_addr=0000000000000000 attrs=";
+    let quiet = replay(&[ev(0, ".....", "dma_free", null)], from_start());
+    assert!(found(&quiet).is_empty(), "{}", quiet.text(false));
+    assert_eq!(quiet.summary.null_frees, 1);
+    // dma_free_attrs() warns about disabled IRQs before it returns for NULL.
+    let irqs_off = replay(&[ev(0, "d....", "dma_free", null)], from_start());
+    assert_eq!(found(&irqs_off), [("free-coherent-irqs-disabled", 1)]);
+}
+
+#[test]
+fn calls_are_named_as_the_trace_names_them() {
+    let resource = |event: &str, size: u64| {
+        ev(
+            0,
+            ".....",
+            event,
+            &format!("dir=BIDIRECTIONAL dma_addr=febf0000 size={size} phys_addr=febf0000 attrs="),
+        )
+    };
+    let lines = vec![
+        map(0, 0x1000, 64),                   // 1: dma_map_page, never unmapped
+        resource("dma_map_resource", 4096),   // 2
+        resource("dma_unmap_resource", 2048), // 3: the wrong size
+        resource("dma_map_resource", 4096),   // 4: never unmapped
+    ];
+    let r = replay(&lines, from_start());
+    let v = r.violations();
+    assert_eq!(found(&r), [("unmap-size-mismatch", 3)]);
+    assert_eq!(v[0].mapped_by, Some("dma_map_resource"));
+    let report = r.report();
+    let mut leaks: Vec<(&str, u32)> = report
+        .leaks
+        .sites
+        .iter()
+        .map(|s| (s.call.as_str(), s.site.line))
+        .collect();
+    leaks.sort();
+    assert_eq!(leaks, [("dma_map_page", 1), ("dma_map_resource", 4)]);
+}
+
+/// What a replay keeps grows with the live mappings, not with the trace: markers, names and
+/// devices a corrupt trace may repeat without end are counted past a bound, not stored.
+#[test]
+fn what_a_replay_keeps_is_bounded() {
+    let mut lines = Vec::new();
+    for i in 0..5000u32 {
+        lines.push(format!("CPU:{} [LOST 1 EVENTS]", i % 2));
+        lines.push(format!(
+            "          task-1     [000] .....    17.000000: dma_newfangled_{i}: {DEV} x=1"
+        ));
+        lines.push(format!(
+            "          task-1     [000] .....    17.000000: dma_map_page: dev{i} dir=TO_DEVICE dma_addr=1000 size=64 phys_addr=1000 attrs="
+        ));
+    }
+    let r = replay(&lines, TraceOptions::named("t"));
+    let s = &r.summary;
+    assert_eq!(s.lost_markers, 5000);
+    assert!(s.losses.len() <= 20);
+    assert!(s.unknown_dma_events.len() <= 33);
+    assert_eq!(s.unknown_dma_events.values().sum::<u64>(), 5000);
+    assert_eq!(s.devices.len(), 4096);
+    assert_eq!(s.malformed, 5000 - 4096);
 }

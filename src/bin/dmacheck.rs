@@ -3,7 +3,9 @@
 //! checked for CI, and dumped; and kernel `dma:*` traces replayed through the rules.
 //!
 //! Exit codes: 0 on success, 1 when `report check` or `trace` finds findings at the level asked,
-//! 2 when a report or trace cannot be read or written (or the command line is wrong).
+//! 2 when a report or trace cannot be read or written (or the command line is wrong), when the
+//! input is no trace of the `dma:*` events, or when a trace could be read only part way (its
+//! report then covers what was read).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,33 @@ struct TraceArgs {
     /// Never show a progress bar (one is shown on a terminal for large traces).
     #[arg(long)]
     no_progress: bool,
+    /// The driver of a device, for reports: `--driver 0000:00:03.0=e1000` (repeatable).
+    #[arg(long, value_name = "DEVICE=DRIVER", value_parser = device_driver)]
+    driver: Vec<(String, String)>,
+    /// Read the drivers of the trace's devices from this /sys/bus tree (or a saved copy of it,
+    /// such as `cp -a /sys/bus saved` or one bus's `devices` directory).
+    #[arg(long, value_name = "DIR")]
+    sysfs: Option<PathBuf>,
+    /// Trace the running kernel (needs root): turn the dma events on in tracefs, replay
+    /// trace_pipe as it streams, printing each violation as it is found, until Ctrl-C, SIGTERM
+    /// or --duration; then print the summary and restore tracefs as it was.
+    #[arg(long)]
+    live: bool,
+    /// The tracefs directory for --live (default: /sys/kernel/tracing, or
+    /// /sys/kernel/debug/tracing). Implies --live.
+    #[arg(long, value_name = "DIR")]
+    tracefs: Option<PathBuf>,
+    /// Stop a live trace after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// Set the per-CPU trace buffer to this many KiB for a live trace (default: at least
+    /// 8192); restored after.
+    #[arg(long, value_name = "KIB")]
+    buffer_kb: Option<u64>,
+    /// The longest line read, in bytes: a longer one is reported as malformed (and never held
+    /// in memory whole).
+    #[arg(long, default_value_t = dmacheck::trace::MAX_LINE, value_name = "BYTES")]
+    max_line_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -219,17 +248,48 @@ fn run(command: Command) -> Result<ExitCode, ReportError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `dmacheck trace`: replay the trace, write the report, exit by the findings.
+/// `dmacheck trace`: replay the trace (a file, or live), write the report, exit by the
+/// findings.
 fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
-    use dmacheck::trace::{TraceError, TraceOptions};
-    let name = args.file.display().to_string();
+    use dmacheck::trace::TraceOptions;
+    let live = args.live || args.tracefs.is_some();
+    if live && args.file != Path::new("-") {
+        eprintln!("dmacheck: --live reads tracefs, not a file");
+        return Ok(ExitCode::from(2));
+    }
+    let name = if live {
+        "trace_pipe".to_string()
+    } else {
+        args.file.display().to_string()
+    };
+    let sysfs = match (&args.sysfs, live) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, true) => Some(PathBuf::from("/sys/bus")),
+        (None, false) => None,
+    };
     let options = TraceOptions {
         from_start: args.from_start,
-        device: args.device,
+        device: args.device.clone(),
         leaks: !args.ignore_leaks,
         read_env: true,
+        max_line: args.max_line_bytes,
+        drivers: args.driver.clone(),
+        sysfs,
         ..TraceOptions::named(&name)
     };
+    if live {
+        return trace_live(&args, options);
+    }
+    let result = replay_file(&args, options);
+    let result = result.and_then(dmacheck::trace::TraceReplay::require_dma_events);
+    conclude_trace(&args, &args.file, result, false)
+}
+
+/// Replay a trace file, with a progress bar on a terminal.
+fn replay_file(
+    args: &TraceArgs,
+    options: dmacheck::trace::TraceOptions,
+) -> Result<dmacheck::trace::TraceReplay, dmacheck::trace::TraceError> {
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
     let mut bar: Option<indicatif::ProgressBar> = None;
     // The first call comes after 65536 lines, so a small trace never shows a bar.
@@ -255,20 +315,110 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
         });
         bar.set_position(read);
     };
-    let replay = dmacheck::trace::replay_path(&args.file, options, progress).map_err(|e| {
-        let e = match e {
-            TraceError::Io(e) => e,
-            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
-        };
-        ReportError::Io(args.file.clone(), e)
-    });
+    let result = dmacheck::trace::replay_path(&args.file, options, progress);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let replay = replay?;
+    result
+}
+
+/// Set tracefs up, replay `trace_pipe` until Ctrl-C, SIGTERM, `--duration` or the end of the
+/// stream, printing each violation as it is found, and restore tracefs (also on an error).
+fn trace_live(
+    args: &TraceArgs,
+    options: dmacheck::trace::TraceOptions,
+) -> Result<ExitCode, ReportError> {
+    use dmacheck::trace::live::{self, Stop, Tracefs};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let Some(root) = args.tracefs.clone().or_else(live::find_tracefs) else {
+        eprintln!(
+            "dmacheck: no tracefs at {} (mount it with `mount -t tracefs nodev /sys/kernel/tracing`, or pass --tracefs DIR)",
+            live::TRACEFS_PLACES.join(" or ")
+        );
+        return Ok(ExitCode::from(2));
+    };
+    ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed)).map_err(|e| {
+        ReportError::Io(
+            root.clone(),
+            std::io::Error::other(format!("cannot handle Ctrl-C: {e}")),
+        )
+    })?;
+    let buffer = args.buffer_kb.map_or(
+        live::Buffer::AtLeast(live::BUFFER_KB),
+        live::Buffer::Exactly,
+    );
+    // Restored when dropped: on every return below, and on a panic.
+    let mut tracefs =
+        Tracefs::prepare(&root, buffer).map_err(|e| ReportError::Io(root.clone(), e))?;
+    eprintln!(
+        "dmacheck: tracing the dma events of {}; Ctrl-C to stop",
+        root.display()
+    );
+    let pipe = tracefs.pipe();
+    let source = pipe.clone();
+    let stop = Stop {
+        requested: &STOP,
+        at: args
+            .duration
+            .map(|s| std::time::Instant::now() + std::time::Duration::from_secs_f64(s)),
+    };
+    let result = live::replay_live(
+        move || std::fs::File::open(pipe),
+        options,
+        tracefs.cpus(),
+        &stop,
+        |v| {
+            println!("{v}\n");
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+        },
+    );
+    let restored = tracefs.restore();
+    let code = conclude_trace(args, &source, result, true)?;
+    if let Err(e) = restored {
+        eprintln!("dmacheck: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(code)
+}
+
+/// Write the report of a replay and choose the exit code. A trace read part way is reported
+/// as far as it was read, then fails (exit 2). `live`: the violations were printed as they
+/// came, so the text report leaves them out.
+fn conclude_trace(
+    args: &TraceArgs,
+    source: &Path,
+    result: Result<dmacheck::trace::TraceReplay, dmacheck::trace::TraceError>,
+    live: bool,
+) -> Result<ExitCode, ReportError> {
+    use dmacheck::trace::TraceError;
+    let (replay, incomplete) = match result {
+        Ok(replay) => (replay, None),
+        Err(e @ TraceError::Incomplete { .. }) => {
+            let message = e.to_string();
+            let TraceError::Incomplete { replay, .. } = e else {
+                unreachable!("matched above")
+            };
+            (*replay, Some(message))
+        }
+        Err(TraceError::Io(e)) => return Err(ReportError::Io(source.to_path_buf(), e)),
+        Err(other) => {
+            eprintln!("dmacheck: {other}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let report = replay.report();
     let to_stdout = args.output == Path::new("-");
     let text = match args.format {
+        OutputFormat::Text if live => {
+            let mut rest = report.clone();
+            rest.violations.clear();
+            let mut text = Format::Text.render(&rest, to_stdout && args.color.enabled());
+            text.push('\n');
+            text.push_str(&replay.summary.to_text());
+            text
+        }
         OutputFormat::Text => replay.text(to_stdout && args.color.enabled()),
         other => {
             eprint!("{}", replay.summary.to_text());
@@ -278,7 +428,14 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
     if to_stdout {
         print!("{text}");
     } else {
-        std::fs::write(&args.output, text).map_err(|e| ReportError::Io(args.output, e))?;
+        std::fs::write(&args.output, text).map_err(|e| ReportError::Io(args.output.clone(), e))?;
+    }
+    if let Some(message) = incomplete {
+        eprintln!("dmacheck: {message}");
+        if !replay.is_dma_trace() {
+            eprintln!("dmacheck: {}", replay.not_a_dma_trace());
+        }
+        return Ok(ExitCode::from(2));
     }
     let level = match args.fail_on {
         FailOn::Warn => Level::Warn,
@@ -289,6 +446,16 @@ fn trace(args: TraceArgs) -> Result<ExitCode, ReportError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `DEVICE=DRIVER`.
+fn device_driver(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((device, driver)) if !device.is_empty() && !driver.is_empty() => {
+            Ok((device.to_string(), driver.to_string()))
+        }
+        _ => Err(format!("`{s}` is not DEVICE=DRIVER")),
+    }
 }
 
 /// Read every report named (a directory stands for its `*.json` files, by name) and merge them.

@@ -6,8 +6,8 @@
 //! a checker for real drivers on real machines.
 //!
 //! **Input.** The text of `/sys/kernel/tracing/trace` or `trace_pipe`, or the output of
-//! `trace-cmd report` (with or without `-l`), plain or gzip-compressed, from a file or any
-//! reader. Kernels 6.12 to current: `dma_map_page` or `dma_map_phys` (6.18), `dir` on
+//! `trace-cmd report` (with or without `-l`) or `perf script`, plain or gzip-compressed, from a
+//! file or any reader. Kernels 6.12 to current: `dma_map_page` or `dma_map_phys` (6.18), `dir` on
 //! allocations or not (6.12), sg events with or without `nents=`/`ents=` counts.
 //!
 //! **Robustness.** Nothing in a trace is fatal. Malformed lines are counted and listed with
@@ -55,10 +55,12 @@ use crate::report::{LeakKind, LeakReport, LeakSite, Report, ReportSite, Violatio
 use crate::rules::{self, Level, Rule};
 use crate::sync::process::Mutex;
 
+pub mod live;
 mod parse;
 mod replay;
 mod state;
 mod summary;
+pub mod sysfs;
 
 pub use crate::site::TraceLine;
 pub use parse::{
@@ -66,7 +68,9 @@ pub use parse::{
     parse_line,
 };
 pub use replay::Replayer;
-pub use summary::{Category, DeviceSummary, Example, LeakGroup, Loss, MalformedLine, TraceSummary};
+pub use summary::{
+    Category, DeviceSummary, Example, LeakGroup, Loss, MalformedLine, SkippedUnmaps, TraceSummary,
+};
 
 /// How to replay a trace.
 #[derive(Clone, Debug)]
@@ -86,7 +90,23 @@ pub struct TraceOptions {
     pub read_env: bool,
     /// More `DMACHECK` directives, applied last (`cacheline-overlap=allow`).
     pub spec: Option<String>,
+    /// The drivers of devices, by device name (`--driver 0000:00:03.0=e1000`); they come
+    /// before [`TraceOptions::sysfs`].
+    pub drivers: Vec<(String, String)>,
+    /// A `/sys/bus` tree (or a copy of one) to read the drivers of devices from (see
+    /// [`sysfs::driver_of`]). Drivers named nowhere are `unknown`.
+    pub sysfs: Option<std::path::PathBuf>,
+    /// The longest line read, in bytes (default 1 MiB): a longer line is malformed, and only
+    /// its beginning is kept, so a file without newlines cannot fill the memory.
+    pub max_line: usize,
 }
+
+/// The default [`TraceOptions::max_line`].
+pub const MAX_LINE: usize = 1 << 20;
+
+/// How to capture a trace dmacheck reads, for messages.
+pub const CAPTURE_HINT: &str = "capture one with `echo 1 > /sys/kernel/tracing/events/dma/enable` \
+then `cat /sys/kernel/tracing/trace`, or `trace-cmd record -e dma` then `trace-cmd report`";
 
 impl Default for TraceOptions {
     fn default() -> Self {
@@ -97,6 +117,9 @@ impl Default for TraceOptions {
             leaks: true,
             read_env: false,
             spec: None,
+            drivers: Vec::new(),
+            sysfs: None,
+            max_line: MAX_LINE,
         }
     }
 }
@@ -111,20 +134,42 @@ impl TraceOptions {
     }
 }
 
-/// Why a trace could not be replayed: it could not be read, or the options are wrong. (A
-/// trace's content never is a reason.)
-#[derive(Debug)]
+/// Why a trace could not be replayed, or not to its end: it could not be read, the options are
+/// wrong, or it is no trace of the `dma` events.
 pub enum TraceError {
-    /// Reading failed (or gzip data is corrupt).
+    /// Reading failed before anything was read.
     Io(io::Error),
+    /// Reading failed part way (a truncated or corrupt gzip file, an I/O error): what was read
+    /// before is replayed.
+    Incomplete {
+        /// The replay of what could be read.
+        replay: Box<TraceReplay>,
+        /// Why reading stopped.
+        error: io::Error,
+    },
+    /// The input has no `dma` event at all: empty, binary, or a trace of other events (see
+    /// [`TraceReplay::is_dma_trace`]).
+    NotADmaTrace(Box<TraceReplay>),
     /// [`TraceOptions::spec`] is not valid `DMACHECK` syntax.
     Config(ConfigError),
+}
+
+impl fmt::Debug for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceError({self})")
+    }
 }
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceError::Io(e) => write!(f, "{e}"),
+            TraceError::Incomplete { replay, error } => write!(
+                f,
+                "{}: reading stopped after {} lines: {error}; the report covers only those",
+                replay.summary.source, replay.summary.lines
+            ),
+            TraceError::NotADmaTrace(replay) => f.write_str(&replay.not_a_dma_trace()),
             TraceError::Config(e) => write!(f, "{e}"),
         }
     }
@@ -160,13 +205,14 @@ impl TraceReplay {
     fn new(
         checker: Checker,
         mut summary: TraceSummary,
+        skipping: &[crate::event::DeviceId],
         deny: Vec<&'static Rule>,
         leaks: bool,
         calls: replay::MapCalls,
         file: &'static str,
     ) -> TraceReplay {
         if leaks {
-            summary.leaks = leak_groups(&checker);
+            summary.leaks = leak_groups(&checker, skipping);
         }
         TraceReplay {
             checker,
@@ -183,16 +229,60 @@ impl TraceReplay {
     pub fn violations(&self) -> Vec<Violation> {
         let mut v = self.checker.violations();
         for x in &mut v {
-            if self.deny.iter().any(|r| std::ptr::eq(*r, x.rule)) {
-                x.level = Level::Deny;
-            }
-            x.mapped_by = x.mapped_by.map(|call| self.calls.rename(call));
+            dress(x, &self.deny, &self.calls);
         }
         v.sort_by(|a, b| {
             let line = |v: &Violation| v.site.trace().map_or(0, |t| t.line);
             a.device.cmp(&b.device).then(line(a).cmp(&line(b)))
         });
         v
+    }
+
+    /// Whether the input was a trace of the `dma` events: it had at least one (of any device,
+    /// before the device filter). An empty file, binary data, a file of only malformed lines or
+    /// a trace of other events is not, and must not pass as a clean trace.
+    pub fn is_dma_trace(&self) -> bool {
+        self.summary.dma_events + self.summary.filtered_events > 0
+    }
+
+    /// What was read, for a message saying the input is no trace of the `dma` events.
+    pub fn not_a_dma_trace(&self) -> String {
+        let s = &self.summary;
+        let mut what = vec![format!("{} lines", s.lines)];
+        if s.malformed > 0 {
+            what.push(format!("{} not trace lines", s.malformed));
+        }
+        if s.other_events > 0 {
+            let names: Vec<&str> = s.other_names.keys().map(String::as_str).take(5).collect();
+            what.push(format!(
+                "{} events of other subsystems ({})",
+                s.other_events,
+                names.join(", ")
+            ));
+        }
+        if !s.unknown_dma_events.is_empty() {
+            let names: Vec<&str> = s.unknown_dma_events.keys().map(String::as_str).collect();
+            what.push(format!("unknown dma events ({})", names.join(", ")));
+        }
+        let first = s
+            .malformed_lines
+            .first()
+            .map(|m| format!("; line {}: {}: {}", m.line, m.reason, m.text))
+            .unwrap_or_default();
+        format!(
+            "{}: not a trace of the dma:* events: read {}, no dma event{first}; {CAPTURE_HINT}",
+            s.source,
+            what.join(", ")
+        )
+    }
+
+    /// `Ok(self)` for a trace of the `dma` events, [`TraceError::NotADmaTrace`] otherwise.
+    pub fn require_dma_events(self) -> Result<TraceReplay, TraceError> {
+        if self.is_dma_trace() {
+            Ok(self)
+        } else {
+            Err(TraceError::NotADmaTrace(Box::new(self)))
+        }
     }
 
     /// The ids of the rules that fired, in the order of [`TraceReplay::violations`].
@@ -244,7 +334,7 @@ impl TraceReplay {
             return LeakReport::default();
         }
         LeakReport::from_sites(self.summary.leaks.iter().map(|g| {
-            let call = self.calls.name(g.map_kind);
+            let call = self.calls.name_for(g.map_kind, g.mmio);
             LeakSite {
                 site: ReportSite {
                     file: self.file.to_string(),
@@ -278,28 +368,50 @@ impl TraceReplay {
     }
 }
 
-/// Group the live entries by device, kind and size.
-fn leak_groups(checker: &Checker) -> Vec<LeakGroup> {
+/// A violation of the replay's checker as the trace shows it: at the level configured (a
+/// `deny` rule is replayed at warn), the mapping call named as the trace names it.
+fn dress(v: &mut Violation, deny: &[&'static Rule], calls: &replay::MapCalls) {
+    if deny.iter().any(|r| std::ptr::eq(*r, v.rule)) {
+        v.level = Level::Deny;
+    }
+    v.mapped_by = v.mapped_by.map(|call| calls.rename(call));
+}
+
+/// Group the live entries by device, kind and size; the single mappings of devices that skip
+/// their unmaps (`skipping`) are no leaks.
+fn leak_groups(checker: &Checker, skipping: &[crate::event::DeviceId]) -> Vec<LeakGroup> {
     let mut groups: Vec<LeakGroup> = Vec::new();
     let mut index = std::collections::HashMap::new();
     for e in checker.live_entries() {
+        if skipping.contains(&e.device) && replay::skipped_unmap(&e) {
+            continue;
+        }
         let line = e.site.trace().map_or(0, |t| t.line);
-        let key = (e.device, e.kind.to_string(), e.size);
+        let mmio = e.attrs.contains(crate::DmaAttrs::MMIO);
+        let key = (e.device, e.kind.to_string(), e.size, mmio);
         match index.get(&key) {
             Some(&i) => {
                 let g: &mut LeakGroup = &mut groups[i];
                 g.entries += 1;
                 g.first_line = g.first_line.min(line);
+                // Keep the oldest few lines, in order.
+                let at = g.lines.partition_point(|&l| l < line);
+                if at < summary::LEAK_LINES {
+                    g.lines.insert(at, line);
+                    g.lines.truncate(summary::LEAK_LINES);
+                }
             }
             None => {
                 index.insert(key, groups.len());
                 groups.push(LeakGroup {
                     device: checker.device_name(e.device).to_string(),
                     map_kind: e.kind,
+                    mmio,
                     kind: e.kind.to_string(),
                     size: e.size,
                     entries: 1,
                     first_line: line,
+                    lines: vec![line],
                 });
             }
         }
@@ -339,7 +451,9 @@ pub fn replay_bytes(trace: &[u8], options: TraceOptions) -> Result<TraceReplay, 
 }
 
 /// Replay a trace from a reader, plain or gzip (told by its first bytes). `progress` is
-/// called every 65536 lines with the number of lines read.
+/// called every 65536 lines with the number of lines read. Lines longer than
+/// [`TraceOptions::max_line`] are malformed, and never buffered whole. A read error part way
+/// (a truncated gzip file) gives [`TraceError::Incomplete`] with the replay of what was read.
 pub fn replay_reader(
     reader: impl Read,
     options: TraceOptions,
@@ -347,44 +461,95 @@ pub fn replay_reader(
 ) -> Result<TraceReplay, TraceError> {
     let mut replay = Replayer::new(options)?;
     let mut input = decompressed(reader)?;
-    let mut partial: Vec<u8> = Vec::new();
+    let mut lines = LineReader::new(replay.max_line());
     loop {
         let chunk = match input.fill_buf() {
             Ok(chunk) => chunk,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+            Err(error) => {
+                lines.finish(&mut replay);
+                return Err(TraceError::Incomplete {
+                    replay: Box::new(replay.finish()),
+                    error,
+                });
+            }
         };
         if chunk.is_empty() {
             break;
         }
-        let used = match memchr::memchr(b'\n', chunk) {
-            Some(i) if partial.is_empty() => {
-                replay.line(&chunk[..i]);
-                i + 1
-            }
-            Some(i) => {
-                partial.extend_from_slice(&chunk[..i]);
-                replay.line(&partial);
-                partial.clear();
-                i + 1
-            }
-            None => {
-                partial.extend_from_slice(chunk);
-                let len = chunk.len();
-                input.consume(len);
-                continue;
-            }
-        };
+        let (used, ended) = lines.feed(chunk, &mut replay);
         input.consume(used);
-        if replay.lines() % 65536 == 0 {
+        if ended && replay.lines() % 65536 == 0 {
             progress(replay.lines());
         }
     }
-    if !partial.is_empty() {
-        replay.line(&partial);
-    }
+    lines.finish(&mut replay);
     Ok(replay.finish())
 }
+
+/// Splits a byte stream into lines for a [`Replayer`], buffering at most the longest line
+/// allowed: past it, a line is reported by its beginning and the rest is skipped.
+pub struct LineReader {
+    partial: Vec<u8>,
+    max: usize,
+    /// Inside a line already reported as too long: skip to its end.
+    skipping: bool,
+}
+
+impl LineReader {
+    /// A reader of lines of at most `max` bytes.
+    pub fn new(max: usize) -> LineReader {
+        LineReader {
+            partial: Vec::new(),
+            max,
+            skipping: false,
+        }
+    }
+
+    /// Replay the lines `chunk` completes, up to and including the first newline (all of it
+    /// when it has none). Returns how many bytes were used, and whether a line ended.
+    pub fn feed(&mut self, chunk: &[u8], replay: &mut Replayer) -> (usize, bool) {
+        let Some(i) = memchr::memchr(b'\n', chunk) else {
+            if !self.skipping {
+                if self.partial.len() + chunk.len() > self.max {
+                    self.partial
+                        .extend_from_slice(&chunk[..KEPT.min(chunk.len())]);
+                    replay.overlong_line(&self.partial);
+                    self.partial.clear();
+                    self.skipping = true;
+                } else {
+                    self.partial.extend_from_slice(chunk);
+                }
+            }
+            return (chunk.len(), false);
+        };
+        if self.skipping {
+            self.skipping = false;
+        } else if self.partial.is_empty() {
+            replay.line(&chunk[..i]);
+        } else if self.partial.len() + i > self.max {
+            self.partial.extend_from_slice(&chunk[..KEPT.min(i)]);
+            replay.overlong_line(&self.partial);
+        } else {
+            self.partial.extend_from_slice(&chunk[..i]);
+            replay.line(&self.partial);
+        }
+        self.partial.clear();
+        (i + 1, true)
+    }
+
+    /// The end of the input: replay a last line without a newline.
+    pub fn finish(&mut self, replay: &mut Replayer) {
+        if !self.partial.is_empty() {
+            replay.line(&self.partial);
+            self.partial.clear();
+        }
+        self.skipping = false;
+    }
+}
+
+/// How much of an overlong line's beginning is kept for its report.
+const KEPT: usize = 256;
 
 /// Replay the trace in file `path` (`-`: standard input), plain or gzip. `progress` is called
 /// every 65536 lines with the bytes of the file read so far and the file's size (`None` for

@@ -13,6 +13,7 @@
 //!               ip-410     (    410) [000] .....    17.340409: dma_map_page: ...                       (record-tgid)
 //!               ip-410     [000]    17.340409: dma_map_page:        0000:00:03.0 ...                   (trace-cmd report)
 //!               ip-410       0d..1    17.340409: dma_map_page: ...                                     (trace-cmd report -l)
+//!               ip   410     [000]    17.340409: dma:dma_map_page: ...                                 (perf script)
 //! ```
 
 use smallvec::SmallVec;
@@ -80,6 +81,11 @@ pub struct Header {
 /// An event line, split into its columns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawEvent<'a> {
+    /// The task column, `comm-pid` (`ip-410`, `<idle>-0`), as written; empty when the trace
+    /// has no context columns.
+    pub task: &'a [u8],
+    /// The flags column as written (`d.s1.`); empty when the trace has none.
+    pub flags: &'a [u8],
     /// The CPU that recorded it, when the line shows it.
     pub cpu: Option<u32>,
     /// The context from the flags column (IRQs off, BH off, hard or soft IRQ, preemption
@@ -98,6 +104,13 @@ fn is_space(b: u8) -> bool {
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
+    // Event lines start with a task name padded to 16 columns: skip spaces eight at a time.
+    while let Some((chunk, rest)) = s.split_first_chunk::<8>() {
+        if u64::from_ne_bytes(*chunk) != u64::from_ne_bytes([b' '; 8]) {
+            break;
+        }
+        s = rest;
+    }
     while let [first, rest @ ..] = s {
         if is_space(*first) {
             s = rest;
@@ -137,10 +150,12 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     let Some((ts_start, ts_colon, name_start, name_colon)) = find_event(line) else {
         return err("not an event line (no `TIMESTAMP: EVENT:`)");
     };
-    let (cpu, context) = columns(trim(&line[..ts_start]));
+    let c = columns(trim(&line[..ts_start]));
     Ok(Line::Event(RawEvent {
-        cpu,
-        context,
+        task: c.task,
+        flags: c.flags,
+        cpu: c.cpu,
+        context: c.context,
         timestamp: &line[ts_start..ts_colon],
         name: &line[name_start..name_colon],
         body: trim(line.get(name_colon + 1..).unwrap_or_default()),
@@ -261,14 +276,24 @@ fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     if spaces == 0 {
         return None;
     }
-    let start = at + spaces;
-    let len = line[start..]
-        .iter()
-        .take_while(|&&b| is_name_byte(b))
-        .count();
-    let colon = start + len;
-    if len == 0 || line.get(colon) != Some(&b':') {
+    let mut start = at + spaces;
+    let name_end = |from: usize| {
+        from + line[from..]
+            .iter()
+            .take_while(|&&b| is_name_byte(b))
+            .count()
+    };
+    let mut colon = name_end(start);
+    if colon == start || line.get(colon) != Some(&b':') {
         return None;
+    }
+    // `perf script` names the event with its subsystem: `dma:dma_map_page:`.
+    if line.get(colon + 1).is_some_and(|&b| is_name_byte(b)) {
+        start = colon + 1;
+        colon = name_end(start);
+        if line.get(colon) != Some(&b':') {
+            return None;
+        }
     }
     if line.get(colon + 1).is_some_and(|&b| !is_space(b)) {
         return None;
@@ -276,28 +301,61 @@ fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     Some((start, colon))
 }
 
-/// The CPU and the flags column from what stands before the timestamp.
-fn columns(prefix: &[u8]) -> (Option<u32>, Option<CallContext>) {
-    let mut tokens = prefix.rsplit(|&b| is_space(b)).filter(|t| !t.is_empty());
-    let Some(last) = tokens.next() else {
-        return (None, None);
+/// The columns before the timestamp.
+struct Columns<'a> {
+    task: &'a [u8],
+    flags: &'a [u8],
+    cpu: Option<u32>,
+    context: Option<CallContext>,
+}
+
+/// The last white-space separated token of `s`, and what stands before it (trimmed).
+fn last_token(s: &[u8]) -> (&[u8], &[u8]) {
+    let s = trim(s);
+    match s.iter().rposition(|&b| is_space(b)) {
+        Some(i) => (trim(&s[..i]), &s[i + 1..]),
+        None => (&[], s),
+    }
+}
+
+/// The task, CPU and flags columns from what stands before the timestamp.
+fn columns(prefix: &[u8]) -> Columns<'_> {
+    let (mut before, last) = last_token(prefix);
+    let mut c = Columns {
+        task: b"",
+        flags: b"",
+        cpu: None,
+        context: None,
     };
     if let Some(cpu) = bracketed_cpu(last) {
-        return (Some(cpu), None);
-    }
-    if is_flags(last) {
-        if let Some(cpu) = tokens.next().and_then(bracketed_cpu) {
-            return (Some(cpu), Some(flags_context(last)));
+        c.cpu = Some(cpu);
+    } else if is_flags(last) {
+        c.flags = last;
+        c.context = Some(flags_context(last));
+        let (earlier, cpu) = last_token(before);
+        if let Some(cpu) = bracketed_cpu(cpu) {
+            c.cpu = Some(cpu);
+            before = earlier;
         }
-        return (None, Some(flags_context(last)));
+    } else {
+        // trace-cmd's latency format fuses the CPU and the flags: `0d..1`.
+        let digits = last.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && digits < last.len() && is_flags(&last[digits..]) {
+            c.cpu = parse_dec(&last[..digits]).and_then(|n| u32::try_from(n).ok());
+            c.flags = &last[digits..];
+            c.context = Some(flags_context(c.flags));
+        } else {
+            before = prefix;
+        }
     }
-    // trace-cmd's latency format fuses the CPU and the flags: `0d..1`.
-    let digits = last.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits > 0 && digits < last.len() && is_flags(&last[digits..]) {
-        let cpu = parse_dec(&last[..digits]).and_then(|n| u32::try_from(n).ok());
-        return (cpu, Some(flags_context(&last[digits..])));
+    // `record-tgid` adds `(  410)` after the task.
+    if before.ends_with(b")") {
+        if let Some(open) = before.iter().rposition(|&b| b == b'(') {
+            before = trim(&before[..open]);
+        }
     }
-    (None, None)
+    c.task = before;
+    c
 }
 
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
@@ -312,10 +370,28 @@ fn bracketed_cpu(token: &[u8]) -> Option<u32> {
 /// being the IRQs-off column's.
 fn is_flags(token: &[u8]) -> bool {
     (3..=6).contains(&token.len())
-        && b".dDbX".contains(&token[0])
-        && token
-            .iter()
-            .all(|b| b".dDbXNnpBLlZzHhsS".contains(b) || b.is_ascii_hexdigit())
+        && matches!(token[0], b'.' | b'd' | b'D' | b'b' | b'X')
+        && token.iter().all(|&b| {
+            matches!(
+                b,
+                b'.' | b'd'
+                    | b'D'
+                    | b'b'
+                    | b'X'
+                    | b'N'
+                    | b'n'
+                    | b'p'
+                    | b'B'
+                    | b'L'
+                    | b'l'
+                    | b'Z'
+                    | b'z'
+                    | b'H'
+                    | b'h'
+                    | b's'
+                    | b'S'
+            ) || b.is_ascii_hexdigit()
+        })
 }
 
 /// The context a flags column shows: `d`/`D` first when IRQs were off (`D`, `b`: softirqs
@@ -415,9 +491,31 @@ impl DmaCall {
 
     /// The event named `name`, if it is one of the `dma` subsystem's.
     pub fn from_name(name: &[u8]) -> Option<DmaCall> {
-        DmaCall::ALL
-            .into_iter()
-            .find(|c| c.name().as_bytes() == name)
+        // Every event of the subsystem starts so: other events are told apart at once.
+        let rest = name.strip_prefix(b"dma_")?;
+        Some(match rest {
+            b"map_page" => DmaCall::MapPage,
+            b"map_phys" => DmaCall::MapPhys,
+            b"map_resource" => DmaCall::MapResource,
+            b"unmap_page" => DmaCall::UnmapPage,
+            b"unmap_phys" => DmaCall::UnmapPhys,
+            b"unmap_resource" => DmaCall::UnmapResource,
+            b"alloc" => DmaCall::Alloc,
+            b"alloc_pages" => DmaCall::AllocPages,
+            b"alloc_sgt" => DmaCall::AllocSgt,
+            b"alloc_sgt_err" => DmaCall::AllocSgtErr,
+            b"free" => DmaCall::Free,
+            b"free_pages" => DmaCall::FreePages,
+            b"free_sgt" => DmaCall::FreeSgt,
+            b"map_sg" => DmaCall::MapSg,
+            b"map_sg_err" => DmaCall::MapSgErr,
+            b"unmap_sg" => DmaCall::UnmapSg,
+            b"sync_single_for_cpu" => DmaCall::SyncSingleForCpu,
+            b"sync_single_for_device" => DmaCall::SyncSingleForDevice,
+            b"sync_sg_for_cpu" => DmaCall::SyncSgForCpu,
+            b"sync_sg_for_device" => DmaCall::SyncSgForDevice,
+            _ => return None,
+        })
     }
 
     fn required(self) -> &'static [Field] {
@@ -522,7 +620,7 @@ pub fn parse_event<'a>(name: &[u8], body: &'a [u8]) -> Result<Parsed<'a>, ParseE
 
 /// Read the body of a `dma` event: `DEVICE key=value ...`.
 pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError> {
-    let mut tokens = body.split(|&b| is_space(b)).filter(|t| !t.is_empty());
+    let mut tokens = Tokens(body);
     let mut ev = DmaEvent {
         call,
         device: b"",
@@ -543,7 +641,7 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
     };
     let mut first = tokens.next();
     // A device with an empty name leaves the fields first.
-    if let Some(t) = first.filter(|t| memchr::memchr(b'=', t).is_none()) {
+    if let Some(t) = first.filter(|t| !t.contains(&b'=')) {
         ev.device = t;
         first = None;
     }
@@ -553,7 +651,8 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
             ev.truncated = true;
             continue;
         }
-        let Some(eq) = memchr::memchr(b'=', token) else {
+        // Tokens are short: a plain search beats memchr's setup.
+        let Some(eq) = token.iter().position(|&b| b == b'=') else {
             return err("a field without `=`");
         };
         let (key, value) = (&token[..eq], &token[eq + 1..]);
@@ -606,6 +705,25 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
     Ok(ev)
 }
 
+/// The white-space separated tokens of an event's body.
+struct Tokens<'a>(&'a [u8]);
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let s = self.0;
+        // Fields are one space apart: the next token starts at once, and memchr finds its
+        // end faster than a byte loop over the long ones (addresses, lists).
+        let start = s.iter().position(|&b| !is_space(b))?;
+        let rest = &s[start..];
+        let len = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+        self.0 = &rest[len..];
+        Some(&rest[..len])
+    }
+}
+
 fn bad(field: &'static str) -> ParseError {
     ParseError {
         reason: match field {
@@ -654,10 +772,33 @@ fn hex(s: &[u8]) -> Option<u64> {
     }
     let mut n: u64 = 0;
     for &b in s {
-        n = (n << 4) | u64::from((b as char).to_digit(16)?);
+        let digit = HEX[usize::from(b)];
+        if digit == INVALID {
+            return None;
+        }
+        n = (n << 4) | u64::from(digit);
     }
     Some(n)
 }
+
+const INVALID: u8 = 0xff;
+
+/// The value of each hex digit, [`INVALID`] for other bytes.
+static HEX: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// `N` or `N/FULL`: the full count.
 fn count_pair(s: &[u8]) -> Option<u32> {
@@ -787,6 +928,21 @@ mod tests {
         assert!(fused.context.unwrap().hardirq);
         let tgid = event("bash-1 (      1) [002] ..... 1.5: sched_switch: prev_comm=a");
         assert_eq!((tgid.cpu, tgid.name), (Some(2), &b"sched_switch"[..]));
+        assert_eq!((tgid.task, tgid.flags), (&b"bash-1"[..], &b"....."[..]));
+        assert_eq!((plain.task, plain.flags), (&b"ip-410"[..], &b""[..]));
+        assert_eq!((fused.task, fused.flags), (&b"<idle>-0"[..], &b"d.h1"[..]));
+        let spaced = event("  Web Content-1234 [000] d.h1. 1.5: dma_free: d");
+        assert_eq!(spaced.task, b"Web Content-1234");
+        // `perf script`: the task and pid apart, no flags, the event with its subsystem.
+        let perf = event(
+            "            ping     460 [001]    10.000137: dma:dma_map_phys: 0000:00:05.0 dir=TO_DEVICE dma_addr=1000 size=64 phys_addr=1000 attrs=",
+        );
+        assert_eq!((perf.cpu, perf.context), (Some(1), None));
+        assert_eq!(
+            (perf.task, perf.name),
+            (&b"ping     460"[..], &b"dma_map_phys"[..])
+        );
+        assert!(perf.body.starts_with(b"0000:00:05.0 dir=TO_DEVICE"));
     }
 
     #[test]

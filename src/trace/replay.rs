@@ -15,8 +15,8 @@
 //! | `dma_sync_single_*`, `dma_sync_sg_*` | syncs (per segment for sg) |
 //! | failed maps (`DMA_MAPPING_ERROR`, NULL, `*_err`) | nothing: no mapping was made |
 //!
-//! Kernel traces do not show `dma_mapping_error` calls: each map is recorded as tested, and the
-//! replay's checker allows `unmap-unchecked` (so reports say it was not checked). Rules at
+//! Kernel traces do not show `dma_mapping_error` calls: the replay's checker allows
+//! `unmap-unchecked` (and the summary says it was not checked). Rules at
 //! `deny` are replayed at `warn` (a replay never stops) and marked `deny` again in the report.
 //!
 //! Each device name of the trace is registered as a device of the replay's checker (as
@@ -32,14 +32,15 @@ use smallvec::SmallVec;
 use super::TraceOptions;
 use super::parse::{self, DmaCall, DmaEvent, Line, Parsed};
 use super::state::{Held, Uncertainty, Verdict};
-use super::summary::{DeviceSummary, Example, Loss, MalformedLine, TraceSummary};
+use super::summary::{DeviceSummary, Example, Loss, MalformedLine, SkippedUnmaps, TraceSummary};
 use crate::checker::Checker;
 use crate::config::{Config, ConfigError, ENV_VAR};
 use crate::context::CallContext;
 use crate::event::{DeviceId, Event, Op};
-use crate::report::{Finding, Findings, Value};
+use crate::report::{Detail, Finding, Findings, Value};
 use crate::rules::{self, Level, Rule};
 use crate::site::Site;
+use crate::tracker::{Entry, Lookup};
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAttrs, Gfp, MapKind};
 use crate::{MemoryConfig, PAGE_SIZE};
 
@@ -47,10 +48,14 @@ use crate::{MemoryConfig, PAGE_SIZE};
 const MAX_MAPPING: u64 = 1 << 32;
 /// How many released sg lists are remembered (to tell a second unmap of a list).
 const RELEASED_LISTS_AT_MOST: usize = 1 << 16;
+/// How many devices a replay tracks: more names are a corrupt trace, and would fill the memory.
+const DEVICES_AT_MOST: usize = 4096;
 /// How many distinct names of other subsystems' events are counted.
 const OTHER_NAMES_AT_MOST: usize = 32;
 /// How many malformed lines are kept with their text.
 const MALFORMED_KEPT: usize = 100;
+/// How many bytes of a malformed line are kept.
+const MALFORMED_TEXT: usize = 160;
 /// How often (in lines) held findings are looked at.
 const RELEASE_EVERY: u64 = 64;
 
@@ -68,6 +73,41 @@ struct DeviceCounts {
     maps: u64,
     releases: u64,
     syncs: u64,
+    /// A streaming map showed a DMA address other than its physical address (an IOMMU, a
+    /// swiotlb bounce slot, a DMA offset): the device is not direct-mapped.
+    translated: bool,
+    /// Mappings retired by a later map of their address (see [`Replayer::retire_overlapped`]).
+    retired: u64,
+    /// A mapping was made since the device's entries were last drained at lost events.
+    mapped_since_drain: bool,
+}
+
+impl DeviceCounts {
+    /// Whether the device looks like one for which `dma_need_unmap()` is false: dma-direct
+    /// (every DMA address is its physical address) with `dev->dma_skip_sync` set (no sync
+    /// reaches the tracepoints).
+    ///
+    /// The kernel's logic (Linux 6.17 and later): `dma_need_unmap()` in kernel/dma/mapping.c
+    /// returns true unless `dma_map_direct()` and `dev->dma_skip_sync`, and true anyway under
+    /// `CONFIG_DMA_API_DEBUG` (stock kernels are built without it). `dma_skip_sync` starts as
+    /// `dev_is_dma_coherent()` (`dma_setup_need_sync`), and `swiotlb_tbl_map_single()` clears
+    /// it at the first bounce. While it is set, `dma_sync_*` (include/linux/dma-mapping.h,
+    /// `dma_dev_need_sync()`) return before `__dma_sync_*`, which hold the tracepoints: a
+    /// device that skips syncs shows none. dma-direct maps a physical address to itself
+    /// (`phys_to_dma()` in kernel/dma/direct.h, without a `dma_range_map` offset or memory
+    /// encryption). Callers then skip the unmap on purpose: block/blk-mq-dma.c maps each
+    /// request segment with `dma_map_phys()`, and `blk_rq_dma_unmap()`
+    /// (include/linux/blk-mq-dma.h) tells nvme not to unmap when `!dma_need_unmap()`.
+    fn direct_without_syncs(&self) -> bool {
+        !self.translated && self.syncs == 0
+    }
+
+    /// Whether the trace shows the device skipping its unmaps: direct without syncs, and a
+    /// map of a live address. (Mappings never unmapped alone are no evidence: a driver that
+    /// leaks looks the same.)
+    fn skips_unmaps(&self) -> bool {
+        self.direct_without_syncs() && self.retired > 0
+    }
 }
 
 /// Replays a trace, line by line, into a checker of its own. Feed it every line with
@@ -93,9 +133,15 @@ pub struct Replayer {
     checker: Checker,
     file: &'static str,
     only_device: Option<Vec<u8>>,
+    drivers: Vec<(String, String)>,
+    sysfs: Option<std::path::PathBuf>,
     leaks: bool,
     deny: Vec<&'static Rule>,
     line: u64,
+    max_line: usize,
+    /// The task and flags columns of the current line, for its findings.
+    task: Vec<u8>,
+    flags: Vec<u8>,
     devices: HashMap<Box<[u8]>, usize, FxBuildHasher>,
     names: Vec<Box<[u8]>>,
     ids: Vec<DeviceId>,
@@ -113,12 +159,19 @@ pub struct Replayer {
     virt_unreliable: bool,
     /// The calls that made entries of each kind, to name them in reports.
     calls: MapCalls,
+    /// The lines of the live MMIO mappings, to name their call.
+    mmio_lines: std::collections::HashSet<u64, FxBuildHasher>,
 }
 
 /// The trace's names of the calls that made entries of each kind, where the trace used one
-/// name for the kind (`dma_map_phys` rather than the rules' `dma_map_page`).
+/// name for the kind (`dma_map_phys` rather than the rules' `dma_map_page`). MMIO mappings
+/// (`dma_map_resource`, or `dma_map_phys` with `attrs=MMIO`) are named apart: before 6.18 a
+/// trace names them by another call than the page mappings of the same kind.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct MapCalls([Seen; 5]);
+pub(crate) struct MapCalls {
+    kinds: [Seen; 5],
+    mmio: Seen,
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 enum Seen {
@@ -128,16 +181,23 @@ enum Seen {
     Several,
 }
 
-impl MapCalls {
-    fn saw(&mut self, kind: MapKind, call: &'static str) {
-        let Some(i) = MapKind::ALL.iter().position(|&k| k == kind) else {
-            return;
-        };
-        self.0[i] = match self.0[i] {
+impl Seen {
+    fn saw(self, call: &'static str) -> Seen {
+        match self {
             Seen::None => Seen::One(call),
             Seen::One(c) if c == call => Seen::One(c),
             _ => Seen::Several,
-        };
+        }
+    }
+}
+
+impl MapCalls {
+    fn saw(&mut self, kind: MapKind, mmio: bool, call: &'static str) {
+        if mmio {
+            self.mmio = self.mmio.saw(call);
+        } else if let Some(i) = MapKind::ALL.iter().position(|&k| k == kind) {
+            self.kinds[i] = self.kinds[i].saw(call);
+        }
     }
 
     /// The call that made entries of `kind` in this trace.
@@ -145,10 +205,27 @@ impl MapCalls {
         match MapKind::ALL
             .iter()
             .position(|&k| k == kind)
-            .map(|i| self.0[i])
+            .map(|i| self.kinds[i])
         {
             Some(Seen::One(call)) => call,
             _ => kind.map_call(),
+        }
+    }
+
+    /// The call that made MMIO mappings in this trace.
+    pub(crate) fn mmio_name(&self) -> &'static str {
+        match self.mmio {
+            Seen::One(call) => call,
+            _ => DmaCall::MapResource.name(),
+        }
+    }
+
+    /// The call that made an entry of `kind`, MMIO or not.
+    pub(crate) fn name_for(&self, kind: MapKind, mmio: bool) -> &'static str {
+        if mmio {
+            self.mmio_name()
+        } else {
+            self.name(kind)
         }
     }
 
@@ -170,9 +247,14 @@ impl Replayer {
             checker,
             file,
             only_device: options.device.map(String::into_bytes),
+            drivers: options.drivers,
+            sysfs: options.sysfs,
             leaks: options.leaks,
             deny,
             line: 0,
+            max_line: options.max_line,
+            task: Vec::new(),
+            flags: Vec::new(),
             devices: HashMap::default(),
             names: Vec::new(),
             ids: Vec::new(),
@@ -190,6 +272,7 @@ impl Replayer {
             per_call: [0; DmaCall::ALL.len()],
             virt_unreliable: false,
             calls: MapCalls::default(),
+            mmio_lines: Default::default(),
         })
     }
 
@@ -203,8 +286,12 @@ impl Replayer {
         self.line
     }
 
-    /// Replay the next line of the trace (without its newline; a trailing `\r` is ignored).
+    /// Replay the next line of the trace (without its newline; a trailing `\r` is ignored). A
+    /// line longer than [`TraceOptions::max_line`] is malformed.
     pub fn line(&mut self, text: &[u8]) {
+        if text.len() > self.max_line {
+            return self.overlong_line(text);
+        }
         self.line += 1;
         let n = self.line;
         match parse::parse_line(text) {
@@ -227,14 +314,34 @@ impl Replayer {
             Ok(Line::BufferStarted { cpu }) => self.lost(n, cpu, None, true),
             Ok(Line::Event(raw)) => {
                 self.state.saw(raw.cpu.unwrap_or(0), n);
-                match parse::parse_event(raw.name, raw.body) {
-                    Err(e) => self.malformed(n, e.reason, text),
-                    Ok(Parsed::Other) => self.other(raw.name),
-                    Ok(Parsed::UnknownDma) => {
-                        let name = String::from_utf8_lossy(raw.name).into_owned();
-                        *self.summary.unknown_dma_events.entry(name).or_default() += 1;
+                // A dma event is parsed in place (no `Parsed` to move around).
+                if let Some(call) = DmaCall::from_name(raw.name) {
+                    match parse::parse_dma(call, raw.body) {
+                        Err(e) => self.malformed(n, e.reason, text),
+                        Ok(ev) => {
+                            self.task.clear();
+                            self.task.extend_from_slice(raw.task);
+                            self.flags.clear();
+                            self.flags.extend_from_slice(raw.flags);
+                            self.dma(n, raw.context, &ev, text);
+                        }
                     }
-                    Ok(Parsed::Dma(ev)) => self.dma(n, raw.context, ev, text),
+                } else {
+                    match parse::parse_event(raw.name, raw.body) {
+                        Ok(Parsed::UnknownDma) => {
+                            // Names come from the trace: count at most a few of them.
+                            let names = &mut self.summary.unknown_dma_events;
+                            let name = String::from_utf8_lossy(raw.name).into_owned();
+                            let key =
+                                if names.len() < OTHER_NAMES_AT_MOST || names.contains_key(&name) {
+                                    name
+                                } else {
+                                    "...".to_string()
+                                };
+                            *names.entry(key).or_default() += 1;
+                        }
+                        _ => self.other(raw.name),
+                    }
                 }
             }
         }
@@ -244,14 +351,59 @@ impl Replayer {
         }
     }
 
+    /// The next line of the trace is longer than [`TraceOptions::max_line`]: it is malformed,
+    /// and `start` is its beginning (the rest is never buffered).
+    pub fn overlong_line(&mut self, start: &[u8]) {
+        self.line += 1;
+        let reason = format!("a line longer than {} bytes", self.max_line);
+        self.malformed(self.line, &reason, start);
+    }
+
+    /// The traced machine has `n` CPUs (what a trace's header says; `trace_pipe` has none).
+    pub fn declare_cpus(&mut self, n: u32) {
+        self.summary.cpus = Some(n);
+        self.state.declare_cpus(n);
+    }
+
+    /// The stream has caught up with the kernel (a live pipe went quiet): every CPU's events up
+    /// to now have been read, so no later lost-events marker can explain a finding held so
+    /// far. Report them.
+    pub fn caught_up(&mut self) {
+        if self.state.holding() {
+            let ready = self.state.release(true);
+            self.report_held(ready);
+        }
+    }
+
+    /// The violations reported so far, as [`TraceReplay::violations`](super::TraceReplay::violations)
+    /// gives them (in the order found).
+    pub fn violations(&self) -> Vec<crate::report::Violation> {
+        let mut v = self.checker.violations();
+        for x in &mut v {
+            super::dress(x, &self.deny, &self.calls);
+        }
+        v
+    }
+
+    /// How many violations have been reported so far (cheap: a counter).
+    pub fn violations_reported(&self) -> u64 {
+        self.checker.inner().reporter.errors()
+    }
+
+    /// The longest line read (see [`TraceOptions::max_line`]).
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
     fn malformed(&mut self, line: u64, reason: &str, text: &[u8]) {
         self.summary.malformed += 1;
         if self.summary.malformed_lines.len() < MALFORMED_KEPT {
-            let text = &text[..text.len().min(160)];
             self.summary.malformed_lines.push(MalformedLine {
                 line,
                 reason: reason.to_string(),
-                text: String::from_utf8_lossy(text).trim_end().to_string(),
+                text: super::summary::printable(text, MALFORMED_TEXT)
+                    .trim_end()
+                    .to_string(),
             });
         }
     }
@@ -269,23 +421,31 @@ impl Replayer {
     /// CPU `cpu` lost events before `line`: findings they explain are set aside, and every
     /// live mapping is forgotten (its release may be among the lost events).
     fn lost(&mut self, line: u64, cpu: u32, events: Option<u64>, buffer_started: bool) {
-        self.summary.losses.push(Loss {
-            line,
-            cpu,
-            events,
-            buffer_started,
-        });
+        self.summary.lost_markers += 1;
+        if self.summary.losses.len() < super::summary::EXAMPLES {
+            self.summary.losses.push(Loss {
+                line,
+                cpu,
+                events,
+                buffer_started,
+            });
+        }
         self.summary.lost_events += events.unwrap_or(0);
         for held in self.state.lost(cpu, line) {
             let example = self.example(&held.ev, &held.finding, super::state::LOST);
             self.summary.uncertain.add(example);
         }
         let tracker = &self.checker.inner().tracker;
-        for &id in &self.ids {
-            self.summary.forgotten += tracker.drain_device(id).len() as u64;
+        // Only devices that mapped since the last drain can hold entries: a drain visits
+        // every shard.
+        for (c, &id) in self.counts.iter_mut().zip(&self.ids) {
+            if std::mem::take(&mut c.mapped_since_drain) {
+                self.summary.forgotten += tracker.drain_device(id).len() as u64;
+            }
         }
         self.sg_live.clear();
         self.truncated_live.clear();
+        self.mmio_lines.clear();
     }
 
     /// The index of the device named `name`, registering it on first sight; `None` when the
@@ -301,11 +461,13 @@ impl Replayer {
         }
         let i = match self.devices.get(name) {
             Some(&i) => i,
+            None if self.devices.len() >= DEVICES_AT_MOST => return None,
             None => {
-                let label = String::from_utf8_lossy(name);
+                let label = super::summary::printable(name, usize::MAX);
+                let driver = self.driver_of(&label);
                 let id = self
                     .checker
-                    .register_device(label.as_ref().into(), "unknown".into());
+                    .register_device(label.as_str().into(), driver.into());
                 let i = self.ids.len();
                 self.ids.push(id);
                 self.names.push(name.into());
@@ -318,13 +480,27 @@ impl Replayer {
         Some(i)
     }
 
-    fn dma(&mut self, n: u64, context: Option<CallContext>, ev: DmaEvent<'_>, text: &[u8]) {
+    /// The driver of `device`: as the options name it, or as sysfs says, or `unknown`.
+    fn driver_of(&self, device: &str) -> String {
+        if let Some((_, driver)) = self.drivers.iter().find(|(d, _)| d == device) {
+            return driver.clone();
+        }
+        self.sysfs
+            .as_deref()
+            .and_then(|root| super::sysfs::driver_of(root, device))
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    fn dma(&mut self, n: u64, context: Option<CallContext>, ev: &DmaEvent<'_>, text: &[u8]) {
         let too_big =
             ev.size.is_some_and(|s| s > MAX_MAPPING) || ev.sizes.iter().any(|&s| s > MAX_MAPPING);
         if too_big {
             return self.malformed(n, "a size over 4 GiB for one mapping", text);
         }
         let Some(d) = self.device(ev.device) else {
+            if self.only_device.is_none() {
+                return self.malformed(n, "a device beyond the 4096 a trace may name", text);
+            }
             self.summary.filtered_events += 1;
             return;
         };
@@ -341,16 +517,16 @@ impl Replayer {
             context: context.unwrap_or_default(),
         };
         match ev.call {
-            DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => self.map_single(&cx, &ev),
+            DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => self.map_single(&cx, ev),
             DmaCall::UnmapPage | DmaCall::UnmapPhys | DmaCall::UnmapResource => {
                 let mut e = cx.event(Op::Unmap, ev.call, MapKind::Page);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 if ev.call == DmaCall::UnmapResource {
                     e.attrs |= DmaAttrs::MMIO;
                 }
                 self.release(&cx, e);
             }
-            DmaCall::Alloc | DmaCall::AllocPages => self.alloc(&cx, &ev),
+            DmaCall::Alloc | DmaCall::AllocPages => self.alloc(&cx, ev),
             DmaCall::Free | DmaCall::FreePages => {
                 let kind = if ev.call == DmaCall::Free {
                     MapKind::Coherent
@@ -358,7 +534,16 @@ impl Replayer {
                     MapKind::Noncoherent
                 };
                 let mut e = cx.event(Op::Unmap, ev.call, kind);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
+                if kind == MapKind::Coherent && ev.virt_addr == Some(0) {
+                    // dma_free_attrs() (kernel/dma/mapping.c) traces the free, then returns
+                    // for a NULL `cpu_addr`: no allocation ends. Its WARN_ON(irqs_disabled())
+                    // comes first, so the context is still checked.
+                    self.summary.null_frees += 1;
+                    let mut out = Findings::new();
+                    rules::release::check_release_context(&e, &mut out);
+                    return self.conclude(&e, out);
+                }
                 if kind == MapKind::Coherent && !self.virt_unreliable {
                     e.cpu_addr = ev.virt_addr;
                 }
@@ -366,15 +551,15 @@ impl Replayer {
             }
             DmaCall::AllocSgt => {
                 let mut e = cx.event(Op::Map, ev.call, MapKind::Sg);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 e.nents = Some(count(ev.phys_addrs.len()));
                 e.mapped_ents = 1;
                 self.summary.cache_unchecked += u64::from(e.dir != Direction::ToDevice);
-                self.map(&cx, e, ev.gfp);
+                self.map(&cx, e, ev.gfp, false);
             }
             DmaCall::FreeSgt => {
                 let mut e = cx.event(Op::Unmap, ev.call, MapKind::Sg);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 e.nents = Some(count(ev.phys_addrs.len()));
                 self.release(&cx, e);
             }
@@ -383,11 +568,14 @@ impl Replayer {
                 self.summary.failed += 1;
                 // This event's `dma_addrs` are the list's physical addresses.
                 if let Some(&first) = ev.dma_addrs.first() {
+                    if self.sg_failed.len() >= RELEASED_LISTS_AT_MOST {
+                        self.sg_failed.clear();
+                    }
                     self.sg_failed.insert((cx.id, first), cx.site);
                 }
             }
-            DmaCall::MapSg => self.map_sg(&cx, &ev),
-            DmaCall::UnmapSg => self.unmap_sg(&cx, &ev),
+            DmaCall::MapSg => self.map_sg(&cx, ev),
+            DmaCall::UnmapSg => self.unmap_sg(&cx, ev),
             DmaCall::SyncSingleForCpu | DmaCall::SyncSingleForDevice => {
                 let op = if ev.call == DmaCall::SyncSingleForCpu {
                     Op::SyncForCpu
@@ -395,7 +583,7 @@ impl Replayer {
                     Op::SyncForDevice
                 };
                 let mut e = cx.event(op, ev.call, MapKind::Page);
-                fill(&mut e, &ev);
+                fill(&mut e, ev);
                 self.sync(&cx, &[e], None);
             }
             DmaCall::SyncSgForCpu | DmaCall::SyncSgForDevice => {
@@ -431,13 +619,20 @@ impl Replayer {
         if ev.call == DmaCall::MapResource {
             e.attrs |= DmaAttrs::MMIO;
         }
+        let mut retire = false;
         if !e.attrs.contains(DmaAttrs::MMIO) {
             e.phys_addr = ev.phys_addr.filter(|p| p.checked_add(e.size).is_some());
+            let counts = &mut self.counts[cx.device];
+            if ev.phys_addr == Some(e.dma_addr) {
+                retire = counts.direct_without_syncs();
+            } else {
+                counts.translated = true;
+            }
         }
         if e.phys_addr.is_none() && e.dir != Direction::ToDevice {
             self.summary.cache_unchecked += 1;
         }
-        self.map(cx, e, None);
+        self.map(cx, e, None, retire);
     }
 
     fn alloc(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
@@ -460,11 +655,13 @@ impl Replayer {
         } else if e.dir != Direction::ToDevice {
             self.summary.cache_unchecked += 1;
         }
-        self.map(cx, e, ev.gfp);
+        self.map(cx, e, ev.gfp, false);
     }
 
-    /// A mapping begins: the argument rules, then the engine.
-    fn map(&mut self, cx: &Cx, e: Event, gfp: Option<Gfp>) {
+    /// A mapping begins: the argument rules, then the engine. `retire`: the device skips its
+    /// unmaps (see [`DeviceCounts::direct_without_syncs`]), so the live mappings this one
+    /// overlaps are retired first.
+    fn map(&mut self, cx: &Cx, e: Event, gfp: Option<Gfp>, retire: bool) {
         let mut out = Findings::new();
         if let Some(gfp) = gfp {
             rules::context::check_alloc(&e, gfp, &mut out);
@@ -472,24 +669,101 @@ impl Replayer {
         if rules::map::check_direction(&e, &mut out)
             && rules::map::check_map_range(&e, e.dma_addr, &mut out)
         {
+            if retire {
+                self.retire_at(cx, e.dma_addr);
+            }
             let inner = self.checker.inner();
             inner.record_map(&e, &mut out);
-            if e.kind.fails_with_mapping_error() {
-                // Kernel traces do not show dma_mapping_error: take every map as tested.
-                inner.record_error_check(e.device, e.dma_addr);
+            if retire {
+                self.retire_overlapped(cx, &e, &mut out);
             }
+            // Kernel traces do not show dma_mapping_error, and `unmap-unchecked` is allowed in
+            // a replay (see `build_checker`): entries are not marked as tested, which would
+            // cost a second table lookup per map for a flag nothing reads.
             self.counts[cx.device].maps += 1;
-            self.calls.saw(e.kind, e.call);
+            self.counts[cx.device].mapped_since_drain = true;
+            let mmio = e.attrs.contains(DmaAttrs::MMIO);
+            if mmio {
+                self.mmio_lines
+                    .insert(cx.site.trace().map_or(0, |t| t.line));
+            }
+            self.calls.saw(e.kind, mmio, e.call);
         }
         self.conclude(&e, out);
     }
 
+    /// Retire the single mappings of the device that start at `addr`: on a device that
+    /// skips its unmaps, a new map of a live address is the sign that the old mapping's I/O is
+    /// over (dma-direct hands out the physical address itself, so only a buffer used again
+    /// gives the same address).
+    fn retire_at(&mut self, cx: &Cx, addr: u64) {
+        let tracker = &self.checker.inner().tracker;
+        let single = |e: &Entry| e.kind == MapKind::Page && !e.attrs.contains(DmaAttrs::MMIO);
+        while tracker.update_first(cx.id, addr, single, |_| {}) {
+            let rank = |e: &Entry| u32::from(single(e));
+            if !matches!(
+                tracker.remove(cx.id, addr, rank, &cx.site, "a map of the same address"),
+                Lookup::Found(_)
+            ) {
+                break;
+            }
+            self.counts[cx.device].retired += 1;
+        }
+    }
+
+    /// The same for mappings whose bytes the new one `e` maps again but that start elsewhere
+    /// (a buffer used again at another offset): their `cacheline-overlap` findings go, and
+    /// they are retired. Mappings that only share a cache line with it, bytes apart, are two
+    /// live buffers: that finding stays.
+    fn retire_overlapped(&mut self, cx: &Cx, e: &Event, out: &mut Findings) {
+        let end = e.dma_addr.saturating_add(e.size);
+        let tracker = &self.checker.inner().tracker;
+        let mut retired = 0;
+        out.retain(|f| {
+            if !std::ptr::eq(f.rule, &rules::CACHELINE_OVERLAP) {
+                return true;
+            }
+            let Some((site, _)) = f.mapped_at else {
+                return true;
+            };
+            let Some(addr) = f.details.iter().find_map(|d| match d.value {
+                Value::Addr(a) if d.key == "other_dma_addr" => Some(a),
+                _ => None,
+            }) else {
+                return true;
+            };
+            let partner = |p: &Entry| {
+                p.site == site
+                    && p.kind == MapKind::Page
+                    && !p.attrs.contains(DmaAttrs::MMIO)
+                    && p.dma_addr < end
+                    && e.dma_addr < p.dma_addr.saturating_add(p.size)
+            };
+            if !tracker.update_first(cx.id, addr, partner, |_| {}) {
+                return true;
+            }
+            let rank = |e: &Entry| u32::from(partner(e));
+            let gone = matches!(
+                tracker.remove(cx.id, addr, rank, &cx.site, "a map of the same address"),
+                Lookup::Found(_)
+            );
+            retired += u64::from(gone);
+            !gone
+        });
+        self.counts[cx.device].retired += retired;
+    }
+
     fn release(&mut self, cx: &Cx, e: Event) {
         let mut out = Findings::new();
-        if self.checker.inner().record_release(&e, &mut out).is_some() {
+        let released = self.checker.inner().record_release(&e, &mut out);
+        if released.is_some() {
             self.counts[cx.device].releases += 1;
         }
         self.conclude(&e, out);
+        if let Some(entry) = released.filter(|r| r.attrs.contains(DmaAttrs::MMIO)) {
+            self.mmio_lines
+                .remove(&entry.site.trace().map_or(0, |t| t.line));
+        }
     }
 
     /// Syncs of `segments`; `list` is the event of a whole sg call, reported once for all.
@@ -524,9 +798,14 @@ impl Replayer {
             return;
         }
         let truncated = ev.truncated || (shown as u64) < u64::from(ents);
-        // Each DMA segment is one entry of the list when none were merged: then the entry's
-        // physical address is known.
-        let one_to_one = !truncated && nents == ents && ev.phys_addrs.len() == shown;
+        // dma-direct maps each entry to its own physical address, without merging.
+        if nents != ents || ev.phys_addrs.iter().zip(&ev.dma_addrs).any(|(p, d)| p != d) {
+            self.counts[cx.device].translated = true;
+        }
+        // Each DMA segment is one entry of the list when none were merged (the full counts
+        // agree): then the entry's physical address is known, also for the first 128 entries
+        // of a list the kernel truncated.
+        let one_to_one = nents == ents && ev.phys_addrs.len() == shown;
         let mut base = cx.event(Op::Map, ev.call, MapKind::Sg);
         base.dir = ev.dir.unwrap_or(Direction::None);
         base.attrs = ev.attrs;
@@ -557,7 +836,8 @@ impl Replayer {
             return;
         }
         self.counts[cx.device].maps += 1;
-        self.calls.saw(MapKind::Sg, base.call);
+        self.counts[cx.device].mapped_since_drain = true;
+        self.calls.saw(MapKind::Sg, false, base.call);
         if truncated {
             self.summary.truncated_sg += 1;
             *self.truncated_live.entry(cx.id).or_default() += 1;
@@ -668,10 +948,11 @@ impl Replayer {
         let inner = checker.inner();
         let truncated = self.truncated_live.get(&ev.device).is_some_and(|&n| n > 0);
         let mut now = Findings::new();
-        for f in out {
+        for mut f in out {
             if inner.reporter.level(f.rule) == Level::Allow {
                 continue;
             }
+            self.annotate(ev, &mut f);
             match self.state.classify(ev, &f, truncated) {
                 Verdict::Report => now.push(f),
                 Verdict::Unknown => {
@@ -691,6 +972,39 @@ impl Replayer {
         }
         if !now.is_empty() {
             inner.finish(ev, now);
+        }
+    }
+
+    /// What a kernel developer needs besides the rule's own details: the task and context
+    /// columns of the line, and for a release, the line that made what it released.
+    fn annotate(&self, ev: &Event, f: &mut Finding) {
+        f.details.push(Detail {
+            key: "task",
+            value: Value::Text(super::summary::printable(&self.task, 64)),
+        });
+        f.details.push(Detail {
+            key: "context",
+            value: Value::Text(context_text(&self.flags, ev.context)),
+        });
+        if let Some((site, call)) = &mut f.mapped_at {
+            if self
+                .mmio_lines
+                .contains(&site.trace().map_or(0, |t| t.line))
+            {
+                *call = self.calls.mmio_name();
+            }
+        }
+        if ev.op == Op::Unmap && f.mapped_at.is_none() {
+            // The release found its entry: its tombstone, buried at this line, says where the
+            // entry was made.
+            let tomb = self
+                .checker
+                .inner()
+                .tracker
+                .tombstone(ev.device, ev.dma_addr);
+            if let Some(t) = tomb.filter(|t| t.released_at == ev.site) {
+                f.mapped_at = Some((t.mapped_at, t.kind.map_call()));
+            }
         }
     }
 
@@ -735,9 +1049,18 @@ impl Replayer {
         }
         let violations = self.checker.violations();
         let live = self.checker.live_entries();
+        let mut skipping = Vec::new();
         for (i, c) in self.counts.iter().enumerate() {
-            let name = String::from_utf8_lossy(&self.names[i]).into_owned();
+            let name = super::summary::printable(&self.names[i], usize::MAX);
             let mine = live.iter().filter(|e| e.device == self.ids[i]);
+            if c.skips_unmaps() {
+                skipping.push(self.ids[i]);
+                summary.unmaps_skipped.push(SkippedUnmaps {
+                    device: name.clone(),
+                    retired: c.retired,
+                    live_at_end: mine.clone().filter(|e| skipped_unmap(e)).count() as u64,
+                });
+            }
             summary.devices.push(DeviceSummary {
                 violations: violations.iter().filter(|v| v.device == name).count() as u64,
                 live_at_end: mine.clone().count() as u64,
@@ -752,12 +1075,48 @@ impl Replayer {
         super::TraceReplay::new(
             self.checker,
             summary,
+            &skipping,
             self.deny,
             self.leaks,
             self.calls,
             self.file,
         )
     }
+}
+
+/// The flags column and what it means: `d.s1. (IRQs off, softirq)`.
+fn context_text(flags: &[u8], cx: CallContext) -> String {
+    if flags.is_empty() {
+        return "unknown (the trace has no flags column)".into();
+    }
+    let mut parts = Vec::new();
+    if cx.irqs_disabled {
+        parts.push("IRQs off");
+    }
+    if cx.hardirq {
+        parts.push("hard IRQ");
+    }
+    if cx.softirq {
+        parts.push("softirq");
+    }
+    if parts.is_empty() {
+        parts.push(if cx.atomic {
+            "preemption off"
+        } else {
+            "process context"
+        });
+    }
+    format!(
+        "{} ({})",
+        super::summary::printable(flags, 16),
+        parts.join(", ")
+    )
+}
+
+/// Whether a live entry is a single mapping whose unmap a device that skips unmaps leaves out
+/// (coherent allocations and sg lists are always released).
+pub(crate) fn skipped_unmap(e: &Entry) -> bool {
+    e.kind == MapKind::Page && !e.attrs.contains(DmaAttrs::MMIO)
 }
 
 /// What every event of one trace line shares.
@@ -803,7 +1162,11 @@ fn build_checker(o: &TraceOptions) -> Result<(Checker, Vec<&'static Rule>), Conf
     let mut probe = Config::default();
     if o.read_env {
         if let Ok(spec) = std::env::var(ENV_VAR) {
-            probe.apply_spec(&spec);
+            // A mistyped directive is an error here, as it is for every checker (which would
+            // panic in `build`): the command says so and exits instead.
+            if let Some(e) = probe.apply_spec(&spec).into_iter().next() {
+                return Err(e);
+            }
         }
     }
     let mut builder = Checker::builder().env(o.read_env);
@@ -818,7 +1181,9 @@ fn build_checker(o: &TraceOptions) -> Result<(Checker, Vec<&'static Rule>), Conf
         .copied()
         .filter(|r| probe.level(r) == Level::Deny && !std::ptr::eq(*r, &rules::UNMAP_UNCHECKED))
         .collect();
+    // The replay's report is the command's output; `DMACHECK_REPORT` is for test checkers.
     let mut builder = builder
+        .report_on_drop(false)
         .print(false)
         .digests(false)
         .memory(MemoryConfig {

@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::types::MapKind;
 
+/// How many lines of its entries a leak group lists.
+pub(crate) const LEAK_LINES: usize = 8;
+
 /// How many examples each category keeps.
 pub(crate) const EXAMPLES: usize = 20;
 
@@ -26,13 +29,16 @@ pub struct TraceSummary {
     pub other_events: u64,
     /// The most frequent names among them (at most 32 names are counted).
     pub other_names: BTreeMap<String, u64>,
-    /// Events named like the `dma` subsystem's that dmacheck does not know, per name.
+    /// Events named like the `dma` subsystem's that dmacheck does not know, per name (at most
+    /// 32 names; more are counted under `...`).
     pub unknown_dma_events: BTreeMap<String, u64>,
     /// `dma` events of devices left out by the device filter.
     pub filtered_events: u64,
     /// Failed maps and allocations (`DMA_MAPPING_ERROR`, a NULL allocation, `dma_map_sg_err`,
     /// `dma_alloc_sgt_err`): no mapping was made.
     pub failed: u64,
+    /// `dma_free` of NULL (`virt_addr=0000000000000000`): no-ops, as in the kernel.
+    pub null_frees: u64,
     /// Lines that could not be read, in all.
     pub malformed: u64,
     /// The first of them.
@@ -46,6 +52,8 @@ pub struct TraceSummary {
     pub overwritten: Option<u64>,
     /// Lost-events markers, in order.
     pub losses: Vec<Loss>,
+    /// Lost-events markers in all (`losses` keeps the first 20).
+    pub lost_markers: u64,
     /// Events lost, in all, where the markers say how many.
     pub lost_events: u64,
     /// Mappings live at a lost-events marker, forgotten there: their fate is unknown.
@@ -61,6 +69,9 @@ pub struct TraceSummary {
     pub cache_unchecked: u64,
     /// Per device, in order of first appearance.
     pub devices: Vec<DeviceSummary>,
+    /// Devices that skip their unmaps as `dma_need_unmap()` allows (direct-mapped, no syncs):
+    /// what was not reported for them.
+    pub unmaps_skipped: Vec<SkippedUnmaps>,
     /// Mappings live at the end of the trace, grouped by device, kind and size.
     pub leaks: Vec<LeakGroup>,
     /// Whether the replay took the trace to cover the driver from its start.
@@ -151,6 +162,19 @@ pub struct DeviceSummary {
     pub live_bytes: u64,
 }
 
+/// A device that skips its unmaps on purpose: dma-direct with `dma_skip_sync` set, where
+/// `dma_need_unmap()` is false and callers such as the block layer do not unmap. A new map of
+/// a live address retires the old mapping, and mappings live at the end are no leaks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SkippedUnmaps {
+    /// The device.
+    pub device: String,
+    /// Mappings retired by a later map of their address.
+    pub retired: u64,
+    /// Single mappings live at the end, not reported as leaks.
+    pub live_at_end: u64,
+}
+
 /// Mappings live at the end of the trace, of one device, kind and size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LeakGroup {
@@ -161,12 +185,17 @@ pub struct LeakGroup {
     /// The same, as a [`MapKind`].
     #[serde(skip)]
     pub map_kind: MapKind,
+    /// MMIO mappings (`dma_map_resource`), grouped apart.
+    #[serde(skip)]
+    pub mmio: bool,
     /// The size of each.
     pub size: u64,
     /// How many.
     pub entries: u64,
     /// The line of the oldest.
     pub first_line: u64,
+    /// The lines of the oldest few (at most 8), in order.
+    pub lines: Vec<u64>,
 }
 
 impl TraceSummary {
@@ -204,6 +233,15 @@ impl TraceSummary {
                 plural(d.violations, "violation"),
                 d.live_at_end,
                 plural(d.live_bytes, "byte")
+            );
+        }
+        for u in &self.unmaps_skipped {
+            let _ = writeln!(
+                s,
+                "  {}: direct-mapped without syncs, so dma_need_unmap() is false and unmaps may be skipped (as the block layer does): {} retired by a new map of their address, {} live at the end; neither reported",
+                u.device,
+                plural(u.retired, "mapping"),
+                u.live_at_end
             );
         }
         if self.other_events > 0 {
@@ -263,13 +301,11 @@ impl TraceSummary {
                 "  the ring buffer overwrote {n} events before the trace was read: the trace starts mid-run"
             );
         }
-        if !self.losses.is_empty() {
+        if self.lost_markers > 0 {
             let _ = writeln!(
                 s,
                 "  STATE UNCERTAIN: {} lost-events markers ({} events lost where counted); {} live mappings forgotten there; findings the lost events could explain are not reported",
-                self.losses.len(),
-                self.lost_events,
-                self.forgotten
+                self.lost_markers, self.lost_events, self.forgotten
             );
             for l in self.losses.iter().take(EXAMPLES) {
                 let what = match (l.buffer_started, l.events) {
@@ -321,15 +357,52 @@ impl TraceSummary {
                 "  {total} mappings live at the end of the trace, by device and size (a trace may end while the driver is running: capture past the driver's removal for a definite answer):"
             );
             for l in &self.leaks {
+                let lines: Vec<String> = l.lines.iter().map(u64::to_string).collect();
+                let more = l.entries.saturating_sub(l.lines.len() as u64);
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "    {}: {} {} x {} bytes, oldest at line {}",
-                    l.device, l.entries, l.kind, l.size, l.first_line
+                    "    {}: {} {} x {} bytes, made at {} {}{more}",
+                    l.device,
+                    l.entries,
+                    l.kind,
+                    l.size,
+                    if l.entries == 1 { "line" } else { "lines" },
+                    lines.join(", ")
                 );
             }
         }
         s
     }
+}
+
+/// Bytes of a trace as text that is safe to print on a terminal: at most `max` bytes of it,
+/// valid UTF-8 as is, control characters and invalid bytes escaped (`\x1b`), so a trace can
+/// never send escape sequences to the terminal through a report.
+pub(crate) fn printable(bytes: &[u8], max: usize) -> String {
+    let cut = &bytes[..bytes.len().min(max)];
+    let mut s = String::with_capacity(cut.len());
+    for chunk in cut.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                if (c as u32) < 0x100 {
+                    let _ = write!(s, "\\x{:02x}", c as u32);
+                } else {
+                    let _ = write!(s, "\\u{{{:x}}}", c as u32);
+                }
+            } else {
+                s.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(s, "\\x{b:02x}");
+        }
+    }
+    s
 }
 
 /// `1 event`, `2 events`.

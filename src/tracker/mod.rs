@@ -209,6 +209,10 @@ struct Held {
 }
 
 impl Held {
+    fn same_key(&self, other: &Held) -> bool {
+        self.device == other.device && self.dma_addr == other.dma_addr && self.first == other.first
+    }
+
     fn end(&self) -> u64 {
         self.first + u64::from(self.lines)
     }
@@ -533,12 +537,19 @@ impl Tracker {
     /// Add a live entry. Returns the live entries that already hold any of its cache lines.
     #[inline]
     pub fn insert(&self, entry: &Entry) -> Vec<LineHolder> {
-        let overlaps = entry
+        let held = entry
             .cache_lines
             .map(|lines| self.lines.insert(entry, lines))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|held| self.line_holder(held))
+            .unwrap_or_default();
+        // Holders with the same address and lines (one buffer mapped several times) are told
+        // apart by age: the n-th of them is the n-th oldest such entry.
+        let overlaps = held
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let nth = held[..i].iter().filter(|o| o.same_key(h)).count();
+                self.line_holder(*h, nth)
+            })
             .collect();
         let first = entry.dma_addr >> BUCKET_SHIFT;
         let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
@@ -551,15 +562,17 @@ impl Tracker {
         overlaps
     }
 
-    /// The kind and site of a line holder, from its entry (gone if it was released meanwhile).
-    fn line_holder(&self, held: Held) -> Option<LineHolder> {
+    /// The kind and site of a line holder, from its entry (gone if it was released meanwhile):
+    /// the `nth` oldest entry that matches it.
+    fn line_holder(&self, held: Held, nth: usize) -> Option<LineHolder> {
         let e = self
             .shard(held.dma_addr >> BUCKET_SHIFT)
             .lock()
-            .find_first(
+            .find_nth_oldest(
                 held.device,
                 held.dma_addr,
                 |e| e.cache_lines.is_some_and(|(first, _)| first == held.first),
+                nth,
                 self.line_offset,
             )?;
         Some(LineHolder {

@@ -266,21 +266,26 @@ impl Shard {
     }
 
     /// A copy of the oldest entry of `device` at `addr` that `pick` accepts.
-    pub(super) fn find_first(
+    pub(super) fn find_nth_oldest(
         &self,
         device: DeviceId,
         addr: DmaAddr,
         pick: impl Fn(&Entry) -> bool,
+        nth: usize,
         line_offset: u64,
     ) -> Option<Entry> {
-        self.chain(addr >> BUCKET_SHIFT)
+        // The chain runs newest first.
+        let mut found: smallvec::SmallVec<[Entry; 2]> = self
+            .chain(addr >> BUCKET_SHIFT)
             .filter(|&s| {
                 let r = &self.records[s as usize];
                 r.dma_addr == addr && r.device == device.0
             })
             .map(|s| self.decode(s, line_offset))
             .filter(|e| pick(e))
-            .last()
+            .collect();
+        let i = found.len().checked_sub(nth + 1)?;
+        Some(found.swap_remove(i))
     }
 
     /// Run `f` on the oldest entry of `device` at `addr` that `pick` accepts (and store what it
