@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use dmacheck::{
-    Checker, CheckerBuilder, Device, Direction, DmaAddr, Gfp, Rule, Site, Violation,
+    Checker, CheckerBuilder, Device, DeviceBuilder, Direction, DmaAddr, Gfp, Rule, Site, Violation,
     dma_map_single, dma_mapping_error, dma_unmap_single, kfree, kmalloc,
 };
 
@@ -114,7 +114,18 @@ pub enum Via {
 
 /// A device `name` bound to `driver` on `via`, checked to have the backend `via` names.
 pub fn device_via(checker: &Checker, name: &str, driver: &str, via: Via) -> Device {
-    let b = checker.device(name).driver(driver);
+    device_via_with(checker, name, driver, via, |b| b)
+}
+
+/// Like [`device_via`], with more settings (masks, segment limits) applied by `configure`.
+pub fn device_via_with(
+    checker: &Checker,
+    name: &str,
+    driver: &str,
+    via: Via,
+    configure: impl FnOnce(DeviceBuilder) -> DeviceBuilder,
+) -> Device {
+    let b = configure(checker.device(name).driver(driver));
     let (dev, expected) = match via {
         Via::Direct => (b.build(), "direct"),
         Via::Iommu => (b.iommu().build(), "iommu"),
