@@ -155,3 +155,30 @@ macro_rules! on_each_backend {
         }
     )*};
 }
+
+/// Whether this process is a child started by [`run_test_as_child`] with `marker`.
+pub fn is_child(marker: &str) -> bool {
+    std::env::var_os(marker).is_some()
+}
+
+/// Run the test `test` of this test binary again in a child process, its output not captured
+/// by the test harness, with `marker` and `env` set (and `DMACHECK` and colours unset), so the
+/// parent can look at what the child printed. The child must succeed.
+pub fn run_test_as_child(test: &str, marker: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("this test binary"));
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(marker, "1")
+        .env_remove("DMACHECK")
+        .env_remove("DMACHECK_REPORT")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the child runs");
+    assert!(
+        out.status.success(),
+        "the child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
