@@ -647,3 +647,152 @@ fn sync_of_exactly_the_longer_of_two_mappings_at_one_address_picks_the_longer() 
     kfree(&checker, buf);
     checker.assert_clean();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Which of several mappings containing a sync's handle the sync is judged against: the one
+// starting at the handle, then the one the sync fits in, then the same entry count (sg), the
+// same direction, the same size, each criterion outweighing all those after it together.
+
+/// Map parts `(offset, len, dir)` of one 1 KiB buffer (all in one page), in the order given,
+/// sync `(offset, len, dir)` of it for the CPU, and return the part the CPU got: the mapping
+/// the sync was judged against.
+fn mapping_chosen_by_sync(
+    parts: &[(usize, usize, Direction)],
+    sync: (usize, usize, Direction),
+) -> (usize, usize) {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
+    let base = virt_to_phys(&checker, buf).expect("kmalloc memory");
+    assert_eq!(base / PAGE_SIZE as u64, (base + 1023) / PAGE_SIZE as u64);
+    let dmas: Vec<DmaAddr> = parts
+        .iter()
+        .map(|&(offset, len, dir)| {
+            let dma = dma_map_single(&dev, buf.wrapping_add(offset), len, dir);
+            assert_eq!(dma_mapping_error(&dev, dma), 0);
+            dma
+        })
+        .collect();
+    checker.take_violations(); // Overlapping writable parts share cache lines.
+
+    dma_sync_single_for_cpu(&dev, base + sync.0 as u64, sync.1, sync.2);
+
+    let got: Vec<(usize, usize)> = checker
+        .live_entries()
+        .iter()
+        .filter(|e| e.cpu_ranges.iter().next().is_some())
+        .map(|e| ((e.dma_addr - base) as usize, e.size as usize))
+        .collect();
+    assert_eq!(got.len(), 1, "one mapping is synced: {got:?}");
+    for (&(_, len, dir), dma) in parts.iter().zip(dmas) {
+        dma_unmap_single(&dev, dma, len, dir);
+    }
+    kfree(&checker, buf);
+    got[0]
+}
+
+/// The sync is judged against `expected`, whichever order the mappings were made in.
+#[track_caller]
+fn assert_sync_chooses(
+    expected: (usize, usize, Direction),
+    other: (usize, usize, Direction),
+    sync: (usize, usize, Direction),
+) {
+    for parts in [[expected, other], [other, expected]] {
+        assert_eq!(
+            mapping_chosen_by_sync(&parts, sync),
+            (expected.0, expected.1),
+            "mapped in the order {parts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_starting_at_its_handle_over_all_else() {
+    use Direction::{FromDevice, ToDevice};
+    // The other contains the handle, fits the sync and has its direction, but starts earlier.
+    assert_sync_chooses(
+        (256, 64, ToDevice),
+        (128, 256, FromDevice),
+        (256, 128, FromDevice),
+    );
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_it_fits_in_over_direction_and_size() {
+    use Direction::{FromDevice, ToDevice};
+    assert_sync_chooses(
+        (256, 192, ToDevice),
+        (256, 64, FromDevice),
+        (256, 128, FromDevice),
+    );
+    // Fitting outweighs the same size: only a longer mapping than the sync can hold it here.
+    assert_sync_chooses(
+        (256, 192, ToDevice),
+        (256, 128, FromDevice),
+        (256, 160, FromDevice),
+    );
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_with_its_direction_over_its_size() {
+    use Direction::{FromDevice, ToDevice};
+    assert_sync_chooses(
+        (256, 192, FromDevice),
+        (256, 128, ToDevice),
+        (256, 128, FromDevice),
+    );
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_of_its_size_when_all_else_is_equal() {
+    use Direction::FromDevice;
+    assert_sync_chooses(
+        (256, 128, FromDevice),
+        (256, 192, FromDevice),
+        (256, 128, FromDevice),
+    );
+}
+
+/// The same bytes in two sg lists of 1 and 2 entries: a sync of the one-entry list is judged
+/// against its own segment, not the other list's segment at the same address, although that
+/// one has the sync's direction.
+#[test]
+fn an_sg_sync_prefers_the_segment_of_its_entry_count_over_direction() {
+    for one_entry_list_first in [true, false] {
+        let checker = checker();
+        let dev = device(&checker, "sda");
+        let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
+        let other = kmalloc(&checker, 512, Gfp::KERNEL);
+        let mut one = SgTable::new(1);
+        sg_set_buf(&mut one, 0, buf, 128);
+        let mut two = SgTable::new(2);
+        sg_set_buf(&mut two, 0, buf, 128);
+        sg_set_buf(&mut two, 1, other, 512);
+        let map_one = |one: &mut SgTable| dma_map_sg(&dev, one, 1, Direction::ToDevice);
+        let map_two = |two: &mut SgTable| dma_map_sg(&dev, two, 2, Direction::FromDevice);
+        if one_entry_list_first {
+            assert_eq!(map_one(&mut one), 1);
+            assert_eq!(map_two(&mut two), 2);
+        } else {
+            assert_eq!(map_two(&mut two), 2);
+            assert_eq!(map_one(&mut one), 1);
+        }
+        checker.take_violations();
+
+        // Its own segment was mapped TO_DEVICE: judged against it, the direction is wrong.
+        dma_sync_sg_for_cpu(&dev, &one, 1, Direction::FromDevice);
+
+        assert_eq!(
+            rule_ids(&checker),
+            ["sync-direction-mismatch"],
+            "one-entry list mapped first: {one_entry_list_first}"
+        );
+        checker.take_violations();
+        dma_unmap_sg(&dev, &mut two, 2, Direction::FromDevice);
+        dma_unmap_sg(&dev, &mut one, 1, Direction::ToDevice);
+        kfree(&checker, other);
+        kfree(&checker, buf);
+        assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+    }
+}
