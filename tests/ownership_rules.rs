@@ -1273,7 +1273,7 @@ fn device_access_violation_at_deny_level_panics_after_refusing(via: Via) {
         .downcast_ref::<String>()
         .expect("the report is the panic message");
     assert!(text.contains(DEVICE_ACCESS_DIRECTION.id), "{text}");
-    assert_eq!(checker.count(&DEVICE_ACCESS_DIRECTION), 1);
+    assert_eq!(rule_ids(&checker), [DEVICE_ACCESS_DIRECTION.id]);
     assert_eq!(device_bytes(&dev, dma, 64), data, "the access was refused");
     checker.take_violations();
     dma_unmap_page(&dev, dma, 64, Direction::ToDevice);
