@@ -448,6 +448,26 @@ fn coherent_memory_released_with_unmap_single_is_reported_and_freed() {
     );
 }
 
+/// Coherent memory has no direction of its own: released by the streaming call with any
+/// direction, or a one-way mapping freed as coherent memory, only the function is wrong.
+#[test]
+fn a_release_by_the_other_family_reports_the_function_not_the_direction() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut handle = 0;
+    let cpu = dma_alloc_coherent(&dev, PAGE_SIZE, &mut handle, Gfp::KERNEL);
+    assert!(!cpu.is_null());
+    dma_unmap_single(&dev, handle, PAGE_SIZE, Direction::ToDevice);
+    assert_eq!(rule_ids(&checker), [UNMAP_FUNCTION_MISMATCH.id]);
+    checker.take_violations();
+
+    let (buf, dma) = map_checked(&dev, 128, Direction::ToDevice);
+    dma_free_coherent(&dev, 128, buf, dma);
+    assert_eq!(rule_ids(&checker), [UNMAP_FUNCTION_MISMATCH.id]);
+    assert_eq!(live(&checker), 0);
+    kfree(&checker, buf);
+}
+
 #[test]
 fn streaming_mapping_freed_with_free_coherent_is_reported() {
     let checker = checker();
