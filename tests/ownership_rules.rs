@@ -178,6 +178,27 @@ fn device_access_to_an_address_no_mapping_covers_is_refused(via: Via) {
     assert_tidy(&checker);
 }
 
+fn device_given_the_mapping_error_value_is_refused_and_the_report_says_so(via: Via) {
+    let (checker, dev) = setup(via);
+
+    let mut buf = [0x5au8; 4];
+    assert_eq!(
+        dev.dma_read(DMA_MAPPING_ERROR, &mut buf),
+        Err(DmaFault::Unmapped)
+    );
+
+    assert_eq!(buf, [0x5a; 4]);
+    let v = the_one(&checker, &DEVICE_ACCESS_UNMAPPED);
+    assert_eq!(v.detail_u64("dma_addr"), Some(DMA_MAPPING_ERROR));
+    assert!(
+        v.message.contains("DMA_MAPPING_ERROR") && v.message.contains("failed mapping"),
+        "{}",
+        v.message
+    );
+    checker.take_violations();
+    assert_tidy(&checker);
+}
+
 fn device_given_the_cpu_pointer_is_refused_and_the_report_says_so(via: Via) {
     let (checker, dev) = setup(via);
     let buf = kzalloc(&checker, 256, Gfp::KERNEL);
@@ -254,6 +275,7 @@ fn device_access_inside_its_own_live_mapping_is_silent(via: Via) {
 
 on_each_backend!(
     device_access_to_an_address_no_mapping_covers_is_refused,
+    device_given_the_mapping_error_value_is_refused_and_the_report_says_so,
     device_given_the_cpu_pointer_is_refused_and_the_report_says_so,
     device_access_through_another_devices_mapping_is_refused,
     device_access_inside_its_own_live_mapping_is_silent,
