@@ -33,6 +33,7 @@ fn assert_no_violations_fails_listing_them_and_passes_once_they_are_taken() {
         "{text}"
     );
     assert!(text.contains("unmap-unknown"), "{text}");
+    assert!(!text.contains("not kept"), "all are kept: {text}");
     checker.take_violations();
     checker.assert_no_violations();
     checker.assert_clean();
