@@ -1,8 +1,14 @@
-//! Cache-line overlap and attrs that must match between map and unmap.
+//! Cache-line overlap, partial syncs aligned to cache lines, and attrs that must match
+//! between map and unmap.
 
 mod common;
 
-use common::{assert_mapped_at, checker, device, rule_ids, single_violation};
+use std::ops::Range;
+
+use common::{
+    Via, assert_mapped_at, checker, device, device_via, map_checked, rule_ids, single_violation,
+    unmap_and_free,
+};
 use dmacheck::rules::{CACHELINE_OVERLAP, UNMAP_ATTRS_MISMATCH};
 use dmacheck::*;
 
@@ -223,3 +229,187 @@ fn coherent_memory_freed_without_its_write_combine_attr_is_reported() {
     dma_free_attrs(&dev, 8192, fb, handle, DmaAttrs::WRITE_COMBINE);
     checker.assert_clean();
 }
+
+#[test]
+fn coherent_memory_freed_without_its_alloc_single_pages_attr_is_reported() {
+    let checker = checker();
+    let dev = device(&checker, "gpu0");
+    let mut handle = 0;
+    let line = line!() + 1;
+    let buf = dma_alloc_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    assert!(!buf.is_null());
+    dma_free_attrs(&dev, 4 * PAGE_SIZE, buf, handle, DmaAttrs::empty());
+    let v = single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
+    assert_eq!(
+        v.detail_u64("mapped_attrs"),
+        Some(DmaAttrs::ALLOC_SINGLE_PAGES.bits())
+    );
+    assert_eq!(v.detail_u64("attrs"), Some(0));
+    assert!(v.message.contains("ALLOC_SINGLE_PAGES"), "{}", v.message);
+    assert_mapped_at(&v, FILE, line);
+    checker.take_violations();
+
+    // The other way round: freed with the attr it was not allocated with.
+    let buf = dma_alloc_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::empty(),
+    );
+    dma_free_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        buf,
+        handle,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    let v = single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
+    assert_eq!(
+        v.detail_u64("attrs"),
+        Some(DmaAttrs::ALLOC_SINGLE_PAGES.bits())
+    );
+    checker.take_violations();
+
+    let buf = dma_alloc_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    dma_free_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        buf,
+        handle,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    checker.assert_clean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// cacheline-overlap at the edges of a line: two mappings of one page, `first` and `second`
+// byte ranges, both written by the device. Tracked by CPU memory, so the same on every backend.
+
+/// Map `first` then `second` (byte ranges of one page) for writing by the device; return the
+/// ids reported by the second map, then unmap both.
+fn overlap_of_ranges(via: Via, first: Range<usize>, second: Range<usize>) -> Vec<&'static str> {
+    let checker = checker();
+    let dev = device_via(&checker, "sda", "testdrv", via);
+    let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+    let mut mapped = Vec::new();
+    for range in [first, second] {
+        let len = range.len();
+        let dma = dma_map_page(&dev, page, range.start, len, Direction::FromDevice);
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        mapped.push((dma, len));
+    }
+    let ids = rule_ids(&checker);
+    checker.take_violations();
+    for (dma, len) in mapped.into_iter().rev() {
+        dma_unmap_page(&dev, dma, len, Direction::FromDevice);
+    }
+    free_pages(&checker, page, 0);
+    checker.assert_clean();
+    ids
+}
+
+fn mappings_meeting_at_a_line_boundary_do_not_overlap(via: Via) {
+    assert!(overlap_of_ranges(via, 0..128, 128..192).is_empty());
+    assert!(overlap_of_ranges(via, 128..192, 0..128).is_empty());
+    assert!(overlap_of_ranges(via, 64..100, 0..64).is_empty());
+}
+
+fn a_partial_last_line_is_shared(via: Via) {
+    // 0..100 ends inside line 1; 100..164 starts there.
+    assert_eq!(
+        overlap_of_ranges(via, 0..100, 100..164),
+        ["cacheline-overlap"]
+    );
+    // Three lines, the third partial: only the third is shared.
+    assert_eq!(
+        overlap_of_ranges(via, 0..150, 150..192),
+        ["cacheline-overlap"]
+    );
+    // One byte into the next line, either way round.
+    assert_eq!(overlap_of_ranges(via, 0..129, 192..256), Vec::<&str>::new());
+    assert_eq!(
+        overlap_of_ranges(via, 0..129, 128..192),
+        ["cacheline-overlap"]
+    );
+    assert_eq!(
+        overlap_of_ranges(via, 128..192, 0..129),
+        ["cacheline-overlap"]
+    );
+}
+
+fn a_partial_first_line_is_shared(via: Via) {
+    // 63..128 starts in line 0, at its last byte.
+    assert_eq!(
+        overlap_of_ranges(via, 0..64, 63..128),
+        ["cacheline-overlap"]
+    );
+    assert_eq!(
+        overlap_of_ranges(via, 63..128, 0..64),
+        ["cacheline-overlap"]
+    );
+    assert_eq!(
+        overlap_of_ranges(via, 100..256, 64..128),
+        ["cacheline-overlap"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// sync-unaligned at the edges: a 100-byte mapping, whose second cache line is partial.
+
+/// Map 100 bytes, sync `offset..offset + len` of it for the CPU, and return what was reported.
+fn partial_sync_of_100_bytes(via: Via, offset: usize, len: usize) -> Vec<&'static str> {
+    let checker = checker();
+    let dev = device_via(&checker, "eth0", "testdrv", via);
+    let (buf, dma) = map_checked(&dev, 100, Direction::FromDevice);
+    dma_sync_single_range_for_cpu(&dev, dma, offset, len, Direction::FromDevice);
+    let ids = rule_ids(&checker);
+    checker.take_violations();
+    unmap_and_free(&dev, buf, dma, 100, Direction::FromDevice);
+    checker.assert_clean();
+    ids
+}
+
+fn partial_syncs_on_line_boundaries_or_to_the_mapping_end_are_silent(via: Via) {
+    for (offset, len) in [(0, 64), (64, 36), (0, 100)] {
+        let ids = partial_sync_of_100_bytes(via, offset, len);
+        assert!(ids.is_empty(), "{offset}+{len}: {ids:?}");
+    }
+}
+
+fn partial_syncs_one_byte_off_a_line_boundary_are_unaligned(via: Via) {
+    // Ends inside the last, partial line but short of the mapping's end; one byte either side
+    // of the line boundary; the start one byte off, up to the mapping's end.
+    for (offset, len) in [
+        (0, 80),
+        (64, 35),
+        (0, 63),
+        (0, 65),
+        (1, 99),
+        (63, 37),
+        (65, 35),
+    ] {
+        let ids = partial_sync_of_100_bytes(via, offset, len);
+        assert_eq!(ids, ["sync-unaligned"], "{offset}+{len}");
+    }
+}
+
+on_each_backend!(
+    mappings_meeting_at_a_line_boundary_do_not_overlap,
+    a_partial_last_line_is_shared,
+    a_partial_first_line_is_shared,
+    partial_syncs_on_line_boundaries_or_to_the_mapping_end_are_silent,
+    partial_syncs_one_byte_off_a_line_boundary_are_unaligned,
+);

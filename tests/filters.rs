@@ -1,10 +1,9 @@
 //! Filters and switches like the kernel's dma-debug: off entirely, one driver only, a print limit.
 
-use dmacheck::*;
+mod common;
 
-fn quiet() -> CheckerBuilder {
-    Checker::builder().env(false).print(false)
-}
+use common::{is_child, quiet, run_test_as_child};
+use dmacheck::*;
 
 /// A few mistakes on `dev`: a wrong-size unmap of an unchecked mapping and a stale unmap.
 fn make_mistakes(checker: &Checker, dev: &Device) {
@@ -77,7 +76,10 @@ fn a_print_limit_still_counts_and_keeps_every_violation() {
     let dev = checker.device("eth0").build();
     make_mistakes(&checker, &dev);
     assert_eq!(checker.error_count(), 3);
-    assert_eq!(checker.violations().len(), 3);
+    assert_eq!(
+        common::rule_ids(&checker),
+        ["unmap-size-mismatch", "unmap-unchecked", "double-unmap"]
+    );
     assert_eq!(
         quiet()
             .spec("print_first=7")
@@ -87,4 +89,47 @@ fn a_print_limit_still_counts_and_keeps_every_violation() {
             .print_first,
         7
     );
+}
+
+const PRINT_CHILD: &str = "DMACHECK_TEST_PRINT_FIRST_CHILD";
+
+/// In the child only: make the three mistakes with `print_first` from the environment, check
+/// that all three are counted whatever is printed, and list them on stdout for the parent.
+#[test]
+fn print_first_child() {
+    if !is_child(PRINT_CHILD) {
+        return;
+    }
+    let limit: u64 = std::env::var("PRINT_FIRST").unwrap().parse().unwrap();
+    let checker = quiet().print(true).print_first(limit).build();
+    let dev = checker.device("eth0").build();
+    make_mistakes(&checker, &dev);
+    assert_eq!(checker.error_count(), 3);
+    println!("reported: {:?}", common::rule_ids(&checker));
+    checker.take_violations();
+}
+
+#[test]
+fn print_first_prints_exactly_that_many_violations_in_order() {
+    let all = ["unmap-size-mismatch", "unmap-unchecked", "double-unmap"];
+    for limit in [0, 1, 2, 3, 4] {
+        let out = run_test_as_child(
+            "print_first_child",
+            PRINT_CHILD,
+            &[("PRINT_FIRST", &limit.to_string())],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let printed: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("dmacheck warn["))
+            .filter_map(|l| l.split(']').next())
+            .collect();
+        assert_eq!(
+            printed,
+            all[..limit.min(3)],
+            "print_first={limit}:\n{stderr}"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(&format!("reported: {all:?}")), "{stdout}");
+    }
 }

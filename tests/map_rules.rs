@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{assert_site, checker, device, live, quiet, rule_ids, single_violation};
+use common::{
+    Via, assert_site, checker, device, device_via_with, live, quiet, rule_ids, single_violation,
+};
 use dmacheck::rules::{
     DIRECTION_NONE, MAP_ABOVE_MASK, MAP_INVALID_MEMORY, MAP_RANGE_OVERFLOW, MAP_STACK_MEMORY,
     MAP_ZERO_SIZE,
@@ -389,6 +391,94 @@ fn map_for_32_bit_device_of_gfp_dma32_kmalloc_memory_is_silent() {
     assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
     kfree(&checker, high);
     kfree(&checker, filler);
+}
+
+/// Where a buffer of `size` bytes at `buf` lands on the bus for a device of `via` with the
+/// widest mask: the address a mask must reach. The bounce pool hands out its lowest free slot,
+/// so the probe's slot is the next map's.
+fn bus_address_of(checker: &Checker, via: Via, buf: *mut u8, size: usize) -> DmaAddr {
+    let probe = device_via_with(checker, "probe", "testdrv", via, |b| b.dma_mask(u64::MAX));
+    let dma = dma_map_single(&probe, buf, size, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&probe, dma), 0);
+    dma_unmap_single(&probe, dma, size, Direction::ToDevice);
+    dma
+}
+
+/// A buffer whose last byte is exactly the mask's last address is mapped; a mask one lower
+/// refuses it, naming that byte. (The direct backend maps in place, the bounce pool at its
+/// lowest slot; the IOMMU never refuses, see below.)
+fn mask_reaching_exactly_the_last_byte_maps_one_less_refuses(via: Via) {
+    let checker = checker();
+    let size = 1000;
+    let buf = kmalloc(&checker, size, Gfp::KERNEL);
+    let at = bus_address_of(&checker, via, buf, size);
+    let last = at + size as u64 - 1;
+
+    let exact = device_via_with(&checker, "exact", "testdrv", via, |b| b.dma_mask(last));
+    let dma = dma_map_single(&exact, buf, size, Direction::ToDevice);
+    assert_eq!(
+        dma_mapping_error(&exact, dma),
+        0,
+        "{:?}",
+        rule_ids(&checker)
+    );
+    assert_eq!(dma, at);
+    dma_unmap_single(&exact, dma, size, Direction::ToDevice);
+
+    let short = device_via_with(&checker, "short", "testdrv", via, |b| b.dma_mask(last - 1));
+    let dma = dma_map_single(&short, buf, size, Direction::ToDevice);
+    assert_eq!(dma, DMA_MAPPING_ERROR);
+    let v = single_violation(&checker, &MAP_ABOVE_MASK);
+    assert_eq!(v.detail_u64("dma_end"), Some(last));
+    assert_eq!(v.detail_u64("mask"), Some(last - 1));
+    assert_eq!(v.detail_u64("size"), Some(size as u64));
+    assert_eq!(live(&checker), 0);
+    kfree(&checker, buf);
+}
+
+mod mask_reaching_exactly_the_last_byte_maps_one_less_refuses {
+    use super::*;
+
+    #[test]
+    fn direct() {
+        mask_reaching_exactly_the_last_byte_maps_one_less_refuses(Via::Direct);
+    }
+
+    #[test]
+    fn bounce() {
+        mask_reaching_exactly_the_last_byte_maps_one_less_refuses(Via::Bounce);
+    }
+}
+
+/// The IOMMU places a mapping below the mask, top-down: a page lands on the mask's last page,
+/// its last byte exactly the mask, never beyond.
+#[test]
+fn iommu_maps_up_to_exactly_the_mask_and_never_past_it() {
+    let checker = checker();
+    let mask = dma_bit_mask(28);
+    let dev = device_via_with(&checker, "sda", "testdrv", Via::Iommu, |b| b.dma_mask(mask));
+    let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+    let buf = kmalloc(&checker, 100, Gfp::KERNEL);
+
+    let whole = dma_map_page(&dev, page, 0, PAGE_SIZE, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, whole), 0);
+    assert_eq!(
+        whole + PAGE_SIZE as u64 - 1,
+        mask,
+        "the highest page below the mask"
+    );
+    let small = dma_map_single(&dev, buf, 100, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, small), 0);
+    assert!(
+        small + 99 < whole,
+        "{small:#x} below the page at {whole:#x}"
+    );
+
+    dma_unmap_single(&dev, small, 100, Direction::ToDevice);
+    dma_unmap_page(&dev, whole, PAGE_SIZE, Direction::ToDevice);
+    kfree(&checker, buf);
+    free_pages(&checker, page, 0);
+    checker.assert_clean();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -178,6 +178,27 @@ fn device_access_to_an_address_no_mapping_covers_is_refused(via: Via) {
     assert_tidy(&checker);
 }
 
+fn device_given_the_mapping_error_value_is_refused_and_the_report_says_so(via: Via) {
+    let (checker, dev) = setup(via);
+
+    let mut buf = [0x5au8; 4];
+    assert_eq!(
+        dev.dma_read(DMA_MAPPING_ERROR, &mut buf),
+        Err(DmaFault::Unmapped)
+    );
+
+    assert_eq!(buf, [0x5a; 4]);
+    let v = the_one(&checker, &DEVICE_ACCESS_UNMAPPED);
+    assert_eq!(v.detail_u64("dma_addr"), Some(DMA_MAPPING_ERROR));
+    assert!(
+        v.message.contains("DMA_MAPPING_ERROR") && v.message.contains("failed mapping"),
+        "{}",
+        v.message
+    );
+    checker.take_violations();
+    assert_tidy(&checker);
+}
+
 fn device_given_the_cpu_pointer_is_refused_and_the_report_says_so(via: Via) {
     let (checker, dev) = setup(via);
     let buf = kzalloc(&checker, 256, Gfp::KERNEL);
@@ -254,6 +275,7 @@ fn device_access_inside_its_own_live_mapping_is_silent(via: Via) {
 
 on_each_backend!(
     device_access_to_an_address_no_mapping_covers_is_refused,
+    device_given_the_mapping_error_value_is_refused_and_the_report_says_so,
     device_given_the_cpu_pointer_is_refused_and_the_report_says_so,
     device_access_through_another_devices_mapping_is_refused,
     device_access_inside_its_own_live_mapping_is_silent,
@@ -773,6 +795,40 @@ fn cpu_write_between_a_device_write_and_the_hand_back_is_reported(via: Via) {
     kfree(&checker, buf);
 }
 
+/// After a range sync the CPU owns the head and the device the tail: a CPU write to the tail
+/// is reported at the next hand-back; writes to the head, or to the memory right after the
+/// buffer, are not.
+fn cpu_write_to_the_part_the_device_still_owns_is_reported(via: Via) {
+    let (checker, dev) = setup(via);
+    let buf = kzalloc(&checker, 256, Gfp::KERNEL);
+    let next = kzalloc(&checker, 256, Gfp::KERNEL);
+    assert_eq!(
+        next.addr(),
+        buf.addr() + 256,
+        "two neighbouring objects of one slab"
+    );
+    let dma = dma_map_single(&dev, buf, 256, Direction::Bidirectional);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_sync_single_range_for_cpu(&dev, dma, 0, 128, Direction::Bidirectional);
+
+    store(buf, b"the head is the CPU's");
+    store(next, b"not part of any mapping");
+    dma_sync_single_for_cpu(&dev, dma, 256, Direction::Bidirectional);
+    assert_silent(&checker);
+
+    dma_sync_single_range_for_device(&dev, dma, 128, 128, Direction::Bidirectional);
+    store(buf.wrapping_add(136), b"the tail is the device's");
+    dma_sync_single_for_cpu(&dev, dma, 256, Direction::Bidirectional);
+    let v = the_one(&checker, &CPU_WRITE_DEVICE_OWNED);
+    assert_eq!(v.detail_u64("dma_addr"), Some(dma));
+
+    checker.take_violations();
+    dma_unmap_single(&dev, dma, 256, Direction::Bidirectional);
+    kfree(&checker, next);
+    kfree(&checker, buf);
+    assert_tidy(&checker);
+}
+
 fn cpu_writes_while_the_cpu_owns_the_buffer_are_silent(via: Via) {
     let (checker, dev) = setup(via);
     let buf = kmalloc(&checker, 256, Gfp::KERNEL);
@@ -795,6 +851,7 @@ fn cpu_writes_while_the_cpu_owns_the_buffer_are_silent(via: Via) {
 }
 
 on_each_backend!(
+    cpu_write_to_the_part_the_device_still_owns_is_reported,
     cpu_write_after_the_map_is_reported_at_the_unmap,
     cpu_write_after_sync_for_device_names_the_sync_as_the_hand_off,
     cpu_write_while_the_device_owns_is_not_checked_without_digests,
@@ -1273,7 +1330,7 @@ fn device_access_violation_at_deny_level_panics_after_refusing(via: Via) {
         .downcast_ref::<String>()
         .expect("the report is the panic message");
     assert!(text.contains(DEVICE_ACCESS_DIRECTION.id), "{text}");
-    assert_eq!(checker.count(&DEVICE_ACCESS_DIRECTION), 1);
+    assert_eq!(rule_ids(&checker), [DEVICE_ACCESS_DIRECTION.id]);
     assert_eq!(device_bytes(&dev, dma, 64), data, "the access was refused");
     checker.take_violations();
     dma_unmap_page(&dev, dma, 64, Direction::ToDevice);

@@ -448,6 +448,26 @@ fn coherent_memory_released_with_unmap_single_is_reported_and_freed() {
     );
 }
 
+/// Coherent memory has no direction of its own: released by the streaming call with any
+/// direction, or a one-way mapping freed as coherent memory, only the function is wrong.
+#[test]
+fn a_release_by_the_other_family_reports_the_function_not_the_direction() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut handle = 0;
+    let cpu = dma_alloc_coherent(&dev, PAGE_SIZE, &mut handle, Gfp::KERNEL);
+    assert!(!cpu.is_null());
+    dma_unmap_single(&dev, handle, PAGE_SIZE, Direction::ToDevice);
+    assert_eq!(rule_ids(&checker), [UNMAP_FUNCTION_MISMATCH.id]);
+    checker.take_violations();
+
+    let (buf, dma) = map_checked(&dev, 128, Direction::ToDevice);
+    dma_free_coherent(&dev, 128, buf, dma);
+    assert_eq!(rule_ids(&checker), [UNMAP_FUNCTION_MISMATCH.id]);
+    assert_eq!(live(&checker), 0);
+    kfree(&checker, buf);
+}
+
 #[test]
 fn streaming_mapping_freed_with_free_coherent_is_reported() {
     let checker = checker();
@@ -971,4 +991,138 @@ fn bad_releases_never_panic_nor_lose_other_entries() {
     kfree(&checker, buf);
     assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
     checker.assert_no_leaks();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which of several entries at one address a release ends: the one of its kind, then of its
+// entry count (sg), then of its size, then of its direction, each criterion outweighing all
+// those after it together. (The direct backend maps a buffer where it lies, so every mapping
+// of one buffer starts at the same address.)
+
+/// A mapping of the start of one buffer, made by [`entries_left_after`].
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    Single(usize, Direction),
+    Page(usize, Direction),
+}
+
+/// Map each part of one page, in the order given, release with `release`, and return the
+/// `(kind, size, direction)` of the entries still live.
+fn entries_left_after(
+    parts: &[Part],
+    release: impl Fn(&Device, DmaAddr),
+) -> Vec<(MapKind, u64, Direction)> {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+    let buf = page_address(page);
+    let mut at = None;
+    for &part in parts {
+        let dma = match part {
+            Part::Single(len, dir) => dma_map_single(&dev, buf, len, dir),
+            Part::Page(len, dir) => dma_map_page(&dev, page, 0, len, dir),
+        };
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        assert_eq!(*at.get_or_insert(dma), dma);
+    }
+    release(&dev, at.expect("a part"));
+    let left = checker
+        .live_entries()
+        .iter()
+        .map(|e| (e.kind, e.size, e.dir))
+        .collect();
+    dev.release();
+    free_pages(&checker, page, 0);
+    left
+}
+
+/// The release ends `expected` and leaves `other`, whichever was mapped first.
+#[track_caller]
+fn assert_release_ends(expected: Part, other: Part, release: impl Fn(&Device, DmaAddr)) {
+    let kind_size = |p: Part| match p {
+        Part::Single(len, dir) => (MapKind::Single, len as u64, dir),
+        Part::Page(len, dir) => (MapKind::Page, len as u64, dir),
+    };
+    for parts in [[expected, other], [other, expected]] {
+        assert_eq!(
+            entries_left_after(&parts, &release),
+            [kind_size(other)],
+            "mapped in the order {parts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_release_ends_the_entry_of_its_kind_over_size_and_direction() {
+    use Direction::{FromDevice, ToDevice};
+    assert_release_ends(
+        Part::Single(64, ToDevice),
+        Part::Page(128, FromDevice),
+        |dev, dma| dma_unmap_single(dev, dma, 128, FromDevice),
+    );
+}
+
+#[test]
+fn a_release_ends_the_entry_of_its_size_over_direction() {
+    use Direction::{FromDevice, ToDevice};
+    assert_release_ends(
+        Part::Single(128, ToDevice),
+        Part::Single(64, FromDevice),
+        |dev, dma| dma_unmap_single(dev, dma, 128, FromDevice),
+    );
+}
+
+#[test]
+fn a_release_ends_the_entry_of_its_direction_when_all_else_is_equal() {
+    use Direction::{FromDevice, ToDevice};
+    assert_release_ends(
+        Part::Single(128, FromDevice),
+        Part::Single(128, ToDevice),
+        |dev, dma| dma_unmap_single(dev, dma, 128, FromDevice),
+    );
+}
+
+/// The same first bytes in sg lists of 1 and 2 entries: unmapping the two-entry list ends its
+/// own segment, not the other list's, although that one has the unmap's direction.
+#[test]
+fn an_sg_unmap_ends_the_segment_of_its_entry_count_over_direction() {
+    for two_entry_list_first in [true, false] {
+        let checker = checker();
+        let dev = device(&checker, "sda");
+        let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
+        let other = kmalloc(&checker, 512, Gfp::KERNEL);
+        let mut one = SgTable::new(1);
+        sg_set_buf(&mut one, 0, buf, 128);
+        let mut two = SgTable::new(2);
+        sg_set_buf(&mut two, 0, buf, 128);
+        sg_set_buf(&mut two, 1, other, 512);
+        let map_one = |one: &mut SgTable| dma_map_sg(&dev, one, 1, Direction::FromDevice);
+        let map_two = |two: &mut SgTable| dma_map_sg(&dev, two, 2, Direction::ToDevice);
+        if two_entry_list_first {
+            assert_eq!(map_two(&mut two), 2);
+            assert_eq!(map_one(&mut one), 1);
+        } else {
+            assert_eq!(map_one(&mut one), 1);
+            assert_eq!(map_two(&mut two), 2);
+        }
+
+        dma_unmap_sg(&dev, &mut two, 2, Direction::FromDevice);
+
+        let left: Vec<(u64, u32)> = checker
+            .live_entries()
+            .iter()
+            .map(|e| (e.size, e.sg_nents))
+            .collect();
+        assert_eq!(
+            left,
+            [(128, 1)],
+            "two-entry list first: {two_entry_list_first}"
+        );
+        checker.take_violations();
+        dma_unmap_sg(&dev, &mut one, 1, Direction::FromDevice);
+        assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+        assert_eq!(live(&checker), 0);
+        kfree(&checker, other);
+        kfree(&checker, buf);
+    }
 }

@@ -556,7 +556,8 @@ fn assert_snapshot(name: &str, text: &str) {
         std::fs::write(&path, &text).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (bless with DMACHECK_BLESS=1)", path.display()));
     assert!(
         expected == text,
         "{} differs from the text format (bless with DMACHECK_BLESS=1):\n--- expected\n{expected}\n--- got\n{text}",
@@ -627,4 +628,59 @@ fn normalization_keeps_what_is_not_a_line_or_a_host_address() {
         normalize("at tests/a.rs:12:5 [cpu_addr=0x7f00 dma_addr=0x10] src/b.rs:9\nx.rs:"),
         "at tests/a.rs:L [cpu_addr=ADDR dma_addr=0x10] src/b.rs:L\nx.rs:"
     );
+}
+
+/// The snapshot texts are checked against what the checker holds, not only against their
+/// fixtures: a fixture blessed with a wrong entry, rule, count or total fails here.
+#[test]
+fn snapshot_texts_state_the_checkers_entries_violations_and_totals() {
+    let (checker, nic) = eventful(quiet());
+    let report = checker.report();
+    let live = checker.live_entries();
+    assert_eq!(live.len(), 4);
+
+    let dump = report.dump(false);
+    let lines: Vec<&str> = dump.lines().collect();
+    assert_eq!(lines[0], "dmacheck: 4 DMA entries live");
+    // One indented line per live entry, then the leak summary.
+    let entry_lines: Vec<&str> = lines[1..]
+        .iter()
+        .copied()
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(entry_lines.len(), live.len(), "{dump}");
+    assert!(
+        dump.contains("dmacheck: leaks by the site that made them"),
+        "{dump}"
+    );
+    for e in &live {
+        let needle = format!("dma_addr={:#x} size={} ", e.dma_addr, e.size);
+        let found: Vec<_> = entry_lines.iter().filter(|l| l.contains(&needle)).collect();
+        assert_eq!(found.len(), 1, "{needle} in\n{dump}");
+        assert!(found[0].starts_with("  eth0 (e1000) "), "{}", found[0]);
+    }
+
+    // Leaked: the four live entries and the 512 bytes sda's release ended.
+    let leaked = live.iter().map(|e| e.size).sum::<u64>() + 512;
+    assert_eq!(leaked, 3 * 2048 + 4096 + 512);
+    let summary = format!(
+        "SUMMARY: dmacheck: {leaked} bytes leaked in 5 DMA entries at 2 sites (4 still live)."
+    );
+    assert!(
+        report.leaks.to_string().contains(&summary),
+        "{}",
+        report.leaks
+    );
+
+    let text = Format::Text.render(&report, false);
+    let rules_printed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("dmacheck warn["))
+        .filter_map(|l| l.split(']').next())
+        .collect();
+    assert_eq!(rules_printed, ["unmap-size-mismatch", "leak"]);
+    let rules_held: Vec<&str> = checker.violations().iter().map(|v| v.rule.id).collect();
+    assert_eq!(rules_printed, rules_held);
+    assert!(text.contains("SUMMARY: dmacheck: 2 violations (0 deny, 2 warn); 10752 bytes"));
+    std::mem::forget(nic);
 }

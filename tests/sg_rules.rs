@@ -342,6 +342,62 @@ fn segments_within_the_max_segment_size_are_silent() {
     });
 }
 
+/// One entry of exactly the maximum segment size is silent; one byte more is too long.
+#[test]
+fn segment_of_exactly_the_max_segment_size_is_silent_one_byte_more_is_too_long() {
+    on_both_backends(|bus, checker| {
+        let (mut sgl, bufs) = buffer_list(checker, &[1000]);
+        for (max, expect_too_long) in [(1000, false), (999, true)] {
+            let dev = bus.device(checker, "sda").max_segment_size(max).build();
+
+            let count = dma_map_sg(&dev, &mut sgl, 1, Direction::ToDevice);
+
+            assert_eq!(count, 1, "the map goes on");
+            let seg = segments(&sgl, count)[0];
+            assert_eq!(seg.1, 1000);
+            if expect_too_long {
+                let v = single_violation(checker, &SG_SEGMENT_TOO_LONG);
+                assert_eq!(v.detail_u64("dma_addr"), Some(seg.0));
+                assert_eq!(v.detail_u64("size"), Some(1000));
+                assert_eq!(v.detail_u64("max_segment_size"), Some(999));
+                checker.take_violations();
+            } else {
+                assert_silent(checker);
+            }
+            dma_unmap_sg(&dev, &mut sgl, 1, Direction::ToDevice);
+            assert_silent(checker);
+            dev.release();
+        }
+        free_buffers(checker, bufs);
+        checker.assert_clean();
+    });
+}
+
+/// The IOMMU merges two pages that meet into one segment only while it stays within the
+/// maximum: at exactly two pages it merges, one byte less it keeps them apart.
+#[test]
+fn iommu_merges_up_to_exactly_the_max_segment_size() {
+    let checker = checker();
+    for (max, segments_expected) in [(2 * PAGE_SIZE as u64, 1), (2 * PAGE_SIZE as u64 - 1, 2)] {
+        let dev = Bus::Iommu
+            .device(&checker, "sda")
+            .max_segment_size(max)
+            .build();
+        let (mut sgl, pages) = page_list(&checker, 2);
+
+        let count = dma_map_sg(&dev, &mut sgl, 2, Direction::ToDevice);
+
+        assert_eq!(count, segments_expected, "max {max}");
+        let segs = segments(&sgl, count);
+        assert_eq!(segs.iter().map(|s| s.1).sum::<usize>(), 2 * PAGE_SIZE);
+        assert_silent(&checker);
+        dma_unmap_sg(&dev, &mut sgl, 2, Direction::ToDevice);
+        free_page_list(&checker, pages);
+        dev.release();
+    }
+    checker.assert_clean();
+}
+
 // ---------------------------------------------------------------------------------------------
 // sg-segment-crosses-boundary
 
@@ -414,6 +470,84 @@ fn segments_inside_boundary_windows_are_silent() {
             free_pages(checker, block, 1);
         }
         checker.assert_clean();
+    });
+}
+
+/// One entry of `len` bytes at `offset` in a fresh 16 KiB block (aligned to 16 KiB, so to any
+/// smaller boundary window), mapped for a device with the boundary mask `mask`, then unmapped
+/// silently. Returns the DMA segments and the map's violations.
+fn map_one_entry_in_a_block(
+    bus: Bus,
+    checker: &Checker,
+    mask: u64,
+    offset: usize,
+    len: usize,
+) -> (Vec<(DmaAddr, usize)>, Vec<Violation>) {
+    let dev = bus
+        .device(checker, "sda")
+        .segment_boundary_mask(mask)
+        .build();
+    let block = alloc_pages(checker, Gfp::KERNEL, 2).expect("four pages");
+    let mut sgl = SgTable::new(1);
+    sg_set_page(&mut sgl, 0, block, len, offset);
+    let count = dma_map_sg(&dev, &mut sgl, 1, Direction::ToDevice);
+    assert_eq!(count, 1, "the map goes on");
+    let segs = segments(&sgl, count);
+    let found = checker.take_violations();
+    dma_unmap_sg(&dev, &mut sgl, 1, Direction::ToDevice);
+    assert_silent(checker);
+    free_pages(checker, block, 2);
+    dev.release();
+    (segs, found)
+}
+
+/// The ids of `violations`.
+fn ids_of(violations: &[Violation]) -> Vec<&'static str> {
+    violations.iter().map(|v| v.rule.id).collect()
+}
+
+#[test]
+fn segment_filling_exactly_one_boundary_window_is_silent() {
+    on_both_backends(|bus, checker| {
+        for offset in [0, 0x2000] {
+            let (segs, found) = map_one_entry_in_a_block(bus, checker, 0x1fff, offset, 0x2000);
+            assert_eq!(segs[0].1, 0x2000);
+            assert_eq!(segs[0].0 % 0x2000, 0, "{segs:x?} starts a window");
+            assert!(found.is_empty(), "{:?}", ids_of(&found));
+        }
+        checker.assert_clean();
+    });
+}
+
+#[test]
+fn segment_one_byte_longer_than_a_boundary_window_crosses_it() {
+    on_both_backends(|bus, checker| {
+        let (segs, found) = map_one_entry_in_a_block(bus, checker, 0x1fff, 0, 0x2001);
+        assert_eq!(ids_of(&found), [SG_SEGMENT_CROSSES_BOUNDARY.id]);
+        let v = &found[0];
+        assert_eq!(v.detail_u64("dma_addr"), Some(segs[0].0));
+        assert_eq!(v.detail_u64("size"), Some(0x2001));
+        assert_eq!(v.detail_u64("boundary_mask"), Some(0x1fff));
+    });
+}
+
+/// Two bytes straddling a boundary: their own bus addresses cross it on the direct backend;
+/// the IOMMU lays the segment out inside one window instead.
+#[test]
+fn segment_starting_one_byte_before_a_boundary_crosses_it_directly_not_through_the_iommu() {
+    on_both_backends(|bus, checker| {
+        let (segs, found) = map_one_entry_in_a_block(bus, checker, 0x1fff, 0x1fff, 2);
+        match bus {
+            Bus::Direct => {
+                assert_eq!(segs[0].0 % 0x2000, 0x1fff);
+                assert_eq!(ids_of(&found), [SG_SEGMENT_CROSSES_BOUNDARY.id]);
+                assert_eq!(found[0].detail_u64("size"), Some(2));
+            }
+            Bus::Iommu => {
+                assert_eq!(segs[0].0 & !0x1fff, (segs[0].0 + 1) & !0x1fff, "{segs:x?}");
+                assert!(found.is_empty(), "{:?}", ids_of(&found));
+            }
+        }
     });
 }
 

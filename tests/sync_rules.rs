@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    assert_mapped_at, assert_site, checker, device, live, map_checked, rule_ids, single_violation,
-    unmap_and_free,
+    Via, assert_mapped_at, assert_site, checker, device, device_via, live, map_checked, rule_ids,
+    single_violation, unmap_and_free,
 };
 use dmacheck::rules::{SYNC_DIRECTION_MISMATCH, SYNC_OUT_OF_RANGE, SYNC_UNKNOWN, WRONG_DEVICE};
 use dmacheck::*;
@@ -161,26 +161,6 @@ fn sync_of_usize_max_bytes_is_out_of_range_without_panic() {
 }
 
 #[test]
-fn range_sync_with_offset_near_usize_max_is_reported_without_panic() {
-    let checker = checker();
-    let dev = device(&checker, "eth0");
-    let (buf, dma) = map_checked(&dev, 256, Direction::FromDevice);
-
-    dma_sync_single_range_for_cpu(&dev, dma, usize::MAX - 8, 64, Direction::FromDevice);
-
-    // The synced range lies nowhere near the mapping: it is reported, the mapping is kept.
-    let ids = rule_ids(&checker);
-    assert_eq!(ids.len(), 1, "{ids:?}");
-    assert!(
-        ids[0] == "sync-unknown" || ids[0] == "sync-out-of-range",
-        "{ids:?}"
-    );
-    assert_eq!(live(&checker), 1);
-    unmap_and_free(&dev, buf, dma, 256, Direction::FromDevice);
-    assert_eq!(live(&checker), 0);
-}
-
-#[test]
 fn range_sync_with_offset_past_the_address_space_is_out_of_its_mapping() {
     let checker = checker();
     let dev = device(&checker, "eth0");
@@ -188,11 +168,15 @@ fn range_sync_with_offset_past_the_address_space_is_out_of_its_mapping() {
 
     dma_sync_single_range_for_cpu(&dev, dma, usize::MAX - 8, 64, Direction::FromDevice);
 
-    // The handle is a live mapping; the offset, not the handle, is wrong.
+    // The handle is a live mapping; the offset, not the handle, is wrong. No panic, and the
+    // mapping is kept.
     let v = single_violation(&checker, &SYNC_OUT_OF_RANGE);
     assert!(!v.message.contains("failed map"), "{}", v.message);
+    assert_eq!(v.detail_u64("offset"), Some(usize::MAX as u64 - 8));
     assert_eq!(v.detail_u64("mapped_dma_addr"), Some(dma));
+    assert_eq!(live(&checker), 1);
     unmap_and_free(&dev, buf, dma, 256, Direction::FromDevice);
+    assert_eq!(live(&checker), 0);
 }
 
 #[test]
@@ -531,14 +515,14 @@ fn bad_syncs_never_panic_nor_lose_entries() {
     dma_sync_single_range_for_device(&nic, dma, usize::MAX, usize::MAX, Direction::FromDevice);
 
     let ids = rule_ids(&checker);
-    assert_eq!(ids.len(), 6, "{ids:?}");
     assert_eq!(
-        ids[..5],
+        ids,
         [
             "sync-unknown",
             "sync-unknown",
             "direction-none",
             "wrong-device",
+            "sync-out-of-range",
             "sync-out-of-range"
         ]
     );
@@ -552,4 +536,263 @@ fn bad_syncs_never_panic_nor_lose_entries() {
     unmap_and_free(&nic, buf, dma, 256, Direction::FromDevice);
     assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
     checker.assert_no_leaks();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The limits of a sync, exactly met and missed by one byte, on each backend (the IOMMU pads a
+// mapping to whole pages and the bounce pool to slots, so a byte past the end is still
+// translated there).
+
+fn sync_ending_exactly_at_the_end_of_its_mapping_is_silent(via: Via) {
+    let checker = checker();
+    let dev = device_via(&checker, "eth0", "testdrv", via);
+    let (buf, dma) = map_checked(&dev, 1000, Direction::FromDevice);
+
+    dma_sync_single_for_cpu(&dev, dma, 1000, Direction::FromDevice);
+    dma_sync_single_for_cpu(&dev, dma + 999, 1, Direction::FromDevice);
+    // Partial syncs start on a cache line (64 bytes); 960 + 40 is the mapping's end.
+    dma_sync_single_range_for_cpu(&dev, dma, 960, 40, Direction::FromDevice);
+    dma_sync_single_range_for_device(&dev, dma, 960, 40, Direction::FromDevice);
+
+    assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+    unmap_and_free(&dev, buf, dma, 1000, Direction::FromDevice);
+    checker.assert_clean();
+}
+
+fn sync_one_byte_past_the_end_of_its_mapping_is_out_of_range(via: Via) {
+    let checker = checker();
+    let dev = device_via(&checker, "eth0", "testdrv", via);
+    let (buf, dma) = map_checked(&dev, 1000, Direction::FromDevice);
+
+    dma_sync_single_for_cpu(&dev, dma, 1001, Direction::FromDevice);
+    let v = single_violation(&checker, &SYNC_OUT_OF_RANGE);
+    assert_eq!(v.detail_u64("size"), Some(1001));
+    assert_eq!(v.detail_u64("mapped_dma_addr"), Some(dma));
+    assert_eq!(v.detail_u64("mapped_size"), Some(1000));
+    checker.take_violations();
+
+    dma_sync_single_for_cpu(&dev, dma + 999, 2, Direction::FromDevice);
+    assert_eq!(
+        single_violation(&checker, &SYNC_OUT_OF_RANGE).detail_u64("size"),
+        Some(2)
+    );
+    checker.take_violations();
+
+    dma_sync_single_range_for_cpu(&dev, dma, 960, 41, Direction::FromDevice);
+    let v = single_violation(&checker, &SYNC_OUT_OF_RANGE);
+    assert_eq!(v.detail_u64("offset"), Some(960));
+    assert_eq!(v.detail_u64("size"), Some(41));
+    checker.take_violations();
+
+    dma_sync_single_range_for_device(&dev, dma, 960, 41, Direction::FromDevice);
+    single_violation(&checker, &SYNC_OUT_OF_RANGE);
+    checker.take_violations();
+
+    assert_eq!(live(&checker), 1);
+    unmap_and_free(&dev, buf, dma, 1000, Direction::FromDevice);
+    checker.assert_clean();
+}
+
+fn sync_one_byte_before_or_after_its_mapping_is_unknown(via: Via) {
+    let checker = checker();
+    let dev = device_via(&checker, "eth0", "testdrv", via);
+    let (buf, dma) = map_checked(&dev, 1000, Direction::FromDevice);
+
+    dma_sync_single_for_cpu(&dev, dma - 1, 1, Direction::FromDevice);
+    assert_eq!(
+        single_violation(&checker, &SYNC_UNKNOWN).detail_u64("dma_addr"),
+        Some(dma - 1)
+    );
+    checker.take_violations();
+    dma_sync_single_for_cpu(&dev, dma + 1000, 1, Direction::FromDevice);
+    assert_eq!(
+        single_violation(&checker, &SYNC_UNKNOWN).detail_u64("dma_addr"),
+        Some(dma + 1000)
+    );
+    checker.take_violations();
+
+    unmap_and_free(&dev, buf, dma, 1000, Direction::FromDevice);
+    checker.assert_clean();
+}
+
+on_each_backend!(
+    sync_ending_exactly_at_the_end_of_its_mapping_is_silent,
+    sync_one_byte_past_the_end_of_its_mapping_is_out_of_range,
+    sync_one_byte_before_or_after_its_mapping_is_unknown,
+);
+
+/// Two mappings of one buffer hold the handle (the direct backend gives both the same address);
+/// a sync of exactly the longer one's bytes belongs to it, not to the shorter one it overruns.
+#[test]
+fn sync_of_exactly_the_longer_of_two_mappings_at_one_address_picks_the_longer() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 128, Gfp::KERNEL);
+    let long = dma_map_single(&dev, buf, 128, Direction::Bidirectional);
+    let short = dma_map_single(&dev, buf, 64, Direction::ToDevice);
+    assert_eq!(
+        long, short,
+        "the direct backend maps a buffer where it lies"
+    );
+    assert_eq!(dma_mapping_error(&dev, long), 0);
+    assert_eq!(dma_mapping_error(&dev, short), 0);
+    assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+
+    // Only the direction matches the short one: the fit and the start must outweigh it.
+    dma_sync_single_for_cpu(&dev, long, 128, Direction::ToDevice);
+
+    assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+    dma_unmap_single(&dev, short, 64, Direction::ToDevice);
+    dma_unmap_single(&dev, long, 128, Direction::Bidirectional);
+    kfree(&checker, buf);
+    checker.assert_clean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which of several mappings containing a sync's handle the sync is judged against: the one
+// starting at the handle, then the one the sync fits in, then the same entry count (sg), the
+// same direction, the same size, each criterion outweighing all those after it together.
+
+/// Map parts `(offset, len, dir)` of one 1 KiB buffer (all in one page), in the order given,
+/// sync `(offset, len, dir)` of it for the CPU, and return the part the CPU got: the mapping
+/// the sync was judged against.
+fn mapping_chosen_by_sync(
+    parts: &[(usize, usize, Direction)],
+    sync: (usize, usize, Direction),
+) -> (usize, usize) {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
+    let base = virt_to_phys(&checker, buf).expect("kmalloc memory");
+    assert_eq!(base / PAGE_SIZE as u64, (base + 1023) / PAGE_SIZE as u64);
+    let dmas: Vec<DmaAddr> = parts
+        .iter()
+        .map(|&(offset, len, dir)| {
+            let dma = dma_map_single(&dev, buf.wrapping_add(offset), len, dir);
+            assert_eq!(dma_mapping_error(&dev, dma), 0);
+            dma
+        })
+        .collect();
+    checker.take_violations(); // Overlapping writable parts share cache lines.
+
+    dma_sync_single_for_cpu(&dev, base + sync.0 as u64, sync.1, sync.2);
+
+    let got: Vec<(usize, usize)> = checker
+        .live_entries()
+        .iter()
+        .filter(|e| e.cpu_ranges.iter().next().is_some())
+        .map(|e| ((e.dma_addr - base) as usize, e.size as usize))
+        .collect();
+    assert_eq!(got.len(), 1, "one mapping is synced: {got:?}");
+    for (&(_, len, dir), dma) in parts.iter().zip(dmas) {
+        dma_unmap_single(&dev, dma, len, dir);
+    }
+    kfree(&checker, buf);
+    got[0]
+}
+
+/// The sync is judged against `expected`, whichever order the mappings were made in.
+#[track_caller]
+fn assert_sync_chooses(
+    expected: (usize, usize, Direction),
+    other: (usize, usize, Direction),
+    sync: (usize, usize, Direction),
+) {
+    for parts in [[expected, other], [other, expected]] {
+        assert_eq!(
+            mapping_chosen_by_sync(&parts, sync),
+            (expected.0, expected.1),
+            "mapped in the order {parts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_starting_at_its_handle_over_all_else() {
+    use Direction::{FromDevice, ToDevice};
+    // The other contains the handle, fits the sync and has its direction, but starts earlier.
+    assert_sync_chooses(
+        (256, 64, ToDevice),
+        (128, 256, FromDevice),
+        (256, 128, FromDevice),
+    );
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_it_fits_in_over_direction_and_size() {
+    use Direction::{FromDevice, ToDevice};
+    assert_sync_chooses(
+        (256, 192, ToDevice),
+        (256, 64, FromDevice),
+        (256, 128, FromDevice),
+    );
+    // Fitting outweighs the same size: only a longer mapping than the sync can hold it here.
+    assert_sync_chooses(
+        (256, 192, ToDevice),
+        (256, 128, FromDevice),
+        (256, 160, FromDevice),
+    );
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_with_its_direction_over_its_size() {
+    use Direction::{FromDevice, ToDevice};
+    assert_sync_chooses(
+        (256, 192, FromDevice),
+        (256, 128, ToDevice),
+        (256, 128, FromDevice),
+    );
+}
+
+#[test]
+fn a_sync_prefers_the_mapping_of_its_size_when_all_else_is_equal() {
+    use Direction::FromDevice;
+    assert_sync_chooses(
+        (256, 128, FromDevice),
+        (256, 192, FromDevice),
+        (256, 128, FromDevice),
+    );
+}
+
+/// The same bytes in two sg lists of 1 and 2 entries: a sync of the one-entry list is judged
+/// against its own segment, not the other list's segment at the same address, although that
+/// one has the sync's direction.
+#[test]
+fn an_sg_sync_prefers_the_segment_of_its_entry_count_over_direction() {
+    for one_entry_list_first in [true, false] {
+        let checker = checker();
+        let dev = device(&checker, "sda");
+        let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
+        let other = kmalloc(&checker, 512, Gfp::KERNEL);
+        let mut one = SgTable::new(1);
+        sg_set_buf(&mut one, 0, buf, 128);
+        let mut two = SgTable::new(2);
+        sg_set_buf(&mut two, 0, buf, 128);
+        sg_set_buf(&mut two, 1, other, 512);
+        let map_one = |one: &mut SgTable| dma_map_sg(&dev, one, 1, Direction::ToDevice);
+        let map_two = |two: &mut SgTable| dma_map_sg(&dev, two, 2, Direction::FromDevice);
+        if one_entry_list_first {
+            assert_eq!(map_one(&mut one), 1);
+            assert_eq!(map_two(&mut two), 2);
+        } else {
+            assert_eq!(map_two(&mut two), 2);
+            assert_eq!(map_one(&mut one), 1);
+        }
+        checker.take_violations();
+
+        // Its own segment was mapped TO_DEVICE: judged against it, the direction is wrong.
+        dma_sync_sg_for_cpu(&dev, &one, 1, Direction::FromDevice);
+
+        assert_eq!(
+            rule_ids(&checker),
+            ["sync-direction-mismatch"],
+            "one-entry list mapped first: {one_entry_list_first}"
+        );
+        checker.take_violations();
+        dma_unmap_sg(&dev, &mut two, 2, Direction::FromDevice);
+        dma_unmap_sg(&dev, &mut one, 1, Direction::ToDevice);
+        kfree(&checker, other);
+        kfree(&checker, buf);
+        assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+    }
 }

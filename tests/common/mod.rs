@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use dmacheck::{
-    Checker, CheckerBuilder, Device, Direction, DmaAddr, Gfp, Rule, Site, Violation,
+    Checker, CheckerBuilder, Device, DeviceBuilder, Direction, DmaAddr, Gfp, Rule, Site, Violation,
     dma_map_single, dma_mapping_error, dma_unmap_single, kfree, kmalloc,
 };
 
@@ -114,7 +114,18 @@ pub enum Via {
 
 /// A device `name` bound to `driver` on `via`, checked to have the backend `via` names.
 pub fn device_via(checker: &Checker, name: &str, driver: &str, via: Via) -> Device {
-    let b = checker.device(name).driver(driver);
+    device_via_with(checker, name, driver, via, |b| b)
+}
+
+/// Like [`device_via`], with more settings (masks, segment limits) applied by `configure`.
+pub fn device_via_with(
+    checker: &Checker,
+    name: &str,
+    driver: &str,
+    via: Via,
+    configure: impl FnOnce(DeviceBuilder) -> DeviceBuilder,
+) -> Device {
+    let b = configure(checker.device(name).driver(driver));
     let (dev, expected) = match via {
         Via::Direct => (b.build(), "direct"),
         Via::Iommu => (b.iommu().build(), "iommu"),
@@ -175,4 +186,27 @@ pub fn this_binary_as_child(filter: &str, child_var: &str) -> std::process::Comm
         .env_remove("DMACHECK_REPORT")
         .env("NO_COLOR", "1");
     cmd
+}
+
+/// Whether this process is a child started by [`run_test_as_child`] with `marker`.
+pub fn is_child(marker: &str) -> bool {
+    std::env::var_os(marker).is_some()
+}
+
+/// Run the test `test` of this test binary again in a child process (see
+/// [`this_binary_as_child`]), its output not captured by the test harness, with `marker` and
+/// `env` set, so the parent can look at what the child printed. The child must succeed.
+pub fn run_test_as_child(test: &str, marker: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = this_binary_as_child(test, marker);
+    cmd.args(["--exact", "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the child runs");
+    assert!(
+        out.status.success(),
+        "the child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
