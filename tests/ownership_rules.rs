@@ -708,7 +708,32 @@ fn cpu_write_after_the_map_is_reported_at_the_unmap(via: Via) {
         Via::Bounce => assert_eq!(sent, old, "the device sees the copy made at the map"),
         Via::Direct | Via::Iommu => assert_eq!(sent, patched, "shared memory"),
     }
+    // The unmap of a TO_DEVICE mapping copies nothing back: the CPU keeps its own bytes.
+    assert_eq!(load(buf, 200), patched);
     kfree(&checker, buf);
+}
+
+/// A range sync for the device carries exactly that range of the CPU's bytes to the device
+/// (through the bounce slot, at the same offset).
+fn range_sync_for_the_device_carries_the_range_at_its_offset(via: Via) {
+    let (checker, dev) = setup(via);
+    let buf = kzalloc(&checker, 256, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 256, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_sync_single_for_cpu(&dev, dma, 256, Direction::ToDevice);
+    let tail = pattern(128, 31);
+    store(buf.wrapping_add(128), &tail);
+
+    dma_sync_single_range_for_device(&dev, dma, 128, 128, Direction::ToDevice);
+
+    // The device may read only the part handed back to it.
+    let mut seen = vec![0u8; 128];
+    assert_eq!(dev.dma_read(dma + 128, &mut seen), Ok(()));
+    assert_eq!(seen, tail);
+    assert_silent(&checker);
+    dma_unmap_single(&dev, dma, 256, Direction::ToDevice);
+    kfree(&checker, buf);
+    assert_tidy(&checker);
 }
 
 fn cpu_write_after_sync_for_device_names_the_sync_as_the_hand_off(via: Via) {
@@ -851,6 +876,7 @@ fn cpu_writes_while_the_cpu_owns_the_buffer_are_silent(via: Via) {
 }
 
 on_each_backend!(
+    range_sync_for_the_device_carries_the_range_at_its_offset,
     cpu_write_to_the_part_the_device_still_owns_is_reported,
     cpu_write_after_the_map_is_reported_at_the_unmap,
     cpu_write_after_sync_for_device_names_the_sync_as_the_hand_off,
