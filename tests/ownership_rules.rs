@@ -1511,3 +1511,34 @@ fn an_empty_range_sync_for_the_device_leaves_the_cpu_owning_everything() {
     free_pages(&checker, page, 0);
     assert_tidy(&checker);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bounce slots start as a copy of the buffer in every direction (as swiotlb has done since
+// Linux 5.18): the bytes a FROM_DEVICE transfer does not write come back unchanged at the
+// unmap, not as whatever the slot held before.
+
+#[test]
+fn bytes_the_device_does_not_write_come_back_unchanged_through_a_bounce_slot() {
+    let (checker, dev) = setup(Via::Bounce);
+    let first = kzalloc(&checker, 256, Gfp::KERNEL);
+    let first_dma = dma_map_single(&dev, first, 256, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, first_dma), 0);
+    assert_eq!(dev.dma_write(first_dma, &pattern(256, 41)), Ok(()));
+    dma_unmap_single(&dev, first_dma, 256, Direction::FromDevice);
+
+    // The next buffer gets the same slot; the device writes only its first 16 bytes.
+    let second = kmalloc(&checker, 256, Gfp::KERNEL);
+    store(second, &pattern(256, 42));
+    let second_dma = dma_map_single(&dev, second, 256, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, second_dma), 0);
+    assert_eq!(second_dma, first_dma, "the lowest free slot again");
+    assert_eq!(dev.dma_write(second_dma, &[0xee; 16]), Ok(()));
+    dma_unmap_single(&dev, second_dma, 256, Direction::FromDevice);
+
+    let mut expected = pattern(256, 42);
+    expected[..16].fill(0xee);
+    assert_eq!(load(second, 256), expected);
+    kfree(&checker, second);
+    kfree(&checker, first);
+    checker.assert_clean();
+}
