@@ -133,3 +133,30 @@ fn print_first_prints_exactly_that_many_violations_in_order() {
         assert!(stdout.contains(&format!("reported: {all:?}")), "{stdout}");
     }
 }
+
+const QUIET_CHILD: &str = "DMACHECK_TEST_QUIET_CHILD";
+
+/// In the child only: the three mistakes on a checker that neither prints nor reads the
+/// environment; what it kept goes to stdout for the parent.
+#[test]
+fn quiet_child() {
+    if !is_child(QUIET_CHILD) {
+        return;
+    }
+    let checker = quiet().build();
+    let dev = checker.device("eth0").build();
+    make_mistakes(&checker, &dev);
+    println!("reported: {:?}", common::rule_ids(&checker));
+    checker.take_violations();
+}
+
+#[test]
+fn a_checker_told_not_to_print_or_read_the_environment_does_neither() {
+    // DMACHECK=allow would silence every rule, were it read.
+    let out = run_test_as_child("quiet_child", QUIET_CHILD, &[("DMACHECK", "allow")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("dmacheck warn["), "printed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let all = ["unmap-size-mismatch", "unmap-unchecked", "double-unmap"];
+    assert!(stdout.contains(&format!("reported: {all:?}")), "{stdout}");
+}

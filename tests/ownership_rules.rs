@@ -708,7 +708,32 @@ fn cpu_write_after_the_map_is_reported_at_the_unmap(via: Via) {
         Via::Bounce => assert_eq!(sent, old, "the device sees the copy made at the map"),
         Via::Direct | Via::Iommu => assert_eq!(sent, patched, "shared memory"),
     }
+    // The unmap of a TO_DEVICE mapping copies nothing back: the CPU keeps its own bytes.
+    assert_eq!(load(buf, 200), patched);
     kfree(&checker, buf);
+}
+
+/// A range sync for the device carries exactly that range of the CPU's bytes to the device
+/// (through the bounce slot, at the same offset).
+fn range_sync_for_the_device_carries_the_range_at_its_offset(via: Via) {
+    let (checker, dev) = setup(via);
+    let buf = kzalloc(&checker, 256, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 256, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_sync_single_for_cpu(&dev, dma, 256, Direction::ToDevice);
+    let tail = pattern(128, 31);
+    store(buf.wrapping_add(128), &tail);
+
+    dma_sync_single_range_for_device(&dev, dma, 128, 128, Direction::ToDevice);
+
+    // The device may read only the part handed back to it.
+    let mut seen = vec![0u8; 128];
+    assert_eq!(dev.dma_read(dma + 128, &mut seen), Ok(()));
+    assert_eq!(seen, tail);
+    assert_silent(&checker);
+    dma_unmap_single(&dev, dma, 256, Direction::ToDevice);
+    kfree(&checker, buf);
+    assert_tidy(&checker);
 }
 
 fn cpu_write_after_sync_for_device_names_the_sync_as_the_hand_off(via: Via) {
@@ -851,6 +876,7 @@ fn cpu_writes_while_the_cpu_owns_the_buffer_are_silent(via: Via) {
 }
 
 on_each_backend!(
+    range_sync_for_the_device_carries_the_range_at_its_offset,
     cpu_write_to_the_part_the_device_still_owns_is_reported,
     cpu_write_after_the_map_is_reported_at_the_unmap,
     cpu_write_after_sync_for_device_names_the_sync_as_the_hand_off,
@@ -1484,4 +1510,35 @@ fn an_empty_range_sync_for_the_device_leaves_the_cpu_owning_everything() {
     dma_unmap_page(&dev, dma, 4096, Direction::FromDevice);
     free_pages(&checker, page, 0);
     assert_tidy(&checker);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounce slots start as a copy of the buffer in every direction (as swiotlb has done since
+// Linux 5.18): the bytes a FROM_DEVICE transfer does not write come back unchanged at the
+// unmap, not as whatever the slot held before.
+
+#[test]
+fn bytes_the_device_does_not_write_come_back_unchanged_through_a_bounce_slot() {
+    let (checker, dev) = setup(Via::Bounce);
+    let first = kzalloc(&checker, 256, Gfp::KERNEL);
+    let first_dma = dma_map_single(&dev, first, 256, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, first_dma), 0);
+    assert_eq!(dev.dma_write(first_dma, &pattern(256, 41)), Ok(()));
+    dma_unmap_single(&dev, first_dma, 256, Direction::FromDevice);
+
+    // The next buffer gets the same slot; the device writes only its first 16 bytes.
+    let second = kmalloc(&checker, 256, Gfp::KERNEL);
+    store(second, &pattern(256, 42));
+    let second_dma = dma_map_single(&dev, second, 256, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, second_dma), 0);
+    assert_eq!(second_dma, first_dma, "the lowest free slot again");
+    assert_eq!(dev.dma_write(second_dma, &[0xee; 16]), Ok(()));
+    dma_unmap_single(&dev, second_dma, 256, Direction::FromDevice);
+
+    let mut expected = pattern(256, 42);
+    expected[..16].fill(0xee);
+    assert_eq!(load(second, 256), expected);
+    kfree(&checker, second);
+    kfree(&checker, first);
+    checker.assert_clean();
 }

@@ -4,7 +4,8 @@
 //!
 //! | call | copy |
 //! |---|---|
-//! | map, sync for device | buffer → slot, for `TO_DEVICE` and `BIDIRECTIONAL` |
+//! | map | buffer → slot, every direction (so unwritten bytes come back unchanged) |
+//! | sync for device | buffer → slot, for `TO_DEVICE` and `BIDIRECTIONAL` |
 //! | sync for CPU, unmap | slot → buffer, for `FROM_DEVICE` and `BIDIRECTIONAL` |
 //!
 //! Each slot ends in guard bytes, checked when it is unmapped.
@@ -113,7 +114,7 @@ impl Backend for BounceBackend {
         dev: &DeviceParams,
         phys: PhysAddr,
         size: u64,
-        dir: Direction,
+        _dir: Direction,
         _attrs: DmaAttrs,
     ) -> Result<DmaAddr, MapError> {
         let slots = (size + GUARD_BYTES).div_ceil(SLOT_SIZE);
@@ -144,9 +145,10 @@ impl Backend for BounceBackend {
         self.memory.mark_dirty(dma, slots * SLOT_SIZE);
         self.memory
             .fill(dma + size, slots * SLOT_SIZE - size, GUARD_BYTE);
-        if copies_to_device(dir) {
-            self.memory.copy(phys, dma, size);
-        }
+        // Whatever the direction, the slot starts as a copy of the buffer (as swiotlb does
+        // since Linux 5.18): bytes the device does not write must come back unchanged at the
+        // unmap, not as what the slot held for an earlier mapping.
+        self.memory.copy(phys, dma, size);
         Ok(dma)
     }
 
