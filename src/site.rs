@@ -406,7 +406,7 @@ static SYMBOLS: Shared<FxMap<usize, Arc<[Frame]>>> = process::LazyLock::new(Defa
 
 /// The frames at one return address, from [`SYMBOLS`] or looked up (without holding the lock:
 /// two threads may both look up a new address, which costs time but gives the same frames).
-fn frames_at(ip: usize) -> Arc<[Frame]> {
+pub(crate) fn frames_at(ip: usize) -> Arc<[Frame]> {
     if let Some(frames) = SYMBOLS.lock().get(&ip) {
         return frames.clone();
     }

@@ -91,6 +91,7 @@ impl BounceBackend {
         } else {
             (dma, slot.orig + offset)
         };
+        let _device = crate::trap::device_side();
         self.memory.copy(from, to, len);
     }
 }
