@@ -272,6 +272,7 @@ impl Checker {
     }
 
     /// [`Checker::check_cpu_access`] of an access made at `site` (a trap-mode fault).
+    #[track_caller]
     pub(crate) fn check_cpu_access_at(
         &self,
         op: Op,

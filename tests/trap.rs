@@ -43,9 +43,9 @@ fn a_plain_read_of_a_buffer_the_device_owns_is_reported_at_its_line_and_the_prog
     assert_eq!(dma_mapping_error(&dev, dma), 0);
     dev.dma_write(dma, &[0x5a; 16]).unwrap();
 
+    let line = line!() + 2; // the access, after its SAFETY comment
     // SAFETY: `buf` is a live 1536-byte allocation; reading it early is the bug under test.
     let early = unsafe { buf.add(8).read_volatile() };
-    let line = line!();
     checker.trap_flush();
 
     assert_eq!(early, 0x5a, "the read completed after the fault");
@@ -75,9 +75,9 @@ fn a_plain_write_to_a_buffer_the_device_reads_is_reported_at_its_line_when_synce
     // A read of a buffer the device only reads is allowed, and stays silent.
     // SAFETY: `buf` is a live 4096-byte allocation.
     assert_eq!(unsafe { buf.add(100).read_volatile() }, 0);
+    let line = line!() + 2; // the access, after its SAFETY comment
     // SAFETY: as above; writing while the device owns it is the bug under test.
     unsafe { buf.add(100).write_volatile(7) };
-    let line = line!();
     // Reported at the next hand-back, before ownership moves, with no flush in the program.
     dma_unmap_single(&dev, dma, 4096, Direction::ToDevice);
 
@@ -153,9 +153,9 @@ fn a_sub_page_buffer_has_a_page_of_its_own_ending_where_it_ends() {
     // The neighbour allocation is the CPU's: touching it is silent.
     // SAFETY: `other` is a live 64-byte allocation the CPU owns.
     unsafe { other.write_volatile(1) };
+    let line = line!() + 2; // the access, after its SAFETY comment
     // SAFETY: `rx` is a live 64-byte allocation; reading it now is the bug under test.
     let _ = unsafe { rx.add(63).read_volatile() };
-    let line = line!();
     dma_sync_single_for_cpu(&dev, dma, 64, Direction::FromDevice);
 
     assert_at_line(
@@ -173,9 +173,9 @@ fn an_overrun_past_the_end_of_a_buffer_faults_in_its_guard_page_and_is_reported(
     let buf = kmalloc(&checker, 256, Gfp::KERNEL);
     // SAFETY: the last byte of the 256-byte allocation.
     unsafe { buf.add(255).write_volatile(1) };
+    let line = line!() + 2; // the access, after its SAFETY comment
     // SAFETY: none: one byte past the end, the bug under test; the guard page takes the write.
     unsafe { buf.add(256).write_volatile(2) };
-    let line = line!();
     checker.trap_flush();
 
     let v = common::single_violation(&checker, &CPU_ACCESS_OVERRUN);
@@ -197,9 +197,9 @@ fn a_partly_synced_buffer_keeps_the_pages_the_cpu_owns_open() {
     let _ = unsafe { buf.add(10).read_volatile() };
     checker.trap_flush();
     assert_eq!(ids(&checker), Vec::<&str>::new(), "the CPU's page is open");
+    let line = line!() + 2; // the access, after its SAFETY comment
     // SAFETY: inside the live allocation, in the part the device owns: the bug under test.
     let _ = unsafe { buf.add(2 * PAGE_SIZE).read_volatile() };
-    let line = line!();
     checker.trap_flush();
     assert_at_line(
         &common::single_violation(&checker, &CPU_ACCESS_DEVICE_OWNED),
