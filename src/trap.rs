@@ -49,14 +49,14 @@ pub const SUPPORTED: bool = cfg!(all(
 ));
 
 impl Checker {
-    /// In trap mode, report the plain-pointer accesses recorded since the last report (of every
-    /// trap-mode checker: each fault goes to the checker whose memory it hit). Syncs and unmaps
+    /// In trap mode, report the plain-pointer accesses to this checker's memory recorded since
+    /// the last report (faults in other checkers' memory wait for theirs). Syncs and unmaps
     /// do this themselves; call it to see accesses to buffers still device-owned. Does nothing
     /// outside trap mode.
     #[track_caller]
     pub fn trap_flush(&self) {
         if self.config().trap {
-            imp::drain();
+            imp::drain(self.inner());
         }
     }
 
@@ -76,7 +76,7 @@ mod imp {
     pub(super) fn register(_: &Checker) {
         panic!("{}", super::UNSUPPORTED);
     }
-    pub(super) fn drain() {}
+    pub(super) fn drain(_: &CheckerInner) {}
     pub(super) fn lost() -> (u64, u64) {
         (0, 0)
     }
@@ -143,16 +143,15 @@ pub(crate) fn lift(c: &CheckerInner, e: &Entry) {
 #[inline]
 pub(crate) fn report_pending(c: &CheckerInner) {
     if c.config.trap {
-        imp::drain();
+        imp::drain(c);
     }
 }
 
-/// The checker is dropping: report what is pending for other checkers (its own handles are
-/// gone) and open every page of its memory.
+/// The checker is dropping: open every page of its memory (faults not reported by then are
+/// dropped with it).
 #[inline]
 pub(crate) fn forget(c: &CheckerInner) {
     if c.config.trap {
-        imp::drain();
         imp::forget(c);
     }
 }

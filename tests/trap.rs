@@ -5,6 +5,7 @@
 //! memory they hit.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+#[macro_use]
 mod common;
 
 use common::quiet;
@@ -261,4 +262,78 @@ fn a_segfault_elsewhere_still_kills_the_program_as_before() {
     use std::os::unix::process::ExitStatusExt;
     // Not swallowed, not looping: the default action of SIGSEGV (11), as without trap mode.
     assert_eq!(out.status.signal(), Some(11), "{:?}", out.status);
+}
+
+/// A bidirectional ring on each backend: the bounce copies at `sync_for_device` read the
+/// protected buffer, the device model writes it; neither is the driver's access, and a driver
+/// that syncs correctly stays silent.
+fn a_bidirectional_ring_that_syncs_is_silent_on(via: common::Via) {
+    const LEN: usize = 2048;
+    let checker = trap_checker();
+    let dev = common::device_via(&checker, "nic0", "testdrv", via);
+    let buf = kzalloc(&checker, LEN, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, LEN, Direction::Bidirectional);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    for round in 1..=3u8 {
+        dev.dma_write(dma, &[round; 64]).unwrap();
+        let mut seen = [0u8; 64];
+        dev.dma_read(dma + 64, &mut seen).unwrap();
+        assert_eq!(seen, [round - 1; 64], "the device reads what the CPU wrote");
+        dma_sync_single_for_cpu(&dev, dma, LEN, Direction::Bidirectional);
+        // SAFETY: a live LEN-byte buffer the CPU owns after the sync.
+        unsafe {
+            assert_eq!(buf.read_volatile(), round);
+            buf.add(64).write_bytes(round, 64);
+        }
+        dma_sync_single_for_device(&dev, dma, LEN, Direction::Bidirectional);
+    }
+    dma_unmap_single(&dev, dma, LEN, Direction::Bidirectional);
+    kfree(&checker, buf);
+    checker.trap_flush();
+    checker.assert_clean();
+}
+
+on_each_backend!(a_bidirectional_ring_that_syncs_is_silent_on);
+
+#[test]
+fn an_access_from_another_thread_is_reported_at_its_line_too() {
+    let checker = trap_checker();
+    let dev = common::device(&checker, "eth0");
+    let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 1024, Direction::FromDevice);
+    let addr = buf.addr();
+    let line = std::thread::spawn(move || {
+        let buf = std::ptr::with_exposed_provenance_mut::<u8>(addr);
+        let line = line!() + 2; // the access, after its SAFETY comment
+        // SAFETY: the live buffer of the spawning test; reading it early is the bug under test.
+        let _ = unsafe { buf.add(5).read_volatile() };
+        line
+    })
+    .join()
+    .unwrap();
+    dma_sync_single_for_cpu(&dev, dma, 1024, Direction::FromDevice);
+    assert_at_line(
+        &common::single_violation(&checker, &CPU_ACCESS_DEVICE_OWNED),
+        line,
+    );
+    dma_unmap_single(&dev, dma, 1024, Direction::FromDevice);
+    kfree(&checker, buf);
+}
+
+#[test]
+fn coherent_memory_is_never_protected() {
+    let checker = trap_checker();
+    let dev = common::device(&checker, "eth0");
+    let mut dma = 0;
+    let cpu = dma_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL);
+    assert!(!cpu.is_null());
+    dev.dma_write(dma, &[9; 8]).unwrap();
+    // SAFETY: a live 4096-byte coherent allocation, shared by design.
+    unsafe {
+        assert_eq!(cpu.read_volatile(), 9);
+        cpu.add(8).write_volatile(1);
+    }
+    checker.trap_flush();
+    dma_free_coherent(&dev, 4096, cpu, dma);
+    checker.assert_clean();
 }

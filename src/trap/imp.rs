@@ -388,8 +388,15 @@ struct Buffer {
     size: usize,
 }
 
+/// A fault taken from the ring: address, instruction, write, in a guard page.
+type Taken = (usize, usize, bool, bool);
+
 struct Registered {
     checker: Weak<CheckerInner>,
+    /// The CPU addresses of its memory.
+    memory: std::ops::Range<usize>,
+    /// Faults in its memory taken from the ring, not yet reported.
+    pending: Vec<Taken>,
     /// Live trap-mode buffers, by their first byte.
     buffers: BTreeMap<usize, Buffer>,
 }
@@ -408,8 +415,16 @@ pub(super) fn register(checker: &Checker) {
     install();
     let mut all = checkers();
     all.retain(|r| r.checker.strong_count() > 0);
+    let memory = checker.memory();
+    let base = memory
+        .cpu_of(memory.phys_base(), 0)
+        .expect("the arena's start")
+        .as_ptr()
+        .addr();
     all.push(Registered {
         checker: std::sync::Arc::downgrade(&checker.0),
+        memory: base..base + (memory.phys_end() - memory.phys_base()) as usize,
+        pending: Vec::new(),
         buffers: BTreeMap::new(),
     });
 }
@@ -556,8 +571,9 @@ pub(super) fn forget(c: &CheckerInner) {
 
 // ---- reports ----
 
-/// Take the recorded faults and report each to the checker whose memory it hit.
-pub(super) fn drain() {
+/// Take the recorded faults, file each under the checker whose memory it hit, and report this
+/// checker's (on this thread: a deny level panics here, in this checker's call).
+pub(super) fn drain(c: &CheckerInner) {
     let faults = {
         let _one = DRAINING.lock().unwrap_or_else(|e| e.into_inner());
         let mut taken = TAKEN.load(Ordering::Acquire);
@@ -580,18 +596,27 @@ pub(super) fn drain() {
         TAKEN.store(taken, Ordering::Release);
         out
     };
+    let (mine, checker) = {
+        let mut all = checkers();
+        for fault in faults {
+            if let Some(r) = all.iter_mut().find(|r| r.memory.contains(&fault.0)) {
+                r.pending.push(fault);
+            }
+        }
+        match registered(&mut all, c) {
+            // Not the last handle: the caller holds one.
+            Some(r) => (std::mem::take(&mut r.pending), r.checker.upgrade()),
+            None => return,
+        }
+    };
+    let Some(checker) = checker.map(Checker) else {
+        return;
+    };
     // One report per instruction and page in a batch (a `rep movs` faults once per element).
     let mut seen = std::collections::HashSet::new();
-    for (addr, ip, write, guard) in faults {
-        if !seen.insert((ip, addr & !(PAGE_SIZE - 1), write)) {
-            continue;
-        }
-        let owner = checkers()
-            .iter()
-            .filter_map(|r| r.checker.upgrade())
-            .find(|c| c.memory.is_cpu_address(addr as u64));
-        if let Some(c) = owner {
-            report(&Checker(c), addr, ip, write, guard);
+    for (addr, ip, write, guard) in mine {
+        if seen.insert((ip, addr & !(PAGE_SIZE - 1), write)) {
+            report(&checker, addr, ip, write, guard);
         }
     }
 }
@@ -601,11 +626,15 @@ pub(super) fn drain() {
 fn site_of(ip: usize) -> Site {
     static FILES: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
     let frames = crate::site::frames_at(ip);
+    // An access through an out-of-line helper (`read_volatile` in a debug build) faults in the
+    // helper: then its line is the best known.
     let frame = crate::site::first_user_frame(&frames)
         .and_then(|i| frames.get(i))
-        .or(frames.first());
+        .filter(|f| f.line.is_some())
+        .or_else(|| frames.iter().find(|f| f.line.is_some()))
+        .or_else(|| frames.iter().find(|f| f.file.is_some()));
     let (file, line) = frame
-        .and_then(|f| Some((f.file.clone()?, f.line?)))
+        .and_then(|f| Some((f.file.clone()?, f.line.unwrap_or(0))))
         .unwrap_or_else(|| (format!("{ip:#x}"), 0));
     let mut files = FILES.lock().unwrap_or_else(|e| e.into_inner());
     let file: &'static str = files
