@@ -7,8 +7,8 @@
 //!   never accessible: a read or write past the end faults
 //!   ([`cpu-access-overrun`](crate::rules::CPU_ACCESS_OVERRUN)). Page allocations are already
 //!   pages of their own and get no guard.
-//! - **Protection.** The engine calls [`hand_over`] after every transition that leaves part of
-//!   a streaming mapping device-owned (map, `sync_for_device`) and [`lift`] before every hand
+//! - **Protection.** The engine calls `hand_over` after every transition that leaves part of
+//!   a streaming mapping device-owned (map, `sync_for_device`) and `lift` before every hand
 //!   back (`sync_for_cpu`, unmap). A page is protected only when every byte of it that belongs
 //!   to the buffer is device-owned (a page half synced for the CPU stays open: no false report):
 //!   no access for `FROM_DEVICE`/`BIDIRECTIONAL`, read-only for `TO_DEVICE`. Each page counts
@@ -19,12 +19,15 @@
 //!   error code) in a preallocated ring, opens the page, and sets the trap flag; the `SIGTRAP`
 //!   after the one instruction closes the page again and clears the flag. The program runs on.
 //! - **Reports** are made outside the handler, through the engine's usual path, judged against
-//!   the ownership at that time: at the next sync or unmap (before ownership moves), at
-//!   [`Checker::trap_flush`]. The instruction is symbolized to
+//!   the ownership at that time: at the checker's next sync or unmap (before ownership moves),
+//!   at [`Checker::trap_flush`]. The instruction is symbolized to
 //!   file:line then. A deny level panics there, never in the handler.
 //! - **The device side** (the device model's reads and writes, bounce copies, checked
-//!   `cpu_read`/`cpu_write`) runs under [`device_side`]: a fault then opens the page until the
+//!   `cpu_read`/`cpu_write`) runs under `device_side`: a fault then opens the page until the
 //!   access ends, unrecorded.
+//!
+//! Faults are filed under the checker whose memory they hit and reported by that checker's
+//! calls only, so tests running in parallel, each with its own checker, see their own.
 //!
 //! Limits: while a page is open for one instruction or a device access, another thread's access
 //! to it is not seen; the handler's table holds 65536 pages (more are left unprotected, counted
