@@ -9,7 +9,10 @@
 //! - `pool_alloc_free`: `dma_pool_alloc` + `dma_pool_free` of a 64-byte block;
 //! - `fresh_checker`: what a fuzz or test harness pays per input: a new checker, one device
 //!   (direct, IOMMU, bounce), 8 map + `dma_mapping_error` + unmap pairs of 2 KiB, the checker
-//!   and device dropped (target: 20 µs).
+//!   and device dropped (target: 20 µs);
+//! - `trap_map_unmap`: `dma_map_single` + `dma_unmap_single` of a 1536-byte `FROM_DEVICE`
+//!   buffer in trap mode (each hand-off an `mprotect` of the buffer's page), against the same
+//!   checked without trap mode (Linux x86_64 only).
 //!
 //! `cargo bench --bench api_families`
 
@@ -138,11 +141,39 @@ fn fresh_checker(c: &mut Criterion) {
     group.finish();
 }
 
+fn trap_map_unmap(c: &mut Criterion) {
+    if !dmacheck::trap::SUPPORTED {
+        return;
+    }
+    let mut group = c.benchmark_group("trap_map_unmap");
+    const LEN: usize = 1536;
+    const DIR: Direction = Direction::FromDevice;
+    let modes = [
+        ("trap", Checker::builder().env(false).trap(true).build()),
+        ("checked", checked()),
+    ];
+    for (mode, checker) in modes {
+        let dev = checker.device("rx").driver("bench").build();
+        let buf = kmalloc(&checker, LEN, Gfp::KERNEL);
+        group.bench_function(mode, |b| {
+            b.iter(|| {
+                let dma = dma_map_single(&dev, black_box(buf), LEN, DIR);
+                black_box(dma_mapping_error(&dev, dma));
+                dma_unmap_single(&dev, dma, LEN, DIR);
+            })
+        });
+        kfree(&checker, buf);
+        checker.assert_clean();
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     sg_map_unmap,
     sync_pair,
     pool_alloc_free,
-    fresh_checker
+    fresh_checker,
+    trap_map_unmap
 );
 criterion_main!(benches);

@@ -63,6 +63,11 @@ void dmacheck_munmap(struct vm_area_struct *vma);
 unsigned long dmacheck_error_count(void);
 /* Violations of one rule ("unmap-size-mismatch"); ULONG_MAX if no rule has that id. */
 unsigned long dmacheck_violation_count(const char *rule_id);
+/*
+ * Trap mode (DMACHECK=trap, Linux x86_64): report the plain-pointer accesses to device-owned
+ * buffers recorded so far (syncs and unmaps report them too). Does nothing in other modes.
+ */
+void dmacheck_trap_flush(void);
 /* Mappings and allocations live now on dev; NULL: on all devices. */
 unsigned long dmacheck_live_entries(struct device *dev);
 /*

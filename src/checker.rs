@@ -96,6 +96,7 @@ pub(crate) struct CheckerInner {
 
 impl Drop for CheckerInner {
     fn drop(&mut self) {
+        crate::trap::forget(self);
         if self.config.exit_code.is_some() {
             crate::report::count_dropped_findings(self);
         }
@@ -493,6 +494,7 @@ impl CheckerInner {
         }
         entry.digest = self.device_part_digest(&entry);
         let overlaps = self.tracker.insert(&entry);
+        crate::trap::hand_over(self, &entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
         rules::cache::check_overlap(ev, &overlaps, line, out);
     }
@@ -567,12 +569,14 @@ impl CheckerInner {
         if rules::release::check_mapping_error_release(ev, out) {
             return None;
         }
+        crate::trap::report_pending(self);
         let rank = |e: &Entry| rules::release::match_rank(ev, e);
         let other = match self
             .tracker
             .remove(ev.device, ev.dma_addr, rank, &ev.site, ev.call)
         {
             Lookup::Found(entry) => {
+                crate::trap::lift(self, &entry);
                 rules::release::check_release(ev, &entry, out);
                 rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
@@ -590,10 +594,12 @@ impl CheckerInner {
         if !rules::map::check_direction(ev, out) {
             return None;
         }
+        crate::trap::report_pending(self);
         let rank = |e: &Entry| rules::sync::match_rank(ev, e);
         let found = self
             .tracker
             .update_containing(ev.device, ev.dma_addr, rank, |e| {
+                crate::trap::lift(self, e);
                 rules::sync::check_sync(ev, e, out);
                 rules::ownership::check_handback(e, self.device_part_digest(e), out);
                 e.cpu_wrote = false;
@@ -616,6 +622,7 @@ impl CheckerInner {
                     Owner::Device
                 };
                 e.digest = self.device_part_digest(e);
+                crate::trap::hand_over(self, e);
                 // The part of the requested range that lies inside the mapping.
                 let entry_end = e.dma_addr.saturating_add(e.size);
                 let start = ev.dma_addr.saturating_add(ev.offset).min(entry_end);
@@ -857,6 +864,14 @@ impl CheckerBuilder {
         self.set(move |c| c.digests = on)
     }
 
+    /// Trap mode (the `trap` directive): plain-pointer CPU accesses to device-owned streaming
+    /// buffers fault and are reported at their instruction; `kmalloc` gives each buffer pages
+    /// of its own. Linux x86_64 only: elsewhere [`build`](Self::build) panics saying so. See
+    /// [`crate::trap`].
+    pub fn trap(self, on: bool) -> Self {
+        self.set(move |c| c.trap = on)
+    }
+
     /// Use another default backend than [`DirectBackend`], made over the checker's memory.
     pub fn backend(
         mut self,
@@ -913,7 +928,7 @@ impl CheckerBuilder {
             config.print,
             config.print_first,
         );
-        Checker(Arc::new(CheckerInner {
+        let checker = Checker(Arc::new(CheckerInner {
             config,
             tracker: Tracker::new(memory.cpu_to_phys_offset()),
             memory,
@@ -932,6 +947,8 @@ impl CheckerBuilder {
             next_device: AtomicU32::new(0),
             test_name: (!self.global).then(test_name),
             report_on_drop: !self.global && self.report_on_drop.unwrap_or(self.read_env),
-        }))
+        }));
+        crate::trap::register(&checker);
+        checker
     }
 }

@@ -20,6 +20,7 @@
 //! | `fail=<kind>[@<dev>]:every=<n>` or `:prob=<p>[:seed=<s>]`, `[:budget=<n>]` | inject failures into maps and allocations (see [`crate::faults`]); repeatable |
 //! | `bounce` / `bounce=0` | bounce all streaming mappings through the bounce pool (`swiotlb=force`) |
 //! | `digests=0` / `digests=1` | fingerprint streaming buffers at hand-offs to catch CPU writes while the device owns them (default 1) |
+//! | `trap` / `trap=0` | trap mode: plain-pointer CPU accesses to device-owned buffers fault and are reported (Linux x86_64; see [`crate::trap`]) |
 //! | `exit-code=<n>` | if any checker of the process found something at warn level or above (a violation, or an entry still live when its checker dropped or at exit), the process exits with status `n` (1-255) instead of its own; `exit-code=0` turns it off |
 //!
 //! For example `DMACHECK=deny,leak=warn,stacks=24`. Settings made in code with the builder
@@ -83,6 +84,9 @@ pub struct Config {
     /// owns them ([`cpu-write-device-owned`](crate::rules::CPU_WRITE_DEVICE_OWNED)). Costs a
     /// pass over the buffer at each map, sync and unmap.
     pub digests: bool,
+    /// Trap mode ([`crate::trap`]): protect the pages of device-owned streaming buffers so a
+    /// plain-pointer CPU access faults and is reported at its instruction. Linux x86_64 only.
+    pub trap: bool,
     /// Bounce all streaming mappings (`swiotlb=force`), unless a device chooses otherwise.
     pub force_bounce: bool,
     /// Check at all. Off, the DMA API calls go straight to the backend: nothing is recorded,
@@ -108,6 +112,7 @@ impl Default for Config {
             keep_at_most: 100_000,
             memory: MemoryConfig::default(),
             digests: true,
+            trap: false,
             force_bounce: false,
             enabled: true,
             only_driver: None,
@@ -155,6 +160,8 @@ impl Config {
             ("print", v) => self.print = number(v).ok_or("print takes 0 or 1")? != 0,
             ("keep", v) => self.keep_at_most = number(v).ok_or("keep takes a count")?,
             ("digests", v) => self.digests = number(v).ok_or("digests takes 0 or 1")? != 0,
+            ("trap", None) => self.trap = true,
+            ("trap", v) => self.trap = number(v).ok_or("trap takes 0 or 1")? != 0,
             ("off" | "disabled", None) => self.enabled = false,
             ("enabled", v) => self.enabled = number(v).ok_or("enabled takes 0 or 1")? != 0,
             ("driver", Some(name)) if !name.is_empty() => self.only_driver = Some(name.to_string()),

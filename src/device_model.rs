@@ -199,6 +199,7 @@ impl Device {
     /// Carry out a read [`Device::check_dma_access`] allowed.
     pub(crate) fn carry_out_dma_read(&self, addr: DmaAddr, buf: &mut [u8]) -> Result<(), DmaFault> {
         let memory = self.checker().memory();
+        let _device = crate::trap::device_side();
         walk(self, addr, buf.len(), |phys, at, n| {
             memory.read(phys, &mut buf[at..at + n]);
         })
@@ -207,6 +208,7 @@ impl Device {
     /// Carry out a write [`Device::check_dma_access`] allowed.
     pub(crate) fn carry_out_dma_write(&self, addr: DmaAddr, data: &[u8]) -> Result<(), DmaFault> {
         let c = self.checker().inner();
+        let _device = crate::trap::device_side();
         if !c.config.enabled {
             return walk(self, addr, data.len(), |phys, at, n| {
                 c.memory.write(phys, &data[at..at + n]);
@@ -266,14 +268,21 @@ impl Checker {
     /// them is owned by the device (a write, or a read of memory the device may write).
     #[track_caller]
     fn check_cpu_access(&self, op: Op, call: &'static str, cpu: u64, len: usize) {
+        self.check_cpu_access_at(op, call, cpu, len, self.capture_site());
+    }
+
+    /// [`Checker::check_cpu_access`] of an access made at `site` (a trap-mode fault).
+    #[track_caller]
+    pub(crate) fn check_cpu_access_at(
+        &self,
+        op: Op,
+        call: &'static str,
+        cpu: u64,
+        len: usize,
+        site: crate::site::Site,
+    ) {
         let c = self.inner();
-        let mut ev = Event::new(
-            op,
-            call,
-            MapKind::Single,
-            DeviceId::NONE,
-            self.capture_site(),
-        );
+        let mut ev = Event::new(op, call, MapKind::Single, DeviceId::NONE, site);
         (ev.cpu_addr, ev.size) = (Some(cpu), len as u64);
         let end = cpu.saturating_add(len as u64);
         let mut out = Findings::new();
@@ -297,6 +306,7 @@ impl Checker {
     #[track_caller]
     pub fn cpu_read(&self, src: *const u8, buf: &mut [u8]) -> Option<()> {
         let phys = self.memory().phys_of(src, buf.len() as u64).ok()?;
+        let _checked = crate::trap::device_side();
         if !self.config().enabled {
             return self.memory().read(phys, buf);
         }
@@ -310,6 +320,7 @@ impl Checker {
     #[track_caller]
     pub fn cpu_write(&self, dst: *mut u8, data: &[u8]) -> Option<()> {
         let phys = self.memory().phys_of(dst, data.len() as u64).ok()?;
+        let _checked = crate::trap::device_side();
         if !self.config().enabled {
             return self.memory().write(phys, data);
         }

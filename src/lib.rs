@@ -71,6 +71,7 @@ mod site;
 mod sync;
 pub mod trace;
 mod tracker;
+pub mod trap;
 mod types;
 
 pub use backend::{

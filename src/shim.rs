@@ -1070,6 +1070,9 @@ fn check_memory_alloc(checker: &Checker, call: &'static str, size: usize, gfp: G
 #[track_caller]
 pub fn kmalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
     check_memory_alloc(checker, "kmalloc", size, gfp);
+    if let Some(ptr) = crate::trap::kmalloc(checker, size, gfp) {
+        return ptr;
+    }
     checker
         .memory()
         .kmalloc(size, gfp)
@@ -1106,6 +1109,9 @@ fn invalid_free(
 /// allocation is reported and left alone.
 #[track_caller]
 pub fn kfree(checker: &Checker, ptr: *const u8) {
+    if crate::trap::kfree(checker, ptr) {
+        return;
+    }
     if let Err(why) = checker.memory().kfree(ptr) {
         invalid_free(checker, "kfree", ptr, why);
     }

@@ -391,12 +391,14 @@ fn trace_name_index(file: &'static str) -> u64 {
 }
 
 /// The trace name at index `i` of [`TRACE_NAMES`].
+/// The per-thread copy is skipped where the thread's locals are gone (a C program's exit
+/// report, written by an `atexit` handler after they were destroyed).
 fn trace_name(i: usize) -> &'static str {
-    if let Some(name) = TRACE_NAMES_SEEN.with(|c| c.borrow().get(i).copied()) {
+    if let Ok(Some(name)) = TRACE_NAMES_SEEN.try_with(|c| c.borrow().get(i).copied()) {
         return name;
     }
     let names = TRACE_NAMES.lock();
-    TRACE_NAMES_SEEN.with(|c| c.borrow_mut().clone_from(&names));
+    let _ = TRACE_NAMES_SEEN.try_with(|c| c.borrow_mut().clone_from(&names));
     names.get(i).copied().unwrap_or("?")
 }
 
@@ -406,7 +408,7 @@ static SYMBOLS: Shared<FxMap<usize, Arc<[Frame]>>> = process::LazyLock::new(Defa
 
 /// The frames at one return address, from [`SYMBOLS`] or looked up (without holding the lock:
 /// two threads may both look up a new address, which costs time but gives the same frames).
-fn frames_at(ip: usize) -> Arc<[Frame]> {
+pub(crate) fn frames_at(ip: usize) -> Arc<[Frame]> {
     if let Some(frames) = SYMBOLS.lock().get(&ip) {
         return frames.clone();
     }

@@ -487,6 +487,59 @@ fn hostile_input_from_c_is_judged_before_it_is_followed() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Trap mode
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn trap_mode_from_c_reports_plain_pointer_accesses_at_their_lines() {
+    let run = run("trap_mode", "trap_mode", &[], &[("DMACHECK", "trap")]);
+    assert!(run.output.status.success(), "{}", run.transcript());
+    assert_eq!(run.total("failures"), 0, "{}", run.transcript());
+    let expected: BTreeMap<String, u64> = [
+        ("cpu-access-device-owned", 2),
+        ("cpu-access-overrun", 1),
+        ("cpu-write-device-owned", 1),
+    ]
+    .into_iter()
+    .map(|(rule, n)| (rule.to_string(), n))
+    .collect();
+    assert_eq!(run.per_rule(), expected, "{}", run.transcript());
+    // The plain accesses are reported at the C lines that made them.
+    let sites: Vec<(String, String, u64)> = run.report()["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["rule"] != "cpu-write-device-owned")
+        .map(|v| {
+            (
+                v["rule"].as_str().unwrap().to_string(),
+                v["site"]["file"].as_str().unwrap().to_string(),
+                v["site"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let c_file = "tests/c/trap_mode.c".to_string();
+    let at = |rule: &str, line: &str| (rule.to_string(), c_file.clone(), run.total(line));
+    let expected = [
+        at("cpu-access-device-owned", "read_line"),
+        at("cpu-access-device-owned", "write_line"),
+        at("cpu-access-overrun", "overrun_line"),
+    ];
+    let sites: Vec<_> = sites
+        .into_iter()
+        .map(|(rule, file, line)| {
+            let file = if file.ends_with(&c_file) {
+                c_file.clone()
+            } else {
+                file
+            };
+            (rule, file, line)
+        })
+        .collect();
+    assert_eq!(sites, expected, "{}", run.transcript());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reports at exit and deny levels
 
 #[test]

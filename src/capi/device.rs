@@ -309,6 +309,13 @@ extern "C" fn dmacheck_error_count() -> c_ulong {
     ffi("dmacheck_error_count", || checker().error_count())
 }
 
+/// `dmacheck_trap_flush`: in trap mode (`DMACHECK=trap`), report the plain-pointer accesses
+/// recorded so far; nothing otherwise.
+#[unsafe(no_mangle)]
+extern "C" fn dmacheck_trap_flush() {
+    ffi("dmacheck_trap_flush", || checker().trap_flush());
+}
+
 /// `dmacheck_violation_count`: the violations of one rule; `ULONG_MAX` for an unknown id.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dmacheck_violation_count(rule_id: *const c_char) -> c_ulong {

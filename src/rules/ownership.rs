@@ -97,6 +97,17 @@ declare_rules! {
         kernel: None,
     };
 
+    /// In trap mode, the CPU read or wrote past the end of a DMA-able heap buffer through a
+    /// plain pointer: the buffer is placed against the end of its pages, so the first byte
+    /// past it lies in a guard page, and the faulting instruction is reported.
+    pub static CPU_ACCESS_OVERRUN = {
+        id: "cpu-access-overrun",
+        summary: "CPU access past the end of a DMA-able heap buffer (trap mode)",
+        level: Warn,
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, the allocation is a region of <size> bytes)",
+        kernel: None,
+    };
+
     /// The guard bytes after a coherent allocation were overwritten by the time it was freed:
     /// the CPU (or something else) wrote past its end.
     pub static COHERENT_OVERRUN = {
