@@ -583,7 +583,9 @@ mod tests {
         ];
         assert_eq!(first_user_frame(&frames), Some(1));
         assert_eq!(first_user_frame(&frames[2..]), None);
-        assert!(is_own_frame(&frame("dmacheck::shim::dma_map_single")));
+        assert!(is_own_frame(&frame(
+            "dmacheck::api::streaming::dma_map_single"
+        )));
         let exported = Frame {
             file: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/src/capi/streaming.rs").into()),
             ..frame("dma_map_single")

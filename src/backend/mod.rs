@@ -4,8 +4,10 @@
 //! Backends know nothing of the tracker or the rules: they map, unmap, sync and allocate, and
 //! say why when they refuse. The shim decides what a refusal means.
 
+mod arena;
 mod bounce;
 mod direct;
+mod fingerprint;
 mod iommu;
 mod memory;
 pub(crate) mod ranges;
