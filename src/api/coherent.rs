@@ -6,8 +6,8 @@ use crate::backend::MapError;
 use crate::device::Device;
 use crate::event::Op;
 use crate::faults::FaultKind;
-use crate::report::{Finding, Findings, Value};
 use crate::rules;
+use crate::rules::{Finding, Findings, Value};
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind};
 
 use super::{admit, checking, event, injected_failure, release, unchecked, unmap_event};

@@ -6,8 +6,8 @@ use std::ptr::{self, NonNull};
 use crate::backend::Page;
 use crate::checker::Checker;
 use crate::event::{DeviceId, Event, Op};
-use crate::report::{Finding, Findings, Value};
 use crate::rules;
+use crate::rules::{Finding, Findings, Value};
 use crate::types::{Gfp, MapKind};
 
 /// Report an allocation of DMA-able memory made where it may not sleep.

@@ -9,8 +9,8 @@ use crate::backend::MapError;
 use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::faults::FaultKind;
-use crate::report::{Finding, Findings, Value};
 use crate::rules;
+use crate::rules::{Finding, Findings, Value};
 use crate::sync::RwLockReadGuard;
 use crate::tracker::Entry;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
@@ -39,7 +39,7 @@ fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
 fn admit<'d>(dev: &'d Device, ev: &Event) -> Option<RwLockReadGuard<'d, ()>> {
     let admitted = dev.admit();
     if admitted.is_none() {
-        let f = rules::lifetime::released(dev);
+        let f = rules::lifetime::released(dev.is_invalid());
         dev.checker().inner().finish(ev, [f].into_iter().collect());
     }
     admitted

@@ -3,8 +3,8 @@
 use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::faults::FaultKind;
-use crate::report::{Finding, Findings, Value};
 use crate::rules;
+use crate::rules::{Finding, Findings, Value};
 use crate::sg::{SgState, SgTable};
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 

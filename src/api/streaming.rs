@@ -5,8 +5,8 @@ use crate::backend::Page;
 use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::faults::FaultKind;
-use crate::report::Findings;
 use crate::rules;
+use crate::rules::Findings;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, MapKind};
 
 use super::{

@@ -8,9 +8,9 @@ use std::ptr::NonNull;
 
 use super::ranges::FreeRanges;
 use crate::backend::{Backend, MapError, Overrun, PhysMemory};
-use crate::device::DeviceParams;
-use crate::event::DeviceId;
 use crate::sync::{Arc, DashMap};
+use crate::types::DeviceId;
+use crate::types::DeviceParams;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 const PAGE: u64 = PAGE_SIZE as u64;

@@ -19,7 +19,7 @@ pub use memory::{Alias, FreeError, GUARD_BYTE, GUARD_BYTES, MemoryConfig, Page, 
 
 use std::ptr::NonNull;
 
-use crate::device::DeviceParams;
+use crate::types::DeviceParams;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PhysAddr};
 
 /// Why a backend could not map or allocate.

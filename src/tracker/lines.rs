@@ -1,9 +1,9 @@
 //! The cache-line index: which live entries hold which CPU cache lines.
 
 use super::{Entry, LOCKS, Padded, spread};
-use crate::event::DeviceId;
 use crate::site::Site;
 use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::types::DeviceId;
 use crate::types::{DmaAddr, MapKind};
 use smallvec::SmallVec;
 use std::collections::HashMap;

@@ -26,9 +26,9 @@ use lock::ShardLock;
 pub use ranges::Ranges;
 use shard::Shard;
 
-use crate::event::DeviceId;
 use crate::site::Site;
 use crate::sync::{AtomicU64, Ordering};
+use crate::types::DeviceId;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 const BUCKET_SHIFT: u32 = 12;
