@@ -6,9 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::leaks::{LeakReport, LeakTable};
+use super::leaks::LeakReport;
 use super::{Related, Violation};
-use crate::checker::{Checker, CheckerInner};
 use crate::config::Config;
 use crate::rules::{self, Level};
 pub use crate::site::ReportSite;
@@ -20,7 +19,7 @@ pub const SCHEMA: &str = "dmacheck-report/1";
 
 /// A report: what one checker found (or several, merged), as a document.
 ///
-/// Made by [`Checker::report`], written in any [`Format`](super::Format), read back from JSON
+/// Made by [`Checker::report`](crate::Checker::report), written in any [`Format`](super::Format), read back from JSON
 /// by [`Report::from_json`] and combined by [`Report::merge`]. Its JSON form is the schema
 /// [`SCHEMA`]:
 ///
@@ -86,7 +85,7 @@ pub struct ReportSource {
     /// The checker's settings.
     pub config: ReportConfig,
     /// The test whose checker wrote the report, for a checker made on a test's thread
-    /// ([`Checker::new`] in a `#[test]`); absent for the process-wide checker.
+    /// ([`Checker::new`](crate::Checker::new) in a `#[test]`); absent for the process-wide checker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<ReportTest>,
 }
@@ -356,7 +355,7 @@ pub struct ReportEntry {
 }
 
 impl ReportEntry {
-    fn new(e: &Entry, device: &str, driver: &str) -> ReportEntry {
+    pub(crate) fn new(e: &Entry, device: &str, driver: &str) -> ReportEntry {
         ReportEntry {
             device: device.into(),
             driver: driver.into(),
@@ -476,100 +475,6 @@ impl Report {
             .iter()
             .filter_map(|s| s.config.levels.get(id).copied())
             .max()
-    }
-}
-
-impl Checker {
-    /// Everything this checker found, as one [`Report`]: the kept violations, the leaks grouped
-    /// by site (those reported at device releases and the entries live now), the live entries,
-    /// the counters and the settings. Write it with [`Checker::write_report`] or a
-    /// [`Format`](crate::report::Format).
-    pub fn report(&self) -> Report {
-        self.inner().report()
-    }
-
-    /// The leak summary, like LeakSanitizer's: the entries leaked at device releases and the
-    /// entries live now, grouped by the site that made them, biggest first, with totals. Empty
-    /// when the [`leak`](crate::rules::LEAK) rule is allowed; entries of devices outside the
-    /// driver filter are left out. Nothing is reported and no entry changes.
-    pub fn leak_report(&self) -> LeakReport {
-        self.inner().leak_report()
-    }
-}
-
-impl CheckerInner {
-    /// [`Checker::report`], on the checker's state (also used when its last handle drops).
-    pub(crate) fn report(&self) -> Report {
-        let config = &self.config;
-        let kept = self.reporter.violations();
-        let stats = self.stats();
-        let mut counters = ReportCounters {
-            violations: stats.errors,
-            violations_kept: kept.len() as u64,
-            live_entries: stats.live_entries,
-            peak_entries: stats.peak_entries,
-            ..ReportCounters::default()
-        };
-        for (id, n) in stats.per_rule {
-            match rules::by_id(id).map(|r| config.level(r)) {
-                Some(Level::Deny) => counters.deny += n,
-                _ => counters.warn += n,
-            }
-            counters.per_rule.insert(id.into(), n);
-        }
-        let live_entries = self
-            .tracker
-            .snapshot(None)
-            .iter()
-            .map(|e| {
-                let (device, driver) = self.names(e.device);
-                ReportEntry::new(e, &device, &driver)
-            })
-            .collect();
-        let mut report = Report {
-            schema: SCHEMA.into(),
-            tool: ReportTool::default(),
-            sources: vec![ReportSource::this_process(config)],
-            rules: ReportRule::catalogue(),
-            counters,
-            violations: kept.iter().map(ReportViolation::from).collect(),
-            leaks: self.leak_report(),
-            live_entries,
-        };
-        if let Some(name) = &self.test_name {
-            let findings = report.findings_at_least(Level::Warn);
-            let failure = if findings == 0 {
-                String::new()
-            } else {
-                super::text::Style::plain().report(&report)
-            };
-            report.sources[0].test = Some(ReportTest {
-                name: name.to_string(),
-                findings,
-                failure,
-            });
-        }
-        report
-    }
-
-    /// [`Checker::leak_report`], on the checker's state.
-    pub(crate) fn leak_report(&self) -> LeakReport {
-        let level = self.config.level(&rules::LEAK);
-        if level == Level::Allow {
-            return LeakReport::default();
-        }
-        let gate = self.release_gate.read();
-        let mut table: LeakTable = self.reporter.released_leaks();
-        let live = self.tracker.snapshot(None);
-        drop(gate);
-        let only_driver = self.config.only_driver.as_deref();
-        for e in live {
-            let (device, driver) = self.names(e.device);
-            if only_driver.is_none_or(|d| d == &*driver) {
-                table.add(&e, &device, true);
-            }
-        }
-        table.into_report(level)
     }
 }
 

@@ -76,6 +76,7 @@ pub(crate) use exit::{
 pub(crate) use leaks::LeakTable;
 pub use leaks::{LeakKind, LeakReport, LeakSite};
 pub use output::{Destination, Format, Target};
+pub(crate) use text::Style as TextStyle;
 
 /// One reported misuse of the DMA API.
 #[derive(Clone, Debug, Serialize)]
