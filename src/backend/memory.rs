@@ -96,6 +96,8 @@ impl fmt::Display for FreeError {
     }
 }
 
+impl std::error::Error for FreeError {}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RunUse {
     Pages { order: u32 },
