@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 
 use super::ranges::FreeRanges;
 use crate::backend::{Backend, MapError, Overrun, PhysMemory};
-use crate::sync::{Arc, DashMap};
+use crate::sync::{Arc, Mutex, RwLock};
 use crate::types::DeviceId;
 use crate::types::DeviceParams;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
@@ -147,7 +147,9 @@ fn merge_segments(
 /// The IOMMU backend: one address space per device.
 pub struct IommuBackend {
     memory: Arc<PhysMemory>,
-    domains: DashMap<DeviceId, Domain>,
+    /// Each device's domain under a lock of its own, so devices map in parallel; the map's lock
+    /// is taken for writing only when a device first maps.
+    domains: RwLock<HashMap<DeviceId, Arc<Mutex<Domain>>>>,
 }
 
 impl IommuBackend {
@@ -155,12 +157,21 @@ impl IommuBackend {
     pub fn new(memory: Arc<PhysMemory>) -> IommuBackend {
         IommuBackend {
             memory,
-            domains: DashMap::new(),
+            domains: RwLock::new(HashMap::new()),
         }
     }
 
     fn with_domain<R>(&self, dev: DeviceId, f: impl FnOnce(&mut Domain) -> R) -> R {
-        f(&mut self.domains.entry(dev).or_insert_with(Domain::new))
+        let known = self.domains.read().get(&dev).cloned();
+        let domain = known.unwrap_or_else(|| {
+            let mut domains = self.domains.write();
+            Arc::clone(
+                domains
+                    .entry(dev)
+                    .or_insert_with(|| Arc::new(Mutex::new(Domain::new()))),
+            )
+        });
+        f(&mut domain.lock())
     }
 
     /// Map `size` bytes at `phys` below `mask`, the I/O pages aligned to `align` pages.
@@ -282,7 +293,8 @@ impl Backend for IommuBackend {
     }
 
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr> {
-        self.domains.get(&dev.id)?.translate(dma)
+        let domain = self.domains.read().get(&dev.id).cloned()?;
+        domain.lock().translate(dma)
     }
 }
 
