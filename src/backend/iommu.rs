@@ -149,7 +149,7 @@ pub struct IommuBackend {
     memory: Arc<PhysMemory>,
     /// Each device's domain under a lock of its own, so devices map in parallel; the map's lock
     /// is taken for writing only when a device first maps.
-    domains: RwLock<HashMap<DeviceId, Arc<Mutex<Domain>>>>,
+    domains: RwLock<HashMap<DeviceId, Mutex<Domain>, rustc_hash::FxBuildHasher>>,
 }
 
 impl IommuBackend {
@@ -157,20 +157,21 @@ impl IommuBackend {
     pub fn new(memory: Arc<PhysMemory>) -> IommuBackend {
         IommuBackend {
             memory,
-            domains: RwLock::new(HashMap::new()),
+            domains: RwLock::new(HashMap::default()),
         }
     }
 
     fn with_domain<R>(&self, dev: DeviceId, f: impl FnOnce(&mut Domain) -> R) -> R {
-        let known = self.domains.read().get(&dev).cloned();
-        let domain = known.unwrap_or_else(|| {
-            let mut domains = self.domains.write();
-            Arc::clone(
-                domains
-                    .entry(dev)
-                    .or_insert_with(|| Arc::new(Mutex::new(Domain::new()))),
-            )
-        });
+        {
+            let domains = self.domains.read();
+            if let Some(domain) = domains.get(&dev) {
+                return f(&mut domain.lock());
+            }
+        }
+        let mut domains = self.domains.write();
+        let domain = domains
+            .entry(dev)
+            .or_insert_with(|| Mutex::new(Domain::new()));
         f(&mut domain.lock())
     }
 
@@ -293,8 +294,7 @@ impl Backend for IommuBackend {
     }
 
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr> {
-        let domain = self.domains.read().get(&dev.id).cloned()?;
-        domain.lock().translate(dma)
+        self.domains.read().get(&dev.id)?.lock().translate(dma)
     }
 }
 
