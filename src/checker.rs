@@ -952,3 +952,132 @@ impl CheckerBuilder {
         checker
     }
 }
+
+/// The checker as a [`Report`](crate::report::Report): made here, from the checker's state, so
+/// the report module knows nothing of the checker.
+mod reports {
+    use std::path::PathBuf;
+
+    use super::{Checker, CheckerInner};
+    use crate::report::{
+        Destination, LeakReport, LeakTable, Report, ReportCounters, ReportEntry, ReportError,
+        ReportRule, ReportSource, ReportTest, ReportTool, ReportViolation, SCHEMA, TextStyle,
+    };
+    use crate::rules::{self, Level};
+
+    impl Checker {
+        /// Everything this checker found, as one [`Report`]: the kept violations, the leaks grouped
+        /// by site (those reported at device releases and the entries live now), the live entries,
+        /// the counters and the settings. Write it with [`Checker::write_report`] or a
+        /// [`Format`](crate::report::Format).
+        pub fn report(&self) -> Report {
+            self.inner().report()
+        }
+
+        /// The leak summary, like LeakSanitizer's: the entries leaked at device releases and the
+        /// entries live now, grouped by the site that made them, biggest first, with totals. Empty
+        /// when the [`leak`](crate::rules::LEAK) rule is allowed; entries of devices outside the
+        /// driver filter are left out. Nothing is reported and no entry changes.
+        pub fn leak_report(&self) -> LeakReport {
+            self.inner().leak_report()
+        }
+    }
+
+    impl CheckerInner {
+        /// [`Checker::report`], on the checker's state (also used when its last handle drops).
+        pub(crate) fn report(&self) -> Report {
+            let config = &self.config;
+            let kept = self.reporter.violations();
+            let stats = self.stats();
+            let mut counters = ReportCounters {
+                violations: stats.errors,
+                violations_kept: kept.len() as u64,
+                live_entries: stats.live_entries,
+                peak_entries: stats.peak_entries,
+                ..ReportCounters::default()
+            };
+            for (id, n) in stats.per_rule {
+                match rules::by_id(id).map(|r| config.level(r)) {
+                    Some(Level::Deny) => counters.deny += n,
+                    _ => counters.warn += n,
+                }
+                counters.per_rule.insert(id.into(), n);
+            }
+            let live_entries = self
+                .tracker
+                .snapshot(None)
+                .iter()
+                .map(|e| {
+                    let (device, driver) = self.names(e.device);
+                    ReportEntry::new(e, &device, &driver)
+                })
+                .collect();
+            let mut report = Report {
+                schema: SCHEMA.into(),
+                tool: ReportTool::default(),
+                sources: vec![ReportSource::this_process(config)],
+                rules: ReportRule::catalogue(),
+                counters,
+                violations: kept.iter().map(ReportViolation::from).collect(),
+                leaks: self.leak_report(),
+                live_entries,
+            };
+            if let Some(name) = &self.test_name {
+                let findings = report.findings_at_least(Level::Warn);
+                let failure = if findings == 0 {
+                    String::new()
+                } else {
+                    TextStyle::plain().report(&report)
+                };
+                report.sources[0].test = Some(ReportTest {
+                    name: name.to_string(),
+                    findings,
+                    failure,
+                });
+            }
+            report
+        }
+
+        /// [`Checker::leak_report`], on the checker's state.
+        pub(crate) fn leak_report(&self) -> LeakReport {
+            let level = self.config.level(&rules::LEAK);
+            if level == Level::Allow {
+                return LeakReport::default();
+            }
+            let gate = self.release_gate.read();
+            let mut table: LeakTable = self.reporter.released_leaks();
+            let live = self.tracker.snapshot(None);
+            drop(gate);
+            let only_driver = self.config.only_driver.as_deref();
+            for e in live {
+                let (device, driver) = self.names(e.device);
+                if only_driver.is_none_or(|d| d == &*driver) {
+                    table.add(&e, &device, true);
+                }
+            }
+            table.into_report(level)
+        }
+    }
+
+    impl Checker {
+        /// Write this checker's [`report`](Checker::report) to `destination`; returns the file
+        /// written (`None` for stderr).
+        ///
+        /// ```
+        /// use dmacheck::Checker;
+        ///
+        /// let dir = std::env::temp_dir().join(format!("dmacheck-doc-{}", std::process::id()));
+        /// let checker = Checker::builder().env(false).build();
+        /// let dest = format!("json:{}/", dir.display()).parse().unwrap();
+        /// let written = checker.write_report(&dest).unwrap().unwrap();
+        /// assert!(written.file_name().unwrap().to_str().unwrap().starts_with("dmacheck-"));
+        /// # std::fs::remove_dir_all(&dir).unwrap();
+        /// ```
+        pub fn write_report(
+            &self,
+            destination: &Destination,
+        ) -> Result<Option<PathBuf>, ReportError> {
+            destination.write(&self.report())
+        }
+    }
+}

@@ -12,7 +12,7 @@
 //! | `driver=<name>` | report only violations of devices bound to driver `<name>` |
 //! | `print_first=<n>` | print only the first `n` violations to stderr (all are counted and kept) |
 //! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
-//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `lifetime`) |
+//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `cache`, `pool`, `regions`, `context`, `lifetime`) |
 //! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off. Exact per call where the build keeps frame pointers; otherwise each call site's first stack, reused |
 //! | `exact-stacks` / `exact-stacks=0` | without frame pointers, unwind every call's stack anyway (exact, microseconds per call) |
 //! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
@@ -225,5 +225,26 @@ mod tests {
         let bad: Vec<&str> = errors.iter().map(|e| e.directive.as_str()).collect();
         assert_eq!(bad, ["no-such-rule=warn", "stacks=many", "loud"]);
         assert_eq!(c.stack_depth, 0);
+    }
+
+    /// The module doc's list of families is the catalogue's, in its order.
+    #[test]
+    fn the_documented_families_are_the_catalogues() {
+        let mut families: Vec<&str> = Vec::new();
+        for r in crate::rules::all() {
+            if families.last() != Some(&r.family) {
+                families.push(r.family);
+            }
+        }
+        let listed: String = families
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let doc = include_str!("config.rs");
+        assert!(
+            doc.contains(&format!("families: {listed})")),
+            "the `<family>=<level>` row of the module doc should list: {listed}"
+        );
     }
 }

@@ -28,8 +28,8 @@ use crate::backend::PhysMemory;
 use crate::backend::ranges::FreeRanges;
 use crate::device::Device;
 use crate::event::{Event, Op};
-use crate::report::{Finding, Findings, Value};
 use crate::rules;
+use crate::rules::{Finding, Findings, Value};
 use crate::sync::{Arc, Mutex};
 use crate::types::{DmaAddr, MapKind, PAGE_SIZE, PhysAddr};
 

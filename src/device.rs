@@ -5,24 +5,10 @@ use std::fmt;
 
 use crate::backend::Backend;
 use crate::checker::Checker;
-use crate::event::DeviceId;
 use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering, RwLock, RwLockReadGuard};
+use crate::types::DeviceId;
+pub use crate::types::DeviceParams;
 use crate::types::dma_bit_mask;
-
-/// The DMA parameters of a device at one moment, as the backend needs them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeviceParams {
-    /// The device within its checker.
-    pub id: DeviceId,
-    /// The streaming DMA mask (`*dev->dma_mask`).
-    pub dma_mask: u64,
-    /// The coherent DMA mask (`dev->coherent_dma_mask`).
-    pub coherent_dma_mask: u64,
-    /// The longest segment the device can take (`dma_get_max_seg_size`).
-    pub max_segment_size: u64,
-    /// No segment may cross an address where these bits change (`dma_get_seg_boundary`).
-    pub segment_boundary_mask: u64,
-}
 
 pub(crate) struct DeviceInner {
     pub(crate) id: DeviceId,

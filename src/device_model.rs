@@ -28,8 +28,8 @@ use std::fmt;
 use crate::checker::Checker;
 use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
-use crate::report::Findings;
 use crate::rules;
+use crate::rules::Findings;
 use crate::types::{DmaAddr, MapKind, PAGE_SIZE};
 
 /// Why the device model refused an access, as an IOMMU fault would.
@@ -88,7 +88,7 @@ fn check_access(
     (ev.dma_addr, ev.size) = (addr, len as u64);
     let mut out = Findings::new();
     let result = if dev.is_released() {
-        out.push(rules::lifetime::released(dev));
+        out.push(rules::lifetime::released(dev.is_invalid()));
         Err(DmaFault::Released)
     } else {
         let verdict = c.tracker.update_containing(

@@ -3,16 +3,8 @@
 
 use crate::context::CallContext;
 use crate::site::Site;
+pub use crate::types::DeviceId;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
-
-/// A device as the checker knows it: a small number, unique within one checker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct DeviceId(pub u32);
-
-impl DeviceId {
-    /// Stands for "no device", in events of calls that name none (`kfree`).
-    pub const NONE: DeviceId = DeviceId(u32::MAX);
-}
 
 /// What an event does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

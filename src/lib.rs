@@ -47,6 +47,7 @@
 
 #[cfg(any(feature = "virtio", feature = "dma-api"))]
 pub mod adapters;
+mod api;
 mod backend;
 pub mod capi;
 mod checker;
@@ -66,7 +67,6 @@ mod pool;
 pub mod report;
 pub mod rules;
 mod sg;
-mod shim;
 mod site;
 mod sync;
 pub mod trace;
@@ -74,6 +74,7 @@ mod tracker;
 pub mod trap;
 mod types;
 
+pub use api::*;
 pub use backend::{
     Alias, Backend, BounceBackend, DirectBackend, FreeError, GUARD_BYTE, GUARD_BYTES, IommuBackend,
     MapError, MemoryConfig, Overrun, Page, PhysMemory,
@@ -110,7 +111,6 @@ pub use sg::{
     Scatterlist, Sg, SgTable, for_each_sg, sg_chain, sg_dma_address, sg_dma_len, sg_first,
     sg_init_one, sg_init_table, sg_set_buf, sg_set_page,
 };
-pub use shim::*;
 pub use site::{Frame, Site, Stack};
 pub use tracker::{Entry, Owner, Tombstone};
 pub use types::*;

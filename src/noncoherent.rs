@@ -12,8 +12,8 @@ use std::ptr;
 use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
 use crate::faults::FaultKind;
-use crate::report::{Finding, Findings, Value};
 use crate::rules;
+use crate::rules::{Finding, Findings, Value};
 use crate::sync::Mutex;
 use crate::tracker::Entry;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, Gfp, MapKind, PhysAddr};
@@ -66,7 +66,7 @@ pub fn dma_alloc_noncoherent(
     let mut out = Findings::new();
     // Held until the entry is recorded, so a racing release reports it or refuses this call.
     let Some(admitted) = dev.admit() else {
-        out.push(rules::lifetime::released(dev));
+        out.push(rules::lifetime::released(dev.is_invalid()));
         c.finish(&ev, out);
         return ptr::null_mut();
     };
@@ -148,7 +148,7 @@ pub fn dma_free_noncoherent(dev: &Device, size: usize, cpu_addr: *const u8, dma_
     let mut out = Findings::new();
     let admitted = dev.admit();
     if admitted.is_none() {
-        out.push(rules::lifetime::released(dev));
+        out.push(rules::lifetime::released(dev.is_invalid()));
     } else if let Some(entry) = c.record_release(&ev, &mut out) {
         release(dev, &entry, &mut out);
     }
@@ -203,7 +203,7 @@ pub fn dma_cache_sync(dev: &Device, vaddr: *const u8, size: usize, dir: Directio
         .filter(|(_, b)| b.device == dev.id());
     let admitted = dev.admit();
     if admitted.is_none() {
-        out.push(rules::lifetime::released(dev));
+        out.push(rules::lifetime::released(dev.is_invalid()));
     } else if let Some((start, b)) = found {
         (ev.dma_addr, ev.offset) = (b.dma, cpu - start);
         if let Some((from, len)) = c.record_sync(&ev, &mut out) {

@@ -26,8 +26,8 @@
 use crate::backend::Page;
 use crate::checker::Checker;
 use crate::event::{DeviceId, Event, Op};
-use crate::report::{Finding, Value};
 use crate::rules;
+use crate::rules::{Finding, Value};
 use crate::site::Site;
 use crate::types::{Direction, DmaAddr, MapKind, PAGE_SIZE};
 

@@ -177,11 +177,11 @@ impl fmt::Display for Site {
     }
 }
 
-/// A site serializes as a report's [`ReportSite`](crate::report::ReportSite): file, line,
+/// A site serializes as a report's [`ReportSite`]: file, line,
 /// column, the symbolized stack and the index of its first user frame.
 impl Serialize for Site {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        crate::report::ReportSite::from(self).serialize(s)
+        ReportSite::from(self).serialize(s)
     }
 }
 
@@ -497,6 +497,100 @@ pub(crate) fn is_own_source(file: &str) -> bool {
     file.starts_with(own_dir)
 }
 
+/// A site as a report records it: where a call was made, and the symbolized stack when one
+/// was captured.
+///
+/// For a call made through dmacheck's own code rather than with `#[track_caller]` from the
+/// caller (the C ABI), `file` and `line` are those of the first user frame of the stack, when
+/// a stack was captured and that frame has debug info. For an event replayed from a trace
+/// ([`crate::trace`]), they are the trace's name and line, and `column` is 0.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReportSite {
+    /// The source file, as the compiler spells it (relative to the workspace for local code).
+    pub file: String,
+    /// The line, from 1.
+    pub line: u32,
+    /// The column, from 1 (0 when unknown).
+    pub column: u32,
+    /// The symbolized stack, innermost first, dmacheck's own frames stripped (empty when no
+    /// stack was captured).
+    #[serde(default)]
+    pub stack: Vec<Frame>,
+    /// The index in `stack` of the first frame of the code under test (not dmacheck's, not the
+    /// standard library's or the runtime's): where to start reading.
+    #[serde(default)]
+    pub first_user_frame: Option<usize>,
+    /// Whether `stack` is the stack of this very call. `false` when it was unwound at the first
+    /// call from the same call site and reused (a build without frame pointers): another path
+    /// to the call site would show the same frames.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub stack_is_exact: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl From<&Site> for ReportSite {
+    fn from(site: &Site) -> Self {
+        if let Some(t) = site.trace() {
+            // A replayed event: the trace's line is where to look.
+            return ReportSite {
+                file: t.file.to_string(),
+                line: u32::try_from(t.line).unwrap_or(u32::MAX),
+                column: 0,
+                stack: Vec::new(),
+                first_user_frame: None,
+                stack_is_exact: true,
+            };
+        }
+        let stack: Vec<Frame> = site
+            .stack()
+            .map(|s| s.resolved().to_vec())
+            .unwrap_or_default();
+        let first_user_frame = first_user_frame(&stack);
+        let location = site.location();
+        let user_frame = first_user_frame
+            .map(|i| &stack[i])
+            .filter(|_| is_own_source(location.file()));
+        let (file, line, column) = match user_frame {
+            Some(Frame {
+                file: Some(file),
+                line: Some(line),
+                ..
+            }) => (file.clone(), *line, 0),
+            _ => (
+                location.file().to_string(),
+                location.line(),
+                location.column(),
+            ),
+        };
+        ReportSite {
+            file,
+            line,
+            column,
+            stack,
+            first_user_frame,
+            stack_is_exact: site.stack().is_none_or(|s| s.is_exact()),
+        }
+    }
+}
+
+impl fmt::Display for ReportSite {
+    /// `file:line:column` (or `file:line` when the column is unknown).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if self.column != 0 {
+            write!(f, ":{}", self.column)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,7 +679,9 @@ mod tests {
         ];
         assert_eq!(first_user_frame(&frames), Some(1));
         assert_eq!(first_user_frame(&frames[2..]), None);
-        assert!(is_own_frame(&frame("dmacheck::shim::dma_map_single")));
+        assert!(is_own_frame(&frame(
+            "dmacheck::api::streaming::dma_map_single"
+        )));
         let exported = Frame {
             file: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/src/capi/streaming.rs").into()),
             ..frame("dma_map_single")

@@ -1,13 +1,11 @@
 //! The one place dmacheck takes its synchronization primitives from, so a `cfg(loom)` build can
 //! swap in loom's model-checked versions without touching the rest of the crate (as tokio does).
 //!
-//! - Normally: `parking_lot`'s locks, `std`'s atomics and `OnceLock`, and `dashmap`'s sharded
-//!   map for the entry table.
+//! - Normally: `parking_lot`'s locks, `std`'s atomics and `OnceLock`.
 //! - Under `RUSTFLAGS="--cfg loom"`: loom's `Mutex`, `RwLock` and atomics behind the same
-//!   (parking_lot-style, non-poisoning) interface, a `OnceLock` whose initialization is a loom
-//!   lock, and `ShardedMap`, a small map of loom locks with the part of `dashmap`'s interface
-//!   the crate uses. dashmap and parking_lot cannot run under loom: loom sees nothing of their
-//!   internal synchronization, and a real lock held across a modeled thread switch would block
+//!   (parking_lot-style, non-poisoning) interface, and a `OnceLock` whose initialization is a
+//!   loom lock. parking_lot cannot run under loom: loom sees nothing of its internal
+//!   synchronization, and a real lock held across a modeled thread switch would block
 //!   the one OS thread loom runs every modeled thread on. Thread-locals become loom's, one per
 //!   modeled thread.
 //!
@@ -20,8 +18,6 @@
 pub(crate) use std::sync::Arc;
 
 #[cfg(not(loom))]
-pub(crate) use dashmap::DashMap;
-#[cfg(not(loom))]
 pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 #[cfg(not(loom))]
 pub(crate) use std::sync::OnceLock;
@@ -32,8 +28,6 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, 
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom_lock::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
-#[cfg(loom)]
-pub(crate) use loom_map::ShardedMap as DashMap;
 
 /// Primitives for process-wide statics: always the real ones, also under loom, because a static
 /// lives across all of loom's executions while a loom object belongs to one. Nothing a model
@@ -139,146 +133,6 @@ mod loom_lock {
         pub(crate) fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
             let _init = self.init.lock();
             self.value.get_or_init(f)
-        }
-    }
-}
-
-/// `DashMap` under loom (the IOMMU's per-device domains): a few shards, each a loom `RwLock` over a vector of
-/// key-value pairs, with the part of `dashmap::DashMap`'s interface the crate uses. Shards are
-/// chosen by the map's hasher (deterministic by default: loom replays executions and needs
-/// every one to take the same locks in the same order), and a shard keeps insertion order.
-#[cfg(loom)]
-mod loom_map {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
-    use std::ops::{Deref, DerefMut};
-
-    use loom::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-    /// Few shards, so models see both contention on one shard and parallelism across shards.
-    const SHARDS: usize = 4;
-
-    type Shard<K, V> = Vec<(K, V)>;
-
-    /// A concurrent map of loom locks (see the module documentation).
-    pub(crate) struct ShardedMap<K, V, S = BuildHasherDefault<DefaultHasher>> {
-        shards: Box<[RwLock<Shard<K, V>>]>,
-        hasher: S,
-    }
-
-    /// A shared reference to a value (its shard's read lock is held).
-    pub(crate) struct Ref<'a, K, V> {
-        guard: RwLockReadGuard<'a, Shard<K, V>>,
-        index: usize,
-    }
-
-    /// An exclusive reference to a value (its shard's write lock is held).
-    pub(crate) struct RefMut<'a, K, V> {
-        guard: RwLockWriteGuard<'a, Shard<K, V>>,
-        index: usize,
-    }
-
-    /// A key's place in the map, as `dashmap::Entry`.
-    pub(crate) enum MapEntry<'a, K, V> {
-        Occupied(OccupiedEntry<'a, K, V>),
-        Vacant(VacantEntry<'a, K, V>),
-    }
-
-    /// A present key (its shard's write lock is held).
-    pub(crate) struct OccupiedEntry<'a, K, V> {
-        guard: RwLockWriteGuard<'a, Shard<K, V>>,
-        index: usize,
-    }
-
-    /// An absent key (its shard's write lock is held).
-    pub(crate) struct VacantEntry<'a, K, V> {
-        guard: RwLockWriteGuard<'a, Shard<K, V>>,
-        key: K,
-    }
-
-    impl<K: Eq + Hash, V, S: BuildHasher + Default> ShardedMap<K, V, S> {
-        pub(crate) fn new() -> Self {
-            Self::with_hasher(S::default())
-        }
-    }
-
-    impl<K: Eq + Hash, V, S: BuildHasher + Default> Default for ShardedMap<K, V, S> {
-        fn default() -> Self {
-            Self::new()
-        }
-    }
-
-    impl<K: Eq + Hash, V, S: BuildHasher> ShardedMap<K, V, S> {
-        pub(crate) fn with_hasher(hasher: S) -> Self {
-            ShardedMap {
-                shards: (0..SHARDS).map(|_| RwLock::new(Vec::new())).collect(),
-                hasher,
-            }
-        }
-
-        fn shard(&self, key: &K) -> &RwLock<Shard<K, V>> {
-            let h = self.hasher.hash_one(key);
-            &self.shards[((h ^ (h >> 32)) % SHARDS as u64) as usize]
-        }
-
-        #[track_caller]
-        pub(crate) fn entry(&self, key: K) -> MapEntry<'_, K, V> {
-            let guard = self.shard(&key).write().unwrap();
-            match guard.iter().position(|(k, _)| *k == key) {
-                Some(index) => MapEntry::Occupied(OccupiedEntry { guard, index }),
-                None => MapEntry::Vacant(VacantEntry { guard, key }),
-            }
-        }
-
-        #[track_caller]
-        #[allow(dead_code)]
-        pub(crate) fn get(&self, key: &K) -> Option<Ref<'_, K, V>> {
-            let guard = self.shard(key).read().unwrap();
-            let index = guard.iter().position(|(k, _)| k == key)?;
-            Some(Ref { guard, index })
-        }
-    }
-
-    impl<'a, K, V> MapEntry<'a, K, V> {
-        #[allow(dead_code)]
-        pub(crate) fn or_insert_with(self, f: impl FnOnce() -> V) -> RefMut<'a, K, V> {
-            match self {
-                MapEntry::Occupied(o) => RefMut {
-                    guard: o.guard,
-                    index: o.index,
-                },
-                MapEntry::Vacant(v) => v.insert(f()),
-            }
-        }
-    }
-
-    impl<'a, K, V> VacantEntry<'a, K, V> {
-        pub(crate) fn insert(mut self, value: V) -> RefMut<'a, K, V> {
-            self.guard.push((self.key, value));
-            let index = self.guard.len() - 1;
-            RefMut {
-                guard: self.guard,
-                index,
-            }
-        }
-    }
-
-    impl<K, V> Deref for Ref<'_, K, V> {
-        type Target = V;
-        fn deref(&self) -> &V {
-            &self.guard[self.index].1
-        }
-    }
-
-    impl<K, V> Deref for RefMut<'_, K, V> {
-        type Target = V;
-        fn deref(&self) -> &V {
-            &self.guard[self.index].1
-        }
-    }
-
-    impl<K, V> DerefMut for RefMut<'_, K, V> {
-        fn deref_mut(&mut self) -> &mut V {
-            &mut self.guard[self.index].1
         }
     }
 }

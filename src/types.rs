@@ -237,3 +237,43 @@ mod tests {
         assert_eq!(Direction::from_raw(7), None);
     }
 }
+
+/// A device as the checker knows it: a small number, unique within one checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct DeviceId(pub u32);
+
+impl DeviceId {
+    /// Stands for "no device", in events of calls that name none (`kfree`).
+    pub const NONE: DeviceId = DeviceId(u32::MAX);
+}
+
+/// The DMA parameters of a device at one moment, as the backend needs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceParams {
+    /// The device within its checker.
+    pub id: DeviceId,
+    /// The streaming DMA mask (`*dev->dma_mask`).
+    pub dma_mask: u64,
+    /// The coherent DMA mask (`dev->coherent_dma_mask`).
+    pub coherent_dma_mask: u64,
+    /// The longest segment the device can take (`dma_get_max_seg_size`).
+    pub max_segment_size: u64,
+    /// No segment may cross an address where these bits change (`dma_get_seg_boundary`).
+    pub segment_boundary_mask: u64,
+}
+
+/// Serde for an address as a hex string (`"0x1000000"`), as violations' details show them.
+pub(crate) mod hex {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:#x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        text.strip_prefix("0x")
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .ok_or_else(|| D::Error::custom(format!("`{text}` is not a hex address")))
+    }
+}

@@ -8,6 +8,9 @@
 //! JSON report it left at exit are checked: the rules that fired, and how often, must be exactly
 //! the ones each program's family promises.
 
+// The C ABI is not built under loom.
+#![cfg(not(loom))]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! (up to a bound on preemptions) is run, and each must leave the table and the reports right.
 //!
 //! Built only with `--cfg loom`, which makes src/sync.rs hand the whole crate loom's locks and
-//! atomics (and a small sharded map of loom locks in place of dashmap):
+//! atomics:
 //!
 //! ```sh
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom

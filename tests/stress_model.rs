@@ -937,6 +937,7 @@ fn the_driver_fuzz_target_runs_clean_on_its_seeds() {
     }
 }
 
+#[cfg(not(loom))]
 #[test]
 fn the_capi_fuzz_target_runs_its_seeds_without_a_crash() {
     for (name, data) in seeds("capi") {

@@ -16,8 +16,8 @@ use std::ptr::NonNull;
 use super::memory::{DMA32_ZONE_END, GUARD_BYTE, GUARD_BYTES};
 use super::ranges::FreeRanges;
 use crate::backend::{Backend, DirectBackend, MapError, Overrun, PhysMemory};
-use crate::device::DeviceParams;
 use crate::sync::{Arc, Mutex};
+use crate::types::DeviceParams;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PhysAddr};
 
 /// Slot granularity, as swiotlb's `IO_TLB_SIZE`.
@@ -219,7 +219,7 @@ impl Backend for BounceBackend {
 mod tests {
     use super::*;
     use crate::backend::MemoryConfig;
-    use crate::event::DeviceId;
+    use crate::types::DeviceId;
 
     fn setup() -> (Arc<PhysMemory>, BounceBackend, DeviceParams) {
         let memory = Arc::new(PhysMemory::new(MemoryConfig {

@@ -4,8 +4,8 @@
 use std::ptr::NonNull;
 
 use crate::backend::{Backend, MapError, Overrun, PhysMemory};
-use crate::device::DeviceParams;
 use crate::sync::Arc;
+use crate::types::DeviceParams;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PhysAddr};
 
 /// The default backend: bus address = physical address.

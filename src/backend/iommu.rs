@@ -8,9 +8,9 @@ use std::ptr::NonNull;
 
 use super::ranges::FreeRanges;
 use crate::backend::{Backend, MapError, Overrun, PhysMemory};
-use crate::device::DeviceParams;
-use crate::event::DeviceId;
-use crate::sync::{Arc, DashMap};
+use crate::sync::{Arc, Mutex, RwLock};
+use crate::types::DeviceId;
+use crate::types::DeviceParams;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -147,7 +147,9 @@ fn merge_segments(
 /// The IOMMU backend: one address space per device.
 pub struct IommuBackend {
     memory: Arc<PhysMemory>,
-    domains: DashMap<DeviceId, Domain>,
+    /// Each device's domain under a lock of its own, so devices map in parallel; the map's lock
+    /// is taken for writing only when a device first maps.
+    domains: RwLock<HashMap<DeviceId, Mutex<Domain>, rustc_hash::FxBuildHasher>>,
 }
 
 impl IommuBackend {
@@ -155,12 +157,22 @@ impl IommuBackend {
     pub fn new(memory: Arc<PhysMemory>) -> IommuBackend {
         IommuBackend {
             memory,
-            domains: DashMap::new(),
+            domains: RwLock::new(HashMap::default()),
         }
     }
 
     fn with_domain<R>(&self, dev: DeviceId, f: impl FnOnce(&mut Domain) -> R) -> R {
-        f(&mut self.domains.entry(dev).or_insert_with(Domain::new))
+        {
+            let domains = self.domains.read();
+            if let Some(domain) = domains.get(&dev) {
+                return f(&mut domain.lock());
+            }
+        }
+        let mut domains = self.domains.write();
+        let domain = domains
+            .entry(dev)
+            .or_insert_with(|| Mutex::new(Domain::new()));
+        f(&mut domain.lock())
     }
 
     /// Map `size` bytes at `phys` below `mask`, the I/O pages aligned to `align` pages.
@@ -282,7 +294,7 @@ impl Backend for IommuBackend {
     }
 
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr> {
-        self.domains.get(&dev.id)?.translate(dma)
+        self.domains.read().get(&dev.id)?.lock().translate(dma)
     }
 }
 

@@ -6,10 +6,11 @@
 //! CPU pointer, and a device mask really decides what a device can reach. Below 16 MiB is the
 //! `GFP_DMA` zone; other allocations are placed above it while there is room.
 
-#[cfg(miri)]
-use std::alloc::Layout;
 use std::collections::{BTreeMap, HashMap};
 
+pub use super::arena::Alias;
+use super::arena::Arena;
+use super::fingerprint::Fingerprint;
 use super::ranges::FreeRanges;
 use std::fmt;
 use std::ptr::NonNull;
@@ -95,6 +96,8 @@ impl fmt::Display for FreeError {
     }
 }
 
+impl std::error::Error for FreeError {}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RunUse {
     Pages { order: u32 },
@@ -149,159 +152,6 @@ struct Heap {
     slab_free: [[Vec<usize>; SLAB_CLASSES.len()]; 3],
     /// Live small objects: byte offset -> size class index.
     objects: HashMap<usize, usize>,
-}
-
-/// The real memory behind the simulated physical memory.
-///
-/// Outside Miri it is a shared anonymous mapping: lazily committed and zeroed by the OS, and
-/// able to be mapped a second time at another address ([`PhysMemory::alias`]), as
-/// `dma_mmap_coherent` needs. Under Miri, which cannot run `mmap`, it is a heap allocation.
-struct Arena {
-    base: NonNull<u8>,
-    #[cfg(miri)]
-    raw: (NonNull<u8>, Layout),
-    len: usize,
-    /// Whether a second mapping of some of its pages was made ([`PhysMemory::alias`]): such an
-    /// arena is not reused, as the alias may outlive it.
-    aliased: std::sync::atomic::AtomicBool,
-    /// Whether every page ever written is zero again (set as its memory drops): only then is
-    /// the arena reused, as good as a fresh mapping.
-    clean: bool,
-}
-
-// SAFETY: an `Arena` owns its mapping and has no thread-bound state; it moves between threads
-// only as a spare (below), unused.
-unsafe impl Send for Arena {}
-
-/// Arenas of dropped memories, emptied, for the next checker: mapping a shared arena, faulting
-/// in its page tables and unmapping it are most of what a fresh checker costs (tests and fuzz
-/// harnesses make one per test or input). A process-wide static, so std's lock, not loom's.
-#[cfg(not(miri))]
-static SPARE_ARENAS: std::sync::Mutex<Vec<Arena>> = std::sync::Mutex::new(Vec::new());
-
-/// Spare arenas kept at most (each is address space only, its pages freed).
-#[cfg(not(miri))]
-const SPARE_ARENAS_MAX: usize = 4;
-
-impl Arena {
-    #[cfg(not(miri))]
-    fn reserve(len: usize) -> Arena {
-        let spare = {
-            let mut spares = SPARE_ARENAS.lock().unwrap_or_else(|e| e.into_inner());
-            spares
-                .iter()
-                .position(|a| a.len == len)
-                .map(|i| spares.swap_remove(i))
-        };
-        if let Some(arena) = spare {
-            return arena;
-        }
-        // SAFETY: a fresh anonymous mapping, aliasing nothing; the result is checked.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        assert!(
-            ptr != libc::MAP_FAILED,
-            "cannot reserve {len} bytes of simulated memory"
-        );
-        Arena {
-            base: NonNull::new(ptr.cast()).expect("mmap returns non-null on success"),
-            len,
-            aliased: Default::default(),
-            clean: false,
-        }
-    }
-
-    #[cfg(miri)]
-    fn reserve(len: usize) -> Arena {
-        let layout = Layout::from_size_align(len + PAGE_SIZE, 16).expect("arena layout");
-        // SAFETY: the layout has a non-zero size.
-        let raw = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
-            .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        let base = NonNull::new(
-            raw.as_ptr()
-                .wrapping_add(raw.as_ptr().align_offset(PAGE_SIZE)),
-        )
-        .expect("inside the allocation");
-        Arena {
-            base,
-            raw: (raw, layout),
-            len,
-            aliased: Default::default(),
-            clean: false,
-        }
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        #[cfg(not(miri))]
-        if self.clean && !self.aliased.load(std::sync::atomic::Ordering::Acquire) {
-            let mut spares = SPARE_ARENAS.lock().unwrap_or_else(|e| e.into_inner());
-            if spares.len() < SPARE_ARENAS_MAX {
-                spares.push(Arena {
-                    base: self.base,
-                    len: self.len,
-                    aliased: Default::default(),
-                    clean: false,
-                });
-                return;
-            }
-        }
-        #[cfg(not(miri))]
-        // SAFETY: `base..base + len` is the mapping made by `reserve`, unmapped only here.
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.len);
-        }
-        #[cfg(miri)]
-        // SAFETY: `raw` came from `alloc_zeroed` with this very layout and is freed only here.
-        unsafe {
-            std::alloc::dealloc(self.raw.0.as_ptr(), self.raw.1)
-        };
-    }
-}
-
-/// A second CPU mapping of some simulated memory (as `remap_pfn_range` makes for user space):
-/// writes through either address are seen through the other. Unmapped when dropped.
-pub struct Alias {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: an `Alias` owns its mapping; the bytes are shared memory like the arena's.
-unsafe impl Send for Alias {}
-// SAFETY: as above; `Alias` has no interior state.
-unsafe impl Sync for Alias {}
-
-impl Alias {
-    /// The second mapping's first byte.
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
-    }
-
-    /// Its length in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether it is empty (never: aliases are at least a page).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl Drop for Alias {
-    fn drop(&mut self) {
-        // SAFETY: `ptr..ptr + len` is the mapping `PhysMemory::alias` made, unmapped only here.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
 }
 
 /// The simulated physical memory of one checker.
@@ -972,70 +822,4 @@ mod tests {
         assert!(m.phys_of(p.as_ptr(), u64::MAX).is_err());
         assert_eq!(m.required_mask(), crate::dma_bit_mask(26));
     }
-}
-
-/// A fingerprint of bytes, to notice that a buffer changed: eight lanes of Fletcher-style sums
-/// (each lane a running sum of its 64-bit words and a sum of those sums). Any change to a
-/// single word changes its lane's running sum, and the sum of sums notices words moved; the
-/// lanes are independent, so the loop vectorizes and a page takes tens of nanoseconds, where a
-/// word-at-a-time hash takes hundreds. Not a defence against crafted collisions, which a
-/// driver's stray write is not.
-#[derive(Default)]
-struct Fingerprint {
-    sums: [u64; LANES],
-    sums_of_sums: [u64; LANES],
-    len: u64,
-}
-
-const LANES: usize = 8;
-const CHUNK: usize = LANES * 8;
-
-impl Fingerprint {
-    fn add(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(CHUNK);
-        for chunk in &mut chunks {
-            self.add_chunk(chunk.try_into().expect("chunks_exact"));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; CHUNK];
-            last[..rest.len()].copy_from_slice(rest);
-            self.add_chunk(&last);
-        }
-        // The length separates a part from the next, and trailing zeros from padding.
-        self.len = self
-            .len
-            .wrapping_mul(31)
-            .wrapping_add(bytes.len() as u64 + 1);
-    }
-
-    #[inline(always)]
-    fn add_chunk(&mut self, chunk: &[u8; CHUNK]) {
-        for lane in 0..LANES {
-            let word = u64::from_le_bytes(chunk[lane * 8..][..8].try_into().expect("8 bytes"));
-            self.sums[lane] = self.sums[lane].wrapping_add(word);
-            self.sums_of_sums[lane] = self.sums_of_sums[lane].wrapping_add(self.sums[lane]);
-        }
-    }
-
-    /// The sums folded into one word: each salted by its position and put through a bijective
-    /// mixer, independently (so the mixes run in parallel), then combined. Changes to several
-    /// sums cancel out only by a 1-in-2^64 chance, unlike through an add-and-multiply hash.
-    fn finish(&self) -> u64 {
-        let words = self
-            .sums
-            .iter()
-            .chain(&self.sums_of_sums)
-            .chain([&self.len]);
-        words.zip(1u64..).fold(0, |h, (&w, i)| {
-            h ^ mix(w ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        })
-    }
-}
-
-/// splitmix64's finalizer: a bijection on 64-bit words that spreads every input bit.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }

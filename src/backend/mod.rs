@@ -4,8 +4,10 @@
 //! Backends know nothing of the tracker or the rules: they map, unmap, sync and allocate, and
 //! say why when they refuse. The shim decides what a refusal means.
 
+mod arena;
 mod bounce;
 mod direct;
+mod fingerprint;
 mod iommu;
 mod memory;
 pub(crate) mod ranges;
@@ -17,7 +19,7 @@ pub use memory::{Alias, FreeError, GUARD_BYTE, GUARD_BYTES, MemoryConfig, Page, 
 
 use std::ptr::NonNull;
 
-use crate::device::DeviceParams;
+use crate::types::DeviceParams;
 use crate::types::{Direction, DmaAddr, DmaAttrs, Gfp, PhysAddr};
 
 /// Why a backend could not map or allocate.
@@ -40,6 +42,26 @@ pub enum MapError {
     /// No memory (or address space) is left that the device can reach.
     OutOfMemory,
 }
+
+impl std::fmt::Display for MapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            MapError::NullPointer => f.write_str("the CPU address is NULL"),
+            MapError::NotDmaMemory { cpu_addr } => {
+                write!(f, "{cpu_addr:#x} is not DMA-able memory")
+            }
+            MapError::AboveMask { dma_end, mask } => {
+                write!(
+                    f,
+                    "the buffer ends at {dma_end:#x}, above the mask {mask:#x}"
+                )
+            }
+            MapError::OutOfMemory => f.write_str("no memory the device can reach is left"),
+        }
+    }
+}
+
+impl std::error::Error for MapError {}
 
 /// Guard bytes after a bounce slot or a coherent allocation were found overwritten when it was
 /// released: something wrote past the end of the buffer.
@@ -128,4 +150,31 @@ pub trait Backend: Send + Sync {
     /// The physical address behind a DMA address of the device, as the hardware would see it,
     /// or `None` if the device cannot reach anything there.
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FreeError, MapError};
+
+    /// Callers can box and `?` them like any error, and the message says what went wrong.
+    #[test]
+    fn map_and_free_errors_are_std_errors_with_their_reason() {
+        let errors: [Box<dyn std::error::Error>; 3] = [
+            Box::new(MapError::AboveMask {
+                dma_end: 0x1_0000_0fff,
+                mask: 0xffff_ffff,
+            }),
+            Box::new(MapError::NotDmaMemory { cpu_addr: 0x1000 }),
+            Box::new(FreeError::WrongOrder { allocated: 2 }),
+        ];
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "the buffer ends at 0x100000fff, above the mask 0xffffffff",
+                "0x1000 is not DMA-able memory",
+                "the pages were allocated with order 2",
+            ]
+        );
+    }
 }

@@ -11,8 +11,8 @@ use super::device::{CDevice, device};
 use super::streaming::{Handover, older_sync};
 use super::{attrs, checker, direction, ffi, page_or_nowhere, page_ptr};
 use crate::event::{DeviceId, Event, Op};
-use crate::report::{Finding, Value};
 use crate::rules;
+use crate::rules::{Finding, Value};
 use crate::sync::process::Mutex;
 use crate::{
     DMA_MAPPING_ERROR, Device, Direction, DmaAddr, DmaAttrs, MapKind, PAGE_SIZE, Page, SgTable,

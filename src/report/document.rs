@@ -6,12 +6,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::leaks::{LeakReport, LeakTable};
+use super::leaks::LeakReport;
 use super::{Related, Violation};
-use crate::checker::{Checker, CheckerInner};
 use crate::config::Config;
 use crate::rules::{self, Level};
-use crate::site::{Frame, Site, first_user_frame, is_own_source};
+pub use crate::site::ReportSite;
 use crate::tracker::{Entry, Owner};
 
 /// The schema of the JSON report: its name and major version. A reader refuses other schemas;
@@ -20,7 +19,7 @@ pub const SCHEMA: &str = "dmacheck-report/1";
 
 /// A report: what one checker found (or several, merged), as a document.
 ///
-/// Made by [`Checker::report`], written in any [`Format`](super::Format), read back from JSON
+/// Made by [`Checker::report`](crate::Checker::report), written in any [`Format`](super::Format), read back from JSON
 /// by [`Report::from_json`] and combined by [`Report::merge`]. Its JSON form is the schema
 /// [`SCHEMA`]:
 ///
@@ -86,7 +85,7 @@ pub struct ReportSource {
     /// The checker's settings.
     pub config: ReportConfig,
     /// The test whose checker wrote the report, for a checker made on a test's thread
-    /// ([`Checker::new`] in a `#[test]`); absent for the process-wide checker.
+    /// ([`Checker::new`](crate::Checker::new) in a `#[test]`); absent for the process-wide checker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<ReportTest>,
 }
@@ -142,7 +141,7 @@ pub struct ReportConfig {
     /// Bytes of simulated physical memory.
     pub memory_bytes: u64,
     /// Its physical base address.
-    #[serde(with = "hex")]
+    #[serde(with = "crate::types::hex")]
     pub phys_base: u64,
 }
 
@@ -229,100 +228,6 @@ impl ReportCounters {
         }
         self.live_entries += other.live_entries;
         self.peak_entries = self.peak_entries.max(other.peak_entries);
-    }
-}
-
-/// A site as a report records it: where a call was made, and the symbolized stack when one
-/// was captured.
-///
-/// For a call made through dmacheck's own code rather than with `#[track_caller]` from the
-/// caller (the C ABI), `file` and `line` are those of the first user frame of the stack, when
-/// a stack was captured and that frame has debug info. For an event replayed from a trace
-/// ([`crate::trace`]), they are the trace's name and line, and `column` is 0.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ReportSite {
-    /// The source file, as the compiler spells it (relative to the workspace for local code).
-    pub file: String,
-    /// The line, from 1.
-    pub line: u32,
-    /// The column, from 1 (0 when unknown).
-    pub column: u32,
-    /// The symbolized stack, innermost first, dmacheck's own frames stripped (empty when no
-    /// stack was captured).
-    #[serde(default)]
-    pub stack: Vec<Frame>,
-    /// The index in `stack` of the first frame of the code under test (not dmacheck's, not the
-    /// standard library's or the runtime's): where to start reading.
-    #[serde(default)]
-    pub first_user_frame: Option<usize>,
-    /// Whether `stack` is the stack of this very call. `false` when it was unwound at the first
-    /// call from the same call site and reused (a build without frame pointers): another path
-    /// to the call site would show the same frames.
-    #[serde(default = "yes", skip_serializing_if = "is_true")]
-    pub stack_is_exact: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn is_true(b: &bool) -> bool {
-    *b
-}
-
-impl From<&Site> for ReportSite {
-    fn from(site: &Site) -> Self {
-        if let Some(t) = site.trace() {
-            // A replayed event: the trace's line is where to look.
-            return ReportSite {
-                file: t.file.to_string(),
-                line: u32::try_from(t.line).unwrap_or(u32::MAX),
-                column: 0,
-                stack: Vec::new(),
-                first_user_frame: None,
-                stack_is_exact: true,
-            };
-        }
-        let stack: Vec<Frame> = site
-            .stack()
-            .map(|s| s.resolved().to_vec())
-            .unwrap_or_default();
-        let first_user_frame = first_user_frame(&stack);
-        let location = site.location();
-        let user_frame = first_user_frame
-            .map(|i| &stack[i])
-            .filter(|_| is_own_source(location.file()));
-        let (file, line, column) = match user_frame {
-            Some(Frame {
-                file: Some(file),
-                line: Some(line),
-                ..
-            }) => (file.clone(), *line, 0),
-            _ => (
-                location.file().to_string(),
-                location.line(),
-                location.column(),
-            ),
-        };
-        ReportSite {
-            file,
-            line,
-            column,
-            stack,
-            first_user_frame,
-            stack_is_exact: site.stack().is_none_or(|s| s.is_exact()),
-        }
-    }
-}
-
-impl fmt::Display for ReportSite {
-    /// `file:line:column` (or `file:line` when the column is unknown).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)?;
-        if self.column != 0 {
-            write!(f, ":{}", self.column)?;
-        }
-        Ok(())
     }
 }
 
@@ -430,14 +335,14 @@ pub struct ReportEntry {
     /// The kind of entry (`single`, `page`, `coherent`, `sg`).
     pub kind: String,
     /// Its DMA address.
-    #[serde(with = "hex")]
+    #[serde(with = "crate::types::hex")]
     pub dma_addr: u64,
     /// Its size in bytes.
     pub size: u64,
     /// Its direction (`TO_DEVICE`, ...).
     pub dir: String,
     /// The CPU address it was made from.
-    #[serde(with = "hex")]
+    #[serde(with = "crate::types::hex")]
     pub cpu_addr: u64,
     /// Who owned the memory (`device` or `cpu`).
     pub owner: String,
@@ -450,7 +355,7 @@ pub struct ReportEntry {
 }
 
 impl ReportEntry {
-    fn new(e: &Entry, device: &str, driver: &str) -> ReportEntry {
+    pub(crate) fn new(e: &Entry, device: &str, driver: &str) -> ReportEntry {
         ReportEntry {
             device: device.into(),
             driver: driver.into(),
@@ -573,100 +478,6 @@ impl Report {
     }
 }
 
-impl Checker {
-    /// Everything this checker found, as one [`Report`]: the kept violations, the leaks grouped
-    /// by site (those reported at device releases and the entries live now), the live entries,
-    /// the counters and the settings. Write it with [`Checker::write_report`] or a
-    /// [`Format`](crate::report::Format).
-    pub fn report(&self) -> Report {
-        self.inner().report()
-    }
-
-    /// The leak summary, like LeakSanitizer's: the entries leaked at device releases and the
-    /// entries live now, grouped by the site that made them, biggest first, with totals. Empty
-    /// when the [`leak`](crate::rules::LEAK) rule is allowed; entries of devices outside the
-    /// driver filter are left out. Nothing is reported and no entry changes.
-    pub fn leak_report(&self) -> LeakReport {
-        self.inner().leak_report()
-    }
-}
-
-impl CheckerInner {
-    /// [`Checker::report`], on the checker's state (also used when its last handle drops).
-    pub(crate) fn report(&self) -> Report {
-        let config = &self.config;
-        let kept = self.reporter.violations();
-        let stats = self.stats();
-        let mut counters = ReportCounters {
-            violations: stats.errors,
-            violations_kept: kept.len() as u64,
-            live_entries: stats.live_entries,
-            peak_entries: stats.peak_entries,
-            ..ReportCounters::default()
-        };
-        for (id, n) in stats.per_rule {
-            match rules::by_id(id).map(|r| config.level(r)) {
-                Some(Level::Deny) => counters.deny += n,
-                _ => counters.warn += n,
-            }
-            counters.per_rule.insert(id.into(), n);
-        }
-        let live_entries = self
-            .tracker
-            .snapshot(None)
-            .iter()
-            .map(|e| {
-                let (device, driver) = self.names(e.device);
-                ReportEntry::new(e, &device, &driver)
-            })
-            .collect();
-        let mut report = Report {
-            schema: SCHEMA.into(),
-            tool: ReportTool::default(),
-            sources: vec![ReportSource::this_process(config)],
-            rules: ReportRule::catalogue(),
-            counters,
-            violations: kept.iter().map(ReportViolation::from).collect(),
-            leaks: self.leak_report(),
-            live_entries,
-        };
-        if let Some(name) = &self.test_name {
-            let findings = report.findings_at_least(Level::Warn);
-            let failure = if findings == 0 {
-                String::new()
-            } else {
-                super::text::Style::plain().report(&report)
-            };
-            report.sources[0].test = Some(ReportTest {
-                name: name.to_string(),
-                findings,
-                failure,
-            });
-        }
-        report
-    }
-
-    /// [`Checker::leak_report`], on the checker's state.
-    pub(crate) fn leak_report(&self) -> LeakReport {
-        let level = self.config.level(&rules::LEAK);
-        if level == Level::Allow {
-            return LeakReport::default();
-        }
-        let gate = self.release_gate.read();
-        let mut table: LeakTable = self.reporter.released_leaks();
-        let live = self.tracker.snapshot(None);
-        drop(gate);
-        let only_driver = self.config.only_driver.as_deref();
-        for e in live {
-            let (device, driver) = self.names(e.device);
-            if only_driver.is_none_or(|d| d == &*driver) {
-                table.add(&e, &device, true);
-            }
-        }
-        table.into_report(level)
-    }
-}
-
 /// Serde for a [`Level`] as its name.
 pub(super) mod level_name {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
@@ -708,21 +519,5 @@ mod level_names {
                 None => Err(D::Error::custom(format!("unknown level `{name}`"))),
             })
             .collect()
-    }
-}
-
-/// Serde for an address as a hex string (`"0x1000000"`), as violations' details show them.
-pub(super) mod hex {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{v:#x}"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let text = String::deserialize(d)?;
-        text.strip_prefix("0x")
-            .and_then(|h| u64::from_str_radix(h, 16).ok())
-            .ok_or_else(|| D::Error::custom(format!("`{text}` is not a hex address")))
     }
 }

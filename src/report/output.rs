@@ -7,7 +7,6 @@ use std::str::FromStr;
 
 use super::document::{Report, ReportError};
 use super::text::Style;
-use crate::checker::Checker;
 
 /// A report format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -251,25 +250,6 @@ fn file_name_part(label: &str) -> String {
         .collect::<String>()
         .trim_start_matches('.')
         .to_string()
-}
-
-impl Checker {
-    /// Write this checker's [`report`](Checker::report) to `destination`; returns the file
-    /// written (`None` for stderr).
-    ///
-    /// ```
-    /// use dmacheck::Checker;
-    ///
-    /// let dir = std::env::temp_dir().join(format!("dmacheck-doc-{}", std::process::id()));
-    /// let checker = Checker::builder().env(false).build();
-    /// let dest = format!("json:{}/", dir.display()).parse().unwrap();
-    /// let written = checker.write_report(&dest).unwrap().unwrap();
-    /// assert!(written.file_name().unwrap().to_str().unwrap().starts_with("dmacheck-"));
-    /// # std::fs::remove_dir_all(&dir).unwrap();
-    /// ```
-    pub fn write_report(&self, destination: &Destination) -> Result<Option<PathBuf>, ReportError> {
-        destination.write(&self.report())
-    }
 }
 
 #[cfg(test)]

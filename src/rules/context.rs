@@ -2,7 +2,7 @@
 
 use super::declare_rules;
 use crate::event::Event;
-use crate::report::{Finding, Findings, Value};
+use crate::rules::{Finding, Findings, Value};
 use crate::types::Gfp;
 
 declare_rules! {

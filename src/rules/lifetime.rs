@@ -1,7 +1,7 @@
 //! Lifetimes: of devices, and of the memory behind DMA.
 
 use super::declare_rules;
-use crate::report::{Finding, Value};
+use crate::rules::{Finding, Value};
 use crate::tracker::Entry;
 
 declare_rules! {
@@ -52,8 +52,8 @@ declare_rules! {
 }
 
 /// A call on a device that cannot take it: released, or no device at all.
-pub(crate) fn released(dev: &crate::device::Device) -> Finding {
-    if dev.is_invalid() {
+pub(crate) fn released(invalid_device: bool) -> Finding {
+    if invalid_device {
         Finding::new(
             &INVALID_DEVICE,
             "the call names no known device (NULL or a bogus pointer)",

@@ -4,7 +4,7 @@ use super::declare_rules;
 use crate::backend::MapError;
 use crate::event::Event;
 use crate::origin::Origin;
-use crate::report::{Finding, Findings, Value};
+use crate::rules::{Finding, Findings, Value};
 use crate::types::Direction;
 
 declare_rules! {

@@ -13,6 +13,7 @@ use crate::sync::process::LazyLock;
 
 pub(crate) mod cache;
 pub(crate) mod context;
+mod finding;
 pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod ownership;
@@ -24,6 +25,8 @@ pub(crate) mod sync;
 
 pub use cache::*;
 pub use context::*;
+pub use finding::{Detail, Related, Value};
+pub(crate) use finding::{Finding, Findings};
 pub use lifetime::*;
 pub use map::*;
 pub use ownership::*;

@@ -4,7 +4,7 @@
 
 use super::declare_rules;
 use crate::event::{Event, Op};
-use crate::report::{Finding, Findings, Value};
+use crate::rules::{Finding, Findings, Value};
 use crate::tracker::{Entry, Tombstone};
 use crate::types::{Direction, MapKind};
 

@@ -2,7 +2,7 @@
 
 use super::declare_rules;
 use crate::event::Event;
-use crate::report::{Finding, Findings, Value};
+use crate::rules::{Finding, Findings, Value};
 use crate::tracker::{Entry, Tombstone};
 use crate::types::{DMA_MAPPING_ERROR, DmaAttrs, MapKind};
 

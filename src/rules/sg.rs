@@ -2,10 +2,10 @@
 //! the entry count passed to the map, with segments the device can take.
 
 use super::declare_rules;
-use crate::device::DeviceParams;
 use crate::event::Event;
-use crate::report::{Finding, Findings, Value};
+use crate::rules::{Finding, Findings, Value};
 use crate::tracker::Entry;
+use crate::types::DeviceParams;
 use crate::types::{DmaAddr, MapKind};
 
 declare_rules! {

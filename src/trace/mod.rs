@@ -205,7 +205,7 @@ impl TraceReplay {
     fn new(
         checker: Checker,
         mut summary: TraceSummary,
-        skipping: &[crate::event::DeviceId],
+        skipping: &[crate::types::DeviceId],
         deny: Vec<&'static Rule>,
         leaks: bool,
         calls: replay::MapCalls,
@@ -379,7 +379,7 @@ fn dress(v: &mut Violation, deny: &[&'static Rule], calls: &replay::MapCalls) {
 
 /// Group the live entries by device, kind and size; the single mappings of devices that skip
 /// their unmaps (`skipping`) are no leaks.
-fn leak_groups(checker: &Checker, skipping: &[crate::event::DeviceId]) -> Vec<LeakGroup> {
+fn leak_groups(checker: &Checker, skipping: &[crate::types::DeviceId]) -> Vec<LeakGroup> {
     let mut groups: Vec<LeakGroup> = Vec::new();
     let mut index = std::collections::HashMap::new();
     for e in checker.live_entries() {

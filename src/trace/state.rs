@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 
 use crate::event::Event;
-use crate::report::Finding;
+use crate::rules::Finding;
 use crate::rules::{self, Rule};
 use crate::types::DMA_MAPPING_ERROR;
 

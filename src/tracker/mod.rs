@@ -9,21 +9,26 @@
 //! sync of part of it) are a few probes. Several entries may share a page, and even an address:
 //! the same buffer may legitimately be mapped twice, or for two devices. The pages are spread
 //! over `LOCKS` shards, each on its own cache lines under its own lock (`lock.rs`), each
-//! storing its entries compactly (`shard.rs`); the numbers behind these choices are in the
+//! storing its entries compactly (`shard.rs`). Which entries hold which CPU cache lines is a
+//! separate index (`lines.rs`); the byte ranges each owner holds are `ranges.rs`; the live and
+//! peak counts are striped by thread (`counts.rs`). The numbers behind these choices are in the
 //! README's performance section (`cargo bench --bench map_unmap`, `threads`, `memory`).
 
-use std::collections::HashMap;
-
-use smallvec::SmallVec;
-
+mod counts;
+mod lines;
 mod lock;
+mod ranges;
 mod shard;
+use counts::Counts;
+pub use lines::LineHolder;
+use lines::{Held, LineIndex};
 use lock::ShardLock;
+pub use ranges::Ranges;
 use shard::Shard;
 
-use crate::event::DeviceId;
 use crate::site::Site;
-use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU64, Ordering};
+use crate::types::DeviceId;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 const BUCKET_SHIFT: u32 = 12;
@@ -37,101 +42,6 @@ pub enum Owner {
     Device,
     /// The CPU may access it; the device must not.
     Cpu,
-}
-
-/// A set of byte ranges `start..end`, kept sorted, disjoint and merged.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Ranges(SmallVec<[(u64, u64); 1]>);
-
-impl Ranges {
-    /// The one range `0..len` (nothing when `len` is 0).
-    pub fn whole(len: u64) -> Ranges {
-        let mut all = Ranges::default();
-        if len > 0 {
-            all.0.push((0, len));
-        }
-        all
-    }
-
-    /// The ranges, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.0.iter().copied()
-    }
-
-    /// Add `start..end`.
-    pub fn add(&mut self, start: u64, end: u64) {
-        if start >= end {
-            return;
-        }
-        // The common cases, a sync of a whole buffer or of a first range, without sorting.
-        let covers_all = match (self.0.first(), self.0.last()) {
-            (Some(&(first, _)), Some(&(_, last))) => start <= first && last <= end,
-            _ => true,
-        };
-        if covers_all {
-            self.0.clear();
-            self.0.push((start, end));
-            return;
-        }
-        self.0.push((start, end));
-        self.0.sort_unstable();
-        let mut merged: SmallVec<[(u64, u64); 1]> = SmallVec::new();
-        for (s, e) in self.0.drain(..) {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        self.0 = merged;
-    }
-
-    /// Remove `start..end`.
-    pub fn remove(&mut self, start: u64, end: u64) {
-        // An empty range removes nothing (and must not split a range around it).
-        if self.0.is_empty() || start >= end {
-            return;
-        }
-        let mut kept: SmallVec<[(u64, u64); 1]> = SmallVec::new();
-        for (s, e) in self.0.drain(..) {
-            if e <= start || end <= s {
-                kept.push((s, e));
-                continue;
-            }
-            if s < start {
-                kept.push((s, start));
-            }
-            if end < e {
-                kept.push((end, e));
-            }
-        }
-        self.0 = kept;
-    }
-
-    /// Whether any range meets `start..end`.
-    pub fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.0.iter().any(|&(s, e)| s < end && start < e)
-    }
-
-    /// Whether the ranges cover all of `start..end`.
-    pub fn covers(&self, start: u64, end: u64) -> bool {
-        start >= end || self.0.iter().any(|&(s, e)| s <= start && end <= e)
-    }
-
-    /// The parts of `0..len` not in the set.
-    pub fn complement(&self, len: u64) -> SmallVec<[(u64, u64); 2]> {
-        let mut out = SmallVec::new();
-        let mut at = 0;
-        for &(s, e) in &self.0 {
-            if s > at {
-                out.push((at, s.min(len)));
-            }
-            at = at.max(e);
-        }
-        if at < len {
-            out.push((at, len));
-        }
-        out
-    }
 }
 
 /// One live mapping or allocation.
@@ -187,169 +97,6 @@ impl Entry {
     }
 }
 
-/// A live entry that holds CPU cache lines, as the line index knows it.
-#[derive(Clone, Debug)]
-pub struct LineHolder {
-    /// Its DMA address.
-    pub dma_addr: DmaAddr,
-    /// Its kind.
-    pub kind: MapKind,
-    /// Where it was made.
-    pub site: Site,
-}
-
-/// A holder as the line index stores it (24 bytes): what finds its entry again in the table,
-/// where its kind and site are, when a report needs them.
-#[derive(Clone, Copy, Debug)]
-struct Held {
-    dma_addr: DmaAddr,
-    first: u64,
-    lines: u32,
-    device: DeviceId,
-}
-
-impl Held {
-    fn same_key(&self, other: &Held) -> bool {
-        self.device == other.device && self.dma_addr == other.dma_addr && self.first == other.first
-    }
-
-    fn end(&self) -> u64 {
-        self.first + u64::from(self.lines)
-    }
-
-    fn is(&self, device: DeviceId, dma_addr: DmaAddr, (first, end): (u64, u64)) -> bool {
-        let lines = u32::try_from(end - first).unwrap_or(u32::MAX);
-        self.device == device
-            && self.dma_addr == dma_addr
-            && (self.first, self.lines) == (first, lines)
-    }
-}
-
-/// Which live entries hold which CPU cache lines. Lines are grouped in regions (a page of
-/// memory each), and a holder is filed under every region it touches, so a new mapping looks
-/// only at its own regions: mappings of different pages by different threads share no lock
-/// (regions hash onto [`LOCKS`] locks). A holder spanning more than [`LONG_SPAN_REGIONS`]
-/// regions goes to a list of long holders instead, which every search also reads while any is
-/// live.
-struct LineIndex {
-    regions: Box<[Padded<Mutex<LineRegions>>]>,
-    long: Mutex<Vec<Held>>,
-    long_live: AtomicU64,
-}
-
-/// The regions one lock guards: their holders, by region.
-#[derive(Default)]
-struct LineRegions(HashMap<u64, SmallVec<[Held; 2]>, rustc_hash::FxBuildHasher>);
-
-/// 64 lines (a 4 KiB page of memory) per region.
-const LINE_REGION_SHIFT: u32 = 6;
-/// Holders spanning more regions than this (256 KiB) are kept in the long list.
-const LONG_SPAN_REGIONS: u64 = 64;
-
-impl LineIndex {
-    fn new() -> LineIndex {
-        LineIndex {
-            regions: (0..LOCKS).map(|_| Padded(Mutex::default())).collect(),
-            long: Mutex::default(),
-            long_live: AtomicU64::new(0),
-        }
-    }
-
-    fn lock_of(&self, region: u64) -> &Mutex<LineRegions> {
-        &self.regions[spread(region)].0
-    }
-
-    /// The regions lines `first..end` touch, unless they are too many (a long holder).
-    fn regions_of((first, end): (u64, u64)) -> Option<std::ops::RangeInclusive<u64>> {
-        let (lo, hi) = (first >> LINE_REGION_SHIFT, (end - 1) >> LINE_REGION_SHIFT);
-        (hi - lo < LONG_SPAN_REGIONS).then_some(lo..=hi)
-    }
-
-    /// Index `e`'s lines; return the holders of any of them already there.
-    fn insert(&self, e: &Entry, (first, end): (u64, u64)) -> Vec<Held> {
-        let holder = Held {
-            device: e.device,
-            dma_addr: e.dma_addr,
-            first,
-            // Lines beyond 4G (256 GiB) are not told apart; such a mapping is long anyway.
-            lines: u32::try_from(end - first).unwrap_or(u32::MAX),
-        };
-        let end = holder.end();
-        let meets = |h: &Held| h.first < end && first < h.end();
-        let mut overlapping: Vec<Held> = Vec::new();
-        if self.long_live.load(Ordering::Acquire) > 0 || Self::regions_of((first, end)).is_none() {
-            let mut long = self.long.lock();
-            overlapping.extend(long.iter().filter(|h| meets(h)).cloned());
-            if Self::regions_of((first, end)).is_none() {
-                long.push(holder);
-                self.long_live.fetch_add(1, Ordering::Release);
-            }
-        }
-        match Self::regions_of((first, end)) {
-            // Each region is searched and joined under its lock, so of two racing maps of the
-            // same lines, the later in a region they share sees the earlier. A holder filed in
-            // several regions counts in one: the region of the first line the two share.
-            Some(regions) => {
-                for region in regions {
-                    let mut locked = self.lock_of(region).lock();
-                    let holders = locked.0.entry(region).or_default();
-                    overlapping.extend(
-                        holders
-                            .iter()
-                            .filter(|h| {
-                                meets(h) && h.first.max(first) >> LINE_REGION_SHIFT == region
-                            })
-                            .cloned(),
-                    );
-                    holders.push(holder);
-                }
-            }
-            // A long holder (already in the long list, where short ones find it) looks through
-            // every short one, each in its first region: bounded by the live entries, where its
-            // own regions may be millions.
-            None => {
-                for lock in &self.regions {
-                    let locked = lock.0.lock();
-                    for (&region, holders) in &locked.0 {
-                        overlapping.extend(
-                            holders
-                                .iter()
-                                .filter(|h| meets(h) && h.first >> LINE_REGION_SHIFT == region)
-                                .cloned(),
-                        );
-                    }
-                }
-            }
-        }
-        overlapping
-    }
-
-    fn remove(&self, e: &Entry, lines: (u64, u64)) {
-        let Some(regions) = Self::regions_of(lines) else {
-            let mut long = self.long.lock();
-            if let Some(i) = long.iter().position(|h| h.is(e.device, e.dma_addr, lines)) {
-                long.swap_remove(i);
-                self.long_live.fetch_sub(1, Ordering::Release);
-            }
-            return;
-        };
-        for region in regions {
-            let mut locked = self.lock_of(region).lock();
-            if let Some(holders) = locked.0.get_mut(&region) {
-                if let Some(i) = holders
-                    .iter()
-                    .position(|h| h.is(e.device, e.dma_addr, lines))
-                {
-                    holders.swap_remove(i);
-                }
-                if holders.is_empty() {
-                    locked.0.remove(&region);
-                }
-            }
-        }
-    }
-}
-
 /// What is known of an entry after it was released.
 #[derive(Clone, Debug)]
 pub struct Tombstone {
@@ -394,103 +141,11 @@ const GRAVES_PER_SHARD: usize = 64;
 #[cfg(loom)]
 const GRAVES_PER_SHARD: usize = 4;
 
-/// Counter stripes: each thread counts on its own cache line (see [`Counts`]).
-#[cfg(not(loom))]
-const STRIPES: usize = 16;
-#[cfg(loom)]
-const STRIPES: usize = 2;
-
 /// A value alone on its cache lines (128 bytes: adjacent-line prefetching pairs lines), so
 /// threads using neighbouring shards do not slow each other down.
 #[derive(Default)]
 #[repr(align(128))]
 struct Padded<T>(T);
-
-/// Live and peak entry counts without a counter shared by threads: each thread adds to its own
-/// stripe, `live` is the sum. A thread's stripe reaching a new high triggers a look at the sum
-/// for the peak, so the peak is exact for one thread and a close lower bound under concurrency.
-struct Counts {
-    stripes: Box<[Padded<(AtomicI64, AtomicI64)>]>,
-    peak: AtomicU64,
-}
-
-impl Counts {
-    fn new() -> Counts {
-        Counts {
-            stripes: (0..=STRIPES)
-                .map(|_| Padded((AtomicI64::new(0), AtomicI64::new(0))))
-                .collect(),
-            peak: AtomicU64::new(0),
-        }
-    }
-
-    fn add(&self, n: i64) {
-        let (stripe, exclusive) = thread_stripe();
-        let (count, high) = &self.stripes[stripe].0;
-        let now = if exclusive {
-            // Only this thread writes its stripe: a plain store, no locked instruction.
-            let now = count.load(Ordering::Relaxed) + n;
-            count.store(now, Ordering::Relaxed);
-            now
-        } else {
-            count.fetch_add(n, Ordering::Relaxed) + n
-        };
-        if n > 0 && now > high.load(Ordering::Relaxed) {
-            high.store(now, Ordering::Relaxed);
-            let live = self.live();
-            if live > self.peak.load(Ordering::Relaxed) {
-                self.peak.fetch_max(live, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn live(&self) -> u64 {
-        let sum: i64 = self
-            .stripes
-            .iter()
-            .map(|s| s.0.0.load(Ordering::Relaxed))
-            .sum();
-        sum.max(0) as u64
-    }
-}
-
-/// The calling thread's counter stripe, and whether the thread has it to itself. The first
-/// [`STRIPES`] live threads each own one (a thread's stripe is handed back when it exits);
-/// threads beyond them share the last, extra one.
-#[cfg(not(loom))]
-fn thread_stripe() -> (usize, bool) {
-    /// Stripes handed back by exited threads, and the next never handed out.
-    static FREE: crate::sync::process::Mutex<(Vec<usize>, usize)> =
-        crate::sync::process::Mutex::new((Vec::new(), 0));
-    struct Owned(usize);
-    impl Drop for Owned {
-        fn drop(&mut self) {
-            if self.0 < STRIPES {
-                FREE.lock().0.push(self.0);
-            }
-        }
-    }
-    std::thread_local! {
-        static STRIPE: Owned = {
-            let mut free = FREE.lock();
-            let stripe = free.0.pop().unwrap_or_else(|| {
-                free.1 += 1;
-                (free.1 - 1).min(STRIPES)
-            });
-            Owned(stripe)
-        };
-    }
-    // A thread being torn down (its stripe already handed back) counts on the shared stripe.
-    STRIPE
-        .try_with(|s| (s.0, s.0 < STRIPES))
-        .unwrap_or((STRIPES, false))
-}
-
-/// Under loom, every modeled thread shares one stripe: counts are not what the models check.
-#[cfg(loom)]
-fn thread_stripe() -> (usize, bool) {
-    (STRIPES, false)
-}
 
 /// The lock of a page (or line region): a multiplicative hash, so neighbouring pages land on
 /// different locks.
@@ -751,7 +406,7 @@ impl Tracker {
     /// The most entries ever live at once (exact for one thread; under concurrency, a lower
     /// bound that misses only peaks no thread's own count reached a new high in).
     pub fn peak(&self) -> u64 {
-        self.counts.peak.load(Ordering::Relaxed)
+        self.counts.peak()
     }
 }
 

@@ -8,8 +8,8 @@
 use hashbrown::HashTable;
 
 use super::{BUCKET_SHIFT, Entry, GRAVES_PER_SHARD, Owner, Ranges, Tombstone};
-use crate::event::DeviceId;
 use crate::site::Site;
+use crate::types::DeviceId;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 /// No slot: the end of a chain, or no extra.

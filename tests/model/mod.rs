@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+// The C ABI is not built under loom.
+#[cfg(not(loom))]
 pub mod capi;
 pub mod ring;
 
