@@ -6,8 +6,8 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::{
-    assert_mapped_at, assert_site, checker, device, live, map_checked, quiet, rule_ids,
-    single_violation, violations_of,
+    ListsSharingBytes, assert_mapped_at, assert_site, checker, device, live, map_checked, quiet,
+    rule_ids, single_violation, violations_of,
 };
 use dmacheck::rules::{
     DOUBLE_UNMAP, FREE_COHERENT_IRQS_DISABLED, FREE_CPU_ADDRESS_MISMATCH, UNMAP_DIRECTION_MISMATCH,
@@ -1089,22 +1089,17 @@ fn an_sg_unmap_ends_the_segment_of_its_entry_count_over_direction() {
     for two_entry_list_first in [true, false] {
         let checker = checker();
         let dev = device(&checker, "sda");
-        let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
-        let other = kmalloc(&checker, 512, Gfp::KERNEL);
-        let mut one = SgTable::new(1);
-        sg_set_buf(&mut one, 0, buf, 128);
-        let mut two = SgTable::new(2);
-        sg_set_buf(&mut two, 0, buf, 128);
-        sg_set_buf(&mut two, 1, other, 512);
-        let map_one = |one: &mut SgTable| dma_map_sg(&dev, one, 1, Direction::FromDevice);
-        let map_two = |two: &mut SgTable| dma_map_sg(&dev, two, 2, Direction::ToDevice);
-        if two_entry_list_first {
-            assert_eq!(map_two(&mut two), 2);
-            assert_eq!(map_one(&mut one), 1);
-        } else {
-            assert_eq!(map_one(&mut one), 1);
-            assert_eq!(map_two(&mut two), 2);
-        }
+        let ListsSharingBytes {
+            mut one,
+            mut two,
+            buf,
+            other,
+        } = ListsSharingBytes::map(
+            &dev,
+            Direction::FromDevice,
+            Direction::ToDevice,
+            !two_entry_list_first,
+        );
 
         dma_unmap_sg(&dev, &mut two, 2, Direction::FromDevice);
 

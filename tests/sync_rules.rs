@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    Via, assert_mapped_at, assert_site, checker, device, device_via, live, map_checked, rule_ids,
-    single_violation, unmap_and_free,
+    ListsSharingBytes, Via, assert_mapped_at, assert_site, checker, device, device_via, live,
+    map_checked, rule_ids, single_violation, unmap_and_free,
 };
 use dmacheck::rules::{SYNC_DIRECTION_MISMATCH, SYNC_OUT_OF_RANGE, SYNC_UNKNOWN, WRONG_DEVICE};
 use dmacheck::*;
@@ -762,22 +762,17 @@ fn an_sg_sync_prefers_the_segment_of_its_entry_count_over_direction() {
     for one_entry_list_first in [true, false] {
         let checker = checker();
         let dev = device(&checker, "sda");
-        let buf = kmalloc(&checker, 1024, Gfp::KERNEL);
-        let other = kmalloc(&checker, 512, Gfp::KERNEL);
-        let mut one = SgTable::new(1);
-        sg_set_buf(&mut one, 0, buf, 128);
-        let mut two = SgTable::new(2);
-        sg_set_buf(&mut two, 0, buf, 128);
-        sg_set_buf(&mut two, 1, other, 512);
-        let map_one = |one: &mut SgTable| dma_map_sg(&dev, one, 1, Direction::ToDevice);
-        let map_two = |two: &mut SgTable| dma_map_sg(&dev, two, 2, Direction::FromDevice);
-        if one_entry_list_first {
-            assert_eq!(map_one(&mut one), 1);
-            assert_eq!(map_two(&mut two), 2);
-        } else {
-            assert_eq!(map_two(&mut two), 2);
-            assert_eq!(map_one(&mut one), 1);
-        }
+        let ListsSharingBytes {
+            mut one,
+            mut two,
+            buf,
+            other,
+        } = ListsSharingBytes::map(
+            &dev,
+            Direction::ToDevice,
+            Direction::FromDevice,
+            one_entry_list_first,
+        );
         checker.take_violations();
 
         // Its own segment was mapped TO_DEVICE: judged against it, the direction is wrong.

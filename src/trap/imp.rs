@@ -190,22 +190,11 @@ thread_local! {
 }
 
 /// Put `page` in the first free place of a per-thread list; false if it is full.
-fn push(list: &'static std::thread::LocalKey<Cell<[usize; STEP_MAX]>>, page: usize) -> bool {
+fn push<const N: usize>(
+    list: &'static std::thread::LocalKey<Cell<[usize; N]>>,
+    page: usize,
+) -> bool {
     list.with(|cell| {
-        let mut pages = cell.get();
-        match pages.iter().position(|&p| p == 0 || p == page) {
-            Some(i) => {
-                pages[i] = page;
-                cell.set(pages);
-                true
-            }
-            None => false,
-        }
-    })
-}
-
-fn push_device(page: usize) -> bool {
-    DEVICE_OPENED.with(|cell| {
         let mut pages = cell.get();
         match pages.iter().position(|&p| p == 0 || p == page) {
             Some(i) => {
@@ -342,7 +331,7 @@ extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_
         set_prot(page, libc::PROT_READ | libc::PROT_WRITE);
         return;
     }
-    if DEVICE_DEPTH.with(Cell::get) > 0 && push_device(page) {
+    if DEVICE_DEPTH.with(Cell::get) > 0 && push(&DEVICE_OPENED, page) {
         set_prot(page, libc::PROT_READ | libc::PROT_WRITE);
         return;
     }

@@ -210,3 +210,45 @@ pub fn run_test_as_child(test: &str, marker: &str, env: &[(&str, &str)]) -> std:
     );
     out
 }
+
+/// Two sg lists whose first entries cover the same 128 bytes: `one` (one entry, mapped
+/// `dir_one`) and `two` (that entry and 512 bytes of its own, mapped `dir_two`), mapped in the
+/// order asked, for tests of which segment a call at that address is judged against.
+pub struct ListsSharingBytes {
+    pub one: dmacheck::SgTable,
+    pub two: dmacheck::SgTable,
+    pub buf: *mut u8,
+    pub other: *mut u8,
+}
+
+impl ListsSharingBytes {
+    pub fn map(dev: &Device, dir_one: Direction, dir_two: Direction, one_first: bool) -> Self {
+        use dmacheck::{SgTable, dma_map_sg, sg_set_buf};
+        let buf = kmalloc(dev.checker(), 1024, Gfp::KERNEL);
+        let other = kmalloc(dev.checker(), 512, Gfp::KERNEL);
+        let mut one = SgTable::new(1);
+        sg_set_buf(&mut one, 0, buf, 128);
+        let mut two = SgTable::new(2);
+        sg_set_buf(&mut two, 0, buf, 128);
+        sg_set_buf(&mut two, 1, other, 512);
+        if one_first {
+            assert_eq!(dma_map_sg(dev, &mut one, 1, dir_one), 1);
+            assert_eq!(dma_map_sg(dev, &mut two, 2, dir_two), 2);
+        } else {
+            assert_eq!(dma_map_sg(dev, &mut two, 2, dir_two), 2);
+            assert_eq!(dma_map_sg(dev, &mut one, 1, dir_one), 1);
+        }
+        ListsSharingBytes {
+            one,
+            two,
+            buf,
+            other,
+        }
+    }
+
+    /// Free both buffers (the lists are unmapped by the test).
+    pub fn free(self, checker: &Checker) {
+        kfree(checker, self.other);
+        kfree(checker, self.buf);
+    }
+}

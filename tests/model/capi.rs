@@ -244,6 +244,18 @@ impl Harness {
         }
     }
 
+    /// The arguments of a call on a handle, drawn in order: device, handle, length, direction.
+    fn handle_call(&self, input: &mut Input) -> (Dev, DmaAddr, usize, c_int) {
+        let (dev, h) = (self.device(input), self.handle(input));
+        (dev, h, input.len(), input.dir())
+    }
+
+    /// The arguments of a call on an sg list, drawn in order: device, list, count, direction.
+    fn list_call(&mut self, input: &mut Input) -> (Dev, *mut CScatterlist, c_int, c_int) {
+        let (dev, sg) = (self.device(input), self.list(input));
+        (dev, sg, input.count(), input.dir())
+    }
+
     /// An sg list pointer: one of the harness's lists (or an entry inside one), garbage, NULL.
     fn list(&mut self, input: &mut Input) -> *mut CScatterlist {
         let which = usize::from(input.byte());
@@ -345,12 +357,7 @@ impl Harness {
                     dma_mapping_error(dev, h);
                 }
                 6 => {
-                    let (dev, h, len, dir) = (
-                        self.device(input),
-                        self.handle(input),
-                        input.len(),
-                        input.dir(),
-                    );
+                    let (dev, h, len, dir) = self.handle_call(input);
                     if input.byte() % 2 == 0 {
                         dma_unmap_single(dev, h, len, dir);
                     } else {
@@ -358,12 +365,7 @@ impl Harness {
                     }
                 }
                 7 => {
-                    let (dev, h, len, dir) = (
-                        self.device(input),
-                        self.handle(input),
-                        input.len(),
-                        input.dir(),
-                    );
+                    let (dev, h, len, dir) = self.handle_call(input);
                     if input.byte() % 2 == 0 {
                         dma_sync_single_for_cpu(dev, h, len, dir);
                     } else {
@@ -393,30 +395,15 @@ impl Harness {
                 }
                 10..=12 => self.set_entry(input),
                 13 => {
-                    let (dev, sg, n, dir) = (
-                        self.device(input),
-                        self.list(input),
-                        input.count(),
-                        input.dir(),
-                    );
+                    let (dev, sg, n, dir) = self.list_call(input);
                     dma_map_sg(dev, sg, n, dir);
                 }
                 14 => {
-                    let (dev, sg, n, dir) = (
-                        self.device(input),
-                        self.list(input),
-                        input.count(),
-                        input.dir(),
-                    );
+                    let (dev, sg, n, dir) = self.list_call(input);
                     dma_unmap_sg(dev, sg, n, dir);
                 }
                 15 => {
-                    let (dev, sg, n, dir) = (
-                        self.device(input),
-                        self.list(input),
-                        input.count(),
-                        input.dir(),
-                    );
+                    let (dev, sg, n, dir) = self.list_call(input);
                     if input.byte() % 2 == 0 {
                         dma_sync_sg_for_cpu(dev, sg, n, dir);
                     } else {
