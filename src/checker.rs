@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use smallvec::SmallVec;
+
 use crate::backend::{
     Backend, BounceBackend, DirectBackend, IommuBackend, MemoryConfig, PhysMemory,
 };
@@ -92,6 +94,8 @@ pub(crate) struct CheckerInner {
     pub(crate) test_name: Option<String>,
     /// Write the report to `DMACHECK_REPORT`'s destinations when the last handle drops.
     report_on_drop: bool,
+    /// Panic at the call of a deny-level finding (see [`CheckerBuilder::panic_at_deny`]).
+    panic_at_deny: bool,
 }
 
 impl Drop for CheckerInner {
@@ -663,6 +667,92 @@ impl CheckerInner {
         }
     }
 
+    /// An sg list is mapped: each of its DMA segments (address, length, and physical address
+    /// where the source knows it) begins an entry of its own, of the list's event (kind `Sg`,
+    /// with its `nents` and returned count). Returns the segments recorded.
+    pub(crate) fn record_map_sg(
+        &self,
+        list: &Event,
+        segments: impl IntoIterator<Item = (DmaAddr, u64, Option<PhysAddr>)>,
+        out: &mut Findings,
+    ) -> SmallVec<[(DmaAddr, u64); 4]> {
+        let mut recorded = SmallVec::new();
+        for (dma_addr, size, phys_addr) in segments {
+            let mut seg = sg_segment(list, (dma_addr, size));
+            seg.phys_addr = phys_addr;
+            if rules::map::check_map_range(&seg, dma_addr, out) {
+                self.record_map(&seg, out);
+                recorded.push((dma_addr, size));
+            }
+        }
+        recorded
+    }
+
+    /// A mapped sg list is unmapped: each DMA segment's entry ends, and `carry_out` releases
+    /// what that entry says was made. Returns whether any entry ended.
+    pub(crate) fn record_unmap_sg(
+        &self,
+        list: &Event,
+        segments: &[(DmaAddr, u64)],
+        out: &mut Findings,
+        mut carry_out: impl FnMut(&Entry, &mut Findings),
+    ) -> bool {
+        let mut released = false;
+        for &seg in segments {
+            if let Some(entry) = self.record_release(&sg_segment(list, seg), out) {
+                carry_out(&entry, out);
+                released = true;
+            }
+        }
+        released
+    }
+
+    /// An sg list unmapped before is unmapped again (`first`: its first DMA segment then).
+    /// Only the record of the earlier unmap is consulted: the addresses may have been handed
+    /// out again, and the new mappings are not this list's to touch.
+    pub(crate) fn record_unmap_sg_again(
+        &self,
+        list: &Event,
+        first: (DmaAddr, u64),
+        out: &mut Findings,
+    ) {
+        let ev = sg_segment(list, first);
+        let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
+        rules::release::check_missing(&ev, tomb.as_ref(), out);
+    }
+
+    /// An sg list unmapped before is synced (`first`: its first DMA segment then), judged as
+    /// [`record_unmap_sg_again`](Self::record_unmap_sg_again) judges an unmap.
+    pub(crate) fn record_sync_sg_again(
+        &self,
+        list: &Event,
+        first: (DmaAddr, u64),
+        out: &mut Findings,
+    ) {
+        let ev = sg_segment(list, first);
+        let tomb = self.tracker.tombstone(ev.device, ev.dma_addr);
+        rules::sync::check_missing(&ev, tomb.as_ref(), out);
+    }
+
+    /// A mapped sg list is synced: the direction once for the list, then ownership moves for
+    /// each DMA segment, and `carry_out` syncs the part of each inside its mapping.
+    pub(crate) fn record_sync_sg(
+        &self,
+        list: &Event,
+        segments: impl IntoIterator<Item = (DmaAddr, u64)>,
+        out: &mut Findings,
+        mut carry_out: impl FnMut(DmaAddr, u64),
+    ) {
+        if !rules::map::check_direction(list, out) {
+            return;
+        }
+        for seg in segments {
+            if let Some((start, len)) = self.record_sync(&sg_segment(list, seg), out) {
+                carry_out(start, len);
+            }
+        }
+    }
+
     /// The driver tested an address with `dma_mapping_error`.
     #[inline]
     pub(crate) fn record_error_check(&self, device: DeviceId, dma_addr: DmaAddr) {
@@ -672,7 +762,8 @@ impl CheckerInner {
     }
 
     /// The one way out for findings: apply levels, report, and panic at the call if a finding
-    /// is at deny level (unless the thread is already panicking).
+    /// is at deny level (unless the thread is already panicking, or the checker reports
+    /// without panicking).
     #[track_caller]
     pub(crate) fn finish(&self, ev: &Event, findings: Findings) {
         if findings.is_empty() {
@@ -709,7 +800,7 @@ impl CheckerInner {
                 mapped_by,
                 related: f.related,
             };
-            if level == Level::Deny && deny.is_none() {
+            if level == Level::Deny && deny.is_none() && self.panic_at_deny {
                 deny = Some(v.to_string());
             }
             self.reporter.report(v);
@@ -720,6 +811,13 @@ impl CheckerInner {
             }
         }
     }
+}
+
+/// The event of one DMA segment of an sg call.
+fn sg_segment(list: &Event, (dma_addr, size): (DmaAddr, u64)) -> Event {
+    let mut seg = list.clone();
+    (seg.dma_addr, seg.size) = (dma_addr, size);
+    seg
 }
 
 /// The name of the test running on this thread: the thread's name, which libtest sets to the
@@ -743,6 +841,7 @@ pub struct CheckerBuilder {
     report_on_drop: Option<bool>,
     /// Making [`Checker::global`], which reports at exit, not at drop, and checks no one test.
     global: bool,
+    panic_at_deny: bool,
     settings: Vec<Setting>,
     backend: Option<BackendFactory>,
 }
@@ -753,6 +852,7 @@ impl Default for CheckerBuilder {
             read_env: true,
             report_on_drop: None,
             global: false,
+            panic_at_deny: true,
             settings: Vec::new(),
             backend: None,
         }
@@ -777,6 +877,15 @@ impl CheckerBuilder {
     /// ([`env`](Self::env)), so `Checker::new()` in a test reports with no code in the test.
     pub fn report_on_drop(mut self, on: bool) -> Self {
         self.report_on_drop = Some(on);
+        self
+    }
+
+    /// Whether a deny-level finding panics at the faulty call (default true). With `false`
+    /// the checker reports without panicking at deny: levels stay as configured and every
+    /// finding is recorded at its level, for a source that must see all of its events
+    /// through (trace replay) and reports deny-level findings afterwards.
+    pub fn panic_at_deny(mut self, on: bool) -> Self {
+        self.panic_at_deny = on;
         self
     }
 
@@ -947,6 +1056,7 @@ impl CheckerBuilder {
             next_device: AtomicU32::new(0),
             test_name: (!self.global).then(test_name),
             report_on_drop: !self.global && self.report_on_drop.unwrap_or(self.read_env),
+            panic_at_deny: self.panic_at_deny,
         }));
         crate::trap::register(&checker);
         checker

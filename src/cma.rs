@@ -26,7 +26,7 @@ use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::{Finding, Findings};
 use crate::site::Site;
 use crate::sync::{Arc, Mutex};
 use crate::types::{Gfp, MapKind, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
@@ -202,32 +202,13 @@ pub fn dma_release_from_contiguous(dev: &Device, pages: Page, count: usize) -> b
     ev.size = (count as u64).saturating_mul(PAGE_SIZE as u64);
     let mut out = Findings::new();
     let mut state = a.state.lock();
-    match state.live.remove(&at) {
-        Some((allocated, _, site)) => {
-            if allocated != count as u64 {
-                out.push(
-                    Finding::new(
-                        &rules::CMA_RELEASE_COUNT_MISMATCH,
-                        format!("{count} pages released, {allocated} allocated"),
-                    )
-                    .with("pfn", Value::Addr(pfn))
-                    .with("count", Value::Num(count as u64))
-                    .with("allocated", Value::Num(allocated))
-                    .mapped_at(&site, "dma_alloc_from_contiguous"),
-                );
-            }
-            state.free.give(at, allocated);
-            state.released.insert(at, ev.site);
-        }
-        None => {
-            let mut f = Finding::new(&rules::CMA_DOUBLE_RELEASE, "the pages are not allocated")
-                .with("pfn", Value::Addr(pfn))
-                .with("count", Value::Num(count as u64));
-            if let Some(first) = state.released.get(&at) {
-                f = f.related("released at", first);
-            }
-            out.push(f);
-        }
+    let live = state.live.remove(&at);
+    let allocation = live.as_ref().map(|(allocated, _, site)| (*allocated, site));
+    let released_at = state.released.get(&at);
+    rules::regions::check_cma_release(pfn, count, allocation, released_at, &mut out);
+    if let Some((allocated, _, _)) = live {
+        state.free.give(at, allocated);
+        state.released.insert(at, ev.site);
     }
     drop(state);
     c.finish(&ev, out);
@@ -240,12 +221,7 @@ pub(crate) fn leaks(checker: &Checker, device: DeviceId) -> Vec<Finding> {
     let mut found = Vec::new();
     for area in areas {
         for (pfn, pages, site) in area.live_of(device) {
-            found.push(
-                Finding::new(&rules::LEAK, format!("{pages} CMA pages still allocated"))
-                    .with("pfn", Value::Addr(pfn))
-                    .with("size", Value::Num(pages * PAGE_SIZE as u64))
-                    .mapped_at(&site, "dma_alloc_from_contiguous"),
-            );
+            found.push(rules::lifetime::cma_leak(pfn, pages, &site));
         }
         area.forget(device);
     }

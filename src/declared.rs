@@ -29,18 +29,13 @@ use crate::backend::ranges::FreeRanges;
 use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::Findings;
 use crate::sync::{Arc, Mutex};
 use crate::types::{DmaAddr, MapKind, PAGE_SIZE, PhysAddr};
 
-/// The allocation from the region may be accessed directly (`DMA_MEMORY_MAP`).
-pub const DMA_MEMORY_MAP: i32 = 0x01;
-/// The allocation is accessed with I/O accessors (`DMA_MEMORY_IO`).
-pub const DMA_MEMORY_IO: i32 = 0x02;
-/// Child devices allocate from the region too (`DMA_MEMORY_INCLUDES_CHILDREN`).
-pub const DMA_MEMORY_INCLUDES_CHILDREN: i32 = 0x04;
-/// Never fall back to ordinary memory (`DMA_MEMORY_EXCLUSIVE`).
-pub const DMA_MEMORY_EXCLUSIVE: i32 = 0x08;
+pub use crate::types::{
+    DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN, DMA_MEMORY_IO, DMA_MEMORY_MAP,
+};
 
 /// `EINVAL`.
 pub const EINVAL: i32 = 22;
@@ -221,48 +216,31 @@ pub fn dma_declare_coherent_memory(
 ) -> i32 {
     let mut ev = event(dev, Op::MemoryAlloc, "dma_declare_coherent_memory");
     (ev.dma_addr, ev.size) = (device_addr, size as u64);
-    let memory = dev.checker().memory();
-    let problem = if flags & (DMA_MEMORY_MAP | DMA_MEMORY_IO) == 0 {
-        Some("neither DMA_MEMORY_MAP nor DMA_MEMORY_IO in the flags")
-    } else if size == 0 || size % PAGE_SIZE != 0 {
-        Some("a size that is not a multiple of the page size")
-    } else if bus_addr % PAGE != 0 || memory.cpu_of(bus_addr, size as u64).is_none() {
-        Some("a bus address range that is not page-aligned memory")
-    } else if device_addr % PAGE != 0 || device_addr.checked_add(size as u64).is_none() {
-        Some("a device address range that is not page-aligned")
-    } else if dev.0.declared.active().is_some() {
-        Some("a second region for a device that has one")
-    } else {
-        None
-    };
+    let bus_is_memory = |size| dev.checker().memory().cpu_of(bus_addr, size).is_some();
+    let has_region = || dev.0.declared.active().is_some();
     let mut out = Findings::new();
-    let result = if let Some(problem) = problem {
-        out.push(
-            Finding::new(&rules::DECLARED_MEMORY_BAD_PARAMETERS, problem)
-                .with("bus_addr", Value::Addr(bus_addr))
-                .with("device_addr", Value::Addr(device_addr))
-                .with("size", Value::Num(size as u64))
-                .with("flags", Value::Addr(flags as u64)),
-        );
-        0
-    } else {
-        let pages = size as u64 / PAGE;
-        dev.0.declared.0.lock().push(Arc::new(Region {
-            bus: bus_addr,
-            device_addr,
-            pages,
-            flags,
-            state: Mutex::new(RegionState {
-                free: FreeRanges::new(0, pages),
-                ..RegionState::default()
-            }),
-        }));
-        if flags & DMA_MEMORY_MAP != 0 {
-            DMA_MEMORY_MAP
+    let declared = (bus_addr, device_addr, size, flags);
+    let result =
+        if !rules::regions::check_declaration(declared, bus_is_memory, has_region, &mut out) {
+            0
         } else {
-            DMA_MEMORY_IO
-        }
-    };
+            let pages = size as u64 / PAGE;
+            dev.0.declared.0.lock().push(Arc::new(Region {
+                bus: bus_addr,
+                device_addr,
+                pages,
+                flags,
+                state: Mutex::new(RegionState {
+                    free: FreeRanges::new(0, pages),
+                    ..RegionState::default()
+                }),
+            }));
+            if flags & DMA_MEMORY_MAP != 0 {
+                DMA_MEMORY_MAP
+            } else {
+                DMA_MEMORY_IO
+            }
+        };
     dev.checker().inner().finish(&ev, out);
     result
 }
@@ -276,20 +254,8 @@ pub fn dma_release_declared_memory(dev: &Device) {
     if let Some(region) = dev.0.declared.active() {
         let mut state = region.state.lock();
         state.retired = true;
-        if !state.live.is_empty() {
-            let pages: u64 = state.live.values().sum();
-            out.push(
-                Finding::new(
-                    &rules::DECLARED_MEMORY_BUSY,
-                    format!(
-                        "{} allocation(s) from the region are still live",
-                        state.live.len()
-                    ),
-                )
-                .with("device_addr", Value::Addr(region.device_addr))
-                .with("live_bytes", Value::Num(pages * PAGE)),
-            );
-        }
+        let live_bytes = state.live.values().sum::<u64>() * PAGE;
+        rules::regions::check_release(region.device_addr, state.live.len(), live_bytes, &mut out);
         let empty = state.live.is_empty();
         drop(state);
         if empty {

@@ -27,7 +27,7 @@ use crate::checker::Checker;
 use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::Findings;
 use crate::sync::Mutex;
 use crate::tracker::Entry;
 use crate::types::{DmaAddr, MapKind, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
@@ -114,40 +114,19 @@ pub fn dma_mmap_coherent(
         |e| e.kind == MapKind::Coherent,
         |e| buffer = Some(e.clone()),
     );
+    let request = (
+        cpu_addr.addr() as u64,
+        dma_handle,
+        vm_pgoff as u64,
+        vm_len as u64,
+    );
+    let in_bounds = rules::regions::check_mmap(request, buffer.as_ref(), &mut out);
     let result = match buffer {
-        None => {
-            out.push(
-                Finding::new(
-                    &rules::MMAP_OUT_OF_BOUNDS,
-                    "no live coherent allocation of this device at the handle",
-                )
-                .with("dma_addr", Value::Addr(dma_handle)),
-            );
-            Err(-ENXIO)
-        }
-        Some(e) => {
-            let buffer_pages = e.size.div_ceil(PAGE);
+        Some(e) if in_bounds => {
             let pages = (vm_len as u64).div_ceil(PAGE);
-            let beyond = vm_len == 0 || (vm_pgoff as u64).saturating_add(pages) > buffer_pages;
-            if beyond || e.cpu_addr != cpu_addr.addr() as u64 {
-                let why = if beyond {
-                    "the mapping reaches beyond the buffer"
-                } else {
-                    "cpu_addr is not the buffer's"
-                };
-                out.push(
-                    Finding::new(&rules::MMAP_OUT_OF_BOUNDS, why)
-                        .with("dma_addr", Value::Addr(dma_handle))
-                        .with("vm_pgoff", Value::Num(vm_pgoff as u64))
-                        .with("vm_len", Value::Num(vm_len as u64))
-                        .with("buffer_pages", Value::Num(buffer_pages))
-                        .mapped_at(&e.site, e.kind.map_call()),
-                );
-                Err(-ENXIO)
-            } else {
-                alias(dev.checker(), &e, vm_pgoff as u64, pages)
-            }
+            alias(dev.checker(), &e, vm_pgoff as u64, pages)
         }
+        _ => Err(-ENXIO),
     };
     c.finish(&ev, out);
     result
@@ -191,14 +170,7 @@ pub fn remap_pfn_range(checker: &Checker, pfn: u64, size: usize) -> Result<UserM
             alias(checker, &e, first_page, pages)
         }
         _ => {
-            out.push(
-                Finding::new(
-                    &rules::MMAP_OUT_OF_BOUNDS,
-                    "the page frames are not inside one live coherent buffer",
-                )
-                .with("pfn", Value::Addr(pfn))
-                .with("size", Value::Num(size as u64)),
-            );
+            out.push(rules::regions::remap_out_of_bounds(pfn, size as u64));
             Err(-(crate::EINVAL))
         }
     };

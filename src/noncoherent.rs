@@ -13,7 +13,7 @@ use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::Findings;
 use crate::sync::Mutex;
 use crate::tracker::Entry;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, Gfp, MapKind, PhysAddr};
@@ -71,11 +71,7 @@ pub fn dma_alloc_noncoherent(
         return ptr::null_mut();
     };
     rules::context::check_alloc(&ev, gfp, &mut out);
-    if size == 0 {
-        out.push(
-            Finding::new(&rules::MAP_ZERO_SIZE, "allocation of zero bytes refused")
-                .with("size", Value::Num(0)),
-        );
+    if !rules::map::check_alloc_size(size, &mut out) {
         c.finish(&ev, out);
         return ptr::null_mut();
     }
@@ -217,14 +213,7 @@ pub fn dma_cache_sync(dev: &Device, vaddr: *const u8, size: usize, dir: Directio
         }
     } else {
         ev.dma_addr = cpu;
-        out.push(
-            Finding::new(
-                &rules::SYNC_UNKNOWN,
-                "dma_cache_sync of memory not from dma_alloc_noncoherent of this device",
-            )
-            .with("cpu_addr", Value::Addr(cpu))
-            .with("size", Value::Num(size as u64)),
-        );
+        out.push(rules::sync::cache_sync_unknown(cpu, size as u64));
     }
     drop(admitted);
     c.finish(&ev, out);

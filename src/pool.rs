@@ -25,7 +25,8 @@ use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::Findings;
+use crate::rules::pool::FreedBlock;
 use crate::site::Site;
 use crate::sync::{Arc, Mutex};
 use crate::types::{DmaAddr, Gfp, MapKind, PAGE_SIZE, PhysAddr};
@@ -118,25 +119,7 @@ pub fn dma_pool_create(
     let mut out = Findings::new();
     rules::context::check_pool_context(&ev, &mut out);
     let align = align.max(1);
-    let problem = if size == 0 {
-        Some("a block size of 0")
-    } else if !align.is_power_of_two() {
-        Some("an alignment that is not a power of two")
-    } else if boundary != 0 && (!boundary.is_power_of_two() || boundary < size) {
-        Some("a boundary that is not a power of two at least the block size")
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
-        out.push(
-            Finding::new(
-                &rules::POOL_BAD_PARAMETERS,
-                format!("pool {name:?}: {problem}"),
-            )
-            .with("size", Value::Num(size as u64))
-            .with("align", Value::Num(align as u64))
-            .with("boundary", Value::Num(boundary as u64)),
-        );
+    if !rules::pool::check_parameters(name, size, align, boundary, &mut out) {
         finish(dev, &ev, out);
         return None;
     }
@@ -147,14 +130,7 @@ pub fn dma_pool_create(
         ))
     });
     let Some((stride, allocation)) = sizes else {
-        out.push(
-            Finding::new(
-                &rules::POOL_BAD_PARAMETERS,
-                format!("pool {name:?}: a block size too large to allocate"),
-            )
-            .with("size", Value::Num(size as u64))
-            .with("align", Value::Num(align as u64)),
-        );
+        out.push(rules::pool::too_large(name, size, align));
         finish(dev, &ev, out);
         return None;
     };
@@ -205,10 +181,7 @@ fn pool_alloc(pool: &DmaPool, gfp: Gfp, dma_handle: &mut DmaAddr, zero: bool) ->
     *dma_handle = crate::DMA_MAPPING_ERROR;
     rules::context::check_alloc(&ev, gfp, &mut out);
     let block = if p.state.lock().destroyed {
-        out.push(Finding::new(
-            &rules::POOL_USE_AFTER_DESTROY,
-            format!("pool {:?} was destroyed", p.name),
-        ));
+        out.push(rules::pool::use_after_destroy(&p.name, false));
         None
     } else if c.faults.should_fail(FaultKind::Pool, dev.name()) {
         None
@@ -267,24 +240,9 @@ fn take_block(pool: &DmaPool, gfp: Gfp, out: &mut Findings) -> Option<(DmaAddr, 
     let (dma, phys) = (page.dma + offset as u64, page.phys + offset as u64);
     let mut bytes = vec![0u8; p.size];
     c.memory.read(phys, &mut bytes);
-    if let Some(bad) = bytes.iter().position(|&b| b != POOL_POISON_FREED) {
-        let last_free = p.state.lock().freed.remove(&dma);
-        let mut f = Finding::new(
-            &rules::POOL_WRITE_AFTER_FREE,
-            format!(
-                "byte {bad} of a free block of pool {:?} was overwritten",
-                p.name
-            ),
-        )
-        .with("dma_addr", Value::Addr(dma))
-        .with("size", Value::Num(p.size as u64));
-        if let Some(site) = &last_free {
-            f = f.related("last freed at", site);
-        }
-        out.push(f);
-    } else {
-        p.state.lock().freed.remove(&dma);
-    }
+    let last_free = p.state.lock().freed.remove(&dma);
+    let poison = POOL_POISON_FREED;
+    rules::pool::check_poison(&p.name, dma, &bytes, poison, last_free.as_ref(), out);
     Some((dma, phys))
 }
 
@@ -305,15 +263,8 @@ pub fn dma_pool_free(pool: &DmaPool, vaddr: *const u8, dma: DmaAddr) {
         .enumerate()
         .find(|(_, pg)| pg.dma <= dma && dma < pg.dma + p.allocation as u64)
         .map(|(i, pg)| (i, *pg, (dma - pg.dma) as usize));
-    let block = |f: Finding| {
-        f.with("dma_addr", Value::Addr(dma))
-            .with("cpu_addr", Value::Addr(vaddr.addr() as u64))
-    };
-    if state.destroyed {
-        out.push(block(Finding::new(
-            &rules::POOL_USE_AFTER_DESTROY,
-            format!("pool {:?} was destroyed", p.name),
-        )));
+    let block = if state.destroyed {
+        FreedBlock::PoolDestroyed
     } else if let Some((index, page, offset)) =
         located.filter(|&(_, _, o)| p.offsets.binary_search(&o).is_ok())
     {
@@ -322,34 +273,24 @@ pub fn dma_pool_free(pool: &DmaPool, vaddr: *const u8, dma: DmaAddr) {
             .cpu_of(page.phys + offset as u64, 1)
             .map_or(0, |c| c.as_ptr().addr());
         if expected != vaddr.addr() {
-            out.push(
-                block(Finding::new(
-                    &rules::POOL_FREE_MISMATCH,
-                    "the CPU address is not the one of this DMA address's block",
-                ))
-                .with("block_cpu_addr", Value::Addr(expected as u64)),
-            );
+            FreedBlock::Mismatch {
+                cpu_addr: expected as u64,
+            }
         } else if state.busy.remove(&dma).is_some() {
             c.memory
                 .fill(page.phys + offset as u64, p.size as u64, POOL_POISON_FREED);
             state.free.push((index, offset));
             state.freed.insert(dma, ev.site);
+            FreedBlock::Allocated
         } else {
-            let mut f = block(Finding::new(
-                &rules::POOL_DOUBLE_FREE,
-                format!("the block of pool {:?} is already free", p.name),
-            ));
-            if let Some(first) = state.freed.get(&dma) {
-                f = f.related("first freed at", first);
+            FreedBlock::AlreadyFree {
+                first: state.freed.get(&dma),
             }
-            out.push(f);
         }
     } else {
-        out.push(block(Finding::new(
-            &rules::POOL_FREE_FOREIGN,
-            format!("not a block of pool {:?}", p.name),
-        )));
-    }
+        FreedBlock::Foreign
+    };
+    rules::pool::check_free(&p.name, dma, vaddr.addr() as u64, block, &mut out);
     drop(state);
     finish(dev, &ev, out);
 }
@@ -367,10 +308,7 @@ pub fn dma_pool_destroy(pool: DmaPool) {
     let (pages, busy) = {
         let mut state = p.state.lock();
         if state.destroyed {
-            out.push(Finding::new(
-                &rules::POOL_USE_AFTER_DESTROY,
-                format!("pool {:?} was destroyed already", p.name),
-            ));
+            out.push(rules::pool::use_after_destroy(&p.name, true));
             (Vec::new(), Vec::new())
         } else {
             state.destroyed = true;
@@ -378,17 +316,7 @@ pub fn dma_pool_destroy(pool: DmaPool) {
             (std::mem::take(&mut state.pages), busy)
         }
     };
-    for (dma, site) in &busy {
-        out.push(
-            Finding::new(
-                &rules::POOL_DESTROY_BUSY,
-                format!("a block of pool {:?} is still allocated", p.name),
-            )
-            .with("dma_addr", Value::Addr(*dma))
-            .with("size", Value::Num(p.size as u64))
-            .mapped_at(site, "dma_pool_alloc"),
-        );
-    }
+    rules::pool::check_destroy(&p.name, p.size, &busy, &mut out);
     let c = dev.checker().inner();
     for page in pages {
         let in_use = busy

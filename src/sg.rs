@@ -27,7 +27,6 @@ use crate::backend::Page;
 use crate::checker::Checker;
 use crate::event::{DeviceId, Event, Op};
 use crate::rules;
-use crate::rules::{Finding, Value};
 use crate::site::Site;
 use crate::types::{Direction, DmaAddr, MapKind, PAGE_SIZE};
 
@@ -66,22 +65,7 @@ impl Scatterlist {
     }
 }
 
-/// The state of a list's mapping, as the list itself records it (the map may rewrite the list).
-#[derive(Clone, Debug)]
-pub(crate) enum SgState {
-    Unmapped,
-    Mapped {
-        nents: usize,
-        count: usize,
-        dir: Direction,
-    },
-    /// The last map returned 0.
-    Failed,
-    /// Unmapped after a map of `count` segments: the DMA fields are stale.
-    Released {
-        count: usize,
-    },
-}
+pub(crate) use crate::types::SgState;
 
 /// A scatter-gather list: an array of [`Scatterlist`] entries (chained arrays appear as one
 /// longer list), and the state of its mapping.
@@ -226,21 +210,14 @@ pub fn sg_first(table: &SgTable) -> Option<Sg<'_>> {
 /// Report a read of an entry's DMA fields that the list's state does not allow.
 #[track_caller]
 fn check_dma_read(sg: &Sg<'_>, what: &'static str) {
-    let problem = match sg.table.state {
-        SgState::Mapped { count, .. } if sg.index >= count => {
-            format!("entry {} read, but dma_map_sg returned {count}", sg.index)
-        }
-        SgState::Mapped { .. } | SgState::Unmapped => return,
-        SgState::Failed => format!("entry {} read after dma_map_sg failed", sg.index),
-        SgState::Released { .. } => format!("entry {} read after dma_unmap_sg", sg.index),
+    let Some(f) = rules::sg::check_dma_read(&sg.table.state, sg.index) else {
+        return;
     };
     let Some((checker, device)) = &sg.table.owner else {
         return;
     };
     let site = Site::capture(checker.config().stack_depth);
     let ev = Event::new(Op::SgAccess, what, MapKind::Sg, *device, site);
-    let f = Finding::new(&rules::SG_DMA_BEYOND_COUNT, problem)
-        .with("index", Value::Num(sg.index as u64));
     checker.inner().finish(&ev, [f].into_iter().collect());
 }
 

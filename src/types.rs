@@ -277,3 +277,29 @@ pub(crate) mod hex {
             .ok_or_else(|| D::Error::custom(format!("`{text}` is not a hex address")))
     }
 }
+
+/// The state of a list's mapping, as the list itself records it (the map may rewrite the list).
+#[derive(Clone, Debug)]
+pub(crate) enum SgState {
+    Unmapped,
+    Mapped {
+        nents: usize,
+        count: usize,
+        dir: Direction,
+    },
+    /// The last map returned 0.
+    Failed,
+    /// Unmapped after a map of `count` segments: the DMA fields are stale.
+    Released {
+        count: usize,
+    },
+}
+
+/// The allocation from the region may be accessed directly (`DMA_MEMORY_MAP`).
+pub const DMA_MEMORY_MAP: i32 = 0x01;
+/// The allocation is accessed with I/O accessors (`DMA_MEMORY_IO`).
+pub const DMA_MEMORY_IO: i32 = 0x02;
+/// Child devices allocate from the region too (`DMA_MEMORY_INCLUDES_CHILDREN`).
+pub const DMA_MEMORY_INCLUDES_CHILDREN: i32 = 0x04;
+/// Never fall back to ordinary memory (`DMA_MEMORY_EXCLUSIVE`).
+pub const DMA_MEMORY_EXCLUSIVE: i32 = 0x08;

@@ -7,7 +7,7 @@ use crate::backend::Page;
 use crate::checker::Checker;
 use crate::event::{DeviceId, Event, Op};
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::Findings;
 use crate::types::{Gfp, MapKind};
 
 /// Report an allocation of DMA-able memory made where it may not sleep.
@@ -64,8 +64,7 @@ fn invalid_free(
         checker.capture_site(),
     );
     ev.cpu_addr = Some(ptr.addr() as u64);
-    let f = Finding::new(&rules::INVALID_FREE, why.to_string())
-        .with("cpu_addr", Value::Addr(ptr.addr() as u64));
+    let f = rules::lifetime::invalid_free(&why, ptr.addr() as u64);
     checker.inner().finish(&ev, [f].into_iter().collect());
 }
 

@@ -10,7 +10,7 @@ use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::Findings;
 use crate::sync::RwLockReadGuard;
 use crate::tracker::Entry;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
@@ -94,17 +94,7 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
             .phys_of_addr(e.cpu_addr, e.size)
             .is_ok_and(|phys| dev.checker().inner().user_maps.mapped(phys, phys + e.size))
     };
-    if e.kind == MapKind::Coherent && user_mapped() {
-        out.push(
-            Finding::new(
-                &rules::FREE_WHILE_MMAPPED,
-                "user space still maps the buffer",
-            )
-            .with("dma_addr", Value::Addr(e.dma_addr))
-            .with("size", Value::Num(e.size))
-            .mapped_at(&e.site, e.kind.map_call()),
-        );
-    }
+    rules::regions::check_free_unmapped(e, user_mapped, out);
     let released = match e.kind {
         MapKind::Single | MapKind::Page | MapKind::Sg => dev
             .backend()

@@ -4,9 +4,9 @@ use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
-use crate::rules::{Finding, Findings, Value};
+use crate::rules::{Findings, Value};
 use crate::sg::{SgState, SgTable};
-use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
+use crate::types::{Direction, DmaAttrs, MapKind};
 
 use super::{
     admit, carry_out_release, checking, event, injected_failure, report_refusal, unchecked,
@@ -24,13 +24,6 @@ fn sg_event(
     let mut ev = event(dev, op, call, MapKind::Sg);
     (ev.nents, ev.dir, ev.attrs) = (Some(u32::try_from(nents).unwrap_or(u32::MAX)), dir, attrs);
     ev
-}
-
-/// The event of one DMA segment of an sg call.
-fn segment(ev: &Event, (dma_addr, size): (DmaAddr, u64)) -> Event {
-    let mut seg = ev.clone();
-    (seg.dma_addr, seg.size) = (dma_addr, size);
-    seg
 }
 
 /// Map the first `nents` entries of `sgl` for the device (`dma_map_sg`). Returns the number of
@@ -76,18 +69,7 @@ fn map_sg(
     if !rules::map::check_direction(ev, out) {
         return 0;
     }
-    if let SgState::Mapped {
-        nents: mapped,
-        count,
-        ..
-    } = sgl.state
-    {
-        out.push(
-            Finding::new(&rules::SG_MAP_MAPPED, "the list is already mapped")
-                .with("nents", Value::Num(nents as u64))
-                .with("mapped_nents", Value::Num(mapped as u64))
-                .with("mapped_count", Value::Num(count as u64)),
-        );
+    if !rules::sg::check_map_unmapped(&sgl.state, nents, out) {
         return 0;
     }
     sgl.owner = Some((dev.checker().clone(), dev.id()));
@@ -98,15 +80,7 @@ fn map_sg(
         .iter()
         .take(nents)
         .all(|e| e.page().is_some() && e.length() > 0);
-    if nents == 0 || nents > sgl.len() || !filled {
-        out.push(
-            Finding::new(
-                &rules::SG_INVALID_LIST,
-                "nents is 0, beyond the list, or names an empty entry",
-            )
-            .with("nents", Value::Num(nents as u64))
-            .with("entries", Value::Num(sgl.len() as u64)),
-        );
+    if !rules::sg::check_list(nents, sgl.len(), filled, out) {
         return 0;
     }
     let mut segs = Vec::with_capacity(nents);
@@ -132,9 +106,7 @@ fn map_sg(
     rules::sg::check_segments(&params, &dma_segs, out);
     ev.mapped_ents = dma_segs.len() as u32;
     ev.dma_addr = dma_segs[0].0;
-    for &seg in &dma_segs {
-        c.record_map(&segment(ev, seg), out);
-    }
+    c.record_map_sg(ev, dma_segs.iter().map(|&(a, len)| (a, len, None)), out);
     sgl.store_dma(&dma_segs);
     sgl.state = SgState::Mapped {
         nents,
@@ -173,32 +145,21 @@ pub fn dma_unmap_sg_attrs(
         rules::map::check_direction(&ev, &mut out);
     }
     match sgl.state {
-        SgState::Failed => out.push(Finding::new(
-            &rules::SG_UNMAP_FAILED_MAP,
-            "dma_map_sg returned 0 for this list",
-        )),
+        SgState::Failed => out.push(rules::sg::unmap_failed_map()),
         SgState::Unmapped => out.push(
-            Finding::new(&rules::UNMAP_UNKNOWN, "the list was never mapped")
+            rules::release::unmap_unknown_list("the list was never mapped")
                 .with("nents", Value::Num(nents as u64)),
         ),
-        _ if sg_on_other_device(dev, sgl, &mut out) => {}
+        _ if !on_its_device(dev, sgl, &mut out) => {}
         SgState::Released { count } => {
-            // Only the record of the earlier unmap is consulted: the addresses may have been
-            // handed out again, and the new mappings are not this list's to touch.
             if let Some(&seg) = sgl.dma_segments(count).first() {
-                let tomb = c.tracker.tombstone(dev.id(), seg.0);
-                rules::release::check_missing(&segment(&ev, seg), tomb.as_ref(), &mut out);
+                c.record_unmap_sg_again(&ev, seg, &mut out);
             }
         }
         SgState::Mapped { count, .. } => {
-            let mut released = false;
-            for seg in sgl.dma_segments(count) {
-                if let Some(entry) = c.record_release(&segment(&ev, seg), &mut out) {
-                    carry_out_release(dev, &entry, &mut out);
-                    released = true;
-                }
-            }
-            if released {
+            let segments = sgl.dma_segments(count);
+            let carry_out = |e: &_, out: &mut _| carry_out_release(dev, e, out);
+            if c.record_unmap_sg(&ev, &segments, &mut out, carry_out) {
                 sgl.state = SgState::Released { count };
             }
         }
@@ -225,53 +186,35 @@ fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize
     let c = dev.checker().inner();
     let mut out = Findings::new();
     match sgl.state {
-        _ if sg_on_other_device(dev, sgl, &mut out) => {}
+        _ if !on_its_device(dev, sgl, &mut out) => {}
         SgState::Mapped { count, .. } => {
             let params = dev.params();
-            for seg in sgl.dma_segments(count) {
-                if let Some((start, len)) = c.record_sync(&segment(&ev, seg), &mut out) {
-                    match op {
-                        Op::SyncForCpu => dev.backend().sync_for_cpu(&params, start, len, dir),
-                        _ => dev.backend().sync_for_device(&params, start, len, dir),
-                    }
-                }
-            }
+            c.record_sync_sg(
+                &ev,
+                sgl.dma_segments(count),
+                &mut out,
+                |start, len| match op {
+                    Op::SyncForCpu => dev.backend().sync_for_cpu(&params, start, len, dir),
+                    _ => dev.backend().sync_for_device(&params, start, len, dir),
+                },
+            );
         }
         SgState::Released { count } if count > 0 => {
-            let seg = sgl.dma_segments(1)[0];
-            let tomb = c.tracker.tombstone(dev.id(), seg.0);
-            rules::sync::check_missing(&segment(&ev, seg), tomb.as_ref(), &mut out);
+            c.record_sync_sg_again(&ev, sgl.dma_segments(1)[0], &mut out);
         }
-        _ => out.push(
-            Finding::new(&rules::SYNC_UNKNOWN, "the list is not mapped")
-                .with("nents", Value::Num(nents as u64)),
-        ),
+        _ => out.push(rules::sync::sync_unknown_list().with("nents", Value::Num(nents as u64))),
     }
     rules::sg::dedupe(&mut out);
     drop(admitted);
     c.finish(&ev, out);
 }
 
-/// A list mapped (or last mapped) for another device than the one named: reported, and
-/// nothing is done to either device's mappings.
-fn sg_on_other_device(dev: &Device, sgl: &SgTable, out: &mut Findings) -> bool {
-    let Some((_, owner)) = sgl.owner.as_ref().filter(|(_, owner)| *owner != dev.id()) else {
-        return false;
-    };
-    if matches!(sgl.state, SgState::Unmapped | SgState::Failed) {
-        return false;
-    }
-    let name = dev.checker().device_name(*owner);
-    let mut f = Finding::new(
-        &rules::WRONG_DEVICE,
-        format!("the list is mapped for device {name}"),
-    )
-    .with("mapped_device", Value::Text(name.to_string()));
-    if let Some(site) = &sgl.mapped_at {
-        f = f.mapped_at(site, "dma_map_sg");
-    }
-    out.push(f);
-    true
+/// The list is mapped (or was last mapped) for this device; reported otherwise.
+fn on_its_device(dev: &Device, sgl: &SgTable, out: &mut Findings) -> bool {
+    let owner = sgl.owner.as_ref().map(|&(_, owner)| owner);
+    let name_of = |id| dev.checker().device_name(id);
+    let mapped_at = sgl.mapped_at.as_ref();
+    rules::release::check_list_device(&sgl.state, dev.id(), owner, name_of, mapped_at, out)
 }
 
 /// Hand a mapped sg list to the CPU (`dma_sync_sg_for_cpu`), with the `nents` it was mapped with.

@@ -326,11 +326,10 @@ fn map_sg(
                 attrs,
             ));
         }
-        let f = Finding::new(
-            &rules::SG_INVALID_LIST,
+        let f = rules::sg::invalid_list(
             format!("nents is negative ({nents})"),
-        )
-        .with("nents", count_as_given(nents));
+            count_as_given(nents),
+        );
         report_sg(dev, Op::Map, "dma_map_sg", f);
         return 0;
     };
@@ -352,8 +351,7 @@ fn map_sg(
             ));
         }
         Err(bad) => {
-            let f = Finding::new(&rules::SG_INVALID_LIST, bad.message())
-                .with("nents", Value::Num(n as u64));
+            let f = rules::sg::invalid_list(bad.message(), Value::Num(n as u64));
             report_sg(dev, Op::Map, "dma_map_sg", f);
             return 0;
         }
@@ -384,16 +382,9 @@ fn negative_count(dev: &Device, list: Option<&SgList>, nents: c_int, unmap: bool
     };
     let mapped = list.and_then(|l| l.table.mapping());
     let f = match (mapped, unmap) {
-        (Some((mapped, _, _)), true) => Finding::new(
-            &rules::SG_UNMAP_NENTS_MISMATCH,
-            format!("entry count {nents} differs from the {mapped} passed to dma_map_sg"),
-        ),
-        (Some((mapped, _, _)), false) => Finding::new(
-            &rules::SG_SYNC_NENTS_MISMATCH,
-            format!("entry count {nents} differs from the {mapped} passed to dma_map_sg"),
-        ),
-        (None, true) => Finding::new(&rules::UNMAP_UNKNOWN, "the list is not mapped"),
-        (None, false) => Finding::new(&rules::SYNC_UNKNOWN, "the list is not mapped"),
+        (Some((mapped, _, _)), _) => rules::sg::negative_nents(unmap, nents, mapped),
+        (None, true) => rules::release::unmap_unknown_list("the list is not mapped"),
+        (None, false) => rules::sync::sync_unknown_list(),
     };
     report_sg(dev, op, call, f.with("nents", count_as_given(nents)));
     true
@@ -544,15 +535,9 @@ fn check_dma_field(sg: *mut CScatterlist, len: bool) {
         .and_then(|&(first, index)| Some((lists.by_first.get(&first)?, index)));
     let Some((SgList { table, .. }, index)) = known else {
         drop(lists);
-        let problem = if sg.is_null() {
-            format!("{what}(NULL): there is no entry")
-        } else {
-            format!("{what} of an entry of a list that was never mapped")
-        };
         let site = checker().capture_site();
         let ev = Event::new(Op::SgAccess, what, MapKind::Sg, DeviceId::NONE, site);
-        let f = Finding::new(&rules::SG_DMA_BEYOND_COUNT, problem)
-            .with("sg", Value::Addr(sg.addr() as u64));
+        let f = rules::sg::dma_read_of_no_list(what, sg.addr() as u64);
         checker().inner().finish(&ev, [f].into_iter().collect());
         return;
     };

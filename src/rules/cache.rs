@@ -18,7 +18,6 @@ declare_rules! {
     pub static CACHELINE_OVERLAP = {
         id: "cacheline-overlap",
         summary: "two device-writable mappings share a CPU cache line",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, mapped regions must begin and end on cache line boundaries so two mappings never share a line)",
         kernel: Some("add_dma_entry(): \"cacheline tracking EEXIST, overlapping mappings aren't supported\""),
     };
@@ -30,7 +29,6 @@ declare_rules! {
     pub static SYNC_UNALIGNED = {
         id: "sync-unaligned",
         summary: "a partial sync not aligned to the cache line size",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, observe the cache alignment and width for partial syncs and dma_cache_sync)",
         kernel: None,
     };

@@ -15,7 +15,6 @@ declare_rules! {
     pub static SLEEPING_ALLOC_IN_ATOMIC = {
         id: "sleeping-alloc-in-atomic",
         summary: "an allocation that may sleep (GFP_KERNEL) in atomic or interrupt context",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, GFP_KERNEL only where blocking is permitted: not in_interrupt, no SMP locks held); Documentation/DMA-mapping.txt, Linux 2.4.4 (pci_pool_create: pass SLAB_ATOMIC in a non-sleeping context)",
         kernel: Some("might_sleep(): \"BUG: sleeping function called from invalid context\""),
     };
@@ -26,7 +25,6 @@ declare_rules! {
     pub static POOL_IN_ATOMIC = {
         id: "pool-in-atomic",
         summary: "dma_pool_create or dma_pool_destroy in atomic or interrupt context",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, create and destroy must be called in a context which can sleep)",
         kernel: Some("might_sleep() in dma_pool_create()/dma_pool_destroy()"),
     };

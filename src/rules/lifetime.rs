@@ -2,7 +2,9 @@
 
 use super::declare_rules;
 use crate::rules::{Finding, Value};
+use crate::site::Site;
 use crate::tracker::Entry;
+use crate::types::PAGE_SIZE;
 
 declare_rules! {
     family: "lifetime";
@@ -13,7 +15,6 @@ declare_rules! {
     pub static LEAK = {
         id: "leak",
         summary: "mapping or allocation still live at device release or leak check",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, every allocate and map has its free and unmap)",
         kernel: Some("dma_debug_device_change(): \"device driver has pending DMA allocations while released from device\""),
     };
@@ -23,7 +24,6 @@ declare_rules! {
     pub static DEVICE_RELEASED = {
         id: "device-released",
         summary: "DMA call on a device after it was released",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, dev must be the device the memory was allocated for)",
         kernel: None,
     };
@@ -34,7 +34,6 @@ declare_rules! {
     pub static INVALID_DEVICE = {
         id: "invalid-device",
         summary: "DMA call on NULL or an unknown device",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, every call names the device the memory is mapped for)",
         kernel: None,
     };
@@ -45,7 +44,6 @@ declare_rules! {
     pub static INVALID_FREE = {
         id: "invalid-free",
         summary: "kfree or free_pages of memory that is not a live allocation",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, DMA memory comes from kmalloc and the page allocator)",
         kernel: None,
     };
@@ -77,4 +75,18 @@ pub(crate) fn leak(e: &Entry) -> Finding {
         .with("size", Value::Num(e.size))
         .with("dir", Value::Dir(e.dir))
         .mapped_at(&e.site, e.kind.map_call())
+}
+
+/// An allocation of `pages` CMA pages at `pfn`, made at `site`, still live at its device's
+/// release.
+pub(crate) fn cma_leak(pfn: u64, pages: u64, site: &Site) -> Finding {
+    Finding::new(&LEAK, format!("{pages} CMA pages still allocated"))
+        .with("pfn", Value::Addr(pfn))
+        .with("size", Value::Num(pages * PAGE_SIZE as u64))
+        .mapped_at(site, "dma_alloc_from_contiguous")
+}
+
+/// A free of `cpu_addr`, which the heap refused (`why`).
+pub(crate) fn invalid_free(why: &dyn std::fmt::Display, cpu_addr: u64) -> Finding {
+    Finding::new(&INVALID_FREE, why.to_string()).with("cpu_addr", Value::Addr(cpu_addr))
 }

@@ -16,7 +16,6 @@ declare_rules! {
     pub static DIRECTION_NONE = {
         id: "direction-none",
         summary: "DMA_NONE (or no valid direction) given to a map or sync call",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the direction enumerator: DMA_NONE is for debugging)",
         kernel: Some("BUG_ON(!valid_dma_direction(dir)) in the map and sync wrappers"),
     };
@@ -27,7 +26,6 @@ declare_rules! {
     pub static MAP_ZERO_SIZE = {
         id: "map-zero-size",
         summary: "a map call of zero bytes",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_map_single maps a piece of memory of <size> bytes)",
         kernel: None,
     };
@@ -38,7 +36,6 @@ declare_rules! {
     pub static MAP_RANGE_OVERFLOW = {
         id: "map-range-overflow",
         summary: "the mapped range wraps around the end of the address space",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a mapping must be one contiguous piece of memory)",
         kernel: None,
     };
@@ -50,7 +47,6 @@ declare_rules! {
     pub static MAP_ABOVE_MASK = {
         id: "map-above-mask",
         summary: "the buffer lies above the device's DMA mask",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the physical address must lie within the device's dma_mask)",
         kernel: Some("dma-direct: \"DMA addr ... overflow mask\" warning when no swiotlb can bounce"),
     };
@@ -62,7 +58,6 @@ declare_rules! {
     pub static MAP_INVALID_MEMORY = {
         id: "map-invalid-memory",
         summary: "null, foreign or out-of-range memory given to a map call",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, map memory from sources that guarantee physical contiguity, like kmalloc)",
         kernel: None,
     };
@@ -73,7 +68,6 @@ declare_rules! {
     pub static MAP_STACK_MEMORY = {
         id: "map-stack-memory",
         summary: "a map of memory on the thread's stack",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); Documentation/DMA-mapping.txt, Linux 2.4.4 (What memory is DMA'able?: no vmalloc, kernel image or stack addresses)",
         kernel: Some("check_for_stack(): \"device driver maps memory from stack\""),
     };
@@ -83,7 +77,6 @@ declare_rules! {
     pub static MAP_RODATA_MEMORY = {
         id: "map-rodata-memory",
         summary: "a map of code or read-only data",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, map only memory from sources that guarantee physical contiguity, like kmalloc); Documentation/DMA-mapping.txt, Linux 2.4.4 (What memory is DMA'able?: no vmalloc, kernel image or stack addresses)",
         kernel: Some("check_for_illegal_area(): \"device driver maps memory from kernel text or rodata\""),
     };
@@ -94,7 +87,6 @@ declare_rules! {
     pub static MAP_VMALLOC_MEMORY = {
         id: "map-vmalloc-memory",
         summary: "a map of vmalloc memory",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, memory that is not physically contiguous cannot be mapped by this API)",
         kernel: Some("debug_dma_map_single(): \"device driver maps memory from vmalloc area\""),
     };
@@ -168,4 +160,16 @@ pub(crate) fn check_refusal(ev: &Event, err: &MapError, origin: Origin, out: &mu
         // Running out of memory is the platform's answer, not a misuse.
         MapError::OutOfMemory => {}
     }
+}
+
+/// The size of an allocation is usable; reports it otherwise.
+pub(crate) fn check_alloc_size(size: usize, out: &mut Findings) -> bool {
+    if size != 0 {
+        return true;
+    }
+    out.push(
+        Finding::new(&MAP_ZERO_SIZE, "allocation of zero bytes refused")
+            .with("size", Value::Num(0)),
+    );
+    false
 }

@@ -75,6 +75,10 @@ impl fmt::Display for Level {
     }
 }
 
+/// The level of every rule when neither the builder nor `DMACHECK` set one: reported, and the
+/// call goes on.
+pub(crate) const DEFAULT_LEVEL: Level = Level::Warn;
+
 /// One rule of the DMA API, as declared in `src/rules/`.
 #[derive(Debug)]
 pub struct Rule {
@@ -84,7 +88,8 @@ pub struct Rule {
     pub family: &'static str,
     /// One line: what the rule reports.
     pub summary: &'static str,
-    /// The level when neither the builder nor `DMACHECK` set one.
+    /// The level when neither the builder nor `DMACHECK` set one: `warn` for every
+    /// rule (declarations do not choose one).
     pub default_level: Level,
     /// One paragraph: what is wrong and what to do instead.
     pub doc: &'static str,
@@ -125,7 +130,6 @@ macro_rules! declare_rules {
         pub static $name:ident = {
             id: $id:literal,
             summary: $summary:literal,
-            level: $level:ident,
             seed: $seed:literal,
             kernel: $kernel:expr $(,)?
         };
@@ -136,7 +140,7 @@ macro_rules! declare_rules {
                 id: $id,
                 family: $family,
                 summary: $summary,
-                default_level: $crate::rules::Level::$level,
+                default_level: $crate::rules::DEFAULT_LEVEL,
                 doc: concat!($($doc, "\n"),*),
                 seed: $seed,
                 kernel: $kernel,

@@ -18,7 +18,6 @@ declare_rules! {
     pub static DEVICE_ACCESS_UNMAPPED = {
         id: "device-access-unmapped",
         summary: "device access to an address not mapped for it",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the device accesses memory through the handle the map returns)",
         kernel: None,
     };
@@ -28,7 +27,6 @@ declare_rules! {
     pub static DEVICE_ACCESS_AFTER_UNMAP = {
         id: "device-access-after-unmap",
         summary: "device access to a mapping already unmapped or freed",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_unmap_single ends the device's access)",
         kernel: None,
     };
@@ -37,7 +35,6 @@ declare_rules! {
     pub static DEVICE_ACCESS_OVERRUN = {
         id: "device-access-overrun",
         summary: "device access running past the end of its mapping",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, a mapping covers <size> bytes)",
         kernel: None,
     };
@@ -48,7 +45,6 @@ declare_rules! {
     pub static DEVICE_ACCESS_DIRECTION = {
         id: "device-access-direction",
         summary: "device writes a TO_DEVICE mapping or reads a FROM_DEVICE one",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, TO_DEVICE memory is read-only for the device, FROM_DEVICE memory is the device's to write)",
         kernel: None,
     };
@@ -59,7 +55,6 @@ declare_rules! {
     pub static DEVICE_ACCESS_CPU_OWNED = {
         id: "device-access-cpu-owned",
         summary: "device access to a streaming mapping the CPU owns",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, memory is synced before it is handed to the device)",
         kernel: None,
     };
@@ -71,7 +66,6 @@ declare_rules! {
     pub static CPU_WRITE_DEVICE_OWNED = {
         id: "cpu-write-device-owned",
         summary: "CPU wrote a streaming buffer while the device owned it",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, sync for the device after the last modification by the CPU)",
         kernel: None,
     };
@@ -82,7 +76,6 @@ declare_rules! {
     pub static CPU_ACCESS_DEVICE_OWNED = {
         id: "cpu-access-device-owned",
         summary: "CPU access to a streaming buffer the device owns",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, sync for the CPU before reading what the device may have changed)",
         kernel: None,
     };
@@ -92,7 +85,6 @@ declare_rules! {
     pub static BOUNCE_OVERRUN = {
         id: "bounce-overrun",
         summary: "write past the end of a bounce-buffered mapping",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a mapping covers <size> bytes)",
         kernel: None,
     };
@@ -103,7 +95,6 @@ declare_rules! {
     pub static CPU_ACCESS_OVERRUN = {
         id: "cpu-access-overrun",
         summary: "CPU access past the end of a DMA-able heap buffer (trap mode)",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, the allocation is a region of <size> bytes)",
         kernel: None,
     };
@@ -113,7 +104,6 @@ declare_rules! {
     pub static COHERENT_OVERRUN = {
         id: "coherent-overrun",
         summary: "write past the end of a coherent allocation",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, the allocation is a region of <size> bytes)",
         kernel: None,
     };
@@ -268,4 +258,28 @@ pub(crate) fn overrun(e: &Entry) -> Finding {
         .with("dma_addr", Value::Addr(e.dma_addr))
         .with("size", Value::Num(e.size))
         .mapped_at(&e.site, e.kind.map_call())
+}
+
+/// A plain-pointer CPU access (`write` or read) by the instruction at `ip` of the guard page at
+/// `addr` after a `kmalloc` buffer (`buffer`: its address and size, when known).
+pub(crate) fn kmalloc_overrun(
+    write: bool,
+    addr: usize,
+    ip: usize,
+    buffer: Option<(usize, usize)>,
+) -> Finding {
+    let what = if write { "write" } else { "read" };
+    let mut f = Finding::new(
+        &CPU_ACCESS_OVERRUN,
+        format!("CPU {what} past the end of a kmalloc buffer"),
+    )
+    .with("cpu_addr", Value::Addr(addr as u64))
+    .with("instruction", Value::Addr(ip as u64));
+    if let Some((ptr, size)) = buffer {
+        f = f
+            .with("buffer", Value::Addr(ptr as u64))
+            .with("size", Value::Num(size as u64))
+            .with("offset", Value::Num((addr - ptr) as u64));
+    }
+    f
 }

@@ -2,6 +2,10 @@
 //! DMA buffers.
 
 use super::declare_rules;
+use crate::rules::{Finding, Findings, Value};
+use crate::site::Site;
+use crate::tracker::Entry;
+use crate::types::{DMA_MEMORY_IO, DMA_MEMORY_MAP, DmaAddr, MapKind, PAGE_SIZE, PhysAddr};
 
 declare_rules! {
     family: "regions";
@@ -12,7 +16,6 @@ declare_rules! {
     pub static DECLARED_MEMORY_BAD_PARAMETERS = {
         id: "declared-memory-bad-parameters",
         summary: "dma_declare_coherent_memory with bad flags, size or a second region",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, one or both of MAP/IO, size a multiple of PAGE_SIZE, one region per device)",
         kernel: None,
     };
@@ -23,7 +26,6 @@ declare_rules! {
     pub static DECLARED_MEMORY_BUSY = {
         id: "declared-memory-busy",
         summary: "declared coherent memory released while allocations from it are live",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, no part of the region may be in use when it is released)",
         kernel: None,
     };
@@ -33,7 +35,6 @@ declare_rules! {
     pub static CMA_RELEASE_COUNT_MISMATCH = {
         id: "cma-release-count-mismatch",
         summary: "dma_release_from_contiguous with another count than allocated",
-        level: Warn,
         seed: "linux-mm review of \"[PATCH 6/9] drivers: add Contiguous Memory Allocator\", October 2011 (dma_release_from_contiguous clears count pages of the bitmap)",
         kernel: None,
     };
@@ -43,7 +44,6 @@ declare_rules! {
     pub static CMA_DOUBLE_RELEASE = {
         id: "cma-double-release",
         summary: "dma_release_from_contiguous of pages not allocated",
-        level: Warn,
         seed: "linux-mm review of \"[PATCH 6/9] drivers: add Contiguous Memory Allocator\", October 2011 (dma_release_from_contiguous releases memory from dma_alloc_from_contiguous)",
         kernel: None,
     };
@@ -54,7 +54,6 @@ declare_rules! {
     pub static MMAP_OUT_OF_BOUNDS = {
         id: "mmap-out-of-bounds",
         summary: "a user mapping of a DMA buffer reaches beyond the buffer",
-        level: Warn,
         seed: "Linux Device Drivers, 3rd edition, chapter 15, \"The mmap Device Operation\" (remap_pfn_range: pfn and size name exactly the physical range mapped)",
         kernel: None,
     };
@@ -64,8 +63,164 @@ declare_rules! {
     pub static FREE_WHILE_MMAPPED = {
         id: "free-while-mmapped",
         summary: "a coherent buffer freed while user space still maps it",
-        level: Warn,
         seed: "Linux Device Drivers, 3rd edition, chapter 15, \"The mmap Device Operation\" (remap_pfn_range), and Documentation/DMA-API.txt, Linux 2.6.27 (the mapping names the buffer's pages; the free ends the buffer)",
         kernel: None,
     };
+}
+
+/// `dma_declare_coherent_memory(bus_addr, device_addr, size, flags)` declares a region:
+/// `bus_is_memory(size)` says whether memory lies at the bus address, `has_region` whether the
+/// device has one already. Reports it otherwise.
+pub(crate) fn check_declaration(
+    (bus_addr, device_addr, size, flags): (PhysAddr, DmaAddr, usize, i32),
+    bus_is_memory: impl FnOnce(u64) -> bool,
+    has_region: impl FnOnce() -> bool,
+    out: &mut Findings,
+) -> bool {
+    let page = PAGE_SIZE as u64;
+    let problem = if flags & (DMA_MEMORY_MAP | DMA_MEMORY_IO) == 0 {
+        "neither DMA_MEMORY_MAP nor DMA_MEMORY_IO in the flags"
+    } else if size == 0 || size % PAGE_SIZE != 0 {
+        "a size that is not a multiple of the page size"
+    } else if bus_addr % page != 0 || !bus_is_memory(size as u64) {
+        "a bus address range that is not page-aligned memory"
+    } else if device_addr % page != 0 || device_addr.checked_add(size as u64).is_none() {
+        "a device address range that is not page-aligned"
+    } else if has_region() {
+        "a second region for a device that has one"
+    } else {
+        return true;
+    };
+    out.push(
+        Finding::new(&DECLARED_MEMORY_BAD_PARAMETERS, problem)
+            .with("bus_addr", Value::Addr(bus_addr))
+            .with("device_addr", Value::Addr(device_addr))
+            .with("size", Value::Num(size as u64))
+            .with("flags", Value::Addr(flags as u64)),
+    );
+    false
+}
+
+/// `dma_release_declared_memory` of the region at `device_addr` while `allocations` of it
+/// (`live_bytes`) are live.
+pub(crate) fn check_release(
+    device_addr: DmaAddr,
+    allocations: usize,
+    live_bytes: u64,
+    out: &mut Findings,
+) {
+    if allocations == 0 {
+        return;
+    }
+    out.push(
+        Finding::new(
+            &DECLARED_MEMORY_BUSY,
+            format!("{allocations} allocation(s) from the region are still live"),
+        )
+        .with("device_addr", Value::Addr(device_addr))
+        .with("live_bytes", Value::Num(live_bytes)),
+    );
+}
+
+/// `dma_release_from_contiguous` of `count` pages at `pfn`: `allocation` is the live
+/// allocation there (its pages and site), `released_at` where the pages were last released.
+pub(crate) fn check_cma_release(
+    pfn: u64,
+    count: usize,
+    allocation: Option<(u64, &Site)>,
+    released_at: Option<&Site>,
+    out: &mut Findings,
+) {
+    match allocation {
+        Some((allocated, _)) if allocated == count as u64 => {}
+        Some((allocated, site)) => out.push(
+            Finding::new(
+                &CMA_RELEASE_COUNT_MISMATCH,
+                format!("{count} pages released, {allocated} allocated"),
+            )
+            .with("pfn", Value::Addr(pfn))
+            .with("count", Value::Num(count as u64))
+            .with("allocated", Value::Num(allocated))
+            .mapped_at(site, "dma_alloc_from_contiguous"),
+        ),
+        None => {
+            let mut f = Finding::new(&CMA_DOUBLE_RELEASE, "the pages are not allocated")
+                .with("pfn", Value::Addr(pfn))
+                .with("count", Value::Num(count as u64));
+            if let Some(first) = released_at {
+                f = f.related("released at", first);
+            }
+            out.push(f);
+        }
+    }
+}
+
+/// `dma_mmap_coherent` of the buffer at `dma_addr` (`request`: its CPU address, and the
+/// mapping's first page and length in bytes) stays inside `buffer`, the device's live coherent
+/// allocation there; reports it otherwise.
+pub(crate) fn check_mmap(
+    (cpu_addr, dma_addr, vm_pgoff, vm_len): (u64, DmaAddr, u64, u64),
+    buffer: Option<&Entry>,
+    out: &mut Findings,
+) -> bool {
+    let Some(e) = buffer else {
+        out.push(
+            Finding::new(
+                &MMAP_OUT_OF_BOUNDS,
+                "no live coherent allocation of this device at the handle",
+            )
+            .with("dma_addr", Value::Addr(dma_addr)),
+        );
+        return false;
+    };
+    let page = PAGE_SIZE as u64;
+    let buffer_pages = e.size.div_ceil(page);
+    let pages = vm_len.div_ceil(page);
+    let beyond = vm_len == 0 || vm_pgoff.saturating_add(pages) > buffer_pages;
+    if !beyond && e.cpu_addr == cpu_addr {
+        return true;
+    }
+    let why = if beyond {
+        "the mapping reaches beyond the buffer"
+    } else {
+        "cpu_addr is not the buffer's"
+    };
+    out.push(
+        Finding::new(&MMAP_OUT_OF_BOUNDS, why)
+            .with("dma_addr", Value::Addr(dma_addr))
+            .with("vm_pgoff", Value::Num(vm_pgoff))
+            .with("vm_len", Value::Num(vm_len))
+            .with("buffer_pages", Value::Num(buffer_pages))
+            .mapped_at(&e.site, e.kind.map_call()),
+    );
+    false
+}
+
+/// `remap_pfn_range` of `size` bytes from page frame `pfn` that no one live coherent buffer
+/// holds.
+pub(crate) fn remap_out_of_bounds(pfn: u64, size: u64) -> Finding {
+    Finding::new(
+        &MMAP_OUT_OF_BOUNDS,
+        "the page frames are not inside one live coherent buffer",
+    )
+    .with("pfn", Value::Addr(pfn))
+    .with("size", Value::Num(size))
+}
+
+/// A coherent buffer is freed while user space maps it (`user_mapped`, asked of coherent
+/// buffers only: only they can be mapped).
+pub(crate) fn check_free_unmapped(
+    e: &Entry,
+    user_mapped: impl FnOnce() -> bool,
+    out: &mut Findings,
+) {
+    if e.kind != MapKind::Coherent || !user_mapped() {
+        return;
+    }
+    out.push(
+        Finding::new(&FREE_WHILE_MMAPPED, "user space still maps the buffer")
+            .with("dma_addr", Value::Addr(e.dma_addr))
+            .with("size", Value::Num(e.size))
+            .mapped_at(&e.site, e.kind.map_call()),
+    );
 }

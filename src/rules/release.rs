@@ -3,8 +3,9 @@
 use super::declare_rules;
 use crate::event::Event;
 use crate::rules::{Finding, Findings, Value};
+use crate::site::Site;
 use crate::tracker::{Entry, Tombstone};
-use crate::types::{DMA_MAPPING_ERROR, DmaAttrs, MapKind};
+use crate::types::{DMA_MAPPING_ERROR, DeviceId, DmaAttrs, MapKind, SgState};
 
 declare_rules! {
     family: "release";
@@ -15,7 +16,6 @@ declare_rules! {
     pub static UNMAP_UNKNOWN = {
         id: "unmap-unknown",
         summary: "unmap or free of an address not mapped on this device",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_unmap_single: parameters identical to those of the map)",
         kernel: Some("check_unmap(): \"device driver tries to free DMA memory it has not allocated\""),
     };
@@ -25,7 +25,6 @@ declare_rules! {
     pub static UNMAP_MAPPING_ERROR = {
         id: "unmap-mapping-error",
         summary: "unmap or free of the DMA_MAPPING_ERROR value",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_mapping_error: a failed map creates no mapping)",
         kernel: Some("check_unmap(): \"device driver tries to free an invalid DMA memory address\""),
     };
@@ -35,7 +34,6 @@ declare_rules! {
     pub static WRONG_DEVICE = {
         id: "wrong-device",
         summary: "unmap, free or sync names a different device than the mapping's",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, dev must be the same as in the allocate or map)",
         kernel: None,
     };
@@ -46,7 +44,6 @@ declare_rules! {
     pub static UNMAP_SIZE_MISMATCH = {
         id: "unmap-size-mismatch",
         summary: "unmap or free with a different size than mapped",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Parts Ia and Id, size must be the same as in the allocate or map)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with different size\""),
     };
@@ -56,7 +53,6 @@ declare_rules! {
     pub static UNMAP_DIRECTION_MISMATCH = {
         id: "unmap-direction-mismatch",
         summary: "unmap with a different direction than mapped",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_unmap_single: parameters identical to those of the map)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with different direction\""),
     };
@@ -68,7 +64,6 @@ declare_rules! {
     pub static UNMAP_FUNCTION_MISMATCH = {
         id: "unmap-function-mismatch",
         summary: "unmap or free with the wrong function for the kind of mapping",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, each map call has its own unmap call)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with wrong function\""),
     };
@@ -78,7 +73,6 @@ declare_rules! {
     pub static FREE_CPU_ADDRESS_MISMATCH = {
         id: "free-cpu-address-mismatch",
         summary: "coherent free with a different CPU address than allocated",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, cpu_addr must be the address returned by the allocate)",
         kernel: Some("check_unmap(): \"device driver frees DMA memory with different CPU address\""),
     };
@@ -88,7 +82,6 @@ declare_rules! {
     pub static DOUBLE_UNMAP = {
         id: "double-unmap",
         summary: "unmap or free of a mapping already released",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, unmap ends a mapping previously made)",
         kernel: None,
     };
@@ -100,7 +93,6 @@ declare_rules! {
     pub static UNMAP_UNCHECKED = {
         id: "unmap-unchecked",
         summary: "a single or page mapping never tested with dma_mapping_error",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, test the returned address with dma_mapping_error)",
         kernel: Some("check_unmap(): \"device driver failed to check map error\""),
     };
@@ -116,7 +108,6 @@ declare_rules! {
     pub static UNMAP_ATTRS_MISMATCH = {
         id: "unmap-attrs-mismatch",
         summary: "unmap or free with attrs that differ from the map's where it matters",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, the _attrs calls; an unmap's parameters are those of its map)",
         kernel: None,
     };
@@ -126,7 +117,6 @@ declare_rules! {
     pub static FREE_COHERENT_IRQS_DISABLED = {
         id: "free-coherent-irqs-disabled",
         summary: "dma_free_coherent called with IRQs disabled",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ia, the free routines may only be called with IRQs enabled); Linux 2.6.24, commit aa24886e37 \"dma_free_coherent() needs irqs enabled (sigh)\" (the change that made it part of the API)",
         kernel: Some("WARN_ON(irqs_disabled()) in dma_free_attrs()"),
     };
@@ -288,4 +278,48 @@ pub(crate) fn check_other_device(ev: &Event, e: &Entry, other_name: &str, out: &
             .with("mapped_device", Value::Text(other_name.to_string()))
             .mapped_at(&e.site, e.kind.map_call()),
     );
+}
+
+/// An unmap of an sg list that is not mapped (`why`: never, or not now).
+pub(crate) fn unmap_unknown_list(why: &'static str) -> Finding {
+    Finding::new(&UNMAP_UNKNOWN, why)
+}
+
+/// The same in a trace: no map of a list whose first entry is at `phys_addr`.
+pub(crate) fn unmap_unknown_list_in_trace(phys_addr: u64, nents: u32) -> Finding {
+    Finding::new(
+        &UNMAP_UNKNOWN,
+        "no dma_map_sg of this list (by its first entry's physical address) in the trace",
+    )
+    .with("phys_addr", Value::Addr(phys_addr))
+    .with("nents", Value::Num(u64::from(nents)))
+}
+
+/// An sg call on `device` names a list mapped (or last mapped, `mapped_at`) for another device
+/// (`owner`, named by `name_of`): reported, and nothing is done to either device's mappings.
+pub(crate) fn check_list_device(
+    state: &SgState,
+    device: DeviceId,
+    owner: Option<DeviceId>,
+    name_of: impl FnOnce(DeviceId) -> std::sync::Arc<str>,
+    mapped_at: Option<&Site>,
+    out: &mut Findings,
+) -> bool {
+    let Some(owner) = owner.filter(|&owner| owner != device) else {
+        return true;
+    };
+    if matches!(state, SgState::Unmapped | SgState::Failed) {
+        return true;
+    }
+    let name = name_of(owner);
+    let mut f = Finding::new(
+        &WRONG_DEVICE,
+        format!("the list is mapped for device {name}"),
+    )
+    .with("mapped_device", Value::Text(name.to_string()));
+    if let Some(site) = mapped_at {
+        f = f.mapped_at(site, "dma_map_sg");
+    }
+    out.push(f);
+    false
 }

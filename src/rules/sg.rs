@@ -4,9 +4,10 @@
 use super::declare_rules;
 use crate::event::Event;
 use crate::rules::{Finding, Findings, Value};
+use crate::site::Site;
 use crate::tracker::Entry;
 use crate::types::DeviceParams;
-use crate::types::{DmaAddr, MapKind};
+use crate::types::{DmaAddr, MapKind, SgState};
 
 declare_rules! {
     family: "sg";
@@ -16,7 +17,6 @@ declare_rules! {
     pub static SG_INVALID_LIST = {
         id: "sg-invalid-list",
         summary: "dma_map_sg of an empty, short or incompletely filled list",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_map_sg maps the nents entries of the list)",
         kernel: None,
     };
@@ -26,7 +26,6 @@ declare_rules! {
     pub static SG_MAP_MAPPED = {
         id: "sg-map-mapped",
         summary: "dma_map_sg of a list that is already mapped",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, an sg list cannot be mapped again once mapped)",
         kernel: None,
     };
@@ -37,7 +36,6 @@ declare_rules! {
     pub static SG_SEGMENT_TOO_LONG = {
         id: "sg-segment-too-long",
         summary: "an sg DMA segment longer than the device's maximum segment size",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, segments may be merged; the device's segment limits bound them)",
         kernel: Some("check_sg_segment(): \"mapping sg segment longer than device claims to support\""),
     };
@@ -48,7 +46,6 @@ declare_rules! {
     pub static SG_SEGMENT_CROSSES_BOUNDARY = {
         id: "sg-segment-crosses-boundary",
         summary: "an sg DMA segment crosses the device's segment boundary",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, segments may be merged; the device's segment limits bound them)",
         kernel: Some("check_sg_segment(): \"mapping sg segment across boundary\""),
     };
@@ -58,7 +55,6 @@ declare_rules! {
     pub static SG_UNMAP_NENTS_MISMATCH = {
         id: "sg-unmap-nents-mismatch",
         summary: "dma_unmap_sg with another entry count than passed to dma_map_sg",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, nents must be the number passed in, not the number returned)",
         kernel: Some("check_unmap(): \"device driver frees DMA sg list with different entry count\""),
     };
@@ -68,7 +64,6 @@ declare_rules! {
     pub static SG_SYNC_NENTS_MISMATCH = {
         id: "sg-sync-nents-mismatch",
         summary: "dma_sync_sg_* with another entry count than passed to dma_map_sg",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a sync's parameters are those of the mapping)",
         kernel: Some("check_sync(): \"device driver syncs DMA sg list with different entry count\""),
     };
@@ -78,7 +73,6 @@ declare_rules! {
     pub static SG_UNMAP_FAILED_MAP = {
         id: "sg-unmap-failed-map",
         summary: "dma_unmap_sg of a list whose map returned 0",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, dma_map_sg returns 0 on failure and the driver must act on it)",
         kernel: None,
     };
@@ -90,10 +84,104 @@ declare_rules! {
     pub static SG_DMA_BEYOND_COUNT = {
         id: "sg-dma-beyond-count",
         summary: "sg_dma_address/sg_dma_len of an entry past the mapped count",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, loop count times, which can be fewer than nents)",
         kernel: None,
     };
+}
+
+/// A map of a list that is mapped already is refused; reports it.
+pub(crate) fn check_map_unmapped(state: &SgState, nents: usize, out: &mut Findings) -> bool {
+    let SgState::Mapped {
+        nents: mapped,
+        count,
+        ..
+    } = *state
+    else {
+        return true;
+    };
+    out.push(
+        Finding::new(&SG_MAP_MAPPED, "the list is already mapped")
+            .with("nents", Value::Num(nents as u64))
+            .with("mapped_nents", Value::Num(mapped as u64))
+            .with("mapped_count", Value::Num(count as u64)),
+    );
+    false
+}
+
+/// The first `nents` of the list's `entries` can be mapped (`filled`: each has a buffer and a
+/// length); reports it otherwise.
+pub(crate) fn check_list(nents: usize, entries: usize, filled: bool, out: &mut Findings) -> bool {
+    if nents != 0 && nents <= entries && filled {
+        return true;
+    }
+    out.push(
+        Finding::new(
+            &SG_INVALID_LIST,
+            "nents is 0, beyond the list, or names an empty entry",
+        )
+        .with("nents", Value::Num(nents as u64))
+        .with("entries", Value::Num(entries as u64)),
+    );
+    false
+}
+
+/// A list from C that cannot be walked (`problem`), or a negative `nents`.
+pub(crate) fn invalid_list(problem: impl Into<String>, nents: Value) -> Finding {
+    Finding::new(&SG_INVALID_LIST, problem).with("nents", nents)
+}
+
+/// An unmap of a list whose last map returned 0.
+pub(crate) fn unmap_failed_map() -> Finding {
+    Finding::new(&SG_UNMAP_FAILED_MAP, "dma_map_sg returned 0 for this list")
+}
+
+/// The same in a trace: the list's map failed at `failed_at` (a `dma_map_sg_err` line).
+pub(crate) fn unmap_failed_map_in_trace(nents: u32, failed_at: &Site) -> Finding {
+    Finding::new(
+        &SG_UNMAP_FAILED_MAP,
+        "dma_map_sg of this list failed (dma_map_sg_err)",
+    )
+    .with("nents", Value::Num(u64::from(nents)))
+    .mapped_at(failed_at, "dma_map_sg")
+}
+
+/// An unmap (`unmap`) or sync from C with a negative entry count, of a list mapped with
+/// `mapped` entries.
+pub(crate) fn negative_nents(unmap: bool, nents: i32, mapped: usize) -> Finding {
+    let rule = if unmap {
+        &SG_UNMAP_NENTS_MISMATCH
+    } else {
+        &SG_SYNC_NENTS_MISMATCH
+    };
+    Finding::new(
+        rule,
+        format!("entry count {nents} differs from the {mapped} passed to dma_map_sg"),
+    )
+}
+
+/// A read of entry `index`'s DMA fields is allowed by the state of its list; reports it
+/// otherwise.
+pub(crate) fn check_dma_read(state: &SgState, index: usize) -> Option<Finding> {
+    let problem = match *state {
+        SgState::Mapped { count, .. } if index >= count => {
+            format!("entry {index} read, but dma_map_sg returned {count}")
+        }
+        SgState::Mapped { .. } | SgState::Unmapped => return None,
+        SgState::Failed => format!("entry {index} read after dma_map_sg failed"),
+        SgState::Released { .. } => format!("entry {index} read after dma_unmap_sg"),
+    };
+    Some(Finding::new(&SG_DMA_BEYOND_COUNT, problem).with("index", Value::Num(index as u64)))
+}
+
+/// A read from C of the DMA fields of an entry of no list dmacheck mapped (`what` names the
+/// accessor; `sg` is the entry's address, 0 for NULL).
+pub(crate) fn dma_read_of_no_list(what: &str, sg: u64) -> Finding {
+    let problem = if sg == 0 {
+        format!("{what}(NULL): there is no entry")
+    } else {
+        format!("{what} of an entry of a list that was never mapped")
+    };
+    Finding::new(&SG_DMA_BEYOND_COUNT, problem).with("sg", Value::Addr(sg))
 }
 
 /// Check the DMA segments a map produced against the device's limits.

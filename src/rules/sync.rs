@@ -16,7 +16,6 @@ declare_rules! {
     pub static SYNC_UNKNOWN = {
         id: "sync-unknown",
         summary: "sync of an address not inside a live mapping of this device",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, a sync names a mapping made by the map API)",
         kernel: Some("check_sync(): \"device driver tries to sync DMA memory it has not allocated\""),
     };
@@ -27,7 +26,6 @@ declare_rules! {
     pub static SYNC_OUT_OF_RANGE = {
         id: "sync-out-of-range",
         summary: "sync range reaches past the end of the mapping",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, dma_sync_single_range: a partial sync within the mapping)",
         kernel: Some("check_sync(): \"device driver syncs DMA memory outside allocated range\""),
     };
@@ -39,7 +37,6 @@ declare_rules! {
     pub static SYNC_DIRECTION_MISMATCH = {
         id: "sync-direction-mismatch",
         summary: "sync with a different direction than mapped",
-        level: Warn,
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, directions and when each sync is due)",
         kernel: Some("check_sync(): \"syncs DMA memory with different direction\" / \"device read-only DMA memory for cpu\" / \"device write-only DMA memory to device\""),
     };
@@ -125,4 +122,20 @@ pub(crate) fn at(ev: &Event, f: Finding) -> Finding {
     } else {
         f.with("offset", Value::Num(ev.offset))
     }
+}
+
+/// A sync of an sg list that is not mapped.
+pub(crate) fn sync_unknown_list() -> Finding {
+    Finding::new(&SYNC_UNKNOWN, "the list is not mapped")
+}
+
+/// A `dma_cache_sync` of `size` bytes at `cpu_addr`, which no `dma_alloc_noncoherent` buffer of
+/// the device holds.
+pub(crate) fn cache_sync_unknown(cpu_addr: u64, size: u64) -> Finding {
+    Finding::new(
+        &SYNC_UNKNOWN,
+        "dma_cache_sync of memory not from dma_alloc_noncoherent of this device",
+    )
+    .with("cpu_addr", Value::Addr(cpu_addr))
+    .with("size", Value::Num(size))
 }

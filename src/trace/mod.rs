@@ -52,7 +52,7 @@ use std::rc::Rc;
 use crate::checker::Checker;
 use crate::config::ConfigError;
 use crate::report::{LeakKind, LeakReport, LeakSite, Report, ReportSite, Violation};
-use crate::rules::{self, Level, Rule};
+use crate::rules::{self, Level};
 use crate::sync::process::Mutex;
 
 pub mod live;
@@ -195,7 +195,6 @@ pub struct TraceReplay {
     pub checker: Checker,
     /// What the replay saw, skipped and could not know.
     pub summary: TraceSummary,
-    deny: Vec<&'static Rule>,
     leaks: bool,
     calls: replay::MapCalls,
     file: &'static str,
@@ -206,7 +205,6 @@ impl TraceReplay {
         checker: Checker,
         mut summary: TraceSummary,
         skipping: &[crate::types::DeviceId],
-        deny: Vec<&'static Rule>,
         leaks: bool,
         calls: replay::MapCalls,
         file: &'static str,
@@ -217,19 +215,17 @@ impl TraceReplay {
         TraceReplay {
             checker,
             summary,
-            deny,
             leaks,
             calls,
             file,
         }
     }
 
-    /// The violations reported, ordered by device and trace line, with the level each rule
-    /// has (a `deny` rule is replayed at warn: see [`Replayer`]).
+    /// The violations reported, ordered by device and trace line, at the level each rule has.
     pub fn violations(&self) -> Vec<Violation> {
         let mut v = self.checker.violations();
         for x in &mut v {
-            dress(x, &self.deny, &self.calls);
+            dress(x, &self.calls);
         }
         v.sort_by(|a, b| {
             let line = |v: &Violation| v.site.trace().map_or(0, |t| t.line);
@@ -300,21 +296,6 @@ impl TraceReplay {
             .iter()
             .map(crate::report::ReportViolation::from)
             .collect();
-        let deny: Vec<&str> = self.deny.iter().map(|r| r.id).collect();
-        let moved: u64 = r
-            .counters
-            .per_rule
-            .iter()
-            .filter(|(id, _)| deny.contains(&id.as_str()))
-            .map(|(_, n)| n)
-            .sum();
-        r.counters.warn = r.counters.warn.saturating_sub(moved);
-        r.counters.deny += moved;
-        for source in &mut r.sources {
-            for id in &deny {
-                source.config.levels.insert(id.to_string(), Level::Deny);
-            }
-        }
         r.leaks = if self.leaks {
             self.leak_report()
         } else {
@@ -326,10 +307,7 @@ impl TraceReplay {
     /// The mappings live at the end, grouped by device, kind and size, each group at the line
     /// of its oldest entry.
     fn leak_report(&self) -> LeakReport {
-        let mut level = self.checker.config().level(&rules::LEAK);
-        if self.deny.iter().any(|r| std::ptr::eq(*r, &rules::LEAK)) {
-            level = Level::Deny;
-        }
+        let level = self.checker.config().level(&rules::LEAK);
         if level == Level::Allow {
             return LeakReport::default();
         }
@@ -368,12 +346,9 @@ impl TraceReplay {
     }
 }
 
-/// A violation of the replay's checker as the trace shows it: at the level configured (a
-/// `deny` rule is replayed at warn), the mapping call named as the trace names it.
-fn dress(v: &mut Violation, deny: &[&'static Rule], calls: &replay::MapCalls) {
-    if deny.iter().any(|r| std::ptr::eq(*r, v.rule)) {
-        v.level = Level::Deny;
-    }
+/// A violation of the replay's checker as the trace shows it: the mapping call named as the
+/// trace names it.
+fn dress(v: &mut Violation, calls: &replay::MapCalls) {
     v.mapped_by = v.mapped_by.map(|call| calls.rename(call));
 }
 

@@ -16,8 +16,10 @@
 //! | failed maps (`DMA_MAPPING_ERROR`, NULL, `*_err`) | nothing: no mapping was made |
 //!
 //! Kernel traces do not show `dma_mapping_error` calls: the replay's checker allows
-//! `unmap-unchecked` (and the summary says it was not checked). Rules at
-//! `deny` are replayed at `warn` (a replay never stops) and marked `deny` again in the report.
+//! `unmap-unchecked` (and the summary says it was not checked). Levels stay as configured: the
+//! replay's checker reports without panicking at deny
+//! ([`CheckerBuilder::panic_at_deny`](crate::CheckerBuilder::panic_at_deny)), so a replay
+//! never stops and a deny-level finding is reported at deny.
 //!
 //! Each device name of the trace is registered as a device of the replay's checker (as
 //! [`Checker::device`] does), without a [`Device`](crate::Device) handle: dropping a handle
@@ -38,7 +40,7 @@ use crate::config::{Config, ConfigError, ENV_VAR};
 use crate::context::CallContext;
 use crate::event::{DeviceId, Event, Op};
 use crate::report::{Detail, Finding, Findings, Value};
-use crate::rules::{self, Level, Rule};
+use crate::rules::{self, Level};
 use crate::site::Site;
 use crate::tracker::{Entry, Lookup};
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAttrs, Gfp, MapKind};
@@ -136,7 +138,6 @@ pub struct Replayer {
     drivers: Vec<(String, String)>,
     sysfs: Option<std::path::PathBuf>,
     leaks: bool,
-    deny: Vec<&'static Rule>,
     line: u64,
     max_line: usize,
     /// The task and flags columns of the current line, for its findings.
@@ -241,7 +242,7 @@ impl MapCalls {
 impl Replayer {
     /// A replayer with `options`. Fails when `options.spec` is not valid `DMACHECK` syntax.
     pub fn new(options: TraceOptions) -> Result<Replayer, ConfigError> {
-        let (checker, deny) = build_checker(&options)?;
+        let checker = build_checker(&options)?;
         let file = super::intern(&options.name);
         Ok(Replayer {
             checker,
@@ -250,7 +251,6 @@ impl Replayer {
             drivers: options.drivers,
             sysfs: options.sysfs,
             leaks: options.leaks,
-            deny,
             line: 0,
             max_line: options.max_line,
             task: Vec::new(),
@@ -380,7 +380,7 @@ impl Replayer {
     pub fn violations(&self) -> Vec<crate::report::Violation> {
         let mut v = self.checker.violations();
         for x in &mut v {
-            super::dress(x, &self.deny, &self.calls);
+            super::dress(x, &self.calls);
         }
         v
     }
@@ -584,7 +584,7 @@ impl Replayer {
                 };
                 let mut e = cx.event(op, ev.call, MapKind::Page);
                 fill(&mut e, ev);
-                self.sync(&cx, &[e], None);
+                self.sync(&cx, e);
             }
             DmaCall::SyncSgForCpu | DmaCall::SyncSgForDevice => {
                 let op = if ev.call == DmaCall::SyncSgForCpu {
@@ -596,15 +596,15 @@ impl Replayer {
                 base.dir = ev.dir.unwrap_or(Direction::None);
                 base.nents = Some(count(ev.dma_addrs.len()));
                 // Entries past the mapped count carry no segment (length 0).
-                let segments: Vec<Event> = ev
+                let segments: SmallVec<[(u64, u64); 4]> = ev
                     .dma_addrs
                     .iter()
                     .zip(&ev.sizes)
                     .filter(|&(_, &len)| len > 0)
-                    .map(|(&addr, &len)| segment(&base, addr, len))
+                    .map(|(&addr, &len)| (addr, len))
                     .collect();
-                base.dma_addr = segments.first().map_or(0, |s| s.dma_addr);
-                self.sync(&cx, &segments, Some(base));
+                base.dma_addr = segments.first().map_or(0, |s| s.0);
+                self.sync_sg(&cx, &base, &segments);
             }
         }
     }
@@ -766,27 +766,24 @@ impl Replayer {
         }
     }
 
-    /// Syncs of `segments`; `list` is the event of a whole sg call, reported once for all.
-    fn sync(&mut self, cx: &Cx, segments: &[Event], list: Option<Event>) {
+    fn sync(&mut self, cx: &Cx, e: Event) {
         let mut out = Findings::new();
-        if let Some(list) = &list {
-            if !rules::map::check_direction(list, &mut out) {
-                return self.conclude(list, out);
-            }
-        }
-        for s in segments {
-            self.checker.inner().record_sync(s, &mut out);
-        }
+        self.checker.inner().record_sync(&e, &mut out);
         self.counts[cx.device].syncs += 1;
         rules::sg::dedupe(&mut out);
-        match &list {
-            Some(list) => self.conclude(list, out),
-            None => {
-                if let Some(s) = segments.first() {
-                    self.conclude(s, out);
-                }
-            }
+        self.conclude(&e, out);
+    }
+
+    /// A sync of an sg list's DMA `segments`, reported once for the list.
+    fn sync_sg(&mut self, cx: &Cx, list: &Event, segments: &[(u64, u64)]) {
+        let mut out = Findings::new();
+        let inner = self.checker.inner();
+        inner.record_sync_sg(list, segments.iter().copied(), &mut out, |_, _| {});
+        if list.dir.is_valid() {
+            self.counts[cx.device].syncs += 1;
         }
+        rules::sg::dedupe(&mut out);
+        self.conclude(list, out);
     }
 
     fn map_sg(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
@@ -816,20 +813,20 @@ impl Replayer {
         if !rules::map::check_direction(&base, &mut out) {
             return self.conclude(&base, out);
         }
-        let mut segments = SmallVec::new();
-        for i in 0..shown {
-            let mut seg = segment(&base, ev.dma_addrs[i], ev.sizes[i]);
-            if one_to_one {
-                seg.phys_addr =
-                    Some(ev.phys_addrs[i]).filter(|p| p.checked_add(seg.size).is_some());
-            } else if seg.dir != Direction::ToDevice {
-                self.summary.cache_unchecked += 1;
-            }
-            if rules::map::check_map_range(&seg, seg.dma_addr, &mut out) {
-                self.checker.inner().record_map(&seg, &mut out);
-                segments.push((seg.dma_addr, seg.size));
-            }
+        if !one_to_one && base.dir != Direction::ToDevice {
+            self.summary.cache_unchecked += shown as u64;
         }
+        let phys = |i: usize| {
+            let size = ev.sizes[i];
+            one_to_one
+                .then(|| ev.phys_addrs[i])
+                .filter(|p| p.checked_add(size).is_some())
+        };
+        let segments = self.checker.inner().record_map_sg(
+            &base,
+            (0..shown).map(|i| (ev.dma_addrs[i], ev.sizes[i], phys(i))),
+            &mut out,
+        );
         rules::sg::dedupe(&mut out);
         self.conclude(&base, out);
         if segments.is_empty() {
@@ -884,15 +881,10 @@ impl Replayer {
         });
         if let Some(list) = list {
             base.dma_addr = list.segments[0].0;
-            let mut released = false;
-            for &(addr, len) in &list.segments {
-                let seg = segment(&base, addr, len);
-                released |= self
-                    .checker
+            let released =
+                self.checker
                     .inner()
-                    .record_release(&seg, &mut out)
-                    .is_some();
-            }
+                    .record_unmap_sg(&base, &list.segments, &mut out, |_, _| {});
             if list.truncated {
                 if let Some(n) = self.truncated_live.get_mut(&cx.id) {
                     *n = n.saturating_sub(1);
@@ -908,32 +900,16 @@ impl Replayer {
                 self.sg_released.insert(key, list.segments[0].0);
             }
         } else if let Some(failed) = key.and_then(|k| self.sg_failed.remove(&k)) {
-            out.push(
-                Finding::new(
-                    &rules::SG_UNMAP_FAILED_MAP,
-                    "dma_map_sg of this list failed (dma_map_sg_err)",
-                )
-                .with("nents", Value::Num(u64::from(nents)))
-                .mapped_at(&failed, "dma_map_sg"),
-            );
+            out.push(rules::sg::unmap_failed_map_in_trace(nents, &failed));
         } else if let Some(&first) = key.and_then(|k| self.sg_released.get(&k)) {
-            // Only the record of the earlier unmap is consulted: its addresses may have been
-            // handed out again, and the new mappings are not this list's.
             base.dma_addr = first;
-            let tomb = self.checker.inner().tracker.tombstone(cx.id, first);
-            rules::release::check_missing(&base, tomb.as_ref(), &mut out);
+            let inner = self.checker.inner();
+            inner.record_unmap_sg_again(&base, (first, base.size), &mut out);
         } else {
-            out.push(
-                Finding::new(
-                    &rules::UNMAP_UNKNOWN,
-                    "no dma_map_sg of this list (by its first entry's physical address) in the trace",
-                )
-                .with(
-                    "phys_addr",
-                    Value::Addr(ev.phys_addrs.first().copied().unwrap_or(0)),
-                )
-                .with("nents", Value::Num(u64::from(nents))),
-            );
+            let phys_addr = ev.phys_addrs.first().copied().unwrap_or(0);
+            out.push(rules::release::unmap_unknown_list_in_trace(
+                phys_addr, nents,
+            ));
         }
         rules::sg::dedupe(&mut out);
         self.conclude(&base, out);
@@ -1076,7 +1052,6 @@ impl Replayer {
             self.checker,
             summary,
             &skipping,
-            self.deny,
             self.leaks,
             self.calls,
             self.file,
@@ -1144,55 +1119,36 @@ fn fill(e: &mut Event, ev: &DmaEvent<'_>) {
     e.attrs = ev.attrs;
 }
 
-/// The event of one DMA segment of an sg event.
-fn segment(base: &Event, dma_addr: u64, size: u64) -> Event {
-    let mut seg = base.clone();
-    (seg.dma_addr, seg.size) = (dma_addr, size);
-    seg
-}
-
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The replay's checker: levels from the defaults, `DMACHECK` (when asked) and the options'
-/// spec, with deny levels replayed at warn (returned, to be marked in the report), and
-/// `unmap-unchecked` allowed.
-fn build_checker(o: &TraceOptions) -> Result<(Checker, Vec<&'static Rule>), ConfigError> {
-    let mut probe = Config::default();
+/// spec, reporting deny-level findings without panicking, and `unmap-unchecked` allowed.
+fn build_checker(o: &TraceOptions) -> Result<Checker, ConfigError> {
     if o.read_env {
         if let Ok(spec) = std::env::var(ENV_VAR) {
             // A mistyped directive is an error here, as it is for every checker (which would
             // panic in `build`): the command says so and exits instead.
-            if let Some(e) = probe.apply_spec(&spec).into_iter().next() {
+            if let Some(e) = Config::default().apply_spec(&spec).into_iter().next() {
                 return Err(e);
             }
         }
     }
     let mut builder = Checker::builder().env(o.read_env);
     if let Some(spec) = &o.spec {
-        if let Some(e) = probe.apply_spec(spec).into_iter().next() {
-            return Err(e);
-        }
         builder = builder.spec(spec)?;
     }
-    let deny: Vec<&'static Rule> = rules::all()
-        .iter()
-        .copied()
-        .filter(|r| probe.level(r) == Level::Deny && !std::ptr::eq(*r, &rules::UNMAP_UNCHECKED))
-        .collect();
     // The replay's report is the command's output; `DMACHECK_REPORT` is for test checkers.
-    let mut builder = builder
+    Ok(builder
         .report_on_drop(false)
         .print(false)
         .digests(false)
+        .panic_at_deny(false)
         .memory(MemoryConfig {
             size: 16 * PAGE_SIZE,
             ..MemoryConfig::default()
         })
-        .level(&rules::UNMAP_UNCHECKED, Level::Allow);
-    for r in &deny {
-        builder = builder.level(r, Level::Warn);
-    }
-    Ok((builder.build(), deny))
+        .level(&rules::UNMAP_UNCHECKED, Level::Allow)
+        .build())
 }

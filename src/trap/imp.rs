@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, Once, OnceLock, Weak};
 
 use crate::checker::{Checker, CheckerInner};
 use crate::event::{DeviceId, Event, Op};
-use crate::report::{Finding, Findings, Value};
+use crate::report::Findings;
 use crate::site::Site;
 use crate::tracker::Entry;
 use crate::types::{Direction, MapKind};
@@ -643,25 +643,13 @@ fn report(checker: &Checker, addr: usize, ip: usize, write: bool, guard: bool) {
         checker.check_cpu_access_at(op, call, addr as u64, 1, site);
         return;
     }
-    let what = if write { "write" } else { "read" };
     let buffer = registered(&mut checkers(), checker.inner()).and_then(|r| {
         r.buffers
             .iter()
             .find(|(_, b)| b.base + b.pages * PAGE_SIZE == addr & !(PAGE_SIZE - 1))
             .map(|(&ptr, b)| (ptr, b.size))
     });
-    let mut f = Finding::new(
-        &crate::rules::CPU_ACCESS_OVERRUN,
-        format!("CPU {what} past the end of a kmalloc buffer"),
-    )
-    .with("cpu_addr", Value::Addr(addr as u64))
-    .with("instruction", Value::Addr(ip as u64));
-    if let Some((ptr, size)) = buffer {
-        f = f
-            .with("buffer", Value::Addr(ptr as u64))
-            .with("size", Value::Num(size as u64))
-            .with("offset", Value::Num((addr - ptr) as u64));
-    }
+    let f = crate::rules::ownership::kmalloc_overrun(write, addr, ip, buffer);
     let mut ev = Event::new(op, call, MapKind::Single, DeviceId::NONE, site);
     (ev.cpu_addr, ev.size) = (Some(addr as u64), 1);
     let mut out = Findings::new();
