@@ -181,6 +181,21 @@ fn unmap_without_the_skip_cpu_sync_of_the_map_is_reported() {
 }
 
 #[test]
+fn unmap_with_the_attributes_of_the_map_is_silent() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let attrs = DmaAttrs::SKIP_CPU_SYNC;
+    let dma = dma_map_single_attrs(&dev, buf, 256, Direction::FromDevice, attrs);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_sync_single_for_cpu(&dev, dma, 256, Direction::FromDevice);
+    dma_unmap_single_attrs(&dev, dma, 256, Direction::FromDevice, attrs);
+    kfree(&checker, buf);
+    assert_eq!(checker.count(&UNMAP_ATTRS_MISMATCH), 0);
+    checker.assert_clean();
+}
+
+#[test]
 fn attrs_that_do_not_matter_may_differ_and_matching_ones_are_silent() {
     let checker = checker();
     let dev = device(&checker, "eth0");

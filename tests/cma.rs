@@ -327,6 +327,22 @@ fn release_with_an_absurd_count_is_reported_without_a_panic() {
     assert_eq!(area.free_pages(), 16);
 }
 
+#[test]
+fn release_with_the_count_allocated_is_silent() {
+    let checker = checker();
+    let area = checker.declare_cma(32).unwrap();
+    let dev = device(&checker, "isp0");
+    let frame = dma_alloc_from_contiguous(&dev, 8, 3).unwrap();
+    let odd = dma_alloc_from_contiguous(&dev, 3, 0).unwrap();
+
+    assert!(dma_release_from_contiguous(&dev, odd, 3));
+    assert!(dma_release_from_contiguous(&dev, frame, 8));
+
+    assert_eq!(checker.count(&CMA_RELEASE_COUNT_MISMATCH), 0);
+    assert_eq!(area.free_pages(), 32);
+    checker.assert_clean();
+}
+
 // ---------------------------------------------------------------------------------------------
 // cma-double-release
 

@@ -208,6 +208,21 @@ fn regions_outside_memory_or_off_page_are_refused() {
     checker.assert_clean();
 }
 
+#[test]
+fn a_page_aligned_region_of_memory_with_map_or_io_is_declared_silently() {
+    let checker = checker();
+    for (i, flags) in [DMA_MEMORY_MAP, DMA_MEMORY_IO].into_iter().enumerate() {
+        let dev = device(&checker, &format!("sram{i}"));
+        let carve = Carve::new(&checker, 1);
+        let got = dma_declare_coherent_memory(&dev, carve.bus, DEVICE_ADDR, carve.size(), flags);
+        assert_eq!(got, flags);
+        dma_release_declared_memory(&dev);
+        carve.free(&checker);
+    }
+    assert_eq!(checker.count(&DECLARED_MEMORY_BAD_PARAMETERS), 0);
+    checker.assert_clean();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Allocations from the region
 

@@ -101,6 +101,26 @@ fn the_same_bytes_copied_into_kmalloc_memory_map_silently() {
 }
 
 #[test]
+fn kmalloc_and_page_memory_are_neither_read_only_nor_vmalloc_memory() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 64, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 64, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_single(&dev, dma, 64, Direction::ToDevice);
+    kfree(&checker, buf);
+    // A page of the page allocator, mapped at an offset, as the vmalloc case maps its page.
+    let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+    let dma = dma_map_page(&dev, page, 16, 64, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_page(&dev, dma, 64, Direction::FromDevice);
+    free_pages(&checker, page, 0);
+    assert_eq!(checker.count(&MAP_RODATA_MEMORY), 0);
+    assert_eq!(checker.count(&MAP_VMALLOC_MEMORY), 0);
+    checker.assert_clean();
+}
+
+#[test]
 fn vmalloc_in_atomic_context_is_a_sleeping_allocation() {
     let checker = checker();
     let lock = SpinLock::new(());

@@ -350,6 +350,25 @@ fn free_of_another_pools_block_is_foreign_and_frees_nothing() {
 }
 
 #[test]
+fn each_block_freed_to_its_own_pool_is_silent() {
+    let checker = checker();
+    let dev = device(&checker, "ehci0");
+    let qh = dma_pool_create("qh", &dev, 96, 32, 0).unwrap();
+    let td = dma_pool_create("td", &dev, 64, 64, 0).unwrap();
+    let (qh_cpu, qh_dma) = alloc(&qh);
+    let (td_cpu, td_dma) = alloc(&td);
+
+    dma_pool_free(&td, td_cpu, td_dma);
+    dma_pool_free(&qh, qh_cpu, qh_dma);
+
+    assert_eq!(checker.count(&POOL_FREE_FOREIGN), 0);
+    assert_eq!((qh.busy(), td.busy()), (0, 0));
+    dma_pool_destroy(qh);
+    dma_pool_destroy(td);
+    checker.assert_clean();
+}
+
+#[test]
 fn free_of_a_coherent_allocation_into_a_pool_is_foreign() {
     let checker = checker();
     let dev = device(&checker, "ehci0");
@@ -422,6 +441,24 @@ fn free_with_the_vaddr_of_one_block_and_the_dma_of_another_is_a_mismatch() {
     checker.take_violations();
     dma_pool_free(&pool, a_cpu, a_dma);
     dma_pool_free(&pool, b_cpu, b_dma);
+    dma_pool_destroy(pool);
+    checker.assert_clean();
+}
+
+#[test]
+fn free_with_both_addresses_alloc_returned_is_silent() {
+    let checker = checker();
+    let dev = device(&checker, "ehci0");
+    let pool = dma_pool_create("qh", &dev, 96, 32, 0).unwrap();
+    let (a_cpu, a_dma) = alloc(&pool);
+    let (b_cpu, b_dma) = alloc(&pool);
+
+    // Freed in the other order than allocated: each block by its own pair of addresses.
+    dma_pool_free(&pool, b_cpu, b_dma);
+    dma_pool_free(&pool, a_cpu, a_dma);
+
+    assert_eq!(checker.count(&POOL_FREE_MISMATCH), 0);
+    assert_eq!(pool.busy(), 0);
     dma_pool_destroy(pool);
     checker.assert_clean();
 }
@@ -892,6 +929,24 @@ fn free_to_a_destroyed_pool_and_a_second_destroy_are_reported() {
     assert_eq!(all[1].call, "dma_pool_destroy");
     assert_site(&all[1].site, FILE, destroy_line);
     assert_eq!(stale.busy(), 0);
+}
+
+#[test]
+fn a_pool_used_until_its_destroy_and_a_new_pool_after_it_are_silent() {
+    let checker = checker();
+    let dev = device(&checker, "ehci0");
+    let pool = dma_pool_create("qh", &dev, 96, 32, 0).unwrap();
+    let (cpu, dma) = alloc(&pool);
+    dma_pool_free(&pool, cpu, dma);
+    dma_pool_destroy(pool);
+    // A pool of the same name made after the destroy is a new pool.
+    let again = dma_pool_create("qh", &dev, 96, 32, 0).unwrap();
+    let (cpu, dma) = alloc(&again);
+    dma_pool_free(&again, cpu, dma);
+    dma_pool_destroy(again);
+
+    assert_eq!(checker.count(&POOL_USE_AFTER_DESTROY), 0);
+    checker.assert_clean();
 }
 
 // ---------------------------------------------------------------------------------------------

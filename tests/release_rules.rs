@@ -904,6 +904,28 @@ fn deny_level_panics_at_the_call_after_recording_and_releasing() {
 }
 
 #[test]
+fn deny_level_without_panicking_at_deny_records_at_deny_and_goes_on() {
+    let checker = quiet()
+        .level(&UNMAP_SIZE_MISMATCH, Level::Deny)
+        .panic_at_deny(false)
+        .build();
+    let dev = device(&checker, "eth0");
+    let (buf, dma) = map_checked(&dev, 2048, Direction::ToDevice);
+
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        dma_unmap_single(&dev, dma, 1024, Direction::ToDevice);
+    }));
+
+    assert!(result.is_ok(), "no panic at a deny-level finding");
+    let v = single_violation(&checker, &UNMAP_SIZE_MISMATCH);
+    assert_eq!(v.level, Level::Deny, "the level stays as configured");
+    assert_eq!(checker.config().level(&UNMAP_SIZE_MISMATCH), Level::Deny);
+    assert_eq!(checker.report().counters.deny, 1);
+    assert_eq!(live(&checker), 0);
+    kfree(&checker, buf);
+}
+
+#[test]
 fn deny_level_of_one_rule_does_not_panic_for_others() {
     let checker = quiet().level(&UNMAP_SIZE_MISMATCH, Level::Deny).build();
     let dev = device(&checker, "eth0");

@@ -186,6 +186,24 @@ fn an_overrun_past_the_end_of_a_buffer_faults_in_its_guard_page_and_is_reported(
 }
 
 #[test]
+fn accesses_up_to_the_last_byte_of_a_buffer_are_no_overrun() {
+    let checker = trap_checker();
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    for i in 0..256 {
+        // SAFETY: `buf` is a live 256-byte allocation the CPU owns.
+        unsafe { buf.add(i).write_volatile(i as u8) };
+    }
+    // SAFETY: the same allocation, read back.
+    let last = unsafe { buf.add(255).read_volatile() };
+    checker.trap_flush();
+
+    assert_eq!(last, 255);
+    assert_eq!(checker.count(&CPU_ACCESS_OVERRUN), 0);
+    kfree(&checker, buf);
+    checker.assert_clean();
+}
+
+#[test]
 fn a_partly_synced_buffer_keeps_the_pages_the_cpu_owns_open() {
     let checker = trap_checker();
     let dev = common::device(&checker, "eth0");
