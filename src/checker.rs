@@ -409,18 +409,26 @@ impl Checker {
     #[track_caller]
     pub fn record(&self, ev: &Event) -> Option<Entry> {
         let mut out = Findings::new();
-        let ended = match ev.op {
+        let ended = self.apply(ev, &mut out);
+        self.0.finish(ev, out);
+        ended
+    }
+
+    /// [`record`](Self::record) without the reporting: the findings are left in `out`, for a
+    /// source that judges them before they go out through [`CheckerInner::finish`] (trace
+    /// replay sets aside what lost events may explain).
+    #[track_caller]
+    pub(crate) fn apply(&self, ev: &Event, out: &mut Findings) -> Option<Entry> {
+        match ev.op {
             Op::Map => {
-                if rules::map::check_direction(ev, &mut out)
-                    && rules::map::check_map_range(ev, ev.dma_addr, &mut out)
-                {
-                    self.0.record_map(ev, &mut out);
+                if rules::map::check_map_args(ev, out) {
+                    self.0.record_map(ev, out);
                 }
                 None
             }
-            Op::Unmap => self.0.record_release(ev, &mut out),
+            Op::Unmap => self.0.record_release(ev, out),
             Op::SyncForCpu | Op::SyncForDevice => {
-                self.0.record_sync(ev, &mut out);
+                self.0.record_sync(ev, out);
                 None
             }
             Op::MappingErrorCheck => {
@@ -438,9 +446,7 @@ impl Checker {
             | Op::DeviceWrite
             | Op::CpuRead
             | Op::CpuWrite => None,
-        };
-        self.0.finish(ev, out);
-        ended
+        }
     }
 
     pub(crate) fn inner(&self) -> &CheckerInner {

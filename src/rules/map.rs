@@ -125,6 +125,12 @@ pub(crate) fn check_map_range(ev: &Event, base: u64, out: &mut Findings) -> bool
     true
 }
 
+/// The direction, size and range of a recorded map (whose DMA address is its start) are
+/// usable; reports them otherwise.
+pub(crate) fn check_map_args(ev: &Event, out: &mut Findings) -> bool {
+    check_direction(ev, out) && check_map_range(ev, ev.dma_addr, out)
+}
+
 /// Report why the backend refused a mapping, where the refusal is the driver's fault. `origin`
 /// says where memory that is not DMA-able came from.
 pub(crate) fn check_refusal(ev: &Event, err: &MapError, origin: Origin, out: &mut Findings) {

@@ -666,9 +666,7 @@ impl Replayer {
         if let Some(gfp) = gfp {
             rules::context::check_alloc(&e, gfp, &mut out);
         }
-        if rules::map::check_direction(&e, &mut out)
-            && rules::map::check_map_range(&e, e.dma_addr, &mut out)
-        {
+        if rules::map::check_map_args(&e, &mut out) {
             if retire {
                 self.retire_at(cx, e.dma_addr);
             }
@@ -755,7 +753,7 @@ impl Replayer {
 
     fn release(&mut self, cx: &Cx, e: Event) {
         let mut out = Findings::new();
-        let released = self.checker.inner().record_release(&e, &mut out);
+        let released = self.checker.apply(&e, &mut out);
         if released.is_some() {
             self.counts[cx.device].releases += 1;
         }
@@ -768,7 +766,7 @@ impl Replayer {
 
     fn sync(&mut self, cx: &Cx, e: Event) {
         let mut out = Findings::new();
-        self.checker.inner().record_sync(&e, &mut out);
+        self.checker.apply(&e, &mut out);
         self.counts[cx.device].syncs += 1;
         rules::sg::dedupe(&mut out);
         self.conclude(&e, out);
