@@ -220,27 +220,27 @@ pub fn dma_declare_coherent_memory(
     let has_region = || dev.0.declared.active().is_some();
     let mut out = Findings::new();
     let declared = (bus_addr, device_addr, size, flags);
-    let result =
-        if !rules::regions::check_declaration(declared, bus_is_memory, has_region, &mut out) {
-            0
+    let usable = rules::regions::check_declaration(declared, bus_is_memory, has_region, &mut out);
+    let result = if !usable {
+        0
+    } else {
+        let pages = size as u64 / PAGE;
+        dev.0.declared.0.lock().push(Arc::new(Region {
+            bus: bus_addr,
+            device_addr,
+            pages,
+            flags,
+            state: Mutex::new(RegionState {
+                free: FreeRanges::new(0, pages),
+                ..RegionState::default()
+            }),
+        }));
+        if flags & DMA_MEMORY_MAP != 0 {
+            DMA_MEMORY_MAP
         } else {
-            let pages = size as u64 / PAGE;
-            dev.0.declared.0.lock().push(Arc::new(Region {
-                bus: bus_addr,
-                device_addr,
-                pages,
-                flags,
-                state: Mutex::new(RegionState {
-                    free: FreeRanges::new(0, pages),
-                    ..RegionState::default()
-                }),
-            }));
-            if flags & DMA_MEMORY_MAP != 0 {
-                DMA_MEMORY_MAP
-            } else {
-                DMA_MEMORY_IO
-            }
-        };
+            DMA_MEMORY_IO
+        }
+    };
     dev.checker().inner().finish(&ev, out);
     result
 }

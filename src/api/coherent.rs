@@ -70,22 +70,22 @@ pub fn dma_alloc_attrs(
     let mut out = Findings::new();
     rules::context::check_alloc(&ev, gfp, &mut out);
     let mut cpu = ptr::null_mut();
-    if rules::map::check_alloc_size(size, &mut out) {
-        if let Ok((p, dma)) = injected_failure(dev, FaultKind::Alloc).and_then(|()| {
-            // Declared coherent memory first, then (unless it is exclusive) the backend.
-            match crate::declared::alloc(dev, size as u64) {
-                crate::declared::Served::Region(p, dma) => Ok((p, dma)),
-                crate::declared::Served::Refused => Err(MapError::OutOfMemory),
-                crate::declared::Served::Elsewhere => {
-                    dev.backend()
-                        .alloc_coherent(&dev.params(), size as u64, gfp)
-                }
+    if !rules::map::check_alloc_size(size, &mut out) {
+        // Refused: nothing is allocated.
+    } else if let Ok((p, dma)) = injected_failure(dev, FaultKind::Alloc).and_then(|()| {
+        // Declared coherent memory first, then (unless it is exclusive) the backend.
+        match crate::declared::alloc(dev, size as u64) {
+            crate::declared::Served::Region(p, dma) => Ok((p, dma)),
+            crate::declared::Served::Refused => Err(MapError::OutOfMemory),
+            crate::declared::Served::Elsewhere => {
+                dev.backend()
+                    .alloc_coherent(&dev.params(), size as u64, gfp)
             }
-        }) {
-            (cpu, *dma_handle) = (p.as_ptr(), dma);
-            (ev.dma_addr, ev.cpu_addr) = (dma, Some(p.as_ptr().addr() as u64));
-            c.record_map(&ev, &mut out);
         }
+    }) {
+        (cpu, *dma_handle) = (p.as_ptr(), dma);
+        (ev.dma_addr, ev.cpu_addr) = (dma, Some(p.as_ptr().addr() as u64));
+        c.record_map(&ev, &mut out);
     }
     drop(admitted);
     c.finish(&ev, out);

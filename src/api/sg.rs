@@ -69,7 +69,7 @@ fn map_sg(
     if !rules::map::check_direction(ev, out) {
         return 0;
     }
-    if !rules::sg::check_map_unmapped(&sgl.state, nents, out) {
+    if !rules::sg::check_not_mapped(&sgl.state, nents, out) {
         return 0;
     }
     sgl.owner = Some((dev.checker().clone(), dev.id()));

@@ -90,7 +90,7 @@ declare_rules! {
 }
 
 /// A map of a list that is mapped already is refused; reports it.
-pub(crate) fn check_map_unmapped(state: &SgState, nents: usize, out: &mut Findings) -> bool {
+pub(crate) fn check_not_mapped(state: &SgState, nents: usize, out: &mut Findings) -> bool {
     let SgState::Mapped {
         nents: mapped,
         count,
