@@ -262,35 +262,28 @@ pub fn dma_pool_free(pool: &DmaPool, vaddr: *const u8, dma: DmaAddr) {
         .iter()
         .enumerate()
         .find(|(_, pg)| pg.dma <= dma && dma < pg.dma + p.allocation as u64)
-        .map(|(i, pg)| (i, *pg, (dma - pg.dma) as usize));
-    let block = if state.destroyed {
-        FreedBlock::PoolDestroyed
-    } else if let Some((index, page, offset)) =
-        located.filter(|&(_, _, o)| p.offsets.binary_search(&o).is_ok())
-    {
-        let expected = c
-            .memory
-            .cpu_of(page.phys + offset as u64, 1)
-            .map_or(0, |c| c.as_ptr().addr());
-        if expected != vaddr.addr() {
-            FreedBlock::Mismatch {
-                cpu_addr: expected as u64,
-            }
-        } else if state.busy.remove(&dma).is_some() {
-            c.memory
-                .fill(page.phys + offset as u64, p.size as u64, POOL_POISON_FREED);
-            state.free.push((index, offset));
-            state.freed.insert(dma, ev.site);
-            FreedBlock::Allocated
-        } else {
-            FreedBlock::AlreadyFree {
-                first: state.freed.get(&dma),
-            }
-        }
-    } else {
-        FreedBlock::Foreign
+        .map(|(i, pg)| (i, *pg, (dma - pg.dma) as usize))
+        .filter(|&(_, _, o)| p.offsets.binary_search(&o).is_ok());
+    let block = match located {
+        _ if state.destroyed => FreedBlock::PoolDestroyed,
+        None => FreedBlock::Foreign,
+        Some((_, page, offset)) => FreedBlock::Block {
+            cpu_addr: c
+                .memory
+                .cpu_of(page.phys + offset as u64, 1)
+                .map_or(0, |c| c.as_ptr().addr() as u64),
+            allocated: state.busy.contains_key(&dma),
+            freed_at: state.freed.get(&dma),
+        },
     };
-    rules::pool::check_free(&p.name, dma, vaddr.addr() as u64, block, &mut out);
+    let freeing = rules::pool::check_free(&p.name, dma, vaddr.addr() as u64, block, &mut out);
+    if let Some((index, page, offset)) = located.filter(|_| freeing) {
+        state.busy.remove(&dma);
+        c.memory
+            .fill(page.phys + offset as u64, p.size as u64, POOL_POISON_FREED);
+        state.free.push((index, offset));
+        state.freed.insert(dma, ev.site);
+    }
     drop(state);
     finish(dev, &ev, out);
 }

@@ -145,54 +145,62 @@ pub(crate) fn check_poison(
 
 /// What the block given to `dma_pool_free` is, as the pool knows it.
 pub(crate) enum FreedBlock<'a> {
-    /// An allocated block of the pool, named by its own two addresses: freed.
-    Allocated,
     /// The pool was destroyed.
     PoolDestroyed,
-    /// A block of the pool whose CPU address is `cpu_addr`, not the one given.
-    Mismatch { cpu_addr: u64 },
-    /// A block of the pool, free already (first freed at `first`).
-    AlreadyFree { first: Option<&'a Site> },
     /// Not a block of the pool.
     Foreign,
+    /// A block of the pool (named by its DMA address): its CPU address, whether it is
+    /// allocated, and where it was last freed.
+    Block {
+        cpu_addr: u64,
+        allocated: bool,
+        freed_at: Option<&'a Site>,
+    },
 }
 
-/// Judge a `dma_pool_free` of the block at `dma` and `cpu_addr` of pool `name`.
+/// Judge a `dma_pool_free` of the block at `dma` and `cpu_addr` of pool `name`: whether the
+/// block is to be freed; reports it otherwise.
 pub(crate) fn check_free(
     name: &str,
     dma: DmaAddr,
     cpu_addr: u64,
     block: FreedBlock<'_>,
     out: &mut Findings,
-) {
+) -> bool {
     let block_of = |f: Finding| {
         f.with("dma_addr", Value::Addr(dma))
             .with("cpu_addr", Value::Addr(cpu_addr))
     };
     let f = match block {
-        FreedBlock::Allocated => return,
         FreedBlock::PoolDestroyed => block_of(use_after_destroy(name, false)),
-        FreedBlock::Mismatch { cpu_addr: expected } => block_of(Finding::new(
-            &POOL_FREE_MISMATCH,
-            "the CPU address is not the one of this DMA address's block",
-        ))
-        .with("block_cpu_addr", Value::Addr(expected)),
-        FreedBlock::AlreadyFree { first } => {
-            let f = block_of(Finding::new(
-                &POOL_DOUBLE_FREE,
-                format!("the block of pool {name:?} is already free"),
-            ));
-            match first {
-                Some(first) => f.related("first freed at", first),
-                None => f,
-            }
-        }
         FreedBlock::Foreign => block_of(Finding::new(
             &POOL_FREE_FOREIGN,
             format!("not a block of pool {name:?}"),
         )),
+        FreedBlock::Block {
+            cpu_addr: block_cpu_addr,
+            ..
+        } if block_cpu_addr != cpu_addr => block_of(Finding::new(
+            &POOL_FREE_MISMATCH,
+            "the CPU address is not the one of this DMA address's block",
+        ))
+        .with("block_cpu_addr", Value::Addr(block_cpu_addr)),
+        FreedBlock::Block {
+            allocated: true, ..
+        } => return true,
+        FreedBlock::Block { freed_at, .. } => {
+            let f = block_of(Finding::new(
+                &POOL_DOUBLE_FREE,
+                format!("the block of pool {name:?} is already free"),
+            ));
+            match freed_at {
+                Some(first) => f.related("first freed at", first),
+                None => f,
+            }
+        }
     };
     out.push(f);
+    false
 }
 
 /// `dma_pool_destroy` of a pool of `size`-byte blocks with blocks still allocated (`busy`:
