@@ -56,7 +56,6 @@ use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::tracker::Entry;
 
 mod document;
-mod exit;
 mod junit;
 mod leaks;
 mod output;
@@ -68,10 +67,6 @@ pub(crate) use crate::rules::{Finding, Findings};
 pub use document::{
     Report, ReportConfig, ReportCounters, ReportDetail, ReportEntry, ReportError, ReportRelated,
     ReportRule, ReportSite, ReportSource, ReportTest, ReportTool, ReportViolation, SCHEMA,
-};
-pub use exit::write_exit_report_now;
-pub(crate) use exit::{
-    count_dropped_findings, exit_with_status_on_findings, register_exit_report, write_drop_report,
 };
 pub(crate) use leaks::LeakTable;
 pub use leaks::{LeakKind, LeakReport, LeakSite};

@@ -91,13 +91,6 @@ mod imp {
     }
     pub(super) fn protect(_: &CheckerInner, _: &Entry, _: bool) {}
     pub(super) fn forget(_: &CheckerInner) {}
-    pub(super) struct DeviceSide;
-    impl Drop for DeviceSide {
-        fn drop(&mut self) {}
-    }
-    pub(super) fn device_side() -> DeviceSide {
-        DeviceSide
-    }
 }
 
 /// A new checker: in trap mode, install the handlers (once) and remember it. Panics with
@@ -157,11 +150,4 @@ pub(crate) fn forget(c: &CheckerInner) {
     if c.config.trap {
         imp::forget(c);
     }
-}
-
-/// Mark the current thread as the device (or a checked accessor) until the guard drops: its
-/// accesses to protected pages open them unrecorded. A thread-local count: cheap in any mode.
-#[inline]
-pub(crate) fn device_side() -> impl Drop {
-    imp::device_side()
 }

@@ -7,11 +7,9 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use super::document::ReportError;
-use super::output::{Destination, Target};
-use super::text::Style;
 use crate::checker::{Checker, CheckerInner};
 use crate::config::REPORT_ENV_VAR;
+use crate::report::{Destination, ReportError, Target, TextStyle as Style};
 use crate::rules::Level;
 use crate::sync::Ordering;
 use crate::sync::process::{AtomicBool, AtomicU32, OnceLock};
@@ -72,43 +70,45 @@ extern "C" fn at_exit() {
     }
     // A panic must not unwind into the C runtime's exit path; a failed report is reported and
     // the exit goes on.
-    if std::panic::catch_unwind(write_exit_report_now).is_err() {
+    if std::panic::catch_unwind(Checker::write_exit_report_now).is_err() {
         eprintln!("dmacheck: the exit report failed");
     }
 }
 
-/// Write the process-wide checker's exit report now, instead of at exit: to each destination
-/// of `DMACHECK_REPORT` (see [`Destination`]), or, when it is not set, the leak summary to
-/// stderr if anything leaked and printing is on. Returns the files written.
-///
-/// The report is written once per process: at exit it is not written again. For a program that
-/// leaves by a path that skips `atexit` handlers (`_exit`, an abort, a signal handler, the end
-/// of a C program that calls `_exit`), call it (or its C ABI wrapper) just before.
-pub fn write_exit_report_now() -> Vec<PathBuf> {
-    if WRITTEN.swap(true, Ordering::AcqRel) {
-        return Vec::new();
-    }
-    let checker = Checker::global();
-    let mut written = Vec::new();
-    match destinations() {
-        Err(_) => {}
-        Ok(dests) if dests.is_empty() => {
-            let leaks = checker.leak_report();
-            if checker.config().print && !leaks.is_empty() {
-                eprint!("{}", Style::stderr().leaks(&leaks));
-            }
+impl Checker {
+    /// Write the process-wide checker's exit report now, instead of at exit: to each destination
+    /// of `DMACHECK_REPORT` (see [`Destination`]), or, when it is not set, the leak summary to
+    /// stderr if anything leaked and printing is on. Returns the files written.
+    ///
+    /// The report is written once per process: at exit it is not written again. For a program that
+    /// leaves by a path that skips `atexit` handlers (`_exit`, an abort, a signal handler, the end
+    /// of a C program that calls `_exit`), call it (or its C ABI wrapper) just before.
+    pub fn write_exit_report_now() -> Vec<PathBuf> {
+        if WRITTEN.swap(true, Ordering::AcqRel) {
+            return Vec::new();
         }
-        Ok(dests) => {
-            let report = checker.report();
-            for d in dests {
-                match d.write(&report) {
-                    Ok(path) => written.extend(path),
-                    Err(e) => eprintln!("dmacheck: {REPORT_ENV_VAR}: {e}"),
+        let checker = Checker::global();
+        let mut written = Vec::new();
+        match destinations() {
+            Err(_) => {}
+            Ok(dests) if dests.is_empty() => {
+                let leaks = checker.leak_report();
+                if checker.config().print && !leaks.is_empty() {
+                    eprint!("{}", Style::stderr().leaks(&leaks));
+                }
+            }
+            Ok(dests) => {
+                let report = checker.report();
+                for d in dests {
+                    match d.write(&report) {
+                        Ok(path) => written.extend(path),
+                        Err(e) => eprintln!("dmacheck: {REPORT_ENV_VAR}: {e}"),
+                    }
                 }
             }
         }
+        written
     }
-    written
 }
 
 /// Write a checker's report as its last handle drops (a test's `Checker::new()`), to each
@@ -150,7 +150,7 @@ pub(crate) fn write_drop_report(checker: &CheckerInner) {
 /// without making the report: violations reported, and entries still live unless `leak` is
 /// allowed.
 ///
-/// [`Report::findings_at_least`]: super::Report::findings_at_least
+/// [`Report::findings_at_least`]: crate::report::Report::findings_at_least
 fn findings(checker: &CheckerInner) -> u64 {
     let leaks = if checker.config.level(&crate::rules::LEAK) == Level::Allow {
         0
@@ -189,7 +189,7 @@ extern "C" fn exit_status() {
         if REGISTERED_BY.load(Ordering::Relaxed) == std::process::id() {
             // The process-wide checker exists: its report first (hooks run in reverse order of
             // registration, so it may not have run yet), then its findings.
-            write_exit_report_now();
+            Checker::write_exit_report_now();
             total += findings(Checker::global().inner());
         }
         total

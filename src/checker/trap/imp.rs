@@ -183,7 +183,6 @@ const DEVICE_MAX: usize = 64;
 
 thread_local! {
     static STEPPING: Cell<[usize; STEP_MAX]> = const { Cell::new([0; STEP_MAX]) };
-    static DEVICE_DEPTH: Cell<u32> = const { Cell::new(0) };
     /// The address of the last fault retried as a stale protection.
     static RETRIED: Cell<usize> = const { Cell::new(0) };
     static DEVICE_OPENED: Cell<[usize; DEVICE_MAX]> = const { Cell::new([0; DEVICE_MAX]) };
@@ -207,31 +206,17 @@ fn push<const N: usize>(
     })
 }
 
-pub(super) struct DeviceSide;
-
-pub(super) fn device_side() -> DeviceSide {
-    DEVICE_DEPTH.with(|d| d.set(d.get() + 1));
-    DeviceSide
-}
-
-impl Drop for DeviceSide {
-    fn drop(&mut self) {
-        let depth = DEVICE_DEPTH.with(|d| {
-            d.set(d.get() - 1);
-            d.get()
-        });
-        if depth > 0 {
-            return;
-        }
-        let opened = DEVICE_OPENED.with(|cell| cell.replace([0; DEVICE_MAX]));
-        if opened[0] == 0 {
-            return;
-        }
-        let lock = table();
-        for page in opened.into_iter().take_while(|&p| p != 0) {
-            if let Some(slot) = find_or_claim(&lock, page) {
-                apply(slot);
-            }
+/// The thread left the device side ([`crate::context::device_side`]): protect again the pages
+/// its accesses opened.
+fn reprotect_device_opened() {
+    let opened = DEVICE_OPENED.with(|cell| cell.replace([0; DEVICE_MAX]));
+    if opened[0] == 0 {
+        return;
+    }
+    let lock = table();
+    for page in opened.into_iter().take_while(|&p| p != 0) {
+        if let Some(slot) = find_or_claim(&lock, page) {
+            apply(slot);
         }
     }
 }
@@ -244,6 +229,7 @@ static OLD_TRAP: OnceLock<libc::sigaction> = OnceLock::new();
 
 fn install() {
     INSTALL.call_once(|| {
+        crate::context::on_leaving_device_side(reprotect_device_opened);
         let segv = install_one(libc::SIGSEGV, on_segv as *const () as usize);
         let _ = OLD_SEGV.set(segv);
         let trap = install_one(libc::SIGTRAP, on_trap as *const () as usize);
@@ -331,12 +317,12 @@ extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_
         set_prot(page, libc::PROT_READ | libc::PROT_WRITE);
         return;
     }
-    if DEVICE_DEPTH.with(Cell::get) > 0 && push(&DEVICE_OPENED, page) {
+    if crate::context::on_device_side() && push(&DEVICE_OPENED, page) {
         set_prot(page, libc::PROT_READ | libc::PROT_WRITE);
         return;
     }
     let gregs = &mut uc.uc_mcontext.gregs;
-    if DEVICE_DEPTH.with(Cell::get) == 0 {
+    if !crate::context::on_device_side() {
         let write = gregs[libc::REG_ERR as usize] & PF_WRITE != 0;
         record(addr, gregs[libc::REG_RIP as usize] as usize, write, guard);
     }
