@@ -786,12 +786,12 @@ impl CheckerBuilder {
 
     /// Set one rule's level.
     pub fn level(self, rule: &'static Rule, level: Level) -> Self {
-        self.set(move |c| c.levels[rule.index()] = level)
+        self.set(move |c| c.levels.set(rule, level))
     }
 
     /// Set every rule's level.
     pub fn all_levels(self, level: Level) -> Self {
-        self.set(move |c| c.levels.iter_mut().for_each(|l| *l = level))
+        self.set(move |c| c.levels.set_all(level))
     }
 
     /// Apply directives in `DMACHECK` syntax (see [`crate::config`]).

@@ -48,7 +48,9 @@
 #[cfg(any(feature = "virtio", feature = "dma-api"))]
 pub mod adapters;
 mod api;
-mod backend;
+pub mod backend;
+// The C ABI's functions, for C programs (`include/`); Rust code uses the Rust API.
+#[doc(hidden)]
 pub mod capi;
 mod checker;
 mod cma;
@@ -76,8 +78,8 @@ mod types;
 
 pub use api::*;
 pub use backend::{
-    Alias, Backend, BounceBackend, DirectBackend, FreeError, GUARD_BYTE, GUARD_BYTES, IommuBackend,
-    MapError, MemoryConfig, Overrun, Page, PhysMemory,
+    Backend, BounceBackend, DirectBackend, FreeError, IommuBackend, MapError, MemoryConfig,
+    Overrun, Page,
 };
 pub use checker::{Checker, CheckerBuilder, trap};
 pub use cma::{CMA_ALIGNMENT, dma_alloc_from_contiguous, dma_release_from_contiguous};
@@ -112,7 +114,7 @@ pub use sg::{
 };
 pub use site::{Frame, Site, Stack};
 pub use state::cma::CmaArea;
-pub use tracker::{Entry, Owner, Tombstone};
+pub use tracker::{Entry, Owner};
 pub use types::*;
 
 // The README's examples are compiled and run as doctests, so they cannot go stale.

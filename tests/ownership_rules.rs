@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use common::{Via, assert_mapped_at, assert_site, device_via, quiet, rule_ids};
+use dmacheck::backend::{GUARD_BYTE, GUARD_BYTES};
 use dmacheck::rules::{
     BOUNCE_OVERRUN, COHERENT_OVERRUN, CPU_ACCESS_DEVICE_OWNED, CPU_WRITE_DEVICE_OWNED,
     DEVICE_ACCESS_AFTER_UNMAP, DEVICE_ACCESS_CPU_OWNED, DEVICE_ACCESS_DIRECTION,

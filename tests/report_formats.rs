@@ -296,7 +296,10 @@ fn sarif_has_the_2_1_0_shape_with_rules_from_the_declarations() {
         assert_eq!(out["defaultConfiguration"]["level"], "warning");
     }
     assert_eq!(
-        rules_out[UNMAP_SIZE_MISMATCH.index()]["name"],
+        rules_out[rules::all()
+            .iter()
+            .position(|r| std::ptr::eq(*r, &UNMAP_SIZE_MISMATCH))
+            .unwrap()]["name"],
         "UnmapSizeMismatch"
     );
 

@@ -49,7 +49,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, Levels};
 use crate::rules::{Level, Rule};
 use crate::site::Site;
 use crate::sync::{AtomicU64, Mutex, Ordering};
@@ -142,7 +142,8 @@ pub struct Stats {
 
 /// The one reporting path: levels, counts, tracing, printing and the kept list.
 pub(crate) struct Reporter {
-    levels: Box<[Level]>,
+    levels: Levels,
+    /// Violations reported per rule, in the order of [`rules::all`](crate::rules::all).
     counts: Box<[AtomicU64]>,
     errors: AtomicU64,
     kept: Mutex<Vec<Violation>>,
@@ -155,14 +156,12 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(
-        levels: Box<[Level]>,
-        keep_at_most: usize,
-        print: bool,
-        print_first: u64,
-    ) -> Reporter {
+    pub fn new(levels: Levels, keep_at_most: usize, print: bool, print_first: u64) -> Reporter {
         Reporter {
-            counts: levels.iter().map(|_| AtomicU64::new(0)).collect(),
+            counts: crate::rules::all()
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             levels,
             errors: AtomicU64::new(0),
             kept: Mutex::new(Vec::new()),
@@ -174,7 +173,7 @@ impl Reporter {
     }
 
     pub fn level(&self, rule: &'static Rule) -> Level {
-        self.levels[rule.index()]
+        self.levels.get(rule)
     }
 
     /// Report one violation (whose `level` is already set); allowed ones never get here.
