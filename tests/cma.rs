@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_site, rule_ids, single_violation};
+use common::{assert_site, checker, device, quiet, rule_ids, single_violation};
 use dmacheck::rules::{
     CMA_DOUBLE_RELEASE, CMA_RELEASE_COUNT_MISMATCH, LEAK, SLEEPING_ALLOC_IN_ATOMIC,
 };
@@ -15,19 +15,7 @@ use dmacheck::*;
 const FILE: &str = "cma.rs";
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (copied from tests/common so this file stands alone)
-
-fn quiet() -> CheckerBuilder {
-    Checker::builder().env(false).print(false)
-}
-
-fn checker() -> Checker {
-    quiet().build()
-}
-
-fn device(checker: &Checker, name: &str) -> Device {
-    checker.device(name).driver("camdrv").build()
-}
+// Helpers of this file (the shared ones are in tests/common)
 
 /// The page frame number of a page.
 fn pfn(checker: &Checker, page: Page) -> u64 {

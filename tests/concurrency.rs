@@ -3,18 +3,17 @@
 use std::sync::Barrier;
 use std::thread;
 
+use common::checker;
 use dmacheck::*;
 
-fn quiet() -> Checker {
-    Checker::builder().env(false).print(false).build()
-}
+mod common;
 
 const THREADS: usize = 8;
 const ROUNDS: usize = 400;
 
 #[test]
 fn threads_mapping_syncing_and_unmapping_lose_nothing_and_report_nothing() {
-    let checker = quiet();
+    let checker = checker();
     let dev = checker.device("nic0").driver("stress").build();
     let barrier = Barrier::new(THREADS);
     thread::scope(|s| {
@@ -65,7 +64,7 @@ fn threads_mapping_syncing_and_unmapping_lose_nothing_and_report_nothing() {
 
 #[test]
 fn every_entry_made_concurrently_is_found_afterwards() {
-    let checker = quiet();
+    let checker = checker();
     let devs: Vec<Device> = (0..2)
         .map(|i| checker.device(&format!("dev{i}")).build())
         .collect();
@@ -105,7 +104,7 @@ fn every_entry_made_concurrently_is_found_afterwards() {
 #[test]
 fn racing_unmaps_of_one_mapping_release_it_exactly_once() {
     for _ in 0..50 {
-        let checker = quiet();
+        let checker = checker();
         let dev = checker.device("dev").build();
         let buf = kmalloc(&checker, 512, Gfp::KERNEL);
         let dma = dma_map_single(&dev, buf, 512, Direction::ToDevice);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_site, rule_ids, single_violation};
+use common::{assert_site, checker, device, rule_ids, single_violation};
 use dmacheck::rules::{DECLARED_MEMORY_BAD_PARAMETERS, DECLARED_MEMORY_BUSY};
 use dmacheck::*;
 
@@ -15,15 +15,7 @@ const PAGE: u64 = PAGE_SIZE as u64;
 const DEVICE_ADDR: DmaAddr = 0x8000_0000;
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (copied from tests/common so this file stands alone)
-
-fn checker() -> Checker {
-    Checker::builder().env(false).print(false).build()
-}
-
-fn device(checker: &Checker, name: &str) -> Device {
-    checker.device(name).driver("sramdrv").build()
-}
+// Helpers of this file (the shared ones are in tests/common)
 
 /// Memory the platform set aside: 2^order pages, their CPU address and bus address.
 struct Carve {

@@ -5,22 +5,14 @@
 
 mod common;
 
-use common::{assert_site, rule_ids, single_violation};
+use common::{assert_site, checker, device, rule_ids, single_violation};
 use dmacheck::rules::{FREE_WHILE_MMAPPED, MMAP_OUT_OF_BOUNDS};
 use dmacheck::*;
 
 const FILE: &str = "mmap.rs";
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (copied from tests/common so this file stands alone)
-
-fn checker() -> Checker {
-    Checker::builder().env(false).print(false).build()
-}
-
-fn device(checker: &Checker, name: &str) -> Device {
-    checker.device(name).driver("fbdrv").build()
-}
+// Helpers of this file (the shared ones are in tests/common)
 
 /// One device of each backend.
 fn every_backend(checker: &Checker) -> Vec<Device> {

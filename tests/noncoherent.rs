@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_site, rule_ids, single_violation};
+use common::{assert_site, checker, rule_ids, single_violation};
 use dmacheck::rules::{
     CPU_ACCESS_DEVICE_OWNED, DEVICE_ACCESS_CPU_OWNED, SYNC_UNALIGNED, SYNC_UNKNOWN,
     UNMAP_FUNCTION_MISMATCH,
@@ -15,11 +15,7 @@ use dmacheck::*;
 const FILE: &str = "noncoherent.rs";
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (copied from tests/common so this file stands alone)
-
-fn checker() -> Checker {
-    Checker::builder().env(false).print(false).build()
-}
+// Helpers of this file (the shared ones are in tests/common)
 
 fn direct(checker: &Checker) -> Device {
     checker.device("dsp0").driver("ncdrv").build()

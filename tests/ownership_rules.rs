@@ -10,7 +10,10 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use common::{Via, assert_mapped_at, assert_site, device_via, quiet, rule_ids};
+use common::{
+    Via, assert_mapped_at, assert_silent, assert_site, device_via, quiet, rule_ids,
+    single_violation,
+};
 use dmacheck::backend::{GUARD_BYTE, GUARD_BYTES};
 use dmacheck::rules::{
     BOUNCE_OVERRUN, COHERENT_OVERRUN, CPU_ACCESS_DEVICE_OWNED, CPU_WRITE_DEVICE_OWNED,
@@ -36,24 +39,6 @@ fn setup_with(builder: CheckerBuilder, via: Via) -> (Checker, Device) {
 
 fn setup(via: Via) -> (Checker, Device) {
     setup_with(quiet(), via)
-}
-
-/// The one violation reported so far, which must be of `rule`.
-#[track_caller]
-fn the_one(checker: &Checker, rule: &'static Rule) -> Violation {
-    let all = checker.violations();
-    let ids: Vec<&str> = all.iter().map(|v| v.rule.id).collect();
-    assert_eq!(ids, [rule.id], "expected exactly one {} violation", rule.id);
-    all.into_iter().next().expect("one violation")
-}
-
-#[track_caller]
-fn assert_silent(checker: &Checker) {
-    assert!(
-        checker.violations().is_empty(),
-        "expected no violation, got {:?}",
-        rule_ids(checker)
-    );
 }
 
 /// No violation since the last `take_violations`, and nothing left live. (`assert_clean`
@@ -146,7 +131,7 @@ fn device_access_to_an_address_no_mapping_covers_is_refused(via: Via) {
     let r = dev.dma_write(dma + 64, &[0xee; 8]);
 
     assert_eq!(r, Err(DmaFault::Unmapped));
-    let v = the_one(&checker, &DEVICE_ACCESS_UNMAPPED);
+    let v = single_violation(&checker, &DEVICE_ACCESS_UNMAPPED);
     assert_eq!(v.call, "device write");
     assert_eq!(v.device, "eth0");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma + 64));
@@ -168,7 +153,7 @@ fn device_access_to_an_address_no_mapping_covers_is_refused(via: Via) {
     let mut buf = [0x5au8; 4];
     assert_eq!(dev.dma_read(0x0dea_d000, &mut buf), Err(DmaFault::Unmapped));
     assert_eq!(buf, [0x5a; 4], "a refused read leaves the buffer untouched");
-    let v = the_one(&checker, &DEVICE_ACCESS_UNMAPPED);
+    let v = single_violation(&checker, &DEVICE_ACCESS_UNMAPPED);
     assert_eq!(v.call, "device read");
     assert_eq!(v.detail_u64("dma_addr"), Some(0x0dea_d000));
     assert_eq!(v.detail_u64("size"), Some(4));
@@ -189,7 +174,7 @@ fn device_given_the_mapping_error_value_is_refused_and_the_report_says_so(via: V
     );
 
     assert_eq!(buf, [0x5a; 4]);
-    let v = the_one(&checker, &DEVICE_ACCESS_UNMAPPED);
+    let v = single_violation(&checker, &DEVICE_ACCESS_UNMAPPED);
     assert_eq!(v.detail_u64("dma_addr"), Some(DMA_MAPPING_ERROR));
     assert!(
         v.message.contains("DMA_MAPPING_ERROR") && v.message.contains("failed mapping"),
@@ -211,7 +196,7 @@ fn device_given_the_cpu_pointer_is_refused_and_the_report_says_so(via: Via) {
     let r = dev.dma_write(buf as u64, b"packet");
 
     assert_eq!(r, Err(DmaFault::Unmapped));
-    let v = the_one(&checker, &DEVICE_ACCESS_UNMAPPED);
+    let v = single_violation(&checker, &DEVICE_ACCESS_UNMAPPED);
     assert!(v.message.contains("CPU pointer"), "{}", v.message);
     assert_eq!(v.detail_u64("dma_addr"), Some(buf as u64));
     assert_eq!(v.detail_u64("size"), Some(6));
@@ -238,7 +223,7 @@ fn device_access_through_another_devices_mapping_is_refused(via: Via) {
 
     assert_eq!(disk.dma_write(dma, &[1, 2, 3]), Err(DmaFault::Unmapped));
 
-    let v = the_one(&checker, &DEVICE_ACCESS_UNMAPPED);
+    let v = single_violation(&checker, &DEVICE_ACCESS_UNMAPPED);
     assert_eq!(v.device, "sda");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     checker.take_violations();
@@ -299,7 +284,7 @@ fn device_access_after_unmap_is_refused_and_names_map_and_unmap(via: Via) {
     let r = dev.dma_write(dma, &pattern(64, 3));
 
     assert_eq!(r, Err(DmaFault::AfterUnmap));
-    let v = the_one(&checker, &DEVICE_ACCESS_AFTER_UNMAP);
+    let v = single_violation(&checker, &DEVICE_ACCESS_AFTER_UNMAP);
     assert_eq!(v.call, "device write");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("size"), Some(64));
@@ -320,7 +305,7 @@ fn device_access_after_unmap_is_refused_and_names_map_and_unmap(via: Via) {
     assert_eq!(dev.dma_read(dma, &mut got), Err(DmaFault::AfterUnmap));
     assert_eq!(got, [0x77; 8]);
     assert_eq!(
-        the_one(&checker, &DEVICE_ACCESS_AFTER_UNMAP).call,
+        single_violation(&checker, &DEVICE_ACCESS_AFTER_UNMAP).call,
         "device read"
     );
     checker.take_violations();
@@ -341,7 +326,7 @@ fn device_access_inside_an_unmapped_mapping_is_an_access_after_unmap(via: Via) {
     let r = dev.dma_write(dma + 1024, &[0xee; 16]);
 
     assert_eq!(r, Err(DmaFault::AfterUnmap));
-    let v = the_one(&checker, &DEVICE_ACCESS_AFTER_UNMAP);
+    let v = single_violation(&checker, &DEVICE_ACCESS_AFTER_UNMAP);
     assert_eq!(v.detail_u64("dma_addr"), Some(dma + 1024));
     assert_mapped_at(&v, FILE, map_line);
     assert_related(&v, "released at", unmap_line);
@@ -362,7 +347,7 @@ fn device_access_after_free_coherent_names_the_free(via: Via) {
     let r = dev.dma_write_u32(handle, 1);
 
     assert_eq!(r, Err(DmaFault::AfterUnmap));
-    let v = the_one(&checker, &DEVICE_ACCESS_AFTER_UNMAP);
+    let v = single_violation(&checker, &DEVICE_ACCESS_AFTER_UNMAP);
     assert_eq!(v.detail_u64("dma_addr"), Some(handle));
     assert_eq!(v.detail_u64("size"), Some(4));
     assert!(v.message.contains("dma_free_coherent"), "{}", v.message);
@@ -415,7 +400,7 @@ fn device_access_running_past_the_end_of_a_mapping_is_refused(via: Via) {
     let r = dev.dma_write(dma, &[0xee; 65]);
 
     assert_eq!(r, Err(DmaFault::Overrun));
-    let v = the_one(&checker, &DEVICE_ACCESS_OVERRUN);
+    let v = single_violation(&checker, &DEVICE_ACCESS_OVERRUN);
     assert_eq!(v.call, "device write");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("size"), Some(65));
@@ -435,7 +420,7 @@ fn device_access_running_past_the_end_of_a_mapping_is_refused(via: Via) {
     let mut got = [0x11u8; 8];
     assert_eq!(dev.dma_read(dma + 60, &mut got), Err(DmaFault::Overrun));
     assert_eq!(got, [0x11; 8]);
-    let v = the_one(&checker, &DEVICE_ACCESS_OVERRUN);
+    let v = single_violation(&checker, &DEVICE_ACCESS_OVERRUN);
     assert_eq!(v.call, "device read");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma + 60));
     assert_eq!(v.detail_u64("size"), Some(8));
@@ -459,7 +444,7 @@ fn device_write_past_the_end_of_a_coherent_allocation_is_refused(via: Via) {
     let r = dev.dma_write_u32(handle + 98, 0xdead_beef);
 
     assert_eq!(r, Err(DmaFault::Overrun));
-    let v = the_one(&checker, &DEVICE_ACCESS_OVERRUN);
+    let v = single_violation(&checker, &DEVICE_ACCESS_OVERRUN);
     assert_eq!(v.detail_u64("dma_addr"), Some(handle + 98));
     assert_eq!(v.detail_u64("size"), Some(4));
     assert_eq!(v.detail_u64("mapped_size"), Some(100));
@@ -514,7 +499,7 @@ fn device_write_to_a_to_device_mapping_is_refused(via: Via) {
     let r = dev.dma_write(dma + 16, &[0xee; 16]);
 
     assert_eq!(r, Err(DmaFault::Direction));
-    let v = the_one(&checker, &DEVICE_ACCESS_DIRECTION);
+    let v = single_violation(&checker, &DEVICE_ACCESS_DIRECTION);
     assert_eq!(v.call, "device write");
     assert!(
         v.message.contains("device write to a TO_DEVICE mapping"),
@@ -548,7 +533,7 @@ fn device_read_of_a_from_device_mapping_is_refused(via: Via) {
 
     assert_eq!(r, Err(DmaFault::Direction));
     assert_eq!(got, [0x33; 32], "a refused read fills nothing");
-    let v = the_one(&checker, &DEVICE_ACCESS_DIRECTION);
+    let v = single_violation(&checker, &DEVICE_ACCESS_DIRECTION);
     assert_eq!(v.call, "device read");
     assert!(
         v.message.contains("device read of a FROM_DEVICE mapping"),
@@ -622,7 +607,7 @@ fn device_access_while_the_cpu_owns_the_buffer_is_reported_and_carried_out(via: 
     let r = dev.dma_write(dma + 4, b"late");
 
     assert_eq!(r, Ok(()), "the access is carried out");
-    let v = the_one(&checker, &DEVICE_ACCESS_CPU_OWNED);
+    let v = single_violation(&checker, &DEVICE_ACCESS_CPU_OWNED);
     assert_eq!(v.call, "device write");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma + 4));
     assert_eq!(v.detail_u64("size"), Some(4));
@@ -637,7 +622,7 @@ fn device_access_while_the_cpu_owns_the_buffer_is_reported_and_carried_out(via: 
     assert_eq!(dma_mapping_error(&dev, tx_dma), 0);
     dma_sync_single_for_cpu(&dev, tx_dma, 64, Direction::ToDevice);
     assert_eq!(dev.dma_read_u32(tx_dma), Ok(0));
-    let v = the_one(&checker, &DEVICE_ACCESS_CPU_OWNED);
+    let v = single_violation(&checker, &DEVICE_ACCESS_CPU_OWNED);
     assert_eq!(v.call, "device read");
     assert_eq!(v.detail_u64("dma_addr"), Some(tx_dma));
 
@@ -692,7 +677,7 @@ fn cpu_write_after_the_map_is_reported_at_the_unmap(via: Via) {
     let unmap_line = line!() + 1;
     dma_unmap_single(&dev, dma, 200, Direction::ToDevice);
 
-    let v = the_one(&checker, &CPU_WRITE_DEVICE_OWNED);
+    let v = single_violation(&checker, &CPU_WRITE_DEVICE_OWNED);
     assert_eq!(v.call, "dma_unmap_single");
     assert_eq!(v.device, "eth0");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
@@ -753,7 +738,7 @@ fn cpu_write_after_sync_for_device_names_the_sync_as_the_hand_off(via: Via) {
     let line = line!() + 1;
     dma_sync_single_for_cpu(&dev, dma, 128, Direction::Bidirectional);
 
-    let v = the_one(&checker, &CPU_WRITE_DEVICE_OWNED);
+    let v = single_violation(&checker, &CPU_WRITE_DEVICE_OWNED);
     assert_eq!(v.call, "dma_sync_single_for_cpu");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail("dir"), Some(&Value::Dir(Direction::Bidirectional)));
@@ -812,7 +797,7 @@ fn cpu_write_between_a_device_write_and_the_hand_back_is_reported(via: Via) {
     let line = line!() + 1;
     dma_sync_single_for_cpu(&dev, dma, 512, Direction::Bidirectional);
 
-    let v = the_one(&checker, &CPU_WRITE_DEVICE_OWNED);
+    let v = single_violation(&checker, &CPU_WRITE_DEVICE_OWNED);
     assert_site(&v.site, FILE, line);
     assert_mapped_at(&v, FILE, map_line);
     assert_related(&v, "handed to the device at", map_line);
@@ -845,7 +830,7 @@ fn cpu_write_to_the_part_the_device_still_owns_is_reported(via: Via) {
     dma_sync_single_range_for_device(&dev, dma, 128, 128, Direction::Bidirectional);
     store(buf.wrapping_add(136), b"the tail is the device's");
     dma_sync_single_for_cpu(&dev, dma, 256, Direction::Bidirectional);
-    let v = the_one(&checker, &CPU_WRITE_DEVICE_OWNED);
+    let v = single_violation(&checker, &CPU_WRITE_DEVICE_OWNED);
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
 
     checker.take_violations();
@@ -921,7 +906,7 @@ fn cpu_read_of_a_buffer_the_device_owns_is_reported_and_stale_under_bounce(via: 
     let r = checker.cpu_read(buf, &mut got);
 
     assert_eq!(r, Some(()), "the read is carried out");
-    let v = the_one(&checker, &CPU_ACCESS_DEVICE_OWNED);
+    let v = single_violation(&checker, &CPU_ACCESS_DEVICE_OWNED);
     assert_eq!(v.call, "cpu_read");
     assert_eq!(v.device, "eth0");
     assert!(v.message.contains("CPU read"), "{}", v.message);
@@ -961,7 +946,7 @@ fn cpu_write_to_a_buffer_the_device_owns_is_reported_once(via: Via) {
     let r = checker.cpu_write(buf.wrapping_add(8), b"late");
 
     assert_eq!(r, Some(()), "the write is carried out");
-    let v = the_one(&checker, &CPU_ACCESS_DEVICE_OWNED);
+    let v = single_violation(&checker, &CPU_ACCESS_DEVICE_OWNED);
     assert_eq!(v.call, "cpu_write");
     assert!(v.message.contains("CPU write"), "{}", v.message);
     assert_eq!(v.detail_u64("cpu_addr"), Some(buf as u64 + 8));
@@ -988,7 +973,7 @@ fn cpu_read_of_a_bidirectional_buffer_the_device_owns_is_reported(via: Via) {
     let mut got = [0u8; 4];
     assert_eq!(checker.cpu_read(buf.wrapping_add(60), &mut got), Some(()));
 
-    let v = the_one(&checker, &CPU_ACCESS_DEVICE_OWNED);
+    let v = single_violation(&checker, &CPU_ACCESS_DEVICE_OWNED);
     assert_eq!(v.detail_u64("cpu_addr"), Some(buf as u64 + 60));
     assert_eq!(v.detail("dir"), Some(&Value::Dir(Direction::Bidirectional)));
     checker.take_violations();
@@ -1088,7 +1073,7 @@ fn bounce_overrun_case(checker: &Checker, dev: &Device, guard_offset: u64) {
     let line = line!() + 1;
     dma_unmap_single(dev, dma, 100, Direction::FromDevice);
 
-    let v = the_one(checker, &BOUNCE_OVERRUN);
+    let v = single_violation(checker, &BOUNCE_OVERRUN);
     assert_eq!(v.call, "dma_unmap_single");
     assert_eq!(v.detail_u64("dma_addr"), Some(dma));
     assert_eq!(v.detail_u64("size"), Some(100));
@@ -1154,7 +1139,7 @@ fn coherent_overrun_case(via: Via, past_end: usize) {
     let line = line!() + 1;
     dma_free_coherent(&dev, 100, cpu, handle);
 
-    let v = the_one(&checker, &COHERENT_OVERRUN);
+    let v = single_violation(&checker, &COHERENT_OVERRUN);
     assert_eq!(v.call, "dma_free_coherent");
     assert_eq!(v.detail_u64("dma_addr"), Some(handle));
     assert_eq!(v.detail_u64("size"), Some(100));
@@ -1285,7 +1270,10 @@ fn every_refused_access_returns_its_fault_and_touches_nothing(via: Via) {
     for (addr, len, fault, rule) in cases {
         checker.take_violations();
         assert_eq!(dev.dma_write(addr, &vec![0xee; len]), Err(fault));
-        assert_eq!(the_one(&checker, rule).detail_u64("dma_addr"), Some(addr));
+        assert_eq!(
+            single_violation(&checker, rule).detail_u64("dma_addr"),
+            Some(addr)
+        );
         assert_eq!(fault.errno(), -EFAULT);
     }
     // Reads: a FROM_DEVICE mapping is write-only for the device.
@@ -1336,7 +1324,7 @@ fn access_by_a_released_device_is_refused(via: Via) {
 
     assert_eq!(r, Err(DmaFault::Released));
     assert_eq!(DmaFault::Released.errno(), -EFAULT);
-    let v = the_one(&checker, &DEVICE_RELEASED);
+    let v = single_violation(&checker, &DEVICE_RELEASED);
     assert_eq!(v.call, "device write");
     assert_site(&v.site, FILE, line);
     let mut got = [9u8; 8];

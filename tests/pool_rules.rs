@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_site, rule_ids, single_violation};
+use common::{assert_site, checker, device, quiet, rule_ids, single_violation};
 use dmacheck::rules::{
     POOL_BAD_PARAMETERS, POOL_DESTROY_BUSY, POOL_DOUBLE_FREE, POOL_FREE_FOREIGN,
     POOL_FREE_MISMATCH, POOL_IN_ATOMIC, POOL_USE_AFTER_DESTROY, POOL_WRITE_AFTER_FREE,
@@ -15,20 +15,7 @@ use dmacheck::*;
 const FILE: &str = "pool_rules.rs";
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (copied from tests/common so this file stands alone)
-
-/// A checker that neither reads `DMACHECK` nor prints.
-fn checker() -> Checker {
-    quiet().build()
-}
-
-fn quiet() -> CheckerBuilder {
-    Checker::builder().env(false).print(false)
-}
-
-fn device(checker: &Checker, name: &str) -> Device {
-    checker.device(name).driver("pooldrv").build()
-}
+// Helpers of this file (the shared ones are in tests/common)
 
 /// One device of each backend: direct, behind the IOMMU, behind bounce buffering.
 fn devices_of_every_backend(checker: &Checker, name: &str) -> Vec<(&'static str, Device)> {

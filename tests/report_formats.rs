@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::quiet;
 use dmacheck::report::{Destination, Format, Report, ReportError, ReportViolation, SCHEMA, Target};
 use dmacheck::rules::{LEAK, UNMAP_SIZE_MISMATCH, UNMAP_UNCHECKED};
 use dmacheck::*;
 
-fn quiet() -> CheckerBuilder {
-    Checker::builder().env(false).print(false)
-}
+mod common;
 
 /// Map `n` receive buffers of `size` bytes at one site and never unmap them.
 fn leak_rx_buffers(checker: &Checker, dev: &Device, n: usize, size: usize) {
@@ -52,10 +51,7 @@ fn eventful(builder: CheckerBuilder) -> (Checker, Device) {
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report_formats-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir(&format!("report_formats-{name}"))
 }
 
 #[test]

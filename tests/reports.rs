@@ -1,12 +1,11 @@
 //! How violations are reported: the text format, sites and stacks, tracing events, JSON,
 //! counters, and configuration from the builder and `DMACHECK` syntax.
 
+use common::quiet;
 use dmacheck::rules::{LEAK, UNMAP_SIZE_MISMATCH, UNMAP_UNCHECKED};
 use dmacheck::*;
 
-fn quiet() -> CheckerBuilder {
-    Checker::builder().env(false).print(false)
-}
+mod common;
 
 /// Map 256 bytes, check the mapping, and unmap with a wrong size; returns the line of the unmap.
 fn unmap_with_wrong_size(checker: &Checker, dev: &Device) -> u32 {

@@ -7,7 +7,9 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use common::{assert_mapped_at, assert_site, checker, live, rule_ids, single_violation};
+use common::{
+    assert_mapped_at, assert_silent, assert_site, checker, live, rule_ids, single_violation,
+};
 use dmacheck::rules::{
     DIRECTION_NONE, DOUBLE_UNMAP, LEAK, MAP_ABOVE_MASK, MAP_INVALID_MEMORY, SG_DMA_BEYOND_COUNT,
     SG_INVALID_LIST, SG_MAP_MAPPED, SG_SEGMENT_CROSSES_BOUNDARY, SG_SEGMENT_TOO_LONG,
@@ -108,12 +110,6 @@ fn phys(checker: &Checker, cpu: *const u8, len: usize) -> PhysAddr {
         .memory()
         .phys_of(cpu, len as u64)
         .expect("DMA-able memory")
-}
-
-/// Assert that no violation was reported so far, listing them otherwise.
-#[track_caller]
-fn assert_silent(checker: &Checker) {
-    assert!(checker.violations().is_empty(), "{:?}", rule_ids(checker));
 }
 
 // ---------------------------------------------------------------------------------------------
