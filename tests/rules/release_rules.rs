@@ -1,7 +1,7 @@
 //! The rules of `src/rules/release.rs`: an unmap or free must end a live mapping of its own
 //! device, with the parameters it was made with, by the call of its own family.
 
-mod common;
+use crate::common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

@@ -3,10 +3,10 @@
 //! setting, docs.rs metadata that documents the adapters, and text about the crate rather than
 //! about the project's planning. (Its Rust examples run as doctests; see `src/lib.rs`.)
 
-const README: &str = include_str!("../README.md");
-const CARGO_TOML: &str = include_str!("../Cargo.toml");
-const FUZZ_CARGO_TOML: &str = include_str!("../fuzz/Cargo.toml");
-const ADAPTERS: &str = include_str!("../src/adapters/mod.rs");
+const README: &str = include_str!("../../README.md");
+const CARGO_TOML: &str = include_str!("../../Cargo.toml");
+const FUZZ_CARGO_TOML: &str = include_str!("../../fuzz/Cargo.toml");
+const ADAPTERS: &str = include_str!("../../src/adapters/mod.rs");
 
 /// The lines of the README's fenced blocks in `language`.
 fn blocks(language: &str) -> Vec<&'static str> {

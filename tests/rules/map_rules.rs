@@ -1,7 +1,7 @@
 //! The rules of `src/rules/map.rs`: the arguments of map and sync calls (direction, size,
 //! range, memory, reachability by the device).
 
-mod common;
+use crate::common;
 
 use common::{
     Via, assert_site, checker, device, device_via_with, live, quiet, rule_ids, single_violation,

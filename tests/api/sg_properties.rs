@@ -3,7 +3,7 @@
 //! the device's maximum segment size and segment boundary (or the checker says they do not);
 //! there are never more of them than entries; and unmapping with `nents` leaves nothing behind.
 
-mod common;
+use crate::common;
 
 use common::quiet;
 use dmacheck::rules::{SG_SEGMENT_CROSSES_BOUNDARY, SG_SEGMENT_TOO_LONG};

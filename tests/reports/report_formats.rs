@@ -1,6 +1,6 @@
 //! Reports as documents: the JSON schema and its round trip, leak summaries grouped by site,
 //! SARIF 2.1.0, JUnit XML, merging of sharded reports, destinations, and snapshots of the text
-//! format (after changing the text format: `DMACHECK_BLESS=1 cargo test --test report_formats`).
+//! format (after changing the text format: `DMACHECK_BLESS=1 cargo test --test reports report_formats`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use dmacheck::report::{Destination, Format, Report, ReportError, ReportViolation
 use dmacheck::rules::{LEAK, UNMAP_SIZE_MISMATCH, UNMAP_UNCHECKED};
 use dmacheck::*;
 
-mod common;
+use crate::common;
 
 /// Map `n` receive buffers of `size` bytes at one site and never unmap them.
 fn leak_rx_buffers(checker: &Checker, dev: &Device, n: usize, size: usize) {
@@ -77,12 +77,7 @@ fn json_has_the_schemas_fields() {
 
     let source = &json["sources"][0];
     assert_eq!(source["pid"], std::process::id());
-    assert!(
-        source["program"]
-            .as_str()
-            .unwrap()
-            .contains("report_formats")
-    );
+    assert!(source["program"].as_str().unwrap().contains("reports"));
     let levels = source["config"]["levels"].as_object().unwrap();
     let ids: Vec<&str> = rules::all().iter().map(|r| r.id).collect();
     assert_eq!(levels.len(), ids.len());
@@ -112,7 +107,7 @@ fn json_has_the_schemas_fields() {
     let violation = &json["violations"][0];
     assert_eq!(violation["rule"], "unmap-size-mismatch");
     assert_eq!(violation["device"], "eth0");
-    assert_eq!(violation["site"]["file"], "tests/report_formats.rs");
+    assert_eq!(violation["site"]["file"], "tests/reports/report_formats.rs");
     assert!(violation["mapped_at"]["line"].as_u64().unwrap() > 0);
     assert_eq!(json["violations"][1]["rule"], "leak");
 
@@ -316,7 +311,7 @@ fn sarif_has_the_2_1_0_shape_with_rules_from_the_declarations() {
         let physical = &r["locations"][0]["physicalLocation"];
         assert_eq!(
             physical["artifactLocation"]["uri"],
-            "tests/report_formats.rs"
+            "tests/reports/report_formats.rs"
         );
         assert!(physical["region"]["startLine"].as_u64().unwrap() >= 1);
     }
@@ -534,7 +529,10 @@ fn a_site_inside_dmacheck_shows_the_first_user_frame() {
     drop(nic);
     let report = checker.report();
     let site = &report.violations[0].site;
-    assert!(site.file.ends_with("tests/report_formats.rs"), "{site}");
+    assert!(
+        site.file.ends_with("tests/reports/report_formats.rs"),
+        "{site}"
+    );
     assert_eq!(site.line, line);
     let first = site.first_user_frame.expect("a user frame");
     assert!(

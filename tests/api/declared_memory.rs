@@ -3,7 +3,7 @@
 //! from the region (with or without fallback, for children or not), occupied parts avoided, and
 //! a release while allocations from the region are live reported.
 
-mod common;
+use crate::common;
 
 use common::{assert_site, checker, device, rule_ids, single_violation};
 use dmacheck::rules::{DECLARED_MEMORY_BAD_PARAMETERS, DECLARED_MEMORY_BUSY};

@@ -1,7 +1,7 @@
 //! The checker's own assertions and its debug form: what a test ends with must fail when it
 //! should, and say why.
 
-mod common;
+use crate::common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

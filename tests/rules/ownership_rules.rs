@@ -5,7 +5,7 @@
 //! `scenario` function below is a test module with one test per backend
 //! (`scenario::direct`, `scenario::iommu`, `scenario::bounce`).
 
-mod common;
+use crate::common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;

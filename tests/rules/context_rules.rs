@@ -1,6 +1,6 @@
 //! The rules of `src/rules/context.rs`: nothing that may sleep where sleeping is forbidden.
 
-mod common;
+use crate::common;
 
 use common::{checker, device, rule_ids, single_violation};
 use dmacheck::rules::SLEEPING_ALLOC_IN_ATOMIC;

@@ -3,7 +3,7 @@
 //! merge into one DMA segment, within the device's maximum segment size and segment boundary.
 //! What a device sees is checked through the backend's own translation, byte by byte.
 
-mod common;
+use crate::common;
 
 use common::{checker, live, rule_ids};
 use dmacheck::*;

@@ -1,7 +1,7 @@
 //! The rules of `src/rules/lifetime.rs`: every mapping ends before its device goes away, no
 //! DMA call names a released device, and only live allocations are freed.
 
-mod common;
+use crate::common;
 
 use common::{
     assert_mapped_at, assert_site, checker, device, live, rule_ids, single_violation, violations_of,

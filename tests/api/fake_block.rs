@@ -8,7 +8,7 @@
 //! WRITE reads it (`TO_DEVICE`). A correct driver runs silent with the data round-tripping
 //! through the disk; each buggy variant is reported by the rule that names its mistake.
 
-mod common;
+use crate::common;
 
 use common::{Via, assert_mapped_at, assert_site, device_via, quiet, rule_ids};
 use dmacheck::rules::{

@@ -1,6 +1,6 @@
 //! Memory-origin rules: stack, read-only and vmalloc memory is not DMA-able.
 
-mod common;
+use crate::common;
 
 use common::{assert_site, checker, device, live, rule_ids, single_violation};
 use dmacheck::rules::{

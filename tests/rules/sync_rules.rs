@@ -1,7 +1,7 @@
 //! The rules of `src/rules/sync.rs`: a `dma_sync_*` call must name a live mapping of its
 //! device, stay inside it, and move data the way the mapping allows.
 
-mod common;
+use crate::common;
 
 use common::{
     ListsSharingBytes, Via, assert_mapped_at, assert_site, checker, device, device_via, live,

@@ -4,7 +4,7 @@
 //! failure path the review of the original patch found broken: a failure inside an allocation
 //! must leave the area's bitmap as it was.
 
-mod common;
+use crate::common;
 
 use common::{assert_site, checker, device, quiet, rule_ids, single_violation};
 use dmacheck::rules::{

@@ -3,7 +3,7 @@
 //! (`mmap-out-of-bounds`), and a buffer freed while user space still maps it reported
 //! (`free-while-mmapped`).
 
-mod common;
+use crate::common;
 
 use common::{assert_site, checker, device, rule_ids, single_violation};
 use dmacheck::rules::{FREE_WHILE_MMAPPED, MMAP_OUT_OF_BOUNDS};

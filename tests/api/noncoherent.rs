@@ -3,7 +3,7 @@
 //! missing `dma_cache_sync` shows as stale bytes and the ownership rules report it; partial syncs
 //! must observe the cache alignment (`sync-unaligned`, for `dma_sync_single_range_*` too).
 
-mod common;
+use crate::common;
 
 use common::{assert_site, checker, rule_ids, single_violation};
 use dmacheck::rules::{

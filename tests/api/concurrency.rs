@@ -6,7 +6,7 @@ use std::thread;
 use common::checker;
 use dmacheck::*;
 
-mod common;
+use crate::common;
 
 const THREADS: usize = 8;
 const ROUNDS: usize = 400;

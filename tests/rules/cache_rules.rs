@@ -1,7 +1,7 @@
 //! Cache-line overlap, partial syncs aligned to cache lines, and attrs that must match
 //! between map and unmap.
 
-mod common;
+use crate::common;
 
 use std::ops::Range;
 

@@ -7,7 +7,12 @@ use std::process::{Command, Output};
 use dmacheck::report::{Format, Report};
 use dmacheck::*;
 
+#[macro_use]
+#[path = "../common/mod.rs"]
 mod common;
+// `dmacheck trace`, from files and live.
+mod trace_cli;
+mod trace_live;
 
 fn scratch_dir(name: &str) -> PathBuf {
     common::scratch_dir(&format!("cli-{name}"))
@@ -379,7 +384,7 @@ fn test_binaries_sharing_a_directory_each_write_their_own_report() {
             (2, 256, 2)
         );
         assert_eq!(r.leaks.sites[0].devices, ["child0"]);
-        assert!(r.leaks.sites[0].site.file.ends_with("tests/cli.rs"));
+        assert!(r.leaks.sites[0].site.file.ends_with("tests/cli/main.rs"));
     }
     let out = dmacheck(&["report", "check", s(&dir)]);
     assert_eq!(out.status.code(), Some(1));

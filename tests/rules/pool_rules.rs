@@ -2,7 +2,7 @@
 //! out blocks of their size, alignment and boundary, take back only their own blocks, poison free
 //! blocks like the kernel's pool debugging, and refuse to be used after they are destroyed.
 
-mod common;
+use crate::common;
 
 use common::{assert_site, checker, device, quiet, rule_ids, single_violation};
 use dmacheck::rules::{

@@ -3,7 +3,7 @@
 //! passed to the map, with segments the device can take. Every test runs on both backends (the
 //! direct one and the IOMMU), since they lay out and merge segments differently.
 
-mod common;
+use crate::common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 

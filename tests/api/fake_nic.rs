@@ -7,7 +7,7 @@
 //! silent and delivers the right bytes; each buggy variant is reported by the rule that names
 //! its mistake, and with bounce buffering its consequence (stale or lost bytes) is real.
 
-mod common;
+use crate::common;
 
 use std::ptr;
 

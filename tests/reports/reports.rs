@@ -5,7 +5,7 @@ use common::quiet;
 use dmacheck::rules::{LEAK, UNMAP_SIZE_MISMATCH, UNMAP_UNCHECKED};
 use dmacheck::*;
 
-mod common;
+use crate::common;
 
 /// Map 256 bytes, check the mapping, and unmap with a wrong size; returns the line of the unmap.
 fn unmap_with_wrong_size(checker: &Checker, dev: &Device) -> u32 {
@@ -41,12 +41,12 @@ fn text_report_has_a_summary_line_with_fields_then_both_sites() {
         "{summary}"
     );
     let at = lines.next().unwrap();
-    assert_eq!(at.trim(), format!("at tests/reports.rs:{line}:5"));
+    assert_eq!(at.trim(), format!("at tests/reports/reports.rs:{line}:5"));
     let mapped = lines.next().unwrap();
     assert!(
         mapped
             .trim()
-            .starts_with("mapped by dma_map_single at tests/reports.rs:"),
+            .starts_with("mapped by dma_map_single at tests/reports/reports.rs:"),
         "{mapped}"
     );
 }
@@ -239,7 +239,7 @@ fn assert_clean_lists_violations_and_leaks() {
     assert!(msg.contains("sync-direction-mismatch"), "{msg}");
     assert!(msg.contains("1 DMA entries still live"), "{msg}");
     assert!(
-        msg.contains("mapped by dma_map_single at tests/reports.rs:"),
+        msg.contains("mapped by dma_map_single at tests/reports/reports.rs:"),
         "{msg}"
     );
     dma_unmap_single(&dev, dma, 64, Direction::FromDevice);
