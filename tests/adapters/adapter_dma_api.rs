@@ -115,13 +115,15 @@ fn reports_name_the_drivers_call_without_stacks() {
     assert_eq!(leak.rule.id, rules::LEAK.id);
     let mapped_at = dmacheck::report::ReportSite::from(leak.mapped_at.as_ref().unwrap());
     assert!(
-        mapped_at.file.ends_with("tests/adapter_dma_api.rs"),
+        mapped_at
+            .file
+            .ends_with("tests/adapters/adapter_dma_api.rs"),
         "{mapped_at}"
     );
     assert_eq!(mapped_at.line, line);
     let text = leak.to_string();
     assert!(
-        text.contains(&format!("tests/adapter_dma_api.rs:{line}")),
+        text.contains(&format!("tests/adapters/adapter_dma_api.rs:{line}")),
         "{text}"
     );
 }
