@@ -27,6 +27,9 @@ use crate::sync::{Arc, AtomicU32, AtomicU64, OnceLock, Ordering, RwLock};
 use crate::tracker::{Entry, Lookup, Owner, Ranges, Tracker};
 use crate::{Config, DMA_CACHE_ALIGNMENT, DmaAddr, MapKind, PhysAddr};
 
+mod exit;
+pub mod trap;
+
 type BackendFactory = Box<dyn FnOnce(Arc<PhysMemory>) -> Box<dyn Backend>>;
 type Setting = Box<dyn FnOnce(&mut Config)>;
 /// The call of a device release by its last handle's drop.
@@ -81,11 +84,11 @@ pub(crate) struct CheckerInner {
     /// leaks, for reading while a leak report looks at both.
     pub(crate) release_gate: RwLock<()>,
     /// Live `dma_alloc_noncoherent` buffers.
-    pub(crate) noncoherent: crate::noncoherent::NoncoherentBuffers,
+    pub(crate) noncoherent: crate::state::noncoherent::NoncoherentBuffers,
     /// CMA areas, the first being the default.
-    pub(crate) cma_areas: crate::sync::Mutex<Vec<crate::cma::CmaArea>>,
+    pub(crate) cma_areas: crate::sync::Mutex<Vec<crate::state::cma::CmaArea>>,
     /// User mappings of coherent buffers.
-    pub(crate) user_maps: crate::mmap::UserMaps,
+    pub(crate) user_maps: crate::state::mmap::UserMaps,
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -100,12 +103,12 @@ pub(crate) struct CheckerInner {
 
 impl Drop for CheckerInner {
     fn drop(&mut self) {
-        crate::trap::forget(self);
+        trap::forget(self);
         if self.config.exit_code.is_some() {
-            crate::report::count_dropped_findings(self);
+            exit::count_dropped_findings(self);
         }
         if self.report_on_drop {
-            crate::report::write_drop_report(self);
+            exit::write_drop_report(self);
         }
     }
 }
@@ -130,7 +133,7 @@ static GLOBAL: LazyLock<Checker> = LazyLock::new(|| {
     builder.global = true;
     let checker = builder.build();
     // The process-wide checker reports at exit (`DMACHECK_REPORT`), with no code change.
-    crate::report::register_exit_report();
+    exit::register_exit_report();
     checker
 });
 
@@ -382,7 +385,8 @@ impl Checker {
             self.0
                 .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
         }
-        let cma = crate::cma::leaks(self, id);
+        let areas = self.0.cma_areas.lock().clone();
+        let cma = crate::state::cma::leaks(&areas, id);
         if !cma.is_empty() {
             let ev = Event::new(Op::Release, call, crate::MapKind::Coherent, id, site);
             self.0.finish(&ev, cma.into_iter().collect());
@@ -504,7 +508,7 @@ impl CheckerInner {
         }
         entry.digest = self.device_part_digest(&entry);
         let overlaps = self.tracker.insert(&entry);
-        crate::trap::hand_over(self, &entry);
+        trap::hand_over(self, &entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
         rules::cache::check_overlap(ev, &overlaps, line, out);
     }
@@ -579,14 +583,14 @@ impl CheckerInner {
         if rules::release::check_mapping_error_release(ev, out) {
             return None;
         }
-        crate::trap::report_pending(self);
+        trap::report_pending(self);
         let rank = |e: &Entry| rules::release::match_rank(ev, e);
         let other = match self
             .tracker
             .remove(ev.device, ev.dma_addr, rank, &ev.site, ev.call)
         {
             Lookup::Found(entry) => {
-                crate::trap::lift(self, &entry);
+                trap::lift(self, &entry);
                 rules::release::check_release(ev, &entry, out);
                 rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
@@ -604,12 +608,12 @@ impl CheckerInner {
         if !rules::map::check_direction(ev, out) {
             return None;
         }
-        crate::trap::report_pending(self);
+        trap::report_pending(self);
         let rank = |e: &Entry| rules::sync::match_rank(ev, e);
         let found = self
             .tracker
             .update_containing(ev.device, ev.dma_addr, rank, |e| {
-                crate::trap::lift(self, e);
+                trap::lift(self, e);
                 rules::sync::check_sync(ev, e, out);
                 rules::ownership::check_handback(e, self.device_part_digest(e), out);
                 e.cpu_wrote = false;
@@ -632,7 +636,7 @@ impl CheckerInner {
                     Owner::Device
                 };
                 e.digest = self.device_part_digest(e);
-                crate::trap::hand_over(self, e);
+                trap::hand_over(self, e);
                 // The part of the requested range that lies inside the mapping.
                 let entry_end = e.dma_addr.saturating_add(e.size);
                 let start = ev.dma_addr.saturating_add(ev.offset).min(entry_end);
@@ -897,12 +901,12 @@ impl CheckerBuilder {
 
     /// Set one rule's level.
     pub fn level(self, rule: &'static Rule, level: Level) -> Self {
-        self.set(move |c| c.levels[rule.index()] = level)
+        self.set(move |c| c.levels.set(rule, level))
     }
 
     /// Set every rule's level.
     pub fn all_levels(self, level: Level) -> Self {
-        self.set(move |c| c.levels.iter_mut().for_each(|l| *l = level))
+        self.set(move |c| c.levels.set_all(level))
     }
 
     /// Apply directives in `DMACHECK` syntax (see [`crate::config`]).
@@ -1023,7 +1027,7 @@ impl CheckerBuilder {
             set(&mut config);
         }
         if let Some(code) = config.exit_code {
-            crate::report::exit_with_status_on_findings(code);
+            exit::exit_with_status_on_findings(code);
         }
         let memory = Arc::new(PhysMemory::new(config.memory));
         let bounce = OnceLock::new();
@@ -1064,7 +1068,7 @@ impl CheckerBuilder {
             report_on_drop: !self.global && self.report_on_drop.unwrap_or(self.read_env),
             panic_at_deny: self.panic_at_deny,
         }));
-        crate::trap::register(&checker);
+        trap::register(&checker);
         checker
     }
 }

@@ -17,75 +17,20 @@
 //! checker.assert_clean();
 //! ```
 
-use std::collections::HashMap;
-
 use crate::backend::Page;
 use crate::backend::ranges::FreeRanges;
 use crate::checker::Checker;
 use crate::device::Device;
-use crate::event::{DeviceId, Event, Op};
+use crate::event::{Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
-use crate::rules::{Finding, Findings};
-use crate::site::Site;
+use crate::rules::Findings;
+use crate::state::cma::{AreaInner, AreaState, CmaArea};
 use crate::sync::{Arc, Mutex};
 use crate::types::{Gfp, MapKind, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 /// The default largest alignment order honored (the kernel's `CONFIG_CMA_ALIGNMENT`, 8: 1 MiB).
 pub const CMA_ALIGNMENT: u32 = 8;
-
-/// A contiguous memory area. Cheap to clone; clones are the same area.
-#[derive(Clone)]
-pub struct CmaArea(Arc<AreaInner>);
-
-struct AreaInner {
-    /// The area's first page frame number (physical address >> `PAGE_SHIFT`).
-    base_pfn: u64,
-    count: u64,
-    max_order: u32,
-    state: Mutex<AreaState>,
-}
-
-#[derive(Default)]
-struct AreaState {
-    /// The bitmap, as the free runs of page frame numbers of the area (absolute, so alignment
-    /// is of the page frame number itself).
-    free: FreeRanges,
-    /// Live allocations: first page frame number -> (pages, device, where allocated).
-    live: HashMap<u64, (u64, DeviceId, Site)>,
-    /// Released allocations: first page frame number -> where released.
-    released: HashMap<u64, Site>,
-}
-
-impl CmaArea {
-    /// The first page frame number and the number of pages.
-    pub fn range(&self) -> (u64, u64) {
-        (self.0.base_pfn, self.0.count)
-    }
-
-    /// Pages free in the area's bitmap (leaked pages stay taken).
-    pub fn free_pages(&self) -> u64 {
-        self.0.state.lock().free.free_units()
-    }
-
-    /// The live allocations of `device`: (page frame number, pages, where allocated).
-    pub(crate) fn live_of(&self, device: DeviceId) -> Vec<(u64, u64, Site)> {
-        let state = self.0.state.lock();
-        let mut live: Vec<_> = state
-            .live
-            .iter()
-            .filter(|(_, (_, d, _))| *d == device)
-            .map(|(&pfn, (n, _, site))| (pfn, *n, *site))
-            .collect();
-        live.sort_by_key(|&(pfn, _, _)| pfn);
-        live
-    }
-
-    /// Forget the live allocations of `device` (its release reported them).
-    pub(crate) fn forget(&self, device: DeviceId) {
-        self.0.state.lock().live.retain(|_, (_, d, _)| *d != device);
-    }
-}
 
 impl Checker {
     /// Set aside `pages` contiguous pages as a CMA area, with the default alignment limit. The
@@ -213,17 +158,4 @@ pub fn dma_release_from_contiguous(dev: &Device, pages: Page, count: usize) -> b
     drop(state);
     c.finish(&ev, out);
     true
-}
-
-/// The leaks of CMA pages at `device`'s release: one finding per allocation still live.
-pub(crate) fn leaks(checker: &Checker, device: DeviceId) -> Vec<Finding> {
-    let areas = checker.inner().cma_areas.lock().clone();
-    let mut found = Vec::new();
-    for area in areas {
-        for (pfn, pages, site) in area.live_of(device) {
-            found.push(rules::lifetime::cma_leak(pfn, pages, &site));
-        }
-        area.forget(device);
-    }
-    found
 }

@@ -65,11 +65,44 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The level of every rule, read and set by rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Levels(Box<[Level]>);
+
+impl Levels {
+    /// The level of `rule`.
+    pub fn get(&self, rule: &'static Rule) -> Level {
+        self.0[rule.index()]
+    }
+
+    /// Set the level of `rule`.
+    pub fn set(&mut self, rule: &'static Rule, level: Level) {
+        self.0[rule.index()] = level;
+    }
+
+    /// Set every rule's level.
+    pub fn set_all(&mut self, level: Level) {
+        self.0.iter_mut().for_each(|l| *l = level);
+    }
+
+    /// Every rule with its level, in the order of [`rules::all`].
+    pub fn iter(&self) -> impl Iterator<Item = (&'static Rule, Level)> + '_ {
+        rules::all().iter().copied().zip(self.0.iter().copied())
+    }
+}
+
+impl Default for Levels {
+    /// Every rule at its default level.
+    fn default() -> Self {
+        Levels(rules::all().iter().map(|r| r.default_level).collect())
+    }
+}
+
 /// A checker's settings, resolved.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The level of each rule, indexed like [`rules::all`].
-    pub levels: Box<[Level]>,
+    /// The level of each rule.
+    pub levels: Levels,
     /// Frames of stack captured per call (0: file and line only).
     pub stack_depth: usize,
     /// Unwind every call's stack even where frame pointers are missing (see [`crate::Site`]).
@@ -105,7 +138,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            levels: rules::all().iter().map(|r| r.default_level).collect(),
+            levels: Levels::default(),
             stack_depth: 0,
             exact_stacks: false,
             print: true,
@@ -126,7 +159,7 @@ impl Default for Config {
 impl Config {
     /// The level of `rule`.
     pub fn level(&self, rule: &'static Rule) -> Level {
-        self.levels[rule.index()]
+        self.levels.get(rule)
     }
 
     /// Apply the directives of a `DMACHECK` value; returns the ones that were not understood,
@@ -179,14 +212,14 @@ impl Config {
             ("bounce", v) => self.force_bounce = number(v).ok_or("bounce takes 0 or 1")? != 0,
             (level, None) => {
                 let level = Level::parse(level).ok_or("unknown directive")?;
-                self.levels.iter_mut().for_each(|l| *l = level);
+                self.levels.set_all(level);
             }
             (target, Some(level)) => {
                 let level = Level::parse(level).ok_or("level must be allow, warn or deny")?;
                 let mut matched = false;
-                for (i, r) in rules::all().iter().enumerate() {
+                for r in rules::all() {
                     if r.id == target || r.family == target {
-                        self.levels[i] = level;
+                        self.levels.set(r, level);
                         matched = true;
                     }
                 }

@@ -320,6 +320,66 @@ impl CallContext {
     }
 }
 
+// ---- the device side (trap mode) ----
+
+// How deep the current thread is inside `device_side` guards.
+crate::sync::thread_local_const! {
+    static DEVICE_DEPTH: Cell<u32> = Cell::new(0);
+}
+
+/// What trap mode does when a thread leaves the device side: protect again the pages its
+/// accesses opened. Set when trap mode installs its handlers; before that no page is protected.
+static ON_LEAVING_DEVICE_SIDE: crate::sync::process::OnceLock<fn()> =
+    crate::sync::process::OnceLock::new();
+
+/// The guard of [`device_side`].
+pub(crate) struct DeviceSide(PhantomData<*const ()>);
+
+/// Mark the current thread as the device (or a checked accessor) until the guard drops: in trap
+/// mode, its accesses to protected pages open them unrecorded. A thread-local count: cheap in
+/// any mode. Here, below the backends, because bounce copies run under it.
+#[inline]
+pub(crate) fn device_side() -> DeviceSide {
+    DEVICE_DEPTH.with(|d| d.set(d.get() + 1));
+    DeviceSide(PhantomData)
+}
+
+/// Whether the current thread is inside a [`device_side`] guard (read by trap mode's handler:
+/// a const-initialized thread-local without destructor).
+// Read by trap mode, which only builds where it runs.
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64", not(miri), not(loom))),
+    allow(dead_code)
+)]
+#[inline]
+pub(crate) fn on_device_side() -> bool {
+    DEVICE_DEPTH.with(Cell::get) > 0
+}
+
+/// Trap mode's action when a thread leaves the device side (set once).
+// Read by trap mode, which only builds where it runs.
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64", not(miri), not(loom))),
+    allow(dead_code)
+)]
+pub(crate) fn on_leaving_device_side(action: fn()) {
+    let _ = ON_LEAVING_DEVICE_SIDE.set(action);
+}
+
+impl Drop for DeviceSide {
+    fn drop(&mut self) {
+        let depth = DEVICE_DEPTH.with(|d| {
+            d.set(d.get() - 1);
+            d.get()
+        });
+        if depth == 0 {
+            if let Some(action) = ON_LEAVING_DEVICE_SIDE.get() {
+                action();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

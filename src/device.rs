@@ -32,9 +32,9 @@ pub(crate) struct DeviceInner {
     /// The device this one sits behind (a bridge), if any.
     parent: Option<Device>,
     /// Declared coherent memory.
-    pub(crate) declared: crate::declared::DeviceRegions,
+    pub(crate) declared: crate::state::declared::DeviceRegions,
     /// The device's own CMA area, if it has one.
-    cma: Option<crate::cma::CmaArea>,
+    cma: Option<crate::state::cma::CmaArea>,
     /// Whether its checker checks at all, copied here so that the switched-off path reads one
     /// field of the device instead of following the checker's pointer.
     checking: bool,
@@ -74,7 +74,7 @@ impl Device {
     }
 
     /// The device's own CMA area, if it was given one.
-    pub fn cma_area(&self) -> Option<crate::cma::CmaArea> {
+    pub fn cma_area(&self) -> Option<crate::state::cma::CmaArea> {
         self.0.cma.clone()
     }
 
@@ -208,7 +208,7 @@ pub struct DeviceBuilder {
     segment_boundary_mask: u64,
     backend: Option<Arc<dyn Backend>>,
     parent: Option<Device>,
-    cma: Option<crate::cma::CmaArea>,
+    cma: Option<crate::state::cma::CmaArea>,
 }
 
 impl DeviceBuilder {
@@ -242,7 +242,7 @@ impl DeviceBuilder {
     }
 
     /// Give the device its own CMA area (by default it uses the checker's first one).
-    pub fn cma(mut self, area: &crate::cma::CmaArea) -> Self {
+    pub fn cma(mut self, area: &crate::state::cma::CmaArea) -> Self {
         self.cma = Some(area.clone());
         self
     }

@@ -199,7 +199,7 @@ impl Device {
     /// Carry out a read [`Device::check_dma_access`] allowed.
     pub(crate) fn carry_out_dma_read(&self, addr: DmaAddr, buf: &mut [u8]) -> Result<(), DmaFault> {
         let memory = self.checker().memory();
-        let _device = crate::trap::device_side();
+        let _device = crate::context::device_side();
         walk(self, addr, buf.len(), |phys, at, n| {
             memory.read(phys, &mut buf[at..at + n]);
         })
@@ -208,7 +208,7 @@ impl Device {
     /// Carry out a write [`Device::check_dma_access`] allowed.
     pub(crate) fn carry_out_dma_write(&self, addr: DmaAddr, data: &[u8]) -> Result<(), DmaFault> {
         let c = self.checker().inner();
-        let _device = crate::trap::device_side();
+        let _device = crate::context::device_side();
         if !c.config.enabled {
             return walk(self, addr, data.len(), |phys, at, n| {
                 c.memory.write(phys, &data[at..at + n]);
@@ -306,7 +306,7 @@ impl Checker {
     #[track_caller]
     pub fn cpu_read(&self, src: *const u8, buf: &mut [u8]) -> Option<()> {
         let phys = self.memory().phys_of(src, buf.len() as u64).ok()?;
-        let _checked = crate::trap::device_side();
+        let _checked = crate::context::device_side();
         if !self.config().enabled {
             return self.memory().read(phys, buf);
         }
@@ -320,7 +320,7 @@ impl Checker {
     #[track_caller]
     pub fn cpu_write(&self, dst: *mut u8, data: &[u8]) -> Option<()> {
         let phys = self.memory().phys_of(dst, data.len() as u64).ok()?;
-        let _checked = crate::trap::device_side();
+        let _checked = crate::context::device_side();
         if !self.config().enabled {
             return self.memory().write(phys, data);
         }

@@ -48,7 +48,9 @@
 #[cfg(any(feature = "virtio", feature = "dma-api"))]
 pub mod adapters;
 mod api;
-mod backend;
+pub mod backend;
+// The C ABI's functions, for C programs (`include/`); Rust code uses the Rust API.
+#[doc(hidden)]
 pub mod capi;
 mod checker;
 mod cma;
@@ -68,19 +70,19 @@ pub mod report;
 pub mod rules;
 mod sg;
 mod site;
+mod state;
 mod sync;
 pub mod trace;
 mod tracker;
-pub mod trap;
 mod types;
 
 pub use api::*;
 pub use backend::{
-    Alias, Backend, BounceBackend, DirectBackend, FreeError, GUARD_BYTE, GUARD_BYTES, IommuBackend,
-    MapError, MemoryConfig, Overrun, Page, PhysMemory,
+    Backend, BounceBackend, DirectBackend, FreeError, IommuBackend, MapError, MemoryConfig,
+    Overrun, Page,
 };
-pub use checker::{Checker, CheckerBuilder};
-pub use cma::{CMA_ALIGNMENT, CmaArea, dma_alloc_from_contiguous, dma_release_from_contiguous};
+pub use checker::{Checker, CheckerBuilder, trap};
+pub use cma::{CMA_ALIGNMENT, dma_alloc_from_contiguous, dma_release_from_contiguous};
 pub use config::{Config, ConfigError};
 pub use context::{
     CallContext, IrqSaveGuard, SpinLock, SpinLockGuard, in_atomic, in_hardirq, in_interrupt,
@@ -89,15 +91,14 @@ pub use context::{
     run_in_softirq,
 };
 pub use declared::{
-    DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN, DMA_MEMORY_IO, DMA_MEMORY_MAP, EBUSY,
-    EINVAL, dma_declare_coherent_memory, dma_mark_declared_memory_occupied,
-    dma_release_declared_memory,
+    DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN, DMA_MEMORY_IO, DMA_MEMORY_MAP,
+    dma_declare_coherent_memory, dma_mark_declared_memory_occupied, dma_release_declared_memory,
 };
 pub use device::{Device, DeviceBuilder, DeviceParams};
 pub use device_model::DmaFault;
 pub use event::{DeviceId, Event, Op};
 pub use faults::{FaultKind, FaultSpec};
-pub use mmap::{ENOMEM, ENXIO, UserMapping, dma_mmap_coherent, remap_pfn_range};
+pub use mmap::{UserMapping, dma_mmap_coherent, remap_pfn_range};
 pub use noncoherent::{
     dma_alloc_noncoherent, dma_cache_sync, dma_free_noncoherent, dma_is_consistent,
 };
@@ -112,7 +113,8 @@ pub use sg::{
     sg_init_one, sg_init_table, sg_set_buf, sg_set_page,
 };
 pub use site::{Frame, Site, Stack};
-pub use tracker::{Entry, Owner, Tombstone};
+pub use state::cma::CmaArea;
+pub use tracker::{Entry, Owner};
 pub use types::*;
 
 // The README's examples are compiled and run as doctests, so they cannot go stale.

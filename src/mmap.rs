@@ -28,27 +28,11 @@ use crate::device::Device;
 use crate::event::{DeviceId, Event, Op};
 use crate::rules;
 use crate::rules::Findings;
-use crate::sync::Mutex;
-use crate::tracker::Entry;
-use crate::types::{DmaAddr, MapKind, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
-/// `ENXIO`, what `dma_mmap_coherent` returns for a mapping beyond the buffer.
-pub const ENXIO: i32 = 6;
-/// `ENOMEM`.
-pub const ENOMEM: i32 = 12;
+use crate::tracker::Entry;
+use crate::types::{DmaAddr, EINVAL, ENOMEM, ENXIO, MapKind, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 const PAGE: u64 = PAGE_SIZE as u64;
-
-/// The physical page ranges user space maps now (one element per live mapping).
-#[derive(Default)]
-pub(crate) struct UserMaps(Mutex<Vec<(PhysAddr, PhysAddr)>>);
-
-impl UserMaps {
-    /// Whether any user mapping covers part of the physical range `start..end`.
-    pub(crate) fn mapped(&self, start: PhysAddr, end: PhysAddr) -> bool {
-        self.0.lock().iter().any(|&(s, e)| s < end && start < e)
-    }
-}
 
 /// A user-space mapping of (part of) a coherent buffer. Dropping it unmaps it (`munmap`).
 pub struct UserMapping {
@@ -171,7 +155,7 @@ pub fn remap_pfn_range(checker: &Checker, pfn: u64, size: usize) -> Result<UserM
         }
         _ => {
             out.push(rules::regions::remap_out_of_bounds(pfn, size as u64));
-            Err(-(crate::EINVAL))
+            Err(-EINVAL)
         }
     };
     c.finish(&ev, out);

@@ -6,43 +6,17 @@
 //! for streaming mappings: the CPU owns the memory after the allocation and after a sync
 //! `DMA_FROM_DEVICE`, the device after a sync `DMA_TO_DEVICE` or `DMA_BIDIRECTIONAL`.
 
-use std::collections::HashMap;
 use std::ptr;
 
 use crate::device::Device;
-use crate::event::{DeviceId, Event, Op};
+use crate::event::{Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
 use crate::rules::Findings;
-use crate::sync::Mutex;
+
+use crate::state::noncoherent::Buffer;
 use crate::tracker::Entry;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, Gfp, MapKind, PhysAddr};
-
-/// One noncoherent allocation: where the CPU's and the device's bytes are.
-#[derive(Clone, Copy, Debug)]
-struct Buffer {
-    device: DeviceId,
-    dma: DmaAddr,
-    size: u64,
-    cpu_phys: PhysAddr,
-    /// The device's copy (the same as `cpu_phys` on a coherent platform).
-    dev_phys: PhysAddr,
-}
-
-/// The live noncoherent allocations of a checker, by the CPU address of their first byte.
-#[derive(Default)]
-pub(crate) struct NoncoherentBuffers(Mutex<HashMap<u64, Buffer>>);
-
-impl NoncoherentBuffers {
-    /// The buffer containing CPU address `cpu`: its start and description.
-    fn containing(&self, cpu: u64) -> Option<(u64, Buffer)> {
-        self.0
-            .lock()
-            .iter()
-            .find(|(start, b)| (**start..**start + b.size).contains(&cpu))
-            .map(|(s, b)| (*s, *b))
-    }
-}
 
 /// Allocate `size` bytes of noncoherent memory (`dma_alloc_noncoherent`): the CPU address, and
 /// the DMA address in `dma_handle`; NULL on failure. The CPU owns it first.

@@ -1,5 +1,8 @@
-//! The one place dmacheck takes its synchronization primitives from, so a `cfg(loom)` build can
-//! swap in loom's model-checked versions without touching the rest of the crate (as tokio does).
+//! Where the state the loom models check takes its synchronization primitives from, so a
+//! `cfg(loom)` build can swap in loom's model-checked versions without touching the rest of the
+//! crate (as tokio does). What no model checks names `std`'s directly: trap mode's signal-handler
+//! state, the arena's spare list and dirty-page bitmap, the exit status count, `trace --live`'s
+//! reader thread; the tracker's shard lock and counter stripes have loom forms of their own.
 //!
 //! - Normally: `parking_lot`'s locks, `std`'s atomics and `OnceLock`.
 //! - Under `RUSTFLAGS="--cfg loom"`: loom's `Mutex`, `RwLock` and atomics behind the same

@@ -20,6 +20,20 @@ pub const PAGE_SIZE: usize = 4096;
 /// `log2(PAGE_SIZE)`.
 pub const PAGE_SHIFT: u32 = 12;
 
+/// The cache line size `dma_get_cache_alignment` reports (x86 and most arm64 parts).
+pub const DMA_CACHE_ALIGNMENT: i32 = 64;
+
+/// `EIO`, returned negated by the mask setters when a mask is not supported.
+pub const EIO: i32 = 5;
+/// `EINVAL`.
+pub const EINVAL: i32 = 22;
+/// `EBUSY`.
+pub const EBUSY: i32 = 16;
+/// `ENXIO`, what `dma_mmap_coherent` returns for a mapping beyond the buffer.
+pub const ENXIO: i32 = 6;
+/// `ENOMEM`.
+pub const ENOMEM: i32 = 12;
+
 /// The mask of the low `n` bits, as Linux's `DMA_BIT_MASK(n)`; `n >= 64` gives all ones.
 ///
 /// ```

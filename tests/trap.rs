@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 
-use common::quiet;
+use common::{quiet, rule_ids};
 use dmacheck::rules::{CPU_ACCESS_DEVICE_OWNED, CPU_ACCESS_OVERRUN, CPU_WRITE_DEVICE_OWNED};
 use dmacheck::*;
 
@@ -31,10 +31,6 @@ fn assert_at_line(v: &Violation, line: u32) {
     assert_eq!(at.line, u64::from(line), "reported at {}", v.site);
 }
 
-fn ids(checker: &Checker) -> Vec<&'static str> {
-    checker.violations().iter().map(|v| v.rule.id).collect()
-}
-
 #[test]
 fn a_plain_read_of_a_buffer_the_device_owns_is_reported_at_its_line_and_the_program_runs_on() {
     let checker = trap_checker();
@@ -50,7 +46,7 @@ fn a_plain_read_of_a_buffer_the_device_owns_is_reported_at_its_line_and_the_prog
     checker.trap_flush();
 
     assert_eq!(early, 0x5a, "the read completed after the fault");
-    assert_eq!(ids(&checker), [CPU_ACCESS_DEVICE_OWNED.id]);
+    assert_eq!(rule_ids(&checker), [CPU_ACCESS_DEVICE_OWNED.id]);
     let v = &checker.violations()[0];
     assert_at_line(v, line);
     assert_eq!(v.device, "eth0");
@@ -61,7 +57,11 @@ fn a_plain_read_of_a_buffer_the_device_owns_is_reported_at_its_line_and_the_prog
     assert_eq!(unsafe { buf.add(8).read_volatile() }, 0x5a);
     dma_unmap_single(&dev, dma, 1536, Direction::FromDevice);
     kfree(&checker, buf);
-    assert_eq!(ids(&checker), [CPU_ACCESS_DEVICE_OWNED.id], "nothing more");
+    assert_eq!(
+        rule_ids(&checker),
+        [CPU_ACCESS_DEVICE_OWNED.id],
+        "nothing more"
+    );
     assert_eq!(checker.live_entries().len(), 0);
 }
 
@@ -91,7 +91,7 @@ fn a_plain_write_to_a_buffer_the_device_reads_is_reported_at_its_line_when_synce
     // SAFETY: as above; unmapped, the CPU owns it.
     assert_eq!(unsafe { buf.add(100).read_volatile() }, 7);
     assert_eq!(
-        ids(&checker),
+        rule_ids(&checker),
         [CPU_ACCESS_DEVICE_OWNED.id, CPU_WRITE_DEVICE_OWNED.id]
     );
     kfree(&checker, buf);
@@ -215,7 +215,11 @@ fn a_partly_synced_buffer_keeps_the_pages_the_cpu_owns_open() {
     // SAFETY: inside the live allocation, in the part the CPU owns.
     let _ = unsafe { buf.add(10).read_volatile() };
     checker.trap_flush();
-    assert_eq!(ids(&checker), Vec::<&str>::new(), "the CPU's page is open");
+    assert_eq!(
+        rule_ids(&checker),
+        Vec::<&str>::new(),
+        "the CPU's page is open"
+    );
     let line = line!() + 2; // the access, after its SAFETY comment
     // SAFETY: inside the live allocation, in the part the device owns: the bug under test.
     let _ = unsafe { buf.add(2 * PAGE_SIZE).read_volatile() };

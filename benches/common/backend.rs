@@ -3,6 +3,7 @@
 
 use std::hint::black_box;
 
+use dmacheck::backend::PhysMemory;
 use dmacheck::*;
 
 /// Map `size` bytes at `cpu` on `backend`, test the address, unmap: what a checked

@@ -34,7 +34,7 @@ fn check_memory_alloc(checker: &Checker, call: &'static str, size: usize, gfp: G
 #[track_caller]
 pub fn kmalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
     check_memory_alloc(checker, "kmalloc", size, gfp);
-    if let Some(ptr) = crate::trap::kmalloc(checker, size, gfp) {
+    if let Some(ptr) = crate::checker::trap::kmalloc(checker, size, gfp) {
         return ptr;
     }
     checker
@@ -72,7 +72,7 @@ fn invalid_free(
 /// allocation is reported and left alone.
 #[track_caller]
 pub fn kfree(checker: &Checker, ptr: *const u8) {
-    if crate::trap::kfree(checker, ptr) {
+    if crate::checker::trap::kfree(checker, ptr) {
         return;
     }
     if let Err(why) = checker.memory().kfree(ptr) {

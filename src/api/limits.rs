@@ -2,11 +2,7 @@
 
 use crate::device::Device;
 
-/// `EIO`, returned negated by the mask setters when a mask is not supported.
-pub const EIO: i32 = 5;
-
-/// The cache line size `dma_get_cache_alignment` reports (x86 and most arm64 parts).
-pub const DMA_CACHE_ALIGNMENT: i32 = 64;
+use crate::types::{DMA_CACHE_ALIGNMENT, EIO};
 
 /// Whether the platform can do DMA for the device with `mask` (`dma_supported`): 1 or 0. A mask
 /// must reach the whole `GFP_DMA` zone.

@@ -126,7 +126,7 @@ impl Drop for Arena {
 
 /// A second CPU mapping of some simulated memory (as `remap_pfn_range` makes for user space):
 /// writes through either address are seen through the other. Unmapped when dropped.
-pub struct Alias {
+pub(crate) struct Alias {
     pub(super) ptr: NonNull<u8>,
     pub(super) len: usize,
 }

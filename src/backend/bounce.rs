@@ -92,7 +92,7 @@ impl BounceBackend {
         } else {
             (dma, slot.orig + offset)
         };
-        let _device = crate::trap::device_side();
+        let _device = crate::context::device_side();
         self.memory.copy(from, to, len);
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use super::arena::Alias;
+pub(crate) use super::arena::Alias;
 use super::arena::Arena;
 use super::fingerprint::Fingerprint;
 use super::ranges::FreeRanges;
@@ -605,7 +605,7 @@ impl PhysMemory {
     /// Map the `len` bytes at page-aligned physical `phys` a second time, at another CPU
     /// address. `None` if the range is not whole pages inside the memory, or the platform cannot
     /// (under Miri).
-    pub fn alias(&self, phys: PhysAddr, len: usize) -> Option<Alias> {
+    pub(crate) fn alias(&self, phys: PhysAddr, len: usize) -> Option<Alias> {
         let src = self.cpu_of(phys, len as u64)?;
         if len == 0 || len % PAGE_SIZE != 0 || src.as_ptr().addr() % PAGE_SIZE != 0 {
             return None;

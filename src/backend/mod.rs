@@ -1,5 +1,8 @@
-//! The backing allocator: real memory at simulated physical addresses, and the backends that
-//! turn it into DMA addresses a device can use.
+//! The backing allocator: real memory at simulated physical addresses ([`PhysMemory`]), and the
+//! backends that turn it into DMA addresses a device can use. The crate root re-exports what a
+//! test chooses ([`Backend`], the backends, [`MemoryConfig`], [`Page`], the errors); this module
+//! adds what a custom backend or a look at the memory needs ([`PhysMemory`], the bounce
+//! backend's [`GUARD_BYTE`]s).
 //!
 //! Backends know nothing of the tracker or the rules: they map, unmap, sync and allocate, and
 //! say why when they refuse. The shim decides what a refusal means.
@@ -15,7 +18,8 @@ pub(crate) mod ranges;
 pub use bounce::BounceBackend;
 pub use direct::DirectBackend;
 pub use iommu::IommuBackend;
-pub use memory::{Alias, FreeError, GUARD_BYTE, GUARD_BYTES, MemoryConfig, Page, PhysMemory};
+pub(crate) use memory::Alias;
+pub use memory::{FreeError, GUARD_BYTE, GUARD_BYTES, MemoryConfig, Page, PhysMemory};
 
 use std::ptr::NonNull;
 

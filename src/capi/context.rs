@@ -130,7 +130,7 @@ fn acquire(lock: *mut CSpinlock) {
                 "dmacheck: spin_lock: this thread already holds the lock at {lock:p}: a deadlock; \
                  aborting"
             );
-            let _ = std::panic::catch_unwind(crate::report::write_exit_report_now);
+            let _ = std::panic::catch_unwind(crate::Checker::write_exit_report_now);
             std::process::abort();
         }
         std::thread::yield_now();

@@ -383,7 +383,7 @@ unsafe extern "C" fn dmacheck_write_report(path: *const c_char) -> c_int {
 #[unsafe(no_mangle)]
 extern "C" fn dmacheck_write_exit_report() -> c_int {
     ffi("dmacheck_write_exit_report", || {
-        c_int::try_from(crate::report::write_exit_report_now().len()).unwrap_or(c_int::MAX)
+        c_int::try_from(crate::Checker::write_exit_report_now().len()).unwrap_or(c_int::MAX)
     })
 }
 

@@ -98,7 +98,7 @@ fn abort_from(call: &str) -> ! {
         "dmacheck: {call}: stopping the program (a deny-level violation, or an internal error); \
          C code cannot unwind, so dmacheck aborts"
     );
-    let _ = panic::catch_unwind(crate::report::write_exit_report_now);
+    let _ = panic::catch_unwind(crate::Checker::write_exit_report_now);
     std::process::abort()
 }
 

@@ -49,14 +49,13 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, Levels};
 use crate::rules::{Level, Rule};
 use crate::site::Site;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::tracker::Entry;
 
 mod document;
-mod exit;
 mod junit;
 mod leaks;
 mod output;
@@ -68,10 +67,6 @@ pub(crate) use crate::rules::{Finding, Findings};
 pub use document::{
     Report, ReportConfig, ReportCounters, ReportDetail, ReportEntry, ReportError, ReportRelated,
     ReportRule, ReportSite, ReportSource, ReportTest, ReportTool, ReportViolation, SCHEMA,
-};
-pub use exit::write_exit_report_now;
-pub(crate) use exit::{
-    count_dropped_findings, exit_with_status_on_findings, register_exit_report, write_drop_report,
 };
 pub(crate) use leaks::LeakTable;
 pub use leaks::{LeakKind, LeakReport, LeakSite};
@@ -147,7 +142,8 @@ pub struct Stats {
 
 /// The one reporting path: levels, counts, tracing, printing and the kept list.
 pub(crate) struct Reporter {
-    levels: Box<[Level]>,
+    levels: Levels,
+    /// Violations reported per rule, in the order of [`rules::all`](crate::rules::all).
     counts: Box<[AtomicU64]>,
     errors: AtomicU64,
     kept: Mutex<Vec<Violation>>,
@@ -160,14 +156,12 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(
-        levels: Box<[Level]>,
-        keep_at_most: usize,
-        print: bool,
-        print_first: u64,
-    ) -> Reporter {
+    pub fn new(levels: Levels, keep_at_most: usize, print: bool, print_first: u64) -> Reporter {
         Reporter {
-            counts: levels.iter().map(|_| AtomicU64::new(0)).collect(),
+            counts: crate::rules::all()
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             levels,
             errors: AtomicU64::new(0),
             kept: Mutex::new(Vec::new()),
@@ -179,7 +173,7 @@ impl Reporter {
     }
 
     pub fn level(&self, rule: &'static Rule) -> Level {
-        self.levels[rule.index()]
+        self.levels.get(rule)
     }
 
     /// Report one violation (whose `level` is already set); allowed ones never get here.

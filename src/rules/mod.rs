@@ -103,7 +103,7 @@ pub struct Rule {
 
 impl Rule {
     /// The rule's position in [`all`], used to index per-rule tables.
-    pub fn index(&'static self) -> usize {
+    pub(crate) fn index(&'static self) -> usize {
         all()
             .iter()
             .position(|r| std::ptr::eq(*r, self))

@@ -99,7 +99,7 @@ impl Entry {
 
 /// What is known of an entry after it was released.
 #[derive(Clone, Debug)]
-pub struct Tombstone {
+pub(crate) struct Tombstone {
     /// The device it belonged to.
     pub device: DeviceId,
     /// Its DMA address.

@@ -39,6 +39,16 @@ pub fn single_violation(checker: &Checker, rule: &'static Rule) -> Violation {
     all.into_iter().next().expect("one violation")
 }
 
+/// Assert that no violation was reported so far, listing them otherwise.
+#[track_caller]
+pub fn assert_silent(checker: &Checker) {
+    assert!(
+        checker.violations().is_empty(),
+        "expected no violation, got {:?}",
+        rule_ids(checker)
+    );
+}
+
 /// The violations of `rule` reported so far.
 pub fn violations_of(checker: &Checker, rule: &'static Rule) -> Vec<Violation> {
     checker

@@ -1,0 +1,430 @@
+//! Cache-line overlap, partial syncs aligned to cache lines, and attrs that must match
+//! between map and unmap.
+
+use crate::common;
+
+use std::ops::Range;
+
+use common::{
+    Via, assert_mapped_at, checker, device, device_via, map_checked, rule_ids, single_violation,
+    unmap_and_free,
+};
+use dmacheck::rules::{CACHELINE_OVERLAP, UNMAP_ATTRS_MISMATCH};
+use dmacheck::*;
+
+const FILE: &str = "cache_rules.rs";
+
+/// Two 16-byte kmalloc objects in one 64-byte cache line.
+fn two_objects_in_one_line(checker: &Checker) -> (*mut u8, *mut u8) {
+    let objs: Vec<*mut u8> = (0..8).map(|_| kmalloc(checker, 16, Gfp::KERNEL)).collect();
+    for a in &objs {
+        for b in &objs {
+            if a != b && a.addr() / 64 == b.addr() / 64 {
+                return (*a, *b);
+            }
+        }
+    }
+    panic!("no two 16-byte objects share a line");
+}
+
+#[test]
+fn two_receive_buffers_in_one_cache_line_are_reported() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let (a, b) = two_objects_in_one_line(&checker);
+    let line = line!() + 1;
+    let first = dma_map_single(&dev, a, 16, Direction::FromDevice);
+    let second = dma_map_single(&dev, b, 16, Direction::FromDevice);
+    let v = single_violation(&checker, &CACHELINE_OVERLAP);
+    assert_eq!(v.detail_u64("dma_addr"), Some(second));
+    assert_eq!(v.detail_u64("other_dma_addr"), Some(first));
+    assert_mapped_at(&v, FILE, line);
+    for (dma, buf) in [(first, a), (second, b)] {
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        dma_unmap_single(&dev, dma, 16, Direction::FromDevice);
+        kfree(&checker, buf);
+    }
+}
+
+#[test]
+fn a_buffer_inside_a_mapped_page_overlaps_beyond_its_first_line() {
+    let checker = checker();
+    let dev = device(&checker, "sda");
+    let page = alloc_pages(&checker, Gfp::KERNEL, 0).unwrap();
+    let whole = dma_map_page(&dev, page, 0, PAGE_SIZE, Direction::Bidirectional);
+    // Line 2 of the page: the kernel, which tracks only each mapping's first line, misses it.
+    let inner = dma_map_page(&dev, page, 128, 64, Direction::FromDevice);
+    let v = single_violation(&checker, &CACHELINE_OVERLAP);
+    assert_eq!(v.detail_u64("other_dma_addr"), Some(whole));
+    for (dma, len) in [(inner, 64), (whole, PAGE_SIZE)] {
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        let dir = if len == 64 {
+            Direction::FromDevice
+        } else {
+            Direction::Bidirectional
+        };
+        dma_unmap_page(&dev, dma, len, dir);
+    }
+    free_pages(&checker, page, 0);
+}
+
+#[test]
+fn the_same_buffer_mapped_twice_for_writing_is_reported() {
+    let checker = checker();
+    let nic = device(&checker, "eth0");
+    let disk = device(&checker, "sda");
+    let buf = kmalloc(&checker, 512, Gfp::KERNEL);
+    let a = dma_map_single(&nic, buf, 512, Direction::FromDevice);
+    let b = dma_map_single(&disk, buf, 512, Direction::Bidirectional);
+    assert_eq!(rule_ids(&checker), ["cacheline-overlap"]);
+    for (dev, dma, dir) in [
+        (&nic, a, Direction::FromDevice),
+        (&disk, b, Direction::Bidirectional),
+    ] {
+        assert_eq!(dma_mapping_error(dev, dma), 0);
+        dma_unmap_single(dev, dma, 512, dir);
+    }
+    kfree(&checker, buf);
+}
+
+#[test]
+fn transmit_buffers_may_share_cache_lines() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let (a, b) = two_objects_in_one_line(&checker);
+    let first = dma_map_single(&dev, a, 16, Direction::ToDevice);
+    let second = dma_map_single(&dev, b, 16, Direction::FromDevice);
+    let third = dma_map_single(&dev, a, 16, Direction::ToDevice);
+    assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+    for (dma, buf, dir) in [
+        (first, a, Direction::ToDevice),
+        (second, b, Direction::FromDevice),
+        (third, a, Direction::ToDevice),
+    ] {
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        dma_unmap_single(&dev, dma, 16, dir);
+        let _ = buf;
+    }
+    kfree(&checker, a);
+    kfree(&checker, b);
+    checker.assert_clean();
+}
+
+#[test]
+fn skip_cpu_sync_or_cache_clean_on_the_later_mapping_exempts_it() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let (a, b) = two_objects_in_one_line(&checker);
+    let first = dma_map_single(&dev, a, 16, Direction::FromDevice);
+    for attrs in [DmaAttrs::SKIP_CPU_SYNC, DmaAttrs::CPU_CACHE_CLEAN] {
+        let second = dma_map_single_attrs(&dev, b, 16, Direction::FromDevice, attrs);
+        assert_eq!(dma_mapping_error(&dev, second), 0);
+        dma_unmap_single_attrs(&dev, second, 16, Direction::FromDevice, attrs);
+    }
+    assert_eq!(dma_mapping_error(&dev, first), 0);
+    dma_unmap_single(&dev, first, 16, Direction::FromDevice);
+    kfree(&checker, a);
+    kfree(&checker, b);
+    checker.assert_clean();
+}
+
+#[test]
+fn lines_are_free_again_after_unmap_and_after_device_release() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let a = dma_map_single(&dev, buf, 256, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, a), 0);
+    dma_unmap_single(&dev, a, 256, Direction::FromDevice);
+    let b = dma_map_single(&dev, buf, 256, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, b), 0);
+    dev.release();
+    assert_eq!(rule_ids(&checker), ["leak"]);
+    checker.take_violations();
+    let other = device(&checker, "eth1");
+    let c = dma_map_single(&other, buf, 256, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&other, c), 0);
+    dma_unmap_single(&other, c, 256, Direction::FromDevice);
+    kfree(&checker, buf);
+    assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+}
+
+#[test]
+fn unmap_without_the_skip_cpu_sync_of_the_map_is_reported() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let line = line!() + 1;
+    let dma = dma_map_single_attrs(
+        &dev,
+        buf,
+        256,
+        Direction::FromDevice,
+        DmaAttrs::SKIP_CPU_SYNC,
+    );
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_single_attrs(
+        &dev,
+        dma,
+        256,
+        Direction::FromDevice,
+        DmaAttrs::WEAK_ORDERING,
+    );
+    let v = single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
+    assert_eq!(
+        v.detail_u64("mapped_attrs"),
+        Some(DmaAttrs::SKIP_CPU_SYNC.bits())
+    );
+    assert!(v.message.contains("SKIP_CPU_SYNC"), "{}", v.message);
+    assert_mapped_at(&v, FILE, line);
+    kfree(&checker, buf);
+}
+
+#[test]
+fn unmap_with_the_attributes_of_the_map_is_silent() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let attrs = DmaAttrs::SKIP_CPU_SYNC;
+    let dma = dma_map_single_attrs(&dev, buf, 256, Direction::FromDevice, attrs);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_sync_single_for_cpu(&dev, dma, 256, Direction::FromDevice);
+    dma_unmap_single_attrs(&dev, dma, 256, Direction::FromDevice, attrs);
+    kfree(&checker, buf);
+    assert_eq!(checker.count(&UNMAP_ATTRS_MISMATCH), 0);
+    checker.assert_clean();
+}
+
+#[test]
+fn attrs_that_do_not_matter_may_differ_and_matching_ones_are_silent() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let dma = dma_map_single_attrs(
+        &dev,
+        buf,
+        256,
+        Direction::ToDevice,
+        DmaAttrs::SKIP_CPU_SYNC | DmaAttrs::NO_WARN,
+    );
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_single_attrs(
+        &dev,
+        dma,
+        256,
+        Direction::ToDevice,
+        DmaAttrs::SKIP_CPU_SYNC | DmaAttrs::WEAK_ORDERING,
+    );
+    kfree(&checker, buf);
+    checker.assert_clean();
+}
+
+#[test]
+fn coherent_memory_freed_without_its_write_combine_attr_is_reported() {
+    let checker = checker();
+    let dev = device(&checker, "fb0");
+    let mut handle = 0;
+    let fb = dma_alloc_attrs(
+        &dev,
+        8192,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::WRITE_COMBINE,
+    );
+    dma_free_attrs(&dev, 8192, fb, handle, DmaAttrs::empty());
+    single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
+    let fb = dma_alloc_attrs(
+        &dev,
+        8192,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::WRITE_COMBINE,
+    );
+    checker.take_violations();
+    dma_free_attrs(&dev, 8192, fb, handle, DmaAttrs::WRITE_COMBINE);
+    checker.assert_clean();
+}
+
+#[test]
+fn coherent_memory_freed_without_its_alloc_single_pages_attr_is_reported() {
+    let checker = checker();
+    let dev = device(&checker, "gpu0");
+    let mut handle = 0;
+    let line = line!() + 1;
+    let buf = dma_alloc_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    assert!(!buf.is_null());
+    dma_free_attrs(&dev, 4 * PAGE_SIZE, buf, handle, DmaAttrs::empty());
+    let v = single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
+    assert_eq!(
+        v.detail_u64("mapped_attrs"),
+        Some(DmaAttrs::ALLOC_SINGLE_PAGES.bits())
+    );
+    assert_eq!(v.detail_u64("attrs"), Some(0));
+    assert!(v.message.contains("ALLOC_SINGLE_PAGES"), "{}", v.message);
+    assert_mapped_at(&v, FILE, line);
+    checker.take_violations();
+
+    // The other way round: freed with the attr it was not allocated with.
+    let buf = dma_alloc_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::empty(),
+    );
+    dma_free_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        buf,
+        handle,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    let v = single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
+    assert_eq!(
+        v.detail_u64("attrs"),
+        Some(DmaAttrs::ALLOC_SINGLE_PAGES.bits())
+    );
+    checker.take_violations();
+
+    let buf = dma_alloc_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        &mut handle,
+        Gfp::KERNEL,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    dma_free_attrs(
+        &dev,
+        4 * PAGE_SIZE,
+        buf,
+        handle,
+        DmaAttrs::ALLOC_SINGLE_PAGES,
+    );
+    checker.assert_clean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// cacheline-overlap at the edges of a line: two mappings of one page, `first` and `second`
+// byte ranges, both written by the device. Tracked by CPU memory, so the same on every backend.
+
+/// Map `first` then `second` (byte ranges of one page) for writing by the device; return the
+/// ids reported by the second map, then unmap both.
+fn overlap_of_ranges(via: Via, first: Range<usize>, second: Range<usize>) -> Vec<&'static str> {
+    let checker = checker();
+    let dev = device_via(&checker, "sda", "testdrv", via);
+    let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+    let mut mapped = Vec::new();
+    for range in [first, second] {
+        let len = range.len();
+        let dma = dma_map_page(&dev, page, range.start, len, Direction::FromDevice);
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        mapped.push((dma, len));
+    }
+    let ids = rule_ids(&checker);
+    checker.take_violations();
+    for (dma, len) in mapped.into_iter().rev() {
+        dma_unmap_page(&dev, dma, len, Direction::FromDevice);
+    }
+    free_pages(&checker, page, 0);
+    checker.assert_clean();
+    ids
+}
+
+fn mappings_meeting_at_a_line_boundary_do_not_overlap(via: Via) {
+    assert!(overlap_of_ranges(via, 0..128, 128..192).is_empty());
+    assert!(overlap_of_ranges(via, 128..192, 0..128).is_empty());
+    assert!(overlap_of_ranges(via, 64..100, 0..64).is_empty());
+}
+
+fn a_partial_last_line_is_shared(via: Via) {
+    // 0..100 ends inside line 1; 100..164 starts there.
+    assert_eq!(
+        overlap_of_ranges(via, 0..100, 100..164),
+        ["cacheline-overlap"]
+    );
+    // Three lines, the third partial: only the third is shared.
+    assert_eq!(
+        overlap_of_ranges(via, 0..150, 150..192),
+        ["cacheline-overlap"]
+    );
+    // One byte into the next line, either way round.
+    assert_eq!(overlap_of_ranges(via, 0..129, 192..256), Vec::<&str>::new());
+    assert_eq!(
+        overlap_of_ranges(via, 0..129, 128..192),
+        ["cacheline-overlap"]
+    );
+    assert_eq!(
+        overlap_of_ranges(via, 128..192, 0..129),
+        ["cacheline-overlap"]
+    );
+}
+
+fn a_partial_first_line_is_shared(via: Via) {
+    // 63..128 starts in line 0, at its last byte.
+    assert_eq!(
+        overlap_of_ranges(via, 0..64, 63..128),
+        ["cacheline-overlap"]
+    );
+    assert_eq!(
+        overlap_of_ranges(via, 63..128, 0..64),
+        ["cacheline-overlap"]
+    );
+    assert_eq!(
+        overlap_of_ranges(via, 100..256, 64..128),
+        ["cacheline-overlap"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// sync-unaligned at the edges: a 100-byte mapping, whose second cache line is partial.
+
+/// Map 100 bytes, sync `offset..offset + len` of it for the CPU, and return what was reported.
+fn partial_sync_of_100_bytes(via: Via, offset: usize, len: usize) -> Vec<&'static str> {
+    let checker = checker();
+    let dev = device_via(&checker, "eth0", "testdrv", via);
+    let (buf, dma) = map_checked(&dev, 100, Direction::FromDevice);
+    dma_sync_single_range_for_cpu(&dev, dma, offset, len, Direction::FromDevice);
+    let ids = rule_ids(&checker);
+    checker.take_violations();
+    unmap_and_free(&dev, buf, dma, 100, Direction::FromDevice);
+    checker.assert_clean();
+    ids
+}
+
+fn partial_syncs_on_line_boundaries_or_to_the_mapping_end_are_silent(via: Via) {
+    for (offset, len) in [(0, 64), (64, 36), (0, 100)] {
+        let ids = partial_sync_of_100_bytes(via, offset, len);
+        assert!(ids.is_empty(), "{offset}+{len}: {ids:?}");
+    }
+}
+
+fn partial_syncs_one_byte_off_a_line_boundary_are_unaligned(via: Via) {
+    // Ends inside the last, partial line but short of the mapping's end; one byte either side
+    // of the line boundary; the start one byte off, up to the mapping's end.
+    for (offset, len) in [
+        (0, 80),
+        (64, 35),
+        (0, 63),
+        (0, 65),
+        (1, 99),
+        (63, 37),
+        (65, 35),
+    ] {
+        let ids = partial_sync_of_100_bytes(via, offset, len);
+        assert_eq!(ids, ["sync-unaligned"], "{offset}+{len}");
+    }
+}
+
+on_each_backend!(
+    mappings_meeting_at_a_line_boundary_do_not_overlap,
+    a_partial_last_line_is_shared,
+    a_partial_first_line_is_shared,
+    partial_syncs_on_line_boundaries_or_to_the_mapping_end_are_silent,
+    partial_syncs_one_byte_off_a_line_boundary_are_unaligned,
+);
