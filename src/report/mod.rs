@@ -23,8 +23,9 @@
 //! [`Destination`]): every per-test checker's (`Checker::new()`) when its last handle drops,
 //! one file per checker named after its test, clean or not (on stderr only with findings); and
 //! the process-wide checker's ([`Checker::global`](crate::Checker::global)) at process exit,
-//! where without the variable the leak summary is printed to stderr when there are leaks. The
-//! `dmacheck` command renders, merges and checks JSON reports.
+//! where without the variable the leak summary is printed to stderr when there are leaks (the
+//! checker writes these; [`Checker::write_exit_report_now`](crate::Checker::write_exit_report_now)
+//! writes the exit report early). The `dmacheck` command renders, merges and checks JSON reports.
 //!
 //! ```
 //! use dmacheck::*;
