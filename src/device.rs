@@ -35,6 +35,8 @@ pub(crate) struct DeviceInner {
     pub(crate) declared: crate::declared::DeviceRegions,
     /// The device's own CMA area, if it has one.
     cma: Option<crate::cma::CmaArea>,
+    /// Managed (devres) resources, released with the device (`api/managed.rs`).
+    pub(crate) devres: crate::sync::Mutex<Vec<crate::api::Devres>>,
     /// Whether its checker checks at all, copied here so that the switched-off path reads one
     /// field of the device instead of following the checker's pointer.
     checking: bool,
@@ -115,6 +117,14 @@ impl Device {
         self.0.coherent_dma_mask.store(mask, Ordering::Relaxed);
     }
 
+    pub(crate) fn store_max_segment_size(&self, size: u64) {
+        self.0.max_segment_size.store(size, Ordering::Relaxed);
+    }
+
+    pub(crate) fn store_segment_boundary_mask(&self, mask: u64) {
+        self.0.segment_boundary_mask.store(mask, Ordering::Relaxed);
+    }
+
     /// Whether the device stands for "no device" (see [`Device::mark_invalid`]).
     pub fn is_invalid(&self) -> bool {
         self.0.invalid.load(Ordering::Acquire)
@@ -145,11 +155,27 @@ impl Device {
     #[track_caller]
     pub fn release(&self) {
         let site = self.0.checker.capture_site();
+        crate::api::release_devres(self);
         self.0.release(site, "device_release");
     }
 }
 
 impl DeviceInner {
+    /// What [`Device::params`] returns, for code that holds only the inner device (its drop).
+    pub(crate) fn inner_params(&self) -> DeviceParams {
+        DeviceParams {
+            id: self.id,
+            dma_mask: self.dma_mask.load(Ordering::Relaxed),
+            coherent_dma_mask: self.coherent_dma_mask.load(Ordering::Relaxed),
+            max_segment_size: self.max_segment_size.load(Ordering::Relaxed),
+            segment_boundary_mask: self.segment_boundary_mask.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn inner_backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
     #[track_caller]
     fn release(&self, site: crate::site::Site, call: &'static str) {
         let drained = {
@@ -176,6 +202,7 @@ impl Drop for DeviceInner {
             return;
         }
         if !self.released.load(Ordering::Acquire) {
+            crate::api::release_devres_on_drop(self);
             // Where the last handle was dropped is not known here; a captured stack (when
             // enabled) shows it.
             let site = self.checker.capture_site();
@@ -308,6 +335,7 @@ impl DeviceBuilder {
             invalid: AtomicBool::new(false),
             parent: self.parent,
             declared: Default::default(),
+            devres: crate::sync::Mutex::new(Vec::new()),
             cma: self.cma,
             backend: self
                 .backend

@@ -32,4 +32,11 @@ void *dma_pool_zalloc(struct dma_pool *pool, gfp_t mem_flags, dma_addr_t *handle
 /* Put a block back: both addresses dma_pool_alloc returned. */
 void dma_pool_free(struct dma_pool *pool, void *vaddr, dma_addr_t addr);
 
+/*
+ * A managed pool (devres): destroyed when the device is released, as dma_pool_destroy would
+ * (blocks still allocated then are reported). Do not destroy it yourself.
+ */
+struct dma_pool *dmam_pool_create(const char *name, struct device *dev, size_t size,
+				  size_t align, size_t allocation);
+
 #endif /* _DMACHECK_LINUX_DMAPOOL_H */

@@ -18,14 +18,21 @@ use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 mod coherent;
 mod heap;
 mod limits;
+mod managed;
+mod modern;
 mod sg;
+mod sgtable;
 mod streaming;
 mod unchecked;
 
 pub use coherent::*;
 pub use heap::*;
 pub use limits::*;
+pub(crate) use managed::{Devres, release_devres, release_devres_on_drop};
+pub use managed::{dmam_alloc_attrs, dmam_alloc_coherent, dmam_free_coherent, dmam_pool_create};
+pub use modern::*;
 pub use sg::*;
+pub use sgtable::*;
 pub use streaming::*;
 
 #[track_caller]
@@ -68,11 +75,17 @@ fn injected_failure(dev: &Device, kind: FaultKind) -> Result<(), MapError> {
 
 #[track_caller]
 fn release(dev: &Device, ev: Event) {
+    release_with(dev, ev, Findings::new());
+}
+
+/// [`release`], reporting `found` (what the caller found already) with the release's findings.
+#[track_caller]
+fn release_with(dev: &Device, ev: Event, found: Findings) {
     let Some(admitted) = admit(dev, &ev) else {
         return;
     };
     let c = dev.checker().inner();
-    let mut out = Findings::new();
+    let mut out = found;
     if !ev.dir.is_valid() {
         rules::map::check_direction(&ev, &mut out);
     }

@@ -65,10 +65,13 @@ use crate::{Checker, Direction, DmaAttrs, Gfp, PAGE_SHIFT, Page};
 
 mod context;
 mod device;
+mod managed;
 mod memory;
+mod modern;
 mod pool;
 mod regions;
 mod sg;
+mod sgtable;
 mod streaming;
 
 pub use context::CSpinlock;

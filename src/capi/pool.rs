@@ -55,14 +55,17 @@ unsafe extern "C" fn dma_pool_create(
     ffi("dma_pool_create", || {
         // SAFETY: the C contract: NULL or a NUL-terminated name.
         let name = unsafe { c_str(name, "(unnamed)") };
-        let Some(pool) = crate::dma_pool_create(&name, &device(dev), size, align, boundary) else {
-            return std::ptr::null_mut();
-        };
-        // Never freed: a destroyed pool must stay valid to be reported.
-        let p = Box::into_raw(Box::new(CDmaPool { _private: 0 }));
-        POOLS.lock().insert(p.addr(), pool);
-        p
+        crate::dma_pool_create(&name, &device(dev), size, align, boundary)
+            .map_or(std::ptr::null_mut(), register)
     })
+}
+
+/// The `struct dma_pool *` of a new pool.
+pub(super) fn register(pool: DmaPool) -> *mut CDmaPool {
+    // Never freed: a destroyed pool must stay valid to be reported.
+    let p = Box::into_raw(Box::new(CDmaPool { _private: 0 }));
+    POOLS.lock().insert(p.addr(), pool);
+    p
 }
 
 #[unsafe(no_mangle)]

@@ -411,7 +411,7 @@ unsafe extern "C" fn dma_map_sg(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_map_sg_attrs(
+pub(super) unsafe extern "C" fn dma_map_sg_attrs(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nents: c_int,
@@ -435,7 +435,7 @@ unsafe extern "C" fn dma_unmap_sg(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_unmap_sg_attrs(
+pub(super) unsafe extern "C" fn dma_unmap_sg_attrs(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nents: c_int,
@@ -481,7 +481,7 @@ fn sync_sg(dev: *mut CDevice, sgl: *mut CScatterlist, nelems: c_int, dir: c_int,
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_sync_sg_for_cpu(
+pub(super) unsafe extern "C" fn dma_sync_sg_for_cpu(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nelems: c_int,
@@ -493,7 +493,7 @@ unsafe extern "C" fn dma_sync_sg_for_cpu(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_sync_sg_for_device(
+pub(super) unsafe extern "C" fn dma_sync_sg_for_device(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nelems: c_int,
@@ -605,7 +605,7 @@ unsafe extern "C" fn dmacheck_sg_dma_len_ptr(sg: *mut CScatterlist) -> *mut c_ui
 /// `sg_init_table`: clear `nents` entries, mark the last as the end, and forget the lists they
 /// were part of.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn sg_init_table(sgl: *mut CScatterlist, nents: c_uint) {
+pub(super) unsafe extern "C" fn sg_init_table(sgl: *mut CScatterlist, nents: c_uint) {
     ffi("sg_init_table", || {
         let n = nents as usize;
         if sgl.is_null() || n == 0 {

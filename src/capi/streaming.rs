@@ -4,7 +4,7 @@
 use std::ffi::{c_int, c_ulong, c_void};
 use std::panic::Location;
 
-use super::device::{CDevice, all_devices, device, registered};
+use super::device::{CDevice, all_devices, device, own, registered};
 use super::{CPage, attrs, direction, ffi, gfp, page_or_nowhere};
 use crate::{
     DMA_MAPPING_ERROR, Device, Direction, DmaAddr, Event, MapKind, Op, Owner, Site, dma_bit_mask,
@@ -278,7 +278,7 @@ unsafe extern "C" fn dma_sync_single_range(
 ///
 /// # Safety
 /// `handle` is NULL or writable.
-unsafe fn give_handle(handle: *mut DmaAddr, value: DmaAddr) {
+pub(super) unsafe fn give_handle(handle: *mut DmaAddr, value: DmaAddr) {
     if !handle.is_null() {
         // SAFETY: non-NULL, so writable (the caller's contract).
         unsafe { handle.write(value) };
@@ -422,6 +422,10 @@ unsafe extern "C" fn dma_set_mask(dev: *mut CDevice, mask: u64) -> c_int {
         let Some(rust) = registered(dev) else {
             return -EIO;
         };
+        if !own(dev) {
+            // The program's own `struct device`: its fields are not dmacheck's to write.
+            return crate::dma_set_mask(&rust, mask);
+        }
         // SAFETY: `dev` is registered, so a live `CDevice`.
         let field = unsafe { std::ptr::addr_of!((*dev).dma_mask).read_volatile() };
         if field.is_null() {
@@ -444,7 +448,7 @@ unsafe extern "C" fn dma_set_coherent_mask(dev: *mut CDevice, mask: u64) -> c_in
             return -EIO;
         };
         let rc = crate::dma_set_coherent_mask(&rust, mask);
-        if rc == 0 {
+        if rc == 0 && own(dev) {
             // SAFETY: `dev` is registered, so a live `CDevice`.
             unsafe { std::ptr::addr_of_mut!((*dev).coherent_dma_mask).write_volatile(mask) };
         }

@@ -15,6 +15,7 @@ pub(crate) mod cache;
 pub(crate) mod context;
 mod finding;
 pub(crate) mod lifetime;
+pub(crate) mod managed;
 pub(crate) mod map;
 pub(crate) mod ownership;
 pub(crate) mod pool;
@@ -28,6 +29,7 @@ pub use context::*;
 pub use finding::{Detail, Related, Value};
 pub(crate) use finding::{Finding, Findings};
 pub use lifetime::*;
+pub use managed::*;
 pub use map::*;
 pub use ownership::*;
 pub use pool::*;
@@ -159,6 +161,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         regions::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
+        managed::FAMILY,
     ]
     .concat()
     .to_vec()

@@ -1,0 +1,169 @@
+//! Managed (devres) DMA memory: `dmam_alloc_coherent`, `dmam_alloc_attrs`,
+//! `dmam_free_coherent` and `dmam_pool_create`. What they allocate is listed on the device and
+//! released with it (driver unbind), newest first as devres does, without a leak report.
+
+use crate::device::{Device, DeviceInner};
+use crate::event::{Event, Op};
+use crate::pool::DmaPool;
+use crate::rules::{self, Findings};
+use crate::types::{DmaAddr, DmaAttrs, Gfp, MapKind};
+
+use super::coherent::{FreeBy, free_attrs};
+
+/// One managed resource of a device.
+pub(crate) enum Devres {
+    /// A `dmam_alloc_*` buffer: its CPU address, DMA address, size and attributes.
+    Coherent {
+        cpu: usize,
+        dma: DmaAddr,
+        size: usize,
+        attrs: DmaAttrs,
+    },
+    /// A `dmam_pool_create` pool.
+    Pool(DmaPool),
+}
+
+/// The call devres releases run as (the kernel's `devres_release_all`, at driver unbind).
+const DEVRES_RELEASE: &str = "devres_release_all";
+
+/// [`dma_alloc_coherent`](crate::dma_alloc_coherent), managed (`dmam_alloc_coherent`): freed
+/// when the device is released.
+///
+/// ```
+/// # use dmacheck::*;
+/// # let checker = Checker::builder().env(false).build();
+/// let dev = checker.device("eth0").build();
+/// let mut dma = 0;
+/// let ring = dmam_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL);
+/// assert!(!ring.is_null());
+/// dev.release(); // devres frees the ring: no leak
+/// checker.assert_clean();
+/// ```
+#[track_caller]
+pub fn dmam_alloc_coherent(
+    dev: &Device,
+    size: usize,
+    dma_handle: &mut DmaAddr,
+    gfp: Gfp,
+) -> *mut u8 {
+    dmam_alloc_attrs(dev, size, dma_handle, gfp, DmaAttrs::empty())
+}
+
+/// [`dma_alloc_attrs`](crate::dma_alloc_attrs), managed (`dmam_alloc_attrs`).
+#[track_caller]
+pub fn dmam_alloc_attrs(
+    dev: &Device,
+    size: usize,
+    dma_handle: &mut DmaAddr,
+    gfp: Gfp,
+    attrs: DmaAttrs,
+) -> *mut u8 {
+    let cpu = super::dma_alloc_attrs(dev, size, dma_handle, gfp, attrs);
+    if !cpu.is_null() {
+        dev.0.devres.lock().push(Devres::Coherent {
+            cpu: cpu.expose_provenance(),
+            dma: *dma_handle,
+            size,
+            attrs,
+        });
+    }
+    cpu
+}
+
+/// Free a [`dmam_alloc_coherent`] buffer before the device is released
+/// (`dmam_free_coherent`). Memory that no managed allocation made is reported
+/// (`managed-free-mismatch`) and freed.
+#[track_caller]
+pub fn dmam_free_coherent(dev: &Device, size: usize, cpu_addr: *const u8, dma_handle: DmaAddr) {
+    free_attrs(
+        dev,
+        size,
+        cpu_addr,
+        dma_handle,
+        DmaAttrs::empty(),
+        "dmam_free_coherent",
+        FreeBy::Managed,
+    );
+}
+
+/// [`dma_pool_create`](crate::dma_pool_create), managed (`dmam_pool_create`): destroyed when
+/// the device is released, as `dma_pool_destroy` would (blocks still allocated are reported).
+/// The pool holds its device: release the device explicitly ([`Device::release`]).
+#[track_caller]
+pub fn dmam_pool_create(
+    name: &str,
+    dev: &Device,
+    size: usize,
+    align: usize,
+    boundary: usize,
+) -> Option<DmaPool> {
+    let pool = crate::pool::dma_pool_create(name, dev, size, align, boundary)?;
+    dev.0.devres.lock().push(Devres::Pool(pool.clone()));
+    Some(pool)
+}
+
+/// Whether a free of (`cpu`, `dma`) by `by` is the right call for it: takes a managed buffer
+/// off the device's list, and finds a managed buffer freed as unmanaged, or the reverse.
+pub(super) fn check_free(dev: &Device, cpu: *const u8, dma: DmaAddr, by: FreeBy) -> Findings {
+    let mut out = Findings::new();
+    let managed = {
+        let mut list = dev.0.devres.lock();
+        let at = list.iter().position(
+            |r| matches!(*r, Devres::Coherent { cpu: c, dma: d, .. } if c == cpu.addr() && d == dma),
+        );
+        at.map(|i| list.remove(i)).is_some()
+    };
+    match (by, managed) {
+        (FreeBy::Unmanaged, true) => out.push(rules::managed::managed_freed_unmanaged(dma)),
+        (FreeBy::Managed, false) => out.push(rules::managed::unmanaged_freed_managed(dma)),
+        _ => {}
+    }
+    out
+}
+
+/// Release the device's managed resources, newest first (from [`Device::release`]).
+#[track_caller]
+pub(crate) fn release_devres(dev: &Device) {
+    let list = std::mem::take(&mut *dev.0.devres.lock());
+    for item in list.into_iter().rev() {
+        match item {
+            Devres::Coherent {
+                cpu,
+                dma,
+                size,
+                attrs,
+            } => free_attrs(
+                dev,
+                size,
+                std::ptr::with_exposed_provenance(cpu),
+                dma,
+                attrs,
+                DEVRES_RELEASE,
+                FreeBy::Devres,
+            ),
+            Devres::Pool(pool) => crate::pool::dma_pool_destroy(pool),
+        }
+    }
+}
+
+/// Release the managed buffers of a device whose last handle is dropped (no [`Device`] is left
+/// to call the API with; a managed pool holds its device, so there is none here).
+pub(crate) fn release_devres_on_drop(inner: &DeviceInner) {
+    let list = std::mem::take(&mut *inner.devres.lock());
+    let c = inner.checker.inner();
+    for item in list.into_iter().rev() {
+        let Devres::Coherent { cpu, dma, size, .. } = item else {
+            continue;
+        };
+        let site = inner.checker.capture_site();
+        let mut ev = Event::new(Op::Unmap, DEVRES_RELEASE, MapKind::Coherent, inner.id, site);
+        (ev.dma_addr, ev.size, ev.cpu_addr) = (dma, size as u64, Some(cpu as u64));
+        let mut out = Findings::new();
+        if let Some(e) = c.record_release(&ev, &mut out) {
+            let _ = inner
+                .inner_backend()
+                .free_coherent(&inner.inner_params(), e.dma_addr, e.size);
+        }
+        c.finish(&ev, out);
+    }
+}

@@ -1,0 +1,161 @@
+//! Calls of the modern API (Linux 5.x to 6.18) over the families already here: write-combined
+//! and page allocations, mapping by physical address, and the device's limits and queries.
+
+use crate::backend::Page;
+use crate::device::Device;
+use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, PAGE_SIZE};
+
+/// [`dma_alloc_attrs`](crate::dma_alloc_attrs) with `DMA_ATTR_WRITE_COMBINE` (`dma_alloc_wc`).
+#[track_caller]
+pub fn dma_alloc_wc(dev: &Device, size: usize, dma_handle: &mut DmaAddr, gfp: Gfp) -> *mut u8 {
+    super::dma_alloc_attrs(dev, size, dma_handle, gfp, DmaAttrs::WRITE_COMBINE)
+}
+
+/// Free a [`dma_alloc_wc`] buffer (`dma_free_wc`).
+#[track_caller]
+pub fn dma_free_wc(dev: &Device, size: usize, cpu_addr: *const u8, dma_handle: DmaAddr) {
+    super::dma_free_attrs(dev, size, cpu_addr, dma_handle, DmaAttrs::WRITE_COMBINE);
+}
+
+/// The smallest order whose pages hold `size` bytes (`get_order`).
+fn order_of(size: usize) -> u32 {
+    size.max(1)
+        .div_ceil(PAGE_SIZE)
+        .next_power_of_two()
+        .trailing_zeros()
+}
+
+/// Pages for streaming DMA that stay mapped (`dma_alloc_pages`): allocated below the device's
+/// mask and mapped as [`dma_map_page`](crate::dma_map_page) maps them, which is how the kernel
+/// records them too (`debug_dma_map_page` in `__dma_alloc_pages`). The device owns them after
+/// the allocation; hand them over with `dma_sync_single_for_cpu`/`_for_device` on the handle.
+/// `None` on failure (reported where it is the driver's mistake).
+#[track_caller]
+pub fn dma_alloc_pages(
+    dev: &Device,
+    size: usize,
+    dma_handle: &mut DmaAddr,
+    dir: Direction,
+    gfp: Gfp,
+) -> Option<Page> {
+    *dma_handle = DMA_MAPPING_ERROR;
+    let checker = dev.checker();
+    // The zone the mask reaches, as the kernel's allocator picks it for the device.
+    let zone = match dev.params().dma_mask {
+        m if m >= checker.memory().required_mask() => Gfp::empty(),
+        m if m >= crate::dma_bit_mask(32) => Gfp::DMA32,
+        _ => Gfp::DMA,
+    };
+    let order = order_of(size);
+    let page = crate::alloc_pages(checker, gfp | zone, order)?;
+    let dma = super::dma_map_page(dev, page, 0, size, dir);
+    if dma == DMA_MAPPING_ERROR {
+        let _ = checker.memory().free_pages(page, order);
+        return None;
+    }
+    // The allocation is its own check: the kernel returns NULL, never an unchecked handle.
+    super::dma_mapping_error(dev, dma);
+    *dma_handle = dma;
+    Some(page)
+}
+
+/// Unmap and free [`dma_alloc_pages`] pages (`dma_free_pages`): the same size, handle and
+/// direction.
+#[track_caller]
+pub fn dma_free_pages(dev: &Device, size: usize, page: Page, dma_handle: DmaAddr, dir: Direction) {
+    super::dma_unmap_page(dev, dma_handle, size, dir);
+    crate::free_pages(dev.checker(), page, order_of(size));
+}
+
+/// Map `size` bytes of RAM at physical address `phys` (`dma_map_phys`, Linux 6.18): as
+/// [`dma_map_page`](crate::dma_map_page) maps the page holding it. An address that is not
+/// RAM is refused as memory that is not DMA-able.
+#[track_caller]
+pub fn dma_map_phys(
+    dev: &Device,
+    phys: u64,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> DmaAddr {
+    let cpu = dev
+        .checker()
+        .memory()
+        .cpu_of(phys, 1)
+        .map_or(std::ptr::without_provenance(PAGE_SIZE), |p| p.as_ptr());
+    let page = Page::containing(cpu).expect("not NULL");
+    super::dma_map_page_attrs(dev, page, cpu.addr() % PAGE_SIZE, size, dir, attrs)
+}
+
+/// End a [`dma_map_phys`] mapping (`dma_unmap_phys`).
+#[track_caller]
+pub fn dma_unmap_phys(
+    dev: &Device,
+    dma_addr: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
+    super::dma_unmap_page_attrs(dev, dma_addr, size, dir, attrs);
+}
+
+/// Set the longest DMA segment the device takes (`dma_set_max_seg_size`); an IOMMU merging an
+/// sg list keeps to it. 0 (the kernel's `int` form; 6.11+ returns nothing).
+pub fn dma_set_max_seg_size(dev: &Device, size: u32) -> i32 {
+    dev.store_max_segment_size(u64::from(size));
+    0
+}
+
+/// Set the boundary no DMA segment crosses, as a mask (`dma_set_seg_boundary`). 0.
+pub fn dma_set_seg_boundary(dev: &Device, mask: u64) -> i32 {
+    dev.store_segment_boundary_mask(mask);
+    0
+}
+
+/// The longest DMA segment the device takes (`dma_get_max_seg_size`).
+pub fn dma_get_max_seg_size(dev: &Device) -> u32 {
+    u32::try_from(dev.params().max_segment_size).unwrap_or(u32::MAX)
+}
+
+/// The boundary mask no DMA segment crosses (`dma_get_seg_boundary`).
+pub fn dma_get_seg_boundary(dev: &Device) -> u64 {
+    dev.params().segment_boundary_mask
+}
+
+/// swiotlb's longest mapping: `IO_TLB_SIZE * IO_TLB_SEGSIZE` (2 KiB slots, 128 to a segment).
+pub const SWIOTLB_MAX_MAPPING_SIZE: usize = 2048 * 128;
+/// The IOMMU's optimal mapping size: the largest IOVA its caches keep (`iova_rcache_range()`,
+/// `PAGE_SIZE << (IOVA_RANGE_CACHE_MAX_SIZE - 1)`).
+pub const IOMMU_OPT_MAPPING_SIZE: usize = PAGE_SIZE << 5;
+
+/// The largest single mapping the device can make (`dma_max_mapping_size`): a bounce buffer's
+/// limit behind bounce buffers, else no limit.
+pub fn dma_max_mapping_size(dev: &Device) -> usize {
+    match dev.backend().name() {
+        "bounce" => SWIOTLB_MAX_MAPPING_SIZE,
+        _ => usize::MAX,
+    }
+}
+
+/// The largest mapping without a slow path (`dma_opt_mapping_size`): the IOMMU's cached IOVA
+/// size behind an IOMMU, at most [`dma_max_mapping_size`].
+pub fn dma_opt_mapping_size(dev: &Device) -> usize {
+    let opt = match dev.backend().name() {
+        "iommu" => IOMMU_OPT_MAPPING_SIZE,
+        _ => usize::MAX,
+    };
+    opt.min(dma_max_mapping_size(dev))
+}
+
+/// Whether syncs of the mapping at `dma_addr` do anything (`dma_need_sync`): always, as in a
+/// kernel with `CONFIG_DMA_API_DEBUG` (`dma_dev_need_sync()` in kernel/dma/mapping.c calls every
+/// sync when debugging), so a driver that skips syncs when this is false is still checked.
+pub fn dma_need_sync(_dev: &Device, _dma_addr: DmaAddr) -> bool {
+    true
+}
+
+/// Whether the streaming mask reaches less than all memory (`dma_addressing_limited`:
+/// `dma_get_mask(dev) < dma_get_required_mask(dev)`).
+pub fn dma_addressing_limited(dev: &Device) -> bool {
+    super::dma_get_mask(dev) < super::dma_get_required_mask(dev)
+}

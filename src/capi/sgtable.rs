@@ -1,0 +1,223 @@
+//! `struct sg_table` (`<linux/scatterlist.h>`) and the sgtable calls of
+//! `<linux/dma-mapping.h>`: tables whose entries dmacheck allocates, and the map, unmap and
+//! syncs over `sgt->sgl` with `sgt->orig_nents`, as the kernel's inline helpers do.
+
+use std::collections::BTreeMap;
+use std::ffi::{c_int, c_uint, c_ulong};
+
+use super::device::CDevice;
+use super::sg::{
+    CScatterlist, dma_map_sg_attrs, dma_sync_sg_for_cpu, dma_sync_sg_for_device,
+    dma_unmap_sg_attrs, sg_init_table,
+};
+use super::{CPage, ffi, page_of, page_ptr};
+use crate::sync::process::Mutex;
+
+/// A C `struct sg_table`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CSgTable {
+    /// The first entry.
+    pub sgl: *mut CScatterlist,
+    /// DMA segments after `dma_map_sgtable`.
+    pub nents: c_uint,
+    /// CPU-side entries.
+    pub orig_nents: c_uint,
+}
+
+/// The entry arrays `sg_alloc_table*` made, by address, with their length.
+static TABLES: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
+
+const EINVAL: c_int = 22;
+const EIO: c_int = 5;
+
+/// A zeroed array of `n` entries, the last marked as the end, registered for `sg_free_table`.
+fn alloc_entries(n: usize) -> *mut CScatterlist {
+    let entries: Box<[CScatterlist]> = vec![CScatterlist::default(); n].into_boxed_slice();
+    let sgl = Box::into_raw(entries).cast::<CScatterlist>();
+    TABLES.lock().insert(sgl.addr(), n);
+    // SAFETY: `sgl` is an array of `n` entries; `sg_init_table` also forgets any list dmacheck
+    // knew at this address (a freed table's memory handed out again).
+    unsafe { sg_init_table(sgl, n as c_uint) };
+    sgl
+}
+
+/// `sg_alloc_table`: `nents` cleared entries.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn sg_alloc_table(sgt: *mut CSgTable, nents: c_uint, _gfp: c_uint) -> c_int {
+    ffi("sg_alloc_table", || {
+        if sgt.is_null() || nents == 0 {
+            return -EINVAL;
+        }
+        let sgl = alloc_entries(nents as usize);
+        // SAFETY: the C contract: `sgt` is a writable `struct sg_table`.
+        unsafe {
+            sgt.write(CSgTable {
+                sgl,
+                nents,
+                orig_nents: nents,
+            })
+        };
+        0
+    })
+}
+
+/// `sg_free_table`: free the entries `sg_alloc_table*` made, and clear the table.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn sg_free_table(sgt: *mut CSgTable) {
+    ffi("sg_free_table", || {
+        if sgt.is_null() {
+            return;
+        }
+        // SAFETY: the C contract: `sgt` is a `struct sg_table`.
+        let sgl = unsafe { (*sgt).sgl };
+        if let Some(n) = TABLES.lock().remove(&sgl.addr()) {
+            // SAFETY: `sgl` is an array of `n` entries `alloc_entries` made and no one freed.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(sgl, n)) });
+        }
+        // SAFETY: as above.
+        unsafe {
+            sgt.write(CSgTable {
+                sgl: std::ptr::null_mut(),
+                nents: 0,
+                orig_nents: 0,
+            })
+        };
+    })
+}
+
+/// `sg_alloc_table_from_pages_segment`: entries over runs of consecutive pages.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn sg_alloc_table_from_pages_segment(
+    sgt: *mut CSgTable,
+    pages: *const *const CPage,
+    n_pages: c_uint,
+    offset: c_uint,
+    size: c_ulong,
+    max_segment: c_uint,
+    _gfp: c_uint,
+) -> c_int {
+    ffi("sg_alloc_table_from_pages_segment", || {
+        if sgt.is_null() || pages.is_null() || n_pages == 0 {
+            return -EINVAL;
+        }
+        // SAFETY: the C contract: `pages` holds `n_pages` page pointers.
+        let given = unsafe { std::slice::from_raw_parts(pages, n_pages as usize) };
+        let Some(pages) = given
+            .iter()
+            .map(|&p| page_of(p))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return -EINVAL;
+        };
+        let table = match crate::sg_alloc_table_from_pages_segment(
+            &pages,
+            offset as usize,
+            usize::try_from(size).unwrap_or(usize::MAX),
+            max_segment as usize,
+        ) {
+            Ok(table) => table,
+            Err(e) => return e,
+        };
+        let n = table.len();
+        let sgl = alloc_entries(n);
+        for (i, e) in table.entries().iter().enumerate() {
+            let page = e.page().map_or(0, |p| page_ptr(p).addr() as c_ulong);
+            // SAFETY: `sgl` is an array of `n` entries, `i < n`.
+            let entry = unsafe { &mut *sgl.add(i) };
+            entry.page_link |= page;
+            (entry.offset, entry.length) = (e.offset() as c_uint, e.length() as c_uint);
+        }
+        // SAFETY: the C contract: `sgt` is a writable `struct sg_table`.
+        unsafe {
+            sgt.write(CSgTable {
+                sgl,
+                nents: n as c_uint,
+                orig_nents: n as c_uint,
+            })
+        };
+        0
+    })
+}
+
+/// `sg_alloc_table_from_pages`: no segment limit beyond `UINT_MAX`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn sg_alloc_table_from_pages(
+    sgt: *mut CSgTable,
+    pages: *const *const CPage,
+    n_pages: c_uint,
+    offset: c_uint,
+    size: c_ulong,
+    gfp: c_uint,
+) -> c_int {
+    // SAFETY: the same contract.
+    unsafe {
+        sg_alloc_table_from_pages_segment(sgt, pages, n_pages, offset, size, c_uint::MAX, gfp)
+    }
+}
+
+/// The table's list and `orig_nents`; a NULL table is a NULL list (refused and reported by
+/// the sg call).
+fn list_of(sgt: *const CSgTable) -> (*mut CScatterlist, c_int) {
+    if sgt.is_null() {
+        return (std::ptr::null_mut(), 1);
+    }
+    // SAFETY: the C contract: `sgt` is a `struct sg_table`.
+    let t = unsafe { sgt.read() };
+    (t.sgl, c_int::try_from(t.orig_nents).unwrap_or(c_int::MAX))
+}
+
+/// `dma_map_sgtable`: map `orig_nents` entries, store the segment count in `nents`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_map_sgtable(
+    dev: *mut CDevice,
+    sgt: *mut CSgTable,
+    dir: c_int,
+    attrs: c_ulong,
+) -> c_int {
+    let (sgl, orig_nents) = list_of(sgt);
+    // SAFETY: the same contract as dma_map_sg_attrs.
+    let count = unsafe { dma_map_sg_attrs(dev, sgl, orig_nents, dir, attrs) };
+    if sgt.is_null() || super::direction(dir) == crate::Direction::None {
+        return -EINVAL;
+    }
+    if count <= 0 {
+        return -EIO;
+    }
+    // SAFETY: the C contract: `sgt` is a writable `struct sg_table`.
+    unsafe { (*sgt).nents = count as c_uint };
+    0
+}
+
+/// `dma_unmap_sgtable`: unmap with `orig_nents`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_unmap_sgtable(
+    dev: *mut CDevice,
+    sgt: *mut CSgTable,
+    dir: c_int,
+    attrs: c_ulong,
+) {
+    let (sgl, orig_nents) = list_of(sgt);
+    // SAFETY: the same contract as dma_unmap_sg_attrs.
+    unsafe { dma_unmap_sg_attrs(dev, sgl, orig_nents, dir, attrs) };
+}
+
+/// `dma_sync_sgtable_for_cpu`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_sync_sgtable_for_cpu(dev: *mut CDevice, sgt: *mut CSgTable, dir: c_int) {
+    let (sgl, orig_nents) = list_of(sgt);
+    // SAFETY: the same contract as dma_sync_sg_for_cpu.
+    unsafe { dma_sync_sg_for_cpu(dev, sgl, orig_nents, dir) };
+}
+
+/// `dma_sync_sgtable_for_device`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_sync_sgtable_for_device(
+    dev: *mut CDevice,
+    sgt: *mut CSgTable,
+    dir: c_int,
+) {
+    let (sgl, orig_nents) = list_of(sgt);
+    // SAFETY: the same contract as dma_sync_sg_for_device.
+    unsafe { dma_sync_sg_for_device(dev, sgl, orig_nents, dir) };
+}
