@@ -800,3 +800,34 @@ fn header_layouts_and_constants_match_the_rust_side() {
         "0 means the PCI default"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The modern API (issue 18)
+
+#[test]
+fn modern_api_families_from_c() {
+    check_family(
+        "modern_api",
+        &[
+            ("unmap-size-mismatch", 1),
+            ("sg-unmap-nents-mismatch", 2),
+            ("sg-invalid-list", 1),
+            ("sg-map-mapped", 1),
+            ("unmap-direction-mismatch", 1),
+            ("map-invalid-memory", 1),
+            ("managed-free-mismatch", 2),
+        ],
+    );
+}
+
+#[test]
+fn the_readme_nic_ring_runs_clean_and_leaks_nothing_even_when_every_rule_denies() {
+    let clean = check_family("nic_ring", &[]);
+    assert_eq!(clean.report()["leaks"]["entries"], 0);
+    assert!(clean.stderr().is_empty(), "{}", clean.transcript());
+    for (label, spec) in [("nic_deny", "deny"), ("nic_bounce", "bounce,deny")] {
+        let run = run("nic_ring", label, &[], &[("DMACHECK", spec)]);
+        assert!(run.output.status.success(), "{}", run.transcript());
+        assert_eq!(run.total("errors"), 0, "{}", run.transcript());
+    }
+}

@@ -183,10 +183,13 @@ static inline phys_addr_t sg_phys(struct scatterlist *sg)
 	return page_to_phys(sg_page(sg)) + sg->offset;
 }
 
-/* Every CPU-side entry of a table (orig_nents), and every DMA segment (nents). */
+/*
+ * Every CPU-side entry of a table (orig_nents), and every DMA segment (nents). The count takes
+ * the type of i, so drivers' `int i` compiles under -Wsign-compare too.
+ */
 #define for_each_sgtable_sg(sgt, sg, i) \
-	for_each_sg((sgt)->sgl, sg, (sgt)->orig_nents, i)
+	for_each_sg((sgt)->sgl, sg, (__typeof__(i))(sgt)->orig_nents, i)
 #define for_each_sgtable_dma_sg(sgt, sg, i) \
-	for_each_sg((sgt)->sgl, sg, (sgt)->nents, i)
+	for_each_sg((sgt)->sgl, sg, (__typeof__(i))(sgt)->nents, i)
 
 #endif /* _DMACHECK_LINUX_SCATTERLIST_H */

@@ -168,6 +168,11 @@ pub(super) fn free_attrs(
         dev.checker().inner().finish(&ev, out);
         return;
     }
-    let found = super::managed::check_free(dev, cpu_addr, dma_handle, by);
+    let mut found = Findings::new();
+    let managed_attrs = super::managed::check_free(dev, cpu_addr, dma_handle, by, &mut found);
+    if by == FreeBy::Managed {
+        // dmam_free_coherent takes no attrs: devres frees with the allocation's.
+        ev.attrs = managed_attrs.unwrap_or(ev.attrs);
+    }
     release_with(dev, ev, found);
 }

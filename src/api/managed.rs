@@ -102,23 +102,32 @@ pub fn dmam_pool_create(
     Some(pool)
 }
 
-/// Whether a free of (`cpu`, `dma`) by `by` is the right call for it: takes a managed buffer
-/// off the device's list, and finds a managed buffer freed as unmanaged, or the reverse.
-pub(super) fn check_free(dev: &Device, cpu: *const u8, dma: DmaAddr, by: FreeBy) -> Findings {
-    let mut out = Findings::new();
+/// Judge a free of (`cpu`, `dma`) by `by`: takes a managed buffer off the device's list, and
+/// finds a managed buffer freed as unmanaged, or the reverse. Returns the attributes a managed
+/// buffer was allocated with (`dmam_free_coherent` frees with them, as devres does).
+pub(super) fn check_free(
+    dev: &Device,
+    cpu: *const u8,
+    dma: DmaAddr,
+    by: FreeBy,
+    out: &mut Findings,
+) -> Option<DmaAttrs> {
     let managed = {
         let mut list = dev.0.devres.lock();
         let at = list.iter().position(
             |r| matches!(*r, Devres::Coherent { cpu: c, dma: d, .. } if c == cpu.addr() && d == dma),
         );
-        at.map(|i| list.remove(i)).is_some()
+        at.map(|i| list.remove(i))
     };
-    match (by, managed) {
-        (FreeBy::Unmanaged, true) => out.push(rules::managed::managed_freed_unmanaged(dma)),
-        (FreeBy::Managed, false) => out.push(rules::managed::unmanaged_freed_managed(dma)),
+    match (by, &managed) {
+        (FreeBy::Unmanaged, Some(_)) => out.push(rules::managed::managed_freed_unmanaged(dma)),
+        (FreeBy::Managed, None) => out.push(rules::managed::unmanaged_freed_managed(dma)),
         _ => {}
     }
-    out
+    match managed? {
+        Devres::Coherent { attrs, .. } => Some(attrs),
+        Devres::Pool(_) => None,
+    }
 }
 
 /// Release the device's managed resources, newest first (from [`Device::release`]).
