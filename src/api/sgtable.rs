@@ -8,8 +8,7 @@ use crate::device::Device;
 use crate::sg::{Sg, SgTable, for_each_sg, sg_set_page};
 use crate::types::{Direction, DmaAttrs, PAGE_SIZE};
 
-/// `EINVAL`, returned negated.
-pub const EINVAL: i32 = 22;
+use crate::declared::EINVAL;
 
 /// A table of `nents` cleared entries (`sg_alloc_table`); `Err(-EINVAL)` for none.
 pub fn sg_alloc_table(nents: usize) -> Result<SgTable, i32> {

@@ -1,0 +1,99 @@
+//! The rules of `src/rules/managed.rs`: managed (devres) memory is released with its device
+//! without a leak report, and is freed only by the managed calls.
+
+mod common;
+
+use common::{checker, device, rule_ids, single_violation};
+use dmacheck::rules::{LEAK, MANAGED_FREE_MISMATCH, POOL_DESTROY_BUSY};
+use dmacheck::*;
+
+#[test]
+fn managed_memory_is_released_with_its_device_without_a_leak_report() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut dma = 0;
+    let ring = dmam_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL);
+    assert!(!ring.is_null());
+    let wc = dmam_alloc_attrs(&dev, 512, &mut dma, Gfp::KERNEL, DmaAttrs::WRITE_COMBINE);
+    assert!(!wc.is_null());
+    let pool = dmam_pool_create("desc", &dev, 64, 64, 0).unwrap();
+    let block = dma_pool_alloc(&pool, Gfp::KERNEL, &mut dma);
+    dma_pool_free(&pool, block, dma);
+    assert_eq!(
+        checker.live_entries().len(),
+        3,
+        "two buffers and the pool's page"
+    );
+    dev.release();
+    assert!(checker.live_entries().is_empty());
+    checker.assert_clean();
+}
+
+#[test]
+fn managed_memory_is_released_when_the_last_handle_drops() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut dma = 0;
+    assert!(!dmam_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL).is_null());
+    drop(dev);
+    assert!(checker.live_entries().is_empty());
+    checker.assert_clean();
+}
+
+#[test]
+fn an_early_managed_free_is_silent_and_not_freed_again_at_release() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut dma = 0;
+    let wc = dmam_alloc_attrs(&dev, 512, &mut dma, Gfp::KERNEL, DmaAttrs::WRITE_COMBINE);
+    // dmam_free_coherent takes no attrs: it frees with the allocation's, as devres does.
+    dmam_free_coherent(&dev, 512, wc, dma);
+    assert!(checker.live_entries().is_empty());
+    dev.release();
+    checker.assert_clean();
+}
+
+#[test]
+fn managed_memory_freed_with_dma_free_coherent_is_reported_once() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut dma = 0;
+    let ring = dmam_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL);
+    dma_free_coherent(&dev, 4096, ring, dma);
+    let v = single_violation(&checker, &MANAGED_FREE_MISMATCH);
+    assert!(v.message.contains("dmam_alloc_coherent"), "{}", v.message);
+    assert_eq!(v.call, "dma_free_coherent");
+    // Freed, and no longer devres's: the release frees nothing twice and leaks nothing.
+    dev.release();
+    assert_eq!(rule_ids(&checker), [MANAGED_FREE_MISMATCH.id]);
+}
+
+#[test]
+fn dmam_free_coherent_of_unmanaged_memory_is_reported_and_freed() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut dma = 0;
+    let ring = dma_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL);
+    dmam_free_coherent(&dev, 4096, ring, dma);
+    let v = single_violation(&checker, &MANAGED_FREE_MISMATCH);
+    assert_eq!(v.call, "dmam_free_coherent");
+    assert!(checker.live_entries().is_empty());
+}
+
+#[test]
+fn unmanaged_memory_still_leaks_and_a_managed_pool_reports_its_busy_blocks() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut dma = 0;
+    let _ring = dma_alloc_coherent(&dev, 4096, &mut dma, Gfp::KERNEL);
+    let pool = dmam_pool_create("desc", &dev, 64, 64, 0).unwrap();
+    let _busy = dma_pool_alloc(&pool, Gfp::KERNEL, &mut dma);
+    dev.release();
+    let mut ids = rule_ids(&checker);
+    ids.sort();
+    assert!(
+        ids.contains(&POOL_DESTROY_BUSY.id) && ids.contains(&LEAK.id),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&MANAGED_FREE_MISMATCH.id));
+}
