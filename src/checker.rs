@@ -433,7 +433,8 @@ impl Checker {
             | Op::DeviceRead
             | Op::DeviceWrite
             | Op::CpuRead
-            | Op::CpuWrite => None,
+            | Op::CpuWrite
+            | Op::Configure => None,
         };
         self.0.finish(ev, out);
         ended

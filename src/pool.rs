@@ -84,6 +84,11 @@ impl DmaPool {
     pub fn busy(&self) -> usize {
         self.0.state.lock().busy.len()
     }
+
+    /// Whether the pool was destroyed.
+    pub fn is_destroyed(&self) -> bool {
+        self.0.state.lock().destroyed
+    }
 }
 
 #[track_caller]
@@ -115,6 +120,8 @@ pub fn dma_pool_create(
     boundary: usize,
 ) -> Option<DmaPool> {
     let ev = event(dev, Op::MemoryAlloc, "dma_pool_create");
+    // A released device takes no new pool (reported).
+    drop(crate::api::admit(dev, &ev)?);
     let mut out = Findings::new();
     rules::context::check_pool_context(&ev, &mut out);
     let align = align.max(1);

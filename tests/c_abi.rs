@@ -280,6 +280,7 @@ fn map_family_from_c() {
             ("map-rodata-memory", 1),
             ("map-vmalloc-memory", 1),
             ("map-above-mask", 4),
+            ("invalid-device", 1),
         ],
     );
 }
@@ -402,7 +403,8 @@ fn pool_family_from_c() {
             ("pool-double-free", 1),
             ("pool-write-after-free", 1),
             ("pool-destroy-busy", 2),
-            ("pool-use-after-destroy", 4),
+            ("pool-use-after-destroy", 2),
+            ("invalid-pool", 2),
             ("leak", 1),
         ],
     );
@@ -429,7 +431,7 @@ fn bad_input_from_c_is_reported_and_never_crashes() {
     let run = check_family(
         "bad_input",
         &[
-            ("invalid-device", 30),
+            ("invalid-device", 33),
             ("direction-none", 2),
             ("unmap-unknown", 4),
             ("sync-unknown", 2),
@@ -851,4 +853,28 @@ fn a_kernel_code_harness_with_its_own_struct_device_takes_only_the_dma_headers()
     let stderr = run.stderr();
     assert!(stderr.contains("on vda (virtio_harness)"), "{stderr}");
     assert!(stderr.contains("on blk0 (virtio_blk)"), "{stderr}");
+}
+
+#[test]
+fn c_abi_messages_name_the_call_the_raw_direction_and_the_forgotten_pool() {
+    let run = check_family(
+        "cabi_messages",
+        &[
+            ("direction-none", 2),
+            ("leak", 2),
+            ("pool-destroy-busy", 1),
+            ("device-released", 7),
+        ],
+    );
+    let stderr = run.stderr();
+    for expected in [
+        "dma_map_page_attrs called with direction 7,",
+        "dma_map_single called with direction -9,",
+        "DMA pool \"cmd-blocks\" was never destroyed (1 block(s) allocated)",
+        "warn[device-released]: dma_set_mask on eth0",
+        "warn[device-released]: dma_pool_create on eth0",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} missing:\n{stderr}");
+    }
+    assert!(!stderr.contains("\"rx-desc\""), "{stderr}");
 }

@@ -7,13 +7,16 @@
  * device's mask really limits them. Violations are printed to stderr as they happen (unless
  * DMACHECK=print=0), counted (dmacheck_error_count()), and written to DMACHECK_REPORT at exit.
  *
- * Bad arguments never crash the checker: a map, unmap, sync, allocation or free given NULL or
- * a `struct device *` that dmacheck did not make is reported (`device-released`, on the device
- * "(NULL or unknown struct device)") and refused, and only pointers dmacheck made are ever
- * dereferenced; the queries answer as for a device that cannot do DMA, unreported
- * (dma_set_mask: -EIO, dma_supported: 0, dma_mapping_error: the test of the value). An unknown
- * direction value is DMA_NONE (`direction-none`); NULL or foreign memory is reported
- * (`map-invalid-memory`); unknown DMA addresses are reported (`unmap-unknown`, `sync-unknown`).
+ * Bad arguments never crash the checker: a map, unmap, sync, allocation, free or setter
+ * (dma_set_mask, ...) given NULL or a `struct device *` that dmacheck did not make is reported
+ * (`invalid-device`, on the device "(NULL or unknown struct device)") and refused, and only
+ * pointers dmacheck made are ever dereferenced; the queries answer as for a device that cannot
+ * do DMA, unreported (dma_supported: 0, dma_get_mask: 32 bits, dma_mapping_error: the test of
+ * the value). A program with its own `struct device` has its pointers registered instead (see
+ * <dmacheck.h>). Every call on a released device is reported (`device-released`). An unknown
+ * direction value is DMA_NONE (`direction-none`, the report showing the value given); NULL or
+ * foreign memory is reported (`map-invalid-memory`); unknown DMA addresses are reported
+ * (`unmap-unknown`, `sync-unknown`).
  * A refused map returns DMA_MAPPING_ERROR, a refused allocation NULL, a refused sg map 0.
  *
  * A rule at level deny stops the program: the violation is printed, the exit report written,
@@ -298,10 +301,10 @@ void dmam_free_coherent(struct device *dev, size_t size, void *vaddr, dma_addr_t
 /* ---- Physical addresses ----------------------------------------------------------------- */
 
 /*
- * Linux 6.18: map by physical address. RAM is mapped as dma_map_page would map it (and named
- * dma_map_page in reports); an address outside dmacheck's memory is refused as memory that is
- * not DMA-able (`map-invalid-memory`): MMIO (DMA_ATTR_MMIO, dma_map_resource) is not modelled.
- * Unmap with dma_unmap_phys and the same attrs.
+ * Linux 6.18: map by physical address. RAM is mapped as dma_map_page would map it (a page
+ * mapping); an address outside dmacheck's memory is refused as memory that is not DMA-able
+ * (`map-invalid-memory`): MMIO (DMA_ATTR_MMIO, dma_map_resource) is not modelled. Unmap with
+ * dma_unmap_phys and the same attrs.
  */
 dma_addr_t dma_map_phys(struct device *dev, phys_addr_t phys, size_t size,
 			enum dma_data_direction dir, unsigned long attrs);

@@ -6,7 +6,8 @@
  * with the site of the free); freeing a block twice, into the wrong pool or with the wrong CPU
  * address, and destroying a pool with blocks still allocated are reported. A pool pointer not
  * made by dma_pool_create (NULL included, except for dma_pool_destroy(NULL), which does
- * nothing) is reported as a destroyed pool.
+ * nothing) is reported (`invalid-pool`); a pool still not destroyed when its device is
+ * released (dmacheck_device_release) is reported by name (`leak`) and destroyed.
  */
 #ifndef _DMACHECK_LINUX_DMAPOOL_H
 #define _DMACHECK_LINUX_DMAPOOL_H

@@ -43,7 +43,7 @@ fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
 /// Admit a call on the device, or refuse it (reported) if the device was released. The guard
 /// holds off a release until the call has recorded what it did: drop it before reporting.
 #[track_caller]
-fn admit<'d>(dev: &'d Device, ev: &Event) -> Option<RwLockReadGuard<'d, ()>> {
+pub(crate) fn admit<'d>(dev: &'d Device, ev: &Event) -> Option<RwLockReadGuard<'d, ()>> {
     let admitted = dev.admit();
     if admitted.is_none() {
         let f = rules::lifetime::released(dev.is_invalid());

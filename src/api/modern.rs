@@ -84,7 +84,8 @@ pub fn dma_map_phys(
         .cpu_of(phys, 1)
         .map_or(std::ptr::without_provenance(PAGE_SIZE), |p| p.as_ptr());
     let page = Page::containing(cpu).expect("not NULL");
-    super::dma_map_page_attrs(dev, page, cpu.addr() % PAGE_SIZE, size, dir, attrs)
+    let offset = cpu.addr() % PAGE_SIZE;
+    super::streaming::map_page(dev, page, offset, size, dir, attrs, "dma_map_phys")
 }
 
 /// End a [`dma_map_phys`] mapping (`dma_unmap_phys`).
@@ -96,18 +97,28 @@ pub fn dma_unmap_phys(
     dir: Direction,
     attrs: DmaAttrs,
 ) {
-    super::dma_unmap_page_attrs(dev, dma_addr, size, dir, attrs);
+    let kind = crate::types::MapKind::Page;
+    super::streaming::unmap_streaming(dev, "dma_unmap_phys", kind, dma_addr, size, dir, attrs);
 }
 
 /// Set the longest DMA segment the device takes (`dma_set_max_seg_size`); an IOMMU merging an
-/// sg list keeps to it. 0 (the kernel's `int` form; 6.11+ returns nothing).
+/// sg list keeps to it. 0 (the kernel's `int` form; 6.11+ returns nothing); `-EIO`, reported, on a
+/// released device.
+#[track_caller]
 pub fn dma_set_max_seg_size(dev: &Device, size: u32) -> i32 {
+    if !super::limits::configurable(dev, "dma_set_max_seg_size") {
+        return -crate::EIO;
+    }
     dev.store_max_segment_size(u64::from(size));
     0
 }
 
 /// Set the boundary no DMA segment crosses, as a mask (`dma_set_seg_boundary`). 0.
+#[track_caller]
 pub fn dma_set_seg_boundary(dev: &Device, mask: u64) -> i32 {
+    if !super::limits::configurable(dev, "dma_set_seg_boundary") {
+        return -crate::EIO;
+    }
     dev.store_segment_boundary_mask(mask);
     0
 }

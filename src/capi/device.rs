@@ -237,6 +237,10 @@ const EBUSY: c_int = 16;
 /// `dev` points to a live `CDevice`; its `dma_mask` is NULL or points to a readable `u64` (the
 /// same contract as the kernel's).
 unsafe fn apply_c_masks(dev: *const CDevice, rust: &Device) {
+    if rust.is_released() {
+        // Nothing is applied to a released device (the call itself is reported).
+        return;
+    }
     let now = rust.params();
     // SAFETY: `dev` is live (the caller's contract); the fields are read without assuming that
     // C code did not change them.
@@ -374,6 +378,10 @@ extern "C" fn dmacheck_isa_device() -> *mut CDevice {
 unsafe extern "C" fn dmacheck_device_release(dev: *mut CDevice) {
     ffi("dmacheck_device_release", || {
         if let Some(dev) = registered(dev) {
+            // Devres first (managed pools are not forgotten ones), then the pools the driver
+            // never destroyed, then the device.
+            crate::api::release_devres(&dev);
+            super::pool::destroy_forgotten_pools(&dev);
             dev.release();
         }
     })

@@ -178,7 +178,8 @@ unsafe extern "C" fn dma_map_sgtable(
     let (sgl, orig_nents) = list_of(sgt);
     // SAFETY: the same contract as dma_map_sg_attrs.
     let count = unsafe { dma_map_sg_attrs(dev, sgl, orig_nents, dir, attrs) };
-    if sgt.is_null() || super::direction(dir) == crate::Direction::None {
+    let valid = u32::try_from(dir).ok().and_then(crate::Direction::from_raw);
+    if sgt.is_null() || valid.is_none_or(|d| d == crate::Direction::None) {
         return -EINVAL;
     }
     if count <= 0 {
