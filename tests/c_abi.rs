@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use dmacheck::capi::{CDevice, CPage, CPciDev, CScatterlist, CSpinlock, CVmArea, VMEMMAP_BASE};
+use dmacheck::capi::{
+    CDevice, CDeviceInfo, CPage, CPciDev, CScatterlist, CSgTable, CSpinlock, CVmArea, VMEMMAP_BASE,
+};
 use dmacheck::{
     CMA_ALIGNMENT, DMA_MAPPING_ERROR, DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN,
     DMA_MEMORY_IO, DMA_MEMORY_MAP, Direction, DmaAttrs, Gfp, PAGE_SHIFT, PAGE_SIZE, dma_bit_mask,
@@ -721,6 +723,27 @@ fn header_layouts_and_constants_match_the_rust_side() {
         (
             "offsetof(struct scatterlist, dma_length)",
             offset_of!(CScatterlist, dma_length) as u64,
+        ),
+        ("sizeof(struct sg_table)", size_of::<CSgTable>() as u64),
+        (
+            "offsetof(struct sg_table, nents)",
+            offset_of!(CSgTable, nents) as u64,
+        ),
+        (
+            "offsetof(struct sg_table, orig_nents)",
+            offset_of!(CSgTable, orig_nents) as u64,
+        ),
+        (
+            "sizeof(struct dmacheck_device_info)",
+            size_of::<CDeviceInfo>() as u64,
+        ),
+        (
+            "offsetof(struct dmacheck_device_info, dma_mask)",
+            offset_of!(CDeviceInfo, dma_mask) as u64,
+        ),
+        (
+            "offsetof(struct dmacheck_device_info, iommu)",
+            offset_of!(CDeviceInfo, iommu) as u64,
         ),
         ("sizeof(struct page)", size_of::<CPage>() as u64),
         ("sizeof(spinlock_t)", size_of::<CSpinlock>() as u64),

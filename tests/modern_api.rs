@@ -203,3 +203,66 @@ fn device_limits_and_queries() {
     assert!(dma_addressing_limited(&isa));
     assert!(!dma_addressing_limited(&dev));
 }
+
+#[test]
+fn setters_and_pool_creation_on_a_released_device_are_reported_and_refused() {
+    use dmacheck::rules::DEVICE_RELEASED;
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    dev.release();
+    assert_eq!(dma_set_mask(&dev, dma_bit_mask(64)), -EIO);
+    assert_eq!(dma_set_coherent_mask(&dev, dma_bit_mask(64)), -EIO);
+    assert_eq!(dma_set_max_seg_size(&dev, 4096), -EIO);
+    assert_eq!(dma_set_seg_boundary(&dev, 0xfff), -EIO);
+    assert!(dma_pool_create("late", &dev, 64, 64, 0).is_none());
+    let calls: Vec<&str> = checker.violations().iter().map(|v| v.call).collect();
+    assert_eq!(
+        calls,
+        [
+            "dma_set_mask",
+            "dma_set_coherent_mask",
+            "dma_set_max_seg_size",
+            "dma_set_seg_boundary",
+            "dma_pool_create"
+        ]
+    );
+    assert!(
+        checker
+            .violations()
+            .iter()
+            .all(|v| v.rule == &DEVICE_RELEASED)
+    );
+    assert_eq!(dma_get_mask(&dev), dma_bit_mask(32), "nothing was applied");
+    assert_eq!(dma_get_max_seg_size(&dev), 65536);
+}
+
+#[test]
+fn the_attrs_forms_are_named_as_called() {
+    use dmacheck::rules::DIRECTION_NONE;
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let page = alloc_pages(&checker, Gfp::KERNEL, 0).unwrap();
+    let attrs = DmaAttrs::empty();
+    dma_map_page_attrs(&dev, page, 0, 64, Direction::None, attrs);
+    dma_map_single_attrs(&dev, page_address(page), 64, Direction::None, attrs);
+    dma_map_page(&dev, page, 0, 64, Direction::None);
+    let calls: Vec<&str> = checker.violations().iter().map(|v| v.call).collect();
+    assert_eq!(
+        calls,
+        ["dma_map_page_attrs", "dma_map_single_attrs", "dma_map_page"]
+    );
+    assert!(
+        checker
+            .violations()
+            .iter()
+            .all(|v| v.rule == &DIRECTION_NONE)
+    );
+    let dma = dma_map_page_attrs(&dev, page, 0, 64, Direction::ToDevice, attrs);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_page_attrs(&dev, dma, 32, Direction::ToDevice, attrs);
+    assert_eq!(
+        checker.violations().last().unwrap().call,
+        "dma_unmap_page_attrs"
+    );
+    free_pages(&checker, page, 0);
+}

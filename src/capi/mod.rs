@@ -80,10 +80,11 @@ mod sgtable;
 mod streaming;
 
 pub use context::CSpinlock;
-pub use device::{CDevice, CPciDev};
+pub use device::{CDevice, CDeviceInfo, CPciDev};
 pub use pool::CDmaPool;
 pub use regions::{CPgProt, CVmArea};
 pub use sg::CScatterlist;
+pub use sgtable::CSgTable;
 
 /// The checker every C call uses.
 fn checker() -> &'static Checker {
