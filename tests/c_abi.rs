@@ -846,6 +846,7 @@ fn modern_api_families_from_c() {
             ("unmap-direction-mismatch", 1),
             ("map-invalid-memory", 1),
             ("managed-free-mismatch", 2),
+            ("map-resource-ram", 1),
         ],
     );
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{checker, device, rule_ids, single_violation};
-use dmacheck::rules::{LEAK, MANAGED_FREE_MISMATCH, POOL_DESTROY_BUSY};
+use dmacheck::rules::{LEAK, MANAGED_FREE_MISMATCH, MAP_RESOURCE_RAM, POOL_DESTROY_BUSY};
 use dmacheck::*;
 
 #[test]
@@ -96,4 +96,59 @@ fn unmanaged_memory_still_leaks_and_a_managed_pool_reports_its_busy_blocks() {
         "{ids:?}"
     );
     assert!(!ids.contains(&MANAGED_FREE_MISMATCH.id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// map-resource-ram
+
+/// A BAR of a peer device: MMIO far above the checker's memory.
+const BAR: u64 = 0xfe00_0000;
+
+#[test]
+fn mmio_of_a_peer_maps_and_unmaps_silently_direct_and_behind_an_iommu() {
+    let checker = checker();
+    let direct = device(&checker, "dma0");
+    let iommu = checker.device("dma1").iommu().build();
+    for dev in [&direct, &iommu] {
+        let dma = dma_map_resource(dev, BAR, 4096, Direction::Bidirectional, DmaAttrs::empty());
+        assert_eq!(dma_mapping_error(dev, dma), 0, "{:?}", checker.violations());
+        assert_eq!(checker.live_entries().len(), 1);
+        dma_unmap_resource(dev, dma, 4096, Direction::Bidirectional, DmaAttrs::empty());
+        assert!(checker.live_entries().is_empty());
+    }
+    let dma = dma_map_resource(&direct, BAR, 4096, Direction::ToDevice, DmaAttrs::empty());
+    assert_eq!(dma, BAR, "direct: the bus address is the physical address");
+    assert_eq!(dma_mapping_error(&direct, dma), 0);
+    // The 6.18 form: dma_map_phys with DMA_ATTR_MMIO is the same mapping.
+    let dma = dma_map_phys(&iommu, BAR, 64, Direction::ToDevice, DmaAttrs::MMIO);
+    assert_ne!(dma, BAR, "an IOVA behind the IOMMU");
+    assert_eq!(dma_mapping_error(&iommu, dma), 0);
+    dma_unmap_phys(&iommu, dma, 64, Direction::ToDevice, DmaAttrs::MMIO);
+    dma_unmap_resource(&direct, BAR, 4096, Direction::ToDevice, DmaAttrs::empty());
+    checker.assert_clean();
+}
+
+#[test]
+fn dma_map_resource_of_ram_is_reported_and_refused() {
+    let checker = checker();
+    let dev = device(&checker, "dma0");
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let phys = checker.memory().phys_of(buf, 256).unwrap();
+    let dma = dma_map_resource(&dev, phys, 256, Direction::ToDevice, DmaAttrs::empty());
+    assert_eq!(dma, DMA_MAPPING_ERROR);
+    let v = single_violation(&checker, &MAP_RESOURCE_RAM);
+    assert_eq!(v.call, "dma_map_resource");
+    assert!(checker.live_entries().is_empty());
+    kfree(&checker, buf);
+}
+
+#[test]
+fn a_resource_mapping_unmapped_as_a_page_is_reported() {
+    use dmacheck::rules::UNMAP_ATTRS_MISMATCH;
+    let checker = checker();
+    let dev = device(&checker, "dma0");
+    let dma = dma_map_resource(&dev, BAR, 4096, Direction::ToDevice, DmaAttrs::empty());
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_page(&dev, dma, 4096, Direction::ToDevice);
+    single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
 }

@@ -298,12 +298,23 @@ void *dmam_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, 
 		       unsigned long attrs);
 void dmam_free_coherent(struct device *dev, size_t size, void *vaddr, dma_addr_t dma_handle);
 
-/* ---- Physical addresses ----------------------------------------------------------------- */
+/* ---- MMIO of another device, and physical addresses ------------------------------------ */
 
 /*
+ * Map size bytes of a peer device's MMIO at phys_addr (a BAR: memory with no struct page) for
+ * dev: the bus address is phys_addr, or an IOVA behind an IOMMU; it must be under the mask.
+ * Mapping RAM with it is reported (`map-resource-ram`, the kernel's WARN in dma_map_resource)
+ * and refused. Test it with dma_mapping_error; unmap with dma_unmap_resource. The device model
+ * cannot reach MMIO: dmacheck_device_read/_write of such a mapping fail.
+ */
+dma_addr_t dma_map_resource(struct device *dev, phys_addr_t phys_addr, size_t size,
+			    enum dma_data_direction dir, unsigned long attrs);
+void dma_unmap_resource(struct device *dev, dma_addr_t addr, size_t size,
+			enum dma_data_direction dir, unsigned long attrs);
+/*
  * Linux 6.18: map by physical address. RAM is mapped as dma_map_page would map it (a page
- * mapping); an address outside dmacheck's memory is refused as memory that is not DMA-able
- * (`map-invalid-memory`): MMIO (DMA_ATTR_MMIO, dma_map_resource) is not modelled. Unmap with
+ * mapping); with DMA_ATTR_MMIO the address is MMIO, mapped as dma_map_resource maps it. Any
+ * other address is refused as memory that is not DMA-able (`map-invalid-memory`). Unmap with
  * dma_unmap_phys and the same attrs.
  */
 dma_addr_t dma_map_phys(struct device *dev, phys_addr_t phys, size_t size,

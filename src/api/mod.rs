@@ -119,6 +119,10 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
         );
     }
     let released = match e.kind {
+        // MMIO (`dma_map_resource`) took no backend mapping unless behind an IOMMU.
+        MapKind::Page if e.attrs.contains(DmaAttrs::MMIO) && !modern::mmio_translated(dev) => {
+            Ok(())
+        }
         MapKind::Single | MapKind::Page | MapKind::Sg => dev
             .backend()
             .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),

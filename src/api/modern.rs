@@ -1,9 +1,14 @@
 //! Calls of the modern API (Linux 5.x to 6.18) over the families already here: write-combined
 //! and page allocations, mapping by physical address, and the device's limits and queries.
 
-use crate::backend::Page;
+use crate::backend::{MapError, Page};
 use crate::device::Device;
-use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, PAGE_SIZE};
+use crate::event::Op;
+use crate::faults::FaultKind;
+use crate::rules::{self, Findings};
+use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind, PAGE_SIZE};
+
+use super::{admit, checking, event, injected_failure, report_refusal};
 
 /// [`dma_alloc_attrs`](crate::dma_alloc_attrs) with `DMA_ATTR_WRITE_COMBINE` (`dma_alloc_wc`).
 #[track_caller]
@@ -67,9 +72,9 @@ pub fn dma_free_pages(dev: &Device, size: usize, page: Page, dma_handle: DmaAddr
     crate::free_pages(dev.checker(), page, order_of(size));
 }
 
-/// Map `size` bytes of RAM at physical address `phys` (`dma_map_phys`, Linux 6.18): as
-/// [`dma_map_page`](crate::dma_map_page) maps the page holding it. An address that is not
-/// RAM is refused as memory that is not DMA-able.
+/// Map `size` bytes at physical address `phys` (`dma_map_phys`, Linux 6.18): RAM as
+/// [`dma_map_page`](crate::dma_map_page) maps the page holding it; with `DMA_ATTR_MMIO`, MMIO
+/// as [`dma_map_resource`] maps it. Another address is refused as memory that is not DMA-able.
 #[track_caller]
 pub fn dma_map_phys(
     dev: &Device,
@@ -78,6 +83,9 @@ pub fn dma_map_phys(
     dir: Direction,
     attrs: DmaAttrs,
 ) -> DmaAddr {
+    if attrs.contains(DmaAttrs::MMIO) {
+        return dma_map_resource(dev, phys, size, dir, attrs);
+    }
     let cpu = dev
         .checker()
         .memory()
@@ -97,8 +105,109 @@ pub fn dma_unmap_phys(
     dir: Direction,
     attrs: DmaAttrs,
 ) {
+    if attrs.contains(DmaAttrs::MMIO) {
+        return dma_unmap_resource(dev, dma_addr, size, dir, attrs);
+    }
     let kind = crate::types::MapKind::Page;
     super::streaming::unmap_streaming(dev, "dma_unmap_phys", kind, dma_addr, size, dir, attrs);
+}
+
+/// Whether the device's MMIO mappings are translated (behind an IOMMU, which maps them as it
+/// maps memory); elsewhere the bus address is the physical address (`dma_direct_map_resource`:
+/// no bounce buffer for MMIO).
+pub(super) fn mmio_translated(dev: &Device) -> bool {
+    dev.backend().name() == "iommu"
+}
+
+/// The bus address of `size` bytes of MMIO at `phys` for the device.
+fn map_mmio(
+    dev: &Device,
+    phys: u64,
+    size: u64,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> Result<DmaAddr, MapError> {
+    injected_failure(dev, FaultKind::Map)?;
+    if mmio_translated(dev) {
+        return dev.backend().map(&dev.params(), phys, size, dir, attrs);
+    }
+    let last = phys.saturating_add(size.max(1) - 1);
+    let mask = dev.params().dma_mask;
+    if last > mask {
+        return Err(MapError::AboveMask {
+            dma_end: last,
+            mask,
+        });
+    }
+    Ok(phys)
+}
+
+/// Map `size` bytes of another device's MMIO at physical address `phys_addr`
+/// (`dma_map_resource`): a BAR, memory with no `struct page`, for peer-to-peer DMA. The entry is
+/// a page mapping with `DMA_ATTR_MMIO`, as the trace replay records one; unmap it with
+/// [`dma_unmap_resource`]. RAM is refused (`map-resource-ram`). The device model cannot reach
+/// MMIO: its accesses to such a mapping fail.
+#[track_caller]
+pub fn dma_map_resource(
+    dev: &Device,
+    phys_addr: u64,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> DmaAddr {
+    let attrs = attrs | DmaAttrs::MMIO;
+    if !checking(dev) {
+        return map_mmio(dev, phys_addr, size as u64, dir, attrs).unwrap_or(DMA_MAPPING_ERROR);
+    }
+    let mut ev = event(dev, Op::Map, "dma_map_resource", MapKind::Page);
+    (ev.size, ev.dir, ev.attrs, ev.dma_addr) = (size as u64, dir, attrs, DMA_MAPPING_ERROR);
+    let Some(admitted) = admit(dev, &ev) else {
+        return DMA_MAPPING_ERROR;
+    };
+    let c = dev.checker().inner();
+    let mut out = Findings::new();
+    if rules::map::check_direction(&ev, &mut out)
+        && rules::map::check_map_range(&ev, phys_addr, &mut out)
+    {
+        let memory = dev.checker().memory();
+        let last = phys_addr + ev.size - 1;
+        if memory.cpu_of(phys_addr, 1).is_some() || memory.cpu_of(last, 1).is_some() {
+            out.push(rules::managed::resource_is_ram(phys_addr, ev.size));
+        } else {
+            match map_mmio(dev, phys_addr, ev.size, dir, attrs) {
+                Ok(dma) => {
+                    ev.dma_addr = dma;
+                    c.record_map(&ev, &mut out);
+                }
+                Err(e) => report_refusal(dev, &ev, &e, &mut out),
+            }
+        }
+    }
+    drop(admitted);
+    c.finish(&ev, out);
+    ev.dma_addr
+}
+
+/// End a [`dma_map_resource`] mapping (`dma_unmap_resource`).
+#[track_caller]
+pub fn dma_unmap_resource(
+    dev: &Device,
+    dma_addr: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
+    let attrs = attrs | DmaAttrs::MMIO;
+    if !checking(dev) {
+        if mmio_translated(dev) {
+            let _ = dev
+                .backend()
+                .unmap(&dev.params(), dma_addr, size as u64, dir, attrs);
+        }
+        return;
+    }
+    let kind = MapKind::Page;
+    super::streaming::unmap_streaming(dev, "dma_unmap_resource", kind, dma_addr, size, dir, attrs);
 }
 
 /// Set the longest DMA segment the device takes (`dma_set_max_seg_size`); an IOMMU merging an

@@ -76,6 +76,32 @@ unsafe extern "C" fn dma_free_pages(
 }
 
 #[unsafe(no_mangle)]
+unsafe extern "C" fn dma_map_resource(
+    dev: *mut CDevice,
+    phys: u64,
+    size: usize,
+    dir: c_int,
+    a: c_ulong,
+) -> DmaAddr {
+    ffi("dma_map_resource", || {
+        crate::dma_map_resource(&device(dev), phys, size, direction(dir), attrs(a))
+    })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_unmap_resource(
+    dev: *mut CDevice,
+    addr: DmaAddr,
+    size: usize,
+    dir: c_int,
+    a: c_ulong,
+) {
+    ffi("dma_unmap_resource", || {
+        crate::dma_unmap_resource(&device(dev), addr, size, direction(dir), attrs(a));
+    })
+}
+
+#[unsafe(no_mangle)]
 unsafe extern "C" fn dma_map_phys(
     dev: *mut CDevice,
     phys: u64,

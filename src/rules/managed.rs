@@ -1,4 +1,5 @@
-//! Managed (devres) memory: released with its device, freed only by the managed calls.
+//! Managed (devres) memory, released with its device and freed only by the managed calls; and
+//! mappings of MMIO, which are not memory.
 
 use super::declare_rules;
 use crate::rules::{Finding, Value};
@@ -18,6 +19,18 @@ declare_rules! {
         seed: "Documentation/driver-api/driver-model/devres.rst, Linux 6.12 (managed interfaces: dmam_alloc_coherent, dmam_free_coherent)",
         kernel: Some("dmam_free_coherent(): WARN_ON(devres_destroy(dev, dmam_release, dmam_match, &match_data))"),
     };
+
+    /// `dma_map_resource` was given the physical address of RAM. It maps MMIO of another
+    /// device (a BAR: no `struct page`, no cache maintenance, no bounce buffering); RAM is
+    /// mapped with `dma_map_page` or `dma_map_phys`, which do what RAM needs. The map is
+    /// refused, as the kernel refuses it.
+    pub static MAP_RESOURCE_RAM = {
+        id: "map-resource-ram",
+        summary: "dma_map_resource of RAM instead of MMIO",
+        level: Warn,
+        seed: "Documentation/core-api/dma-api.rst, Linux 6.12 (dma_map_resource: for MMIO resources, \"should not be used for RAM\")",
+        kernel: Some("dma_map_resource(): WARN_ON_ONCE(pfn_valid(PHYS_PFN(phys_addr))), then DMA_MAPPING_ERROR"),
+    };
 }
 
 /// Managed memory freed with `dma_free_coherent`.
@@ -36,4 +49,14 @@ pub(crate) fn unmanaged_freed_managed(dma: DmaAddr) -> Finding {
         "dmam_free_coherent of memory dmam_alloc_coherent did not allocate",
     )
     .with("dma_addr", Value::Addr(dma))
+}
+
+/// RAM given to `dma_map_resource`.
+pub(crate) fn resource_is_ram(phys: u64, size: u64) -> Finding {
+    Finding::new(
+        &MAP_RESOURCE_RAM,
+        "the address is RAM, not MMIO: map it with dma_map_page or dma_map_phys",
+    )
+    .with("phys_addr", Value::Addr(phys))
+    .with("size", Value::Num(size))
 }

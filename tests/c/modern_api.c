@@ -158,6 +158,17 @@ static void allocations(struct device *dev)
 	CLEAN(dma_unmap_phys(dev, h, 512, DMA_TO_DEVICE, 0));
 	EXPECT(h = dma_map_phys(dev, 0x10, 512, DMA_TO_DEVICE, 0), "map-invalid-memory");
 	CHECK(dma_mapping_error(dev, h));
+
+	/* MMIO of a peer device (a BAR far above memory); RAM is not for dma_map_resource. */
+	CLEAN(h = dma_map_resource(dev, 0xfe000000, 4096, DMA_BIDIRECTIONAL, 0));
+	CHECK(!dma_mapping_error(dev, h) && h == 0xfe000000);
+	CLEAN(dma_unmap_resource(dev, h, 4096, DMA_BIDIRECTIONAL, 0));
+	CLEAN(h = dma_map_phys(dev, 0xfe000000, 64, DMA_TO_DEVICE, DMA_ATTR_MMIO));
+	CHECK(!dma_mapping_error(dev, h));
+	CLEAN(dma_unmap_phys(dev, h, 64, DMA_TO_DEVICE, DMA_ATTR_MMIO));
+	EXPECT(h = dma_map_resource(dev, virt_to_phys(buf), 512, DMA_TO_DEVICE, 0),
+	       "map-resource-ram");
+	CHECK(dma_mapping_error(dev, h));
 	kfree(buf);
 }
 
