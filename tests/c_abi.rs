@@ -847,6 +847,7 @@ fn modern_api_families_from_c() {
             ("map-invalid-memory", 1),
             ("managed-free-mismatch", 2),
             ("map-resource-ram", 1),
+            ("get-sgtable-unknown", 1),
         ],
     );
 }

@@ -266,3 +266,27 @@ fn the_attrs_forms_are_named_as_called() {
     );
     free_pages(&checker, page, 0);
 }
+
+#[test]
+fn a_write_combined_buffer_maps_into_user_space() {
+    let checker = checker();
+    let dev = device(&checker, "fb0");
+    let mut dma = 0;
+    let fb = dma_alloc_wc(&dev, 2 * PAGE_SIZE, &mut dma, Gfp::KERNEL);
+    let user = dma_mmap_wc(&dev, fb, dma, 2 * PAGE_SIZE, 0, 2 * PAGE_SIZE).unwrap();
+    drop(user);
+    let user = dma_mmap_attrs(
+        &dev,
+        fb,
+        dma,
+        2 * PAGE_SIZE,
+        1,
+        PAGE_SIZE,
+        DmaAttrs::WRITE_COMBINE,
+    )
+    .unwrap();
+    drop(user);
+    assert!(dma_mmap_wc(&dev, fb, dma, 2 * PAGE_SIZE, 1, 2 * PAGE_SIZE).is_err());
+    assert_eq!(checker.violations().len(), 1, "a mapping beyond the buffer");
+    dma_free_wc(&dev, 2 * PAGE_SIZE, fb, dma);
+}

@@ -298,6 +298,22 @@ void *dmam_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, 
 		       unsigned long attrs);
 void dmam_free_coherent(struct device *dev, size_t size, void *vaddr, dma_addr_t dma_handle);
 
+/*
+ * A table describing a coherent buffer's pages, to export it (dma-buf): one entry of size
+ * rounded up to pages. cpu_addr and dma_addr are what dma_alloc_attrs returned and size is within
+ * the allocation, or the call is reported (`get-sgtable-unknown`) and returns -ENXIO. Free the
+ * table with sg_free_table.
+ */
+int dma_get_sgtable_attrs(struct device *dev, struct sg_table *sgt, void *cpu_addr,
+			  dma_addr_t dma_addr, size_t size, unsigned long attrs);
+int dma_get_sgtable(struct device *dev, struct sg_table *sgt, void *cpu_addr,
+		    dma_addr_t dma_addr, size_t size);
+/* dma_mmap_coherent with the allocation's attrs, and for dma_alloc_wc memory. */
+int dma_mmap_attrs(struct device *dev, struct vm_area_struct *vma, void *cpu_addr,
+		   dma_addr_t dma_addr, size_t size, unsigned long attrs);
+int dma_mmap_wc(struct device *dev, struct vm_area_struct *vma, void *cpu_addr,
+		dma_addr_t dma_addr, size_t size);
+
 /* ---- MMIO of another device, and physical addresses ------------------------------------ */
 
 /*

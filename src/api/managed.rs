@@ -120,8 +120,8 @@ pub(super) fn check_free(
         at.map(|i| list.remove(i))
     };
     match (by, &managed) {
-        (FreeBy::Unmanaged, Some(_)) => out.push(rules::managed::managed_freed_unmanaged(dma)),
-        (FreeBy::Managed, None) => out.push(rules::managed::unmanaged_freed_managed(dma)),
+        (FreeBy::Unmanaged, Some(_)) => out.push(rules::modern::managed_freed_unmanaged(dma)),
+        (FreeBy::Managed, None) => out.push(rules::modern::unmanaged_freed_managed(dma)),
         _ => {}
     }
     match managed? {

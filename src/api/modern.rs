@@ -172,7 +172,7 @@ pub fn dma_map_resource(
         let memory = dev.checker().memory();
         let last = phys_addr + ev.size - 1;
         if memory.cpu_of(phys_addr, 1).is_some() || memory.cpu_of(last, 1).is_some() {
-            out.push(rules::managed::resource_is_ram(phys_addr, ev.size));
+            out.push(rules::modern::resource_is_ram(phys_addr, ev.size));
         } else {
             match map_mmio(dev, phys_addr, ev.size, dir, attrs) {
                 Ok(dma) => {
@@ -278,4 +278,32 @@ pub fn dma_need_sync(_dev: &Device, _dma_addr: DmaAddr) -> bool {
 /// `dma_get_mask(dev) < dma_get_required_mask(dev)`).
 pub fn dma_addressing_limited(dev: &Device) -> bool {
     super::dma_get_mask(dev) < super::dma_get_required_mask(dev)
+}
+
+/// Map a coherent buffer into user space (`dma_mmap_attrs`): as
+/// [`dma_mmap_coherent`](crate::dma_mmap_coherent), with the allocation's attributes.
+#[track_caller]
+pub fn dma_mmap_attrs(
+    dev: &Device,
+    cpu_addr: *const u8,
+    dma_handle: DmaAddr,
+    size: usize,
+    vm_pgoff: usize,
+    vm_len: usize,
+    _attrs: DmaAttrs,
+) -> Result<crate::UserMapping, i32> {
+    crate::dma_mmap_coherent(dev, cpu_addr, dma_handle, size, vm_pgoff, vm_len)
+}
+
+/// Map a [`dma_alloc_wc`] buffer into user space (`dma_mmap_wc`).
+#[track_caller]
+pub fn dma_mmap_wc(
+    dev: &Device,
+    cpu_addr: *const u8,
+    dma_handle: DmaAddr,
+    size: usize,
+    vm_pgoff: usize,
+    vm_len: usize,
+) -> Result<crate::UserMapping, i32> {
+    crate::dma_mmap_coherent(dev, cpu_addr, dma_handle, size, vm_pgoff, vm_len)
 }

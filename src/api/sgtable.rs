@@ -5,8 +5,15 @@
 
 use crate::backend::Page;
 use crate::device::Device;
+use crate::event::Op;
+use crate::rules::{self, Findings};
 use crate::sg::{Sg, SgTable, for_each_sg, sg_set_page};
-use crate::types::{Direction, DmaAttrs, PAGE_SIZE};
+use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind, PAGE_SIZE};
+
+use super::{admit, event};
+
+/// `ENXIO`, returned negated.
+const ENXIO: i32 = 6;
 
 use crate::declared::EINVAL;
 
@@ -179,4 +186,59 @@ pub fn dma_sync_sgtable_for_cpu(dev: &Device, table: &SgTable, dir: Direction) {
 #[track_caller]
 pub fn dma_sync_sgtable_for_device(dev: &Device, table: &SgTable, dir: Direction) {
     super::dma_sync_sg_for_device(dev, table, table.len(), dir);
+}
+
+/// A table describing a coherent buffer's pages (`dma_get_sgtable`), for exporting it: one
+/// entry of the buffer's size rounded up to pages, from its first page
+/// (`dma_common_get_sgtable`). `cpu_addr` and `dma_addr` must be one live coherent allocation of
+/// the device and `size` within it; otherwise reported (`get-sgtable-unknown`) and
+/// `Err(-ENXIO)`.
+#[track_caller]
+pub fn dma_get_sgtable(
+    dev: &Device,
+    cpu_addr: *const u8,
+    dma_addr: DmaAddr,
+    size: usize,
+) -> Result<SgTable, i32> {
+    dma_get_sgtable_attrs(dev, cpu_addr, dma_addr, size, DmaAttrs::empty())
+}
+
+/// [`dma_get_sgtable`] with the allocation's attributes (`dma_get_sgtable_attrs`).
+#[track_caller]
+pub fn dma_get_sgtable_attrs(
+    dev: &Device,
+    cpu_addr: *const u8,
+    dma_addr: DmaAddr,
+    size: usize,
+    attrs: DmaAttrs,
+) -> Result<SgTable, i32> {
+    let mut ev = event(dev, Op::MemoryAlloc, "dma_get_sgtable", MapKind::Coherent);
+    (ev.dma_addr, ev.size, ev.attrs) = (dma_addr, size as u64, attrs);
+    ev.cpu_addr = Some(cpu_addr.addr() as u64);
+    let admitted = admit(dev, &ev).ok_or(-ENXIO)?;
+    let c = dev.checker().inner();
+    let mut live = false;
+    c.tracker.for_each_mut(|e| {
+        live |= e.device == dev.id()
+            && e.kind == MapKind::Coherent
+            && e.dma_addr == dma_addr
+            && e.cpu_addr == cpu_addr.addr() as u64
+            && size as u64 <= e.size;
+    });
+    drop(admitted);
+    let page = Page::containing(cpu_addr).filter(|_| live && size > 0);
+    let mut out = Findings::new();
+    let result = match page {
+        Some(page) => {
+            let mut table = SgTable::new(1);
+            sg_set_page(&mut table, 0, page, size.next_multiple_of(PAGE_SIZE), 0);
+            Ok(table)
+        }
+        None => {
+            out.push(rules::modern::get_sgtable_unknown(dma_addr, size as u64));
+            Err(-ENXIO)
+        }
+    };
+    c.finish(&ev, out);
+    result
 }

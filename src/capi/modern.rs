@@ -4,6 +4,7 @@
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
 
 use super::device::{CDevice, device};
+use super::regions::{CVmArea, dma_mmap_coherent};
 use super::streaming::give_handle;
 use super::{CPage, attrs, direction, ffi, gfp, page_or_nowhere, page_ptr};
 use crate::{DMA_MAPPING_ERROR, DmaAddr};
@@ -179,4 +180,29 @@ unsafe extern "C" fn dma_addressing_limited(dev: *mut CDevice) -> bool {
     ffi("dma_addressing_limited", || {
         crate::dma_addressing_limited(&device(dev))
     })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_mmap_attrs(
+    dev: *mut CDevice,
+    vma: *mut CVmArea,
+    cpu_addr: *mut c_void,
+    dma_addr: DmaAddr,
+    size: usize,
+    _attrs: c_ulong,
+) -> c_int {
+    // SAFETY: the same contract.
+    unsafe { dma_mmap_coherent(dev, vma, cpu_addr, dma_addr, size) }
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_mmap_wc(
+    dev: *mut CDevice,
+    vma: *mut CVmArea,
+    cpu_addr: *mut c_void,
+    dma_addr: DmaAddr,
+    size: usize,
+) -> c_int {
+    // SAFETY: the same contract.
+    unsafe { dma_mmap_coherent(dev, vma, cpu_addr, dma_addr, size) }
 }

@@ -3,14 +3,15 @@
 //! syncs over `sgt->sgl` with `sgt->orig_nents`, as the kernel's inline helpers do.
 
 use std::collections::BTreeMap;
-use std::ffi::{c_int, c_uint, c_ulong};
+use std::ffi::{c_int, c_uint, c_ulong, c_void};
 
-use super::device::CDevice;
+use super::device::{CDevice, device};
 use super::sg::{
     CScatterlist, dma_map_sg_attrs, dma_sync_sg_for_cpu, dma_sync_sg_for_device,
     dma_unmap_sg_attrs, sg_init_table,
 };
-use super::{CPage, ffi, page_of, page_ptr};
+use super::{CPage, attrs, ffi, page_of, page_ptr};
+use crate::DmaAddr;
 use crate::sync::process::Mutex;
 
 /// A C `struct sg_table`.
@@ -119,25 +120,34 @@ unsafe extern "C" fn sg_alloc_table_from_pages_segment(
             Ok(table) => table,
             Err(e) => return e,
         };
-        let n = table.len();
-        let sgl = alloc_entries(n);
-        for (i, e) in table.entries().iter().enumerate() {
-            let page = e.page().map_or(0, |p| page_ptr(p).addr() as c_ulong);
-            // SAFETY: `sgl` is an array of `n` entries, `i < n`.
-            let entry = unsafe { &mut *sgl.add(i) };
-            entry.page_link |= page;
-            (entry.offset, entry.length) = (e.offset() as c_uint, e.length() as c_uint);
-        }
         // SAFETY: the C contract: `sgt` is a writable `struct sg_table`.
-        unsafe {
-            sgt.write(CSgTable {
-                sgl,
-                nents: n as c_uint,
-                orig_nents: n as c_uint,
-            })
-        };
+        unsafe { give_table(sgt, &table) };
         0
     })
+}
+
+/// Write a Rust table into C entries `alloc_entries` makes, and describe them in `*sgt`.
+///
+/// # Safety
+/// `sgt` is a writable `struct sg_table`.
+unsafe fn give_table(sgt: *mut CSgTable, table: &crate::SgTable) {
+    let n = table.len();
+    let sgl = alloc_entries(n);
+    for (i, e) in table.entries().iter().enumerate() {
+        let page = e.page().map_or(0, |p| page_ptr(p).addr() as c_ulong);
+        // SAFETY: `sgl` is an array of `n` entries, `i < n`.
+        let entry = unsafe { &mut *sgl.add(i) };
+        entry.page_link |= page;
+        (entry.offset, entry.length) = (e.offset() as c_uint, e.length() as c_uint);
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        sgt.write(CSgTable {
+            sgl,
+            nents: n as c_uint,
+            orig_nents: n as c_uint,
+        })
+    };
 }
 
 /// `sg_alloc_table_from_pages`: no segment limit beyond `UINT_MAX`.
@@ -221,4 +231,43 @@ unsafe extern "C" fn dma_sync_sgtable_for_device(
     let (sgl, orig_nents) = list_of(sgt);
     // SAFETY: the same contract as dma_sync_sg_for_device.
     unsafe { dma_sync_sg_for_device(dev, sgl, orig_nents, dir) };
+}
+
+/// `dma_get_sgtable_attrs`: a table describing a coherent buffer's pages.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_get_sgtable_attrs(
+    dev: *mut CDevice,
+    sgt: *mut CSgTable,
+    cpu_addr: *mut c_void,
+    dma_addr: DmaAddr,
+    size: usize,
+    a: c_ulong,
+) -> c_int {
+    ffi("dma_get_sgtable", || {
+        if sgt.is_null() {
+            return -EINVAL;
+        }
+        let dev = device(dev);
+        match crate::dma_get_sgtable_attrs(&dev, cpu_addr.cast(), dma_addr, size, attrs(a)) {
+            Ok(table) => {
+                // SAFETY: the C contract: `sgt` is a writable `struct sg_table`.
+                unsafe { give_table(sgt, &table) };
+                0
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// `dma_get_sgtable`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_get_sgtable(
+    dev: *mut CDevice,
+    sgt: *mut CSgTable,
+    cpu_addr: *mut c_void,
+    dma_addr: DmaAddr,
+    size: usize,
+) -> c_int {
+    // SAFETY: the same contract.
+    unsafe { dma_get_sgtable_attrs(dev, sgt, cpu_addr, dma_addr, size, 0) }
 }

@@ -15,8 +15,8 @@ pub(crate) mod cache;
 pub(crate) mod context;
 mod finding;
 pub(crate) mod lifetime;
-pub(crate) mod managed;
 pub(crate) mod map;
+pub(crate) mod modern;
 pub(crate) mod ownership;
 pub(crate) mod pool;
 pub(crate) mod regions;
@@ -29,8 +29,8 @@ pub use context::*;
 pub use finding::{Detail, Related, Value};
 pub(crate) use finding::{Finding, Findings};
 pub use lifetime::*;
-pub use managed::*;
 pub use map::*;
+pub use modern::*;
 pub use ownership::*;
 pub use pool::*;
 pub use regions::*;
@@ -161,7 +161,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         regions::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
-        managed::FAMILY,
+        modern::FAMILY,
     ]
     .concat()
     .to_vec()

@@ -129,6 +129,8 @@ static void sg_tables(struct device *dev, struct device *iommu)
 
 static void allocations(struct device *dev)
 {
+	struct vm_area_struct vma = { 0 };
+	struct sg_table sgt;
 	const char hello[] = "hello";
 	struct page *pg;
 	dma_addr_t h;
@@ -137,6 +139,16 @@ static void allocations(struct device *dev)
 
 	CLEAN(p = dma_alloc_wc(dev, 8192, &h, GFP_KERNEL));
 	CHECK(p != NULL && !dma_mapping_error(dev, h));
+	/* Exported as a table, and mapped into user space. */
+	CLEAN(CHECK(dma_get_sgtable(dev, &sgt, p, h, 8192 - 10) == 0));
+	CHECK(sgt.orig_nents == 1 && sgt.sgl[0].length == 8192 && sg_virt(sgt.sgl) == p);
+	sg_free_table(&sgt);
+	EXPECT(CHECK(dma_get_sgtable(dev, &sgt, p, h + 64, 64) == -ENXIO), "get-sgtable-unknown");
+	vma.vm_end = vma.vm_start + 8192;
+	CLEAN(CHECK(dma_mmap_wc(dev, &vma, p, h, 8192) == 0));
+	((char *)vma.vm_start)[100] = 7;
+	CHECK(((char *)p)[100] == 7);
+	dmacheck_munmap(&vma);
 	CLEAN(dma_free_wc(dev, 8192, p, h));
 
 	/* Pages that stay mapped: the device owns them until a sync for the CPU. */

@@ -1,12 +1,13 @@
-//! Managed (devres) memory, released with its device and freed only by the managed calls; and
-//! mappings of MMIO, which are not memory.
+//! Rules of the modern API (Linux 5.x to 6.x): managed (devres) memory, released with its
+//! device and freed only by the managed calls; mappings of MMIO, which is not memory; and the
+//! export of coherent buffers (`dma_get_sgtable`).
 
 use super::declare_rules;
 use crate::rules::{Finding, Value};
 use crate::types::DmaAddr;
 
 declare_rules! {
-    family: "managed";
+    family: "modern";
 
     /// Managed memory freed as unmanaged, or the reverse: a `dmam_alloc_coherent` buffer given
     /// to `dma_free_coherent` (devres still holds it and would free it again at unbind), or a
@@ -30,6 +31,18 @@ declare_rules! {
         level: Warn,
         seed: "Documentation/core-api/dma-api.rst, Linux 6.12 (dma_map_resource: for MMIO resources, \"should not be used for RAM\")",
         kernel: Some("dma_map_resource(): WARN_ON_ONCE(pfn_valid(PHYS_PFN(phys_addr))), then DMA_MAPPING_ERROR"),
+    };
+
+    /// `dma_get_sgtable` (how a driver exports a coherent buffer, to dma-buf say) named a CPU
+    /// and DMA address that are not one live coherent allocation of the device, or a size
+    /// beyond it: the table would describe pages the driver does not own. Refused with
+    /// `-ENXIO`.
+    pub static GET_SGTABLE_UNKNOWN = {
+        id: "get-sgtable-unknown",
+        summary: "dma_get_sgtable of memory that is not a live coherent buffer of the device",
+        level: Warn,
+        seed: "Documentation/core-api/dma-api.rst, Linux 6.12 (dma_get_sgtable: cpu_addr and dma_addr are what dma_alloc_attrs returned, size is what was asked for)",
+        kernel: None,
     };
 }
 
@@ -58,5 +71,15 @@ pub(crate) fn resource_is_ram(phys: u64, size: u64) -> Finding {
         "the address is RAM, not MMIO: map it with dma_map_page or dma_map_phys",
     )
     .with("phys_addr", Value::Addr(phys))
+    .with("size", Value::Num(size))
+}
+
+/// `dma_get_sgtable` of memory that is not a live coherent buffer of the device.
+pub(crate) fn get_sgtable_unknown(dma: DmaAddr, size: u64) -> Finding {
+    Finding::new(
+        &GET_SGTABLE_UNKNOWN,
+        "the addresses are not a live coherent allocation of this device (or size runs past it)",
+    )
+    .with("dma_addr", Value::Addr(dma))
     .with("size", Value::Num(size))
 }

@@ -152,3 +152,42 @@ fn a_resource_mapping_unmapped_as_a_page_is_reported() {
     dma_unmap_page(&dev, dma, 4096, Direction::ToDevice);
     single_violation(&checker, &UNMAP_ATTRS_MISMATCH);
 }
+
+// ---------------------------------------------------------------------------------------------
+// get-sgtable-unknown
+
+#[test]
+fn a_coherent_buffer_exported_as_a_table_describes_its_pages() {
+    let checker = checker();
+    let dev = device(&checker, "gpu0");
+    let mut dma = 0;
+    let buf = dma_alloc_coherent(&dev, 3 * PAGE_SIZE - 10, &mut dma, Gfp::KERNEL);
+    let table = dma_get_sgtable(&dev, buf, dma, 3 * PAGE_SIZE - 10).unwrap();
+    assert_eq!(sg_nents(&table), 1);
+    assert_eq!(table.entries()[0].length(), 3 * PAGE_SIZE);
+    assert_eq!(table.entries()[0].virt(), buf);
+    sg_free_table(table);
+    dma_free_coherent(&dev, 3 * PAGE_SIZE - 10, buf, dma);
+    checker.assert_clean();
+}
+
+#[test]
+fn dma_get_sgtable_of_memory_that_is_not_a_live_buffer_of_the_device_is_reported() {
+    use dmacheck::rules::GET_SGTABLE_UNKNOWN;
+    let checker = checker();
+    let dev = device(&checker, "gpu0");
+    let other = device(&checker, "gpu1");
+    let mut dma = 0;
+    let buf = dma_alloc_coherent(&dev, PAGE_SIZE, &mut dma, Gfp::KERNEL);
+    for (on, size, handle) in [
+        (&other, PAGE_SIZE, dma),
+        (&dev, 2 * PAGE_SIZE, dma),
+        (&dev, PAGE_SIZE, dma + 64),
+    ] {
+        assert_eq!(dma_get_sgtable(on, buf, handle, size).err(), Some(-6));
+        single_violation(&checker, &GET_SGTABLE_UNKNOWN);
+        checker.take_violations();
+    }
+    dma_free_coherent(&dev, PAGE_SIZE, buf, dma);
+    assert_eq!(dma_get_sgtable(&dev, buf, dma, PAGE_SIZE).err(), Some(-6));
+}
