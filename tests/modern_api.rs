@@ -290,3 +290,29 @@ fn a_write_combined_buffer_maps_into_user_space() {
     assert_eq!(checker.violations().len(), 1, "a mapping beyond the buffer");
     dma_free_wc(&dev, 2 * PAGE_SIZE, fb, dma);
 }
+
+#[test]
+fn noncontiguous_memory_is_a_mapped_table_the_cpu_reaches_through_its_vmap() {
+    let checker = checker();
+    let iommu = checker.device("cam0").iommu().build();
+    let sgt = dma_alloc_noncontiguous(
+        &iommu,
+        3 * PAGE_SIZE,
+        Direction::FromDevice,
+        Gfp::KERNEL,
+        DmaAttrs::empty(),
+    )
+    .unwrap();
+    assert_eq!(sgtable_nents(&sgt), 1);
+    let vaddr = dma_vmap_noncontiguous(&iommu, 3 * PAGE_SIZE, &sgt);
+    let dma = sg_dma_address(&sg_first(&sgt).unwrap());
+    iommu.dma_write(dma + PAGE_SIZE as u64, b"frame").unwrap();
+    dma_sync_sgtable_for_cpu(&iommu, &sgt, Direction::FromDevice);
+    // SAFETY: the pages are live and the CPU owns them after the sync.
+    let seen = unsafe { std::slice::from_raw_parts(vaddr.add(PAGE_SIZE), 5) };
+    assert_eq!(seen, b"frame");
+    dma_vunmap_noncontiguous(&iommu, vaddr);
+    dma_free_noncontiguous(&iommu, 3 * PAGE_SIZE, sgt, Direction::FromDevice);
+    assert!(checker.live_entries().is_empty());
+    checker.assert_clean();
+}

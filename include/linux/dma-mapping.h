@@ -289,6 +289,20 @@ void dma_free_pages(struct device *dev, size_t size, struct page *page, dma_addr
 		    enum dma_data_direction dir);
 
 /*
+ * Memory the device sees contiguous, for streaming DMA: a mapped sg_table (nents DMA segments)
+ * that the device owns after the allocation; sync it with dma_sync_sgtable_for_cpu/_device and
+ * reach it from the CPU through dma_vmap_noncontiguous. As the kernel does without an IOMMU's
+ * own allocator, the pages are one block and the table one entry. NULL on failure.
+ */
+struct sg_table *dma_alloc_noncontiguous(struct device *dev, size_t size,
+					 enum dma_data_direction dir, gfp_t gfp,
+					 unsigned long attrs);
+void dma_free_noncontiguous(struct device *dev, size_t size, struct sg_table *sgt,
+			    enum dma_data_direction dir);
+void *dma_vmap_noncontiguous(struct device *dev, size_t size, struct sg_table *sgt);
+void dma_vunmap_noncontiguous(struct device *dev, void *vaddr);
+
+/*
  * Managed (devres) coherent memory: freed when the device is released (driver unbind), without
  * a leak report. dmam_free_coherent frees one early; freeing it with dma_free_coherent (or a
  * dma_alloc_coherent buffer with dmam_free_coherent) is reported (`managed-free-mismatch`).

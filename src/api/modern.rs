@@ -307,3 +307,56 @@ pub fn dma_mmap_wc(
 ) -> Result<crate::UserMapping, i32> {
     crate::dma_mmap_coherent(dev, cpu_addr, dma_handle, size, vm_pgoff, vm_len)
 }
+
+/// Memory for streaming DMA that the device sees contiguous (`dma_alloc_noncontiguous`): an
+/// sg table of the pages, mapped for the device, which owns them after the allocation; hand them
+/// over with [`dma_sync_sgtable_for_cpu`](crate::dma_sync_sgtable_for_cpu) and `_for_device`,
+/// reach them from the CPU through [`dma_vmap_noncontiguous`]. As the kernel does without an
+/// IOMMU's `alloc_noncontiguous` (`alloc_single_sgt`), the pages are one contiguous block and the
+/// table one entry. `None` on failure.
+#[track_caller]
+pub fn dma_alloc_noncontiguous(
+    dev: &Device,
+    size: usize,
+    dir: Direction,
+    gfp: Gfp,
+    attrs: DmaAttrs,
+) -> Option<crate::SgTable> {
+    let order = order_of(size);
+    let page = crate::alloc_pages(dev.checker(), gfp, order)?;
+    let mut table = crate::SgTable::new(1);
+    crate::sg_set_page(&mut table, 0, page, size, 0);
+    if crate::dma_map_sgtable(dev, &mut table, dir, attrs) != 0 {
+        crate::free_pages(dev.checker(), page, order);
+        return None;
+    }
+    Some(table)
+}
+
+/// Unmap and free [`dma_alloc_noncontiguous`] memory (`dma_free_noncontiguous`), with the same
+/// size and direction.
+#[track_caller]
+pub fn dma_free_noncontiguous(
+    dev: &Device,
+    size: usize,
+    mut table: crate::SgTable,
+    dir: Direction,
+) {
+    crate::dma_unmap_sgtable(dev, &mut table, dir, DmaAttrs::empty());
+    if let Some(page) = table.entries().first().and_then(|e| e.page()) {
+        crate::free_pages(dev.checker(), page, order_of(size));
+    }
+}
+
+/// The CPU address of [`dma_alloc_noncontiguous`] memory (`dma_vmap_noncontiguous`); reading
+/// or writing it is judged like any CPU access to a streaming mapping (sync first).
+pub fn dma_vmap_noncontiguous(_dev: &Device, _size: usize, table: &crate::SgTable) -> *mut u8 {
+    table
+        .entries()
+        .first()
+        .map_or(std::ptr::null_mut(), |e| e.virt())
+}
+
+/// Undo [`dma_vmap_noncontiguous`] (`dma_vunmap_noncontiguous`): the pages were never mapped
+/// a second time, so nothing is to be done.
+pub fn dma_vunmap_noncontiguous(_dev: &Device, _vaddr: *mut u8) {}

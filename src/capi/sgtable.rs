@@ -10,9 +10,9 @@ use super::sg::{
     CScatterlist, dma_map_sg_attrs, dma_sync_sg_for_cpu, dma_sync_sg_for_device,
     dma_unmap_sg_attrs, sg_init_table,
 };
-use super::{CPage, attrs, ffi, page_of, page_ptr};
-use crate::DmaAddr;
+use super::{CPage, attrs, checker, ffi, gfp, page_of, page_ptr};
 use crate::sync::process::Mutex;
+use crate::{DmaAddr, PAGE_SIZE};
 
 /// A C `struct sg_table`.
 #[repr(C)]
@@ -271,3 +271,97 @@ unsafe extern "C" fn dma_get_sgtable(
     // SAFETY: the same contract.
     unsafe { dma_get_sgtable_attrs(dev, sgt, cpu_addr, dma_addr, size, 0) }
 }
+
+/// The pages of the tables `dma_alloc_noncontiguous` made, by the table's address: the first
+/// page and the order of the block.
+static NONCONTIGUOUS: Mutex<BTreeMap<usize, (crate::Page, u32)>> = Mutex::new(BTreeMap::new());
+
+/// `dma_alloc_noncontiguous`: a mapped one-entry table over a block of pages (see the Rust
+/// API's `dma_alloc_noncontiguous`), registered like any mapped C list.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_alloc_noncontiguous(
+    dev: *mut CDevice,
+    size: usize,
+    dir: c_int,
+    flags: c_uint,
+    a: c_ulong,
+) -> *mut CSgTable {
+    ffi("dma_alloc_noncontiguous", || {
+        let order = size
+            .max(1)
+            .div_ceil(PAGE_SIZE)
+            .next_power_of_two()
+            .trailing_zeros();
+        let Some(page) = crate::alloc_pages(checker(), gfp(flags), order) else {
+            return std::ptr::null_mut();
+        };
+        let sgt = Box::into_raw(Box::new(CSgTable {
+            sgl: alloc_entries(1),
+            nents: 1,
+            orig_nents: 1,
+        }));
+        // SAFETY: `sgt` and its one entry were just made.
+        unsafe {
+            let entry = &mut *(*sgt).sgl;
+            entry.page_link |= page_ptr(page).addr() as c_ulong;
+            entry.length = c_uint::try_from(size).unwrap_or(c_uint::MAX);
+        }
+        // SAFETY: `sgt` is a table this function made.
+        if unsafe { dma_map_sgtable(dev, sgt, dir, a) } != 0 {
+            // SAFETY: as above; the table is not mapped.
+            unsafe {
+                sg_free_table(sgt);
+                drop(Box::from_raw(sgt));
+            }
+            crate::free_pages(checker(), page, order);
+            return std::ptr::null_mut();
+        }
+        NONCONTIGUOUS.lock().insert(sgt.addr(), (page, order));
+        sgt
+    })
+}
+
+/// `dma_free_noncontiguous`: unmap, free the pages and the table. A table no
+/// `dma_alloc_noncontiguous` made is reported as an unknown unmap, and not touched.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_free_noncontiguous(
+    dev: *mut CDevice,
+    _size: usize,
+    sgt: *mut CSgTable,
+    dir: c_int,
+) {
+    ffi("dma_free_noncontiguous", || {
+        let Some((page, order)) = NONCONTIGUOUS.lock().remove(&sgt.addr()) else {
+            // SAFETY: a NULL list is never read.
+            unsafe { dma_unmap_sg_attrs(dev, std::ptr::null_mut(), 1, dir, 0) };
+            return;
+        };
+        // SAFETY: `sgt` is a table `dma_alloc_noncontiguous` made and no one freed.
+        unsafe {
+            dma_unmap_sgtable(dev, sgt, dir, 0);
+            sg_free_table(sgt);
+            drop(Box::from_raw(sgt));
+        }
+        crate::free_pages(checker(), page, order);
+    })
+}
+
+/// `dma_vmap_noncontiguous`: the CPU address of the table's pages; NULL for a table no
+/// `dma_alloc_noncontiguous` made.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_vmap_noncontiguous(
+    _dev: *mut CDevice,
+    _size: usize,
+    sgt: *mut CSgTable,
+) -> *mut c_void {
+    ffi("dma_vmap_noncontiguous", || {
+        NONCONTIGUOUS
+            .lock()
+            .get(&sgt.addr())
+            .map_or(std::ptr::null_mut(), |(page, _)| page.address().cast())
+    })
+}
+
+/// `dma_vunmap_noncontiguous`: nothing was mapped a second time.
+#[unsafe(no_mangle)]
+extern "C" fn dma_vunmap_noncontiguous(_dev: *mut CDevice, _vaddr: *mut c_void) {}

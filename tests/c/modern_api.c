@@ -130,7 +130,8 @@ static void sg_tables(struct device *dev, struct device *iommu)
 static void allocations(struct device *dev)
 {
 	struct vm_area_struct vma = { 0 };
-	struct sg_table sgt;
+	struct sg_table sgt, *sgt_p;
+	char *vaddr;
 	const char hello[] = "hello";
 	struct page *pg;
 	dma_addr_t h;
@@ -162,6 +163,19 @@ static void allocations(struct device *dev)
 	pg = dma_alloc_pages(dev, PAGE_SIZE, &h, DMA_TO_DEVICE, GFP_KERNEL);
 	EXPECT(dma_free_pages(dev, PAGE_SIZE, pg, h, DMA_FROM_DEVICE),
 	       "unmap-direction-mismatch");
+
+	/* Noncontiguous memory: a mapped table, synced, and reached through its vmap. */
+	CLEAN(sgt_p = dma_alloc_noncontiguous(dev, 3 * PAGE_SIZE, DMA_FROM_DEVICE, GFP_KERNEL, 0));
+	CHECK(sgt_p != NULL && sgt_p->nents == 1);
+	CLEAN(vaddr = dma_vmap_noncontiguous(dev, 3 * PAGE_SIZE, sgt_p));
+	CHECK(dmacheck_device_write(dev, sg_dma_address(sgt_p->sgl) + PAGE_SIZE, hello,
+				    sizeof(hello)) == 0);
+	CLEAN(dma_sync_sgtable_for_cpu(dev, sgt_p, DMA_FROM_DEVICE));
+	CHECK(memcmp(vaddr + PAGE_SIZE, hello, sizeof(hello)) == 0);
+	CLEAN(dma_vunmap_noncontiguous(dev, vaddr));
+	EXPECT(dma_free_noncontiguous(dev, 3 * PAGE_SIZE, sgt_p, DMA_TO_DEVICE),
+	       "unmap-direction-mismatch");
+	EXPECT(dma_free_noncontiguous(dev, PAGE_SIZE, &sgt, DMA_TO_DEVICE), "unmap-unknown");
 
 	/* Mapping by physical address (6.18). */
 	buf = kmalloc(512, GFP_KERNEL);
