@@ -142,12 +142,13 @@ fn foreign(dev: *const CDevice) -> Option<Device> {
             return None;
         }
     }
-    let rust = attach(dev, &info);
-    Some(rust)
+    // Two threads meeting a new device at once register one of them.
+    Some(attach(dev, &info, false))
 }
 
-/// Register the program's device at `dev` as `info` describes it (replacing an earlier one).
-fn attach(dev: *const CDevice, info: &CDeviceInfo) -> Device {
+/// Register the program's device at `dev` as `info` describes it: replacing an earlier one, or
+/// (not `replace`) unless another thread registered it first.
+fn attach(dev: *const CDevice, info: &CDeviceInfo, replace: bool) -> Device {
     let default_name = format!("device@{:#x}", dev.addr());
     // SAFETY: the C contract: NULL or NUL-terminated strings.
     let (name, driver) = unsafe {
@@ -177,8 +178,12 @@ fn attach(dev: *const CDevice, info: &CDeviceInfo) -> Device {
         builder
     }
     .build();
-    FOREIGN.lock().insert(dev.addr(), rust.clone());
-    rust
+    let mut foreign = FOREIGN.lock();
+    if replace {
+        foreign.insert(dev.addr(), rust.clone());
+        return rust;
+    }
+    foreign.entry(dev.addr()).or_insert(rust).clone()
 }
 
 /// `dmacheck_adopt_devices`: every device pointer dmacheck did not make is the program's own
@@ -223,7 +228,7 @@ unsafe extern "C" fn dmacheck_device_attach(dev: *mut CDevice, info: *const CDev
             // SAFETY: the C contract: a readable `struct dmacheck_device_info`.
             unsafe { info.read() }
         };
-        attach(dev, &info);
+        attach(dev, &info, true);
         0
     })
 }

@@ -38,7 +38,7 @@ pub struct CScatterlist {
     pub dma_flags: c_uint,
 }
 
-const SG_CHAIN: c_ulong = 0x01;
+pub(super) const SG_CHAIN: c_ulong = 0x01;
 const SG_END: c_ulong = 0x02;
 const SG_LINK_MASK: c_ulong = SG_CHAIN | SG_END;
 

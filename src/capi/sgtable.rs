@@ -7,7 +7,7 @@ use std::ffi::{c_int, c_uint, c_ulong, c_void};
 
 use super::device::{CDevice, device};
 use super::sg::{
-    CScatterlist, dma_map_sg_attrs, dma_sync_sg_for_cpu, dma_sync_sg_for_device,
+    CScatterlist, SG_CHAIN, dma_map_sg_attrs, dma_sync_sg_for_cpu, dma_sync_sg_for_device,
     dma_unmap_sg_attrs, sg_init_table,
 };
 use super::{CPage, attrs, checker, ffi, gfp, page_of, page_ptr};
@@ -26,21 +26,56 @@ pub struct CSgTable {
     pub orig_nents: c_uint,
 }
 
-/// The entry arrays `sg_alloc_table*` made, by address, with their length.
-static TABLES: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
+/// The lists `sg_alloc_table*` made, by the address of their first entry: the arrays they are
+/// chained from, as (address, length).
+static TABLES: Mutex<BTreeMap<usize, Vec<(usize, usize)>>> = Mutex::new(BTreeMap::new());
+
+/// Entries in one array, as the kernel allocates them (`SG_MAX_SINGLE_ALLOC`: a page of
+/// entries); longer lists are arrays chained through their last entry.
+const SG_MAX_SINGLE_ALLOC: usize = PAGE_SIZE / std::mem::size_of::<CScatterlist>();
 
 const EINVAL: c_int = 22;
 const EIO: c_int = 5;
 
-/// A zeroed array of `n` entries, the last marked as the end, registered for `sg_free_table`.
-fn alloc_entries(n: usize) -> *mut CScatterlist {
-    let entries: Box<[CScatterlist]> = vec![CScatterlist::default(); n].into_boxed_slice();
-    let sgl = Box::into_raw(entries).cast::<CScatterlist>();
-    TABLES.lock().insert(sgl.addr(), n);
-    // SAFETY: `sgl` is an array of `n` entries; `sg_init_table` also forgets any list dmacheck
-    // knew at this address (a freed table's memory handed out again).
-    unsafe { sg_init_table(sgl, n as c_uint) };
-    sgl
+/// A list of `n` cleared entries, the last marked as the end, registered for `sg_free_table`:
+/// arrays of at most `SG_MAX_SINGLE_ALLOC` entries chained as `__sg_alloc_table` chains them
+/// (each full array gives its last entry to the link), so a driver that indexes past the first
+/// array instead of following `sg_next` meets a chain link, as in the kernel. Returns the first
+/// entry and the `n` entries in list order.
+fn alloc_entries(n: usize) -> (*mut CScatterlist, Vec<*mut CScatterlist>) {
+    let mut arrays: Vec<(usize, usize)> = Vec::new();
+    let mut entries = Vec::with_capacity(n);
+    let mut left = n;
+    let mut previous: Option<(*mut CScatterlist, usize)> = None;
+    while left > 0 {
+        let (len, used) = if left > SG_MAX_SINGLE_ALLOC {
+            (SG_MAX_SINGLE_ALLOC, SG_MAX_SINGLE_ALLOC - 1)
+        } else {
+            (left, left)
+        };
+        let array: Box<[CScatterlist]> = vec![CScatterlist::default(); len].into_boxed_slice();
+        let array = Box::into_raw(array).cast::<CScatterlist>();
+        // SAFETY: `array` holds `len` entries; `sg_init_table` marks the last as the end and
+        // forgets any list dmacheck knew at these addresses (a freed table's memory reused).
+        unsafe { sg_init_table(array, len as c_uint) };
+        if let Some((prev, prev_len)) = previous {
+            // SAFETY: `prev` holds `prev_len` entries, the last of which becomes the link.
+            unsafe {
+                prev.add(prev_len - 1).write(CScatterlist {
+                    page_link: array.addr() as c_ulong | SG_CHAIN,
+                    ..CScatterlist::default()
+                })
+            };
+        }
+        // SAFETY: `used <= len`.
+        entries.extend((0..used).map(|i| unsafe { array.add(i) }));
+        arrays.push((array.expose_provenance(), len));
+        previous = Some((array, len));
+        left -= used;
+    }
+    let first = arrays.first().map_or(0, |&(at, _)| at);
+    TABLES.lock().insert(first, arrays);
+    (std::ptr::with_exposed_provenance_mut(first), entries)
 }
 
 /// `sg_alloc_table`: `nents` cleared entries.
@@ -50,7 +85,7 @@ unsafe extern "C" fn sg_alloc_table(sgt: *mut CSgTable, nents: c_uint, _gfp: c_u
         if sgt.is_null() || nents == 0 {
             return -EINVAL;
         }
-        let sgl = alloc_entries(nents as usize);
+        let (sgl, _) = alloc_entries(nents as usize);
         // SAFETY: the C contract: `sgt` is a writable `struct sg_table`.
         unsafe {
             sgt.write(CSgTable {
@@ -72,9 +107,10 @@ unsafe extern "C" fn sg_free_table(sgt: *mut CSgTable) {
         }
         // SAFETY: the C contract: `sgt` is a `struct sg_table`.
         let sgl = unsafe { (*sgt).sgl };
-        if let Some(n) = TABLES.lock().remove(&sgl.addr()) {
-            // SAFETY: `sgl` is an array of `n` entries `alloc_entries` made and no one freed.
-            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(sgl, n)) });
+        for (at, len) in TABLES.lock().remove(&sgl.addr()).unwrap_or_default() {
+            let array = std::ptr::with_exposed_provenance_mut::<CScatterlist>(at);
+            // SAFETY: an array of `len` entries `alloc_entries` made and no one freed.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, len)) });
         }
         // SAFETY: as above.
         unsafe {
@@ -132,11 +168,11 @@ unsafe extern "C" fn sg_alloc_table_from_pages_segment(
 /// `sgt` is a writable `struct sg_table`.
 unsafe fn give_table(sgt: *mut CSgTable, table: &crate::SgTable) {
     let n = table.len();
-    let sgl = alloc_entries(n);
-    for (i, e) in table.entries().iter().enumerate() {
+    let (sgl, entries) = alloc_entries(n);
+    for (e, &at) in table.entries().iter().zip(&entries) {
         let page = e.page().map_or(0, |p| page_ptr(p).addr() as c_ulong);
-        // SAFETY: `sgl` is an array of `n` entries, `i < n`.
-        let entry = unsafe { &mut *sgl.add(i) };
+        // SAFETY: `at` is an entry `alloc_entries` just made.
+        let entry = unsafe { &mut *at };
         entry.page_link |= page;
         (entry.offset, entry.length) = (e.offset() as c_uint, e.length() as c_uint);
     }
@@ -296,7 +332,7 @@ unsafe extern "C" fn dma_alloc_noncontiguous(
             return std::ptr::null_mut();
         };
         let sgt = Box::into_raw(Box::new(CSgTable {
-            sgl: alloc_entries(1),
+            sgl: alloc_entries(1).0,
             nents: 1,
             orig_nents: 1,
         }));

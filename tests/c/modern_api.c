@@ -109,6 +109,18 @@ static void sg_tables(struct device *dev, struct device *iommu)
 	sg_free_table(&sgt);
 	__free_pages(block, 2);
 
+	/* A long table is arrays chained as the kernel chains them: follow sg_next, not [i]. */
+	CHECK(sg_alloc_table(&sgt, 300, GFP_KERNEL) == 0 && sgt.orig_nents == 300);
+	CHECK(sg_nents(sgt.sgl) == 300 && sg_is_chain(&sgt.sgl[127]));
+	buf = kmalloc(300 * 64, GFP_KERNEL);
+	for_each_sgtable_sg(&sgt, sg, i)
+		sg_set_buf(sg, buf + i * 64, 32);
+	CLEAN(rc = dma_map_sgtable(dev, &sgt, DMA_TO_DEVICE, 0));
+	CHECK(rc == 0 && sgt.nents == 300);
+	CLEAN(dma_unmap_sgtable(dev, &sgt, DMA_TO_DEVICE, 0));
+	sg_free_table(&sgt);
+	kfree(buf);
+
 	/* sg_alloc_table over kmalloc memory, mapped without an IOMMU: one segment an entry. */
 	CHECK(sg_alloc_table(&sgt, 0, GFP_KERNEL) == -EINVAL);
 	CHECK(sg_alloc_table(&sgt, 3, GFP_KERNEL) == 0 && sgt.orig_nents == 3);
