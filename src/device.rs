@@ -37,6 +37,8 @@ pub(crate) struct DeviceInner {
     cma: Option<crate::cma::CmaArea>,
     /// Managed (devres) resources, released with the device (`api/managed.rs`).
     pub(crate) devres: crate::sync::Mutex<Vec<crate::api::Devres>>,
+    /// I/O virtual address spaces of the IOVA API (`api/iova.rs`).
+    pub(crate) iova_spaces: crate::sync::Mutex<Vec<crate::api::IovaSpace>>,
     /// Whether its checker checks at all, copied here so that the switched-off path reads one
     /// field of the device instead of following the checker's pointer.
     checking: bool,
@@ -336,6 +338,7 @@ impl DeviceBuilder {
             parent: self.parent,
             declared: Default::default(),
             devres: crate::sync::Mutex::new(Vec::new()),
+            iova_spaces: crate::sync::Mutex::new(Vec::new()),
             cma: self.cma,
             backend: self
                 .backend

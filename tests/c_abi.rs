@@ -734,6 +734,14 @@ fn header_layouts_and_constants_match_the_rust_side() {
             offset_of!(CSgTable, orig_nents) as u64,
         ),
         (
+            "sizeof(struct dma_iova_state)",
+            size_of::<dmacheck::DmaIovaState>() as u64,
+        ),
+        (
+            "offsetof(struct dma_iova_state, __size)",
+            offset_of!(dmacheck::DmaIovaState, size) as u64,
+        ),
+        (
             "sizeof(struct dmacheck_device_info)",
             size_of::<CDeviceInfo>() as u64,
         ),
@@ -849,6 +857,11 @@ fn modern_api_families_from_c() {
             ("managed-free-mismatch", 2),
             ("map-resource-ram", 1),
             ("get-sgtable-unknown", 1),
+            ("iova-link-overlap", 1),
+            ("iova-link-out-of-range", 1),
+            ("iova-unlink-partial", 2),
+            ("iova-free-linked", 1),
+            ("iova-not-allocated", 1),
         ],
     );
 }

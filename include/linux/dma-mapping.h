@@ -352,6 +352,39 @@ dma_addr_t dma_map_phys(struct device *dev, phys_addr_t phys, size_t size,
 void dma_unmap_phys(struct device *dev, dma_addr_t addr, size_t size,
 		    enum dma_data_direction dir, unsigned long attrs);
 
+/* ---- The two-step IOVA API (Linux 6.17, dma-api.rst Part Ie) ---------------------------- */
+
+/*
+ * Reserve I/O virtual address space once, link memory into it piece by piece, unlink, give it
+ * back. Only behind an IOMMU (dmacheck_iommu_device_create): elsewhere dma_iova_try_alloc
+ * returns false and the streaming calls are the way. Each link is a streaming mapping at its
+ * IOVA (the device owns it; dma_sync_single_* on its addresses hand it over), ended by the
+ * unlink. Checked: a state no try_alloc made (`iova-not-allocated`), links past the space or at
+ * another in-page offset (`iova-link-out-of-range`) or over linked pages (`iova-link-overlap`),
+ * unlinks cutting a link (`iova-unlink-partial`), and frees with live links (`iova-free-linked`).
+ * A device access is judged per link: one access across two links is reported.
+ */
+struct dma_iova_state {
+	dma_addr_t addr;
+	u64 __size;
+};
+
+static inline bool dma_use_iova(struct dma_iova_state *state)
+{
+	return state->__size != 0;
+}
+
+bool dma_iova_try_alloc(struct device *dev, struct dma_iova_state *state, phys_addr_t phys,
+			size_t size);
+void dma_iova_free(struct device *dev, struct dma_iova_state *state);
+void dma_iova_destroy(struct device *dev, struct dma_iova_state *state, size_t mapped_len,
+		      enum dma_data_direction dir, unsigned long attrs);
+int dma_iova_sync(struct device *dev, struct dma_iova_state *state, size_t offset, size_t size);
+int dma_iova_link(struct device *dev, struct dma_iova_state *state, phys_addr_t phys,
+		  size_t offset, size_t size, enum dma_data_direction dir, unsigned long attrs);
+void dma_iova_unlink(struct device *dev, struct dma_iova_state *state, size_t offset,
+		     size_t size, enum dma_data_direction dir, unsigned long attrs);
+
 /* ---- Device limits and queries ---------------------------------------------------------- */
 
 /*

@@ -17,6 +17,7 @@ use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 mod coherent;
 mod heap;
+mod iova;
 mod limits;
 mod managed;
 mod modern;
@@ -27,6 +28,11 @@ mod unchecked;
 
 pub use coherent::*;
 pub use heap::*;
+pub(crate) use iova::IovaSpace;
+pub use iova::{
+    DmaIovaState, dma_iova_destroy, dma_iova_free, dma_iova_link, dma_iova_sync,
+    dma_iova_try_alloc, dma_iova_unlink, dma_use_iova,
+};
 pub use limits::*;
 pub(crate) use managed::{Devres, release_devres, release_devres_on_drop};
 pub use managed::{dmam_alloc_attrs, dmam_alloc_coherent, dmam_free_coherent, dmam_pool_create};

@@ -70,6 +70,7 @@ use crate::{Checker, Direction, DmaAttrs, Gfp, PAGE_SHIFT, Page};
 
 mod context;
 mod device;
+mod iova;
 mod managed;
 mod memory;
 mod modern;

@@ -44,6 +44,60 @@ declare_rules! {
         seed: "Documentation/core-api/dma-api.rst, Linux 6.12 (dma_get_sgtable: cpu_addr and dma_addr are what dma_alloc_attrs returned, size is what was asked for)",
         kernel: None,
     };
+
+    /// An IOVA call (`dma_iova_link`, `_sync`, `_unlink`, `_destroy`, `_free`) named a state
+    /// that `dma_iova_try_alloc` did not allocate for the device, or that was freed. (Where
+    /// `dma_iova_try_alloc` returns false, `dma_use_iova` is false and the streaming calls are
+    /// the way.) Nothing is done.
+    pub static IOVA_NOT_ALLOCATED = {
+        id: "iova-not-allocated",
+        summary: "IOVA call on a state dma_iova_try_alloc did not allocate",
+        level: Warn,
+        seed: "Documentation/core-api/dma-api.rst, Linux 6.17 (Part Ie, IOVA-based DMA mappings: the state from dma_iova_try_alloc is kept until unmap time)",
+        kernel: None,
+    };
+
+    /// `dma_iova_link` (or `dma_iova_sync`) reaches past the space `dma_iova_try_alloc`
+    /// allocated, or links memory at another offset within its page than the space's address
+    /// has there (the IOMMU maps whole pages, so the two must agree). Refused.
+    pub static IOVA_LINK_OUT_OF_RANGE = {
+        id: "iova-link-out-of-range",
+        summary: "dma_iova_link outside the allocated IOVA space, or misaligned in it",
+        level: Warn,
+        seed: "Documentation/core-api/dma-api.rst, Linux 6.17 (Part Ie, dma_iova_link maps into the IOVA space at offset)",
+        kernel: None,
+    };
+
+    /// `dma_iova_link` over I/O pages a live link of the same space uses: the second mapping
+    /// would replace the first one's pages under the device. Refused.
+    pub static IOVA_LINK_OVERLAP = {
+        id: "iova-link-overlap",
+        summary: "dma_iova_link over pages already linked",
+        level: Warn,
+        seed: "Documentation/core-api/dma-api.rst, Linux 6.17 (Part Ie, each range of the IOVA space is linked once)",
+        kernel: None,
+    };
+
+    /// `dma_iova_unlink` (or `dma_iova_destroy`'s `mapped_len`) cuts through a link: unlinks
+    /// end links, whole. The cut link stays linked.
+    pub static IOVA_UNLINK_PARTIAL = {
+        id: "iova-unlink-partial",
+        summary: "dma_iova_unlink of part of a link",
+        level: Warn,
+        seed: "Documentation/core-api/dma-api.rst, Linux 6.17 (Part Ie, dma_iova_unlink undoes dma_iova_link calls)",
+        kernel: None,
+    };
+
+    /// `dma_iova_free` (or `dma_iova_destroy`, past `mapped_len`) of a space with live links:
+    /// `dma_iova_free` is for a space nothing is linked in, `dma_iova_destroy` unlinks exactly
+    /// `mapped_len` bytes. The links are reported and ended.
+    pub static IOVA_FREE_LINKED = {
+        id: "iova-free-linked",
+        summary: "IOVA space freed with links still live",
+        level: Warn,
+        seed: "Documentation/core-api/dma-api.rst, Linux 6.17 (Part Ie, dma_iova_destroy unlinks mapped_len bytes and frees; dma_iova_free frees a space with nothing linked)",
+        kernel: None,
+    };
 }
 
 /// Managed memory freed with `dma_free_coherent`.

@@ -37,6 +37,8 @@ int main(void)
 	SHOW(sizeof(struct sg_table));
 	SHOW(offsetof(struct sg_table, nents));
 	SHOW(offsetof(struct sg_table, orig_nents));
+	SHOW(sizeof(struct dma_iova_state));
+	SHOW(offsetof(struct dma_iova_state, __size));
 	SHOW(sizeof(struct dmacheck_device_info));
 	SHOW(offsetof(struct dmacheck_device_info, dma_mask));
 	SHOW(offsetof(struct dmacheck_device_info, iommu));

@@ -237,6 +237,45 @@ static void managed(void)
 	CHECK(dmacheck_live_entries(dev) == 0);
 }
 
+static void iova(struct device *dev, struct device *iommu)
+{
+	struct page *block = alloc_pages(GFP_KERNEL, 2);
+	phys_addr_t phys = page_to_phys(block);
+	struct dma_iova_state state;
+	const char data[] = "iova";
+	char seen[sizeof(data)];
+
+	/* Without an IOMMU the driver falls back to the streaming calls. */
+	CLEAN(CHECK(!dma_iova_try_alloc(dev, &state, phys, PAGE_SIZE) && !dma_use_iova(&state)));
+
+	/* Two links, the second page first, make one range for the device. */
+	memcpy(page_address(block), data, sizeof(data)); /* before the device owns it */
+	CLEAN(CHECK(dma_iova_try_alloc(iommu, &state, phys, 2 * PAGE_SIZE)));
+	CHECK(dma_use_iova(&state));
+	CLEAN(CHECK(dma_iova_link(iommu, &state, phys + PAGE_SIZE, 0, PAGE_SIZE, DMA_TO_DEVICE,
+				  0) == 0));
+	CLEAN(CHECK(dma_iova_link(iommu, &state, phys, PAGE_SIZE, PAGE_SIZE, DMA_TO_DEVICE,
+				  0) == 0));
+	CLEAN(CHECK(dma_iova_sync(iommu, &state, 0, 2 * PAGE_SIZE) == 0));
+	CHECK(dmacheck_device_read(iommu, state.addr + PAGE_SIZE, seen, sizeof(seen)) == 0);
+	CHECK(memcmp(seen, data, sizeof(data)) == 0);
+	EXPECT(CHECK(dma_iova_link(iommu, &state, phys, PAGE_SIZE, 64, DMA_TO_DEVICE, 0) ==
+		     -EINVAL),
+	       "iova-link-overlap");
+	EXPECT(CHECK(dma_iova_link(iommu, &state, phys, 2 * PAGE_SIZE, 64, DMA_TO_DEVICE, 0) ==
+		     -EINVAL),
+	       "iova-link-out-of-range");
+	EXPECT(dma_iova_unlink(iommu, &state, 0, 64, DMA_TO_DEVICE, 0), "iova-unlink-partial");
+	CLEAN(dma_iova_unlink(iommu, &state, PAGE_SIZE, PAGE_SIZE, DMA_TO_DEVICE, 0));
+	/* Destroyed with a mapped_len that leaves the first link out. */
+	EXPECT(dma_iova_destroy(iommu, &state, PAGE_SIZE / 2, DMA_TO_DEVICE, 0),
+	       "iova-unlink-partial", "iova-free-linked");
+	CHECK(!dma_use_iova(&state));
+	EXPECT(dma_iova_free(iommu, &state), "iova-not-allocated");
+	CHECK(dmacheck_live_entries(iommu) == 0);
+	__free_pages(block, 2);
+}
+
 static void limits(struct device *dev, struct device *iommu)
 {
 	struct device *isa = dmacheck_device_create("isa0", "demo", DMA_BIT_MASK(24));
@@ -261,6 +300,7 @@ int main(void)
 	sg_tables(dev, iommu);
 	allocations(dev);
 	managed();
+	iova(dev, iommu);
 	limits(dev, iommu);
 	dmacheck_device_release(dev);
 	dmacheck_device_release(iommu);
