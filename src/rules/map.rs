@@ -122,13 +122,14 @@ pub(crate) fn check_direction(ev: &Event, out: &mut Findings) -> bool {
     false
 }
 
-thread_local! {
-    /// The value a C caller gave as a direction when it is none of `enum dma_data_direction`'s
-    /// (the C ABI calls it `DMA_NONE`), so the report shows what was passed.
-    static GIVEN_DIRECTION: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+// The value a C caller gave as a direction when it is none of `enum dma_data_direction`'s (the
+// C ABI calls it `DMA_NONE`), so the report shows what was passed.
+crate::sync::thread_local_const! {
+    static GIVEN_DIRECTION: std::cell::Cell<Option<i64>> = std::cell::Cell::new(None);
 }
 
 /// Remember the raw direction of this thread's C call (`None`: a valid one, or the call ended).
+#[cfg_attr(loom, allow(dead_code))] // only the C ABI, which loom builds leave out, calls it
 pub(crate) fn set_given_direction(raw: Option<i64>) {
     GIVEN_DIRECTION.with(|given| given.set(raw));
 }
