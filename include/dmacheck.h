@@ -84,4 +84,38 @@ int dmacheck_write_report(const char *path);
  */
 int dmacheck_write_exit_report(void);
 
+/*
+ * A program's own `struct device` (a kernel-code harness with its own stub headers, which
+ * replaces only <linux/dma-mapping.h>, and where wanted <linux/scatterlist.h> and
+ * <linux/dmapool.h>, with dmacheck's). dmacheck never reads or writes such a structure: it
+ * registers each device pointer on first use, with the name "device@<address>", driver
+ * "unknown" and 32-bit masks, or as a hook or an explicit attach describes it. Masks then live
+ * in dmacheck (dma_set_mask() and friends). NULL, and pointers below 4096 or misaligned, stay
+ * `invalid-device`.
+ *
+ * Adoption is on when <linux/dma-mapping.h> is compiled against a `struct device` that is not
+ * dmacheck's (it calls dmacheck_adopt_devices() from a constructor), or after
+ * dmacheck_adopt_devices() or dmacheck_set_device_hook().
+ */
+struct dmacheck_device_info {
+	const char *name;		/* dev_name(); NULL: "device@<address>" */
+	const char *driver;		/* NULL: "unknown" */
+	uint64_t dma_mask;		/* 0: DMA_BIT_MASK(32) */
+	uint64_t coherent_dma_mask;	/* 0: dma_mask */
+	int iommu;			/* non-zero: behind dmacheck's IOMMU */
+};
+void dmacheck_adopt_devices(void);
+/*
+ * Describe each new device with hook(dev, info) (info holds the defaults): return 0 to
+ * register it as info says, non-zero to refuse it (`invalid-device`).
+ */
+void dmacheck_set_device_hook(int (*hook)(const struct device *dev,
+					  struct dmacheck_device_info *info));
+/*
+ * Register dev now (info NULL: the defaults); a released device at the same address (a
+ * structure freed and allocated again) is replaced. 0, -EINVAL (NULL, or a device dmacheck
+ * made) or -EBUSY (registered and not released).
+ */
+int dmacheck_device_attach(struct device *dev, const struct dmacheck_device_info *info);
+
 #endif /* DMACHECK_H */

@@ -449,7 +449,8 @@ impl Checker {
             | Op::DeviceRead
             | Op::DeviceWrite
             | Op::CpuRead
-            | Op::CpuWrite => None,
+            | Op::CpuWrite
+            | Op::Configure => None,
         }
     }
 

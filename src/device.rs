@@ -10,6 +10,19 @@ use crate::types::DeviceId;
 pub use crate::types::DeviceParams;
 use crate::types::dma_bit_mask;
 
+/// How a device releases its managed (devres) resources, set by the managed family
+/// (`api/managed.rs`) with its first allocation: a device has none before, and the device layer
+/// names no API family.
+pub(crate) struct DevresRelease {
+    /// At [`Device::release`] (driver unbind).
+    pub(crate) release: fn(&Device),
+    /// When the last handle of an unreleased device drops.
+    pub(crate) last_handle_dropped: fn(&DeviceInner),
+}
+
+/// The managed family's release, once it has allocated.
+pub(crate) static DEVRES_RELEASE: std::sync::OnceLock<DevresRelease> = std::sync::OnceLock::new();
+
 pub(crate) struct DeviceInner {
     pub(crate) id: DeviceId,
     pub(crate) name: Arc<str>,
@@ -35,6 +48,10 @@ pub(crate) struct DeviceInner {
     pub(crate) declared: crate::state::declared::DeviceRegions,
     /// The device's own CMA area, if it has one.
     cma: Option<crate::state::cma::CmaArea>,
+    /// Managed (devres) resources, released with the device (`api/managed.rs`).
+    pub(crate) devres: crate::sync::Mutex<Vec<crate::state::managed::Devres>>,
+    /// I/O virtual address spaces of the IOVA API (`api/iova.rs`).
+    pub(crate) iova_spaces: crate::sync::Mutex<Vec<crate::state::managed::IovaSpace>>,
     /// Whether its checker checks at all, copied here so that the switched-off path reads one
     /// field of the device instead of following the checker's pointer.
     checking: bool,
@@ -115,6 +132,14 @@ impl Device {
         self.0.coherent_dma_mask.store(mask, Ordering::Relaxed);
     }
 
+    pub(crate) fn store_max_segment_size(&self, size: u64) {
+        self.0.max_segment_size.store(size, Ordering::Relaxed);
+    }
+
+    pub(crate) fn store_segment_boundary_mask(&self, mask: u64) {
+        self.0.segment_boundary_mask.store(mask, Ordering::Relaxed);
+    }
+
     /// Whether the device stands for "no device" (see [`Device::mark_invalid`]).
     pub fn is_invalid(&self) -> bool {
         self.0.invalid.load(Ordering::Acquire)
@@ -140,16 +165,48 @@ impl Device {
         (!self.is_released()).then_some(gate)
     }
 
+    /// [`admit`](Self::admit), reporting a refused call (`ev`) on a released device.
+    #[track_caller]
+    pub(crate) fn admit_or_report(
+        &self,
+        ev: &crate::event::Event,
+    ) -> Option<RwLockReadGuard<'_, ()>> {
+        let admitted = self.admit();
+        if admitted.is_none() {
+            let f = crate::rules::lifetime::released(self.is_invalid());
+            self.0.checker.inner().finish(ev, [f].into_iter().collect());
+        }
+        admitted
+    }
+
     /// Release the device (driver unbind): report every entry still live on it as a leak and
     /// forget them. Later DMA calls on it are reported. Releasing twice does nothing more.
     #[track_caller]
     pub fn release(&self) {
         let site = self.0.checker.capture_site();
+        if let Some(hooks) = DEVRES_RELEASE.get() {
+            (hooks.release)(self);
+        }
         self.0.release(site, "device_release");
     }
 }
 
 impl DeviceInner {
+    /// What [`Device::params`] returns, for code that holds only the inner device (its drop).
+    pub(crate) fn inner_params(&self) -> DeviceParams {
+        DeviceParams {
+            id: self.id,
+            dma_mask: self.dma_mask.load(Ordering::Relaxed),
+            coherent_dma_mask: self.coherent_dma_mask.load(Ordering::Relaxed),
+            max_segment_size: self.max_segment_size.load(Ordering::Relaxed),
+            segment_boundary_mask: self.segment_boundary_mask.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn inner_backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
     #[track_caller]
     fn release(&self, site: crate::site::Site, call: &'static str) {
         let drained = {
@@ -176,6 +233,9 @@ impl Drop for DeviceInner {
             return;
         }
         if !self.released.load(Ordering::Acquire) {
+            if let Some(hooks) = DEVRES_RELEASE.get() {
+                (hooks.last_handle_dropped)(self);
+            }
             // Where the last handle was dropped is not known here; a captured stack (when
             // enabled) shows it.
             let site = self.checker.capture_site();
@@ -308,6 +368,8 @@ impl DeviceBuilder {
             invalid: AtomicBool::new(false),
             parent: self.parent,
             declared: Default::default(),
+            devres: crate::sync::Mutex::new(Vec::new()),
+            iova_spaces: crate::sync::Mutex::new(Vec::new()),
             cma: self.cma,
             backend: self
                 .backend

@@ -36,6 +36,8 @@ pub enum Op {
     MemoryAlloc,
     /// An allocation of the DMA-able heap or page allocator is freed (`kfree`, `free_pages`).
     MemoryFree,
+    /// The driver sets a DMA parameter of the device (`dma_set_mask`, `dma_set_max_seg_size`).
+    Configure,
 }
 
 /// One DMA API operation as the rules see it.

@@ -104,7 +104,7 @@ pub use noncoherent::{
 };
 pub use pool::{
     DmaPool, POOL_POISON_ALLOCATED, POOL_POISON_FREED, dma_pool_alloc, dma_pool_create,
-    dma_pool_destroy, dma_pool_free, dma_pool_zalloc,
+    dma_pool_destroy, dma_pool_free, dma_pool_zalloc, dmam_pool_create,
 };
 pub use report::{Detail, Related, Stats, Value, Violation};
 pub use rules::{Level, Rule};

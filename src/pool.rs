@@ -28,6 +28,7 @@ use crate::rules;
 use crate::rules::Findings;
 use crate::rules::pool::FreedBlock;
 use crate::site::Site;
+use crate::state::managed::Devres;
 use crate::sync::{Arc, Mutex};
 use crate::types::{DmaAddr, Gfp, MapKind, PAGE_SIZE, PhysAddr};
 
@@ -85,6 +86,11 @@ impl DmaPool {
     pub fn busy(&self) -> usize {
         self.0.state.lock().busy.len()
     }
+
+    /// Whether the pool was destroyed.
+    pub fn is_destroyed(&self) -> bool {
+        self.0.state.lock().destroyed
+    }
 }
 
 #[track_caller]
@@ -116,6 +122,8 @@ pub fn dma_pool_create(
     boundary: usize,
 ) -> Option<DmaPool> {
     let ev = event(dev, Op::MemoryAlloc, "dma_pool_create");
+    // A released device takes no new pool (reported).
+    drop(dev.admit_or_report(&ev)?);
     let mut out = Findings::new();
     rules::context::check_pool_context(&ev, &mut out);
     let align = align.max(1);
@@ -324,4 +332,24 @@ pub fn dma_pool_destroy(pool: DmaPool) {
         }
     }
     finish(dev, &ev, out);
+}
+
+/// [`dma_pool_create`](crate::dma_pool_create), managed (`dmam_pool_create`): destroyed when
+/// the device is released, as `dma_pool_destroy` would (blocks still allocated are reported).
+/// The pool holds its device: release the device explicitly ([`Device::release`]).
+#[track_caller]
+pub fn dmam_pool_create(
+    name: &str,
+    dev: &Device,
+    size: usize,
+    align: usize,
+    boundary: usize,
+) -> Option<DmaPool> {
+    let pool = dma_pool_create(name, dev, size, align, boundary)?;
+    let managed = pool.clone();
+    crate::api::keep(
+        dev,
+        Devres::Pool(Box::new(move || dma_pool_destroy(managed))),
+    );
+    Some(pool)
 }

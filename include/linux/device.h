@@ -4,7 +4,8 @@
  *
  * Devices are made by dmacheck_device_create() or dmacheck_pci_dev_create() (<dmacheck.h>);
  * only pointers they returned are devices. NULL, or any other pointer, given to a DMA call is
- * reported and the call refused (see <dmacheck.h>).
+ * reported (`invalid-device`) and the call refused. A program that defines `struct device`
+ * itself uses its own <linux/device.h> instead of this one (see <dmacheck.h>).
  *
  * The masks are the kernel's fields and may be written directly, as drivers do
  * (`*dev->dma_mask = DMA_BIT_MASK(24)`, `dev->coherent_dma_mask = ...`, or pointing

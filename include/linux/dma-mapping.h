@@ -7,13 +7,16 @@
  * device's mask really limits them. Violations are printed to stderr as they happen (unless
  * DMACHECK=print=0), counted (dmacheck_error_count()), and written to DMACHECK_REPORT at exit.
  *
- * Bad arguments never crash the checker: a map, unmap, sync, allocation or free given NULL or
- * a `struct device *` that dmacheck did not make is reported (`device-released`, on the device
- * "(NULL or unknown struct device)") and refused, and only pointers dmacheck made are ever
- * dereferenced; the queries answer as for a device that cannot do DMA, unreported
- * (dma_set_mask: -EIO, dma_supported: 0, dma_mapping_error: the test of the value). An unknown
- * direction value is DMA_NONE (`direction-none`); NULL or foreign memory is reported
- * (`map-invalid-memory`); unknown DMA addresses are reported (`unmap-unknown`, `sync-unknown`).
+ * Bad arguments never crash the checker: a map, unmap, sync, allocation, free or setter
+ * (dma_set_mask, ...) given NULL or a `struct device *` that dmacheck did not make is reported
+ * (`invalid-device`, on the device "(NULL or unknown struct device)") and refused, and only
+ * pointers dmacheck made are ever dereferenced; the queries answer as for a device that cannot
+ * do DMA, unreported (dma_supported: 0, dma_get_mask: 32 bits, dma_mapping_error: the test of
+ * the value). A program with its own `struct device` has its pointers registered instead (see
+ * <dmacheck.h>). Every call on a released device is reported (`device-released`). An unknown
+ * direction value is DMA_NONE (`direction-none`, the report showing the value given); NULL or
+ * foreign memory is reported (`map-invalid-memory`); unknown DMA addresses are reported
+ * (`unmap-unknown`, `sync-unknown`).
  * A refused map returns DMA_MAPPING_ERROR, a refused allocation NULL, a refused sg map 0.
  *
  * A rule at level deny stops the program: the violation is printed, the exit report written,
@@ -31,6 +34,18 @@
 #include <linux/dma-direction.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
+
+#ifndef _DMACHECK_LINUX_DEVICE_H
+/*
+ * `struct device` is the program's own (its <linux/device.h> came first on the include path):
+ * dmacheck registers each device pointer on first use and never dereferences it (<dmacheck.h>).
+ */
+void dmacheck_adopt_devices(void);
+static void __attribute__((constructor, used)) dmacheck_adopt_program_devices(void)
+{
+	dmacheck_adopt_devices();
+}
+#endif
 
 /* What a failed dma_map_single()/dma_map_page() returns. Test with dma_mapping_error(). */
 #define DMA_MAPPING_ERROR	(~(dma_addr_t)0)
@@ -223,5 +238,175 @@ void *dma_mark_declared_memory_occupied(struct device *dev, dma_addr_t device_ad
  */
 int dma_mmap_coherent(struct device *dev, struct vm_area_struct *vma, void *cpu_addr,
 		      dma_addr_t dma_addr, size_t size);
+
+/* ---- Unmap state (what a driver keeps to unmap later) --------------------------------- */
+
+/*
+ * Real fields, as in a kernel built with CONFIG_NEED_DMA_MAP_STATE or CONFIG_DMA_API_DEBUG
+ * (include/linux/dma-mapping.h): the address and length a driver stores here are the ones its
+ * unmap passes, so a stale or wrong one is caught by the unmap's rules.
+ */
+#define DEFINE_DMA_UNMAP_ADDR(ADDR_NAME)		dma_addr_t ADDR_NAME
+#define DEFINE_DMA_UNMAP_LEN(LEN_NAME)			__u32 LEN_NAME
+#define dma_unmap_addr(PTR, ADDR_NAME)			((PTR)->ADDR_NAME)
+#define dma_unmap_addr_set(PTR, ADDR_NAME, VAL)		(((PTR)->ADDR_NAME) = (VAL))
+#define dma_unmap_len(PTR, LEN_NAME)			((PTR)->LEN_NAME)
+#define dma_unmap_len_set(PTR, LEN_NAME, VAL)		(((PTR)->LEN_NAME) = (VAL))
+
+/* ---- sg_table mappings (Linux 5.8+) ---------------------------------------------------- */
+
+/*
+ * Map all sgt->orig_nents entries of the table and store the number of DMA segments in
+ * sgt->nents: 0, or a negative errno (-EINVAL for a NULL table or a bad direction, -EIO when
+ * the map is refused; the cause is reported). Walk the DMA side with for_each_sgtable_dma_sg
+ * (nents) and the CPU side with for_each_sgtable_sg (orig_nents). Reports name the call as
+ * dma_map_sg, which it is over the table's list.
+ */
+int dma_map_sgtable(struct device *dev, struct sg_table *sgt, enum dma_data_direction dir,
+		    unsigned long attrs);
+/* Unmap with sgt->orig_nents: a table whose orig_nents changed since the map is reported. */
+void dma_unmap_sgtable(struct device *dev, struct sg_table *sgt, enum dma_data_direction dir,
+		       unsigned long attrs);
+void dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
+			      enum dma_data_direction dir);
+void dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
+				 enum dma_data_direction dir);
+
+/* ---- Allocation variants --------------------------------------------------------------- */
+
+/* Write-combined coherent memory: dma_alloc_attrs(DMA_ATTR_WRITE_COMBINE). */
+void *dma_alloc_wc(struct device *dev, size_t size, dma_addr_t *dma_addr, gfp_t gfp);
+void dma_free_wc(struct device *dev, size_t size, void *cpu_addr, dma_addr_t dma_addr);
+
+/*
+ * Pages for streaming DMA that stay mapped (kernel/dma/mapping.c): the device owns them after
+ * the allocation, as after a dma_map_page; hand them over with dma_sync_single_for_cpu /
+ * _for_device on the returned handle, free with dma_free_pages. NULL on failure.
+ */
+struct page *dma_alloc_pages(struct device *dev, size_t size, dma_addr_t *dma_handle,
+			     enum dma_data_direction dir, gfp_t gfp);
+void dma_free_pages(struct device *dev, size_t size, struct page *page, dma_addr_t dma_handle,
+		    enum dma_data_direction dir);
+
+/*
+ * Memory the device sees contiguous, for streaming DMA: a mapped sg_table (nents DMA segments)
+ * that the device owns after the allocation; sync it with dma_sync_sgtable_for_cpu/_device and
+ * reach it from the CPU through dma_vmap_noncontiguous. As the kernel does without an IOMMU's
+ * own allocator, the pages are one block and the table one entry. NULL on failure.
+ */
+struct sg_table *dma_alloc_noncontiguous(struct device *dev, size_t size,
+					 enum dma_data_direction dir, gfp_t gfp,
+					 unsigned long attrs);
+void dma_free_noncontiguous(struct device *dev, size_t size, struct sg_table *sgt,
+			    enum dma_data_direction dir);
+void *dma_vmap_noncontiguous(struct device *dev, size_t size, struct sg_table *sgt);
+void dma_vunmap_noncontiguous(struct device *dev, void *vaddr);
+
+/*
+ * Managed (devres) coherent memory: freed when the device is released (driver unbind), without
+ * a leak report. dmam_free_coherent frees one early; freeing it with dma_free_coherent (or a
+ * dma_alloc_coherent buffer with dmam_free_coherent) is reported (`managed-free-mismatch`).
+ */
+void *dmam_alloc_coherent(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t gfp);
+void *dmam_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t gfp,
+		       unsigned long attrs);
+void dmam_free_coherent(struct device *dev, size_t size, void *vaddr, dma_addr_t dma_handle);
+
+/*
+ * A table describing a coherent buffer's pages, to export it (dma-buf): one entry of size
+ * rounded up to pages. cpu_addr and dma_addr are what dma_alloc_attrs returned and size is within
+ * the allocation, or the call is reported (`get-sgtable-unknown`) and returns -ENXIO. Free the
+ * table with sg_free_table.
+ */
+int dma_get_sgtable_attrs(struct device *dev, struct sg_table *sgt, void *cpu_addr,
+			  dma_addr_t dma_addr, size_t size, unsigned long attrs);
+int dma_get_sgtable(struct device *dev, struct sg_table *sgt, void *cpu_addr,
+		    dma_addr_t dma_addr, size_t size);
+/* dma_mmap_coherent with the allocation's attrs, and for dma_alloc_wc memory. */
+int dma_mmap_attrs(struct device *dev, struct vm_area_struct *vma, void *cpu_addr,
+		   dma_addr_t dma_addr, size_t size, unsigned long attrs);
+int dma_mmap_wc(struct device *dev, struct vm_area_struct *vma, void *cpu_addr,
+		dma_addr_t dma_addr, size_t size);
+
+/* ---- MMIO of another device, and physical addresses ------------------------------------ */
+
+/*
+ * Map size bytes of a peer device's MMIO at phys_addr (a BAR: memory with no struct page) for
+ * dev: the bus address is phys_addr, or an IOVA behind an IOMMU; it must be under the mask.
+ * Mapping RAM with it is reported (`map-resource-ram`, the kernel's WARN in dma_map_resource)
+ * and refused. Test it with dma_mapping_error; unmap with dma_unmap_resource. The device model
+ * cannot reach MMIO: dmacheck_device_read/_write of such a mapping fail.
+ */
+dma_addr_t dma_map_resource(struct device *dev, phys_addr_t phys_addr, size_t size,
+			    enum dma_data_direction dir, unsigned long attrs);
+void dma_unmap_resource(struct device *dev, dma_addr_t addr, size_t size,
+			enum dma_data_direction dir, unsigned long attrs);
+/*
+ * Linux 6.18: map by physical address. RAM is mapped as dma_map_page would map it (a page
+ * mapping); with DMA_ATTR_MMIO the address is MMIO, mapped as dma_map_resource maps it. Any
+ * other address is refused as memory that is not DMA-able (`map-invalid-memory`). Unmap with
+ * dma_unmap_phys and the same attrs.
+ */
+dma_addr_t dma_map_phys(struct device *dev, phys_addr_t phys, size_t size,
+			enum dma_data_direction dir, unsigned long attrs);
+void dma_unmap_phys(struct device *dev, dma_addr_t addr, size_t size,
+		    enum dma_data_direction dir, unsigned long attrs);
+
+/* ---- The two-step IOVA API (Linux 6.17, dma-api.rst Part Ie) ---------------------------- */
+
+/*
+ * Reserve I/O virtual address space once, link memory into it piece by piece, unlink, give it
+ * back. Only behind an IOMMU (dmacheck_iommu_device_create): elsewhere dma_iova_try_alloc
+ * returns false and the streaming calls are the way. Each link is a streaming mapping at its
+ * IOVA (the device owns it; dma_sync_single_* on its addresses hand it over), ended by the
+ * unlink. Checked: a state no try_alloc made (`iova-not-allocated`), links past the space or at
+ * another in-page offset (`iova-link-out-of-range`) or over linked pages (`iova-link-overlap`),
+ * unlinks cutting a link (`iova-unlink-partial`), and frees with live links (`iova-free-linked`).
+ * A device access is judged per link: one access across two links is reported.
+ */
+struct dma_iova_state {
+	dma_addr_t addr;
+	u64 __size;
+};
+
+static inline bool dma_use_iova(struct dma_iova_state *state)
+{
+	return state->__size != 0;
+}
+
+bool dma_iova_try_alloc(struct device *dev, struct dma_iova_state *state, phys_addr_t phys,
+			size_t size);
+void dma_iova_free(struct device *dev, struct dma_iova_state *state);
+void dma_iova_destroy(struct device *dev, struct dma_iova_state *state, size_t mapped_len,
+		      enum dma_data_direction dir, unsigned long attrs);
+int dma_iova_sync(struct device *dev, struct dma_iova_state *state, size_t offset, size_t size);
+int dma_iova_link(struct device *dev, struct dma_iova_state *state, phys_addr_t phys,
+		  size_t offset, size_t size, enum dma_data_direction dir, unsigned long attrs);
+void dma_iova_unlink(struct device *dev, struct dma_iova_state *state, size_t offset,
+		     size_t size, enum dma_data_direction dir, unsigned long attrs);
+
+/* ---- Device limits and queries ---------------------------------------------------------- */
+
+/*
+ * The longest DMA segment and the boundary no segment crosses, as an IOMMU merging an sg list
+ * respects them (the PCI defaults: 64 KiB, 4 GiB). Both setters return 0 (older kernels returned
+ * int, 6.11+ void: both uses compile).
+ */
+int dma_set_max_seg_size(struct device *dev, unsigned int size);
+int dma_set_seg_boundary(struct device *dev, unsigned long mask);
+unsigned int dma_get_max_seg_size(struct device *dev);
+unsigned long dma_get_seg_boundary(struct device *dev);
+/* The largest single mapping: SIZE_MAX, or 256 KiB behind bounce buffers (swiotlb). */
+size_t dma_max_mapping_size(struct device *dev);
+/* The largest mapping without a slow path: 128 KiB behind an IOMMU, else the maximum. */
+size_t dma_opt_mapping_size(struct device *dev);
+/*
+ * Whether the syncs of a mapping at dma_addr do anything. Always true here: the kernel too
+ * calls every sync when CONFIG_DMA_API_DEBUG is on, so a driver that skips them when this is
+ * false is still checked.
+ */
+bool dma_need_sync(struct device *dev, dma_addr_t dma_addr);
+/* Whether the streaming mask reaches less than all memory (bounce buffering may be needed). */
+bool dma_addressing_limited(struct device *dev);
 
 #endif /* _DMACHECK_LINUX_DMA_MAPPING_H */

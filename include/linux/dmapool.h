@@ -6,7 +6,8 @@
  * with the site of the free); freeing a block twice, into the wrong pool or with the wrong CPU
  * address, and destroying a pool with blocks still allocated are reported. A pool pointer not
  * made by dma_pool_create (NULL included, except for dma_pool_destroy(NULL), which does
- * nothing) is reported as a destroyed pool.
+ * nothing) is reported (`invalid-pool`); a pool still not destroyed when its device is
+ * released (dmacheck_device_release) is reported by name (`leak`) and destroyed.
  */
 #ifndef _DMACHECK_LINUX_DMAPOOL_H
 #define _DMACHECK_LINUX_DMAPOOL_H
@@ -31,5 +32,12 @@ void *dma_pool_alloc(struct dma_pool *pool, gfp_t mem_flags, dma_addr_t *handle)
 void *dma_pool_zalloc(struct dma_pool *pool, gfp_t mem_flags, dma_addr_t *handle);
 /* Put a block back: both addresses dma_pool_alloc returned. */
 void dma_pool_free(struct dma_pool *pool, void *vaddr, dma_addr_t addr);
+
+/*
+ * A managed pool (devres): destroyed when the device is released, as dma_pool_destroy would
+ * (blocks still allocated then are reported). Do not destroy it yourself.
+ */
+struct dma_pool *dmam_pool_create(const char *name, struct device *dev, size_t size,
+				  size_t align, size_t allocation);
 
 #endif /* _DMACHECK_LINUX_DMAPOOL_H */

@@ -122,4 +122,74 @@ unsigned int *dmacheck_sg_dma_len_ptr(struct scatterlist *sg);
 #define for_each_sg(sglist, sg, nr, __i) \
 	for (__i = 0, sg = (sglist); __i < (nr); __i++, sg = sg_next(sg))
 
+/* ---- sg_table ------------------------------------------------------------------------- */
+
+/*
+ * A list with its two counts: orig_nents entries on the CPU side, nents DMA segments once
+ * dma_map_sgtable() mapped it (fewer when an IOMMU merged them).
+ */
+struct sg_table {
+	struct scatterlist *sgl;
+	unsigned int nents;
+	unsigned int orig_nents;
+};
+
+/* A table of nents cleared entries (the last marked as the end): 0, or -EINVAL / -ENOMEM. */
+int sg_alloc_table(struct sg_table *table, unsigned int nents, gfp_t gfp_mask);
+/* Free the entries of a table from sg_alloc_table*() and clear it; NULL or empty does nothing. */
+void sg_free_table(struct sg_table *table);
+/*
+ * A table over n_pages pages holding size bytes from offset into the first: physically
+ * consecutive pages share one entry of at most max_segment bytes (rounded down to pages; at
+ * least a page). 0, or -EINVAL / -ENOMEM.
+ */
+int sg_alloc_table_from_pages_segment(struct sg_table *sgt, struct page **pages,
+				      unsigned int n_pages, unsigned int offset,
+				      unsigned long size, unsigned int max_segment,
+				      gfp_t gfp_mask);
+int sg_alloc_table_from_pages(struct sg_table *sgt, struct page **pages, unsigned int n_pages,
+			      unsigned int offset, unsigned long size, gfp_t gfp_mask);
+
+/* The entries of a list, following chains (lib/scatterlist.c). */
+static inline int sg_nents(struct scatterlist *sg)
+{
+	int nents;
+
+	for (nents = 0; sg; sg = sg_next(sg))
+		nents++;
+	return nents;
+}
+
+/* How many entries hold len bytes; -EINVAL if the list is shorter. */
+static inline int sg_nents_for_len(struct scatterlist *sg, u64 len)
+{
+	int nents;
+	u64 total;
+
+	if (!len)
+		return 0;
+	for (nents = 0, total = 0; sg; sg = sg_next(sg)) {
+		nents++;
+		total += sg->length;
+		if (total >= len)
+			return nents;
+	}
+	return -22; /* -EINVAL */
+}
+
+/* The physical address of an entry's buffer. */
+static inline phys_addr_t sg_phys(struct scatterlist *sg)
+{
+	return page_to_phys(sg_page(sg)) + sg->offset;
+}
+
+/*
+ * Every CPU-side entry of a table (orig_nents), and every DMA segment (nents). The count takes
+ * the type of i, so drivers' `int i` compiles under -Wsign-compare too.
+ */
+#define for_each_sgtable_sg(sgt, sg, i) \
+	for_each_sg((sgt)->sgl, sg, (__typeof__(i))(sgt)->orig_nents, i)
+#define for_each_sgtable_dma_sg(sgt, sg, i) \
+	for_each_sg((sgt)->sgl, sg, (__typeof__(i))(sgt)->nents, i)
+
 #endif /* _DMACHECK_LINUX_SCATTERLIST_H */

@@ -10,7 +10,7 @@ use crate::rules;
 use crate::rules::Findings;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind};
 
-use super::{admit, checking, event, injected_failure, release, unchecked, unmap_event};
+use super::{admit, checking, event, injected_failure, release_with, unchecked, unmap_event};
 
 /// Allocate `size` bytes of zeroed coherent memory (`dma_alloc_coherent`). Returns the CPU
 /// address and stores the DMA address in `dma_handle`; NULL on failure.
@@ -108,6 +108,38 @@ pub fn dma_free_attrs(
     dma_handle: DmaAddr,
     attrs: DmaAttrs,
 ) {
+    free_attrs(
+        dev,
+        size,
+        cpu_addr,
+        dma_handle,
+        attrs,
+        "dma_free_coherent",
+        FreeBy::Unmanaged,
+    );
+}
+
+/// Which family of calls frees a coherent buffer (see `managed.rs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum FreeBy {
+    /// `dma_free_coherent`, `dma_free_attrs`, `dma_free_wc`.
+    Unmanaged,
+    /// `dmam_free_coherent`.
+    Managed,
+    /// The device's release of its managed buffers.
+    Devres,
+}
+
+#[track_caller]
+pub(super) fn free_attrs(
+    dev: &Device,
+    size: usize,
+    cpu_addr: *const u8,
+    dma_handle: DmaAddr,
+    attrs: DmaAttrs,
+    call: &'static str,
+    by: FreeBy,
+) {
     if !checking(dev) {
         if !cpu_addr.is_null() {
             let _ = dev
@@ -118,7 +150,7 @@ pub fn dma_free_attrs(
     }
     let mut ev = unmap_event(
         dev,
-        "dma_free_coherent",
+        call,
         MapKind::Coherent,
         dma_handle,
         size,
@@ -133,5 +165,11 @@ pub fn dma_free_attrs(
         dev.checker().inner().finish(&ev, out);
         return;
     }
-    release(dev, ev);
+    let mut found = Findings::new();
+    let managed_attrs = super::managed::check_free(dev, cpu_addr, dma_handle, by, &mut found);
+    if by == FreeBy::Managed {
+        // dmam_free_coherent takes no attrs: devres frees with the allocation's.
+        ev.attrs = managed_attrs.unwrap_or(ev.attrs);
+    }
+    release_with(dev, ev, found);
 }

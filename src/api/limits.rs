@@ -1,6 +1,16 @@
 //! Addressing limits: the DMA masks and the cache alignment.
 
 use crate::device::Device;
+use crate::event::Op;
+use crate::types::MapKind;
+
+/// Whether a setter may change the device: a released device (or none) is reported, and its
+/// parameters left alone.
+#[track_caller]
+pub(super) fn configurable(dev: &Device, call: &'static str) -> bool {
+    let ev = super::event(dev, Op::Configure, call, MapKind::Coherent);
+    super::admit(dev, &ev).is_some()
+}
 
 use crate::types::{DMA_CACHE_ALIGNMENT, EIO};
 
@@ -10,8 +20,13 @@ pub fn dma_supported(dev: &Device, mask: u64) -> i32 {
     i32::from(mask >= dev.checker().memory().min_supported_mask())
 }
 
-/// Set the streaming mask if supported (`dma_set_mask`): 0, or `-EIO`.
+/// Set the streaming mask if supported (`dma_set_mask`): 0, or `-EIO`. On a released device
+/// the call is reported and refused.
+#[track_caller]
 pub fn dma_set_mask(dev: &Device, mask: u64) -> i32 {
+    if !configurable(dev, "dma_set_mask") {
+        return -EIO;
+    }
     if dma_supported(dev, mask) == 0 {
         return -EIO;
     }
@@ -20,7 +35,11 @@ pub fn dma_set_mask(dev: &Device, mask: u64) -> i32 {
 }
 
 /// Set the coherent mask if supported (`dma_set_coherent_mask`): 0, or `-EIO`.
+#[track_caller]
 pub fn dma_set_coherent_mask(dev: &Device, mask: u64) -> i32 {
+    if !configurable(dev, "dma_set_coherent_mask") {
+        return -EIO;
+    }
     if dma_supported(dev, mask) == 0 {
         return -EIO;
     }
@@ -29,6 +48,7 @@ pub fn dma_set_coherent_mask(dev: &Device, mask: u64) -> i32 {
 }
 
 /// Set both masks (`dma_set_mask_and_coherent`): 0, or `-EIO` with neither changed.
+#[track_caller]
 pub fn dma_set_mask_and_coherent(dev: &Device, mask: u64) -> i32 {
     let rc = dma_set_mask(dev, mask);
     if rc == 0 {

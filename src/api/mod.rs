@@ -17,15 +17,27 @@ use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
 mod coherent;
 mod heap;
+mod iova;
 mod limits;
+mod managed;
+mod modern;
 mod sg;
+mod sgtable;
 mod streaming;
 mod unchecked;
 
 pub use coherent::*;
 pub use heap::*;
+pub use iova::{
+    DmaIovaState, dma_iova_destroy, dma_iova_free, dma_iova_link, dma_iova_sync,
+    dma_iova_try_alloc, dma_iova_unlink, dma_use_iova,
+};
 pub use limits::*;
+pub use managed::{dmam_alloc_attrs, dmam_alloc_coherent, dmam_free_coherent};
+pub(crate) use managed::{keep, release_devres};
+pub use modern::*;
 pub use sg::*;
+pub use sgtable::*;
 pub use streaming::*;
 
 #[track_caller]
@@ -36,13 +48,8 @@ fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
 /// Admit a call on the device, or refuse it (reported) if the device was released. The guard
 /// holds off a release until the call has recorded what it did: drop it before reporting.
 #[track_caller]
-fn admit<'d>(dev: &'d Device, ev: &Event) -> Option<RwLockReadGuard<'d, ()>> {
-    let admitted = dev.admit();
-    if admitted.is_none() {
-        let f = rules::lifetime::released(dev.is_invalid());
-        dev.checker().inner().finish(ev, [f].into_iter().collect());
-    }
-    admitted
+pub(crate) fn admit<'d>(dev: &'d Device, ev: &Event) -> Option<RwLockReadGuard<'d, ()>> {
+    dev.admit_or_report(ev)
 }
 
 /// Report a refused map, finding out where memory that is not DMA-able came from.
@@ -68,11 +75,17 @@ fn injected_failure(dev: &Device, kind: FaultKind) -> Result<(), MapError> {
 
 #[track_caller]
 fn release(dev: &Device, ev: Event) {
+    release_with(dev, ev, Findings::new());
+}
+
+/// [`release`], reporting `found` (what the caller found already) with the release's findings.
+#[track_caller]
+fn release_with(dev: &Device, ev: Event, found: Findings) {
     let Some(admitted) = admit(dev, &ev) else {
         return;
     };
     let c = dev.checker().inner();
-    let mut out = Findings::new();
+    let mut out = found;
     if !ev.dir.is_valid() {
         rules::map::check_direction(&ev, &mut out);
     }
@@ -96,6 +109,10 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
     };
     rules::regions::check_free_unmapped(e, user_mapped, out);
     let released = match e.kind {
+        // MMIO (`dma_map_resource`) took no backend mapping unless behind an IOMMU.
+        MapKind::Page if e.attrs.contains(DmaAttrs::MMIO) && !modern::mmio_translated(dev) => {
+            Ok(())
+        }
         MapKind::Single | MapKind::Page | MapKind::Sg => dev
             .backend()
             .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),

@@ -64,7 +64,14 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
 #[track_caller]
 #[inline]
 pub fn dma_map_single(dev: &Device, cpu_addr: *const u8, size: usize, dir: Direction) -> DmaAddr {
-    dma_map_single_attrs(dev, cpu_addr, size, dir, DmaAttrs::empty())
+    map_single(
+        dev,
+        cpu_addr,
+        size,
+        dir,
+        DmaAttrs::empty(),
+        "dma_map_single",
+    )
 }
 
 /// [`dma_map_single`] with attributes (`dma_map_single_attrs`).
@@ -77,10 +84,24 @@ pub fn dma_map_single_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) -> DmaAddr {
+    map_single(dev, cpu_addr, size, dir, attrs, "dma_map_single_attrs")
+}
+
+/// A single map, named in reports as `call` (the form the driver called).
+#[track_caller]
+#[inline]
+fn map_single(
+    dev: &Device,
+    cpu_addr: *const u8,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+    call: &'static str,
+) -> DmaAddr {
     if !checking(dev) {
         return unchecked::map(dev, cpu_addr, size, dir, attrs);
     }
-    let mut ev = event(dev, Op::Map, "dma_map_single", MapKind::Single);
+    let mut ev = event(dev, Op::Map, call, MapKind::Single);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) =
         (size as u64, dir, attrs, Some(cpu_addr.addr() as u64));
     map(dev, ev, cpu_addr, cpu_addr.addr() as u64)
@@ -108,7 +129,15 @@ pub fn dma_map_page(
     size: usize,
     dir: Direction,
 ) -> DmaAddr {
-    dma_map_page_attrs(dev, page, offset, size, dir, DmaAttrs::empty())
+    map_page(
+        dev,
+        page,
+        offset,
+        size,
+        dir,
+        DmaAttrs::empty(),
+        "dma_map_page",
+    )
 }
 
 /// [`dma_map_page`] with attributes (`dma_map_page_attrs`).
@@ -122,12 +151,27 @@ pub fn dma_map_page_attrs(
     dir: Direction,
     attrs: DmaAttrs,
 ) -> DmaAddr {
+    map_page(dev, page, offset, size, dir, attrs, "dma_map_page_attrs")
+}
+
+/// A page map, named in reports as `call`.
+#[track_caller]
+#[inline]
+pub(super) fn map_page(
+    dev: &Device,
+    page: Page,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+    call: &'static str,
+) -> DmaAddr {
     if !checking(dev) {
         return unchecked::map(dev, page.address().wrapping_add(offset), size, dir, attrs);
     }
     let start = page.address().addr().checked_add(offset);
     let cpu = page.address().wrapping_add(offset);
-    let mut ev = event(dev, Op::Map, "dma_map_page", MapKind::Page);
+    let mut ev = event(dev, Op::Map, call, MapKind::Page);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) = (size as u64, dir, attrs, Some(cpu.addr() as u64));
     map(dev, ev, cpu, start.map_or(u64::MAX, |s| s as u64))
 }
@@ -135,7 +179,7 @@ pub fn dma_map_page_attrs(
 /// The unmap of a single or page mapping: straight to the backend with checking off.
 #[track_caller]
 #[inline]
-fn unmap_streaming(
+pub(super) fn unmap_streaming(
     dev: &Device,
     call: &'static str,
     kind: MapKind,
@@ -158,7 +202,16 @@ fn unmap_streaming(
 #[track_caller]
 #[inline]
 pub fn dma_unmap_single(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
-    dma_unmap_single_attrs(dev, dma_addr, size, dir, DmaAttrs::empty());
+    let attrs = DmaAttrs::empty();
+    unmap_streaming(
+        dev,
+        "dma_unmap_single",
+        MapKind::Single,
+        dma_addr,
+        size,
+        dir,
+        attrs,
+    );
 }
 
 /// [`dma_unmap_single`] with attributes (`dma_unmap_single_attrs`).
@@ -173,7 +226,7 @@ pub fn dma_unmap_single_attrs(
 ) {
     unmap_streaming(
         dev,
-        "dma_unmap_single",
+        "dma_unmap_single_attrs",
         MapKind::Single,
         dma_addr,
         size,
@@ -186,7 +239,16 @@ pub fn dma_unmap_single_attrs(
 #[track_caller]
 #[inline]
 pub fn dma_unmap_page(dev: &Device, dma_addr: DmaAddr, size: usize, dir: Direction) {
-    dma_unmap_page_attrs(dev, dma_addr, size, dir, DmaAttrs::empty());
+    let attrs = DmaAttrs::empty();
+    unmap_streaming(
+        dev,
+        "dma_unmap_page",
+        MapKind::Page,
+        dma_addr,
+        size,
+        dir,
+        attrs,
+    );
 }
 
 /// [`dma_unmap_page`] with attributes (`dma_unmap_page_attrs`).
@@ -201,7 +263,7 @@ pub fn dma_unmap_page_attrs(
 ) {
     unmap_streaming(
         dev,
-        "dma_unmap_page",
+        "dma_unmap_page_attrs",
         MapKind::Page,
         dma_addr,
         size,

@@ -3,7 +3,7 @@
 //! that space so that segments which meet at page boundaries merge into one DMA segment, as
 //! Linux's iommu-dma does, within the device's maximum segment size and segment boundary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ptr::NonNull;
 
 use super::ranges::FreeRanges;
@@ -24,6 +24,8 @@ struct Domain {
     pages: HashMap<u64, u64>,
     /// Allocated blocks: first I/O page -> (pages in the block, pages of it still mapped).
     blocks: BTreeMap<u64, (u64, u64)>,
+    /// Blocks reserved by `dma_iova_try_alloc`: kept when nothing in them is mapped.
+    reserved: HashSet<u64>,
 }
 
 impl Domain {
@@ -32,6 +34,7 @@ impl Domain {
             free: FreeRanges::new(1, IOVA_PAGES - 1),
             pages: HashMap::new(),
             blocks: BTreeMap::new(),
+            reserved: HashSet::new(),
         }
     }
 
@@ -68,8 +71,21 @@ impl Domain {
             .count() as u64;
         let entry = self.blocks.get_mut(&block).expect("found above");
         entry.1 = entry.1.saturating_sub(removed);
-        if entry.1 == 0 {
+        if entry.1 == 0 && !self.reserved.contains(&block) {
             self.blocks.remove(&block);
+            self.free.give(block, pages);
+        }
+    }
+
+    /// Give back a reserved block, unmapping what is still mapped in it.
+    fn free_reserved(&mut self, block: u64) {
+        if !self.reserved.remove(&block) {
+            return;
+        }
+        if let Some((pages, _)) = self.blocks.remove(&block) {
+            for page in block..block + pages {
+                self.pages.remove(&page);
+            }
             self.free.give(block, pages);
         }
     }
@@ -291,6 +307,28 @@ impl Backend for IommuBackend {
             .free_coherent(cpu, size)
             .expect("coherent free of a tracked allocation");
         if intact { Ok(()) } else { Err(Overrun) }
+    }
+
+    fn iova_reserve(&self, dev: &DeviceParams, offset: u64, size: u64) -> Option<DmaAddr> {
+        let pages = (offset % PAGE).checked_add(size)?.div_ceil(PAGE);
+        self.with_domain(dev.id, |d| {
+            let block = d.allocate(pages, 1, dev.dma_mask).ok()?;
+            d.reserved.insert(block);
+            Some((block << PAGE_SHIFT) + offset % PAGE)
+        })
+    }
+
+    fn iova_link(&self, dev: &DeviceParams, iova: DmaAddr, phys: PhysAddr, len: u64) {
+        self.with_domain(dev.id, |d| {
+            let first = iova >> PAGE_SHIFT;
+            if let Some((&block, _)) = d.blocks.range(..=first).next_back() {
+                d.map_pages(block, first, phys, len);
+            }
+        });
+    }
+
+    fn iova_free(&self, dev: &DeviceParams, iova: DmaAddr) {
+        self.with_domain(dev.id, |d| d.free_reserved(iova >> PAGE_SHIFT));
     }
 
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr> {

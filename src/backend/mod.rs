@@ -154,6 +154,20 @@ pub trait Backend: Send + Sync {
     /// The physical address behind a DMA address of the device, as the hardware would see it,
     /// or `None` if the device cannot reach anything there.
     fn dma_to_phys(&self, dev: &DeviceParams, dma: DmaAddr) -> Option<PhysAddr>;
+
+    /// Reserve I/O virtual address space for `size` bytes starting `offset` bytes into a page
+    /// (`dma_iova_try_alloc`): its first address. Only an IOMMU has such a space; by default
+    /// there is none, and the driver uses the streaming calls.
+    fn iova_reserve(&self, _dev: &DeviceParams, _offset: u64, _size: u64) -> Option<DmaAddr> {
+        None
+    }
+
+    /// Map `len` bytes at `phys` at `iova`, inside a reservation (`dma_iova_link`). `unmap`
+    /// undoes it, leaving the reservation in place.
+    fn iova_link(&self, _dev: &DeviceParams, _iova: DmaAddr, _phys: PhysAddr, _len: u64) {}
+
+    /// Give back the reservation starting at `iova`, unmapping what is still linked in it.
+    fn iova_free(&self, _dev: &DeviceParams, _iova: DmaAddr) {}
 }
 
 #[cfg(test)]

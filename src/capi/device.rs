@@ -9,6 +9,7 @@ use crate::event::Op;
 use crate::report::{Destination, Format, Target};
 use crate::sync::process::{Mutex, OnceLock};
 use crate::{Device, DmaAddr, dma_bit_mask};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A C `struct device` (`<linux/device.h>`).
 #[repr(C)]
@@ -66,16 +67,174 @@ pub(super) fn device(dev: *const CDevice) -> Device {
     registered(dev).unwrap_or_else(|| invalid_device().clone())
 }
 
-/// The registered device at `dev`, with its masks applied.
+/// The registered device at `dev`, with its masks applied; a program's own `struct device`
+/// (see [`adopt`]) is registered on first use.
 pub(super) fn registered(dev: *const CDevice) -> Option<Device> {
     if dev.is_null() {
         return None;
     }
-    let found = DEVICES.lock().get(&dev.addr()).cloned()?;
+    let Some(found) = DEVICES.lock().get(&dev.addr()).cloned() else {
+        return foreign(dev);
+    };
     // SAFETY: `dev` is registered, so it is a `CDevice` this module allocated and never frees.
     unsafe { apply_c_masks(dev, &found) };
     Some(found)
 }
+
+/// Whether `dev` is a `struct device` dmacheck made (whose fields it may read and write).
+pub(super) fn own(dev: *const CDevice) -> bool {
+    DEVICES.lock().contains_key(&dev.addr())
+}
+
+// ---------------------------------------------------------------------------------------------
+// A program's own `struct device`
+
+/// `struct dmacheck_device_info` (`<dmacheck.h>`): what a program says of its own device.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CDeviceInfo {
+    /// `dev_name()`; NULL: `device@<address>`.
+    pub name: *const c_char,
+    /// The driver; NULL: `unknown`.
+    pub driver: *const c_char,
+    /// The streaming mask; 0: 32 bits.
+    pub dma_mask: u64,
+    /// The coherent mask; 0: the streaming mask.
+    pub coherent_dma_mask: u64,
+    /// Non-zero: behind dmacheck's IOMMU.
+    pub iommu: c_int,
+}
+
+/// The program's hook naming its devices.
+type DeviceHook = unsafe extern "C" fn(*const CDevice, *mut CDeviceInfo) -> c_int;
+
+/// Whether device pointers dmacheck did not make are the program's own devices.
+static ADOPTING: AtomicBool = AtomicBool::new(false);
+static HOOK: Mutex<Option<DeviceHook>> = Mutex::new(None);
+/// The program's own devices, by address (never dereferenced).
+static FOREIGN: Mutex<BTreeMap<usize, Device>> = Mutex::new(BTreeMap::new());
+
+/// Whether a pointer could be a `struct device`: not in the first page, and aligned as a
+/// structure of pointers is. Others stay `invalid-device` even when adopting.
+fn plausible(dev: *const CDevice) -> bool {
+    dev.addr() >= 4096 && dev.addr() % std::mem::align_of::<*const u8>() == 0
+}
+
+/// The program's own device at `dev`: registered already, or now, when adopting.
+fn foreign(dev: *const CDevice) -> Option<Device> {
+    if let Some(found) = FOREIGN.lock().get(&dev.addr()) {
+        return Some(found.clone());
+    }
+    if !ADOPTING.load(Ordering::Acquire) || !plausible(dev) {
+        return None;
+    }
+    let mut info = CDeviceInfo {
+        name: std::ptr::null(),
+        driver: std::ptr::null(),
+        dma_mask: 0,
+        coherent_dma_mask: 0,
+        iommu: 0,
+    };
+    let hook = *HOOK.lock();
+    if let Some(hook) = hook {
+        // SAFETY: the program's hook, given its own device and a writable info.
+        if unsafe { hook(dev, &mut info) } != 0 {
+            return None;
+        }
+    }
+    // Two threads meeting a new device at once register one of them.
+    Some(attach(dev, &info, false))
+}
+
+/// Register the program's device at `dev` as `info` describes it: replacing an earlier one, or
+/// (not `replace`) unless another thread registered it first.
+fn attach(dev: *const CDevice, info: &CDeviceInfo, replace: bool) -> Device {
+    let default_name = format!("device@{:#x}", dev.addr());
+    // SAFETY: the C contract: NULL or NUL-terminated strings.
+    let (name, driver) = unsafe {
+        (
+            c_str(info.name, &default_name),
+            c_str(info.driver, "unknown"),
+        )
+    };
+    let mask = if info.dma_mask == 0 {
+        dma_bit_mask(32)
+    } else {
+        info.dma_mask
+    };
+    let coherent = if info.coherent_dma_mask == 0 {
+        mask
+    } else {
+        info.coherent_dma_mask
+    };
+    let builder = checker()
+        .device(&name)
+        .driver(&driver)
+        .dma_mask(mask)
+        .coherent_dma_mask(coherent);
+    let rust = if info.iommu != 0 {
+        builder.iommu()
+    } else {
+        builder
+    }
+    .build();
+    let mut foreign = FOREIGN.lock();
+    if replace {
+        foreign.insert(dev.addr(), rust.clone());
+        return rust;
+    }
+    foreign.entry(dev.addr()).or_insert(rust).clone()
+}
+
+/// `dmacheck_adopt_devices`: every device pointer dmacheck did not make is the program's own
+/// `struct device`, registered on first use.
+#[unsafe(no_mangle)]
+extern "C" fn dmacheck_adopt_devices() {
+    ADOPTING.store(true, Ordering::Release);
+}
+
+/// `dmacheck_set_device_hook`: adopt the program's devices, described by `hook` on first use.
+#[unsafe(no_mangle)]
+extern "C" fn dmacheck_set_device_hook(hook: Option<DeviceHook>) {
+    ffi("dmacheck_set_device_hook", || {
+        *HOOK.lock() = hook;
+        ADOPTING.store(true, Ordering::Release);
+    })
+}
+
+/// `dmacheck_device_attach`: register the program's device at `dev` now, as `info` says.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dmacheck_device_attach(dev: *mut CDevice, info: *const CDeviceInfo) -> c_int {
+    ffi("dmacheck_device_attach", || {
+        if dev.is_null() || own(dev) {
+            return -EINVAL;
+        }
+        if FOREIGN
+            .lock()
+            .get(&dev.addr())
+            .is_some_and(|d| !d.is_released())
+        {
+            return -EBUSY;
+        }
+        let info = if info.is_null() {
+            CDeviceInfo {
+                name: std::ptr::null(),
+                driver: std::ptr::null(),
+                dma_mask: 0,
+                coherent_dma_mask: 0,
+                iommu: 0,
+            }
+        } else {
+            // SAFETY: the C contract: a readable `struct dmacheck_device_info`.
+            unsafe { info.read() }
+        };
+        attach(dev, &info, true);
+        0
+    })
+}
+
+/// `-EBUSY`.
+const EBUSY: c_int = 16;
 
 /// Apply what C wrote into the mask fields.
 ///
@@ -83,6 +242,10 @@ pub(super) fn registered(dev: *const CDevice) -> Option<Device> {
 /// `dev` points to a live `CDevice`; its `dma_mask` is NULL or points to a readable `u64` (the
 /// same contract as the kernel's).
 unsafe fn apply_c_masks(dev: *const CDevice, rust: &Device) {
+    if rust.is_released() {
+        // Nothing is applied to a released device (the call itself is reported).
+        return;
+    }
     let now = rust.params();
     // SAFETY: `dev` is live (the caller's contract); the fields are read without assuming that
     // C code did not change them.
@@ -220,6 +383,10 @@ extern "C" fn dmacheck_isa_device() -> *mut CDevice {
 unsafe extern "C" fn dmacheck_device_release(dev: *mut CDevice) {
     ffi("dmacheck_device_release", || {
         if let Some(dev) = registered(dev) {
+            // Devres first (managed pools are not forgotten ones), then the pools the driver
+            // never destroyed, then the device.
+            crate::api::release_devres(&dev);
+            super::pool::destroy_forgotten_pools(&dev);
             dev.release();
         }
     })
@@ -389,5 +556,7 @@ extern "C" fn dmacheck_write_exit_report() -> c_int {
 
 /// Every registered device (for the one-argument `dma_mapping_error`).
 pub(super) fn all_devices() -> Vec<Device> {
-    DEVICES.lock().values().cloned().collect()
+    let mut all: Vec<Device> = DEVICES.lock().values().cloned().collect();
+    all.extend(FOREIGN.lock().values().cloned());
+    all
 }

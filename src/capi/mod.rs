@@ -18,8 +18,13 @@
 //!   (a NULL `pci_dev` in a `pci_*` call is an ISA device with 24-bit masks, as DMA-mapping.txt
 //!   says), registered by address and never freed, so a DMA call on a released device is reported rather than a use after free. Only
 //!   registered pointers are dereferenced: NULL or any other pointer given as a device is
-//!   refused on a released placeholder device named `(NULL or unknown struct device)`, which
-//!   reports the call (`device-released`) and returns what a failed call returns.
+//!   refused on a placeholder device named `(NULL or unknown struct device)`, which
+//!   reports the call (`invalid-device`) and returns what a failed call returns.
+//! - **A program's own `struct device`** (a kernel-code harness with its own stub headers):
+//!   when `<linux/dma-mapping.h>` is compiled against another `struct device`, or after
+//!   `dmacheck_adopt_devices`/`dmacheck_set_device_hook`, unknown device pointers are
+//!   registered on first use (named by the hook, or `dmacheck_device_attach`) and never
+//!   dereferenced; their masks live in the Rust device.
 //! - **Masks**: the C fields (`*dev->dma_mask`, `dev->coherent_dma_mask`) are the truth. Every
 //!   call reads them and, when they differ from the Rust device's, applies them with
 //!   [`dma_set_mask`](crate::dma_set_mask) / [`dma_set_coherent_mask`](crate::dma_set_coherent_mask)
@@ -65,17 +70,22 @@ use crate::{Checker, Direction, DmaAttrs, Gfp, PAGE_SHIFT, Page};
 
 mod context;
 mod device;
+mod iova;
+mod managed;
 mod memory;
+mod modern;
 mod pool;
 mod regions;
 mod sg;
+mod sgtable;
 mod streaming;
 
 pub use context::CSpinlock;
-pub use device::{CDevice, CPciDev};
+pub use device::{CDevice, CDeviceInfo, CPciDev};
 pub use pool::CDmaPool;
 pub use regions::{CPgProt, CVmArea};
 pub use sg::CScatterlist;
+pub use sgtable::CSgTable;
 
 /// The checker every C call uses.
 fn checker() -> &'static Checker {
@@ -85,7 +95,9 @@ fn checker() -> &'static Checker {
 /// Run the body of a C ABI function, catching a panic (a deny-level violation) before it can
 /// unwind into C: write the exit report and abort.
 fn ffi<R>(call: &'static str, body: impl FnOnce() -> R) -> R {
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
+    let result = panic::catch_unwind(AssertUnwindSafe(body));
+    crate::rules::map::set_given_direction(None);
+    match result {
         Ok(r) => r,
         Err(_) => abort_from(call),
     }
@@ -104,10 +116,10 @@ fn abort_from(call: &str) -> ! {
 
 /// `enum dma_data_direction` from C: an unknown value is `DMA_NONE`, which the calls report.
 fn direction(raw: c_int) -> Direction {
-    u32::try_from(raw)
-        .ok()
-        .and_then(Direction::from_raw)
-        .unwrap_or(Direction::None)
+    let dir = u32::try_from(raw).ok().and_then(Direction::from_raw);
+    // Reports of this call show a value no direction has as it was given.
+    crate::rules::map::set_given_direction(dir.is_none().then_some(i64::from(raw)));
+    dir.unwrap_or(Direction::None)
 }
 
 /// `gfp_t` from C; unknown bits are ignored.

@@ -184,7 +184,7 @@ unsafe fn vma_len(vma: *const CVmArea) -> usize {
 /// `dma_mmap_coherent`: map `vma->vm_end - vma->vm_start` bytes of a coherent buffer, from page
 /// `vma->vm_pgoff`, into "user space"; on success `vma->vm_start` is where.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_mmap_coherent(
+pub(super) unsafe extern "C" fn dma_mmap_coherent(
     dev: *mut CDevice,
     vma: *mut CVmArea,
     cpu_addr: *mut c_void,

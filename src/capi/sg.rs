@@ -38,7 +38,7 @@ pub struct CScatterlist {
     pub dma_flags: c_uint,
 }
 
-const SG_CHAIN: c_ulong = 0x01;
+pub(super) const SG_CHAIN: c_ulong = 0x01;
 const SG_END: c_ulong = 0x02;
 const SG_LINK_MASK: c_ulong = SG_CHAIN | SG_END;
 
@@ -402,7 +402,7 @@ unsafe extern "C" fn dma_map_sg(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_map_sg_attrs(
+pub(super) unsafe extern "C" fn dma_map_sg_attrs(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nents: c_int,
@@ -426,7 +426,7 @@ unsafe extern "C" fn dma_unmap_sg(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_unmap_sg_attrs(
+pub(super) unsafe extern "C" fn dma_unmap_sg_attrs(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nents: c_int,
@@ -472,7 +472,7 @@ fn sync_sg(dev: *mut CDevice, sgl: *mut CScatterlist, nelems: c_int, dir: c_int,
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_sync_sg_for_cpu(
+pub(super) unsafe extern "C" fn dma_sync_sg_for_cpu(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nelems: c_int,
@@ -484,7 +484,7 @@ unsafe extern "C" fn dma_sync_sg_for_cpu(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn dma_sync_sg_for_device(
+pub(super) unsafe extern "C" fn dma_sync_sg_for_device(
     dev: *mut CDevice,
     sgl: *mut CScatterlist,
     nelems: c_int,
@@ -590,7 +590,7 @@ unsafe extern "C" fn dmacheck_sg_dma_len_ptr(sg: *mut CScatterlist) -> *mut c_ui
 /// `sg_init_table`: clear `nents` entries, mark the last as the end, and forget the lists they
 /// were part of.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn sg_init_table(sgl: *mut CScatterlist, nents: c_uint) {
+pub(super) unsafe extern "C" fn sg_init_table(sgl: *mut CScatterlist, nents: c_uint) {
     ffi("sg_init_table", || {
         let n = nents as usize;
         if sgl.is_null() || n == 0 {

@@ -4,7 +4,7 @@
 use std::ffi::{c_int, c_ulong, c_void};
 use std::panic::Location;
 
-use super::device::{CDevice, all_devices, device, registered};
+use super::device::{CDevice, all_devices, device, invalid_device, own, registered};
 use super::{CPage, attrs, direction, ffi, gfp, page_or_nowhere};
 use crate::{
     DMA_MAPPING_ERROR, Device, Direction, DmaAddr, Event, MapKind, Op, Owner, Site, dma_bit_mask,
@@ -20,8 +20,9 @@ unsafe extern "C" fn dma_map_single(
     size: usize,
     dir: c_int,
 ) -> DmaAddr {
-    // SAFETY: the same contract.
-    unsafe { dma_map_single_attrs(dev, cpu_addr, size, dir, 0) }
+    ffi("dma_map_single", || {
+        crate::dma_map_single(&device(dev), cpu_addr.cast(), size, direction(dir))
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -32,7 +33,7 @@ unsafe extern "C" fn dma_map_single_attrs(
     dir: c_int,
     a: c_ulong,
 ) -> DmaAddr {
-    ffi("dma_map_single", || {
+    ffi("dma_map_single_attrs", || {
         crate::dma_map_single_attrs(
             &device(dev),
             cpu_addr.cast(),
@@ -45,8 +46,9 @@ unsafe extern "C" fn dma_map_single_attrs(
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dma_unmap_single(dev: *mut CDevice, addr: DmaAddr, size: usize, dir: c_int) {
-    // SAFETY: the same contract.
-    unsafe { dma_unmap_single_attrs(dev, addr, size, dir, 0) }
+    ffi("dma_unmap_single", || {
+        crate::dma_unmap_single(&device(dev), addr, size, direction(dir));
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -57,7 +59,7 @@ unsafe extern "C" fn dma_unmap_single_attrs(
     dir: c_int,
     a: c_ulong,
 ) {
-    ffi("dma_unmap_single", || {
+    ffi("dma_unmap_single_attrs", || {
         crate::dma_unmap_single_attrs(&device(dev), addr, size, direction(dir), attrs(a));
     })
 }
@@ -70,8 +72,11 @@ unsafe extern "C" fn dma_map_page(
     size: usize,
     dir: c_int,
 ) -> DmaAddr {
-    // SAFETY: the same contract.
-    unsafe { dma_map_page_attrs(dev, page, offset, size, dir, 0) }
+    ffi("dma_map_page", || {
+        let page = page_or_nowhere(page);
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        crate::dma_map_page(&device(dev), page, offset, size, direction(dir))
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -83,7 +88,7 @@ unsafe extern "C" fn dma_map_page_attrs(
     dir: c_int,
     a: c_ulong,
 ) -> DmaAddr {
-    ffi("dma_map_page", || {
+    ffi("dma_map_page_attrs", || {
         let page = page_or_nowhere(page);
         let offset = usize::try_from(offset).unwrap_or(usize::MAX);
         crate::dma_map_page_attrs(&device(dev), page, offset, size, direction(dir), attrs(a))
@@ -92,8 +97,9 @@ unsafe extern "C" fn dma_map_page_attrs(
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dma_unmap_page(dev: *mut CDevice, addr: DmaAddr, size: usize, dir: c_int) {
-    // SAFETY: the same contract.
-    unsafe { dma_unmap_page_attrs(dev, addr, size, dir, 0) }
+    ffi("dma_unmap_page", || {
+        crate::dma_unmap_page(&device(dev), addr, size, direction(dir));
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -104,7 +110,7 @@ unsafe extern "C" fn dma_unmap_page_attrs(
     dir: c_int,
     a: c_ulong,
 ) {
-    ffi("dma_unmap_page", || {
+    ffi("dma_unmap_page_attrs", || {
         crate::dma_unmap_page_attrs(&device(dev), addr, size, direction(dir), attrs(a));
     })
 }
@@ -278,7 +284,7 @@ unsafe extern "C" fn dma_sync_single_range(
 ///
 /// # Safety
 /// `handle` is NULL or writable.
-unsafe fn give_handle(handle: *mut DmaAddr, value: DmaAddr) {
+pub(super) unsafe fn give_handle(handle: *mut DmaAddr, value: DmaAddr) {
     if !handle.is_null() {
         // SAFETY: non-NULL, so writable (the caller's contract).
         unsafe { handle.write(value) };
@@ -420,8 +426,14 @@ unsafe extern "C" fn dma_supported(dev: *mut CDevice, mask: u64) -> c_int {
 unsafe extern "C" fn dma_set_mask(dev: *mut CDevice, mask: u64) -> c_int {
     ffi("dma_set_mask", || {
         let Some(rust) = registered(dev) else {
-            return -EIO;
+            // No device: reported (`invalid-device`), and refused.
+            return crate::dma_set_mask(invalid_device(), mask);
         };
+        if !own(dev) || rust.is_released() {
+            // The program's own `struct device`, whose fields are not dmacheck's to write; or a
+            // released device, where the call is reported and refused.
+            return crate::dma_set_mask(&rust, mask);
+        }
         // SAFETY: `dev` is registered, so a live `CDevice`.
         let field = unsafe { std::ptr::addr_of!((*dev).dma_mask).read_volatile() };
         if field.is_null() {
@@ -441,10 +453,10 @@ unsafe extern "C" fn dma_set_mask(dev: *mut CDevice, mask: u64) -> c_int {
 unsafe extern "C" fn dma_set_coherent_mask(dev: *mut CDevice, mask: u64) -> c_int {
     ffi("dma_set_coherent_mask", || {
         let Some(rust) = registered(dev) else {
-            return -EIO;
+            return crate::dma_set_coherent_mask(invalid_device(), mask);
         };
         let rc = crate::dma_set_coherent_mask(&rust, mask);
-        if rc == 0 {
+        if rc == 0 && own(dev) {
             // SAFETY: `dev` is registered, so a live `CDevice`.
             unsafe { std::ptr::addr_of_mut!((*dev).coherent_dma_mask).write_volatile(mask) };
         }

@@ -29,12 +29,23 @@ declare_rules! {
     };
 
     /// A DMA call named no device dmacheck made: NULL, or (from C) a pointer that no
-    /// `dmacheck_device_create` returned. The call is refused: maps fail, releases and syncs do
-    /// nothing.
+    /// `dmacheck_device_create` returned, unless the program's own `struct device` pointers are
+    /// registered (then: one that cannot be a structure, or that the program's hook refused).
+    /// The call is refused: maps fail, setters return `-EIO`, releases and syncs do nothing.
     pub static INVALID_DEVICE = {
         id: "invalid-device",
         summary: "DMA call on NULL or an unknown device",
         seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Id, every call names the device the memory is mapped for)",
+        kernel: None,
+    };
+
+    /// A DMA pool call named no pool (from C): NULL, or a pointer that `dma_pool_create` did
+    /// not return. Nothing is allocated or freed. (`dma_pool_destroy(NULL)` does nothing, as in
+    /// the kernel.)
+    pub static INVALID_POOL = {
+        id: "invalid-pool",
+        summary: "DMA pool call on NULL or an unknown pool",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part Ib, every pool call names a pool dma_pool_create returned)",
         kernel: None,
     };
 
@@ -59,6 +70,17 @@ pub(crate) fn released(invalid_device: bool) -> Finding {
     } else {
         Finding::new(&DEVICE_RELEASED, "the device was already released")
     }
+}
+
+/// A DMA pool its driver never destroyed, found when its device is released.
+#[cfg_attr(loom, allow(dead_code))] // only the C ABI, which loom builds leave out, calls it
+pub(crate) fn pool_never_destroyed(name: &str, busy: usize) -> Finding {
+    Finding::new(
+        &LEAK,
+        format!("DMA pool {name:?} was never destroyed ({busy} block(s) allocated)"),
+    )
+    .with("pool", Value::Text(name.to_string()))
+    .with("busy", Value::Num(busy as u64))
 }
 
 /// A leaked entry.
@@ -89,4 +111,13 @@ pub(crate) fn cma_leak(pfn: u64, pages: u64, site: &Site) -> Finding {
 /// A free of `cpu_addr`, which the heap refused (`why`).
 pub(crate) fn invalid_free(why: &dyn std::fmt::Display, cpu_addr: u64) -> Finding {
     Finding::new(&INVALID_FREE, why.to_string()).with("cpu_addr", Value::Addr(cpu_addr))
+}
+
+/// A pool call on a pointer `dma_pool_create` did not return (or NULL).
+pub(crate) fn invalid_pool(pool: u64) -> Finding {
+    Finding::new(
+        &INVALID_POOL,
+        "the call names no pool (NULL or a pointer dma_pool_create did not return)",
+    )
+    .with("pool", Value::Addr(pool))
 }

@@ -97,11 +97,33 @@ pub(crate) fn check_direction(ev: &Event, out: &mut Findings) -> bool {
     if ev.dir.is_valid() {
         return true;
     }
-    out.push(
-        Finding::new(&DIRECTION_NONE, format!("{} called with DMA_NONE", ev.call))
+    let finding = match GIVEN_DIRECTION.with(|given| given.get()) {
+        Some(raw) => Finding::new(
+            &DIRECTION_NONE,
+            format!(
+                "{} called with direction {raw}, no enum dma_data_direction value (taken as DMA_NONE)",
+                ev.call
+            ),
+        )
+        .with("dir", Value::Dir(Direction::None))
+        .with("raw_dir", Value::Text(raw.to_string())),
+        None => Finding::new(&DIRECTION_NONE, format!("{} called with DMA_NONE", ev.call))
             .with("dir", Value::Dir(Direction::None)),
-    );
+    };
+    out.push(finding);
     false
+}
+
+// The value a C caller gave as a direction when it is none of `enum dma_data_direction`'s (the
+// C ABI calls it `DMA_NONE`), so the report shows what was passed.
+crate::sync::thread_local_const! {
+    static GIVEN_DIRECTION: std::cell::Cell<Option<i64>> = std::cell::Cell::new(None);
+}
+
+/// Remember the raw direction of this thread's C call (`None`: a valid one, or the call ended).
+#[cfg_attr(loom, allow(dead_code))] // only the C ABI, which loom builds leave out, calls it
+pub(crate) fn set_given_direction(raw: Option<i64>) {
+    GIVEN_DIRECTION.with(|given| given.set(raw));
 }
 
 /// The size and range of a map are usable; reports them otherwise. `base` is the start of the

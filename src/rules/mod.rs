@@ -16,6 +16,7 @@ pub(crate) mod context;
 mod finding;
 pub(crate) mod lifetime;
 pub(crate) mod map;
+pub(crate) mod modern;
 pub(crate) mod ownership;
 pub(crate) mod pool;
 pub(crate) mod regions;
@@ -29,6 +30,7 @@ pub use finding::{Detail, Related, Value};
 pub(crate) use finding::{Finding, Findings};
 pub use lifetime::*;
 pub use map::*;
+pub use modern::*;
 pub use ownership::*;
 pub use pool::*;
 pub use regions::*;
@@ -163,6 +165,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         regions::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
+        modern::FAMILY,
     ]
     .concat()
     .to_vec()
@@ -247,11 +250,14 @@ mod tests {
     /// nowhere for a user.
     #[test]
     fn every_rule_cites_an_upstream_document_by_title_and_version() {
-        const UPSTREAM: [&str; 4] = [
+        const UPSTREAM: [&str; 6] = [
             "Documentation/DMA-API.txt, Linux 2.6.",
             "Documentation/DMA-mapping.txt, Linux 2.4.4",
             "Linux Device Drivers, 3rd edition, chapter 15",
             "linux-mm review of \"[PATCH 6/9] drivers: add Contiguous Memory Allocator\"",
+            // The modern API's rules (src/rules/modern.rs) cite today's documents.
+            "Documentation/core-api/dma-api.rst, Linux 6.",
+            "Documentation/driver-api/driver-model/devres.rst, Linux 6.",
         ];
         for r in all() {
             assert!(

@@ -16,6 +16,7 @@ mod fake_nic;
 mod fault_injection;
 mod iommu;
 mod mmap;
+mod modern_api;
 mod noncoherent;
 mod pool_properties;
 mod readme;

@@ -114,3 +114,22 @@ fn the_readme_speaks_to_users_not_about_the_projects_planning() {
         assert!(!README.contains(planning), "README: `{planning}`");
     }
 }
+
+#[test]
+fn the_c_driver_example_is_the_driver_that_the_c_tests_compile_and_run() {
+    let nic_ring = include_str!("../c/nic_ring.c");
+    let section = README
+        .split("### Check your C driver")
+        .nth(1)
+        .expect("the section");
+    let example = section
+        .split("```c\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("its C block");
+    assert!(example.contains("DEFINE_DMA_UNMAP_ADDR") && example.contains("dma_map_sgtable"));
+    assert!(
+        nic_ring.contains(example),
+        "README's NIC ring differs from tests/c/nic_ring.c"
+    );
+}

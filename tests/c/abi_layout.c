@@ -34,6 +34,14 @@ int main(void)
 	SHOW(offsetof(struct scatterlist, length));
 	SHOW(offsetof(struct scatterlist, dma_address));
 	SHOW(offsetof(struct scatterlist, dma_length));
+	SHOW(sizeof(struct sg_table));
+	SHOW(offsetof(struct sg_table, nents));
+	SHOW(offsetof(struct sg_table, orig_nents));
+	SHOW(sizeof(struct dma_iova_state));
+	SHOW(offsetof(struct dma_iova_state, __size));
+	SHOW(sizeof(struct dmacheck_device_info));
+	SHOW(offsetof(struct dmacheck_device_info, dma_mask));
+	SHOW(offsetof(struct dmacheck_device_info, iommu));
 	SHOW(sizeof(struct page));
 	SHOW(sizeof(spinlock_t));
 	SHOW(sizeof(struct vm_area_struct));

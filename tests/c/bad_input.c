@@ -52,7 +52,7 @@ int main(void)
 		EXPECT(dma_unmap_sg(bad, sg, 2, DMA_TO_DEVICE), "invalid-device");
 		EXPECT(n = dmacheck_device_read(bad, 0x1000, buf, 4), "invalid-device");
 		CHECK(n == -EFAULT);
-		CLEAN(n = dma_set_mask(bad, DMA_BIT_MASK(32)));
+		EXPECT(n = dma_set_mask(bad, DMA_BIT_MASK(32)), "invalid-device");
 		CHECK(n == -EIO && dma_supported(bad, DMA_BIT_MASK(32)) == 0);
 		CHECK(dma_get_mask(bad) == DMA_BIT_MASK(32));
 		CHECK(dmacheck_live_entries(bad) == 0);

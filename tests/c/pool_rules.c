@@ -46,9 +46,10 @@ int main(void)
 	CHECK(pc == NULL && c == DMA_MAPPING_ERROR);
 	EXPECT(dma_pool_destroy(pool), "pool-use-after-destroy");
 
-	/* Pool pointers dmacheck never made are destroyed pools. */
-	EXPECT(pc = dma_pool_alloc(NULL, GFP_KERNEL, &c), "pool-use-after-destroy");
-	EXPECT(dma_pool_free((struct dma_pool *)&c, pa, a), "pool-use-after-destroy");
+	/* Pool pointers dmacheck never made are no pools. */
+	EXPECT(pc = dma_pool_alloc(NULL, GFP_KERNEL, &c), "invalid-pool");
+	CHECK(pc == NULL && c == DMA_MAPPING_ERROR);
+	EXPECT(dma_pool_free((struct dma_pool *)&c, pa, a), "invalid-pool");
 	CLEAN(dma_pool_destroy(NULL));
 
 	CLEAN(dma_pool_destroy(other));

@@ -9,6 +9,7 @@ mod cache_rules;
 mod context_rules;
 mod lifetime_rules;
 mod map_rules;
+mod modern_rules;
 mod origin_rules;
 mod ownership_rules;
 mod pool_rules;

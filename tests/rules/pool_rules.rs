@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{assert_site, checker, device, quiet, rule_ids, single_violation};
 use dmacheck::rules::{
-    POOL_BAD_PARAMETERS, POOL_DESTROY_BUSY, POOL_DOUBLE_FREE, POOL_FREE_FOREIGN,
+    INVALID_POOL, POOL_BAD_PARAMETERS, POOL_DESTROY_BUSY, POOL_DOUBLE_FREE, POOL_FREE_FOREIGN,
     POOL_FREE_MISMATCH, POOL_IN_ATOMIC, POOL_USE_AFTER_DESTROY, POOL_WRITE_AFTER_FREE,
     SLEEPING_ALLOC_IN_ATOMIC,
 };
@@ -1003,4 +1003,64 @@ fn a_failing_page_allocation_makes_the_pool_alloc_fail_cleanly() {
         "the first page allocation fails, then a retry succeeds"
     );
     checker.assert_clean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// invalid-pool
+//
+// A C-ABI rule (a Rust pool is a type); the firing cases are in tests/c/pool_rules.c.
+
+/// The pool calls of the C ABI (`<linux/dmapool.h>`), on the process-wide checker.
+mod c_pool_abi {
+    use std::ffi::{c_char, c_uint, c_void};
+
+    unsafe extern "C" {
+        pub fn dmacheck_device_create(
+            name: *const c_char,
+            driver: *const c_char,
+            mask: u64,
+        ) -> *mut c_void;
+        pub fn dmacheck_device_release(dev: *mut c_void);
+        pub fn dma_pool_create(
+            name: *const c_char,
+            dev: *mut c_void,
+            size: usize,
+            align: usize,
+            boundary: usize,
+        ) -> *mut c_void;
+        pub fn dma_pool_alloc(pool: *mut c_void, flags: c_uint, handle: *mut u64) -> *mut c_void;
+        pub fn dma_pool_free(pool: *mut c_void, vaddr: *mut c_void, addr: u64);
+        pub fn dma_pool_destroy(pool: *mut c_void);
+    }
+}
+
+/// The process-wide checker's `invalid-pool` reports (the C ABI's checker).
+fn invalid_pools() -> usize {
+    Checker::global()
+        .violations()
+        .iter()
+        .filter(|v| v.rule.id == INVALID_POOL.id)
+        .count()
+}
+
+#[test]
+fn pools_dma_pool_create_returned_are_never_invalid_pool() {
+    use c_pool_abi::*;
+    let name = std::ffi::CString::new("cpool0").unwrap();
+    let before = invalid_pools();
+    // SAFETY: the calls get what the C API documents: NUL-terminated names, the device and pool
+    // these calls returned, and a block with the handle the pool gave for it.
+    unsafe {
+        let dev = dmacheck_device_create(name.as_ptr(), name.as_ptr(), u64::MAX);
+        let pool = dma_pool_create(name.as_ptr(), dev, 64, 8, 0);
+        assert!(!pool.is_null());
+        let mut handle = 0u64;
+        let block = dma_pool_alloc(pool, 0, &mut handle);
+        assert!(!block.is_null());
+        dma_pool_free(pool, block, handle);
+        dma_pool_destroy(pool);
+        dma_pool_destroy(std::ptr::null_mut());
+        dmacheck_device_release(dev);
+    }
+    assert_eq!(invalid_pools() - before, 0);
 }
