@@ -420,10 +420,13 @@ fn streamed(c: &mut Criterion, events: u64) {
                 time += start.elapsed();
                 assert_correct(&replay, events);
             }
-            println!(
-                "{events} events streamed: peak resident memory {} MB",
-                peak_rss_kb() / 1024
-            );
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                println!(
+                    "{events} events streamed: peak resident memory {} MB",
+                    peak_rss_kb() / 1024
+                )
+            });
             time
         })
     });

@@ -104,10 +104,14 @@ fn is_space(b: u8) -> bool {
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
-    // Event lines start with a task name padded to 16 columns: skip spaces eight at a time.
+    // Event lines start with a task name padded to 16 columns: skip white space eight bytes
+    // at a time.
     while let Some((chunk, rest)) = s.split_first_chunk::<8>() {
-        if u64::from_ne_bytes(*chunk) != u64::from_ne_bytes([b' '; 8]) {
-            break;
+        let word = u64::from_le_bytes(*chunk);
+        let other = nonzero_bytes(word ^ u64::from_ne_bytes([b' '; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\t'; 8]));
+        if other != 0 {
+            return trim_end(&s[(other.trailing_zeros() / 8) as usize..]);
         }
         s = rest;
     }
@@ -752,6 +756,13 @@ const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
 #[inline]
 fn zero_bytes(v: u64) -> u64 {
     v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// The high bit of each byte of `v` that is not zero (exact: no carry crosses bytes).
+#[inline]
+fn nonzero_bytes(v: u64) -> u64 {
+    const LOWS: u64 = u64::from_ne_bytes([0x7f; 8]);
+    (((v & LOWS) + LOWS) | v) & HIGHS
 }
 
 /// The high bit of each byte of `word` equal to `b` (the lowest one exact).
