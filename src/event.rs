@@ -82,6 +82,19 @@ impl Event {
     /// An event of `op` by `call` on `device`, with the calling thread's context; the other
     /// fields start empty and are set by the caller.
     pub fn new(op: Op, call: &'static str, kind: MapKind, device: DeviceId, site: Site) -> Event {
+        Event::in_context(op, call, kind, device, site, CallContext::current())
+    }
+
+    /// The same in context `context` (an event read from a trace, which shows its context):
+    /// the calling thread's is not read.
+    pub(crate) fn in_context(
+        op: Op,
+        call: &'static str,
+        kind: MapKind,
+        device: DeviceId,
+        site: Site,
+        context: CallContext,
+    ) -> Event {
         Event {
             op,
             call,
@@ -96,7 +109,7 @@ impl Event {
             mapped_ents: 0,
             cpu_addr: None,
             phys_addr: None,
-            context: CallContext::current(),
+            context,
             site,
         }
     }

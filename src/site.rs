@@ -98,9 +98,7 @@ impl Site {
 
     /// The site of an event replayed from line `line` of the trace named `file`.
     pub fn in_trace(file: &'static str, line: u64) -> Site {
-        let name = trace_name_index(file);
-        let bits = (line.min(TRACE_LINE_MAX) << TRACE_LINE_SHIFT) | (name << 2) | TAG_TRACE;
-        Site(NonZeroU64::new(bits).expect("the tag is not zero"))
+        TraceSites::new(file).line(line)
     }
 
     /// The caller's source location, as `#[track_caller]` saw it. For a replayed trace line,
@@ -368,6 +366,27 @@ fn intern(location: &'static Location<'static>, ips: &[usize], depth: usize, exa
     };
     let bits = std::ptr::from_ref(stacked).expose_provenance() as u64;
     Site(NonZeroU64::new(bits | TAG_STACKED).expect("the tag is not zero"))
+}
+
+/// The sites of one trace's lines: [`Site::in_trace`] with the trace's name looked up once,
+/// for a replay, which makes a site per event.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TraceSites {
+    name: u64,
+}
+
+impl TraceSites {
+    pub(crate) fn new(file: &'static str) -> TraceSites {
+        TraceSites {
+            name: trace_name_index(file),
+        }
+    }
+
+    /// The site of line `line`.
+    pub(crate) fn line(self, line: u64) -> Site {
+        let bits = (line.min(TRACE_LINE_MAX) << TRACE_LINE_SHIFT) | (self.name << 2) | TAG_TRACE;
+        Site(NonZeroU64::new(bits).expect("the tag is not zero"))
+    }
 }
 
 /// The index of a trace's name in [`TRACE_NAMES`], adding it on first use.

@@ -416,17 +416,21 @@ fn intern(name: &str) -> &'static str {
 /// Replay a trace held in memory.
 pub fn replay_bytes(trace: &[u8], options: TraceOptions) -> Result<TraceReplay, TraceError> {
     let mut replay = Replayer::new(options)?;
-    let mut rest = trace;
-    while !rest.is_empty() {
-        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-        replay.line(&rest[..end]);
-        rest = rest.get(end + 1..).unwrap_or_default();
+    // One search over the whole text: a search per line would pay memchr's setup each time.
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', trace) {
+        replay.line(&trace[start..end]);
+        start = end + 1;
+    }
+    if start < trace.len() {
+        replay.line(&trace[start..]);
     }
     Ok(replay.finish())
 }
 
 /// Replay a trace from a reader, plain or gzip (told by its first bytes). `progress` is
-/// called every 65536 lines with the number of lines read. Lines longer than
+/// called about every 65536 lines (after the read that passes each multiple) with the number
+/// of lines read. Lines longer than
 /// [`TraceOptions::max_line`] are malformed, and never buffered whole. A read error part way
 /// (a truncated gzip file) gives [`TraceError::Incomplete`] with the replay of what was read.
 pub fn replay_reader(
@@ -452,9 +456,15 @@ pub fn replay_reader(
         if chunk.is_empty() {
             break;
         }
-        let (used, ended) = lines.feed(chunk, &mut replay);
-        input.consume(used);
-        if ended && replay.lines() % 65536 == 0 {
+        // Every line the chunk holds, before the next read.
+        let before = replay.lines();
+        let mut used = 0;
+        while used < chunk.len() {
+            used += lines.feed(&chunk[used..], &mut replay).0;
+        }
+        let len = chunk.len();
+        input.consume(len);
+        if replay.lines() / 65536 > before / 65536 {
             progress(replay.lines());
         }
     }

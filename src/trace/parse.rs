@@ -104,10 +104,14 @@ fn is_space(b: u8) -> bool {
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
-    // Event lines start with a task name padded to 16 columns: skip spaces eight at a time.
+    // Event lines start with a task name padded to 16 columns: skip white space eight bytes
+    // at a time.
     while let Some((chunk, rest)) = s.split_first_chunk::<8>() {
-        if u64::from_ne_bytes(*chunk) != u64::from_ne_bytes([b' '; 8]) {
-            break;
+        let word = u64::from_le_bytes(*chunk);
+        let other = nonzero_bytes(word ^ u64::from_ne_bytes([b' '; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\t'; 8]));
+        if other != 0 {
+            return trim_end(&s[(other.trailing_zeros() / 8) as usize..]);
         }
         s = rest;
     }
@@ -118,6 +122,27 @@ fn trim(mut s: &[u8]) -> &[u8] {
             break;
         }
     }
+    trim_end(s)
+}
+
+fn is_name_byte(b: u8) -> bool {
+    NAME_BYTE[usize::from(b)]
+}
+
+/// Which bytes may be part of an event's name: letters, digits and `_` (a table: names are
+/// scanned on every line).
+static NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric() || b == b'_' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// `s` without trailing white space (and line ends), for slices that start with none.
+fn trim_end(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., last] = s {
         if is_space(*last) || *last == b'\r' || *last == b'\n' {
             s = rest;
@@ -126,10 +151,6 @@ fn trim(mut s: &[u8]) -> &[u8] {
         }
     }
     s
-}
-
-fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Read one line (without its newline).
@@ -150,7 +171,8 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     let Some((ts_start, ts_colon, name_start, name_colon)) = find_event(line) else {
         return err("not an event line (no `TIMESTAMP: EVENT:`)");
     };
-    let c = columns(trim(&line[..ts_start]));
+    // The line starts with no white space: only the end of the prefix needs trimming.
+    let c = columns(trim_end(&line[..ts_start]));
     Ok(Line::Event(RawEvent {
         task: c.task,
         flags: c.flags,
@@ -245,13 +267,19 @@ fn leading_number(s: &[u8]) -> Option<u64> {
 /// Find `TIMESTAMP: NAME:`: the timestamp's start and colon, the name's start and colon.
 fn find_event(line: &[u8]) -> Option<(usize, usize, usize, usize)> {
     for p in memchr::memchr_iter(b':', line) {
-        // The timestamp: digits and dots, after white space or at the start.
+        // The timestamp: digits and dots (a digit among them), after white space or at the
+        // start.
         let mut s = p;
-        while s > 0 && (line[s - 1].is_ascii_digit() || line[s - 1] == b'.') {
+        let mut digit = false;
+        while let Some(&b) = s.checked_sub(1).and_then(|i| line.get(i)) {
+            if b.is_ascii_digit() {
+                digit = true;
+            } else if b != b'.' {
+                break;
+            }
             s -= 1;
         }
-        if s == p || !line[s..p].iter().any(u8::is_ascii_digit) || (s > 0 && !is_space(line[s - 1]))
-        {
+        if !digit || (s > 0 && !is_space(line[s - 1])) {
             continue;
         }
         if let Some((start, colon)) = name_after(line, p + 1) {
@@ -309,16 +337,16 @@ struct Columns<'a> {
     context: Option<CallContext>,
 }
 
-/// The last white-space separated token of `s`, and what stands before it (trimmed).
+/// The last white-space separated token of `s`, and what stands before it (trimmed); `s` is
+/// trimmed already.
 fn last_token(s: &[u8]) -> (&[u8], &[u8]) {
-    let s = trim(s);
     match s.iter().rposition(|&b| is_space(b)) {
-        Some(i) => (trim(&s[..i]), &s[i + 1..]),
+        Some(i) => (trim_end(&s[..i]), &s[i + 1..]),
         None => (&[], s),
     }
 }
 
-/// The task, CPU and flags columns from what stands before the timestamp.
+/// The task, CPU and flags columns from what stands before the timestamp (trimmed).
 fn columns(prefix: &[u8]) -> Columns<'_> {
     let (mut before, last) = last_token(prefix);
     let mut c = Columns {
@@ -371,28 +399,20 @@ fn bracketed_cpu(token: &[u8]) -> Option<u32> {
 fn is_flags(token: &[u8]) -> bool {
     (3..=6).contains(&token.len())
         && matches!(token[0], b'.' | b'd' | b'D' | b'b' | b'X')
-        && token.iter().all(|&b| {
-            matches!(
-                b,
-                b'.' | b'd'
-                    | b'D'
-                    | b'b'
-                    | b'X'
-                    | b'N'
-                    | b'n'
-                    | b'p'
-                    | b'B'
-                    | b'L'
-                    | b'l'
-                    | b'Z'
-                    | b'z'
-                    | b'H'
-                    | b'h'
-                    | b's'
-                    | b'S'
-            ) || b.is_ascii_hexdigit()
-        })
+        && token.iter().all(|&b| FLAG_BYTE[usize::from(b)])
 }
+
+/// The characters of a flags column (a table: every event line has one).
+static FLAG_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let flags = b".dDbXNnpBLlZzHhsS0123456789abcdefABCDEF";
+    let mut i = 0;
+    while i < flags.len() {
+        t[flags[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// The context a flags column shows: `d`/`D` first when IRQs were off (`D`, `b`: softirqs
 /// too), `h`/`H`/`z`/`Z`/`s` third for hard or soft interrupt (or NMI), a preemption depth
@@ -639,20 +659,19 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
         phys_addrs: Array::new(),
         err: None,
     };
-    let mut first = tokens.next();
-    // A device with an empty name leaves the fields first.
-    if let Some(t) = first.filter(|t| !t.contains(&b'=')) {
+    // The device comes first; a device with an empty name leaves the fields first.
+    let mut after_device = tokens;
+    if let Some((t, None)) = after_device.next() {
         ev.device = t;
-        first = None;
+        tokens = after_device;
     }
     let (mut has_dma_addrs, mut has_sizes, mut has_phys_addrs) = (false, false, false);
-    for token in first.into_iter().chain(tokens) {
+    for (token, eq) in tokens {
         if token == b"[TRUNCATED]" {
             ev.truncated = true;
             continue;
         }
-        // Tokens are short: a plain search beats memchr's setup.
-        let Some(eq) = token.iter().position(|&b| b == b'=') else {
+        let Some(eq) = eq else {
             return err("a field without `=`");
         };
         let (key, value) = (&token[..eq], &token[eq + 1..]);
@@ -705,23 +724,84 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
     Ok(ev)
 }
 
-/// The white-space separated tokens of an event's body.
+/// The white-space separated tokens of an event's body, each with the position of its first
+/// `=`, if any.
+#[derive(Clone, Copy)]
 struct Tokens<'a>(&'a [u8]);
 
 impl<'a> Iterator for Tokens<'a> {
-    type Item = &'a [u8];
+    type Item = (&'a [u8], Option<usize>);
 
-    #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
+    // Inlined: called for every field of every line, and small.
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
         let s = self.0;
-        // Fields are one space apart: the next token starts at once, and memchr finds its
-        // end faster than a byte loop over the long ones (addresses, lists).
-        let start = s.iter().position(|&b| !is_space(b))?;
+        // Fields are one space apart: the next token starts at once.
+        let start = match s.first() {
+            Some(&b) if !is_space(b) => 0,
+            _ => s.iter().position(|&b| !is_space(b))?,
+        };
         let rest = &s[start..];
-        let len = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+        let (len, eq) = scan_token(rest);
         self.0 = &rest[len..];
-        Some(&rest[..len])
+        Some((&rest[..len], eq))
     }
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// The high bit of each byte of `v` that is zero (and maybe of bytes above the first zero
+/// one: only the lowest flagged byte is exact, which is the one wanted).
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// The high bit of each byte of `v` that is not zero (exact: no carry crosses bytes).
+#[inline]
+fn nonzero_bytes(v: u64) -> u64 {
+    const LOWS: u64 = u64::from_ne_bytes([0x7f; 8]);
+    (((v & LOWS) + LOWS) | v) & HIGHS
+}
+
+/// The high bit of each byte of `word` equal to `b` (the lowest one exact).
+#[inline]
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    zero_bytes(word ^ u64::from_ne_bytes([b; 8]))
+}
+
+/// The token `s` starts with: its length (up to its first space or tab) and the position of
+/// its first `=`. Eight bytes at a time, in one pass: a byte loop and memchr's setup both cost
+/// more on tokens of 5 to 40 bytes, and it keeps up on sg lists' long ones.
+#[inline(always)]
+fn scan_token(s: &[u8]) -> (usize, Option<usize>) {
+    let mut eq = None;
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        if eq.is_none() {
+            let found = bytes_equal(word, b'=');
+            if found != 0 {
+                eq = Some(at + (found.trailing_zeros() / 8) as usize);
+            }
+        }
+        let space = bytes_equal(word, b' ') | bytes_equal(word, b'\t');
+        if space != 0 {
+            let end = at + (space.trailing_zeros() / 8) as usize;
+            return (end, eq.filter(|&e| e < end));
+        }
+        at += 8;
+    }
+    for (i, &b) in s[at..].iter().enumerate() {
+        if is_space(b) {
+            return (at + i, eq);
+        }
+        if b == b'=' && eq.is_none() {
+            eq = Some(at + i);
+        }
+    }
+    (s.len(), eq)
 }
 
 fn bad(field: &'static str) -> ParseError {

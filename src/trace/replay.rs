@@ -41,7 +41,7 @@ use crate::context::CallContext;
 use crate::event::{DeviceId, Event, Op};
 use crate::report::{Detail, Finding, Findings, Value};
 use crate::rules::{self, Level};
-use crate::site::Site;
+use crate::site::{Site, TraceSites};
 use crate::tracker::{Entry, Lookup};
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAttrs, Gfp, MapKind};
 use crate::{MemoryConfig, PAGE_SIZE};
@@ -134,6 +134,8 @@ impl DeviceCounts {
 pub struct Replayer {
     checker: Checker,
     file: &'static str,
+    /// The sites of the trace's lines (the trace's name looked up once).
+    sites: TraceSites,
     only_device: Option<Vec<u8>>,
     drivers: Vec<(String, String)>,
     sysfs: Option<std::path::PathBuf>,
@@ -247,6 +249,7 @@ impl Replayer {
         Ok(Replayer {
             checker,
             file,
+            sites: TraceSites::new(file),
             only_device: options.device.map(String::into_bytes),
             drivers: options.drivers,
             sysfs: options.sysfs,
@@ -513,7 +516,7 @@ impl Replayer {
         let cx = Cx {
             device: d,
             id: self.ids[d],
-            site: Site::in_trace(self.file, n),
+            site: self.sites.line(n),
             context: context.unwrap_or_default(),
         };
         match ev.call {
@@ -914,7 +917,14 @@ impl Replayer {
     }
 
     /// Judge the findings of one event: report, hold, or set aside (see [`Uncertainty`]).
-    fn conclude(&mut self, ev: &Event, out: Findings) {
+    fn conclude(&mut self, ev: &Event, mut out: Findings) {
+        if out.is_empty() {
+            return;
+        }
+        // Every unmap finds `unmap-unchecked`, allowed in a replay: drop such findings before
+        // the work below (a shared handle on the checker costs two atomic operations).
+        let reporter = &self.checker.inner().reporter;
+        out.retain(|f| reporter.level(f.rule) != Level::Allow);
         if out.is_empty() {
             return;
         }
@@ -1102,9 +1112,7 @@ struct Cx {
 
 impl Cx {
     fn event(&self, op: Op, call: DmaCall, kind: MapKind) -> Event {
-        let mut e = Event::new(op, call.name(), kind, self.id, self.site);
-        e.context = self.context;
-        e
+        Event::in_context(op, call.name(), kind, self.id, self.site, self.context)
     }
 }
 
