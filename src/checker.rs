@@ -373,10 +373,12 @@ impl Checker {
         } else {
             site
         };
-        for e in &leaked {
-            let ev = Event::new(Op::Release, call, e.kind, id, site);
-            self.0
-                .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
+        // One batch: the device's names are looked up once, not once per leak.
+        if let Some(first) = leaked.first() {
+            let ev = Event::new(Op::Release, call, first.kind, id, site);
+            let mut findings = Findings::with_capacity(leaked.len());
+            findings.extend(leaked.iter().map(rules::lifetime::leak));
+            self.0.finish(&ev, findings);
         }
         let cma = crate::cma::leaks(self, id);
         if !cma.is_empty() {
@@ -700,8 +702,8 @@ impl CheckerInner {
                 rule: f.rule,
                 level,
                 call: ev.call,
-                device: device.to_string(),
-                driver: driver.to_string(),
+                device: String::from(&*device),
+                driver: String::from(&*driver),
                 message: f.message,
                 details: f.details,
                 site: ev.site,

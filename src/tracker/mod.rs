@@ -17,12 +17,14 @@
 mod counts;
 mod lines;
 mod lock;
+mod long;
 mod ranges;
 mod shard;
 use counts::Counts;
 pub use lines::LineHolder;
 use lines::{Held, LineIndex};
 use lock::ShardLock;
+use long::LongSpans;
 pub use ranges::Ranges;
 use shard::Shard;
 
@@ -153,11 +155,38 @@ fn spread(key: u64) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % LOCKS
 }
 
+/// The first and last pages of an entry's DMA addresses.
+fn pages_of(entry: &Entry) -> (u64, u64) {
+    let first = entry.dma_addr >> BUCKET_SHIFT;
+    let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
+    (first, last)
+}
+
+/// `entries` sorted by DMA address (stable): the keys are sorted, not the entries, which
+/// are large and moved once each.
+fn sorted_by_address(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut order: Vec<(DmaAddr, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.dma_addr, i))
+        .collect();
+    // The index makes every key distinct, so an unstable sort keeps equal addresses in order.
+    order.sort_unstable();
+    let mut taken: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|(_, i)| taken[i].take().expect("each index once"))
+        .collect()
+}
+
 /// The concurrent entry table.
 pub struct Tracker {
     shards: Box<[Padded<ShardLock<Shard>>]>,
-    /// The most pages any entry has spanned: how far back a containing lookup must look.
+    /// The most pages any short entry has spanned (at most [`long::SHORT_SPAN_PAGES`]): how
+    /// far back a containing lookup looks before it asks `long`.
     max_span_pages: AtomicU64,
+    /// The entries spanning more pages, which a containing lookup finds through this list.
+    long: LongSpans,
     counts: Counts,
     lines: LineIndex,
     /// What to add to a CPU address of the checker's memory to get its physical address:
@@ -178,6 +207,7 @@ impl Tracker {
         Tracker {
             shards: (0..LOCKS).map(|_| Padded(ShardLock::default())).collect(),
             max_span_pages: AtomicU64::new(0),
+            long: LongSpans::default(),
             counts: Counts::new(),
             lines: LineIndex::new(),
             line_offset,
@@ -206,11 +236,12 @@ impl Tracker {
                 self.line_holder(*h, nth)
             })
             .collect();
-        let first = entry.dma_addr >> BUCKET_SHIFT;
-        let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
-        let span = last - first;
-        if span > self.max_span_pages.load(Ordering::Relaxed) {
-            self.max_span_pages.fetch_max(span, Ordering::Relaxed);
+        let (first, last) = pages_of(entry);
+        if LongSpans::is_long(first, last) {
+            self.long.insert(first, last);
+        } else if last - first > self.max_span_pages.load(Ordering::Relaxed) {
+            self.max_span_pages
+                .fetch_max(last - first, Ordering::Relaxed);
         }
         self.shard(first).lock().insert(entry, self.line_offset);
         self.counts.add(1);
@@ -267,11 +298,34 @@ impl Tracker {
             released_by,
         });
         drop(shard);
+        self.forget_span(&entry);
         if let Some(lines) = entry.cache_lines {
             self.lines.remove(&entry, lines);
         }
         self.counts.add(-1);
         Lookup::Found(entry)
+    }
+
+    /// A removed entry's span leaves the long list (if it was long).
+    fn forget_span(&self, entry: &Entry) {
+        let (first, last) = pages_of(entry);
+        if LongSpans::is_long(first, last) {
+            self.long.remove(first, last);
+        }
+    }
+
+    /// The pages where an entry containing `addr` may start, nearest first: the few before it
+    /// any short entry can span, then the starts of the long entries (live, or with `released`
+    /// the recently released) that reach it.
+    fn start_pages(&self, addr: DmaAddr, released: bool) -> impl Iterator<Item = u64> {
+        let key = addr >> BUCKET_SHIFT;
+        let near = key.saturating_sub(self.max_span_pages.load(Ordering::Relaxed));
+        let far = if released {
+            self.long.released_starts(key, near)
+        } else {
+            self.long.live_starts(key, near)
+        };
+        (near..=key).rev().chain(far)
     }
 
     /// Run `f` on the entry of `device` that contains `addr`. Candidates are looked for from
@@ -284,11 +338,9 @@ impl Tracker {
         rank: impl Fn(&Entry) -> u32,
         f: impl FnOnce(&mut Entry) -> R,
     ) -> Lookup<R> {
-        let key = addr >> BUCKET_SHIFT;
-        let span = self.max_span_pages.load(Ordering::Relaxed);
         let mut other = None;
         let mut f = f;
-        for k in (key.saturating_sub(span)..=key).rev() {
+        for k in self.start_pages(addr, false) {
             let found = self.shard(k).lock().update_best(
                 k,
                 |e| e.device == device && e.contains(addr),
@@ -343,12 +395,10 @@ impl Tracker {
             .grave(|t| t.device == device && t.dma_addr == addr)
     }
 
-    /// The remembered release of `device`'s entry that contained `addr` (looking back as far
-    /// as the longest entry reaches, like [`Tracker::update_containing`]).
+    /// The remembered release of `device`'s entry that contained `addr` (looking back as
+    /// [`Tracker::update_containing`] does, with the recently released long entries).
     pub fn tombstone_containing(&self, device: DeviceId, addr: DmaAddr) -> Option<Tombstone> {
-        let page = addr >> BUCKET_SHIFT;
-        let span = self.max_span_pages.load(Ordering::Relaxed);
-        (page.saturating_sub(span)..=page).rev().find_map(|p| {
+        self.start_pages(addr, true).find_map(|p| {
             self.shard(p).lock().grave(|t| {
                 t.device == device
                     && t.dma_addr >> BUCKET_SHIFT == p
@@ -376,12 +426,12 @@ impl Tracker {
         }
         self.counts.add(-(drained.len() as i64));
         for e in &drained {
+            self.forget_span(e);
             if let Some(range) = e.cache_lines {
                 self.lines.remove(e, range);
             }
         }
-        drained.sort_by_key(|e| e.dma_addr);
-        drained
+        sorted_by_address(drained)
     }
 
     /// A copy of every live entry, of one device or of all (sorted by device and address).
@@ -492,6 +542,38 @@ mod tests {
             t.update_containing(DeviceId(3), 0x10_0010, |_| 0, |_| ()),
             Lookup::OtherDevice(_)
         ));
+    }
+
+    #[test]
+    fn long_entries_are_found_from_inside_live_released_and_drained() {
+        let t = Tracker::new(0);
+        // 1 MiB (256 pages) and a short one after it; lookups deep inside reach the long one.
+        t.insert(&entry(1, 0x100_0000, 0x10_0000));
+        t.insert(&entry(1, 0x110_0000, 0x2000));
+        let found = t.update_containing(DeviceId(1), 0x10f_f000, |_| 0, |e| e.dma_addr);
+        assert!(matches!(found, Lookup::Found(0x100_0000)));
+        let found = t.update_containing(DeviceId(1), 0x110_1fff, |_| 0, |e| e.dma_addr);
+        assert!(matches!(found, Lookup::Found(0x110_0000)));
+        assert!(matches!(
+            t.update_containing(DeviceId(1), 0x200_0000, |_| 0, |_| ()),
+            Lookup::Missing
+        ));
+        t.remove(DeviceId(1), 0x100_0000, |_| 0, &here(), "dma_unmap_single");
+        assert!(matches!(
+            t.update_containing(DeviceId(1), 0x10f_f000, |_| 0, |_| ()),
+            Lookup::Missing
+        ));
+        let tomb = t.tombstone_containing(DeviceId(1), 0x10f_f000);
+        assert_eq!(tomb.map(|t| t.dma_addr), Some(0x100_0000));
+        assert!(t.tombstone_containing(DeviceId(2), 0x10f_f000).is_none());
+        // A drained long entry is gone from the long list too.
+        t.insert(&entry(2, 0x300_0000, 0x10_0000));
+        assert_eq!(t.drain_device(DeviceId(2)).len(), 1);
+        assert!(matches!(
+            t.update_containing(DeviceId(2), 0x30f_0000, |_| 0, |_| ()),
+            Lookup::Missing
+        ));
+        assert_eq!(t.long.live_count.load(Ordering::Relaxed), 0);
     }
 
     #[test]
