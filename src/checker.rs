@@ -527,23 +527,22 @@ impl CheckerInner {
         if !self.config.digests {
             return write();
         }
-        let overlaps = |e: &Entry| {
-            e.digest.is_some()
+        // Only fingerprinted entries over the written bytes are decoded.
+        let overlaps = |g: crate::tracker::Glance| {
+            g.digested
                 && self
                     .memory
-                    .phys_of_addr(e.cpu_addr, e.size)
-                    .is_ok_and(|phys| phys < end && start < phys + e.size)
+                    .phys_of_addr(g.cpu_addr, g.size)
+                    .is_ok_and(|phys| phys < end && start < phys + g.size)
         };
-        self.tracker.for_each_mut(|e| {
-            if overlaps(e) && e.digest != self.device_part_digest(e) {
+        self.tracker.update_where(overlaps, |e| {
+            if e.digest != self.device_part_digest(e) {
                 e.cpu_wrote = true;
             }
         });
         write();
-        self.tracker.for_each_mut(|e| {
-            if overlaps(e) {
-                e.digest = self.device_part_digest(e);
-            }
+        self.tracker.update_where(overlaps, |e| {
+            e.digest = self.device_part_digest(e);
         });
     }
 

@@ -47,7 +47,7 @@ pub enum Owner {
 }
 
 /// One live mapping or allocation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The device it was made for.
     pub device: DeviceId,
@@ -96,6 +96,24 @@ impl Entry {
     /// Whether `addr` lies inside the entry (a zero-sized entry contains only its start).
     pub fn contains(&self, addr: DmaAddr) -> bool {
         addr == self.dma_addr || (addr > self.dma_addr && addr - self.dma_addr < self.size)
+    }
+}
+
+/// What a scan sees of an entry before it decides to look at the whole of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Glance {
+    /// The CPU address it was made from (0 if none).
+    pub cpu_addr: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it has a fingerprint ([`Entry::digest`] is `Some`).
+    pub digested: bool,
+}
+
+impl Glance {
+    /// Whether its CPU bytes meet `start..end`.
+    pub fn meets_cpu(&self, start: u64, end: u64) -> bool {
+        self.cpu_addr != 0 && self.cpu_addr < end && start < self.cpu_addr.saturating_add(self.size)
     }
 }
 
@@ -412,6 +430,15 @@ impl Tracker {
     pub fn for_each_mut(&self, mut f: impl FnMut(&mut Entry)) {
         for shard in &self.shards {
             shard.0.lock().for_each_mut(&mut f, self.line_offset);
+        }
+    }
+
+    /// Run `f` on every live entry whose [`Glance`] `pick` accepts, without decoding the
+    /// others: a scan by CPU address (a CPU access, a write into shared memory) costs a few
+    /// loads per entry it skips.
+    pub fn update_where(&self, pick: impl Fn(Glance) -> bool, mut f: impl FnMut(&mut Entry)) {
+        for shard in &self.shards {
+            shard.0.lock().update_where(&pick, &mut f, self.line_offset);
         }
     }
 
