@@ -46,53 +46,163 @@ pub enum Owner {
     Cpu,
 }
 
-/// One live mapping or allocation.
+/// One live mapping or allocation, as users see it: a read-only view through the methods
+/// below (the checker alone changes entries).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The device it was made for.
-    pub device: DeviceId,
+    pub(crate) device: DeviceId,
     /// The family of the call that made it.
-    pub kind: MapKind,
+    pub(crate) kind: MapKind,
     /// The direction it was made with (`BIDIRECTIONAL` for coherent memory).
-    pub dir: Direction,
+    pub(crate) dir: Direction,
     /// Whether `dma_mapping_error` was called on its address.
-    pub error_checked: bool,
+    pub(crate) error_checked: bool,
     /// The attrs it was made with.
-    pub attrs: DmaAttrs,
+    pub(crate) attrs: DmaAttrs,
     /// Its DMA address.
-    pub dma_addr: DmaAddr,
+    pub(crate) dma_addr: DmaAddr,
     /// Its size in bytes, as the caller gave it.
-    pub size: u64,
+    pub(crate) size: u64,
     /// The CPU address it was made from (or, for coherent memory, returned).
-    pub cpu_addr: u64,
+    pub(crate) cpu_addr: u64,
     /// For a scatter-gather segment, the `nents` its `dma_map_sg` was passed; otherwise 0.
-    pub sg_nents: u32,
+    pub(crate) sg_nents: u32,
     /// For a scatter-gather segment, the count its `dma_map_sg` returned; otherwise 0.
-    pub sg_mapped_ents: u32,
+    pub(crate) sg_mapped_ents: u32,
     /// Who owns the memory now (streaming mappings; coherent memory is always shared):
     /// [`Owner::Cpu`] when the CPU owns all of it, [`Owner::Device`] when the device owns any
     /// part (see `cpu_ranges` for which).
-    pub owner: Owner,
+    pub(crate) owner: Owner,
     /// The parts the CPU owns, as byte ranges from the mapping's start (a range sync moves
     /// only the range it names).
-    pub cpu_ranges: Ranges,
+    pub(crate) cpu_ranges: Ranges,
     /// A fingerprint of the CPU's bytes of the parts the device owns, taken at the last change
     /// of ownership (or legitimate write), where the checker can read them. 32 bits: the
     /// table stores no more.
-    pub digest: Option<u64>,
+    pub(crate) digest: Option<u64>,
     /// The CPU was found to have written a device-owned part since the last change of
     /// ownership (noticed before a legitimate write re-fingerprinted the buffer).
-    pub cpu_wrote: bool,
+    pub(crate) cpu_wrote: bool,
     /// Where the memory was last handed to the device (the map, or a sync for the device).
-    pub handed_at: Site,
+    pub(crate) handed_at: Site,
     /// The CPU cache lines the mapping covers, `first..end` (physical line numbers), if the
     /// device may write it and the checker can tell where its memory is.
-    pub cache_lines: Option<(u64, u64)>,
+    pub(crate) cache_lines: Option<(u64, u64)>,
     /// Where it was made.
-    pub site: Site,
+    pub(crate) site: Site,
 }
 
 impl Entry {
+    /// The device it was made for.
+    #[inline]
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// The family of the call that made it.
+    #[inline]
+    pub fn kind(&self) -> MapKind {
+        self.kind
+    }
+
+    /// The direction it was made with (`BIDIRECTIONAL` for coherent memory).
+    #[inline]
+    pub fn dir(&self) -> Direction {
+        self.dir
+    }
+
+    /// Whether `dma_mapping_error` was called on its address.
+    #[inline]
+    pub fn error_checked(&self) -> bool {
+        self.error_checked
+    }
+
+    /// The attrs it was made with.
+    #[inline]
+    pub fn attrs(&self) -> DmaAttrs {
+        self.attrs
+    }
+
+    /// Its DMA address.
+    #[inline]
+    pub fn dma_addr(&self) -> DmaAddr {
+        self.dma_addr
+    }
+
+    /// Its size in bytes, as the caller gave it.
+    #[inline]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The CPU address it was made from (or, for coherent memory, returned).
+    #[inline]
+    pub fn cpu_addr(&self) -> u64 {
+        self.cpu_addr
+    }
+
+    /// For a scatter-gather segment, the `nents` its `dma_map_sg` was passed; otherwise 0.
+    #[inline]
+    pub fn sg_nents(&self) -> u32 {
+        self.sg_nents
+    }
+
+    /// For a scatter-gather segment, the count its `dma_map_sg` returned; otherwise 0.
+    #[inline]
+    pub fn sg_mapped_ents(&self) -> u32 {
+        self.sg_mapped_ents
+    }
+
+    /// Who owns the memory now (streaming mappings; coherent memory is always shared):
+    /// [`Owner::Cpu`] when the CPU owns all of it, [`Owner::Device`] when the device owns any
+    /// part (see `cpu_ranges` for which).
+    #[inline]
+    pub fn owner(&self) -> Owner {
+        self.owner
+    }
+
+    /// The parts the CPU owns, as byte ranges from the mapping's start (a range sync moves
+    /// only the range it names).
+    #[inline]
+    pub fn cpu_ranges(&self) -> &Ranges {
+        &self.cpu_ranges
+    }
+
+    /// A fingerprint of the CPU's bytes of the parts the device owns, taken at the last change
+    /// of ownership (or legitimate write), where the checker can read them. 32 bits: the
+    /// table stores no more.
+    #[inline]
+    pub fn digest(&self) -> Option<u64> {
+        self.digest
+    }
+
+    /// The CPU was found to have written a device-owned part since the last change of
+    /// ownership (noticed before a legitimate write re-fingerprinted the buffer).
+    #[inline]
+    pub fn cpu_wrote(&self) -> bool {
+        self.cpu_wrote
+    }
+
+    /// Where the memory was last handed to the device (the map, or a sync for the device).
+    #[inline]
+    pub fn handed_at(&self) -> Site {
+        self.handed_at
+    }
+
+    /// Where it was made.
+    #[inline]
+    pub fn site(&self) -> Site {
+        self.site
+    }
+
+    /// The CPU cache lines the mapping covers, `first..end` (physical line numbers), if the
+    /// device may write it and the checker can tell where its memory is.
+    #[inline]
+    pub fn cache_lines(&self) -> Option<(u64, u64)> {
+        self.cache_lines
+    }
+
     /// Whether `addr` lies inside the entry (a zero-sized entry contains only its start).
     pub fn contains(&self, addr: DmaAddr) -> bool {
         addr == self.dma_addr || (addr > self.dma_addr && addr - self.dma_addr < self.size)
