@@ -10,6 +10,8 @@
 //! - `fresh_checker`: what a fuzz or test harness pays per input: a new checker, one device
 //!   (direct, IOMMU, bounce), 8 map + `dma_mapping_error` + unmap pairs of 2 KiB, the checker
 //!   and device dropped (target: 20 µs);
+//! - `big_buffers`: map + unmap of 256 B, 4 KiB and 64 KiB with and without fingerprints,
+//!   against a `memcpy` of as many bytes;
 //! - `trap_map_unmap`: `dma_map_single` + `dma_unmap_single` of a 1536-byte `FROM_DEVICE`
 //!   buffer in trap mode (each hand-off an `mprotect` of the buffer's page), against the same
 //!   checked without trap mode (Linux x86_64 only).
@@ -141,6 +143,42 @@ fn fresh_checker(c: &mut Criterion) {
     group.finish();
 }
 
+/// Big buffers: `dma_map_single` + `dma_unmap_single` of 256 B, 4 KiB and 64 KiB `TO_DEVICE`
+/// with the defaults (a fingerprint of the buffer at the map and at the unmap) and without
+/// fingerprints, against a `memcpy` of the same bytes: the fingerprints' cost per byte is the
+/// difference of the first two over twice the size.
+fn big_buffers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("big_buffers");
+    for len in [256usize, 4096, 64 << 10] {
+        let modes = [
+            ("default", Checker::builder().env(false).build()),
+            (
+                "no_digests",
+                Checker::builder().env(false).digests(false).build(),
+            ),
+        ];
+        for (mode, checker) in modes {
+            let dev = checker.device("big").driver("bench").build();
+            let buf = kmalloc(&checker, len, Gfp::KERNEL);
+            group.bench_function(format!("{len}/{mode}"), |b| {
+                b.iter(|| {
+                    let dma = dma_map_single(&dev, black_box(buf), len, Direction::ToDevice);
+                    black_box(dma_mapping_error(&dev, dma));
+                    dma_unmap_single(&dev, dma, len, Direction::ToDevice);
+                })
+            });
+            kfree(&checker, buf);
+            checker.assert_clean();
+        }
+        let (src, mut dst) = (vec![0x5au8; len], vec![0u8; len]);
+        group.bench_function(format!("{len}/memcpy"), |b| {
+            b.iter(|| dst.copy_from_slice(black_box(&src)))
+        });
+        black_box(&dst);
+    }
+    group.finish();
+}
+
 fn trap_map_unmap(c: &mut Criterion) {
     if !dmacheck::trap::SUPPORTED {
         return;
@@ -174,6 +212,7 @@ criterion_group!(
     sync_pair,
     pool_alloc_free,
     fresh_checker,
+    big_buffers,
     trap_map_unmap
 );
 criterion_main!(benches);

@@ -380,10 +380,12 @@ impl Checker {
         } else {
             site
         };
-        for e in &leaked {
-            let ev = Event::new(Op::Release, call, e.kind, id, site);
-            self.0
-                .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
+        // One batch: the device's names are looked up once, not once per leak.
+        if let Some(first) = leaked.first() {
+            let ev = Event::new(Op::Release, call, first.kind, id, site);
+            let mut findings = Findings::with_capacity(leaked.len());
+            findings.extend(leaked.iter().map(rules::lifetime::leak));
+            self.0.finish(&ev, findings);
         }
         let areas = self.0.cma_areas.lock().clone();
         let cma = crate::state::cma::leaks(&areas, id);
@@ -540,23 +542,22 @@ impl CheckerInner {
         if !self.config.digests {
             return write();
         }
-        let overlaps = |e: &Entry| {
-            e.digest.is_some()
+        // Only fingerprinted entries over the written bytes are decoded.
+        let overlaps = |g: crate::tracker::Glance| {
+            g.digested
                 && self
                     .memory
-                    .phys_of_addr(e.cpu_addr, e.size)
-                    .is_ok_and(|phys| phys < end && start < phys + e.size)
+                    .phys_of_addr(g.cpu_addr, g.size)
+                    .is_ok_and(|phys| phys < end && start < phys + g.size)
         };
-        self.tracker.for_each_mut(|e| {
-            if overlaps(e) && e.digest != self.device_part_digest(e) {
+        self.tracker.update_where(overlaps, |e| {
+            if e.digest != self.device_part_digest(e) {
                 e.cpu_wrote = true;
             }
         });
         write();
-        self.tracker.for_each_mut(|e| {
-            if overlaps(e) {
-                e.digest = self.device_part_digest(e);
-            }
+        self.tracker.update_where(overlaps, |e| {
+            e.digest = self.device_part_digest(e);
         });
     }
 
@@ -802,8 +803,8 @@ impl CheckerInner {
                 rule: f.rule,
                 level,
                 call: ev.call,
-                device: device.to_string(),
-                driver: driver.to_string(),
+                device: String::from(&*device),
+                driver: String::from(&*driver),
                 message: f.message,
                 details: f.details,
                 site: ev.site,

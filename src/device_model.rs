@@ -287,15 +287,16 @@ impl Checker {
         let end = cpu.saturating_add(len as u64);
         let mut out = Findings::new();
         let mut device = None;
-        c.tracker.for_each_mut(|e| {
-            if e.cpu_addr != 0 && e.cpu_addr < end && cpu < e.cpu_addr.saturating_add(e.size) {
+        c.tracker.update_where(
+            |g| g.meets_cpu(cpu, end),
+            |e| {
                 let before = out.len();
                 rules::ownership::check_cpu_access(&ev, e, &mut out);
                 if out.len() > before {
                     device.get_or_insert(e.device);
                 }
-            }
-        });
+            },
+        );
         ev.device = device.unwrap_or(DeviceId::NONE);
         c.finish(&ev, out);
     }

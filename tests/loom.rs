@@ -102,7 +102,7 @@ fn map_then_unmap(c: &Checker, device: u32, dma_addr: DmaAddr, size: u64) {
         size,
     ));
     assert!(
-        ended.is_some_and(|e| e.dma_addr == dma_addr && e.device == DeviceId(device)),
+        ended.is_some_and(|e| e.dma_addr() == dma_addr && e.device() == DeviceId(device)),
         "the unmap of {dma_addr:#x} on device {device} ended another entry or none"
     );
 }
@@ -128,7 +128,7 @@ fn concurrent_maps_and_unmaps_of_different_entries_lose_nothing() {
         let live: Vec<_> = c
             .live_entries()
             .iter()
-            .map(|e| (e.device.0, e.dma_addr))
+            .map(|e| (e.device().0, e.dma_addr()))
             .collect();
         (rules_fired(&c), live, c.stats().live_entries)
     });

@@ -255,6 +255,14 @@ impl Reporter {
 
 /// The `tracing` event of a violation: target `dmacheck`, structured fields.
 fn emit_tracing(v: &Violation) {
+    // The texts below cost more than the rest of a report: made only for a listening subscriber.
+    let enabled = match v.level {
+        Level::Deny => tracing::enabled!(target: "dmacheck", tracing::Level::ERROR),
+        _ => tracing::enabled!(target: "dmacheck", tracing::Level::WARN),
+    };
+    if !enabled {
+        return;
+    }
     let details = v.details_text();
     let mapped_at = v.mapped_at.as_ref().map(|s| s.to_string());
     macro_rules! event {

@@ -17,12 +17,14 @@
 mod counts;
 mod lines;
 mod lock;
+mod long;
 mod ranges;
 mod shard;
 use counts::Counts;
 pub use lines::LineHolder;
 use lines::{Held, LineIndex};
 use lock::ShardLock;
+use long::LongSpans;
 pub use ranges::Ranges;
 use shard::Shard;
 
@@ -44,56 +46,184 @@ pub enum Owner {
     Cpu,
 }
 
-/// One live mapping or allocation.
-#[derive(Clone, Debug)]
+/// One live mapping or allocation, as users see it: a read-only view through the methods
+/// below (the checker alone changes entries).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The device it was made for.
-    pub device: DeviceId,
+    pub(crate) device: DeviceId,
     /// The family of the call that made it.
-    pub kind: MapKind,
+    pub(crate) kind: MapKind,
     /// The direction it was made with (`BIDIRECTIONAL` for coherent memory).
-    pub dir: Direction,
+    pub(crate) dir: Direction,
     /// Whether `dma_mapping_error` was called on its address.
-    pub error_checked: bool,
+    pub(crate) error_checked: bool,
     /// The attrs it was made with.
-    pub attrs: DmaAttrs,
+    pub(crate) attrs: DmaAttrs,
     /// Its DMA address.
-    pub dma_addr: DmaAddr,
+    pub(crate) dma_addr: DmaAddr,
     /// Its size in bytes, as the caller gave it.
-    pub size: u64,
+    pub(crate) size: u64,
     /// The CPU address it was made from (or, for coherent memory, returned).
-    pub cpu_addr: u64,
+    pub(crate) cpu_addr: u64,
     /// For a scatter-gather segment, the `nents` its `dma_map_sg` was passed; otherwise 0.
-    pub sg_nents: u32,
+    pub(crate) sg_nents: u32,
     /// For a scatter-gather segment, the count its `dma_map_sg` returned; otherwise 0.
-    pub sg_mapped_ents: u32,
+    pub(crate) sg_mapped_ents: u32,
     /// Who owns the memory now (streaming mappings; coherent memory is always shared):
     /// [`Owner::Cpu`] when the CPU owns all of it, [`Owner::Device`] when the device owns any
     /// part (see `cpu_ranges` for which).
-    pub owner: Owner,
+    pub(crate) owner: Owner,
     /// The parts the CPU owns, as byte ranges from the mapping's start (a range sync moves
     /// only the range it names).
-    pub cpu_ranges: Ranges,
+    pub(crate) cpu_ranges: Ranges,
     /// A fingerprint of the CPU's bytes of the parts the device owns, taken at the last change
     /// of ownership (or legitimate write), where the checker can read them. 32 bits: the
     /// table stores no more.
-    pub digest: Option<u64>,
+    pub(crate) digest: Option<u64>,
     /// The CPU was found to have written a device-owned part since the last change of
     /// ownership (noticed before a legitimate write re-fingerprinted the buffer).
-    pub cpu_wrote: bool,
+    pub(crate) cpu_wrote: bool,
     /// Where the memory was last handed to the device (the map, or a sync for the device).
-    pub handed_at: Site,
+    pub(crate) handed_at: Site,
     /// The CPU cache lines the mapping covers, `first..end` (physical line numbers), if the
     /// device may write it and the checker can tell where its memory is.
-    pub cache_lines: Option<(u64, u64)>,
+    pub(crate) cache_lines: Option<(u64, u64)>,
     /// Where it was made.
-    pub site: Site,
+    pub(crate) site: Site,
 }
 
 impl Entry {
+    /// The device it was made for.
+    #[inline]
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// The family of the call that made it.
+    #[inline]
+    pub fn kind(&self) -> MapKind {
+        self.kind
+    }
+
+    /// The direction it was made with (`BIDIRECTIONAL` for coherent memory).
+    #[inline]
+    pub fn dir(&self) -> Direction {
+        self.dir
+    }
+
+    /// Whether `dma_mapping_error` was called on its address.
+    #[inline]
+    pub fn error_checked(&self) -> bool {
+        self.error_checked
+    }
+
+    /// The attrs it was made with.
+    #[inline]
+    pub fn attrs(&self) -> DmaAttrs {
+        self.attrs
+    }
+
+    /// Its DMA address.
+    #[inline]
+    pub fn dma_addr(&self) -> DmaAddr {
+        self.dma_addr
+    }
+
+    /// Its size in bytes, as the caller gave it.
+    #[inline]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The CPU address it was made from (or, for coherent memory, returned).
+    #[inline]
+    pub fn cpu_addr(&self) -> u64 {
+        self.cpu_addr
+    }
+
+    /// For a scatter-gather segment, the `nents` its `dma_map_sg` was passed; otherwise 0.
+    #[inline]
+    pub fn sg_nents(&self) -> u32 {
+        self.sg_nents
+    }
+
+    /// For a scatter-gather segment, the count its `dma_map_sg` returned; otherwise 0.
+    #[inline]
+    pub fn sg_mapped_ents(&self) -> u32 {
+        self.sg_mapped_ents
+    }
+
+    /// Who owns the memory now (streaming mappings; coherent memory is always shared):
+    /// [`Owner::Cpu`] when the CPU owns all of it, [`Owner::Device`] when the device owns any
+    /// part (see `cpu_ranges` for which).
+    #[inline]
+    pub fn owner(&self) -> Owner {
+        self.owner
+    }
+
+    /// The parts the CPU owns, as byte ranges from the mapping's start (a range sync moves
+    /// only the range it names).
+    #[inline]
+    pub fn cpu_ranges(&self) -> &Ranges {
+        &self.cpu_ranges
+    }
+
+    /// A fingerprint of the CPU's bytes of the parts the device owns, taken at the last change
+    /// of ownership (or legitimate write), where the checker can read them. 32 bits: the
+    /// table stores no more.
+    #[inline]
+    pub fn digest(&self) -> Option<u64> {
+        self.digest
+    }
+
+    /// The CPU was found to have written a device-owned part since the last change of
+    /// ownership (noticed before a legitimate write re-fingerprinted the buffer).
+    #[inline]
+    pub fn cpu_wrote(&self) -> bool {
+        self.cpu_wrote
+    }
+
+    /// Where the memory was last handed to the device (the map, or a sync for the device).
+    #[inline]
+    pub fn handed_at(&self) -> Site {
+        self.handed_at
+    }
+
+    /// Where it was made.
+    #[inline]
+    pub fn site(&self) -> Site {
+        self.site
+    }
+
+    /// The CPU cache lines the mapping covers, `first..end` (physical line numbers), if the
+    /// device may write it and the checker can tell where its memory is.
+    #[inline]
+    pub fn cache_lines(&self) -> Option<(u64, u64)> {
+        self.cache_lines
+    }
+
     /// Whether `addr` lies inside the entry (a zero-sized entry contains only its start).
     pub fn contains(&self, addr: DmaAddr) -> bool {
         addr == self.dma_addr || (addr > self.dma_addr && addr - self.dma_addr < self.size)
+    }
+}
+
+/// What a scan sees of an entry before it decides to look at the whole of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Glance {
+    /// The CPU address it was made from (0 if none).
+    pub cpu_addr: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it has a fingerprint ([`Entry::digest`] is `Some`).
+    pub digested: bool,
+}
+
+impl Glance {
+    /// Whether its CPU bytes meet `start..end`.
+    pub fn meets_cpu(&self, start: u64, end: u64) -> bool {
+        self.cpu_addr != 0 && self.cpu_addr < end && start < self.cpu_addr.saturating_add(self.size)
     }
 }
 
@@ -153,11 +283,38 @@ fn spread(key: u64) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % LOCKS
 }
 
+/// The first and last pages of an entry's DMA addresses.
+fn pages_of(entry: &Entry) -> (u64, u64) {
+    let first = entry.dma_addr >> BUCKET_SHIFT;
+    let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
+    (first, last)
+}
+
+/// `entries` sorted by DMA address (stable): the keys are sorted, not the entries, which
+/// are large and moved once each.
+fn sorted_by_address(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut order: Vec<(DmaAddr, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.dma_addr, i))
+        .collect();
+    // The index makes every key distinct, so an unstable sort keeps equal addresses in order.
+    order.sort_unstable();
+    let mut taken: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|(_, i)| taken[i].take().expect("each index once"))
+        .collect()
+}
+
 /// The concurrent entry table.
 pub struct Tracker {
     shards: Box<[Padded<ShardLock<Shard>>]>,
-    /// The most pages any entry has spanned: how far back a containing lookup must look.
+    /// The most pages any short entry has spanned (at most [`long::SHORT_SPAN_PAGES`]): how
+    /// far back a containing lookup looks before it asks `long`.
     max_span_pages: AtomicU64,
+    /// The entries spanning more pages, which a containing lookup finds through this list.
+    long: LongSpans,
     counts: Counts,
     lines: LineIndex,
     /// What to add to a CPU address of the checker's memory to get its physical address:
@@ -178,6 +335,7 @@ impl Tracker {
         Tracker {
             shards: (0..LOCKS).map(|_| Padded(ShardLock::default())).collect(),
             max_span_pages: AtomicU64::new(0),
+            long: LongSpans::default(),
             counts: Counts::new(),
             lines: LineIndex::new(),
             line_offset,
@@ -206,11 +364,12 @@ impl Tracker {
                 self.line_holder(*h, nth)
             })
             .collect();
-        let first = entry.dma_addr >> BUCKET_SHIFT;
-        let last = entry.dma_addr.saturating_add(entry.size.saturating_sub(1)) >> BUCKET_SHIFT;
-        let span = last - first;
-        if span > self.max_span_pages.load(Ordering::Relaxed) {
-            self.max_span_pages.fetch_max(span, Ordering::Relaxed);
+        let (first, last) = pages_of(entry);
+        if LongSpans::is_long(first, last) {
+            self.long.insert(first, last);
+        } else if last - first > self.max_span_pages.load(Ordering::Relaxed) {
+            self.max_span_pages
+                .fetch_max(last - first, Ordering::Relaxed);
         }
         self.shard(first).lock().insert(entry, self.line_offset);
         self.counts.add(1);
@@ -267,11 +426,34 @@ impl Tracker {
             released_by,
         });
         drop(shard);
+        self.forget_span(&entry);
         if let Some(lines) = entry.cache_lines {
             self.lines.remove(&entry, lines);
         }
         self.counts.add(-1);
         Lookup::Found(entry)
+    }
+
+    /// A removed entry's span leaves the long list (if it was long).
+    fn forget_span(&self, entry: &Entry) {
+        let (first, last) = pages_of(entry);
+        if LongSpans::is_long(first, last) {
+            self.long.remove(first, last);
+        }
+    }
+
+    /// The pages where an entry containing `addr` may start, nearest first: the few before it
+    /// any short entry can span, then the starts of the long entries (live, or with `released`
+    /// the recently released) that reach it.
+    fn start_pages(&self, addr: DmaAddr, released: bool) -> impl Iterator<Item = u64> {
+        let key = addr >> BUCKET_SHIFT;
+        let near = key.saturating_sub(self.max_span_pages.load(Ordering::Relaxed));
+        let far = if released {
+            self.long.released_starts(key, near)
+        } else {
+            self.long.live_starts(key, near)
+        };
+        (near..=key).rev().chain(far)
     }
 
     /// Run `f` on the entry of `device` that contains `addr`. Candidates are looked for from
@@ -284,11 +466,9 @@ impl Tracker {
         rank: impl Fn(&Entry) -> u32,
         f: impl FnOnce(&mut Entry) -> R,
     ) -> Lookup<R> {
-        let key = addr >> BUCKET_SHIFT;
-        let span = self.max_span_pages.load(Ordering::Relaxed);
         let mut other = None;
         let mut f = f;
-        for k in (key.saturating_sub(span)..=key).rev() {
+        for k in self.start_pages(addr, false) {
             let found = self.shard(k).lock().update_best(
                 k,
                 |e| e.device == device && e.contains(addr),
@@ -343,12 +523,10 @@ impl Tracker {
             .grave(|t| t.device == device && t.dma_addr == addr)
     }
 
-    /// The remembered release of `device`'s entry that contained `addr` (looking back as far
-    /// as the longest entry reaches, like [`Tracker::update_containing`]).
+    /// The remembered release of `device`'s entry that contained `addr` (looking back as
+    /// [`Tracker::update_containing`] does, with the recently released long entries).
     pub fn tombstone_containing(&self, device: DeviceId, addr: DmaAddr) -> Option<Tombstone> {
-        let page = addr >> BUCKET_SHIFT;
-        let span = self.max_span_pages.load(Ordering::Relaxed);
-        (page.saturating_sub(span)..=page).rev().find_map(|p| {
+        self.start_pages(addr, true).find_map(|p| {
             self.shard(p).lock().grave(|t| {
                 t.device == device
                     && t.dma_addr >> BUCKET_SHIFT == p
@@ -365,6 +543,15 @@ impl Tracker {
         }
     }
 
+    /// Run `f` on every live entry whose [`Glance`] `pick` accepts, without decoding the
+    /// others: a scan by CPU address (a CPU access, a write into shared memory) costs a few
+    /// loads per entry it skips.
+    pub fn update_where(&self, pick: impl Fn(Glance) -> bool, mut f: impl FnMut(&mut Entry)) {
+        for shard in &self.shards {
+            shard.0.lock().update_where(&pick, &mut f, self.line_offset);
+        }
+    }
+
     /// Remove and return every live entry of `device` (sorted by address).
     pub fn drain_device(&self, device: DeviceId) -> Vec<Entry> {
         let mut drained = Vec::new();
@@ -376,12 +563,12 @@ impl Tracker {
         }
         self.counts.add(-(drained.len() as i64));
         for e in &drained {
+            self.forget_span(e);
             if let Some(range) = e.cache_lines {
                 self.lines.remove(e, range);
             }
         }
-        drained.sort_by_key(|e| e.dma_addr);
-        drained
+        sorted_by_address(drained)
     }
 
     /// A copy of every live entry, of one device or of all (sorted by device and address).
@@ -492,6 +679,38 @@ mod tests {
             t.update_containing(DeviceId(3), 0x10_0010, |_| 0, |_| ()),
             Lookup::OtherDevice(_)
         ));
+    }
+
+    #[test]
+    fn long_entries_are_found_from_inside_live_released_and_drained() {
+        let t = Tracker::new(0);
+        // 1 MiB (256 pages) and a short one after it; lookups deep inside reach the long one.
+        t.insert(&entry(1, 0x100_0000, 0x10_0000));
+        t.insert(&entry(1, 0x110_0000, 0x2000));
+        let found = t.update_containing(DeviceId(1), 0x10f_f000, |_| 0, |e| e.dma_addr);
+        assert!(matches!(found, Lookup::Found(0x100_0000)));
+        let found = t.update_containing(DeviceId(1), 0x110_1fff, |_| 0, |e| e.dma_addr);
+        assert!(matches!(found, Lookup::Found(0x110_0000)));
+        assert!(matches!(
+            t.update_containing(DeviceId(1), 0x200_0000, |_| 0, |_| ()),
+            Lookup::Missing
+        ));
+        t.remove(DeviceId(1), 0x100_0000, |_| 0, &here(), "dma_unmap_single");
+        assert!(matches!(
+            t.update_containing(DeviceId(1), 0x10f_f000, |_| 0, |_| ()),
+            Lookup::Missing
+        ));
+        let tomb = t.tombstone_containing(DeviceId(1), 0x10f_f000);
+        assert_eq!(tomb.map(|t| t.dma_addr), Some(0x100_0000));
+        assert!(t.tombstone_containing(DeviceId(2), 0x10f_f000).is_none());
+        // A drained long entry is gone from the long list too.
+        t.insert(&entry(2, 0x300_0000, 0x10_0000));
+        assert_eq!(t.drain_device(DeviceId(2)).len(), 1);
+        assert!(matches!(
+            t.update_containing(DeviceId(2), 0x30f_0000, |_| 0, |_| ()),
+            Lookup::Missing
+        ));
+        assert_eq!(t.long.live_count.load(Ordering::Relaxed), 0);
     }
 
     #[test]

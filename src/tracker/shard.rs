@@ -7,7 +7,7 @@
 
 use hashbrown::HashTable;
 
-use super::{BUCKET_SHIFT, Entry, GRAVES_PER_SHARD, Owner, Ranges, Tombstone};
+use super::{BUCKET_SHIFT, Entry, GRAVES_PER_SHARD, Glance, Owner, Ranges, Tombstone};
 use crate::site::Site;
 use crate::types::DeviceId;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
@@ -340,12 +340,59 @@ impl Shard {
         (0..self.records.len() as u32).filter(|&s| self.records[s as usize].kind != FREE)
     }
 
-    /// Run `f` on every entry, storing what it changed.
+    /// Run `f` on every entry, storing the entries it changed (most scans only read).
     pub(super) fn for_each_mut(&mut self, f: &mut impl FnMut(&mut Entry), line_offset: u64) {
-        for slot in self.live_slots().collect::<Vec<_>>() {
-            let mut e = self.decode(slot, line_offset);
+        if self.live == 0 {
+            return;
+        }
+        for slot in 0..self.records.len() as u32 {
+            if self.records[slot as usize].kind == FREE {
+                continue;
+            }
+            let before = self.decode(slot, line_offset);
+            let mut e = before.clone();
             f(&mut e);
-            self.store(slot, &e, line_offset);
+            if e != before {
+                self.store(slot, &e, line_offset);
+            }
+        }
+    }
+
+    /// Run `f` on the entries whose [`Glance`] `pick` accepts (the rest are not decoded),
+    /// storing those it changed.
+    pub(super) fn update_where(
+        &mut self,
+        pick: &impl Fn(Glance) -> bool,
+        f: &mut impl FnMut(&mut Entry),
+        line_offset: u64,
+    ) {
+        if self.live == 0 {
+            return;
+        }
+        for slot in 0..self.records.len() as u32 {
+            let r = &self.records[slot as usize];
+            if r.kind == FREE {
+                continue;
+            }
+            let size = if r.size == NONE {
+                self.extras[r.extra as usize].size
+            } else {
+                u64::from(r.size)
+            };
+            let glance = Glance {
+                cpu_addr: r.cpu_addr,
+                size,
+                digested: r.flags & flags::HAS_DIGEST != 0,
+            };
+            if !pick(glance) {
+                continue;
+            }
+            let before = self.decode(slot, line_offset);
+            let mut e = before.clone();
+            f(&mut e);
+            if e != before {
+                self.store(slot, &e, line_offset);
+            }
         }
     }
 
@@ -363,22 +410,31 @@ impl Shard {
         );
     }
 
-    /// Remove every entry of `device` into `out`.
+    /// Remove every entry of `device` into `out`: one walk along each page's chain, so a
+    /// release costs the same per entry however many share a page.
     pub(super) fn drain_device(
         &mut self,
         device: DeviceId,
         out: &mut Vec<Entry>,
         line_offset: u64,
     ) {
-        let slots: Vec<u32> = self
-            .live_slots()
-            .filter(|&s| self.records[s as usize].device == device.0)
-            .collect();
-        for slot in slots {
-            out.push(self.decode(slot, line_offset));
-            let page = self.page_of(slot);
-            let prev = self.chain(page).take_while(|&s| s != slot).last();
-            self.unlink(page, slot, prev);
+        let heads: Vec<u32> = self.pages.iter().copied().collect();
+        for head in heads {
+            let page = self.page_of(head);
+            let (mut slot, mut prev) = (head, None);
+            loop {
+                let next = self.records[slot as usize].next;
+                if self.records[slot as usize].device == device.0 {
+                    out.push(self.decode(slot, line_offset));
+                    self.unlink(page, slot, prev);
+                } else {
+                    prev = Some(slot);
+                }
+                if next == NONE {
+                    break;
+                }
+                slot = next;
+            }
         }
     }
 

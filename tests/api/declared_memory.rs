@@ -414,7 +414,7 @@ fn without_includes_children_a_child_does_not_use_the_region() {
         checker
             .live_entries()
             .iter()
-            .all(|e| e.device != child.id() || !in_region(e.dma_addr, carve.size()))
+            .all(|e| e.device() != child.id() || !in_region(e.dma_addr(), carve.size()))
     );
     dma_free_coherent(&child, 256, cpu, dma);
     dma_free_coherent(&bridge, 256, bcpu, bdma);

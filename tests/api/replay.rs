@@ -65,7 +65,7 @@ fn replayed_events_are_judged_like_live_calls() {
         Direction::FromDevice,
     ));
     assert_eq!(
-        ended.map(|e| e.size),
+        ended.map(|e| e.size()),
         Some(1522),
         "the release returns the entry it ended"
     );

@@ -453,7 +453,7 @@ impl Harness {
         let checker = Checker::global();
         let d = devices();
         for e in checker.live_entries() {
-            let name = checker.device_name(e.device);
+            let name = checker.device_name(e.device());
             let dev = match &*name {
                 "fuzz-direct" => d.direct,
                 "fuzz-iommu" => d.iommu,
@@ -461,10 +461,15 @@ impl Harness {
             } as Dev;
             // SAFETY: the C ABI, with the entry's own values.
             unsafe {
-                if e.kind == MapKind::Coherent {
-                    dma_free_coherent(dev, e.size as usize, e.cpu_addr as *mut c_void, e.dma_addr);
+                if e.kind() == MapKind::Coherent {
+                    dma_free_coherent(
+                        dev,
+                        e.size() as usize,
+                        e.cpu_addr() as *mut c_void,
+                        e.dma_addr(),
+                    );
                 } else {
-                    dma_unmap_single(dev, e.dma_addr, e.size as usize, e.dir as u8 as c_int);
+                    dma_unmap_single(dev, e.dma_addr(), e.size() as usize, e.dir() as u8 as c_int);
                 }
             }
         }

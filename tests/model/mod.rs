@@ -436,16 +436,16 @@ impl World {
             .map(|d| {
                 let mut live: Vec<Mapping> = entries
                     .iter()
-                    .filter(|e| e.device == d.id())
+                    .filter(|e| e.device() == d.id())
                     .map(|e| Mapping {
                         buf: self
                             .addrs
                             .iter()
-                            .position(|&a| a == e.dma_addr)
+                            .position(|&a| a == e.dma_addr())
                             .expect("an entry at a buffer's address"),
-                        size: e.size,
-                        dir: e.dir,
-                        checked: e.error_checked,
+                        size: e.size(),
+                        dir: e.dir(),
+                        checked: e.error_checked(),
                     })
                     .collect();
                 live.sort();

@@ -209,10 +209,29 @@ impl FakeNic {
     }
 }
 
+/// Which backend the fuzzed device maps through, and whether it is checked (benches/fuzz_driver.rs
+/// times each; the fuzz target uses the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingSetup {
+    /// Checked, on the direct backend (the fuzz target's setting).
+    Direct,
+    /// Checked, behind an IOMMU.
+    Iommu,
+    /// Checked, through bounce buffers.
+    Bounce,
+    /// The direct backend with checking switched off: the floor of the driver's own work.
+    Unchecked,
+}
+
 /// The `driver` fuzz target: run the driver and the NIC through the input's events, with map
 /// failures injected, every rule at deny; then close and release the device, and require a
 /// clean checker.
 pub fn fuzz_driver(data: &[u8]) {
+    fuzz_driver_on(data, RingSetup::Direct);
+}
+
+/// [`fuzz_driver`] on the device `setup` names.
+pub fn fuzz_driver_on(data: &[u8], setup: RingSetup) {
     let (fault, events) = data.split_at(data.len().min(2));
     let (percent, seed) = match fault {
         [p, s] => (u64::from(*p % 50), u64::from(*s)),
@@ -233,8 +252,16 @@ pub fn fuzz_driver(data: &[u8]) {
             seed,
         ));
     }
+    if setup == RingSetup::Unchecked {
+        builder = builder.enabled(false);
+    }
     let checker = builder.build();
-    let dev = checker.device("eth0").driver("ring").build();
+    let dev = checker.device("eth0").driver("ring");
+    let dev = match setup {
+        RingSetup::Iommu => dev.iommu().build(),
+        RingSetup::Bounce => dev.bounce().build(),
+        RingSetup::Direct | RingSetup::Unchecked => dev.build(),
+    };
     let nic = FakeNic { dev: dev.clone() };
     let mut driver = RingDriver::open(&checker, &dev);
     let mut sent = Vec::new();

@@ -651,14 +651,14 @@ fn snapshot_texts_state_the_checkers_entries_violations_and_totals() {
         "{dump}"
     );
     for e in &live {
-        let needle = format!("dma_addr={:#x} size={} ", e.dma_addr, e.size);
+        let needle = format!("dma_addr={:#x} size={} ", e.dma_addr(), e.size());
         let found: Vec<_> = entry_lines.iter().filter(|l| l.contains(&needle)).collect();
         assert_eq!(found.len(), 1, "{needle} in\n{dump}");
         assert!(found[0].starts_with("  eth0 (e1000) "), "{}", found[0]);
     }
 
     // Leaked: the four live entries and the 512 bytes sda's release ended.
-    let leaked = live.iter().map(|e| e.size).sum::<u64>() + 512;
+    let leaked = live.iter().map(|e| e.size()).sum::<u64>() + 512;
     assert_eq!(leaked, 3 * 2048 + 4096 + 512);
     let summary = format!(
         "SUMMARY: dmacheck: {leaked} bytes leaked in 5 DMA entries at 2 sites (4 still live)."

@@ -89,7 +89,7 @@ fn map_from_two_callers(checker: &Checker) -> (Site, Site) {
     second_caller(checker, &dev);
     let live = checker.live_entries();
     assert_eq!(live.len(), 2);
-    (live[0].site, live[1].site)
+    (live[0].site(), live[1].site())
 }
 
 fn names(site: Site) -> Vec<String> {
@@ -256,7 +256,7 @@ fn the_global_checker_is_one_shared_context() {
     assert!(
         b.live_entries()
             .iter()
-            .any(|e| e.dma_addr == dma && e.device == dev.id())
+            .any(|e| e.dma_addr() == dma && e.device() == dev.id())
     );
     assert_eq!(dma_mapping_error(&dev, dma), 0);
     dma_unmap_single(&dev, dma, 64, Direction::ToDevice);

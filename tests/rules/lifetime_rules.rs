@@ -171,7 +171,7 @@ fn release_of_one_device_leaves_other_devices_entries_alone() {
     assert_eq!(v.device, "eth0");
     let left = checker.live_entries();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].device, disk.id());
+    assert_eq!(left[0].device(), disk.id());
 
     checker.take_violations();
     dma_unmap_single(&disk, b, 512, Direction::ToDevice);

@@ -641,8 +641,8 @@ fn refused_maps_never_disturb_live_entries() {
     );
     let after = checker.live_entries();
     assert_eq!(after.len(), before.len());
-    assert_eq!(after[0].dma_addr, keep);
-    assert_eq!(after[0].size, 256);
+    assert_eq!(after[0].dma_addr(), keep);
+    assert_eq!(after[0].size(), 256);
     assert_eq!(checker.stats().live_entries, 1);
 
     checker.take_violations();

@@ -371,7 +371,10 @@ fn free_of_a_coherent_allocation_into_a_pool_is_foreign() {
     assert_eq!(v.detail_u64("dma_addr"), Some(handle));
     assert_eq!(v.detail_u64("cpu_addr"), Some(ring.addr() as u64));
     assert!(
-        checker.live_entries().iter().any(|e| e.dma_addr == handle),
+        checker
+            .live_entries()
+            .iter()
+            .any(|e| e.dma_addr() == handle),
         "the coherent allocation is untouched"
     );
     checker.take_violations();
@@ -653,7 +656,7 @@ fn destroy_with_busy_blocks_reports_each_with_its_alloc_site_and_keeps_its_page(
     for block in [b, c] {
         assert!(
             live.iter()
-                .any(|e| e.kind == MapKind::Coherent && e.contains(block.1)),
+                .any(|e| e.kind() == MapKind::Coherent && e.contains(block.1)),
             "the page of {:#x} is kept",
             block.1
         );

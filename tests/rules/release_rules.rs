@@ -47,7 +47,7 @@ fn unmap_of_an_address_inside_a_mapping_is_unknown_and_keeps_the_mapping() {
     let v = single_violation(&checker, &UNMAP_UNKNOWN);
     assert_eq!(v.detail_u64("dma_addr"), Some(dma + 16));
     assert_eq!(live(&checker), 1, "nothing is released");
-    assert_eq!(checker.live_entries()[0].dma_addr, dma);
+    assert_eq!(checker.live_entries()[0].dma_addr(), dma);
 
     checker.take_violations();
     dma_unmap_single(&dev, dma, 256, Direction::ToDevice);
@@ -182,7 +182,7 @@ fn unmap_on_another_device_is_reported_and_keeps_the_mapping() {
     );
     assert_mapped_at(&v, FILE, line);
     assert_eq!(live(&checker), 1, "the other device's mapping is kept");
-    assert_eq!(checker.live_entries()[0].device, nic.id());
+    assert_eq!(checker.live_entries()[0].device(), nic.id());
 
     checker.take_violations();
     dma_unmap_single(&nic, dma, 512, Direction::ToDevice);
@@ -981,7 +981,11 @@ fn bad_releases_never_panic_nor_lose_other_entries() {
     let (buf, dma) = map_checked(&nic, 256, Direction::ToDevice);
     let mut handle = 0;
     let cpu = dma_alloc_coherent(&nic, 256, &mut handle, Gfp::KERNEL);
-    let before: Vec<DmaAddr> = checker.live_entries().iter().map(|e| e.dma_addr).collect();
+    let before: Vec<DmaAddr> = checker
+        .live_entries()
+        .iter()
+        .map(|e| e.dma_addr())
+        .collect();
     assert_eq!(before.len(), 2);
 
     dma_unmap_single(&nic, 0, 256, Direction::ToDevice);
@@ -1003,7 +1007,11 @@ fn bad_releases_never_panic_nor_lose_other_entries() {
             "unmap-unknown",
         ]
     );
-    let after: Vec<DmaAddr> = checker.live_entries().iter().map(|e| e.dma_addr).collect();
+    let after: Vec<DmaAddr> = checker
+        .live_entries()
+        .iter()
+        .map(|e| e.dma_addr())
+        .collect();
     assert_eq!(after, before);
     assert_eq!(checker.stats().live_entries, 2);
 
@@ -1051,7 +1059,7 @@ fn entries_left_after(
     let left = checker
         .live_entries()
         .iter()
-        .map(|e| (e.kind, e.size, e.dir))
+        .map(|e| (e.kind(), e.size(), e.dir()))
         .collect();
     dev.release();
     free_pages(&checker, page, 0);
@@ -1128,7 +1136,7 @@ fn an_sg_unmap_ends_the_segment_of_its_entry_count_over_direction() {
         let left: Vec<(u64, u32)> = checker
             .live_entries()
             .iter()
-            .map(|e| (e.size, e.sg_nents))
+            .map(|e| (e.size(), e.sg_nents()))
             .collect();
         assert_eq!(
             left,

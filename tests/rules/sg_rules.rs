@@ -1101,7 +1101,7 @@ fn second_unmap_after_its_addresses_were_mapped_again_is_a_double_unmap() {
         assert_eq!(dma_map_sg(&dev, &mut b, 2, Direction::ToDevice), 2);
         assert_eq!(
             segments(&b, 2)[0].0,
-            checker.live_entries()[0].dma_addr,
+            checker.live_entries()[0].dma_addr(),
             "the new mapping is live"
         );
         assert_silent(checker);
@@ -1165,7 +1165,11 @@ fn unmap_of_a_list_on_another_device_is_reported_and_keeps_the_mapping() {
         let line = line!() + 1;
         let count = dma_map_sg(&nic, &mut sgl, 3, Direction::ToDevice);
         assert_eq!(count, 3);
-        let before: Vec<DmaAddr> = checker.live_entries().iter().map(|e| e.dma_addr).collect();
+        let before: Vec<DmaAddr> = checker
+            .live_entries()
+            .iter()
+            .map(|e| e.dma_addr())
+            .collect();
 
         dma_unmap_sg(&disk, &mut sgl, 3, Direction::ToDevice);
 
@@ -1177,9 +1181,18 @@ fn unmap_of_a_list_on_another_device_is_reported_and_keeps_the_mapping() {
             Some(&Value::Text("eth0".to_string()))
         );
         assert_mapped_at(&v, FILE, line);
-        let after: Vec<DmaAddr> = checker.live_entries().iter().map(|e| e.dma_addr).collect();
+        let after: Vec<DmaAddr> = checker
+            .live_entries()
+            .iter()
+            .map(|e| e.dma_addr())
+            .collect();
         assert_eq!(after, before, "the mapping is kept");
-        assert!(checker.live_entries().iter().all(|e| e.device == nic.id()));
+        assert!(
+            checker
+                .live_entries()
+                .iter()
+                .all(|e| e.device() == nic.id())
+        );
         assert_eq!(sgl.mapping(), Some((3, 3, Direction::ToDevice)));
 
         checker.take_violations();

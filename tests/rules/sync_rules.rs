@@ -528,8 +528,8 @@ fn bad_syncs_never_panic_nor_lose_entries() {
     );
     let after = checker.live_entries();
     assert_eq!(after.len(), before.len());
-    assert_eq!(after[0].dma_addr, before[0].dma_addr);
-    assert_eq!(after[0].size, before[0].size);
+    assert_eq!(after[0].dma_addr(), before[0].dma_addr());
+    assert_eq!(after[0].size(), before[0].size());
     assert_eq!(checker.stats().live_entries, 1);
 
     checker.take_violations();
@@ -680,8 +680,8 @@ fn mapping_chosen_by_sync(
     let got: Vec<(usize, usize)> = checker
         .live_entries()
         .iter()
-        .filter(|e| e.cpu_ranges.iter().next().is_some())
-        .map(|e| ((e.dma_addr - base) as usize, e.size as usize))
+        .filter(|e| e.cpu_ranges().iter().next().is_some())
+        .map(|e| ((e.dma_addr() - base) as usize, e.size() as usize))
         .collect();
     assert_eq!(got.len(), 1, "one mapping is synced: {got:?}");
     for (&(_, len, dir), dma) in parts.iter().zip(dmas) {
