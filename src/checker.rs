@@ -593,7 +593,9 @@ impl CheckerInner {
         {
             Lookup::Found(entry) => {
                 trap::lift(self, &entry);
-                rules::release::check_release(ev, &entry, out);
+                let unchecked_reported =
+                    self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
+                rules::release::check_release(ev, &entry, unchecked_reported, out);
                 rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
             }

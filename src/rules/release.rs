@@ -160,8 +160,9 @@ pub(crate) fn check_mapping_error_release(ev: &Event, out: &mut Findings) -> boo
     true
 }
 
-/// Compare a release with the entry it ends.
-pub(crate) fn check_release(ev: &Event, e: &Entry, out: &mut Findings) {
+/// Compare a release with the entry it ends. `unchecked_reported`: whether `unmap-unchecked`
+/// is reported at all (a trace replay allows it on every unmap; its message is not built then).
+pub(crate) fn check_release(ev: &Event, e: &Entry, unchecked_reported: bool, out: &mut Findings) {
     let mapped = |f: Finding| f.mapped_at(&e.site, e.kind.map_call());
     if ev.kind != e.kind {
         out.push(mapped(
@@ -235,7 +236,7 @@ pub(crate) fn check_release(ev: &Event, e: &Entry, out: &mut Findings) {
         ));
     }
     crate::rules::sg::check_nents(ev, e, out);
-    if e.kind.fails_with_mapping_error() && !e.error_checked {
+    if unchecked_reported && e.kind.fails_with_mapping_error() && !e.error_checked {
         out.push(mapped(
             Finding::new(
                 &UNMAP_UNCHECKED,
