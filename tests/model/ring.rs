@@ -242,7 +242,8 @@ pub fn fuzz_driver_on(data: &[u8], setup: RingSetup) {
         .print(false)
         .all_levels(Level::Deny)
         .memory(MemoryConfig {
-            size: 4 << 20,
+            // Bounce buffers take their 4 MiB pool from the same memory as the driver's.
+            size: if setup == RingSetup::Bounce { 12 << 20 } else { 4 << 20 },
             phys_base: 1 << 20,
         });
     if percent > 0 {
