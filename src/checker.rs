@@ -84,6 +84,8 @@ pub(crate) struct CheckerInner {
     pub(crate) cma_areas: crate::sync::Mutex<Vec<crate::cma::CmaArea>>,
     /// User mappings of coherent buffers.
     pub(crate) user_maps: crate::mmap::UserMaps,
+    /// Live streaming mappings whose memory was freed.
+    pub(crate) freed: crate::freed::FreedMappings,
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -351,6 +353,7 @@ impl Checker {
         // sees the entries in one place or the other (loom found the window between them).
         let _gate = self.0.release_gate.write();
         let leaked = self.0.tracker.drain_device(id);
+        self.0.freed.device_released(id);
         let reporter = &self.0.reporter;
         let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
         DrainedDevice { leaked, summary }
@@ -394,6 +397,7 @@ impl Checker {
     pub(crate) fn forget_device(&self, id: DeviceId) {
         let _gate = self.0.release_gate.write();
         drop(self.0.tracker.drain_device(id));
+        self.0.freed.device_released(id);
     }
 
     /// Apply a recorded event (from a trace or a model) to the tracker and the rules, and report
@@ -577,6 +581,7 @@ impl CheckerInner {
         {
             Lookup::Found(entry) => {
                 crate::trap::lift(self, &entry);
+                self.freed.unmapped(&entry);
                 rules::release::check_release(ev, &entry, out);
                 rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
@@ -942,6 +947,7 @@ impl CheckerBuilder {
             noncoherent: Default::default(),
             cma_areas: Default::default(),
             user_maps: Default::default(),
+            freed: Default::default(),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

@@ -60,6 +60,7 @@ mod device_model;
 mod event;
 pub mod faults;
 mod frames;
+mod freed;
 mod mmap;
 mod noncoherent;
 mod origin;

@@ -363,6 +363,11 @@ fn lifetime_family_from_c() {
 }
 
 #[test]
+fn heap_family_from_c() {
+    check_family("heap_rules", &[("free-while-mapped", 3)]);
+}
+
+#[test]
 fn context_family_from_c() {
     check_family(
         "context_rules",

@@ -70,14 +70,18 @@ fn invalid_free(
 }
 
 /// Free memory from [`kmalloc`] (`kfree`). NULL does nothing; anything else that is not a live
-/// allocation is reported and left alone.
+/// allocation is reported and left alone. Freeing memory a live streaming mapping covers is
+/// reported (`free-while-mapped`).
 #[track_caller]
 pub fn kfree(checker: &Checker, ptr: *const u8) {
     if crate::trap::kfree(checker, ptr) {
+        crate::freed::report_mapped(checker, "kfree", ptr, 1);
         return;
     }
-    if let Err(why) = checker.memory().kfree(ptr) {
-        invalid_free(checker, "kfree", ptr, why);
+    let size = checker.memory().ksize(ptr);
+    match checker.memory().kfree(ptr) {
+        Err(why) => invalid_free(checker, "kfree", ptr, why),
+        Ok(()) => crate::freed::report_mapped(checker, "kfree", ptr, size.unwrap_or(0)),
     }
 }
 
@@ -131,10 +135,17 @@ pub fn alloc_pages(checker: &Checker, gfp: Gfp, order: u32) -> Option<Page> {
 }
 
 /// Free pages from [`alloc_pages`] with the order they were allocated with (`__free_pages`).
+/// Freeing pages a live streaming mapping covers is reported (`free-while-mapped`).
 #[track_caller]
 pub fn free_pages(checker: &Checker, page: Page, order: u32) {
-    if let Err(why) = checker.memory().free_pages(page, order) {
-        invalid_free(checker, "__free_pages", page.address(), why);
+    match checker.memory().free_pages(page, order) {
+        Err(why) => invalid_free(checker, "__free_pages", page.address(), why),
+        Ok(()) => crate::freed::report_mapped(
+            checker,
+            "__free_pages",
+            page.address(),
+            crate::PAGE_SIZE << order,
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::sync::process::LazyLock;
 pub(crate) mod cache;
 pub(crate) mod context;
 mod finding;
+pub(crate) mod heap;
 pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod ownership;
@@ -27,6 +28,7 @@ pub use cache::*;
 pub use context::*;
 pub use finding::{Detail, Related, Value};
 pub(crate) use finding::{Finding, Findings};
+pub use heap::*;
 pub use lifetime::*;
 pub use map::*;
 pub use ownership::*;
@@ -159,6 +161,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         regions::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
+        heap::FAMILY,
     ]
     .concat()
     .to_vec()
