@@ -12,7 +12,7 @@
 //! | `driver=<name>` | report only violations of devices bound to driver `<name>` |
 //! | `print_first=<n>` | print only the first `n` violations to stderr (all are counted and kept) |
 //! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
-//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `cache`, `pool`, `regions`, `context`, `lifetime`) |
+//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `cache`, `pool`, `regions`, `context`, `lifetime`, `heap`) |
 //! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off. Exact per call where the build keeps frame pointers; otherwise each call site's first stack, reused |
 //! | `exact-stacks` / `exact-stacks=0` | without frame pointers, unwind every call's stack anyway (exact, microseconds per call) |
 //! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
