@@ -863,6 +863,12 @@ impl CheckerBuilder {
         self.set(|c| c.force_bounce = true)
     }
 
+    /// Give DMA pool blocks whose size leaves no padding a redzone (the `pool-redzone`
+    /// directive; default off); see [`Config::pool_redzone`].
+    pub fn pool_redzone(self, on: bool) -> Self {
+        self.set(move |c| c.pool_redzone = on)
+    }
+
     /// Whether to fingerprint streaming buffers at hand-offs (default true); see
     /// [`Config::digests`].
     pub fn digests(self, on: bool) -> Self {

@@ -5,6 +5,7 @@
 use crate::checker::Checker;
 use crate::event::{Event, Op};
 use crate::rules;
+use crate::rules::Finding;
 use crate::site::Site;
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::tracker::Entry;
@@ -75,14 +76,34 @@ impl FreedMappings {
     }
 }
 
-/// `call` freed `len` bytes at `start`: report the live streaming mappings of them, and
-/// remember them as freed. (The tracker is not touched by a free, so this runs after it, and
-/// its reports come after the call was carried out, as every report does.)
+/// What a free found still mapped: reported (and remembered) once the free is carried out.
+#[must_use]
+pub(crate) struct MappedAtFree(Vec<(Event, FreedMapping, Finding)>);
+
+impl MappedAtFree {
+    /// The free was carried out: remember the mappings as freed and report them.
+    pub(crate) fn report(self, checker: &Checker) {
+        let c = checker.inner();
+        for (ev, freed, f) in self.0 {
+            c.freed.add(freed);
+            c.finish(&ev, [f].into_iter().collect());
+        }
+    }
+}
+
+/// `call` is about to free `len` bytes at `start`: the live streaming mappings of them. Asked
+/// before the free, while the memory is still the caller's, so no mapping of its next owner
+/// is mistaken for one of it.
 #[track_caller]
-pub(crate) fn report_mapped(checker: &Checker, call: &'static str, start: *const u8, len: usize) {
+pub(crate) fn mapped(
+    checker: &Checker,
+    call: &'static str,
+    start: *const u8,
+    len: usize,
+) -> MappedAtFree {
     let c = checker.inner();
-    if !checker.config().enabled || start.is_null() || c.tracker.live() == 0 {
-        return;
+    if !checker.config().enabled || start.is_null() || len == 0 || c.tracker.live() == 0 {
+        return MappedAtFree(Vec::new());
     }
     let site = checker.capture_site();
     let mut ev = Event::new(Op::MemoryFree, call, MapKind::Single, DeviceId::NONE, site);
@@ -90,20 +111,19 @@ pub(crate) fn report_mapped(checker: &Checker, call: &'static str, start: *const
     let mut found = Vec::new();
     c.tracker.for_each_mut(|e| {
         if let Some(f) = rules::heap::check_free(&ev, e) {
-            found.push((e.clone(), f));
+            let freed = FreedMapping {
+                device: e.device,
+                dma_addr: e.dma_addr,
+                size: e.size,
+                kind: e.kind,
+                mapped_at: e.site,
+                freed_at: site,
+                freed_by: call,
+            };
+            let mut ev = ev.clone();
+            (ev.device, ev.kind) = (e.device, e.kind);
+            found.push((ev, freed, f));
         }
     });
-    for (e, f) in found {
-        c.freed.add(FreedMapping {
-            device: e.device,
-            dma_addr: e.dma_addr,
-            size: e.size,
-            kind: e.kind,
-            mapped_at: e.site,
-            freed_at: site,
-            freed_by: call,
-        });
-        (ev.device, ev.kind) = (e.device, e.kind);
-        c.finish(&ev, [f].into_iter().collect());
-    }
+    MappedAtFree(found)
 }

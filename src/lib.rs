@@ -65,6 +65,7 @@ mod mmap;
 mod noncoherent;
 mod origin;
 mod pool;
+mod pool_redzone;
 pub mod report;
 pub mod rules;
 mod sg;

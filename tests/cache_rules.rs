@@ -411,7 +411,17 @@ fn partial_sync_of(via: Via, mapped: Range<usize>, offset: usize, len: usize) ->
 
 fn partial_syncs_whose_lines_stay_inside_the_mapping_are_silent(via: Via) {
     // A 100-byte mapping at the start of a line: its first line is whole.
-    for (offset, len) in [(0, 64), (0, 1), (10, 20), (63, 1), (0, 100)] {
+    // Ranges ending at the mapping's end touch its last line as the map does.
+    for (offset, len) in [
+        (0, 64),
+        (0, 1),
+        (10, 20),
+        (63, 1),
+        (0, 100),
+        (64, 36),
+        (99, 1),
+        (1, 99),
+    ] {
         let ids = partial_sync_of(via, 0..100, offset, len);
         assert!(ids.is_empty(), "0..100, {offset}+{len}: {ids:?}");
     }
@@ -423,15 +433,17 @@ fn partial_syncs_whose_lines_stay_inside_the_mapping_are_silent(via: Via) {
 }
 
 fn partial_syncs_whose_lines_reach_outside_the_mapping_are_reported(via: Via) {
-    // The last line of 0..100 is partial: a range into it reaches bytes 100..128.
-    for (offset, len) in [(64, 36), (99, 1), (0, 65), (1, 99), (64, 1)] {
+    // The last line of 0..100 is partial: a range ending inside it, short of the mapping's
+    // end, reaches bytes 100..128.
+    for (offset, len) in [(64, 35), (98, 1), (0, 65), (1, 98), (64, 1)] {
         let ids = partial_sync_of(via, 0..100, offset, len);
         assert_eq!(ids, ["sync-unaligned"], "0..100, {offset}+{len}");
     }
-    // 32..160 starts in the middle of line 0: a range in it reaches bytes 0..32. Lines are
-    // those of the memory the device reaches: a bounce slot starts on a line (swiotlb keeps
-    // the offset only under a device's min_align_mask), so there the same ranges are inside.
-    for (offset, len) in [(0, 10), (31, 1), (0, 127)] {
+    // 32..160 starts in the middle of line 0: a range starting later in that line reaches
+    // bytes 0..32, one ending short of 160 in the last line bytes 160..192. Lines are those of
+    // the memory the device reaches: a bounce slot starts on a line (swiotlb keeps the offset
+    // only under a device's min_align_mask), so there the mapping is two whole lines.
+    for (offset, len) in [(1, 10), (31, 1), (0, 127)] {
         let ids = partial_sync_of(via, 32..160, offset, len);
         let expected: &[&str] = if via == Via::Bounce {
             &[]
@@ -440,7 +452,7 @@ fn partial_syncs_whose_lines_reach_outside_the_mapping_are_reported(via: Via) {
         };
         assert_eq!(ids, expected, "32..160, {offset}+{len}");
     }
-    for (offset, len) in [(32, 64), (32, 1)] {
+    for (offset, len) in [(32, 64), (32, 1), (0, 10), (0, 128), (96, 32)] {
         let ids = partial_sync_of(via, 32..160, offset, len);
         assert!(ids.is_empty(), "32..160, {offset}+{len}: {ids:?}");
     }

@@ -5,11 +5,9 @@ mod common;
 
 use common::{
     ListsSharingBytes, Via, assert_mapped_at, assert_site, checker, device, device_via, live,
-    map_checked, quiet, rule_ids, single_violation, unmap_and_free,
+    map_checked, rule_ids, single_violation, unmap_and_free,
 };
-use dmacheck::rules::{
-    SYNC_DIRECTION_MISMATCH, SYNC_OUT_OF_RANGE, SYNC_UNALIGNED, SYNC_UNKNOWN, WRONG_DEVICE,
-};
+use dmacheck::rules::{SYNC_DIRECTION_MISMATCH, SYNC_OUT_OF_RANGE, SYNC_UNKNOWN, WRONG_DEVICE};
 use dmacheck::*;
 
 const FILE: &str = "sync_rules.rs";
@@ -546,15 +544,13 @@ fn bad_syncs_never_panic_nor_lose_entries() {
 // translated there).
 
 fn sync_ending_exactly_at_the_end_of_its_mapping_is_silent(via: Via) {
-    // The last cache line of 1000 bytes is partial, so syncs into it reach past the mapping
-    // (`sync-unaligned`, judged in cache_rules.rs): not this test's subject.
-    let checker = quiet().level(&SYNC_UNALIGNED, Level::Allow).build();
+    let checker = checker();
     let dev = device_via(&checker, "eth0", "testdrv", via);
     let (buf, dma) = map_checked(&dev, 1000, Direction::FromDevice);
 
     dma_sync_single_for_cpu(&dev, dma, 1000, Direction::FromDevice);
     dma_sync_single_for_cpu(&dev, dma + 999, 1, Direction::FromDevice);
-    // 960 + 40 is the mapping's end.
+    // Partial syncs start on a cache line (64 bytes); 960 + 40 is the mapping's end.
     dma_sync_single_range_for_cpu(&dev, dma, 960, 40, Direction::FromDevice);
     dma_sync_single_range_for_device(&dev, dma, 960, 40, Direction::FromDevice);
 

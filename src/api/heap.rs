@@ -74,14 +74,19 @@ fn invalid_free(
 /// reported (`free-while-mapped`).
 #[track_caller]
 pub fn kfree(checker: &Checker, ptr: *const u8) {
-    if crate::trap::kfree(checker, ptr) {
-        crate::freed::report_mapped(checker, "kfree", ptr, 1);
-        return;
+    if checker.config().trap {
+        let mapped = crate::freed::mapped(checker, "kfree", ptr, 1);
+        if crate::trap::kfree(checker, ptr) {
+            mapped.report(checker);
+            return;
+        }
     }
-    let size = checker.memory().ksize(ptr);
+    // 0 bytes (nothing to look for) if `ptr` is no live object: the free is refused.
+    let size = checker.memory().ksize(ptr).unwrap_or(0);
+    let mapped = crate::freed::mapped(checker, "kfree", ptr, size);
     match checker.memory().kfree(ptr) {
         Err(why) => invalid_free(checker, "kfree", ptr, why),
-        Ok(()) => crate::freed::report_mapped(checker, "kfree", ptr, size.unwrap_or(0)),
+        Ok(()) => mapped.report(checker),
     }
 }
 
@@ -138,14 +143,11 @@ pub fn alloc_pages(checker: &Checker, gfp: Gfp, order: u32) -> Option<Page> {
 /// Freeing pages a live streaming mapping covers is reported (`free-while-mapped`).
 #[track_caller]
 pub fn free_pages(checker: &Checker, page: Page, order: u32) {
+    let len = crate::PAGE_SIZE.checked_shl(order).unwrap_or(0);
+    let mapped = crate::freed::mapped(checker, "__free_pages", page.address(), len);
     match checker.memory().free_pages(page, order) {
         Err(why) => invalid_free(checker, "__free_pages", page.address(), why),
-        Ok(()) => crate::freed::report_mapped(
-            checker,
-            "__free_pages",
-            page.address(),
-            crate::PAGE_SIZE << order,
-        ),
+        Ok(()) => mapped.report(checker),
     }
 }
 

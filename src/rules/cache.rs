@@ -28,8 +28,10 @@ declare_rules! {
     /// architecture widens a streaming sync to them by itself, so a partial sync of a streaming
     /// mapping (`dma_sync_single_range_*`, a `dma_sync_single_*` of part of a mapping) is
     /// reported only where the widened lines reach bytes outside the mapping: those may belong
-    /// to someone else and are written back or discarded with it. A packet-length sync inside
-    /// a mapped page (the igb receive path) is fine. `dma_cache_sync` on non-coherent memory
+    /// to someone else and are written back or discarded with it. A range that starts or ends
+    /// where the mapping does touches there only what the map and every whole sync touch, so
+    /// that edge is not counted. A packet-length sync inside a mapped page (the igb receive
+    /// path) is fine. `dma_cache_sync` on non-coherent memory
     /// is the driver's own maintenance and must itself start on a line and end on one (or at
     /// the buffer's end). Give buffers whole cache lines; align `dma_cache_sync` ranges.
     pub static SYNC_UNALIGNED = {
@@ -103,7 +105,8 @@ fn unaligned_cache_sync(start: u64, end: u64, size: u64, line: u64) -> Option<Fi
 }
 
 /// A streaming sync of `start..end` (DMA addresses) widened to whole lines: the bytes of
-/// those lines before `mapped_start` or from `mapped_end` on are not the mapping's.
+/// those lines before `mapped_start` or from `mapped_end` on are not the mapping's, where the
+/// range's edge is not the mapping's.
 fn lines_outside_the_mapping(
     start: u64,
     end: u64,
@@ -113,8 +116,18 @@ fn lines_outside_the_mapping(
 ) -> Option<Finding> {
     let first = start - start % line;
     let last = end.div_ceil(line).saturating_mul(line);
-    let before = mapped_start.saturating_sub(first);
-    let after = last.saturating_sub(mapped_end);
+    // An edge of the range that is the mapping's own edge touches only lines the map and every
+    // whole sync touch too: where the mapping lies is `cacheline-overlap`'s concern.
+    let before = if start > mapped_start {
+        mapped_start.saturating_sub(first)
+    } else {
+        0
+    };
+    let after = if end < mapped_end {
+        last.saturating_sub(mapped_end)
+    } else {
+        0
+    };
     if before == 0 && after == 0 {
         return None;
     }

@@ -19,6 +19,7 @@ pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod ownership;
 pub(crate) mod pool;
+pub(crate) mod pool_redzone;
 pub(crate) mod regions;
 pub(crate) mod release;
 pub(crate) mod sg;
@@ -33,6 +34,7 @@ pub use lifetime::*;
 pub use map::*;
 pub use ownership::*;
 pub use pool::*;
+pub use pool_redzone::*;
 pub use regions::*;
 pub use release::*;
 pub use sg::*;
@@ -158,6 +160,7 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         ownership::FAMILY,
         cache::FAMILY,
         pool::FAMILY,
+        pool_redzone::FAMILY,
         regions::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
