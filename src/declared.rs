@@ -1,6 +1,8 @@
 //! Declared coherent memory (`dma_declare_coherent_memory`): a region of memory at a bus
 //! address that a device reaches at its own device address, from which the device's coherent
-//! allocations are served (page granular), with or without fallback to ordinary memory.
+//! allocations are served (page granular), with or without fallback to ordinary memory. The
+//! memory is usually on the device (outside host memory: dmacheck backs it with memory of its
+//! own), or a carve-out of host memory.
 //!
 //! ```
 //! use dmacheck::*;
@@ -51,7 +53,11 @@ const PAGE: u64 = PAGE_SIZE as u64;
 
 /// One declared region.
 pub(crate) struct Region {
+    /// Where its bytes are in the checker's memory: the bus address for host memory, the
+    /// backing for device memory.
     bus: PhysAddr,
+    /// The memory standing for device memory (its physical address), freed with the region.
+    backing: Option<PhysAddr>,
     device_addr: DmaAddr,
     pages: u64,
     flags: i32,
@@ -209,8 +215,11 @@ fn event(dev: &Device, op: Op, call: &'static str) -> Event {
 
 /// Declare `size` bytes of memory at bus (physical) address `bus_addr`, which the device
 /// reaches at `device_addr`, as the source of its coherent allocations
-/// (`dma_declare_coherent_memory`). Returns `DMA_MEMORY_MAP` or `DMA_MEMORY_IO` (whichever
-/// was asked for, MAP first), or 0 on failure, which is reported.
+/// (`dma_declare_coherent_memory`). The memory is the device's own (SRAM, a BAR: a bus
+/// address outside host memory, for which dmacheck sets memory aside so that the CPU's view
+/// and the device model reach the same bytes; `virt_to_phys` of its CPU addresses names that
+/// memory), or a carve-out of host memory the platform reserved. Returns `DMA_MEMORY_MAP` or
+/// `DMA_MEMORY_IO` (whichever was asked for, MAP first), or 0 on failure, which is reported.
 #[track_caller]
 pub fn dma_declare_coherent_memory(
     dev: &Device,
@@ -226,8 +235,10 @@ pub fn dma_declare_coherent_memory(
         Some("neither DMA_MEMORY_MAP nor DMA_MEMORY_IO in the flags")
     } else if size == 0 || size % PAGE_SIZE != 0 {
         Some("a size that is not a multiple of the page size")
-    } else if bus_addr % PAGE != 0 || memory.cpu_of(bus_addr, size as u64).is_none() {
-        Some("a bus address range that is not page-aligned memory")
+    } else if bus_addr % PAGE != 0 {
+        Some("a bus address that is not page-aligned")
+    } else if window(memory, bus_addr, size as u64) == Window::Straddling {
+        Some("a bus address range that is partly host memory and partly not")
     } else if device_addr % PAGE != 0 || device_addr.checked_add(size as u64).is_none() {
         Some("a device address range that is not page-aligned")
     } else if dev.0.declared.active().is_some() {
@@ -247,8 +258,27 @@ pub fn dma_declare_coherent_memory(
         0
     } else {
         let pages = size as u64 / PAGE;
+        // Memory on the device (outside host memory) is backed by memory dmacheck sets aside,
+        // so the CPU's mapping of it and the device model reach the same bytes.
+        let backing = match window(memory, bus_addr, size as u64) {
+            Window::HostMemory => Some((bus_addr, None)),
+            _ => device_memory(memory, size as u64).map(|phys| (phys, Some(phys))),
+        };
+        let Some((bus, backing)) = backing else {
+            out.push(
+                Finding::new(
+                    &rules::DECLARED_MEMORY_BAD_PARAMETERS,
+                    "no memory left to stand for the device's memory",
+                )
+                .with("bus_addr", Value::Addr(bus_addr))
+                .with("size", Value::Num(size as u64)),
+            );
+            dev.checker().inner().finish(&ev, out);
+            return 0;
+        };
         dev.0.declared.0.lock().push(Arc::new(Region {
-            bus: bus_addr,
+            bus,
+            backing,
             device_addr,
             pages,
             flags,
@@ -265,6 +295,42 @@ pub fn dma_declare_coherent_memory(
     };
     dev.checker().inner().finish(&ev, out);
     result
+}
+
+/// Where a declared range lies.
+#[derive(PartialEq, Eq)]
+enum Window {
+    /// In host memory: a carve-out of RAM the platform reserved.
+    HostMemory,
+    /// Wholly outside host memory: memory on the device (SRAM, a BAR).
+    DeviceMemory,
+    /// Partly in host memory: no sensible region.
+    Straddling,
+}
+
+fn window(memory: &PhysMemory, bus: PhysAddr, size: u64) -> Window {
+    let end = bus.saturating_add(size);
+    if memory.cpu_of(bus, size).is_some() {
+        Window::HostMemory
+    } else if end <= memory.phys_base() || bus >= memory.phys_end() {
+        Window::DeviceMemory
+    } else {
+        Window::Straddling
+    }
+}
+
+/// Memory of `size` bytes to stand for a device's memory: its physical address.
+fn device_memory(memory: &PhysMemory, size: u64) -> Option<PhysAddr> {
+    let cpu = memory.alloc_coherent(size, PhysAddr::MAX)?;
+    memory.phys_of(cpu.as_ptr(), size).ok()
+}
+
+/// Free the memory standing for a region's device memory, if it has any.
+fn release_backing(memory: &PhysMemory, region: &Region) {
+    if let Some(cpu) = region.backing.and_then(|phys| memory.cpu_of(phys, 1)) {
+        // Its guard is nobody's business: the region handed out whole pages only.
+        let _ = memory.free_coherent(cpu, region.pages * PAGE);
+    }
 }
 
 /// Remove the device's declared region (`dma_release_declared_memory`). Live allocations from it
@@ -294,6 +360,7 @@ pub fn dma_release_declared_memory(dev: &Device) {
         drop(state);
         if empty {
             dev.0.declared.0.lock().retain(|r| !Arc::ptr_eq(r, &region));
+            release_backing(dev.checker().memory(), &region);
         }
     }
     dev.checker().inner().finish(&ev, out);

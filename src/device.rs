@@ -33,8 +33,9 @@ pub(crate) struct DeviceInner {
     parent: Option<Device>,
     /// Declared coherent memory.
     pub(crate) declared: crate::declared::DeviceRegions,
-    /// The device's own CMA area, if it has one.
-    cma: Option<crate::cma::CmaArea>,
+    /// The device's own CMA area, if it has one (given at build, or later by
+    /// `dma_declare_contiguous`).
+    pub(crate) cma: crate::sync::OnceLock<crate::cma::CmaArea>,
     /// Whether its checker checks at all, copied here so that the switched-off path reads one
     /// field of the device instead of following the checker's pointer.
     checking: bool,
@@ -75,7 +76,7 @@ impl Device {
 
     /// The device's own CMA area, if it was given one.
     pub fn cma_area(&self) -> Option<crate::cma::CmaArea> {
-        self.0.cma.clone()
+        self.0.cma.get().cloned()
     }
 
     /// The backend that maps memory for the device.
@@ -308,7 +309,10 @@ impl DeviceBuilder {
             invalid: AtomicBool::new(false),
             parent: self.parent,
             declared: Default::default(),
-            cma: self.cma,
+            cma: self
+                .cma
+                .map(crate::sync::OnceLock::from)
+                .unwrap_or_default(),
             backend: self
                 .backend
                 .unwrap_or_else(|| self.checker.backend().clone()),

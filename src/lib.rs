@@ -82,7 +82,10 @@ pub use backend::{
     MapError, MemoryConfig, Overrun, Page, PhysMemory,
 };
 pub use checker::{Checker, CheckerBuilder};
-pub use cma::{CMA_ALIGNMENT, CmaArea, dma_alloc_from_contiguous, dma_release_from_contiguous};
+pub use cma::{
+    CMA_ALIGNMENT, CmaArea, dma_alloc_from_contiguous, dma_declare_contiguous,
+    dma_release_from_contiguous,
+};
 pub use config::{Config, ConfigError};
 pub use context::{
     CallContext, IrqSaveGuard, SpinLock, SpinLockGuard, in_atomic, in_hardirq, in_interrupt,

@@ -413,7 +413,7 @@ fn regions_family_from_c() {
     check_family(
         "regions_rules",
         &[
-            ("declared-memory-bad-parameters", 3),
+            ("declared-memory-bad-parameters", 4),
             ("declared-memory-busy", 1),
             ("cma-release-count-mismatch", 1),
             ("cma-double-release", 1),

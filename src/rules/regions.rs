@@ -7,8 +7,9 @@ declare_rules! {
     family: "regions";
 
     /// `dma_declare_coherent_memory` was refused: neither `DMA_MEMORY_MAP` nor `DMA_MEMORY_IO`
-    /// in the flags, a size that is not a multiple of the page size, a region outside memory, or
-    /// a second region for a device that has one. It returns 0.
+    /// in the flags, a size that is not a multiple of the page size, a bus or device address off
+    /// a page, a bus range that is partly host memory, or a second region for a device that has
+    /// one. It returns 0. (A bus range outside host memory is fine: memory on the device.)
     pub static DECLARED_MEMORY_BAD_PARAMETERS = {
         id: "declared-memory-bad-parameters",
         summary: "dma_declare_coherent_memory with bad flags, size or a second region",
