@@ -86,11 +86,11 @@ unsafe extern "C" fn dma_declare_contiguous(
 ) -> c_int {
     ffi("dma_declare_contiguous", || {
         if dev.is_null() {
-            return crate::dma_declare_contiguous(checker(), None, size as u64, base, limit);
+            return crate::dma_declare_contiguous(checker(), None, u64::from(size), base, limit);
         }
         match registered(dev) {
             Some(dev) => {
-                crate::dma_declare_contiguous(checker(), Some(&dev), size as u64, base, limit)
+                crate::dma_declare_contiguous(checker(), Some(&dev), u64::from(size), base, limit)
             }
             None => -EINVAL,
         }
