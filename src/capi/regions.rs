@@ -86,12 +86,10 @@ unsafe extern "C" fn dma_declare_contiguous(
 ) -> c_int {
     ffi("dma_declare_contiguous", || {
         if dev.is_null() {
-            return crate::dma_declare_contiguous(checker(), None, u64::from(size), base, limit);
+            return crate::dma_declare_contiguous(checker(), None, size, base, limit);
         }
         match registered(dev) {
-            Some(dev) => {
-                crate::dma_declare_contiguous(checker(), Some(&dev), u64::from(size), base, limit)
-            }
+            Some(dev) => crate::dma_declare_contiguous(checker(), Some(&dev), size, base, limit),
             None => -EINVAL,
         }
     })
