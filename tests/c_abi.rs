@@ -403,6 +403,7 @@ fn pool_family_from_c() {
             ("pool-write-after-free", 1),
             ("pool-destroy-busy", 2),
             ("pool-use-after-destroy", 4),
+            ("pool-overrun", 1),
             ("leak", 1),
         ],
     );

@@ -32,6 +32,16 @@ int main(void)
 	dma_unmap_single(dev, b, line / 2, DMA_BIDIRECTIONAL);
 	dma_unmap_single(dev, c, 8, DMA_TO_DEVICE);
 	dma_unmap_single_attrs(dev, d, 8, DMA_FROM_DEVICE, DMA_ATTR_SKIP_CPU_SYNC);
+	/* kmalloc memory is DMA-safe: small buffers never share a line, so never overlap. */
+	char *r1 = kmalloc(13, GFP_KERNEL), *r2 = kmalloc(13, GFP_KERNEL);
+	CHECK(r1 && r2 && (unsigned long)r1 / line != (unsigned long)r2 / line);
+	CLEAN(a = dma_map_single(dev, r1, 13, DMA_FROM_DEVICE));
+	CLEAN(b = dma_map_single(dev, r2, 13, DMA_FROM_DEVICE));
+	CHECK(!dma_mapping_error(dev, a) && !dma_mapping_error(dev, b));
+	dma_unmap_single(dev, a, 13, DMA_FROM_DEVICE);
+	dma_unmap_single(dev, b, 13, DMA_FROM_DEVICE);
+	kfree(r1);
+	kfree(r2);
 	/* Separate lines are fine. */
 	CLEAN(a = dma_map_single(dev, buf, line, DMA_FROM_DEVICE));
 	CLEAN(b = dma_map_single(dev, buf + line, line, DMA_FROM_DEVICE));
