@@ -86,6 +86,8 @@ pub(crate) struct CheckerInner {
     pub(crate) user_maps: crate::mmap::UserMaps,
     /// Live streaming mappings whose memory was freed.
     pub(crate) freed: crate::freed::FreedMappings,
+    /// The CPU memory behind live streaming mappings, for frees to ask.
+    pub(crate) mapped: crate::freed::MappedIndex,
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -353,6 +355,7 @@ impl Checker {
         // sees the entries in one place or the other (loom found the window between them).
         let _gate = self.0.release_gate.write();
         let leaked = self.0.tracker.drain_device(id);
+        leaked.iter().for_each(|e| self.0.mapped.remove(e));
         self.0.freed.device_released(id);
         let reporter = &self.0.reporter;
         let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
@@ -396,7 +399,8 @@ impl Checker {
     /// unwinding from a panic).
     pub(crate) fn forget_device(&self, id: DeviceId) {
         let _gate = self.0.release_gate.write();
-        drop(self.0.tracker.drain_device(id));
+        let forgotten = self.0.tracker.drain_device(id);
+        forgotten.iter().for_each(|e| self.0.mapped.remove(e));
         self.0.freed.device_released(id);
     }
 
@@ -498,6 +502,7 @@ impl CheckerInner {
         }
         entry.digest = self.device_part_digest(&entry);
         let overlaps = self.tracker.insert(&entry);
+        self.mapped.insert(&entry);
         crate::trap::hand_over(self, &entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
         rules::cache::check_overlap(ev, &overlaps, line, out);
@@ -582,6 +587,7 @@ impl CheckerInner {
             Lookup::Found(entry) => {
                 crate::trap::lift(self, &entry);
                 self.freed.unmapped(&entry);
+                self.mapped.remove(&entry);
                 rules::release::check_release(ev, &entry, out);
                 rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
@@ -954,6 +960,7 @@ impl CheckerBuilder {
             cma_areas: Default::default(),
             user_maps: Default::default(),
             freed: Default::default(),
+            mapped: Default::default(),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

@@ -7,9 +7,145 @@ use crate::event::{Event, Op};
 use crate::rules;
 use crate::rules::Finding;
 use crate::site::Site;
+use std::collections::HashMap;
+
+use smallvec::SmallVec;
+
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::tracker::Entry;
-use crate::types::{DeviceId, DmaAddr, MapKind};
+use crate::types::{DeviceId, Direction, DmaAddr, MapKind, PAGE_SIZE};
+
+/// A live streaming mapping, as the index of the CPU memory behind mappings knows it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MappedMemory {
+    /// The CPU bytes mapped, `cpu..cpu + size` (a zero-sized mapping holds its first byte).
+    pub cpu: u64,
+    pub size: u64,
+    pub device: DeviceId,
+    pub dma_addr: DmaAddr,
+    pub kind: MapKind,
+    pub dir: Direction,
+    pub site: Site,
+}
+
+impl MappedMemory {
+    fn of(e: &Entry) -> Option<MappedMemory> {
+        let streaming = matches!(e.kind, MapKind::Single | MapKind::Page);
+        (streaming && e.cpu_addr != 0).then_some(MappedMemory {
+            cpu: e.cpu_addr,
+            size: e.size,
+            device: e.device,
+            dma_addr: e.dma_addr,
+            kind: e.kind,
+            dir: e.dir,
+            site: e.site,
+        })
+    }
+
+    fn pages(&self) -> std::ops::RangeInclusive<u64> {
+        let last = self.cpu.saturating_add(self.size.max(1) - 1);
+        self.cpu / PAGE as u64..=last / PAGE as u64
+    }
+
+    fn same(&self, other: &MappedMemory) -> bool {
+        (self.device, self.dma_addr, self.cpu, self.size, self.site)
+            == (
+                other.device,
+                other.dma_addr,
+                other.cpu,
+                other.size,
+                other.site,
+            )
+    }
+}
+
+const PAGE: usize = PAGE_SIZE;
+/// Index shards, chosen by page.
+const SHARDS: usize = 16;
+/// Mappings spanning more pages than this are kept in one list (few, large buffers) rather
+/// than under each page.
+const LARGE_PAGES: u64 = 16;
+
+/// The CPU memory behind live streaming mappings, by page: what a free asks, so that it finds
+/// the mappings of the bytes it frees in a few probes however many mappings are live.
+pub(crate) struct MappedIndex {
+    shards: [Mutex<HashMap<u64, SmallVec<[MappedMemory; 1]>>>; SHARDS],
+    large: Mutex<Vec<MappedMemory>>,
+}
+
+impl Default for MappedIndex {
+    fn default() -> Self {
+        MappedIndex {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            large: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl MappedIndex {
+    fn shard(&self, page: u64) -> &Mutex<HashMap<u64, SmallVec<[MappedMemory; 1]>>> {
+        &self.shards[(page.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % SHARDS]
+    }
+
+    /// A streaming entry was made.
+    pub(crate) fn insert(&self, e: &Entry) {
+        let Some(m) = MappedMemory::of(e) else {
+            return;
+        };
+        let pages = m.pages();
+        if pages.end() - pages.start() >= LARGE_PAGES {
+            self.large.lock().push(m);
+            return;
+        }
+        for page in pages {
+            self.shard(page).lock().entry(page).or_default().push(m);
+        }
+    }
+
+    /// A streaming entry ended (unmapped, or drained with its device).
+    pub(crate) fn remove(&self, e: &Entry) {
+        let Some(m) = MappedMemory::of(e) else {
+            return;
+        };
+        let pages = m.pages();
+        if pages.end() - pages.start() >= LARGE_PAGES {
+            let mut large = self.large.lock();
+            if let Some(i) = large.iter().position(|x| x.same(&m)) {
+                large.swap_remove(i);
+            }
+            return;
+        }
+        for page in pages {
+            let mut shard = self.shard(page).lock();
+            if let Some(list) = shard.get_mut(&page) {
+                if let Some(i) = list.iter().position(|x| x.same(&m)) {
+                    list.swap_remove(i);
+                }
+                if list.is_empty() {
+                    shard.remove(&page);
+                }
+            }
+        }
+    }
+
+    /// The live mappings of any of the bytes `start..end`.
+    fn overlapping(&self, start: u64, end: u64) -> Vec<MappedMemory> {
+        let overlaps =
+            |m: &MappedMemory| m.cpu < end && start < m.cpu.saturating_add(m.size.max(1));
+        let mut found: Vec<MappedMemory> =
+            self.large.lock().iter().copied().filter(overlaps).collect();
+        for page in start / PAGE as u64..=(end - 1) / PAGE as u64 {
+            if let Some(list) = self.shard(page).lock().get(&page) {
+                for m in list.iter().filter(|m| overlaps(m)) {
+                    if !found.iter().any(|x| x.same(m)) {
+                        found.push(*m);
+                    }
+                }
+            }
+        }
+        found
+    }
+}
 
 /// A live mapping whose memory was freed.
 #[derive(Clone, Debug)]
@@ -102,28 +238,32 @@ pub(crate) fn mapped(
     len: usize,
 ) -> MappedAtFree {
     let c = checker.inner();
-    if !checker.config().enabled || start.is_null() || len == 0 || c.tracker.live() == 0 {
+    let end = (start.addr() as u64).checked_add(len as u64);
+    if !checker.config().enabled || start.is_null() || len == 0 || end.is_none() {
         return MappedAtFree(Vec::new());
     }
     let site = checker.capture_site();
     let mut ev = Event::new(Op::MemoryFree, call, MapKind::Single, DeviceId::NONE, site);
     (ev.cpu_addr, ev.size) = (Some(start.addr() as u64), len as u64);
     let mut found = Vec::new();
-    c.tracker.for_each_mut(|e| {
-        if let Some(f) = rules::heap::check_free(&ev, e) {
+    for m in c
+        .mapped
+        .overlapping(ev.cpu_addr.unwrap_or(0), ev.cpu_addr.unwrap_or(0) + ev.size)
+    {
+        if let Some(f) = rules::heap::check_free(&ev, &m) {
             let freed = FreedMapping {
-                device: e.device,
-                dma_addr: e.dma_addr,
-                size: e.size,
-                kind: e.kind,
-                mapped_at: e.site,
+                device: m.device,
+                dma_addr: m.dma_addr,
+                size: m.size,
+                kind: m.kind,
+                mapped_at: m.site,
                 freed_at: site,
                 freed_by: call,
             };
             let mut ev = ev.clone();
-            (ev.device, ev.kind) = (e.device, e.kind);
+            (ev.device, ev.kind) = (m.device, m.kind);
             found.push((ev, freed, f));
         }
-    });
+    }
     MappedAtFree(found)
 }

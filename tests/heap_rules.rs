@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{assert_mapped_at, assert_site, checker, device, rule_ids, single_violation};
+use common::{
+    assert_mapped_at, assert_site, checker, device, rule_ids, single_violation, violations_of,
+};
 use dmacheck::rules::{DEVICE_ACCESS_FREED, FREE_WHILE_MAPPED};
 use dmacheck::*;
 
@@ -143,6 +145,41 @@ fn device_release_forgets_the_freed_mappings_it_reports_as_leaks() {
     assert_eq!(dma_mapping_error(&other, dma), 0);
     other.dma_write(dma, &[2; 64]).expect("the mapping is live");
     dma_unmap_single(&other, dma, 64, Direction::FromDevice);
+    kfree(&checker, buf);
+    checker.assert_clean();
+}
+
+/// Mappings of many pages (kept apart in the index of mapped memory) and of a few (kept under
+/// each page) are found once each, whichever of their bytes a free covers.
+#[test]
+fn frees_find_large_and_multi_page_mappings_once() {
+    let checker = checker();
+    let dev = device(&checker, "sda");
+    let big = alloc_pages(&checker, Gfp::KERNEL, 5).expect("32 pages");
+    let whole = dma_map_page(&dev, big, 0, 32 * PAGE_SIZE, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, whole), 0);
+    let buf = kmalloc(&checker, 3 * PAGE_SIZE, Gfp::KERNEL);
+    let part = dma_map_single(
+        &dev,
+        buf.wrapping_add(100),
+        2 * PAGE_SIZE,
+        Direction::FromDevice,
+    );
+    assert_eq!(dma_mapping_error(&dev, part), 0);
+    free_pages(&checker, big, 5);
+    kfree(&checker, buf);
+    let found: Vec<u64> = violations_of(&checker, &FREE_WHILE_MAPPED)
+        .iter()
+        .map(|v| v.detail_u64("mapped_dma_addr").unwrap())
+        .collect();
+    assert_eq!(found, [whole, part]);
+    checker.take_violations();
+    dma_unmap_page(&dev, whole, 32 * PAGE_SIZE, Direction::ToDevice);
+    dma_unmap_single(&dev, part, 2 * PAGE_SIZE, Direction::FromDevice);
+    // Unmapped: the same memory, allocated and freed again, is nobody's.
+    let big = alloc_pages(&checker, Gfp::KERNEL, 5).expect("32 pages");
+    free_pages(&checker, big, 5);
+    let buf = kmalloc(&checker, 3 * PAGE_SIZE, Gfp::KERNEL);
     kfree(&checker, buf);
     checker.assert_clean();
 }

@@ -2,10 +2,8 @@
 
 use super::declare_rules;
 use crate::event::Event;
-use crate::freed::FreedMapping;
+use crate::freed::{FreedMapping, MappedMemory};
 use crate::rules::{Finding, Value};
-use crate::tracker::Entry;
-use crate::types::MapKind;
 
 declare_rules! {
     family: "heap";
@@ -37,14 +35,10 @@ declare_rules! {
     };
 }
 
-/// `ev` (a free of CPU bytes) frees memory the live streaming mapping `e` covers.
-pub(crate) fn check_free(ev: &Event, e: &Entry) -> Option<Finding> {
-    let streaming = matches!(e.kind, MapKind::Single | MapKind::Page | MapKind::Sg);
-    if !streaming || e.cpu_addr == 0 {
-        return None;
-    }
+/// `ev` (a free of CPU bytes) frees memory the live streaming mapping `m` covers.
+pub(crate) fn check_free(ev: &Event, m: &MappedMemory) -> Option<Finding> {
     let freed = ev.cpu_addr?..ev.cpu_addr?.saturating_add(ev.size);
-    let mapped = e.cpu_addr..e.cpu_addr.saturating_add(e.size.max(1));
+    let mapped = m.cpu..m.cpu.saturating_add(m.size.max(1));
     if freed.start >= mapped.end || mapped.start >= freed.end {
         return None;
     }
@@ -54,16 +48,16 @@ pub(crate) fn check_free(ev: &Event, e: &Entry) -> Option<Finding> {
             format!(
                 "{} frees memory still mapped by {} ({} bytes, {}); unmap it first",
                 ev.call,
-                e.kind.map_call(),
-                e.size,
-                e.dir
+                m.kind.map_call(),
+                m.size,
+                m.dir
             ),
         )
         .with("cpu_addr", Value::Addr(freed.start))
         .with("size", Value::Num(ev.size))
-        .with("mapped_dma_addr", Value::Addr(e.dma_addr))
-        .with("mapped_size", Value::Num(e.size))
-        .mapped_at(&e.site, e.kind.map_call()),
+        .with("mapped_dma_addr", Value::Addr(m.dma_addr))
+        .with("mapped_size", Value::Num(m.size))
+        .mapped_at(&m.site, m.kind.map_call()),
     )
 }
 
