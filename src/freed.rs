@@ -9,6 +9,7 @@ use crate::rules::Finding;
 use crate::site::Site;
 use std::collections::HashMap;
 
+use rustc_hash::FxBuildHasher;
 use smallvec::SmallVec;
 
 use crate::sync::{AtomicBool, Mutex, Ordering};
@@ -60,6 +61,9 @@ impl MappedMemory {
 }
 
 const PAGE: usize = PAGE_SIZE;
+/// The mappings under each page of one shard.
+type PageMap = HashMap<u64, SmallVec<[MappedMemory; 1]>, FxBuildHasher>;
+
 /// Index shards, chosen by page.
 const SHARDS: usize = 16;
 /// Mappings spanning more pages than this are kept in one list (few, large buffers) rather
@@ -69,21 +73,21 @@ const LARGE_PAGES: u64 = 16;
 /// The CPU memory behind live streaming mappings, by page: what a free asks, so that it finds
 /// the mappings of the bytes it frees in a few probes however many mappings are live.
 pub(crate) struct MappedIndex {
-    shards: [Mutex<HashMap<u64, SmallVec<[MappedMemory; 1]>>>; SHARDS],
+    shards: [Mutex<PageMap>; SHARDS],
     large: Mutex<Vec<MappedMemory>>,
 }
 
 impl Default for MappedIndex {
     fn default() -> Self {
         MappedIndex {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            shards: std::array::from_fn(|_| Mutex::new(PageMap::default())),
             large: Mutex::new(Vec::new()),
         }
     }
 }
 
 impl MappedIndex {
-    fn shard(&self, page: u64) -> &Mutex<HashMap<u64, SmallVec<[MappedMemory; 1]>>> {
+    fn shard(&self, page: u64) -> &Mutex<PageMap> {
         &self.shards[(page.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % SHARDS]
     }
 
