@@ -8,7 +8,7 @@ use std::ops::Range;
 use common::{
     Via, assert_mapped_at, checker, device, device_via, rule_ids, single_violation, unmap_and_free,
 };
-use dmacheck::rules::{CACHELINE_OVERLAP, UNMAP_ATTRS_MISMATCH};
+use dmacheck::rules::{CACHELINE_OVERLAP, SYNC_UNALIGNED, UNMAP_ATTRS_MISMATCH};
 use dmacheck::*;
 
 const FILE: &str = "cache_rules.rs";
@@ -409,11 +409,46 @@ fn partial_sync_of(via: Via, mapped: Range<usize>, offset: usize, len: usize) ->
     ids
 }
 
+/// The report says on which side of the mapping the lines reach, and how far.
+#[test]
+fn the_report_names_the_bytes_outside_the_mapping() {
+    for (mapped, offset, len, says) in [
+        (0..100, 64, 1, "28 byte(s) after"),
+        (32..160, 31, 1, "32 byte(s) before"),
+        (32..96, 1, 62, "32 byte(s) before and 32 byte(s) after"),
+    ] {
+        let checker = checker();
+        let dev = device(&checker, "eth0");
+        let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+        let dma = dma_map_page(
+            &dev,
+            page,
+            mapped.start,
+            mapped.len(),
+            Direction::FromDevice,
+        );
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        dma_sync_single_range_for_cpu(&dev, dma, offset, len, Direction::FromDevice);
+        let v = single_violation(&checker, &SYNC_UNALIGNED);
+        assert!(
+            v.message.contains(says),
+            "{mapped:?} {offset}+{len}: {}",
+            v.message
+        );
+        assert_eq!(v.detail_u64("offset"), Some(offset as u64));
+        checker.take_violations();
+        dma_unmap_page(&dev, dma, mapped.len(), Direction::FromDevice);
+        free_pages(&checker, page, 0);
+        checker.assert_clean();
+    }
+}
+
 fn partial_syncs_whose_lines_stay_inside_the_mapping_are_silent(via: Via) {
     // A 100-byte mapping at the start of a line: its first line is whole.
     // Ranges ending at the mapping's end touch its last line as the map does.
     for (offset, len) in [
         (0, 64),
+        (99, 0),
         (0, 1),
         (10, 20),
         (63, 1),

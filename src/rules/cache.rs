@@ -72,13 +72,16 @@ pub(crate) fn check_partial_sync(ev: &Event, e: &Entry, line: u64, out: &mut Fin
     let start = ev.dma_addr.saturating_add(ev.offset);
     let end = start.saturating_add(ev.size);
     let mapped_end = e.dma_addr.saturating_add(e.size);
-    let whole = start <= e.dma_addr && end >= mapped_end;
-    // Out of range is reported as such (one problem at a time); empty syncs touch no line.
-    if whole || end > mapped_end || start < e.dma_addr || ev.size == 0 {
+    // Out of range is reported as such (one problem at a time); an empty sync touches no line.
+    // (A sync is judged against the mapping containing its start.)
+    let Some(offset) = start.checked_sub(e.dma_addr) else {
+        return;
+    };
+    if end > mapped_end || ev.size == 0 {
         return;
     }
     let finding = if ev.call == "dma_cache_sync" {
-        unaligned_cache_sync(start - e.dma_addr, end - e.dma_addr, e.size, line)
+        unaligned_cache_sync(offset, offset + ev.size, e.size, line)
     } else {
         lines_outside_the_mapping(start, end, e.dma_addr, mapped_end, line)
     };

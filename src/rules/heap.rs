@@ -35,13 +35,10 @@ declare_rules! {
     };
 }
 
-/// `ev` (a free of CPU bytes) frees memory the live streaming mapping `m` covers.
+/// `ev` (a free of CPU bytes) frees memory the live streaming mapping `m` covers (the index
+/// of mapped memory found `m` among the freed bytes).
 pub(crate) fn check_free(ev: &Event, m: &MappedMemory) -> Option<Finding> {
-    let freed = ev.cpu_addr?..ev.cpu_addr?.saturating_add(ev.size);
-    let mapped = m.cpu..m.cpu.saturating_add(m.size.max(1));
-    if freed.start >= mapped.end || mapped.start >= freed.end {
-        return None;
-    }
+    let freed_at = ev.cpu_addr?;
     Some(
         Finding::new(
             &FREE_WHILE_MAPPED,
@@ -53,7 +50,7 @@ pub(crate) fn check_free(ev: &Event, m: &MappedMemory) -> Option<Finding> {
                 m.dir
             ),
         )
-        .with("cpu_addr", Value::Addr(freed.start))
+        .with("cpu_addr", Value::Addr(freed_at))
         .with("size", Value::Num(ev.size))
         .with("mapped_dma_addr", Value::Addr(m.dma_addr))
         .with("mapped_size", Value::Num(m.size))
