@@ -89,6 +89,10 @@ pub(crate) struct CheckerInner {
     pub(crate) cma_areas: crate::sync::Mutex<Vec<crate::state::cma::CmaArea>>,
     /// User mappings of coherent buffers.
     pub(crate) user_maps: crate::state::mmap::UserMaps,
+    /// Live streaming mappings whose memory was freed.
+    pub(crate) freed: crate::state::freed::FreedMappings,
+    /// The CPU memory behind live streaming mappings, for frees to ask.
+    pub(crate) mapped: crate::state::freed::MappedIndex,
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -358,6 +362,8 @@ impl Checker {
         // sees the entries in one place or the other (loom found the window between them).
         let _gate = self.0.release_gate.write();
         let leaked = self.0.tracker.drain_device(id);
+        leaked.iter().for_each(|e| self.0.mapped.remove(e));
+        self.0.freed.device_released(id);
         let reporter = &self.0.reporter;
         let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
         DrainedDevice { leaked, summary }
@@ -388,7 +394,10 @@ impl Checker {
             self.0.finish(&ev, findings);
         }
         let areas = self.0.cma_areas.lock().clone();
-        let cma = crate::state::cma::leaks(&areas, id);
+        let cma: Vec<_> = crate::state::cma::take_live(&areas, id)
+            .into_iter()
+            .map(|(pfn, pages, site)| rules::lifetime::cma_leak(pfn, pages, &site))
+            .collect();
         if !cma.is_empty() {
             let ev = Event::new(Op::Release, call, crate::MapKind::Coherent, id, site);
             self.0.finish(&ev, cma.into_iter().collect());
@@ -403,7 +412,9 @@ impl Checker {
     /// unwinding from a panic).
     pub(crate) fn forget_device(&self, id: DeviceId) {
         let _gate = self.0.release_gate.write();
-        drop(self.0.tracker.drain_device(id));
+        let forgotten = self.0.tracker.drain_device(id);
+        forgotten.iter().for_each(|e| self.0.mapped.remove(e));
+        self.0.freed.device_released(id);
     }
 
     /// Apply a recorded event (from a trace or a model) to the tracker and the rules, and report
@@ -511,6 +522,7 @@ impl CheckerInner {
         }
         entry.digest = self.device_part_digest(&entry);
         let overlaps = self.tracker.insert(&entry);
+        self.mapped.insert(&entry);
         trap::hand_over(self, &entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
         rules::cache::check_overlap(ev, &overlaps, line, out);
@@ -593,6 +605,8 @@ impl CheckerInner {
         {
             Lookup::Found(entry) => {
                 trap::lift(self, &entry);
+                self.freed.unmapped(&entry);
+                self.mapped.remove(&entry);
                 let unchecked_reported =
                     self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
                 rules::release::check_release(ev, &entry, unchecked_reported, out);
@@ -981,6 +995,12 @@ impl CheckerBuilder {
         self.set(|c| c.force_bounce = true)
     }
 
+    /// Give DMA pool blocks whose size leaves no padding a redzone (the `pool-redzone`
+    /// directive; default off); see [`Config::pool_redzone`].
+    pub fn pool_redzone(self, on: bool) -> Self {
+        self.set(move |c| c.pool_redzone = on)
+    }
+
     /// Whether to fingerprint streaming buffers at hand-offs (default true); see
     /// [`Config::digests`].
     pub fn digests(self, on: bool) -> Self {
@@ -1065,6 +1085,8 @@ impl CheckerBuilder {
             noncoherent: Default::default(),
             cma_areas: Default::default(),
             user_maps: Default::default(),
+            freed: Default::default(),
+            mapped: Default::default(),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

@@ -42,12 +42,25 @@ impl Checker {
 
     /// [`Checker::declare_cma`] with another largest alignment order than [`CMA_ALIGNMENT`].
     pub fn declare_cma_with_max_order(&self, pages: u64, max_order: u32) -> Option<CmaArea> {
+        self.reserve_cma(pages, max_order, PhysAddr::MAX, false)
+    }
+
+    /// Set aside an area of `pages` pages below physical `limit`, for one device (never the
+    /// default) or for all.
+    fn reserve_cma(
+        &self,
+        pages: u64,
+        max_order: u32,
+        limit: PhysAddr,
+        device_only: bool,
+    ) -> Option<CmaArea> {
         let size = pages.checked_mul(PAGE_SIZE as u64)?;
         // The area is taken from memory once, like a boot-time reservation.
-        let cpu = self.memory().alloc_coherent(size, PhysAddr::MAX)?;
+        let cpu = self.memory().alloc_coherent(size, limit)?;
         let phys = self.memory().phys_of(cpu.as_ptr(), size).ok()?;
         let area = CmaArea(Arc::new(AreaInner {
             base_pfn: phys >> PAGE_SHIFT,
+            device_only,
             count: pages,
             max_order,
             state: Mutex::new(AreaState {
@@ -60,7 +73,47 @@ impl Checker {
     }
 
     fn default_cma(&self) -> Option<CmaArea> {
-        self.inner().cma_areas.lock().first().cloned()
+        let areas = self.inner().cma_areas.lock();
+        areas.iter().find(|a| !a.0.device_only).cloned()
+    }
+}
+
+/// `-EINVAL`.
+const EINVAL: i32 = 22;
+/// `-ENOMEM`.
+const ENOMEM: i32 = 12;
+/// `-EBUSY`.
+const EBUSY: i32 = 16;
+
+/// Set aside a CMA area of `size` bytes below physical `limit` (0: anywhere)
+/// (`dma_declare_contiguous`, as Linux 4.x had it: `dma_contiguous_reserve_area()` then
+/// `dev_set_cma_area()`). With a device, the area is that device's own: its
+/// `dma_alloc_from_contiguous` takes from it, and no other device's does. Without one it is a
+/// system area, the default if it is the first. `base` is not honoured: the area lies wherever
+/// memory has room below `limit`. 0, or `-EINVAL` (size 0), `-EBUSY` (the device has an area
+/// already) or `-ENOMEM`.
+pub fn dma_declare_contiguous(
+    checker: &Checker,
+    dev: Option<&Device>,
+    size: u64,
+    _base: PhysAddr,
+    limit: PhysAddr,
+) -> i32 {
+    if size == 0 {
+        return -EINVAL;
+    }
+    if dev.is_some_and(|d| d.cma_area().is_some()) {
+        return -EBUSY;
+    }
+    let pages = size.div_ceil(PAGE_SIZE as u64);
+    let limit = if limit == 0 { PhysAddr::MAX } else { limit };
+    let Some(area) = checker.reserve_cma(pages, CMA_ALIGNMENT, limit, dev.is_some()) else {
+        return -ENOMEM;
+    };
+    match dev {
+        // A race with another declaration for the device: the first one wins.
+        Some(d) if d.0.cma.set(area).is_err() => -EBUSY,
+        _ => 0,
     }
 }
 

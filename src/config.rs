@@ -12,7 +12,7 @@
 //! | `driver=<name>` | report only violations of devices bound to driver `<name>` |
 //! | `print_first=<n>` | print only the first `n` violations to stderr (all are counted and kept) |
 //! | `<rule-id>=<level>` | set one rule (`unmap-unchecked=allow`) |
-//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `cache`, `pool`, `regions`, `context`, `lifetime`, `modern`) |
+//! | `<family>=<level>` | set a family of rules (`sync=deny`; families: `map`, `release`, `sync`, `sg`, `ownership`, `cache`, `pool`, `regions`, `context`, `lifetime`, `modern`, `heap`) |
 //! | `stacks` / `stacks=<n>` | capture `n` frames (16 if omitted) of every mapping's stack; `stacks=0` turns it off. Exact per call where the build keeps frame pointers; otherwise each call site's first stack, reused |
 //! | `exact-stacks` / `exact-stacks=0` | without frame pointers, unwind every call's stack anyway (exact, microseconds per call) |
 //! | `print=0` / `print=1` | whether violations are printed to stderr as they happen |
@@ -20,6 +20,7 @@
 //! | `fail=<kind>[@<dev>]:every=<n>` or `:prob=<p>[:seed=<s>]`, `[:budget=<n>]` | inject failures into maps and allocations (see [`crate::faults`]); repeatable |
 //! | `bounce` / `bounce=0` | bounce all streaming mappings through the bounce pool (`swiotlb=force`) |
 //! | `digests=0` / `digests=1` | fingerprint streaming buffers at hand-offs to catch CPU writes while the device owns them (default 1) |
+//! | `pool-redzone` / `pool-redzone=0` | give DMA pool blocks whose size leaves no padding a redzone of their own (8 bytes, rounded up to the alignment), so an overrun of any block is caught (`pool-overrun`) |
 //! | `trap` / `trap=0` | trap mode: plain-pointer CPU accesses to device-owned buffers fault and are reported (Linux x86_64; see [`crate::trap`]) |
 //! | `exit-code=<n>` | if any checker of the process found something at warn level or above (a violation, or an entry still live when its checker dropped or at exit), the process exits with status `n` (1-255) instead of its own; `exit-code=0` turns it off |
 //!
@@ -122,6 +123,9 @@ pub struct Config {
     pub trap: bool,
     /// Bounce all streaming mappings (`swiotlb=force`), unless a device chooses otherwise.
     pub force_bounce: bool,
+    /// Add a redzone after DMA pool blocks whose size leaves no padding
+    /// ([`pool-overrun`](crate::rules::POOL_OVERRUN) checks the padding of the others anyway).
+    pub pool_redzone: bool,
     /// Check at all. Off, the DMA API calls go straight to the backend: nothing is recorded,
     /// checked or reported.
     pub enabled: bool,
@@ -147,6 +151,7 @@ impl Default for Config {
             digests: true,
             trap: false,
             force_bounce: false,
+            pool_redzone: false,
             enabled: true,
             only_driver: None,
             print_first: u64::MAX,
@@ -207,6 +212,10 @@ impl Config {
                     .and_then(|v| v.parse::<u8>().ok())
                     .ok_or("exit-code takes a status from 0 to 255")?;
                 self.exit_code = (code != 0).then_some(code);
+            }
+            ("pool-redzone", None) => self.pool_redzone = true,
+            ("pool-redzone", v) => {
+                self.pool_redzone = number(v).ok_or("pool-redzone takes 0 or 1")? != 0;
             }
             ("bounce", None) => self.force_bounce = true,
             ("bounce", v) => self.force_bounce = number(v).ok_or("bounce takes 0 or 1")? != 0,

@@ -1,6 +1,8 @@
 //! Declared coherent memory (`dma_declare_coherent_memory`): a region of memory at a bus
 //! address that a device reaches at its own device address, from which the device's coherent
-//! allocations are served (page granular), with or without fallback to ordinary memory.
+//! allocations are served (page granular), with or without fallback to ordinary memory. The
+//! memory is usually on the device (outside host memory: dmacheck backs it with memory of its
+//! own), or a carve-out of host memory.
 //!
 //! ```
 //! use dmacheck::*;
@@ -23,6 +25,7 @@
 
 use std::ptr::NonNull;
 
+use crate::backend::PhysMemory;
 use crate::backend::ranges::FreeRanges;
 use crate::device::Device;
 use crate::event::{Event, Op};
@@ -118,8 +121,11 @@ fn event(dev: &Device, op: Op, call: &'static str) -> Event {
 
 /// Declare `size` bytes of memory at bus (physical) address `bus_addr`, which the device
 /// reaches at `device_addr`, as the source of its coherent allocations
-/// (`dma_declare_coherent_memory`). Returns `DMA_MEMORY_MAP` or `DMA_MEMORY_IO` (whichever
-/// was asked for, MAP first), or 0 on failure, which is reported.
+/// (`dma_declare_coherent_memory`). The memory is the device's own (SRAM, a BAR: a bus
+/// address outside host memory, for which dmacheck sets memory aside so that the CPU's view
+/// and the device model reach the same bytes; `virt_to_phys` of its CPU addresses names that
+/// memory), or a carve-out of host memory the platform reserved. Returns `DMA_MEMORY_MAP` or
+/// `DMA_MEMORY_IO` (whichever was asked for, MAP first), or 0 on failure, which is reported.
 #[track_caller]
 pub fn dma_declare_coherent_memory(
     dev: &Device,
@@ -130,17 +136,30 @@ pub fn dma_declare_coherent_memory(
 ) -> i32 {
     let mut ev = event(dev, Op::MemoryAlloc, "dma_declare_coherent_memory");
     (ev.dma_addr, ev.size) = (device_addr, size as u64);
-    let bus_is_memory = |size| dev.checker().memory().cpu_of(bus_addr, size).is_some();
+    let memory = dev.checker().memory();
+    let straddles = |size| window(memory, bus_addr, size) == Window::Straddling;
     let has_region = || dev.0.declared.active().is_some();
     let mut out = Findings::new();
     let declared = (bus_addr, device_addr, size, flags);
-    let usable = rules::regions::check_declaration(declared, bus_is_memory, has_region, &mut out);
+    let usable = rules::regions::check_declaration(declared, straddles, has_region, &mut out);
     let result = if !usable {
         0
     } else {
         let pages = size as u64 / PAGE;
+        // Memory on the device (outside host memory) is backed by memory dmacheck sets aside,
+        // so the CPU's mapping of it and the device model reach the same bytes.
+        let backing = match window(memory, bus_addr, size as u64) {
+            Window::HostMemory => Some((bus_addr, None)),
+            _ => device_memory(memory, size as u64).map(|phys| (phys, Some(phys))),
+        };
+        let Some((bus, backing)) = backing else {
+            out.push(rules::regions::no_backing(bus_addr, size as u64));
+            dev.checker().inner().finish(&ev, out);
+            return 0;
+        };
         dev.0.declared.0.lock().push(Arc::new(Region {
-            bus: bus_addr,
+            bus,
+            backing,
             device_addr,
             pages,
             flags,
@@ -159,6 +178,42 @@ pub fn dma_declare_coherent_memory(
     result
 }
 
+/// Where a declared range lies.
+#[derive(PartialEq, Eq)]
+enum Window {
+    /// In host memory: a carve-out of RAM the platform reserved.
+    HostMemory,
+    /// Wholly outside host memory: memory on the device (SRAM, a BAR).
+    DeviceMemory,
+    /// Partly in host memory: no sensible region.
+    Straddling,
+}
+
+fn window(memory: &PhysMemory, bus: PhysAddr, size: u64) -> Window {
+    let end = bus.saturating_add(size);
+    if memory.cpu_of(bus, size).is_some() {
+        Window::HostMemory
+    } else if end <= memory.phys_base() || bus >= memory.phys_end() {
+        Window::DeviceMemory
+    } else {
+        Window::Straddling
+    }
+}
+
+/// Memory of `size` bytes to stand for a device's memory: its physical address.
+fn device_memory(memory: &PhysMemory, size: u64) -> Option<PhysAddr> {
+    let cpu = memory.alloc_coherent(size, PhysAddr::MAX)?;
+    memory.phys_of(cpu.as_ptr(), size).ok()
+}
+
+/// Free the memory standing for a region's device memory, if it has any.
+fn release_backing(memory: &PhysMemory, region: &Region) {
+    if let Some(cpu) = region.backing.and_then(|phys| memory.cpu_of(phys, 1)) {
+        // Its guard is nobody's business: the region handed out whole pages only.
+        let _ = memory.free_coherent(cpu, region.pages * PAGE);
+    }
+}
+
 /// Remove the device's declared region (`dma_release_declared_memory`). Live allocations from it
 /// are reported (the kernel does not check); they can still be freed.
 #[track_caller]
@@ -174,6 +229,7 @@ pub fn dma_release_declared_memory(dev: &Device) {
         drop(state);
         if empty {
             dev.0.declared.0.lock().retain(|r| !Arc::ptr_eq(r, &region));
+            release_backing(dev.checker().memory(), &region);
         }
     }
     dev.checker().inner().finish(&ev, out);

@@ -46,8 +46,9 @@ pub(crate) struct DeviceInner {
     parent: Option<Device>,
     /// Declared coherent memory.
     pub(crate) declared: crate::state::declared::DeviceRegions,
-    /// The device's own CMA area, if it has one.
-    cma: Option<crate::state::cma::CmaArea>,
+    /// The device's own CMA area, if it has one (given at build, or later by
+    /// `dma_declare_contiguous`).
+    pub(crate) cma: crate::sync::OnceLock<crate::state::cma::CmaArea>,
     /// Managed (devres) resources, released with the device (`api/managed.rs`).
     pub(crate) devres: crate::sync::Mutex<Vec<crate::state::managed::Devres>>,
     /// I/O virtual address spaces of the IOVA API (`api/iova.rs`).
@@ -92,7 +93,7 @@ impl Device {
 
     /// The device's own CMA area, if it was given one.
     pub fn cma_area(&self) -> Option<crate::state::cma::CmaArea> {
-        self.0.cma.clone()
+        self.0.cma.get().cloned()
     }
 
     /// The backend that maps memory for the device.
@@ -370,7 +371,10 @@ impl DeviceBuilder {
             declared: Default::default(),
             devres: crate::sync::Mutex::new(Vec::new()),
             iova_spaces: crate::sync::Mutex::new(Vec::new()),
-            cma: self.cma,
+            cma: self
+                .cma
+                .map(crate::sync::OnceLock::from)
+                .unwrap_or_default(),
             backend: self
                 .backend
                 .unwrap_or_else(|| self.checker.backend().clone()),

@@ -91,12 +91,19 @@ fn check_access(
         out.push(rules::lifetime::released(dev.is_invalid()));
         Err(DmaFault::Released)
     } else {
+        let mut freed = None;
         let verdict = c.tracker.update_containing(
             dev.id(),
             addr,
             |e| u32::from(e.dma_addr == addr),
-            |e| rules::ownership::check_device_access(&ev, e, &mut out),
+            |e| {
+                freed = c.freed.find(e);
+                rules::ownership::check_device_access(&ev, e, &mut out)
+            },
         );
+        if let Some(freed) = freed {
+            out.push(rules::heap::check_device_access(&ev, &freed));
+        }
         match verdict {
             crate::tracker::Lookup::Found(true) => Ok(()),
             crate::tracker::Lookup::Found(false) => Err(

@@ -62,10 +62,12 @@ mod device_model;
 mod event;
 pub mod faults;
 mod frames;
+mod freed;
 mod mmap;
 mod noncoherent;
 mod origin;
 mod pool;
+mod pool_redzone;
 pub mod report;
 pub mod rules;
 mod sg;
@@ -82,7 +84,9 @@ pub use backend::{
     Overrun, Page,
 };
 pub use checker::{Checker, CheckerBuilder, trap};
-pub use cma::{CMA_ALIGNMENT, dma_alloc_from_contiguous, dma_release_from_contiguous};
+pub use cma::{
+    CMA_ALIGNMENT, dma_alloc_from_contiguous, dma_declare_contiguous, dma_release_from_contiguous,
+};
 pub use config::{Config, ConfigError};
 pub use context::{
     CallContext, IrqSaveGuard, SpinLock, SpinLockGuard, in_atomic, in_hardirq, in_interrupt,

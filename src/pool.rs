@@ -24,9 +24,10 @@ use std::collections::HashMap;
 use crate::device::Device;
 use crate::event::{Event, Op};
 use crate::faults::FaultKind;
+use crate::pool_redzone;
 use crate::rules;
-use crate::rules::Findings;
 use crate::rules::pool::FreedBlock;
+use crate::rules::{Finding, Findings};
 use crate::site::Site;
 use crate::state::managed::Devres;
 use crate::sync::{Arc, Mutex};
@@ -50,6 +51,8 @@ struct PoolInner {
     offsets: Vec<usize>,
     /// Bytes of each page allocation.
     allocation: usize,
+    /// Each block's redzone, as offsets in a page allocation (see `pool_redzone`).
+    redzones: Vec<std::ops::Range<usize>>,
     state: Mutex<PoolState>,
 }
 
@@ -131,7 +134,8 @@ pub fn dma_pool_create(
         finish(dev, &ev, out);
         return None;
     }
-    let sizes = size.checked_next_multiple_of(align).and_then(|stride| {
+    let add_redzone = dev.checker().config().pool_redzone;
+    let sizes = pool_redzone::stride(size, align, add_redzone).and_then(|stride| {
         Some((
             stride,
             stride.max(PAGE_SIZE).checked_next_multiple_of(PAGE_SIZE)?,
@@ -159,6 +163,7 @@ pub fn dma_pool_create(
         name: name.to_string(),
         dev: dev.clone(),
         size,
+        redzones: pool_redzone::redzones(&offsets, size, allocation),
         offsets,
         allocation,
         state: Mutex::new(PoolState::default()),
@@ -235,6 +240,7 @@ fn take_block(pool: &DmaPool, gfp: Gfp, out: &mut Findings) -> Option<(DmaAddr, 
             }
             let phys = c.memory.phys_of(cpu, p.allocation as u64).ok()?;
             c.memory.fill(phys, p.allocation as u64, POOL_POISON_FREED);
+            pool_redzone::fill(&c.memory, phys, &p.redzones);
             let mut state = p.state.lock();
             state.pages.push(PoolPage { dma, phys });
             let index = state.pages.len() - 1;
@@ -248,10 +254,40 @@ fn take_block(pool: &DmaPool, gfp: Gfp, out: &mut Findings) -> Option<(DmaAddr, 
     let (dma, phys) = (page.dma + offset as u64, page.phys + offset as u64);
     let mut bytes = vec![0u8; p.size];
     c.memory.read(phys, &mut bytes);
+    // An overrun of the block before this one, through its redzone, is that block's.
+    let overrun = block_index(p, offset)
+        .checked_sub(1)
+        .and_then(|before| check_redzone(p, &p.state.lock(), page, before));
+    let overrun_reached_here = overrun.is_some() && bytes.first() != Some(&POOL_POISON_FREED);
+    out.extend(overrun);
     let last_free = p.state.lock().freed.remove(&dma);
-    let poison = POOL_POISON_FREED;
-    rules::pool::check_poison(&p.name, dma, &bytes, poison, last_free.as_ref(), out);
+    if !overrun_reached_here {
+        let poison = POOL_POISON_FREED;
+        rules::pool::check_poison(&p.name, dma, &bytes, poison, last_free.as_ref(), out);
+    }
     Some((dma, phys))
+}
+
+/// The index of the block at `offset` of a page allocation (an offset of a block).
+fn block_index(p: &PoolInner, offset: usize) -> usize {
+    p.offsets.binary_search(&offset).unwrap_or(0)
+}
+
+/// Judge the redzone of block `i` of `page` (see `pool_redzone`).
+fn check_redzone(p: &PoolInner, state: &PoolState, page: PoolPage, i: usize) -> Option<Finding> {
+    let dma = page.dma + p.offsets[i] as u64;
+    let block = pool_redzone::Block {
+        pool: &p.name,
+        dma,
+        size: p.size,
+        allocated_at: state.busy.get(&dma),
+    };
+    pool_redzone::check(
+        &p.dev.checker().inner().memory,
+        page.phys,
+        &p.redzones[i],
+        &block,
+    )
 }
 
 /// Put a block back (`dma_pool_free`): the pool it came from, and both addresses
@@ -286,7 +322,23 @@ pub fn dma_pool_free(pool: &DmaPool, vaddr: *const u8, dma: DmaAddr) {
     };
     let freeing = rules::pool::check_free(&p.name, dma, vaddr.addr() as u64, block, &mut out);
     if let Some((index, page, offset)) = located.filter(|_| freeing) {
-        state.busy.remove(&dma);
+        let allocated_at = state.busy.remove(&dma);
+        let i = block_index(p, offset);
+        let own = pool_redzone::Block {
+            pool: &p.name,
+            dma,
+            size: p.size,
+            allocated_at: allocated_at.as_ref(),
+        };
+        out.extend(pool_redzone::check(
+            &c.memory,
+            page.phys,
+            &p.redzones[i],
+            &own,
+        ));
+        if let Some(before) = i.checked_sub(1) {
+            out.extend(check_redzone(p, &state, page, before));
+        }
         c.memory
             .fill(page.phys + offset as u64, p.size as u64, POOL_POISON_FREED);
         state.free.push((index, offset));
@@ -312,6 +364,11 @@ pub fn dma_pool_destroy(pool: DmaPool) {
             out.push(rules::pool::use_after_destroy(&p.name, true));
             (Vec::new(), Vec::new())
         } else {
+            for &page in &state.pages {
+                for i in 0..p.offsets.len() {
+                    out.extend(check_redzone(p, &state, page, i));
+                }
+            }
             state.destroyed = true;
             let busy: Vec<(DmaAddr, Site)> = state.busy.drain().collect();
             (std::mem::take(&mut state.pages), busy)

@@ -371,6 +371,11 @@ fn lifetime_family_from_c() {
 }
 
 #[test]
+fn heap_family_from_c() {
+    check_family("heap_rules", &[("free-while-mapped", 3)]);
+}
+
+#[test]
 fn context_family_from_c() {
     check_family(
         "context_rules",
@@ -407,6 +412,7 @@ fn pool_family_from_c() {
             ("pool-destroy-busy", 2),
             ("pool-use-after-destroy", 2),
             ("invalid-pool", 2),
+            ("pool-overrun", 1),
             ("leak", 1),
         ],
     );
@@ -417,7 +423,7 @@ fn regions_family_from_c() {
     check_family(
         "regions_rules",
         &[
-            ("declared-memory-bad-parameters", 3),
+            ("declared-memory-bad-parameters", 4),
             ("declared-memory-busy", 1),
             ("cma-release-count-mismatch", 1),
             ("cma-double-release", 1),

@@ -21,9 +21,11 @@
  */
 void dma_contiguous_reserve(phys_addr_t limit);
 /*
- * Set aside an area of size bytes; the first area set aside is the default one, from which
- * every device allocates. base and limit are not honoured. dmacheck cannot give a device an
- * area of its own after it was made: dev must be NULL (-EINVAL otherwise). 0, or -ENOMEM.
+ * Set aside an area of size bytes below limit (0: anywhere; base is not honoured). With a
+ * device, the area is that device's own: its dma_alloc_from_contiguous takes from it, and it
+ * is no other device's default. With NULL, a system area: the first one is the default, from
+ * which every device without an area of its own allocates. 0, or -EINVAL (size 0, or a device
+ * dmacheck does not know), -EBUSY (the device has an area already) or -ENOMEM.
  */
 int dma_declare_contiguous(struct device *dev, unsigned long size, phys_addr_t base,
 			   phys_addr_t limit);

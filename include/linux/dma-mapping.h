@@ -217,8 +217,10 @@ int dma_is_consistent(struct device *dev, dma_addr_t dma_handle);
 
 /*
  * Serve the device's coherent allocations from size bytes of memory at bus (physical) address
- * bus_addr (virt_to_phys of pages the platform set aside), which the device reaches at
- * device_addr. Returns DMA_MEMORY_MAP or DMA_MEMORY_IO, or 0 on failure (reported).
+ * bus_addr, which the device reaches at device_addr: memory on the device (a bus address
+ * outside host memory, which dmacheck backs with memory of its own, so the CPU's pointers and
+ * the device reach the same bytes) or host memory the platform set aside (virt_to_phys of
+ * reserved pages). Returns DMA_MEMORY_MAP or DMA_MEMORY_IO, or 0 on failure (reported).
  */
 int dma_declare_coherent_memory(struct device *dev, dma_addr_t bus_addr, dma_addr_t device_addr,
 				size_t size, int flags);

@@ -69,14 +69,23 @@ fn invalid_free(
 }
 
 /// Free memory from [`kmalloc`] (`kfree`). NULL does nothing; anything else that is not a live
-/// allocation is reported and left alone.
+/// allocation is reported and left alone. Freeing memory a live streaming mapping covers is
+/// reported (`free-while-mapped`).
 #[track_caller]
 pub fn kfree(checker: &Checker, ptr: *const u8) {
-    if crate::checker::trap::kfree(checker, ptr) {
-        return;
+    if checker.config().trap {
+        let mapped = crate::freed::mapped(checker, "kfree", ptr, 1);
+        if crate::checker::trap::kfree(checker, ptr) {
+            mapped.report(checker);
+            return;
+        }
     }
-    if let Err(why) = checker.memory().kfree(ptr) {
-        invalid_free(checker, "kfree", ptr, why);
+    // 0 bytes (nothing to look for) if `ptr` is no live object: the free is refused.
+    let size = checker.memory().ksize(ptr).unwrap_or(0);
+    let mapped = crate::freed::mapped(checker, "kfree", ptr, size);
+    match checker.memory().kfree(ptr) {
+        Err(why) => invalid_free(checker, "kfree", ptr, why),
+        Ok(()) => mapped.report(checker),
     }
 }
 
@@ -130,10 +139,14 @@ pub fn alloc_pages(checker: &Checker, gfp: Gfp, order: u32) -> Option<Page> {
 }
 
 /// Free pages from [`alloc_pages`] with the order they were allocated with (`__free_pages`).
+/// Freeing pages a live streaming mapping covers is reported (`free-while-mapped`).
 #[track_caller]
 pub fn free_pages(checker: &Checker, page: Page, order: u32) {
-    if let Err(why) = checker.memory().free_pages(page, order) {
-        invalid_free(checker, "__free_pages", page.address(), why);
+    let len = crate::PAGE_SIZE.checked_shl(order).unwrap_or(0);
+    let mapped = crate::freed::mapped(checker, "__free_pages", page.address(), len);
+    match checker.memory().free_pages(page, order) {
+        Err(why) => invalid_free(checker, "__free_pages", page.address(), why),
+        Ok(()) => mapped.report(checker),
     }
 }
 

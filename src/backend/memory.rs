@@ -30,7 +30,13 @@ pub const GUARD_BYTES: u64 = 64;
 /// The byte guards are filled with; a different byte there means something wrote past the end.
 pub const GUARD_BYTE: u8 = 0xa5;
 
-const SLAB_CLASSES: [usize; 9] = [8, 16, 32, 64, 128, 256, 512, 1024, 2048];
+/// kmalloc's size classes. kmalloc memory is DMA-safe: no class is smaller than
+/// `ARCH_DMA_MINALIGN` (the cache line, `dma_get_cache_alignment()`), so two objects never
+/// share a line (include/linux/slab.h: where `ARCH_DMA_MINALIGN > 8`, `ARCH_KMALLOC_MINALIGN`
+/// and `KMALLOC_MIN_SIZE` are `ARCH_DMA_MINALIGN`; arm64 instead bounces small kmalloc buffers
+/// mapped for the device to write, `dma_kmalloc_needs_bounce()`, with the same effect).
+const SLAB_CLASSES: [usize; 6] = [64, 128, 256, 512, 1024, 2048];
+const _: () = assert!(SLAB_CLASSES[0] == crate::DMA_CACHE_ALIGNMENT as usize);
 
 /// Size and placement of the simulated physical memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -430,6 +436,20 @@ impl PhysMemory {
             return heap.release_run(off / PAGE_SIZE, |u| u == RunUse::Large);
         }
         Err(FreeError::NotAllocated)
+    }
+
+    /// The bytes a live [`PhysMemory::kmalloc`] object at `ptr` spans (its size class, or its
+    /// pages), as `ksize` says; `None` if `ptr` is not the start of one.
+    pub fn ksize(&self, ptr: *const u8) -> Option<usize> {
+        let off = self.offset_of(ptr)?;
+        let heap = self.heap.lock();
+        if let Some(&class) = heap.objects.get(&off) {
+            return Some(SLAB_CLASSES[class]);
+        }
+        heap.runs
+            .get(&(off / PAGE_SIZE))
+            .filter(|r| off % PAGE_SIZE == 0 && r.usage == RunUse::Large)
+            .map(|r| r.pages * PAGE_SIZE)
     }
 
     /// `alloc_pages`: 2^`order` contiguous pages, aligned to their size.

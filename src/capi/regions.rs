@@ -12,8 +12,6 @@ use crate::{DmaAddr, PAGE_SIZE, PhysAddr, UserMapping};
 
 /// `-EINVAL`.
 const EINVAL: c_int = 22;
-/// `-ENOMEM`.
-const ENOMEM: c_int = 12;
 
 // ---------------------------------------------------------------------------------------------
 // Declared coherent memory
@@ -77,20 +75,23 @@ extern "C" fn dma_contiguous_reserve(_limit: PhysAddr) {
     })
 }
 
-/// `dma_declare_contiguous(NULL, ...)`: a system area, the default one if it is the first.
+/// `dma_declare_contiguous`: an area of the device's own, or (NULL) a system area, the default
+/// one if it is the first.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn dma_declare_contiguous(
     dev: *mut CDevice,
     size: c_ulong,
-    _base: PhysAddr,
-    _limit: PhysAddr,
+    base: PhysAddr,
+    limit: PhysAddr,
 ) -> c_int {
     ffi("dma_declare_contiguous", || {
-        if !dev.is_null() || size == 0 {
-            return -EINVAL;
+        if dev.is_null() {
+            return crate::dma_declare_contiguous(checker(), None, size, base, limit);
         }
-        let pages = size.div_ceil(PAGE_SIZE as u64);
-        checker().declare_cma(pages).map_or(-ENOMEM, |_| 0)
+        match registered(dev) {
+            Some(dev) => crate::dma_declare_contiguous(checker(), Some(&dev), size, base, limit),
+            None => -EINVAL,
+        }
     })
 }
 

@@ -3,7 +3,7 @@
 use super::declare_rules;
 use crate::event::Event;
 use crate::rules::{Finding, Findings, Value};
-use crate::tracker::LineHolder;
+use crate::tracker::{Entry, LineHolder};
 use crate::types::DmaAttrs;
 
 declare_rules! {
@@ -22,14 +22,21 @@ declare_rules! {
         kernel: Some("add_dma_entry(): \"cacheline tracking EEXIST, overlapping mappings aren't supported\""),
     };
 
-    /// A partial sync (`dma_sync_single_range_*`, `dma_cache_sync`) whose start is not a
-    /// multiple of `dma_get_cache_alignment()`, or whose end is not one and is not the end of
-    /// the mapping. Cache maintenance works on whole lines, so the bytes beside the range
-    /// are written back or discarded with it. Align partial syncs to cache lines.
+    /// A partial sync whose cache lines reach bytes outside what it syncs may lose data.
+    /// Cache maintenance works on whole lines (`dma_get_cache_alignment()` bytes), and the
+    /// architecture widens a streaming sync to them by itself, so a partial sync of a streaming
+    /// mapping (`dma_sync_single_range_*`, a `dma_sync_single_*` of part of a mapping) is
+    /// reported only where the widened lines reach bytes outside the mapping: those may belong
+    /// to someone else and are written back or discarded with it. A range that starts or ends
+    /// where the mapping does touches there only what the map and every whole sync touch, so
+    /// that edge is not counted. A packet-length sync inside a mapped page (the igb receive
+    /// path) is fine. `dma_cache_sync` on non-coherent memory
+    /// is the driver's own maintenance and must itself start on a line and end on one (or at
+    /// the buffer's end). Give buffers whole cache lines; align `dma_cache_sync` ranges.
     pub static SYNC_UNALIGNED = {
         id: "sync-unaligned",
-        summary: "a partial sync not aligned to the cache line size",
-        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, observe the cache alignment and width for partial syncs and dma_cache_sync)",
+        summary: "a partial sync whose cache lines reach bytes outside the mapping (or an unaligned dma_cache_sync)",
+        seed: "Documentation/DMA-API.txt, Linux 2.6.27 (Part II, observe the cache alignment and width for partial syncs and dma_cache_sync); Linux 6.12 kernel/dma/direct.h (dma_direct_sync_single_for_cpu() passes the unrounded range to arch_sync_dma_for_cpu()) and arch/arm64/mm/cache.S (dcache_inval_poc rounds to lines and cleans the partial lines at its ends)",
         kernel: None,
     };
 }
@@ -58,43 +65,84 @@ pub(crate) fn check_overlap(ev: &Event, others: &[LineHolder], line_size: u64, o
     }
 }
 
-/// The calls that sync part of a mapping on purpose.
-fn is_partial_call(call: &str) -> bool {
-    call.contains("_range_") || call == "dma_cache_sync"
-}
-
-/// A partial sync must cover whole cache lines (except where it ends at the mapping's end).
-pub(crate) fn check_partial_sync(
-    ev: &crate::event::Event,
-    e: &crate::tracker::Entry,
-    line: u64,
-    out: &mut Findings,
-) {
-    if !is_partial_call(ev.call) {
+/// Judge a sync that covers part of a mapping against the cache lines it touches.
+pub(crate) fn check_partial_sync(ev: &Event, e: &Entry, line: u64, out: &mut Findings) {
+    let start = ev.dma_addr.saturating_add(ev.offset);
+    let end = start.saturating_add(ev.size);
+    let mapped_end = e.dma_addr.saturating_add(e.size);
+    // Out of range is reported as such (one problem at a time); an empty sync touches no line.
+    // (A sync is judged against the mapping containing its start.)
+    let Some(offset) = start.checked_sub(e.dma_addr) else {
+        return;
+    };
+    if end > mapped_end || ev.size == 0 {
         return;
     }
-    let start = ev
-        .dma_addr
-        .saturating_add(ev.offset)
-        .saturating_sub(e.dma_addr);
-    let end = start.saturating_add(ev.size);
-    let whole = start == 0 && end >= e.size;
-    if end > e.size {
-        return; // Out of range: reported as such, one problem at a time.
-    }
-    let misaligned = start % line != 0 || (end % line != 0 && end < e.size);
-    if !whole && misaligned {
+    let finding = if ev.call == "dma_cache_sync" {
+        unaligned_cache_sync(offset, offset + ev.size, e.size, line)
+    } else {
+        lines_outside_the_mapping(start, end, e.dma_addr, mapped_end, line)
+    };
+    if let Some(f) = finding {
         out.push(
-            Finding::new(
-                &SYNC_UNALIGNED,
-                format!(
-                    "range {start}..{end} of the mapping is not aligned to {line}-byte cache lines"
-                ),
-            )
-            .with("dma_addr", Value::Addr(ev.dma_addr))
-            .with("offset", Value::Num(ev.offset))
-            .with("size", Value::Num(ev.size))
-            .mapped_at(&e.site, e.kind.map_call()),
+            f.with("dma_addr", Value::Addr(ev.dma_addr))
+                .with("offset", Value::Num(ev.offset))
+                .with("size", Value::Num(ev.size))
+                .mapped_at(&e.site, e.kind.map_call()),
         );
     }
+}
+
+/// `dma_cache_sync` of `start..end` (offsets into a buffer of `size` bytes): the driver's own
+/// cache maintenance, which must cover whole lines.
+fn unaligned_cache_sync(start: u64, end: u64, size: u64, line: u64) -> Option<Finding> {
+    let misaligned = start % line != 0 || (end % line != 0 && end < size);
+    misaligned.then(|| {
+        Finding::new(
+            &SYNC_UNALIGNED,
+            format!("range {start}..{end} of the buffer is not aligned to {line}-byte cache lines"),
+        )
+    })
+}
+
+/// A streaming sync of `start..end` (DMA addresses) widened to whole lines: the bytes of
+/// those lines before `mapped_start` or from `mapped_end` on are not the mapping's, where the
+/// range's edge is not the mapping's.
+fn lines_outside_the_mapping(
+    start: u64,
+    end: u64,
+    mapped_start: u64,
+    mapped_end: u64,
+    line: u64,
+) -> Option<Finding> {
+    let first = start - start % line;
+    let last = end.div_ceil(line).saturating_mul(line);
+    // An edge of the range that is the mapping's own edge touches only lines the map and every
+    // whole sync touch too: where the mapping lies is `cacheline-overlap`'s concern.
+    let before = if start > mapped_start {
+        mapped_start.saturating_sub(first)
+    } else {
+        0
+    };
+    let after = if end < mapped_end {
+        last.saturating_sub(mapped_end)
+    } else {
+        0
+    };
+    if before == 0 && after == 0 {
+        return None;
+    }
+    let sides: Vec<String> = [(before, "before"), (after, "after")]
+        .into_iter()
+        .filter(|&(n, _)| n > 0)
+        .map(|(n, side)| format!("{n} byte(s) {side}"))
+        .collect();
+    Some(Finding::new(
+        &SYNC_UNALIGNED,
+        format!(
+            "the {line}-byte cache lines of the synced range reach {} the mapping, which cache \
+             maintenance writes back or discards with it",
+            sides.join(" and ")
+        ),
+    ))
 }

@@ -14,11 +14,13 @@ use crate::sync::process::LazyLock;
 pub(crate) mod cache;
 pub(crate) mod context;
 mod finding;
+pub(crate) mod heap;
 pub(crate) mod lifetime;
 pub(crate) mod map;
 pub(crate) mod modern;
 pub(crate) mod ownership;
 pub(crate) mod pool;
+pub(crate) mod pool_redzone;
 pub(crate) mod regions;
 pub(crate) mod release;
 pub(crate) mod sg;
@@ -28,11 +30,13 @@ pub use cache::*;
 pub use context::*;
 pub use finding::{Detail, Related, Value};
 pub(crate) use finding::{Finding, Findings};
+pub use heap::*;
 pub use lifetime::*;
 pub use map::*;
 pub use modern::*;
 pub use ownership::*;
 pub use pool::*;
+pub use pool_redzone::*;
 pub use regions::*;
 pub use release::*;
 pub use sg::*;
@@ -162,10 +166,12 @@ static ALL: LazyLock<Vec<&'static Rule>> = LazyLock::new(|| {
         ownership::FAMILY,
         cache::FAMILY,
         pool::FAMILY,
+        pool_redzone::FAMILY,
         regions::FAMILY,
         context::FAMILY,
         lifetime::FAMILY,
         modern::FAMILY,
+        heap::FAMILY,
     ]
     .concat()
     .to_vec()

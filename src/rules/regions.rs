@@ -11,8 +11,9 @@ declare_rules! {
     family: "regions";
 
     /// `dma_declare_coherent_memory` was refused: neither `DMA_MEMORY_MAP` nor `DMA_MEMORY_IO`
-    /// in the flags, a size that is not a multiple of the page size, a region outside memory, or
-    /// a second region for a device that has one. It returns 0.
+    /// in the flags, a size that is not a multiple of the page size, a bus or device address off
+    /// a page, a bus range that is partly host memory, or a second region for a device that has
+    /// one. It returns 0. (A bus range outside host memory is fine: memory on the device.)
     pub static DECLARED_MEMORY_BAD_PARAMETERS = {
         id: "declared-memory-bad-parameters",
         summary: "dma_declare_coherent_memory with bad flags, size or a second region",
@@ -69,11 +70,12 @@ declare_rules! {
 }
 
 /// `dma_declare_coherent_memory(bus_addr, device_addr, size, flags)` declares a region:
-/// `bus_is_memory(size)` says whether memory lies at the bus address, `has_region` whether the
-/// device has one already. Reports it otherwise.
+/// `straddles_host_memory(size)` says whether the bus range is partly host memory and partly
+/// not (wholly host memory is a carve-out, wholly outside it memory on the device: both
+/// serve), `has_region` whether the device has one already. Reports it otherwise.
 pub(crate) fn check_declaration(
     (bus_addr, device_addr, size, flags): (PhysAddr, DmaAddr, usize, i32),
-    bus_is_memory: impl FnOnce(u64) -> bool,
+    straddles_host_memory: impl FnOnce(u64) -> bool,
     has_region: impl FnOnce() -> bool,
     out: &mut Findings,
 ) -> bool {
@@ -82,8 +84,10 @@ pub(crate) fn check_declaration(
         "neither DMA_MEMORY_MAP nor DMA_MEMORY_IO in the flags"
     } else if size == 0 || size % PAGE_SIZE != 0 {
         "a size that is not a multiple of the page size"
-    } else if bus_addr % page != 0 || !bus_is_memory(size as u64) {
-        "a bus address range that is not page-aligned memory"
+    } else if bus_addr % page != 0 {
+        "a bus address that is not page-aligned"
+    } else if straddles_host_memory(size as u64) {
+        "a bus address range that is partly host memory and partly not"
     } else if device_addr % page != 0 || device_addr.checked_add(size as u64).is_none() {
         "a device address range that is not page-aligned"
     } else if has_region() {
@@ -99,6 +103,16 @@ pub(crate) fn check_declaration(
             .with("flags", Value::Addr(flags as u64)),
     );
     false
+}
+
+/// No memory was left to stand for a declared region's device memory.
+pub(crate) fn no_backing(bus_addr: PhysAddr, size: u64) -> Finding {
+    Finding::new(
+        &DECLARED_MEMORY_BAD_PARAMETERS,
+        "no memory left to stand for the device's memory",
+    )
+    .with("bus_addr", Value::Addr(bus_addr))
+    .with("size", Value::Num(size))
 }
 
 /// `dma_release_declared_memory` of the region at `device_addr` while `allocations` of it

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use crate::backend::ranges::FreeRanges;
 use crate::event::DeviceId;
-use crate::rules::{self, Finding};
 use crate::site::Site;
 use crate::sync::{Arc, Mutex};
 
@@ -16,6 +15,8 @@ pub struct CmaArea(pub(crate) Arc<AreaInner>);
 pub(crate) struct AreaInner {
     /// The area's first page frame number (physical address >> `PAGE_SHIFT`).
     pub(crate) base_pfn: u64,
+    /// Declared for one device (`dma_declare_contiguous` with a device): never the default.
+    pub(crate) device_only: bool,
     pub(crate) count: u64,
     pub(crate) max_order: u32,
     pub(crate) state: Mutex<AreaState>,
@@ -62,14 +63,13 @@ impl CmaArea {
     }
 }
 
-/// The leaks of CMA pages at `device`'s release: one finding per allocation still live.
-pub(crate) fn leaks(areas: &[CmaArea], device: DeviceId) -> Vec<Finding> {
-    let mut found = Vec::new();
+/// The CMA allocations of `device` still live at its release (page frame number, pages, where
+/// allocated), forgotten by their areas: the release reports them as leaks.
+pub(crate) fn take_live(areas: &[CmaArea], device: DeviceId) -> Vec<(u64, u64, Site)> {
+    let mut live = Vec::new();
     for area in areas {
-        for (pfn, pages, site) in area.live_of(device) {
-            found.push(rules::lifetime::cma_leak(pfn, pages, &site));
-        }
+        live.extend(area.live_of(device));
         area.forget(device);
     }
-    found
+    live
 }

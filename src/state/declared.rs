@@ -13,7 +13,11 @@ const PAGE: u64 = PAGE_SIZE as u64;
 
 /// One declared region.
 pub(crate) struct Region {
+    /// Where its bytes are in the checker's memory: the bus address for host memory, the
+    /// backing for device memory.
     pub(crate) bus: PhysAddr,
+    /// The memory standing for device memory (its physical address), freed with the region.
+    pub(crate) backing: Option<PhysAddr>,
     pub(crate) device_addr: DmaAddr,
     pub(crate) pages: u64,
     pub(crate) flags: i32,

@@ -6,6 +6,7 @@
 
 pub(crate) mod cma;
 pub(crate) mod declared;
+pub(crate) mod freed;
 pub(crate) mod managed;
 pub(crate) mod mmap;
 pub(crate) mod noncoherent;

@@ -177,6 +177,66 @@ fn devices_use_their_own_area_or_the_default_one() {
     checker.assert_clean();
 }
 
+/// `dma_declare_contiguous` with a device gives that device an area of its own, which never
+/// becomes the default of the others.
+#[test]
+fn a_device_declared_area_is_that_devices_own() {
+    let checker = checker();
+    let camera = device(&checker, "cam0");
+    let plain = device(&checker, "plain0");
+    let limit = checker.memory().phys_base() + (64 << 20);
+    assert_eq!(
+        dma_declare_contiguous(&checker, Some(&camera), 1 << 20, 0, limit),
+        0
+    );
+    let own = camera.cma_area().expect("the camera's area");
+    let (base, count) = own.range();
+    assert_eq!(count, 256);
+    assert!((base + count) << PAGE_SHIFT <= limit, "below the limit");
+    let frame = dma_alloc_from_contiguous(&camera, 16, 4).expect("from its own area");
+    assert_eq!(offset(&checker, &own, frame) % 16, 0);
+    assert!(
+        dma_alloc_from_contiguous(&plain, 1, 0).is_none(),
+        "another device's area is no default"
+    );
+    // A system area is the others' default; the camera keeps its own.
+    assert_eq!(dma_declare_contiguous(&checker, None, 1 << 20, 0, 0), 0);
+    let p = dma_alloc_from_contiguous(&plain, 4, 0).expect("from the default area");
+    assert!(camera.cma_area().is_some_and(|a| a.range() == own.range()));
+    assert!(!dma_release_from_contiguous(&camera, p, 4), "not its area");
+    assert!(dma_release_from_contiguous(&plain, p, 4));
+    assert!(dma_release_from_contiguous(&camera, frame, 16));
+    checker.assert_clean();
+}
+
+#[test]
+fn declaring_a_second_area_for_a_device_or_an_empty_one_is_refused() {
+    let checker = checker();
+    let camera = device(&checker, "cam0");
+    assert_eq!(
+        dma_declare_contiguous(&checker, Some(&camera), 0, 0, 0),
+        -22
+    );
+    assert_eq!(dma_declare_contiguous(&checker, None, 0, 0, 0), -22);
+    assert_eq!(
+        dma_declare_contiguous(&checker, Some(&camera), 4096, 0, 0),
+        0
+    );
+    assert_eq!(
+        dma_declare_contiguous(&checker, Some(&camera), 4096, 0, 0),
+        -16
+    );
+    let area = checker.declare_cma(8).unwrap();
+    let built = checker.device("cam1").cma(&area).build();
+    assert_eq!(
+        dma_declare_contiguous(&checker, Some(&built), 4096, 0, 0),
+        -16
+    );
+    // More than memory holds.
+    assert_eq!(dma_declare_contiguous(&checker, None, 1 << 40, 0, 0), -12);
+    checker.assert_clean();
+}
+
 // ---------------------------------------------------------------------------------------------
 // dma_release_from_contiguous: its return value
 

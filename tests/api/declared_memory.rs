@@ -179,21 +179,30 @@ fn a_second_region_returns_zero_and_the_first_keeps_serving() {
 }
 
 #[test]
-fn regions_outside_memory_or_off_page_are_refused() {
+fn regions_off_page_or_partly_in_host_memory_are_refused() {
     let checker = checker();
     let carve = Carve::new(&checker, 1);
     let end = checker.memory().phys_end();
     let cases = [
-        (carve.bus + 8, DEVICE_ADDR, "bus address off a page"),
-        (end, DEVICE_ADDR, "bus range beyond memory"),
-        (carve.bus, DEVICE_ADDR + 8, "device address off a page"),
+        (
+            carve.bus + 8,
+            DEVICE_ADDR,
+            "a bus address that is not page-aligned",
+        ),
+        (end - PAGE, DEVICE_ADDR, "partly host memory and partly not"),
+        (
+            carve.bus,
+            DEVICE_ADDR + 8,
+            "a device address range that is not page-aligned",
+        ),
     ];
-    for (i, (bus, dev_addr, what)) in cases.into_iter().enumerate() {
+    for (i, (bus, dev_addr, why)) in cases.into_iter().enumerate() {
         let dev = device(&checker, &format!("sram{i}"));
-        let got = dma_declare_coherent_memory(&dev, bus, dev_addr, PAGE_SIZE, DMA_MEMORY_MAP);
-        assert_eq!(got, 0, "{what}");
+        let got = dma_declare_coherent_memory(&dev, bus, dev_addr, 2 * PAGE_SIZE, DMA_MEMORY_MAP);
+        assert_eq!(got, 0, "{why}");
         let v = single_violation(&checker, &DECLARED_MEMORY_BAD_PARAMETERS);
-        assert_eq!(v.detail_u64("bus_addr"), Some(bus), "{what}");
+        assert_eq!(v.detail_u64("bus_addr"), Some(bus), "{why}");
+        assert!(v.message.contains(why), "{}", v.message);
         checker.take_violations();
     }
     carve.free(&checker);
@@ -212,6 +221,47 @@ fn a_page_aligned_region_of_memory_with_map_or_io_is_declared_silently() {
         carve.free(&checker);
     }
     assert_eq!(checker.count(&DECLARED_MEMORY_BAD_PARAMETERS), 0);
+}
+
+/// The usual case: memory on the device (on-chip SRAM at a bus address outside host memory),
+/// which dmacheck backs with memory of its own.
+#[test]
+fn memory_on_the_device_is_declared_and_reached_by_cpu_and_device_alike() {
+    let checker = checker();
+    let dev = device(&checker, "sram0");
+    // Above host memory, as a PCI BAR or an SoC's SRAM is.
+    let bus = (checker.memory().phys_end() + (1 << 30)).next_multiple_of(PAGE);
+    let in_use = checker.memory().bytes_in_use();
+    let flags = DMA_MEMORY_MAP | DMA_MEMORY_EXCLUSIVE;
+    let size = 8 * PAGE_SIZE;
+    assert_eq!(
+        dma_declare_coherent_memory(&dev, bus, DEVICE_ADDR, size, flags),
+        DMA_MEMORY_MAP
+    );
+    assert!(checker.violations().is_empty(), "{:?}", rule_ids(&checker));
+    let (cpu, dma) = alloc(&dev, 3 * PAGE_SIZE);
+    assert!(!cpu.is_null() && in_region(dma, size), "{dma:#x}");
+    let out: Vec<u8> = (0..3 * PAGE_SIZE).map(|i| (i * 7) as u8).collect();
+    checker.cpu_write(cpu, &out).unwrap();
+    let mut seen = vec![0; out.len()];
+    dev.dma_read(dma, &mut seen).unwrap();
+    assert_eq!(seen, out, "the device reads what the CPU wrote");
+    dev.dma_write(dma + 100, b"sram").unwrap();
+    let mut back = [0; 4];
+    checker.cpu_read(cpu.wrapping_add(100), &mut back).unwrap();
+    assert_eq!(&back, b"sram", "the CPU reads what the device wrote");
+    // Exclusive: the rest of the window, then nothing.
+    let (rest, rest_dma) = alloc(&dev, 5 * PAGE_SIZE);
+    assert!(!rest.is_null() && in_region(rest_dma, size));
+    assert!(alloc(&dev, 64).0.is_null());
+    dma_free_coherent(&dev, 3 * PAGE_SIZE, cpu, dma);
+    dma_free_coherent(&dev, 5 * PAGE_SIZE, rest, rest_dma);
+    dma_release_declared_memory(&dev);
+    assert_eq!(
+        checker.memory().bytes_in_use(),
+        in_use,
+        "the memory standing for the device's is freed with the region"
+    );
     checker.assert_clean();
 }
 

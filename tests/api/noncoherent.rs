@@ -1,7 +1,8 @@
 //! Noncoherent memory (`dma_alloc_noncoherent`, `dma_cache_sync`, `dma_is_consistent`): shared
 //! views on a coherent platform (direct, IOMMU), split views behind bounce buffering, where a
 //! missing `dma_cache_sync` shows as stale bytes and the ownership rules report it; partial syncs
-//! must observe the cache alignment (`sync-unaligned`, for `dma_sync_single_range_*` too).
+//! must observe the cache alignment (`sync-unaligned`; a `dma_sync_single_range_*` only where
+//! its lines reach past the mapping short of its end).
 
 use crate::common;
 
@@ -421,7 +422,13 @@ fn an_unaligned_start_is_reported_even_when_the_range_ends_at_the_end() {
 fn partial_single_range_syncs_off_cache_lines_are_reported() {
     let line = line_size();
     let size = 16 * line + 40;
-    let cases: [(usize, usize, bool); 3] = [(10, line, true), (line, 10, false), (3, 5, true)];
+    // The mapping ends 40 bytes into a line: ranges ending in that line short of the
+    // mapping's end reach the 24 bytes past it.
+    let cases: [(usize, usize, bool); 3] = [
+        (16 * line, 39, true),
+        (16 * line + 10, 20, false),
+        (size - 2, 1, true),
+    ];
     for (offset, len, for_cpu) in cases {
         let checker = checker();
         let dev = bounce(&checker);
@@ -463,7 +470,7 @@ fn partial_single_range_syncs_off_cache_lines_are_reported() {
 }
 
 #[test]
-fn aligned_single_range_syncs_and_ranges_to_the_mapping_end_are_silent() {
+fn single_range_syncs_in_the_mappings_lines_or_to_its_end_are_silent() {
     let line = line_size();
     let size = 16 * line + 40;
     let checker = checker();
@@ -471,7 +478,15 @@ fn aligned_single_range_syncs_and_ranges_to_the_mapping_end_are_silent() {
         let buf = kmalloc(&checker, size, Gfp::KERNEL);
         let dma = dma_map_single(&dev, buf, size, Direction::FromDevice);
         assert_eq!(dma_mapping_error(&dev, dma), 0);
-        for (offset, len) in [(0, line), (2 * line, 4 * line), (16 * line, 40)] {
+        let to_the_end = [(16 * line, 40), (size - 1, 1)];
+        let inside = [
+            (0, line),
+            (2 * line, 4 * line),
+            (10, line),
+            (3, 5),
+            (0, size),
+        ];
+        for (offset, len) in inside.into_iter().chain(to_the_end) {
             dma_sync_single_range_for_cpu(&dev, dma, offset, len, Direction::FromDevice);
             dma_sync_single_range_for_device(&dev, dma, offset, len, Direction::FromDevice);
         }

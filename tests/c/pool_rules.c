@@ -2,6 +2,8 @@
  * The `pool` family through the C ABI: dma_pool_* and the pci_pool_* names (in both the
  * five-argument form of DMA-API.txt and the six-argument form of 2.4's DMA-mapping.txt).
  */
+#include <string.h>
+
 #include <linux/dma-mapping.h>
 #include <linux/dmapool.h>
 #include <linux/pci.h>
@@ -53,6 +55,27 @@ int main(void)
 	CLEAN(dma_pool_destroy(NULL));
 
 	CLEAN(dma_pool_destroy(other));
+
+	/*
+	 * A descriptor written 8 bytes too long runs through its block's redzone (the padding up
+	 * to the next 64-byte slot) into the next block: the writer's overrun, found at the next
+	 * block's free, not a write after free of anything.
+	 */
+	struct dma_pool *ring;
+	dma_addr_t d0, d1;
+	u8 *p0, *p1;
+	CLEAN(ring = dma_pool_create("ring", dev, 96, 64, 0));
+	CLEAN(p0 = dma_pool_alloc(ring, GFP_KERNEL, &d0));
+	CLEAN(p1 = dma_pool_alloc(ring, GFP_KERNEL, &d1));
+	CHECK(p0 && p1 && d1 == d0 + 128 && p1 == p0 + 128);
+	memset(p0, 0x11, 136);
+	EXPECT(dma_pool_free(ring, p1, d1), "pool-overrun");
+	CLEAN(dma_pool_free(ring, p0, d0));
+	CLEAN(p1 = dma_pool_alloc(ring, GFP_KERNEL, &d1));
+	memset(p1, 0x22, 96); /* its own bytes only */
+	CLEAN(dma_pool_free(ring, p1, d1));
+	CLEAN(dma_pool_destroy(ring));
+
 	/* The busy blocks' page is kept: it is still live on the device, reported at release. */
 	EXPECT(dmacheck_device_release(dev), "leak");
 	return finish();

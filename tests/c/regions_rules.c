@@ -47,15 +47,39 @@ static void declared_memory(void)
 	CHECK(cpu && (h2 < 0x80000000 || h2 >= 0x80000000 + 16 * PAGE_SIZE));
 	dma_free_coherent(dev, 64, cpu, h2);
 	__free_pages(carve, 4);
+
+	/* Memory on the device: on-chip SRAM at a bus address outside host memory. */
+	struct device *sram = dmacheck_device_create("sram1", "regtest", 0);
+	char got[8];
+	EXPECT(rc = dma_declare_coherent_memory(sram, 0xfd000008, 0x20000000, 4 * PAGE_SIZE,
+						DMA_MEMORY_MAP),
+	       "declared-memory-bad-parameters"); /* off a page */
+	CLEAN(rc = dma_declare_coherent_memory(sram, 0xfd000000, 0x20000000, 4 * PAGE_SIZE,
+					       DMA_MEMORY_MAP | DMA_MEMORY_EXCLUSIVE));
+	CHECK(rc == DMA_MEMORY_MAP);
+	CLEAN(cpu = dma_alloc_coherent(sram, PAGE_SIZE, &h, GFP_KERNEL));
+	CHECK(cpu && h >= 0x20000000 && h < 0x20000000 + 4 * PAGE_SIZE);
+	strcpy(cpu, "on chip");
+	CHECK(dmacheck_device_read(sram, h, got, 8) == 0 && strcmp(got, "on chip") == 0);
+	CLEAN(dma_free_coherent(sram, PAGE_SIZE, cpu, h));
+	CLEAN(dma_release_declared_memory(sram));
 }
 
 static void contiguous(void)
 {
 	struct device *dev = dmacheck_device_create("isp0", "regtest", 0);
-	struct page *frame, *other;
+	struct device *own = dmacheck_device_create("isp1", "regtest", 0);
+	struct page *frame, *other, *mine;
 
 	CHECK(dma_alloc_from_contiguous(dev, 16, 4) == NULL); /* no area yet */
-	CHECK(dma_declare_contiguous(dev, 1 << 20, 0, 0) == -EINVAL);
+	/* An area of isp1's own, below 4 GiB: isp0 still has none. */
+	CHECK(dma_declare_contiguous(own, 1 << 20, 0, 0xffffffff) == 0);
+	CHECK(dma_declare_contiguous(own, 1 << 20, 0, 0) == -EBUSY);
+	CLEAN(mine = dma_alloc_from_contiguous(own, 16, 4));
+	CHECK(mine != NULL && page_to_pfn(mine) % 16 == 0);
+	CHECK(dma_alloc_from_contiguous(dev, 16, 4) == NULL);
+	CLEAN(CHECK(dma_release_from_contiguous(dev, mine, 16) == 0)); /* not isp0's area */
+	CLEAN(CHECK(dma_release_from_contiguous(own, mine, 16) == 1));
 	CHECK(dma_declare_contiguous(NULL, 1 << 20, 0, 0) == 0); /* the default area: 256 pages */
 	dma_contiguous_reserve(0);
 	CLEAN(frame = dma_alloc_from_contiguous(dev, 16, 4));

@@ -243,7 +243,11 @@ pub fn fuzz_driver_on(data: &[u8], setup: RingSetup) {
         .all_levels(Level::Deny)
         .memory(MemoryConfig {
             // Bounce buffers take their 4 MiB pool from the same memory as the driver's.
-            size: if setup == RingSetup::Bounce { 12 << 20 } else { 4 << 20 },
+            size: if setup == RingSetup::Bounce {
+                12 << 20
+            } else {
+                4 << 20
+            },
             phys_base: 1 << 20,
         });
     if percent > 0 {

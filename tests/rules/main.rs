@@ -7,11 +7,13 @@ mod common;
 
 mod cache_rules;
 mod context_rules;
+mod heap_rules;
 mod lifetime_rules;
 mod map_rules;
 mod modern_rules;
 mod origin_rules;
 mod ownership_rules;
+mod pool_redzones;
 mod pool_rules;
 mod release_rules;
 mod sg_rules;
