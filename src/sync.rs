@@ -107,10 +107,25 @@ mod loom_lock {
 
     /// `std::sync::OnceLock` whose initialization is serialized by a loom lock, so racing
     /// initializers are modeled (and never block loom's one OS thread in `std`'s wait).
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub(crate) struct OnceLock<T> {
         value: std::sync::OnceLock<T>,
         init: Mutex<()>,
+    }
+
+    impl<T> Default for OnceLock<T> {
+        fn default() -> OnceLock<T> {
+            OnceLock::new()
+        }
+    }
+
+    impl<T> From<T> for OnceLock<T> {
+        fn from(value: T) -> OnceLock<T> {
+            OnceLock {
+                value: std::sync::OnceLock::from(value),
+                init: Mutex::new(()),
+            }
+        }
     }
 
     impl<T> OnceLock<T> {

@@ -33,8 +33,11 @@ pub use iova::{
     dma_iova_try_alloc, dma_iova_unlink, dma_use_iova,
 };
 pub use limits::*;
+pub(crate) use managed::keep;
+#[cfg_attr(loom, allow(unused_imports))]
+// only the C ABI, which loom builds leave out, uses it
+pub(crate) use managed::release_devres;
 pub use managed::{dmam_alloc_attrs, dmam_alloc_coherent, dmam_free_coherent};
-pub(crate) use managed::{keep, release_devres};
 pub use modern::*;
 pub use sg::*;
 pub use sgtable::*;

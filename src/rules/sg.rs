@@ -126,6 +126,7 @@ pub(crate) fn check_list(nents: usize, entries: usize, filled: bool, out: &mut F
 }
 
 /// A list from C that cannot be walked (`problem`), or a negative `nents`.
+#[cfg_attr(loom, allow(dead_code))] // only the C ABI, which loom builds leave out, calls it
 pub(crate) fn invalid_list(problem: impl Into<String>, nents: Value) -> Finding {
     Finding::new(&SG_INVALID_LIST, problem).with("nents", nents)
 }
@@ -147,6 +148,7 @@ pub(crate) fn unmap_failed_map_in_trace(nents: u32, failed_at: &Site) -> Finding
 
 /// An unmap (`unmap`) or sync from C with a negative entry count, of a list mapped with
 /// `mapped` entries.
+#[cfg_attr(loom, allow(dead_code))] // only the C ABI, which loom builds leave out, calls it
 pub(crate) fn negative_nents(unmap: bool, nents: i32, mapped: usize) -> Finding {
     let rule = if unmap {
         &SG_UNMAP_NENTS_MISMATCH
@@ -175,6 +177,7 @@ pub(crate) fn check_dma_read(state: &SgState, index: usize) -> Option<Finding> {
 
 /// A read from C of the DMA fields of an entry of no list dmacheck mapped (`what` names the
 /// accessor; `sg` is the entry's address, 0 for NULL).
+#[cfg_attr(loom, allow(dead_code))] // only the C ABI, which loom builds leave out, calls it
 pub(crate) fn dma_read_of_no_list(what: &str, sg: u64) -> Finding {
     let problem = if sg == 0 {
         format!("{what}(NULL): there is no entry")
