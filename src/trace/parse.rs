@@ -300,16 +300,21 @@ fn find_event(line: &[u8]) -> Option<(usize, usize, usize, usize)> {
 /// White space then a name token then `:` (then white space or the end), from `at`.
 fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     let rest = line.get(at..)?;
-    let spaces = rest.iter().take_while(|&&b| is_space(b)).count();
+    // One space, as ftrace prints it, or more.
+    let spaces = match rest {
+        [b, next, ..] if is_space(*b) && !is_space(*next) => 1,
+        _ => rest.iter().take_while(|&&b| is_space(b)).count(),
+    };
     if spaces == 0 {
         return None;
     }
     let mut start = at + spaces;
     let name_end = |from: usize| {
-        from + line[from..]
+        let name = &line[from..];
+        from + name
             .iter()
-            .take_while(|&&b| is_name_byte(b))
-            .count()
+            .position(|&b| !is_name_byte(b))
+            .unwrap_or(name.len())
     };
     let mut colon = name_end(start);
     if colon == start || line.get(colon) != Some(&b':') {
@@ -348,6 +353,9 @@ fn last_token(s: &[u8]) -> (&[u8], &[u8]) {
 
 /// The task, CPU and flags columns from what stands before the timestamp (trimmed).
 fn columns(prefix: &[u8]) -> Columns<'_> {
+    if let Some(c) = ftrace_columns(prefix) {
+        return c;
+    }
     let (mut before, last) = last_token(prefix);
     let mut c = Columns {
         task: b"",
@@ -384,6 +392,40 @@ fn columns(prefix: &[u8]) -> Columns<'_> {
     }
     c.task = before;
     c
+}
+
+/// The columns of ftrace's own files, `TASK [CPU] FLAGS` with one space before the flags,
+/// read from the end without the general search (which reads them the same); `None` for any
+/// other shape.
+#[inline(always)]
+fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
+    let tail = &prefix[prefix.len().saturating_sub(7)..];
+    let space = tail.iter().rposition(|&b| is_space(b))?;
+    let flags = &tail[space + 1..];
+    if !is_flags(flags) {
+        return None;
+    }
+    let before = &prefix[..prefix.len() - flags.len() - 1];
+    if before.last() != Some(&b']') {
+        return None;
+    }
+    let open = before.iter().rposition(|&b| b == b'[')?;
+    let cpu = bracketed_cpu(&before[open..])?;
+    let task = &before[..open];
+    if !task.last().is_some_and(|&b| is_space(b)) {
+        return None;
+    }
+    let task = trim_end(task);
+    // `record-tgid`'s `(  410)` is left to the general reading.
+    if task.is_empty() || task.ends_with(b")") {
+        return None;
+    }
+    Some(Columns {
+        task,
+        flags,
+        cpu: Some(cpu),
+        context: Some(flags_context(flags)),
+    })
 }
 
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
@@ -901,7 +943,10 @@ fn parse_dec(s: &[u8]) -> Option<u64> {
     }
     let mut n: u64 = 0;
     for &b in s {
-        let d = (b as char).to_digit(10)?;
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
         n = n.checked_mul(10)?.checked_add(u64::from(d))?;
     }
     Some(n)
