@@ -266,7 +266,46 @@ fn leading_number(s: &[u8]) -> Option<u64> {
 
 /// Find `TIMESTAMP: NAME:`: the timestamp's start and colon, the name's start and colon.
 fn find_event(line: &[u8]) -> Option<(usize, usize, usize, usize)> {
-    for p in memchr::memchr_iter(b':', line) {
+    // In ftrace's own lines the first colon is the timestamp's: found without memchr's setup.
+    let first = first_colon(line)?;
+    if let Some(found) = event_at(line, first) {
+        return Some(found);
+    }
+    for p in memchr::memchr_iter(b':', &line[first + 1..]) {
+        if let Some(found) = event_at(line, first + 1 + p) {
+            return Some(found);
+        }
+    }
+    // No context columns at all (`options/context-info` off): `NAME: BODY`.
+    let colon = first;
+    if colon > 0
+        && line[..colon].iter().all(|&b| is_name_byte(b))
+        && line.get(colon + 1).is_none_or(|&b| is_space(b))
+    {
+        return Some((0, 0, 0, colon));
+    }
+    None
+}
+
+/// The position of the first `:` of `line`, eight bytes at a time.
+#[inline(always)]
+fn first_colon(line: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(chunk) = line.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let colon = bytes_equal(u64::from_le_bytes(*chunk), b':');
+        if colon != 0 {
+            return Some(at + (colon.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    line[at..].iter().position(|&b| b == b':').map(|i| at + i)
+}
+
+/// `TIMESTAMP: NAME:` when the colon at `p` ends the timestamp: the timestamp's start and
+/// colon, the name's start and colon.
+#[inline(always)]
+fn event_at(line: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
+    {
         // The timestamp: digits and dots (a digit among them), after white space or at the
         // start.
         let mut s = p;
@@ -280,21 +319,11 @@ fn find_event(line: &[u8]) -> Option<(usize, usize, usize, usize)> {
             s -= 1;
         }
         if !digit || (s > 0 && !is_space(line[s - 1])) {
-            continue;
+            return None;
         }
-        if let Some((start, colon)) = name_after(line, p + 1) {
-            return Some((s, p, start, colon));
-        }
+        let (start, colon) = name_after(line, p + 1)?;
+        Some((s, p, start, colon))
     }
-    // No context columns at all (`options/context-info` off): `NAME: BODY`.
-    let colon = memchr::memchr(b':', line)?;
-    if colon > 0
-        && line[..colon].iter().all(|&b| is_name_byte(b))
-        && line.get(colon + 1).is_none_or(|&b| is_space(b))
-    {
-        return Some((0, 0, 0, colon));
-    }
-    None
 }
 
 /// White space then a name token then `:` (then white space or the end), from `at`.
@@ -429,6 +458,20 @@ fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
 }
 
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
+    // Up to nine digits fit a u32: read at once.
+    if let [b'[', inner @ .., b']'] = token {
+        if (1..=9).contains(&inner.len()) {
+            let mut n = 0u32;
+            for &b in inner {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                n = n * 10 + u32::from(d);
+            }
+            return Some(n);
+        }
+    }
     let inner = token.strip_prefix(b"[")?.strip_suffix(b"]")?;
     if inner.is_empty() || !inner.iter().all(u8::is_ascii_digit) {
         return None;
