@@ -1252,6 +1252,64 @@ mod tests {
     }
 
     #[test]
+    fn values_read_while_scanned_end_where_their_token_does() {
+        fn read(body: &str) -> Result<DmaEvent<'_>, ParseError> {
+            parse_dma(DmaCall::MapPage, body.as_bytes())
+        }
+        let e = read("d dir=TO_DEVICE dma_addr=0xABCdef size=18446744073709551615 attrs=").unwrap();
+        assert_eq!((e.dma_addr, e.size), (Some(0xabcdef), Some(u64::MAX)));
+        let e = read("d dir=1\tdma_addr=FFFFFFFFFFFFFFFF\tsize=0 phys_addr=0X10").unwrap();
+        assert_eq!(
+            (e.dir, e.dma_addr, e.size, e.phys_addr),
+            (
+                Some(Direction::ToDevice),
+                Some(u64::MAX),
+                Some(0),
+                Some(0x10)
+            )
+        );
+        let reason = |body: &str| read(body).unwrap_err().reason;
+        assert_eq!(
+            reason("d dir=1 dma_addr=12g size=1"),
+            "dma_addr= is not a hex address"
+        );
+        assert_eq!(
+            reason("d dir=1 dma_addr=0x size=1"),
+            "dma_addr= is not a hex address"
+        );
+        assert_eq!(
+            reason("d dir=1 dma_addr=1 size=18446744073709551616"),
+            "size= is not a number"
+        );
+        assert_eq!(
+            reason("d dir=1 dma_addr=1 size=4k"),
+            "size= is not a number"
+        );
+        assert_eq!(reason("d dir=1 dma_addr=1 size="), "size= is not a number");
+        assert_eq!(
+            reason("d dir=1 dma_addr=1 size=1 stray"),
+            "a field without `=`"
+        );
+        // The device may be missing: the first token then is a field.
+        assert_eq!(read("dir=1 dma_addr=1 size=2").unwrap().device, b"");
+    }
+
+    #[test]
+    fn columns_other_than_ftraces_own_are_read_by_the_general_rule() {
+        let two_spaces = event("t [001]  d.... 1.0: x: y");
+        assert_eq!((two_spaces.cpu, two_spaces.flags), (Some(1), &b"d...."[..]));
+        let wide_cpu = event("t [12345678901] d.... 1.0: x: y");
+        assert_eq!(
+            (wide_cpu.cpu, wide_cpu.task),
+            (None, &b"t [12345678901]"[..])
+        );
+        let glued = event("t x[001] d.... 1.0: x: y");
+        assert_eq!((glued.cpu, glued.task), (None, &b"t x[001]"[..]));
+        let tgid = event("kworker/u8:2-9 (  9) [003] d.h1. 1.0: x: y");
+        assert_eq!((tgid.cpu, tgid.task), (Some(3), &b"kworker/u8:2-9"[..]));
+    }
+
+    #[test]
     fn values_are_checked() {
         assert!(parse_dma(DmaCall::MapPage, b"d dir=UP dma_addr=1 size=1").is_err());
         assert!(parse_dma(DmaCall::MapPage, b"d dir=TO_DEVICE dma_addr=xyz size=1").is_err());
