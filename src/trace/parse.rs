@@ -266,7 +266,46 @@ fn leading_number(s: &[u8]) -> Option<u64> {
 
 /// Find `TIMESTAMP: NAME:`: the timestamp's start and colon, the name's start and colon.
 fn find_event(line: &[u8]) -> Option<(usize, usize, usize, usize)> {
-    for p in memchr::memchr_iter(b':', line) {
+    // In ftrace's own lines the first colon is the timestamp's: found without memchr's setup.
+    let first = first_colon(line)?;
+    if let Some(found) = event_at(line, first) {
+        return Some(found);
+    }
+    for p in memchr::memchr_iter(b':', &line[first + 1..]) {
+        if let Some(found) = event_at(line, first + 1 + p) {
+            return Some(found);
+        }
+    }
+    // No context columns at all (`options/context-info` off): `NAME: BODY`.
+    let colon = first;
+    if colon > 0
+        && line[..colon].iter().all(|&b| is_name_byte(b))
+        && line.get(colon + 1).is_none_or(|&b| is_space(b))
+    {
+        return Some((0, 0, 0, colon));
+    }
+    None
+}
+
+/// The position of the first `:` of `line`, eight bytes at a time.
+#[inline(always)]
+fn first_colon(line: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(chunk) = line.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let colon = bytes_equal(u64::from_le_bytes(*chunk), b':');
+        if colon != 0 {
+            return Some(at + (colon.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    line[at..].iter().position(|&b| b == b':').map(|i| at + i)
+}
+
+/// `TIMESTAMP: NAME:` when the colon at `p` ends the timestamp: the timestamp's start and
+/// colon, the name's start and colon.
+#[inline(always)]
+fn event_at(line: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
+    {
         // The timestamp: digits and dots (a digit among them), after white space or at the
         // start.
         let mut s = p;
@@ -280,36 +319,31 @@ fn find_event(line: &[u8]) -> Option<(usize, usize, usize, usize)> {
             s -= 1;
         }
         if !digit || (s > 0 && !is_space(line[s - 1])) {
-            continue;
+            return None;
         }
-        if let Some((start, colon)) = name_after(line, p + 1) {
-            return Some((s, p, start, colon));
-        }
+        let (start, colon) = name_after(line, p + 1)?;
+        Some((s, p, start, colon))
     }
-    // No context columns at all (`options/context-info` off): `NAME: BODY`.
-    let colon = memchr::memchr(b':', line)?;
-    if colon > 0
-        && line[..colon].iter().all(|&b| is_name_byte(b))
-        && line.get(colon + 1).is_none_or(|&b| is_space(b))
-    {
-        return Some((0, 0, 0, colon));
-    }
-    None
 }
 
 /// White space then a name token then `:` (then white space or the end), from `at`.
 fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     let rest = line.get(at..)?;
-    let spaces = rest.iter().take_while(|&&b| is_space(b)).count();
+    // One space, as ftrace prints it, or more.
+    let spaces = match rest {
+        [b, next, ..] if is_space(*b) && !is_space(*next) => 1,
+        _ => rest.iter().take_while(|&&b| is_space(b)).count(),
+    };
     if spaces == 0 {
         return None;
     }
     let mut start = at + spaces;
     let name_end = |from: usize| {
-        from + line[from..]
+        let name = &line[from..];
+        from + name
             .iter()
-            .take_while(|&&b| is_name_byte(b))
-            .count()
+            .position(|&b| !is_name_byte(b))
+            .unwrap_or(name.len())
     };
     let mut colon = name_end(start);
     if colon == start || line.get(colon) != Some(&b':') {
@@ -348,6 +382,9 @@ fn last_token(s: &[u8]) -> (&[u8], &[u8]) {
 
 /// The task, CPU and flags columns from what stands before the timestamp (trimmed).
 fn columns(prefix: &[u8]) -> Columns<'_> {
+    if let Some(c) = ftrace_columns(prefix) {
+        return c;
+    }
     let (mut before, last) = last_token(prefix);
     let mut c = Columns {
         task: b"",
@@ -386,7 +423,55 @@ fn columns(prefix: &[u8]) -> Columns<'_> {
     c
 }
 
+/// The columns of ftrace's own files, `TASK [CPU] FLAGS` with one space before the flags,
+/// read from the end without the general search (which reads them the same); `None` for any
+/// other shape.
+#[inline(always)]
+fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
+    let tail = &prefix[prefix.len().saturating_sub(7)..];
+    let space = tail.iter().rposition(|&b| is_space(b))?;
+    let flags = &tail[space + 1..];
+    if !is_flags(flags) {
+        return None;
+    }
+    let before = &prefix[..prefix.len() - flags.len() - 1];
+    if before.last() != Some(&b']') {
+        return None;
+    }
+    let open = before.iter().rposition(|&b| b == b'[')?;
+    let cpu = bracketed_cpu(&before[open..])?;
+    let task = &before[..open];
+    if !task.last().is_some_and(|&b| is_space(b)) {
+        return None;
+    }
+    let task = trim_end(task);
+    // `record-tgid`'s `(  410)` is left to the general reading.
+    if task.is_empty() || task.ends_with(b")") {
+        return None;
+    }
+    Some(Columns {
+        task,
+        flags,
+        cpu: Some(cpu),
+        context: Some(flags_context(flags)),
+    })
+}
+
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
+    // Up to nine digits fit a u32: read at once.
+    if let [b'[', inner @ .., b']'] = token {
+        if (1..=9).contains(&inner.len()) {
+            let mut n = 0u32;
+            for &b in inner {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                n = n * 10 + u32::from(d);
+            }
+            return Some(n);
+        }
+    }
     let inner = token.strip_prefix(b"[")?.strip_suffix(b"]")?;
     if inner.is_empty() || !inner.iter().all(u8::is_ascii_digit) {
         return None;
@@ -639,8 +724,14 @@ pub fn parse_event<'a>(name: &[u8], body: &'a [u8]) -> Result<Parsed<'a>, ParseE
 }
 
 /// Read the body of a `dma` event: `DEVICE key=value ...`.
+///
+/// One pass over the body: each key is read up to its `=`, and the values of the common
+/// fields (`dma_addr`, `size`, `phys_addr`) are converted as they are scanned; a value that
+/// does not end where its digits do is read again by the general conversion, which says why
+/// it is wrong.
+// Inlined: the event is then built where its caller keeps it, not copied out.
+#[inline]
 pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError> {
-    let mut tokens = Tokens(body);
     let mut ev = DmaEvent {
         call,
         device: b"",
@@ -659,53 +750,87 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
         phys_addrs: Array::new(),
         err: None,
     };
-    // The device comes first; a device with an empty name leaves the fields first.
-    let mut after_device = tokens;
-    if let Some((t, None)) = after_device.next() {
-        ev.device = t;
-        tokens = after_device;
-    }
     let (mut has_dma_addrs, mut has_sizes, mut has_phys_addrs) = (false, false, false);
-    for (token, eq) in tokens {
-        if token == b"[TRUNCATED]" {
-            ev.truncated = true;
-            continue;
+    let mut rest = body;
+    let mut first = true;
+    loop {
+        // Fields are one space apart: the next one starts at once.
+        if rest.first().is_some_and(|&b| is_space(b)) {
+            let spaces = rest
+                .iter()
+                .position(|&b| !is_space(b))
+                .unwrap_or(rest.len());
+            rest = &rest[spaces..];
         }
-        let Some(eq) = eq else {
-            return err("a field without `=`");
+        if rest.is_empty() {
+            break;
+        }
+        let key_len = key_end(rest);
+        let (key, after) = rest.split_at(key_len);
+        let Some((&b'=', value)) = after.split_first() else {
+            // A token without `=`: the device comes first (a device with an empty name
+            // leaves the fields first).
+            if first {
+                ev.device = key;
+            } else if key == b"[TRUNCATED]" {
+                ev.truncated = true;
+            } else {
+                return err("a field without `=`");
+            }
+            first = false;
+            rest = after;
+            continue;
         };
-        let (key, value) = (&token[..eq], &token[eq + 1..]);
+        first = false;
         match key {
-            b"dir" => ev.dir = Some(direction(value)?),
-            b"dma_addr" => ev.dma_addr = Some(hex(value).ok_or(bad("dma_addr"))?),
-            b"phys_addr" => ev.phys_addr = Some(hex(value).ok_or(bad("phys_addr"))?),
-            b"size" => ev.size = Some(parse_dec(value).ok_or(bad("size"))?),
-            b"virt_addr" => {
-                ev.virt_addr = if value == b"(null)" {
-                    Some(0)
-                } else {
-                    hex(value)
+            b"dma_addr" => {
+                let (n, len) = hex_field(value);
+                ev.dma_addr = Some(n.ok_or(bad("dma_addr"))?);
+                rest = &value[len..];
+            }
+            b"phys_addr" => {
+                let (n, len) = hex_field(value);
+                ev.phys_addr = Some(n.ok_or(bad("phys_addr"))?);
+                rest = &value[len..];
+            }
+            b"size" => {
+                let (n, len) = dec_field(value);
+                ev.size = Some(n.ok_or(bad("size"))?);
+                rest = &value[len..];
+            }
+            _ => {
+                let (value, after) = value.split_at(token_end(value));
+                rest = after;
+                match key {
+                    b"dir" => ev.dir = Some(direction(value)?),
+                    b"virt_addr" => {
+                        ev.virt_addr = if value == b"(null)" {
+                            Some(0)
+                        } else {
+                            hex(value)
+                        }
+                    }
+                    b"attrs" => ev.attrs = attrs(value),
+                    b"flags" => ev.gfp = Some(gfp(value)),
+                    b"nents" => ev.nents = Some(count_pair(value).ok_or(bad("nents"))?),
+                    b"ents" => ev.ents = Some(count_pair(value).ok_or(bad("ents"))?),
+                    b"dma_addrs" => {
+                        ev.dma_addrs = array(value).ok_or(bad("dma_addrs"))?;
+                        has_dma_addrs = true;
+                    }
+                    b"sizes" => {
+                        ev.sizes = array(value).ok_or(bad("sizes"))?;
+                        has_sizes = true;
+                    }
+                    b"phys_addrs" => {
+                        ev.phys_addrs = array(value).ok_or(bad("phys_addrs"))?;
+                        has_phys_addrs = true;
+                    }
+                    b"err" => ev.err = Some(signed(value).ok_or(bad("err"))?),
+                    // A field of a newer kernel: not needed.
+                    _ => {}
                 }
             }
-            b"attrs" => ev.attrs = attrs(value),
-            b"flags" => ev.gfp = Some(gfp(value)),
-            b"nents" => ev.nents = Some(count_pair(value).ok_or(bad("nents"))?),
-            b"ents" => ev.ents = Some(count_pair(value).ok_or(bad("ents"))?),
-            b"dma_addrs" => {
-                ev.dma_addrs = array(value).ok_or(bad("dma_addrs"))?;
-                has_dma_addrs = true;
-            }
-            b"sizes" => {
-                ev.sizes = array(value).ok_or(bad("sizes"))?;
-                has_sizes = true;
-            }
-            b"phys_addrs" => {
-                ev.phys_addrs = array(value).ok_or(bad("phys_addrs"))?;
-                has_phys_addrs = true;
-            }
-            b"err" => ev.err = Some(signed(value).ok_or(bad("err"))?),
-            // A field of a newer kernel: not needed.
-            _ => {}
         }
     }
     for field in call.required() {
@@ -724,28 +849,96 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
     Ok(ev)
 }
 
-/// The white-space separated tokens of an event's body, each with the position of its first
-/// `=`, if any.
-#[derive(Clone, Copy)]
-struct Tokens<'a>(&'a [u8]);
-
-impl<'a> Iterator for Tokens<'a> {
-    type Item = (&'a [u8], Option<usize>);
-
-    // Inlined: called for every field of every line, and small.
-    #[inline(always)]
-    fn next(&mut self) -> Option<Self::Item> {
-        let s = self.0;
-        // Fields are one space apart: the next token starts at once.
-        let start = match s.first() {
-            Some(&b) if !is_space(b) => 0,
-            _ => s.iter().position(|&b| !is_space(b))?,
-        };
-        let rest = &s[start..];
-        let (len, eq) = scan_token(rest);
-        self.0 = &rest[len..];
-        Some((&rest[..len], eq))
+/// The length of the key `s` starts with: up to its `=`, or white space (a token without
+/// one), eight bytes at a time.
+#[inline(always)]
+fn key_end(s: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let end = bytes_equal(word, b'=') | bytes_equal(word, b' ') | bytes_equal(word, b'\t');
+        if end != 0 {
+            return at + (end.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
     }
+    at + s[at..]
+        .iter()
+        .position(|&b| b == b'=' || is_space(b))
+        .unwrap_or(s.len() - at)
+}
+
+/// Whether a value ends where `s` (what follows it) starts: at white space or the end.
+#[inline(always)]
+fn ends_here(s: &[u8]) -> bool {
+    s.first().is_none_or(|&b| is_space(b))
+}
+
+/// The hex value `s` starts with and the length of its token, converted while it is
+/// scanned; any other shape of value is left to [`hex`].
+#[inline(always)]
+fn hex_field(s: &[u8]) -> (Option<u64>, usize) {
+    let prefix = if matches!(s.get(..2), Some(b"0x" | b"0X")) {
+        2
+    } else {
+        0
+    };
+    let digits = &s[prefix..];
+    let mut n: u64 = 0;
+    let mut len = 0;
+    for &b in digits {
+        let digit = HEX[usize::from(b)];
+        if digit == INVALID {
+            break;
+        }
+        n = (n << 4) | u64::from(digit);
+        len += 1;
+    }
+    if (1..=16).contains(&len) && ends_here(&digits[len..]) {
+        return (Some(n), prefix + len);
+    }
+    let end = token_end(s);
+    (hex(&s[..end]), end)
+}
+
+/// The decimal value `s` starts with and the length of its token, as [`hex_field`].
+#[inline(always)]
+fn dec_field(s: &[u8]) -> (Option<u64>, usize) {
+    let mut n: u64 = 0;
+    let mut len = 0;
+    for &b in s {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // 19 digits never overflow; longer numbers are left to `parse_dec`.
+        n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+        len += 1;
+    }
+    if (1..=19).contains(&len) && ends_here(&s[len..]) {
+        return (Some(n), len);
+    }
+    let end = token_end(s);
+    (parse_dec(&s[..end]), end)
+}
+
+/// The length of the token `s` starts with (up to its first space or tab), eight bytes at a
+/// time.
+#[inline(always)]
+fn token_end(s: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let space = bytes_equal(word, b' ') | bytes_equal(word, b'\t');
+        if space != 0 {
+            return at + (space.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + s[at..]
+        .iter()
+        .position(|&b| is_space(b))
+        .unwrap_or(s.len() - at)
 }
 
 const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
@@ -771,39 +964,6 @@ fn bytes_equal(word: u64, b: u8) -> u64 {
     zero_bytes(word ^ u64::from_ne_bytes([b; 8]))
 }
 
-/// The token `s` starts with: its length (up to its first space or tab) and the position of
-/// its first `=`. Eight bytes at a time, in one pass: a byte loop and memchr's setup both cost
-/// more on tokens of 5 to 40 bytes, and it keeps up on sg lists' long ones.
-#[inline(always)]
-fn scan_token(s: &[u8]) -> (usize, Option<usize>) {
-    let mut eq = None;
-    let mut at = 0;
-    while let Some(chunk) = s.get(at..).and_then(|r| r.first_chunk::<8>()) {
-        let word = u64::from_le_bytes(*chunk);
-        if eq.is_none() {
-            let found = bytes_equal(word, b'=');
-            if found != 0 {
-                eq = Some(at + (found.trailing_zeros() / 8) as usize);
-            }
-        }
-        let space = bytes_equal(word, b' ') | bytes_equal(word, b'\t');
-        if space != 0 {
-            let end = at + (space.trailing_zeros() / 8) as usize;
-            return (end, eq.filter(|&e| e < end));
-        }
-        at += 8;
-    }
-    for (i, &b) in s[at..].iter().enumerate() {
-        if is_space(b) {
-            return (at + i, eq);
-        }
-        if b == b'=' && eq.is_none() {
-            eq = Some(at + i);
-        }
-    }
-    (s.len(), eq)
-}
-
 fn bad(field: &'static str) -> ParseError {
     ParseError {
         reason: match field {
@@ -826,7 +986,10 @@ fn parse_dec(s: &[u8]) -> Option<u64> {
     }
     let mut n: u64 = 0;
     for &b in s {
-        let d = (b as char).to_digit(10)?;
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
         n = n.checked_mul(10)?.checked_add(u64::from(d))?;
     }
     Some(n)
@@ -916,7 +1079,11 @@ fn direction(s: &[u8]) -> Result<Direction, ParseError> {
 /// leftover bits printed in hex, are ignored.
 fn attrs(s: &[u8]) -> DmaAttrs {
     let mut out = DmaAttrs::empty();
-    for name in s.split(|&b| b == b'|') {
+    // Split by hand: `split`'s iterator costs more than the names' comparisons.
+    let mut rest = s;
+    loop {
+        let end = rest.iter().position(|&b| b == b'|').unwrap_or(rest.len());
+        let name = &rest[..end];
         out |= match name {
             b"WEAK_ORDERING" => DmaAttrs::WEAK_ORDERING,
             b"WRITE_COMBINE" => DmaAttrs::WRITE_COMBINE,
@@ -931,8 +1098,11 @@ fn attrs(s: &[u8]) -> DmaAttrs {
             b"CPU_CACHE_CLEAN" | b"CACHELINES_OVERLAP" => DmaAttrs::CPU_CACHE_CLEAN,
             _ => DmaAttrs::empty(),
         };
+        match rest.get(end + 1..) {
+            Some(next) => rest = next,
+            None => return out,
+        }
     }
-    out
 }
 
 /// `flags=GFP_KERNEL|__GFP_ZERO`, as `show_gfp_flags` prints them.
@@ -1079,6 +1249,64 @@ mod tests {
                 .reason,
             "no phys_addrs= field"
         );
+    }
+
+    #[test]
+    fn values_read_while_scanned_end_where_their_token_does() {
+        fn read(body: &str) -> Result<DmaEvent<'_>, ParseError> {
+            parse_dma(DmaCall::MapPage, body.as_bytes())
+        }
+        let e = read("d dir=TO_DEVICE dma_addr=0xABCdef size=18446744073709551615 attrs=").unwrap();
+        assert_eq!((e.dma_addr, e.size), (Some(0xabcdef), Some(u64::MAX)));
+        let e = read("d dir=1\tdma_addr=FFFFFFFFFFFFFFFF\tsize=0 phys_addr=0X10").unwrap();
+        assert_eq!(
+            (e.dir, e.dma_addr, e.size, e.phys_addr),
+            (
+                Some(Direction::ToDevice),
+                Some(u64::MAX),
+                Some(0),
+                Some(0x10)
+            )
+        );
+        let reason = |body: &str| read(body).unwrap_err().reason;
+        assert_eq!(
+            reason("d dir=1 dma_addr=12g size=1"),
+            "dma_addr= is not a hex address"
+        );
+        assert_eq!(
+            reason("d dir=1 dma_addr=0x size=1"),
+            "dma_addr= is not a hex address"
+        );
+        assert_eq!(
+            reason("d dir=1 dma_addr=1 size=18446744073709551616"),
+            "size= is not a number"
+        );
+        assert_eq!(
+            reason("d dir=1 dma_addr=1 size=4k"),
+            "size= is not a number"
+        );
+        assert_eq!(reason("d dir=1 dma_addr=1 size="), "size= is not a number");
+        assert_eq!(
+            reason("d dir=1 dma_addr=1 size=1 stray"),
+            "a field without `=`"
+        );
+        // The device may be missing: the first token then is a field.
+        assert_eq!(read("dir=1 dma_addr=1 size=2").unwrap().device, b"");
+    }
+
+    #[test]
+    fn columns_other_than_ftraces_own_are_read_by_the_general_rule() {
+        let two_spaces = event("t [001]  d.... 1.0: x: y");
+        assert_eq!((two_spaces.cpu, two_spaces.flags), (Some(1), &b"d...."[..]));
+        let wide_cpu = event("t [12345678901] d.... 1.0: x: y");
+        assert_eq!(
+            (wide_cpu.cpu, wide_cpu.task),
+            (None, &b"t [12345678901]"[..])
+        );
+        let glued = event("t x[001] d.... 1.0: x: y");
+        assert_eq!((glued.cpu, glued.task), (None, &b"t x[001]"[..]));
+        let tgid = event("kworker/u8:2-9 (  9) [003] d.h1. 1.0: x: y");
+        assert_eq!((tgid.cpu, tgid.task), (Some(3), &b"kworker/u8:2-9"[..]));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use rustc_hash::FxBuildHasher;
 use smallvec::SmallVec;
 
 use super::TraceOptions;
-use super::parse::{self, DmaCall, DmaEvent, Line, Parsed};
+use super::parse::{self, DmaCall, DmaEvent, Line, Parsed, RawEvent};
 use super::state::{Held, Uncertainty, Verdict};
 use super::summary::{DeviceSummary, Example, Loss, MalformedLine, SkippedUnmaps, TraceSummary};
 use crate::checker::Checker;
@@ -142,9 +142,6 @@ pub struct Replayer {
     leaks: bool,
     line: u64,
     max_line: usize,
-    /// The task and flags columns of the current line, for its findings.
-    task: Vec<u8>,
-    flags: Vec<u8>,
     devices: HashMap<Box<[u8]>, usize, FxBuildHasher>,
     names: Vec<Box<[u8]>>,
     ids: Vec<DeviceId>,
@@ -256,8 +253,6 @@ impl Replayer {
             leaks: options.leaks,
             line: 0,
             max_line: options.max_line,
-            task: Vec::new(),
-            flags: Vec::new(),
             devices: HashMap::default(),
             names: Vec::new(),
             ids: Vec::new(),
@@ -321,13 +316,7 @@ impl Replayer {
                 if let Some(call) = DmaCall::from_name(raw.name) {
                     match parse::parse_dma(call, raw.body) {
                         Err(e) => self.malformed(n, e.reason, text),
-                        Ok(ev) => {
-                            self.task.clear();
-                            self.task.extend_from_slice(raw.task);
-                            self.flags.clear();
-                            self.flags.extend_from_slice(raw.flags);
-                            self.dma(n, raw.context, &ev, text);
-                        }
+                        Ok(ev) => self.dma(n, &raw, &ev, text),
                     }
                 } else {
                     match parse::parse_event(raw.name, raw.body) {
@@ -494,7 +483,8 @@ impl Replayer {
             .unwrap_or_else(|| "unknown".into())
     }
 
-    fn dma(&mut self, n: u64, context: Option<CallContext>, ev: &DmaEvent<'_>, text: &[u8]) {
+    fn dma(&mut self, n: u64, raw: &RawEvent<'_>, ev: &DmaEvent<'_>, text: &[u8]) {
+        let context = raw.context;
         let too_big =
             ev.size.is_some_and(|s| s > MAX_MAPPING) || ev.sizes.iter().any(|&s| s > MAX_MAPPING);
         if too_big {
@@ -518,6 +508,8 @@ impl Replayer {
             id: self.ids[d],
             site: self.sites.line(n),
             context: context.unwrap_or_default(),
+            task: raw.task,
+            flags: raw.flags,
         };
         match ev.call {
             DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => self.map_single(&cx, ev),
@@ -545,7 +537,7 @@ impl Replayer {
                     self.summary.null_frees += 1;
                     let mut out = Findings::new();
                     rules::release::check_release_context(&e, &mut out);
-                    return self.conclude(&e, out);
+                    return self.conclude(&cx, &e, &mut out);
                 }
                 if kind == MapKind::Coherent && !self.virt_unreliable {
                     e.cpu_addr = ev.virt_addr;
@@ -612,7 +604,7 @@ impl Replayer {
         }
     }
 
-    fn map_single(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+    fn map_single(&mut self, cx: &Cx<'_>, ev: &DmaEvent<'_>) {
         if ev.dma_addr == Some(DMA_MAPPING_ERROR) {
             self.summary.failed += 1;
             return;
@@ -638,7 +630,7 @@ impl Replayer {
         self.map(cx, e, None, retire);
     }
 
-    fn alloc(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+    fn alloc(&mut self, cx: &Cx<'_>, ev: &DmaEvent<'_>) {
         if ev.virt_addr == Some(0) {
             self.summary.failed += 1;
             return;
@@ -664,7 +656,7 @@ impl Replayer {
     /// A mapping begins: the argument rules, then the engine. `retire`: the device skips its
     /// unmaps (see [`DeviceCounts::direct_without_syncs`]), so the live mappings this one
     /// overlaps are retired first.
-    fn map(&mut self, cx: &Cx, e: Event, gfp: Option<Gfp>, retire: bool) {
+    fn map(&mut self, cx: &Cx<'_>, e: Event, gfp: Option<Gfp>, retire: bool) {
         let mut out = Findings::new();
         if let Some(gfp) = gfp {
             rules::context::check_alloc(&e, gfp, &mut out);
@@ -690,14 +682,14 @@ impl Replayer {
             }
             self.calls.saw(e.kind, mmio, e.call);
         }
-        self.conclude(&e, out);
+        self.conclude(cx, &e, &mut out);
     }
 
     /// Retire the single mappings of the device that start at `addr`: on a device that
     /// skips its unmaps, a new map of a live address is the sign that the old mapping's I/O is
     /// over (dma-direct hands out the physical address itself, so only a buffer used again
     /// gives the same address).
-    fn retire_at(&mut self, cx: &Cx, addr: u64) {
+    fn retire_at(&mut self, cx: &Cx<'_>, addr: u64) {
         let tracker = &self.checker.inner().tracker;
         let single = |e: &Entry| e.kind == MapKind::Page && !e.attrs.contains(DmaAttrs::MMIO);
         while tracker.update_first(cx.id, addr, single, |_| {}) {
@@ -716,7 +708,7 @@ impl Replayer {
     /// (a buffer used again at another offset): their `cacheline-overlap` findings go, and
     /// they are retired. Mappings that only share a cache line with it, bytes apart, are two
     /// live buffers: that finding stays.
-    fn retire_overlapped(&mut self, cx: &Cx, e: &Event, out: &mut Findings) {
+    fn retire_overlapped(&mut self, cx: &Cx<'_>, e: &Event, out: &mut Findings) {
         let end = e.dma_addr.saturating_add(e.size);
         let tracker = &self.checker.inner().tracker;
         let mut retired = 0;
@@ -754,29 +746,29 @@ impl Replayer {
         self.counts[cx.device].retired += retired;
     }
 
-    fn release(&mut self, cx: &Cx, e: Event) {
+    fn release(&mut self, cx: &Cx<'_>, e: Event) {
         let mut out = Findings::new();
         let released = self.checker.apply(&e, &mut out);
         if released.is_some() {
             self.counts[cx.device].releases += 1;
         }
-        self.conclude(&e, out);
+        self.conclude(cx, &e, &mut out);
         if let Some(entry) = released.filter(|r| r.attrs.contains(DmaAttrs::MMIO)) {
             self.mmio_lines
                 .remove(&entry.site.trace().map_or(0, |t| t.line));
         }
     }
 
-    fn sync(&mut self, cx: &Cx, e: Event) {
+    fn sync(&mut self, cx: &Cx<'_>, e: Event) {
         let mut out = Findings::new();
         self.checker.apply(&e, &mut out);
         self.counts[cx.device].syncs += 1;
         rules::sg::dedupe(&mut out);
-        self.conclude(&e, out);
+        self.conclude(cx, &e, &mut out);
     }
 
     /// A sync of an sg list's DMA `segments`, reported once for the list.
-    fn sync_sg(&mut self, cx: &Cx, list: &Event, segments: &[(u64, u64)]) {
+    fn sync_sg(&mut self, cx: &Cx<'_>, list: &Event, segments: &[(u64, u64)]) {
         let mut out = Findings::new();
         let inner = self.checker.inner();
         inner.record_sync_sg(list, segments.iter().copied(), &mut out, |_, _| {});
@@ -784,10 +776,10 @@ impl Replayer {
             self.counts[cx.device].syncs += 1;
         }
         rules::sg::dedupe(&mut out);
-        self.conclude(list, out);
+        self.conclude(cx, list, &mut out);
     }
 
-    fn map_sg(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+    fn map_sg(&mut self, cx: &Cx<'_>, ev: &DmaEvent<'_>) {
         let shown = ev.dma_addrs.len().min(ev.sizes.len());
         let nents = ev.nents.unwrap_or(count(ev.phys_addrs.len()));
         let ents = ev.ents.unwrap_or(count(shown));
@@ -812,7 +804,7 @@ impl Replayer {
         base.dma_addr = ev.dma_addrs[0];
         let mut out = Findings::new();
         if !rules::map::check_direction(&base, &mut out) {
-            return self.conclude(&base, out);
+            return self.conclude(cx, &base, &mut out);
         }
         if !one_to_one && base.dir != Direction::ToDevice {
             self.summary.cache_unchecked += shown as u64;
@@ -829,7 +821,7 @@ impl Replayer {
             &mut out,
         );
         rules::sg::dedupe(&mut out);
-        self.conclude(&base, out);
+        self.conclude(cx, &base, &mut out);
         if segments.is_empty() {
             return;
         }
@@ -854,7 +846,7 @@ impl Replayer {
         }
     }
 
-    fn unmap_sg(&mut self, cx: &Cx, ev: &DmaEvent<'_>) {
+    fn unmap_sg(&mut self, cx: &Cx<'_>, ev: &DmaEvent<'_>) {
         let nents = count(ev.phys_addrs.len());
         let mut base = cx.event(Op::Unmap, ev.call, MapKind::Sg);
         base.dir = ev.dir.unwrap_or(Direction::None);
@@ -913,11 +905,11 @@ impl Replayer {
             ));
         }
         rules::sg::dedupe(&mut out);
-        self.conclude(&base, out);
+        self.conclude(cx, &base, &mut out);
     }
 
     /// Judge the findings of one event: report, hold, or set aside (see [`Uncertainty`]).
-    fn conclude(&mut self, ev: &Event, mut out: Findings) {
+    fn conclude(&mut self, cx: &Cx<'_>, ev: &Event, out: &mut Findings) {
         if out.is_empty() {
             return;
         }
@@ -932,11 +924,11 @@ impl Replayer {
         let inner = checker.inner();
         let truncated = self.truncated_live.get(&ev.device).is_some_and(|&n| n > 0);
         let mut now = Findings::new();
-        for mut f in out {
+        for mut f in out.drain(..) {
             if inner.reporter.level(f.rule) == Level::Allow {
                 continue;
             }
-            self.annotate(ev, &mut f);
+            self.annotate(cx, ev, &mut f);
             match self.state.classify(ev, &f, truncated) {
                 Verdict::Report => now.push(f),
                 Verdict::Unknown => {
@@ -961,14 +953,14 @@ impl Replayer {
 
     /// What a kernel developer needs besides the rule's own details: the task and context
     /// columns of the line, and for a release, the line that made what it released.
-    fn annotate(&self, ev: &Event, f: &mut Finding) {
+    fn annotate(&self, cx: &Cx<'_>, ev: &Event, f: &mut Finding) {
         f.details.push(Detail {
             key: "task",
-            value: Value::Text(super::summary::printable(&self.task, 64)),
+            value: Value::Text(super::summary::printable(cx.task, 64)),
         });
         f.details.push(Detail {
             key: "context",
-            value: Value::Text(context_text(&self.flags, ev.context)),
+            value: Value::Text(context_text(cx.flags, ev.context)),
         });
         if let Some((site, call)) = &mut f.mapped_at {
             if self
@@ -1103,14 +1095,17 @@ pub(crate) fn skipped_unmap(e: &Entry) -> bool {
 }
 
 /// What every event of one trace line shares.
-struct Cx {
+struct Cx<'a> {
     device: usize,
     id: DeviceId,
     site: Site,
     context: CallContext,
+    /// The task and flags columns, as written, for the line's findings.
+    task: &'a [u8],
+    flags: &'a [u8],
 }
 
-impl Cx {
+impl Cx<'_> {
     fn event(&self, op: Op, call: DmaCall, kind: MapKind) -> Event {
         Event::in_context(op, call.name(), kind, self.id, self.site, self.context)
     }
