@@ -338,21 +338,14 @@ fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
         return None;
     }
     let mut start = at + spaces;
-    let name_end = |from: usize| {
-        let name = &line[from..];
-        from + name
-            .iter()
-            .position(|&b| !is_name_byte(b))
-            .unwrap_or(name.len())
-    };
-    let mut colon = name_end(start);
+    let mut colon = name_end(line, start);
     if colon == start || line.get(colon) != Some(&b':') {
         return None;
     }
     // `perf script` names the event with its subsystem: `dma:dma_map_page:`.
     if line.get(colon + 1).is_some_and(|&b| is_name_byte(b)) {
         start = colon + 1;
-        colon = name_end(start);
+        colon = name_end(line, start);
         if line.get(colon) != Some(&b':') {
             return None;
         }
@@ -361,6 +354,40 @@ fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
         return None;
     }
     Some((start, colon))
+}
+
+/// Where the name token starting at `from` ends: the first byte that is no name byte.
+#[inline(always)]
+fn name_end(line: &[u8], from: usize) -> usize {
+    // Event names are lower case words: eight bytes at a time up to the first other byte,
+    // from which the table decides (digits, capitals).
+    let mut at = from;
+    while let Some(chunk) = line.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let other = not_lower_or_underscore(u64::from_le_bytes(*chunk));
+        if other != 0 {
+            at += (other.trailing_zeros() / 8) as usize;
+            break;
+        }
+        at += 8;
+    }
+    let rest = &line[at..];
+    at + rest
+        .iter()
+        .position(|&b| !is_name_byte(b))
+        .unwrap_or(rest.len())
+}
+
+/// The high bit of each byte of `word` that is neither `a`..=`z` nor `_` (exact: no carry
+/// crosses bytes).
+#[inline]
+fn not_lower_or_underscore(word: u64) -> u64 {
+    let low7 = word & !HIGHS;
+    // A byte of at most 0x7f plus at most 0x1f carries into no other byte.
+    let from_a = low7 + u64::from_ne_bytes([0x80 - b'a'; 8]);
+    let past_z = low7 + u64::from_ne_bytes([0x80 - b'z' - 1; 8]);
+    let lower = from_a & !past_z & !word;
+    let underscore = !nonzero_bytes(word ^ u64::from_ne_bytes([b'_'; 8]));
+    !(lower | underscore) & HIGHS
 }
 
 /// The columns before the timestamp.
@@ -458,6 +485,14 @@ fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
 }
 
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
+    // ftrace prints three digits: read without a loop.
+    if let [b'[', hundreds, tens, ones, b']'] = *token {
+        let [h, t, o] = [hundreds, tens, ones].map(|b| b.wrapping_sub(b'0'));
+        if h > 9 || t > 9 || o > 9 {
+            return None;
+        }
+        return Some(u32::from(h) * 100 + u32::from(t) * 10 + u32::from(o));
+    }
     // Up to nine digits fit a u32: read at once.
     if let [b'[', inner @ .., b']'] = token {
         if (1..=9).contains(&inner.len()) {
@@ -503,19 +538,46 @@ static FLAG_BYTE: [bool; 256] = {
 /// too), `h`/`H`/`z`/`Z`/`s` third for hard or soft interrupt (or NMI), a preemption depth
 /// fourth.
 fn flags_context(flags: &[u8]) -> CallContext {
-    let at = |i: usize| flags.get(i).copied().unwrap_or(b'.');
-    let irqs_disabled = matches!(at(0), b'd' | b'D');
-    let bh_disabled = matches!(at(0), b'b' | b'D');
-    let hardirq = matches!(at(2), b'h' | b'H' | b'z' | b'Z');
-    let softirq = matches!(at(2), b's' | b'H') || bh_disabled;
-    let preempt = (at(3) as char).to_digit(16).is_some_and(|d| d > 0);
+    let at = |i: usize| usize::from(flags.get(i).copied().unwrap_or(b'.'));
+    let bits = (CONTEXT_BITS[at(0)] & (IRQS_OFF | BH_OFF))
+        | (CONTEXT_BITS[at(2)] & (HARDIRQ | SOFTIRQ))
+        | (CONTEXT_BITS[at(3)] & PREEMPT);
     CallContext {
-        irqs_disabled,
-        atomic: irqs_disabled || hardirq || softirq || preempt,
-        hardirq,
-        softirq,
+        irqs_disabled: bits & IRQS_OFF != 0,
+        atomic: bits != 0,
+        hardirq: bits & HARDIRQ != 0,
+        softirq: bits & (SOFTIRQ | BH_OFF) != 0,
     }
 }
+
+const IRQS_OFF: u8 = 1;
+const BH_OFF: u8 = 2;
+const HARDIRQ: u8 = 4;
+const SOFTIRQ: u8 = 8;
+const PREEMPT: u8 = 16;
+
+/// What a byte of the flags column means in each column it may stand in (a table: every
+/// event line has one); [`flags_context`] keeps the bits of the byte's own column.
+static CONTEXT_BITS: [u8; 256] = {
+    let mut t = [0; 256];
+    t[b'd' as usize] |= IRQS_OFF;
+    t[b'D' as usize] |= IRQS_OFF | BH_OFF;
+    t[b'b' as usize] |= BH_OFF;
+    t[b'h' as usize] |= HARDIRQ;
+    t[b'z' as usize] |= HARDIRQ;
+    t[b'Z' as usize] |= HARDIRQ;
+    t[b'H' as usize] |= HARDIRQ | SOFTIRQ;
+    t[b's' as usize] |= SOFTIRQ;
+    // A preemption depth: a hex digit other than 0.
+    let mut b = 0;
+    while b < 256 {
+        if HEX[b] != INVALID && HEX[b] != 0 {
+            t[b] |= PREEMPT;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// The events of the `dma` subsystem (`include/trace/events/dma.h`, Linux 6.12 and later).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
