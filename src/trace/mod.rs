@@ -568,7 +568,8 @@ impl BufRead for Prefetched {
         if self.used == self.chunk.len() {
             let next = match self.receiver.recv() {
                 Ok(next) => next?,
-                // The decoder's thread is gone after its end or error; it panicked otherwise.
+                // The decoder's thread is gone after its end or error, or it panicked, which
+                // the scope raises again when the replay returns.
                 Err(_) => Vec::new(),
             };
             let spent = std::mem::replace(&mut self.chunk, next);
