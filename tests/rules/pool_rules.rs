@@ -1013,7 +1013,9 @@ fn a_failing_page_allocation_makes_the_pool_alloc_fail_cleanly() {
 //
 // A C-ABI rule (a Rust pool is a type); the firing cases are in tests/c/pool_rules.c.
 
-/// The pool calls of the C ABI (`<linux/dmapool.h>`), on the process-wide checker.
+/// The pool calls of the C ABI (`<linux/dmapool.h>`), on the process-wide checker (a loom build
+/// leaves the C ABI out).
+#[cfg(not(loom))]
 mod c_pool_abi {
     use std::ffi::{c_char, c_uint, c_void};
 
@@ -1038,6 +1040,7 @@ mod c_pool_abi {
 }
 
 /// The process-wide checker's `invalid-pool` reports (the C ABI's checker).
+#[cfg(not(loom))]
 fn invalid_pools() -> usize {
     Checker::global()
         .violations()
@@ -1047,6 +1050,7 @@ fn invalid_pools() -> usize {
 }
 
 #[test]
+#[cfg(not(loom))]
 fn pools_dma_pool_create_returned_are_never_invalid_pool() {
     use c_pool_abi::*;
     let name = std::ffi::CString::new("cpool0").unwrap();
