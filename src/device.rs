@@ -166,7 +166,8 @@ impl Device {
         (!self.is_released()).then_some(gate)
     }
 
-    /// [`admit`](Self::admit), reporting a refused call (`ev`) on a released device.
+    /// [`admit`](Self::admit), reporting a refused call (`ev`) on a released device. The guard
+    /// holds off a release until the call has recorded what it did: drop it before reporting.
     #[track_caller]
     pub(crate) fn admit_or_report(
         &self,

@@ -10,7 +10,7 @@ use crate::rules;
 use crate::rules::Findings;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind};
 
-use super::{admit, checking, event, injected_failure, release_with, unchecked, unmap_event};
+use super::{checking, event, injected_failure, release_with, unchecked, unmap_event};
 
 /// Allocate `size` bytes of zeroed coherent memory (`dma_alloc_coherent`). Returns the CPU
 /// address and stores the DMA address in `dma_handle`; NULL on failure.
@@ -63,7 +63,7 @@ pub fn dma_alloc_attrs(
     let mut ev = event(dev, Op::Map, "dma_alloc_coherent", MapKind::Coherent);
     (ev.size, ev.attrs) = (size as u64, attrs);
     *dma_handle = DMA_MAPPING_ERROR;
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return ptr::null_mut();
     };
     let c = dev.checker().inner();

@@ -16,7 +16,7 @@ use crate::rules::{self, Finding, Findings};
 use crate::state::managed::IovaSpace;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind, PAGE_SIZE};
 
-use super::{admit, event, release, report_refusal, unmap_event};
+use super::{event, release, report_refusal, unmap_event};
 
 /// `struct dma_iova_state`: the space `dma_iova_try_alloc` reserved; all zero when none.
 #[repr(C)]
@@ -45,7 +45,7 @@ pub fn dma_iova_try_alloc(dev: &Device, state: &mut DmaIovaState, phys: u64, siz
     *state = DmaIovaState::default();
     let mut ev = event(dev, Op::Map, "dma_iova_try_alloc", MapKind::Page);
     ev.size = size as u64;
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return false;
     };
     let mut out = Findings::new();
@@ -92,7 +92,7 @@ pub fn dma_iova_link(
     let mut ev = event(dev, Op::Map, "dma_iova_link", MapKind::Page);
     (ev.size, ev.dir, ev.attrs) = (size as u64, dir, attrs);
     ev.dma_addr = state.addr.saturating_add(offset as u64);
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return -EINVAL;
     };
     let c = dev.checker().inner();
@@ -165,7 +165,7 @@ fn not_allocated(state: &DmaIovaState) -> Finding {
 pub fn dma_iova_sync(dev: &Device, state: &DmaIovaState, offset: usize, size: usize) -> i32 {
     let mut ev = event(dev, Op::SyncForDevice, "dma_iova_sync", MapKind::Page);
     (ev.dma_addr, ev.size) = (state.addr.saturating_add(offset as u64), size as u64);
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return -EINVAL;
     };
     let mut out = Findings::new();
@@ -258,7 +258,7 @@ fn unlink(
             attrs,
         );
         ev.offset = start;
-        if let Some(admitted) = admit(dev, &ev) {
+        if let Some(admitted) = dev.admit_or_report(&ev) {
             drop(admitted);
             c.finish(&ev, [not_allocated(state)].into_iter().collect());
         }
@@ -342,7 +342,7 @@ fn free(dev: &Device, state: &mut DmaIovaState, dir: Direction, call: &'static s
             dir,
             DmaAttrs::empty(),
         );
-        if let Some(admitted) = admit(dev, &ev) {
+        if let Some(admitted) = dev.admit_or_report(&ev) {
             drop(admitted);
             c.finish(&ev, [not_allocated(state)].into_iter().collect());
         }

@@ -9,7 +9,7 @@ use crate::types::MapKind;
 #[track_caller]
 pub(super) fn configurable(dev: &Device, call: &'static str) -> bool {
     let ev = super::event(dev, Op::Configure, call, MapKind::Coherent);
-    super::admit(dev, &ev).is_some()
+    dev.admit_or_report(&ev).is_some()
 }
 
 use crate::types::{DMA_CACHE_ALIGNMENT, EIO};

@@ -11,7 +11,6 @@ use crate::event::{Event, Op};
 use crate::faults::FaultKind;
 use crate::rules;
 use crate::rules::Findings;
-use crate::sync::RwLockReadGuard;
 use crate::tracker::Entry;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
 
@@ -48,13 +47,6 @@ fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
     Event::new(op, call, kind, dev.id(), dev.checker().capture_site())
 }
 
-/// Admit a call on the device, or refuse it (reported) if the device was released. The guard
-/// holds off a release until the call has recorded what it did: drop it before reporting.
-#[track_caller]
-pub(crate) fn admit<'d>(dev: &'d Device, ev: &Event) -> Option<RwLockReadGuard<'d, ()>> {
-    dev.admit_or_report(ev)
-}
-
 /// Report a refused map, finding out where memory that is not DMA-able came from.
 fn report_refusal(dev: &Device, ev: &Event, err: &MapError, out: &mut Findings) {
     let origin = match *err {
@@ -84,7 +76,7 @@ fn release(dev: &Device, ev: Event) {
 /// [`release`], reporting `found` (what the caller found already) with the release's findings.
 #[track_caller]
 fn release_with(dev: &Device, ev: Event, found: Findings) {
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return;
     };
     let c = dev.checker().inner();

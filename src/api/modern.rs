@@ -8,7 +8,7 @@ use crate::faults::FaultKind;
 use crate::rules::{self, Findings};
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, Gfp, MapKind, PAGE_SIZE};
 
-use super::{admit, checking, event, injected_failure, report_refusal};
+use super::{checking, event, injected_failure, report_refusal};
 
 /// [`dma_alloc_attrs`](crate::dma_alloc_attrs) with `DMA_ATTR_WRITE_COMBINE` (`dma_alloc_wc`).
 #[track_caller]
@@ -161,7 +161,7 @@ pub fn dma_map_resource(
     }
     let mut ev = event(dev, Op::Map, "dma_map_resource", MapKind::Page);
     (ev.size, ev.dir, ev.attrs, ev.dma_addr) = (size as u64, dir, attrs, DMA_MAPPING_ERROR);
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return DMA_MAPPING_ERROR;
     };
     let c = dev.checker().inner();

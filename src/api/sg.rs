@@ -8,9 +8,7 @@ use crate::rules::{Findings, Value};
 use crate::sg::{SgState, SgTable};
 use crate::types::{Direction, DmaAttrs, MapKind};
 
-use super::{
-    admit, carry_out_release, checking, event, injected_failure, report_refusal, unchecked,
-};
+use super::{carry_out_release, checking, event, injected_failure, report_refusal, unchecked};
 
 #[track_caller]
 fn sg_event(
@@ -47,7 +45,7 @@ pub fn dma_map_sg_attrs(
         return unchecked::map_sg(dev, sgl, nents, dir, attrs);
     }
     let mut ev = sg_event(dev, Op::Map, "dma_map_sg", nents, dir, attrs);
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return 0;
     };
     let mut out = Findings::new();
@@ -136,7 +134,7 @@ pub fn dma_unmap_sg_attrs(
         return unchecked::unmap_sg(dev, sgl, dir, attrs);
     }
     let ev = sg_event(dev, Op::Unmap, "dma_unmap_sg", nents, dir, attrs);
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return;
     };
     let c = dev.checker().inner();
@@ -180,7 +178,7 @@ fn sync_sg(dev: &Device, op: Op, call: &'static str, sgl: &SgTable, nents: usize
         return;
     }
     let ev = sg_event(dev, op, call, nents, dir, DmaAttrs::empty());
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return;
     };
     let c = dev.checker().inner();

@@ -10,7 +10,7 @@ use crate::rules::{self, Findings};
 use crate::sg::{Sg, SgTable, for_each_sg, sg_set_page};
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind, PAGE_SIZE};
 
-use super::{admit, event};
+use super::event;
 
 /// `ENXIO`, returned negated.
 const ENXIO: i32 = 6;
@@ -215,7 +215,7 @@ pub fn dma_get_sgtable_attrs(
     let mut ev = event(dev, Op::MemoryAlloc, "dma_get_sgtable", MapKind::Coherent);
     (ev.dma_addr, ev.size, ev.attrs) = (dma_addr, size as u64, attrs);
     ev.cpu_addr = Some(cpu_addr.addr() as u64);
-    let admitted = admit(dev, &ev).ok_or(-ENXIO)?;
+    let admitted = dev.admit_or_report(&ev).ok_or(-ENXIO)?;
     let c = dev.checker().inner();
     let mut live = false;
     c.tracker.for_each_mut(|e| {

@@ -9,13 +9,11 @@ use crate::rules;
 use crate::rules::Findings;
 use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, MapKind};
 
-use super::{
-    admit, checking, event, injected_failure, release, report_refusal, unchecked, unmap_event,
-};
+use super::{checking, event, injected_failure, release, report_refusal, unchecked, unmap_event};
 
 #[track_caller]
 fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr {
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return DMA_MAPPING_ERROR;
     };
     let c = dev.checker().inner();
@@ -303,7 +301,7 @@ fn sync(
     }
     let mut ev = event(dev, op, call, MapKind::Single);
     (ev.dma_addr, ev.offset, ev.size, ev.dir) = (dma, offset as u64, size as u64, dir);
-    let Some(admitted) = admit(dev, &ev) else {
+    let Some(admitted) = dev.admit_or_report(&ev) else {
         return;
     };
     let c = dev.checker().inner();
