@@ -884,6 +884,75 @@ fn the_readme_nic_ring_runs_clean_and_leaks_nothing_even_when_every_rule_denies(
     }
 }
 
+/// Every header of `include/`, alone in a file: a driver includes them in any order, so each
+/// must bring what it uses.
+#[test]
+fn every_header_compiles_on_its_own() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let include = root.join("include");
+    let mut headers = Vec::new();
+    let mut dirs = vec![include.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read include/").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "h") {
+                headers.push(path.strip_prefix(&include).unwrap().to_path_buf());
+            }
+        }
+    }
+    headers.sort();
+    assert!(headers.len() >= 30, "{headers:?}");
+    let dir = work_dir("headers");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let mut failed = Vec::new();
+    for header in &headers {
+        let name = header.to_string_lossy().replace('/', "_");
+        let file = dir.join(format!("{name}.c"));
+        std::fs::write(&file, format!("#include <{}>\n", header.display())).unwrap();
+        let out = Command::new(&cc)
+            .args([
+                "-std=gnu11",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fsyntax-only",
+                "-I",
+            ])
+            .arg(&include)
+            .arg(&file)
+            .output()
+            .unwrap_or_else(|e| panic!("run the C compiler `{cc}`: {e}"));
+        if !out.status.success() {
+            failed.push(format!(
+                "{}:\n{}",
+                header.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn a_driver_written_with_the_everyday_kernel_helpers_compiles_unchanged_and_runs_clean() {
+    // Its module loads, receives two packets and unloads without a report; the only
+    // violations are the two devm_kfree calls of memory devm_kmalloc did not give.
+    let run = check_family("driver_idioms", &[("managed-free-mismatch", 2)]);
+    let stderr = run.stderr();
+    assert!(!stderr.contains("WARNING"), "a WARN_ON fired: {stderr}");
+    assert_eq!(
+        stderr
+            .matches("devm_kfree of memory devm_kmalloc did not allocate")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert!(stderr.contains("on mini2 (mini)"), "{stderr}");
+    assert_eq!(run.report()["leaks"]["entries"], 0, "devres freed the ring");
+}
+
 #[test]
 fn a_kernel_code_harness_with_its_own_struct_device_takes_only_the_dma_headers() {
     let run = check_family(

@@ -18,6 +18,8 @@
 #define _DMACHECK_LINUX_DEVICE_H
 
 #include <linux/types.h>
+#include <linux/gfp.h>
+#include <linux/printk.h>
 
 struct device {
 	const char *dmacheck_name;	/* dev_name(); owned by dmacheck */
@@ -42,5 +44,59 @@ static inline void dev_set_drvdata(struct device *dev, void *data)
 {
 	dev->driver_data = data;
 }
+
+/*
+ * Managed memory: kmalloc memory freed when the device is released (dmacheck_device_release,
+ * the driver's unbind), newest first with the device's other managed resources. devm_kfree of
+ * memory devm_kmalloc did not allocate for this device is reported (`managed-free-mismatch`)
+ * and the memory left alone, as the kernel's WARN_ON(devres_destroy(...)) leaves it.
+ */
+void *devm_kmalloc(struct device *dev, size_t size, gfp_t gfp);
+void devm_kfree(struct device *dev, const void *p);
+
+static inline void *devm_kzalloc(struct device *dev, size_t size, gfp_t gfp)
+{
+	return devm_kmalloc(dev, size, gfp | __GFP_ZERO);
+}
+
+static inline void *devm_kmalloc_array(struct device *dev, size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return NULL;
+	return devm_kmalloc(dev, bytes, gfp);
+}
+
+static inline void *devm_kcalloc(struct device *dev, size_t n, size_t size, gfp_t gfp)
+{
+	return devm_kmalloc_array(dev, n, size, gfp | __GFP_ZERO);
+}
+
+/* Messages about a device, on stderr as "name: message". dev_dbg prints only under DEBUG. */
+#define dev_printk(level, dev, fmt, ...) \
+	fprintf(stderr, "%s: " fmt, dev_name(dev), ##__VA_ARGS__)
+#define dev_emerg(dev, fmt, ...)	dev_printk(KERN_EMERG, dev, fmt, ##__VA_ARGS__)
+#define dev_crit(dev, fmt, ...)		dev_printk(KERN_CRIT, dev, fmt, ##__VA_ARGS__)
+#define dev_alert(dev, fmt, ...)	dev_printk(KERN_ALERT, dev, fmt, ##__VA_ARGS__)
+#define dev_err(dev, fmt, ...)		dev_printk(KERN_ERR, dev, fmt, ##__VA_ARGS__)
+#define dev_warn(dev, fmt, ...)		dev_printk(KERN_WARNING, dev, fmt, ##__VA_ARGS__)
+#define dev_notice(dev, fmt, ...)	dev_printk(KERN_NOTICE, dev, fmt, ##__VA_ARGS__)
+#define dev_info(dev, fmt, ...)		dev_printk(KERN_INFO, dev, fmt, ##__VA_ARGS__)
+#ifdef DEBUG
+#define dev_dbg(dev, fmt, ...)		dev_printk(KERN_DEBUG, dev, fmt, ##__VA_ARGS__)
+#else
+#define dev_dbg(dev, fmt, ...)		({ if (0) dev_printk(KERN_DEBUG, dev, fmt, ##__VA_ARGS__); 0; })
+#endif
+#define dev_err_once(dev, fmt, ...)	dev_err(dev, fmt, ##__VA_ARGS__)
+#define dev_warn_once(dev, fmt, ...)	dev_warn(dev, fmt, ##__VA_ARGS__)
+#define dev_err_ratelimited(dev, fmt, ...)	dev_err(dev, fmt, ##__VA_ARGS__)
+#define dev_warn_ratelimited(dev, fmt, ...)	dev_warn(dev, fmt, ##__VA_ARGS__)
+/* Print the error (unless -EPROBE_DEFER) and return it: `return dev_err_probe(dev, ret, ...)`. */
+#define dev_err_probe(dev, err, fmt, ...) ({ \
+	int _probe_err = (err); \
+	if (_probe_err != -517) \
+		dev_err(dev, "error %d: " fmt, _probe_err, ##__VA_ARGS__); \
+	_probe_err; })
 
 #endif /* _DMACHECK_LINUX_DEVICE_H */

@@ -39,6 +39,13 @@ typedef u8 __u8;
 typedef u16 __u16;
 typedef u32 __u32;
 typedef u64 __u64;
+/* Values in the device's byte order (<linux/byteorder/generic.h> converts them). */
+typedef u16 __le16;
+typedef u32 __le32;
+typedef u64 __le64;
+typedef u16 __be16;
+typedef u32 __be32;
+typedef u64 __be64;
 #endif
 
 /* A bus address as the device sees it. Never a CPU pointer. */

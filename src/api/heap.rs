@@ -33,7 +33,13 @@ fn check_memory_alloc(checker: &Checker, call: &'static str, size: usize, gfp: G
 /// out. `Gfp::DMA` places it below 16 MiB.
 #[track_caller]
 pub fn kmalloc(checker: &Checker, size: usize, gfp: Gfp) -> *mut u8 {
-    check_memory_alloc(checker, "kmalloc", size, gfp);
+    kmalloc_as(checker, size, gfp, "kmalloc")
+}
+
+/// [`kmalloc`] made by `call` (`devm_kmalloc` allocates through it).
+#[track_caller]
+pub(crate) fn kmalloc_as(checker: &Checker, size: usize, gfp: Gfp, call: &'static str) -> *mut u8 {
+    check_memory_alloc(checker, call, size, gfp);
     if let Some(ptr) = crate::checker::trap::kmalloc(checker, size, gfp) {
         return ptr;
     }
@@ -73,8 +79,14 @@ fn invalid_free(
 /// reported (`free-while-mapped`).
 #[track_caller]
 pub fn kfree(checker: &Checker, ptr: *const u8) {
+    kfree_as(checker, ptr, "kfree")
+}
+
+/// [`kfree`] made by `call` (`devm_kfree`, and devres at a device's release).
+#[track_caller]
+pub(crate) fn kfree_as(checker: &Checker, ptr: *const u8, call: &'static str) {
     if checker.config().trap {
-        let mapped = crate::freed::mapped(checker, "kfree", ptr, 1);
+        let mapped = crate::freed::mapped(checker, call, ptr, 1);
         if crate::checker::trap::kfree(checker, ptr) {
             mapped.report(checker);
             return;
@@ -82,9 +94,9 @@ pub fn kfree(checker: &Checker, ptr: *const u8) {
     }
     // 0 bytes (nothing to look for) if `ptr` is no live object: the free is refused.
     let size = checker.memory().ksize(ptr).unwrap_or(0);
-    let mapped = crate::freed::mapped(checker, "kfree", ptr, size);
+    let mapped = crate::freed::mapped(checker, call, ptr, size);
     match checker.memory().kfree(ptr) {
-        Err(why) => invalid_free(checker, "kfree", ptr, why),
+        Err(why) => invalid_free(checker, call, ptr, why),
         Ok(()) => mapped.report(checker),
     }
 }

@@ -1,5 +1,5 @@
-//! Managed (devres) DMA memory: `dmam_alloc_coherent`, `dmam_alloc_attrs`,
-//! `dmam_free_coherent` (`dmam_pool_create` is the pool family's). What they allocate is listed on the device and
+//! Managed (devres) memory: `dmam_alloc_coherent`, `dmam_alloc_attrs`, `dmam_free_coherent`,
+//! `devm_kmalloc`, `devm_kfree` (`dmam_pool_create` is the pool family's). What they allocate is listed on the device and
 //! released with it (driver unbind), newest first as devres does, without a leak report.
 
 use crate::device::{Device, DeviceInner};
@@ -85,6 +85,65 @@ pub fn dmam_free_coherent(dev: &Device, size: usize, cpu_addr: *const u8, dma_ha
     );
 }
 
+/// [`kmalloc`](crate::kmalloc) for `dev`, managed (`devm_kmalloc`): freed when the device is
+/// released, newest first with its other managed resources. `devm_kzalloc` is this with
+/// [`Gfp::ZERO`].
+///
+/// ```
+/// # use dmacheck::*;
+/// # let checker = Checker::builder().env(false).build();
+/// let dev = checker.device("eth0").build();
+/// let stats = devm_kmalloc(&dev, 256, Gfp::KERNEL | Gfp::ZERO);
+/// assert!(!stats.is_null());
+/// dev.release(); // devres frees it
+/// checker.assert_clean();
+/// ```
+#[track_caller]
+pub fn devm_kmalloc(dev: &Device, size: usize, gfp: Gfp) -> *mut u8 {
+    let ptr = super::heap::kmalloc_as(dev.checker(), size, gfp, "devm_kmalloc");
+    if !ptr.is_null() {
+        keep(
+            dev,
+            Devres::Heap {
+                ptr: ptr.expose_provenance(),
+            },
+        );
+    }
+    ptr
+}
+
+/// Free a [`devm_kmalloc`] buffer before the device is released (`devm_kfree`). A pointer no
+/// `devm_kmalloc` of this device returned is reported (`managed-free-mismatch`) and left alone,
+/// as the kernel's `WARN_ON(devres_destroy(...))` leaves it; NULL does nothing.
+#[track_caller]
+pub fn devm_kfree(dev: &Device, ptr: *const u8) {
+    if ptr.is_null() {
+        return;
+    }
+    let managed = {
+        let mut list = dev.0.devres.lock();
+        let at = list
+            .iter()
+            .position(|r| matches!(*r, Devres::Heap { ptr: p } if p == ptr.addr()));
+        at.map(|i| list.remove(i))
+    };
+    if managed.is_some() {
+        super::heap::kfree_as(dev.checker(), ptr, "devm_kfree");
+        return;
+    }
+    let mut ev = Event::new(
+        Op::MemoryFree,
+        "devm_kfree",
+        MapKind::Single,
+        dev.id(),
+        dev.checker().capture_site(),
+    );
+    ev.cpu_addr = Some(ptr.addr() as u64);
+    let mut out = Findings::new();
+    out.push(rules::modern::devm_kfree_unmanaged(ptr.addr() as u64));
+    dev.checker().inner().finish(&ev, out);
+}
+
 /// Judge a free of (`cpu`, `dma`) by `by`: takes a managed buffer off the device's list, and
 /// finds a managed buffer freed as unmanaged, or the reverse. Returns the attributes a managed
 /// buffer was allocated with (`dmam_free_coherent` frees with them, as devres does).
@@ -109,7 +168,7 @@ pub(super) fn check_free(
     }
     match managed? {
         Devres::Coherent { attrs, .. } => Some(attrs),
-        Devres::Pool(_) => None,
+        Devres::Heap { .. } | Devres::Pool(_) => None,
     }
 }
 
@@ -133,19 +192,30 @@ pub(crate) fn release_devres(dev: &Device) {
                 DEVRES_RELEASE,
                 FreeBy::Devres,
             ),
+            Devres::Heap { ptr } => super::heap::kfree_as(
+                dev.checker(),
+                std::ptr::with_exposed_provenance(ptr),
+                DEVRES_RELEASE,
+            ),
             Devres::Pool(destroy) => destroy(),
         }
     }
 }
 
-/// Release the managed buffers of a device whose last handle is dropped (no [`Device`] is left
+/// Release the managed memory of a device whose last handle is dropped (no [`Device`] is left
 /// to call the API with; a managed pool holds its device, so there is none here).
 pub(crate) fn release_devres_on_drop(inner: &DeviceInner) {
     let list = std::mem::take(&mut *inner.devres.lock());
     let c = inner.checker.inner();
     for item in list.into_iter().rev() {
-        let Devres::Coherent { cpu, dma, size, .. } = item else {
-            continue;
+        let (cpu, dma, size) = match item {
+            Devres::Coherent { cpu, dma, size, .. } => (cpu, dma, size),
+            Devres::Heap { ptr } => {
+                let ptr = std::ptr::with_exposed_provenance(ptr);
+                super::heap::kfree_as(&inner.checker, ptr, DEVRES_RELEASE);
+                continue;
+            }
+            Devres::Pool(_) => continue,
         };
         let site = inner.checker.capture_site();
         let mut ev = Event::new(Op::Unmap, DEVRES_RELEASE, MapKind::Coherent, inner.id, site);

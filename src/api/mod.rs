@@ -36,7 +36,9 @@ pub(crate) use managed::keep;
 #[cfg_attr(loom, allow(unused_imports))]
 // only the C ABI, which loom builds leave out, uses it
 pub(crate) use managed::release_devres;
-pub use managed::{dmam_alloc_attrs, dmam_alloc_coherent, dmam_free_coherent};
+pub use managed::{
+    devm_kfree, devm_kmalloc, dmam_alloc_attrs, dmam_alloc_coherent, dmam_free_coherent,
+};
 pub use modern::*;
 pub use sg::*;
 pub use sgtable::*;

@@ -1,5 +1,6 @@
 //! Managed (devres) memory from C: `dmam_alloc_coherent`, `dmam_alloc_attrs`,
-//! `dmam_free_coherent` (`<linux/dma-mapping.h>`) and `dmam_pool_create` (`<linux/dmapool.h>`).
+//! `dmam_free_coherent` (`<linux/dma-mapping.h>`), `dmam_pool_create` (`<linux/dmapool.h>`),
+//! `devm_kmalloc` and `devm_kfree` (`<linux/device.h>`).
 
 use std::ffi::{c_char, c_ulong, c_void};
 
@@ -63,4 +64,16 @@ unsafe extern "C" fn dmam_pool_create(
         crate::dmam_pool_create(&name, &device(dev), size, align, allocation)
             .map_or(std::ptr::null_mut(), register)
     })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn devm_kmalloc(dev: *mut CDevice, size: usize, flag: u32) -> *mut c_void {
+    ffi("devm_kmalloc", || {
+        crate::devm_kmalloc(&device(dev), size, gfp(flag)).cast()
+    })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn devm_kfree(dev: *mut CDevice, p: *const c_void) {
+    ffi("devm_kfree", || crate::devm_kfree(&device(dev), p.cast()))
 }

@@ -12,11 +12,13 @@ declare_rules! {
     /// Managed memory freed as unmanaged, or the reverse: a `dmam_alloc_coherent` buffer given
     /// to `dma_free_coherent` (devres still holds it and would free it again at unbind), or a
     /// `dmam_free_coherent` of memory `dmam_alloc_*` did not allocate (the kernel's
-    /// `WARN_ON(devres_destroy(...))` in `dmam_free_coherent`). The memory is freed either way.
+    /// `WARN_ON(devres_destroy(...))` in `dmam_free_coherent`; the memory is freed either way),
+    /// or a `devm_kfree` of memory `devm_kmalloc` did not allocate for the device (the same
+    /// warning in `devm_kfree`, which then leaves the memory alone, as dmacheck does).
     pub static MANAGED_FREE_MISMATCH = {
         id: "managed-free-mismatch",
-        summary: "managed DMA memory freed with the unmanaged call, or the reverse",
-        seed: "Documentation/driver-api/driver-model/devres.rst, Linux 6.12 (managed interfaces: dmam_alloc_coherent, dmam_free_coherent)",
+        summary: "managed memory freed with the unmanaged call, or the reverse",
+        seed: "Documentation/driver-api/driver-model/devres.rst, Linux 6.12 (managed interfaces: dmam_alloc_coherent, dmam_free_coherent, devm_kmalloc, devm_kfree)",
         kernel: Some("dmam_free_coherent(): WARN_ON(devres_destroy(dev, dmam_release, dmam_match, &match_data))"),
     };
 
@@ -108,6 +110,15 @@ pub(crate) fn unmanaged_freed_managed(dma: DmaAddr) -> Finding {
         "dmam_free_coherent of memory dmam_alloc_coherent did not allocate",
     )
     .with("dma_addr", Value::Addr(dma))
+}
+
+/// `devm_kfree` of memory no `devm_kmalloc` of the device allocated (left allocated).
+pub(crate) fn devm_kfree_unmanaged(ptr: u64) -> Finding {
+    Finding::new(
+        &MANAGED_FREE_MISMATCH,
+        "devm_kfree of memory devm_kmalloc did not allocate for this device (not freed)",
+    )
+    .with("cpu_addr", Value::Addr(ptr))
 }
 
 /// RAM given to `dma_map_resource`.

@@ -14,6 +14,8 @@ pub(crate) enum Devres {
         size: usize,
         attrs: DmaAttrs,
     },
+    /// A `devm_kmalloc` buffer: its CPU address (kfreed at release).
+    Heap { ptr: usize },
     /// A `dmam_pool_create` pool, as what destroys it (the pool family sits above the API and
     /// the device, so the device's list holds it without naming its type).
     Pool(Box<dyn FnOnce() + Send>),

@@ -4,7 +4,10 @@
 use crate::common;
 
 use common::{checker, device, rule_ids, single_violation};
-use dmacheck::rules::{LEAK, MANAGED_FREE_MISMATCH, MAP_RESOURCE_RAM, POOL_DESTROY_BUSY};
+use dmacheck::rules::{
+    FREE_WHILE_MAPPED, INVALID_FREE, LEAK, MANAGED_FREE_MISMATCH, MAP_RESOURCE_RAM,
+    POOL_DESTROY_BUSY,
+};
 use dmacheck::*;
 
 #[test]
@@ -78,6 +81,83 @@ fn dmam_free_coherent_of_unmanaged_memory_is_reported_and_freed() {
     let v = single_violation(&checker, &MANAGED_FREE_MISMATCH);
     assert_eq!(v.call, "dmam_free_coherent");
     assert!(checker.live_entries().is_empty());
+}
+
+#[test]
+fn devm_kmalloc_memory_is_freed_at_release_and_when_the_last_handle_drops() {
+    let checker = checker();
+    let (dev, dropped) = (device(&checker, "eth0"), device(&checker, "eth1"));
+    let stats = devm_kmalloc(&dev, 256, Gfp::KERNEL | Gfp::ZERO);
+    let other = devm_kmalloc(&dropped, 64, Gfp::KERNEL);
+    assert!(!stats.is_null() && !other.is_null());
+    // SAFETY: 256 bytes devm_kmalloc gave, zeroed.
+    assert!(
+        unsafe { std::slice::from_raw_parts(stats, 256) }
+            .iter()
+            .all(|&b| b == 0)
+    );
+    dev.release();
+    drop(dropped);
+    checker.assert_clean();
+    // Freed by devres: a kfree of either now is a double free.
+    kfree(&checker, stats);
+    kfree(&checker, other);
+    assert_eq!(rule_ids(&checker), [INVALID_FREE.id, INVALID_FREE.id]);
+}
+
+#[test]
+fn an_early_devm_kfree_is_silent_and_not_freed_again_at_release() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = devm_kmalloc(&dev, 100, Gfp::KERNEL);
+    devm_kfree(&dev, buf);
+    devm_kfree(&dev, std::ptr::null());
+    dev.release();
+    checker.assert_clean();
+    kfree(&checker, buf);
+    assert_eq!(rule_ids(&checker), [INVALID_FREE.id], "devm_kfree freed it");
+}
+
+#[test]
+fn devm_kfree_of_memory_devm_kmalloc_did_not_give_the_device_is_reported_and_not_freed() {
+    let checker = checker();
+    let (dev, other) = (device(&checker, "eth0"), device(&checker, "eth1"));
+    let plain = kmalloc(&checker, 100, Gfp::KERNEL);
+    devm_kfree(&dev, plain);
+    let v = single_violation(&checker, &MANAGED_FREE_MISMATCH);
+    assert_eq!(v.call, "devm_kfree");
+    assert!(
+        v.message.contains("devm_kmalloc did not allocate"),
+        "{}",
+        v.message
+    );
+    kfree(&checker, plain); // still allocated: no double free
+    let theirs = devm_kmalloc(&other, 100, Gfp::KERNEL);
+    devm_kfree(&dev, theirs);
+    assert_eq!(
+        rule_ids(&checker),
+        [MANAGED_FREE_MISMATCH.id, MANAGED_FREE_MISMATCH.id]
+    );
+    other.release(); // eth1's devres still frees it: no report
+    assert_eq!(checker.violations().len(), 2);
+}
+
+#[test]
+fn devm_kmalloc_memory_still_mapped_at_release_is_reported() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = devm_kmalloc(&dev, 1536, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 1536, Direction::FromDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dev.release();
+    let mut ids = rule_ids(&checker);
+    ids.sort();
+    assert_eq!(
+        ids,
+        [FREE_WHILE_MAPPED.id, LEAK.id],
+        "{:?}",
+        checker.violations()
+    );
 }
 
 #[test]
