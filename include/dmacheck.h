@@ -118,4 +118,49 @@ void dmacheck_set_device_hook(int (*hook)(const struct device *dev,
  */
 int dmacheck_device_attach(struct device *dev, const struct dmacheck_device_info *info);
 
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define dmacheck_device_create(a0, a1, a2) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); const char *dmacheck_a1 = (a1); uint64_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_device_create(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dmacheck_iommu_device_create(a0, a1, a2) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); const char *dmacheck_a1 = (a1); uint64_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_iommu_device_create(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dmacheck_pci_dev_create(a0, a1, a2) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); const char *dmacheck_a1 = (a1); uint64_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_pci_dev_create(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dmacheck_device_release(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_device_release(dmacheck_a0); })
+#define dmacheck_device_read(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_device_read(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dmacheck_device_write(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); const void *dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_device_write(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dmacheck_munmap(a0) __extension__ ({ \
+	struct vm_area_struct *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_munmap(dmacheck_a0); })
+#define dmacheck_error_count() __extension__ ({ \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_error_count(); })
+#define dmacheck_violation_count(a0) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_violation_count(dmacheck_a0); })
+#define dmacheck_trap_flush() __extension__ ({ \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_trap_flush(); })
+#define dmacheck_live_entries(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_live_entries(dmacheck_a0); })
+#define dmacheck_write_report(a0) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_write_report(dmacheck_a0); })
+#define dmacheck_write_exit_report() __extension__ ({ \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_write_exit_report(); })
+#define dmacheck_device_attach(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); const struct dmacheck_device_info *dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_device_attach(dmacheck_a0, dmacheck_a1); })
+#endif
+/* ---- End of call sites ---- */
+
 #endif /* DMACHECK_H */

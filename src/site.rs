@@ -71,7 +71,7 @@ impl Site {
     pub fn capture(depth: usize) -> Site {
         let location = Location::caller();
         if depth == 0 {
-            return Site::at(location);
+            return foreign_caller().unwrap_or_else(|| Site::at(location));
         }
         capture_fast(location, depth)
     }
@@ -82,7 +82,7 @@ impl Site {
     pub fn capture_exact(depth: usize) -> Site {
         let location = Location::caller();
         if depth == 0 {
-            return Site::at(location);
+            return foreign_caller().unwrap_or_else(|| Site::at(location));
         }
         let ips = unwind(depth);
         intern(location, &ips, depth, true)
@@ -98,6 +98,12 @@ impl Site {
 
     /// The site of an event replayed from line `line` of the trace named `file`.
     pub fn in_trace(file: &'static str, line: u64) -> Site {
+        TraceSites::new(file).line(line)
+    }
+
+    /// Line `line` of a source file outside Rust: where C code called the C ABI. Packed as a
+    /// trace line is (a file and a line is all either has), so reports show `file:line`.
+    pub(crate) fn in_foreign_source(file: &'static str, line: u64) -> Site {
         TraceSites::new(file).line(line)
     }
 
@@ -318,6 +324,31 @@ static TRACE_NAMES: process::Mutex<Vec<&'static str>> = process::Mutex::new(Vec:
 
 // Per-thread caches in front of the shared tables above, so the hot path takes no shared lock.
 // They are caches of process-wide data, hence std's thread-locals even under loom.
+std::thread_local! {
+    /// The C caller's line of the C ABI call this thread is in (see [`with_foreign_caller`]).
+    static FOREIGN_CALLER: std::cell::Cell<Option<Site>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with `caller` as the site of every call it makes that captures no stack: a C ABI
+/// call made where the C code said its file and line (`<dmacheck.h>`'s call-site macros).
+/// Calls made by `f` through `#[track_caller]` alone would name dmacheck's own C ABI source.
+pub(crate) fn with_foreign_caller<R>(caller: Option<Site>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Site>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FOREIGN_CALLER.set(self.0);
+        }
+    }
+    let _restore = Restore(FOREIGN_CALLER.replace(caller));
+    f()
+}
+
+/// The C caller of the C ABI call in progress on this thread, if it named itself.
+#[inline]
+fn foreign_caller() -> Option<Site> {
+    FOREIGN_CALLER.get()
+}
+
 std::thread_local! {
     static PER_CALL_SITE_RECENT: RefCell<FxMap<(usize, usize), Option<Site>>> = RefCell::default();
     static INTERNED_RECENT: RefCell<FxMap<u64, &'static Stacked>> = RefCell::default();

@@ -884,6 +884,173 @@ fn the_readme_nic_ring_runs_clean_and_leaks_nothing_even_when_every_rule_denies(
     }
 }
 
+/// Reports name the C caller's line: the call-site macros of `include/` tell dmacheck each
+/// call's `__FILE__` and `__LINE__` (`tests/c/call_sites.c` prints the lines it expects).
+#[test]
+fn c_reports_name_the_callers_file_and_line() {
+    let run = run("call_sites", "call_sites", &[], &[]);
+    assert!(run.output.status.success(), "{}", run.transcript());
+    let stdout = run.stdout();
+    let number = |prefix: &str| -> Vec<u64> {
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .map(|n| n.trim().parse().unwrap())
+            .collect()
+    };
+    let expected = number("expect ");
+    let violations = run.report()["violations"].as_array().unwrap().clone();
+    assert_eq!(violations.len(), expected.len(), "{}", run.transcript());
+    for (v, &line) in violations.iter().zip(&expected) {
+        let file = v["site"]["file"].as_str().unwrap();
+        if line == 0 {
+            // Through a function pointer: no macro, so the C ABI's own line.
+            assert!(file.contains("src/capi/"), "{v}");
+        } else {
+            assert!(file.ends_with("tests/c/call_sites.c"), "{v}");
+            assert_eq!(v["site"]["line"], line, "{v}");
+        }
+    }
+    let leak = violations.last().unwrap();
+    assert_eq!(leak["rule"], "leak");
+    assert_eq!(leak["mapped_at"]["line"], number("mapped ")[0], "{leak}");
+    assert!(
+        run.stderr().contains("call_sites.c:"),
+        "{}",
+        run.transcript()
+    );
+}
+
+/// Every function `include/` declares that can report has its call-site macro (so a new call
+/// added without one fails here), except the calls listed, which never report.
+#[test]
+fn every_reporting_call_has_a_call_site_macro() {
+    const NEVER_REPORT: &[&str] = &[
+        "dmacheck_adopt_devices",
+        "dmacheck_call_site",
+        "dmacheck_isa_device",
+        "dmacheck_local_irq_save",
+        "dmacheck_module_exit",
+        "dmacheck_module_init",
+        "dmacheck_run_in_irq",
+        "dmacheck_set_device_hook",
+        "dma_contiguous_reserve",
+        "dma_get_cache_alignment",
+        "dma_vunmap_noncontiguous",
+        "in_atomic",
+        "in_hardirq",
+        "in_interrupt",
+        "in_softirq",
+        "irqs_disabled",
+        "local_bh_disable",
+        "local_bh_enable",
+        "local_irq_disable",
+        "local_irq_enable",
+        "local_irq_restore",
+        "phys_to_virt",
+        "preempt_disable",
+        "preempt_enable",
+        "spin_is_locked",
+        "spin_lock_init",
+        "spin_trylock",
+        "spin_unlock",
+        "spin_unlock_bh",
+        "spin_unlock_irq",
+        "spin_unlock_irqrestore",
+        "virt_to_phys",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+    let mut texts = String::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "h") {
+                texts.push_str(&std::fs::read_to_string(&path).unwrap());
+                texts.push('\n');
+            }
+        }
+    }
+    // The declarations left once comments, directives (with their continuation lines) and
+    // function bodies are gone: `type name(params)`.
+    let mut code = String::new();
+    let mut in_comment = false;
+    let mut in_directive = false;
+    for line in texts.lines() {
+        let mut line = line.to_string();
+        if in_comment {
+            match line.find("*/") {
+                Some(end) => {
+                    line = line[end + 2..].to_string();
+                    in_comment = false;
+                }
+                None => continue,
+            }
+        }
+        while let Some(start) = line.find("/*") {
+            match line[start..].find("*/") {
+                Some(end) => line.replace_range(start..start + end + 2, " "),
+                None => {
+                    line.truncate(start);
+                    in_comment = true;
+                }
+            }
+        }
+        if in_directive || line.trim_start().starts_with('#') {
+            in_directive = line.ends_with('\\');
+            continue;
+        }
+        code.push_str(&line);
+        code.push('\n');
+    }
+    let mut flat = String::new();
+    let mut depth = 0;
+    for c in code.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    flat.push(';');
+                }
+            }
+            _ if depth == 0 => flat.push(c),
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for decl in flat.split(';') {
+        let decl = decl.split_whitespace().collect::<Vec<_>>().join(" ");
+        if decl.starts_with("static") || decl.starts_with("typedef") || !decl.ends_with(')') {
+            continue;
+        }
+        let Some(open) = decl.find('(') else { continue };
+        let name = decl[..open]
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if name.is_empty() || name == decl[..open].trim() {
+            continue; // no return type: not a function declaration
+        }
+        seen += 1;
+        let wrapped = texts.contains(&format!("#define {name}("))
+            || texts.contains(&format!("#define dmacheck_site_{name}("));
+        if !wrapped && !NEVER_REPORT.contains(&name) {
+            missing.push(name.to_string());
+        }
+    }
+    assert!(seen > 150, "found only {seen} prototypes");
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "calls without a call-site macro: {missing:?}"
+    );
+}
+
 /// Every header of `include/`, alone in a file: a driver includes them in any order, so each
 /// must bring what it uses.
 #[test]

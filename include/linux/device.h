@@ -56,21 +56,22 @@ void devm_kfree(struct device *dev, const void *p);
 
 static inline void *devm_kzalloc(struct device *dev, size_t size, gfp_t gfp)
 {
-	return devm_kmalloc(dev, size, gfp | __GFP_ZERO);
+	return (devm_kmalloc)(dev, size, gfp | __GFP_ZERO);
 }
 
 static inline void *devm_kmalloc_array(struct device *dev, size_t n, size_t size, gfp_t gfp)
 {
 	size_t bytes;
 
+	/* An overflowing product asks for more than any memory: NULL, as the kernel returns. */
 	if (__builtin_mul_overflow(n, size, &bytes))
-		return NULL;
-	return devm_kmalloc(dev, bytes, gfp);
+		bytes = SIZE_MAX;
+	return (devm_kmalloc)(dev, bytes, gfp);
 }
 
 static inline void *devm_kcalloc(struct device *dev, size_t n, size_t size, gfp_t gfp)
 {
-	return devm_kmalloc_array(dev, n, size, gfp | __GFP_ZERO);
+	return (devm_kmalloc_array)(dev, n, size, gfp | __GFP_ZERO);
 }
 
 /* Messages about a device, on stderr as "name: message". dev_dbg prints only under DEBUG. */
@@ -98,5 +99,26 @@ static inline void *devm_kcalloc(struct device *dev, size_t n, size_t size, gfp_
 	if (_probe_err != -517) \
 		dev_err(dev, "error %d: " fmt, _probe_err, ##__VA_ARGS__); \
 	_probe_err; })
+
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define devm_kmalloc(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); gfp_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); devm_kmalloc(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define devm_kfree(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); const void *dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); devm_kfree(dmacheck_a0, dmacheck_a1); })
+#define devm_kzalloc(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); gfp_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); devm_kzalloc(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define devm_kmalloc_array(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); devm_kmalloc_array(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define devm_kcalloc(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); devm_kcalloc(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#endif
+/* ---- End of call sites ---- */
 
 #endif /* _DMACHECK_LINUX_DEVICE_H */

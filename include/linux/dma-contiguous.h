@@ -37,4 +37,19 @@ struct page *dma_alloc_from_contiguous(struct device *dev, int count, unsigned i
 /* 1 if the pages were the area's (and are released), 0 if they are not the device's area's. */
 int dma_release_from_contiguous(struct device *dev, struct page *pages, int count);
 
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define dma_declare_contiguous(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); unsigned long dmacheck_a1 = (a1); phys_addr_t dmacheck_a2 = (a2); phys_addr_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_declare_contiguous(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_alloc_from_contiguous(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); int dmacheck_a1 = (a1); unsigned int dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_alloc_from_contiguous(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dma_release_from_contiguous(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct page *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_release_from_contiguous(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#endif
+/* ---- End of call sites ---- */
+
 #endif /* _DMACHECK_LINUX_DMA_CONTIGUOUS_H */

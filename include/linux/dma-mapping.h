@@ -111,8 +111,8 @@ int dma_mapping_error(struct device *dev, dma_addr_t dma_addr);
 int dmacheck_mapping_error_nodev(dma_addr_t dma_addr);
 #define DMACHECK_PICK2(_1, _2, name, ...) name
 #define dma_mapping_error(...)						\
-	DMACHECK_PICK2(__VA_ARGS__, dma_mapping_error,			\
-		       dmacheck_mapping_error_nodev, )(__VA_ARGS__)
+	DMACHECK_PICK2(__VA_ARGS__, DMACHECK_MAPPING_ERROR,		\
+		       DMACHECK_MAPPING_ERROR_NODEV, )(__VA_ARGS__)
 
 /* ---- Scatter-gather mappings (see <linux/scatterlist.h>) ------------------------------ */
 
@@ -410,5 +410,250 @@ size_t dma_opt_mapping_size(struct device *dev);
 bool dma_need_sync(struct device *dev, dma_addr_t dma_addr);
 /* Whether the streaming mask reaches less than all memory (bounce buffering may be needed). */
 bool dma_addressing_limited(struct device *dev);
+
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define dma_supported(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); u64 dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_supported(dmacheck_a0, dmacheck_a1); })
+#define dma_set_mask(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); u64 dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_set_mask(dmacheck_a0, dmacheck_a1); })
+#define dma_set_coherent_mask(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); u64 dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_set_coherent_mask(dmacheck_a0, dmacheck_a1); })
+#define dma_set_mask_and_coherent(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); u64 dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_set_mask_and_coherent(dmacheck_a0, dmacheck_a1); })
+#define dma_get_mask(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_get_mask(dmacheck_a0); })
+#define dma_get_required_mask(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_get_required_mask(dmacheck_a0); })
+#define dma_map_single(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); void *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_single(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_map_single_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); void *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_single_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_unmap_single(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_single(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_unmap_single_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_single_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_map_page(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct page *dmacheck_a1 = (a1); unsigned long dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); enum dma_data_direction dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_page(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_map_page_attrs(a0, a1, a2, a3, a4, a5) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct page *dmacheck_a1 = (a1); unsigned long dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); enum dma_data_direction dmacheck_a4 = (a4); unsigned long dmacheck_a5 = (a5); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_page_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4, dmacheck_a5); })
+#define dma_unmap_page(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_page(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_unmap_page_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_page_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dmacheck_site_dma_mapping_error(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_mapping_error(dmacheck_a0, dmacheck_a1); })
+#define dmacheck_site_dmacheck_mapping_error_nodev(a0) __extension__ ({ \
+	dma_addr_t dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_mapping_error_nodev(dmacheck_a0); })
+#define dma_map_sg(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct scatterlist *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_sg(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_map_sg_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct scatterlist *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_sg_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_unmap_sg(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct scatterlist *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_sg(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_unmap_sg_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct scatterlist *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_sg_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_sync_single_for_cpu(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_single_for_cpu(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_sync_single_for_device(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_single_for_device(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_sync_single_range_for_cpu(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); unsigned long dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); enum dma_data_direction dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_single_range_for_cpu(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_sync_single_range_for_device(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); unsigned long dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); enum dma_data_direction dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_single_range_for_device(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_sync_sg_for_cpu(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct scatterlist *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_sg_for_cpu(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_sync_sg_for_device(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct scatterlist *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_sg_for_device(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_sync_single(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_single(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_sync_single_range(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); unsigned long dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); enum dma_data_direction dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_single_range(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_sync_sg(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct scatterlist *dmacheck_a1 = (a1); int dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_sg(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_alloc_coherent(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_alloc_coherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_zalloc_coherent(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_zalloc_coherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_alloc_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_alloc_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_free_coherent(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_free_coherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_free_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_free_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_alloc_noncoherent(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_alloc_noncoherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_free_noncoherent(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_free_noncoherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_cache_sync(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); void *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_cache_sync(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_is_consistent(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_is_consistent(dmacheck_a0, dmacheck_a1); })
+#define dma_declare_coherent_memory(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); dma_addr_t dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); int dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_declare_coherent_memory(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_release_declared_memory(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_release_declared_memory(dmacheck_a0); })
+#define dma_mark_declared_memory_occupied(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_mark_declared_memory_occupied(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dma_mmap_coherent(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct vm_area_struct *dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_mmap_coherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_map_sgtable(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct sg_table *dmacheck_a1 = (a1); enum dma_data_direction dmacheck_a2 = (a2); unsigned long dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_sgtable(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_unmap_sgtable(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct sg_table *dmacheck_a1 = (a1); enum dma_data_direction dmacheck_a2 = (a2); unsigned long dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_sgtable(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_sync_sgtable_for_cpu(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct sg_table *dmacheck_a1 = (a1); enum dma_data_direction dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_sgtable_for_cpu(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dma_sync_sgtable_for_device(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct sg_table *dmacheck_a1 = (a1); enum dma_data_direction dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_sync_sgtable_for_device(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dma_alloc_wc(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_alloc_wc(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_free_wc(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_free_wc(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_alloc_pages(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); gfp_t dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_alloc_pages(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_free_pages(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); struct page *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); enum dma_data_direction dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_free_pages(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_alloc_noncontiguous(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); enum dma_data_direction dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_alloc_noncontiguous(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_free_noncontiguous(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); struct sg_table *dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_free_noncontiguous(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_vmap_noncontiguous(a0, a1, a2) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); struct sg_table *dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_vmap_noncontiguous(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dmam_alloc_coherent(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dmam_alloc_coherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dmam_alloc_attrs(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dmam_alloc_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dmam_free_coherent(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dmam_free_coherent(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_get_sgtable_attrs(a0, a1, a2, a3, a4, a5) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct sg_table *dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); unsigned long dmacheck_a5 = (a5); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_get_sgtable_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4, dmacheck_a5); })
+#define dma_get_sgtable(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct sg_table *dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_get_sgtable(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_mmap_attrs(a0, a1, a2, a3, a4, a5) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct vm_area_struct *dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); unsigned long dmacheck_a5 = (a5); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_mmap_attrs(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4, dmacheck_a5); })
+#define dma_mmap_wc(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct vm_area_struct *dmacheck_a1 = (a1); void *dmacheck_a2 = (a2); dma_addr_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_mmap_wc(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_map_resource(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); phys_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_resource(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_unmap_resource(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_resource(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_map_phys(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); phys_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_map_phys(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_unmap_phys(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_unmap_phys(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_iova_try_alloc(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct dma_iova_state *dmacheck_a1 = (a1); phys_addr_t dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_iova_try_alloc(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_iova_free(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct dma_iova_state *dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_iova_free(dmacheck_a0, dmacheck_a1); })
+#define dma_iova_destroy(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct dma_iova_state *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); enum dma_data_direction dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_iova_destroy(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_iova_sync(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct dma_iova_state *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_iova_sync(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define dma_iova_link(a0, a1, a2, a3, a4, a5, a6) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct dma_iova_state *dmacheck_a1 = (a1); phys_addr_t dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); enum dma_data_direction dmacheck_a5 = (a5); unsigned long dmacheck_a6 = (a6); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_iova_link(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4, dmacheck_a5, dmacheck_a6); })
+#define dma_iova_unlink(a0, a1, a2, a3, a4, a5) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); struct dma_iova_state *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); enum dma_data_direction dmacheck_a4 = (a4); unsigned long dmacheck_a5 = (a5); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_iova_unlink(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4, dmacheck_a5); })
+#define dma_set_max_seg_size(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); unsigned int dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_set_max_seg_size(dmacheck_a0, dmacheck_a1); })
+#define dma_set_seg_boundary(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); unsigned long dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_set_seg_boundary(dmacheck_a0, dmacheck_a1); })
+#define dma_get_max_seg_size(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_get_max_seg_size(dmacheck_a0); })
+#define dma_get_seg_boundary(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_get_seg_boundary(dmacheck_a0); })
+#define dma_max_mapping_size(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_max_mapping_size(dmacheck_a0); })
+#define dma_opt_mapping_size(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_opt_mapping_size(dmacheck_a0); })
+#define dma_need_sync(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); dma_addr_t dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_need_sync(dmacheck_a0, dmacheck_a1); })
+#define dma_addressing_limited(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_addressing_limited(dmacheck_a0); })
+#define DMACHECK_MAPPING_ERROR dmacheck_site_dma_mapping_error
+#define DMACHECK_MAPPING_ERROR_NODEV dmacheck_site_dmacheck_mapping_error_nodev
+#else
+#define DMACHECK_MAPPING_ERROR dma_mapping_error
+#define DMACHECK_MAPPING_ERROR_NODEV dmacheck_mapping_error_nodev
+#endif
+/* ---- End of call sites ---- */
 
 #endif /* _DMACHECK_LINUX_DMA_MAPPING_H */

@@ -40,4 +40,28 @@ void dma_pool_free(struct dma_pool *pool, void *vaddr, dma_addr_t addr);
 struct dma_pool *dmam_pool_create(const char *name, struct device *dev, size_t size,
 				  size_t align, size_t allocation);
 
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define dma_pool_create(a0, a1, a2, a3, a4) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); struct device *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_pool_create(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#define dma_pool_destroy(a0) __extension__ ({ \
+	struct dma_pool *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_pool_destroy(dmacheck_a0); })
+#define dma_pool_alloc(a0, a1, a2) __extension__ ({ \
+	struct dma_pool *dmacheck_a0 = (a0); gfp_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_pool_alloc(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dma_pool_zalloc(a0, a1, a2) __extension__ ({ \
+	struct dma_pool *dmacheck_a0 = (a0); gfp_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_pool_zalloc(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dma_pool_free(a0, a1, a2) __extension__ ({ \
+	struct dma_pool *dmacheck_a0 = (a0); void *dmacheck_a1 = (a1); dma_addr_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_pool_free(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dmam_pool_create(a0, a1, a2, a3, a4) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); struct device *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); size_t dmacheck_a3 = (a3); size_t dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); dmam_pool_create(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#endif
+/* ---- End of call sites ---- */
+
 #endif /* _DMACHECK_LINUX_DMAPOOL_H */

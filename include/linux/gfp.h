@@ -52,4 +52,25 @@ void free_pages(unsigned long addr, unsigned int order);
 #define __free_page(page)		__free_pages(page, 0)
 #define free_page(addr)			free_pages(addr, 0)
 
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define alloc_pages(a0, a1) __extension__ ({ \
+	gfp_t dmacheck_a0 = (a0); unsigned int dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); alloc_pages(dmacheck_a0, dmacheck_a1); })
+#define __get_free_pages(a0, a1) __extension__ ({ \
+	gfp_t dmacheck_a0 = (a0); unsigned int dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); __get_free_pages(dmacheck_a0, dmacheck_a1); })
+#define get_zeroed_page(a0) __extension__ ({ \
+	gfp_t dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); get_zeroed_page(dmacheck_a0); })
+#define __free_pages(a0, a1) __extension__ ({ \
+	struct page *dmacheck_a0 = (a0); unsigned int dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); __free_pages(dmacheck_a0, dmacheck_a1); })
+#define free_pages(a0, a1) __extension__ ({ \
+	unsigned long dmacheck_a0 = (a0); unsigned int dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); free_pages(dmacheck_a0, dmacheck_a1); })
+#endif
+/* ---- End of call sites ---- */
+
 #endif /* _DMACHECK_LINUX_GFP_H */

@@ -49,4 +49,19 @@ static inline int get_order(unsigned long size)
 	return order;
 }
 
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define page_address(a0) __extension__ ({ \
+	const struct page *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); page_address(dmacheck_a0); })
+#define virt_to_page(a0) __extension__ ({ \
+	const void *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); virt_to_page(dmacheck_a0); })
+#define remap_pfn_range(a0, a1, a2, a3, a4) __extension__ ({ \
+	struct vm_area_struct *dmacheck_a0 = (a0); unsigned long dmacheck_a1 = (a1); unsigned long dmacheck_a2 = (a2); unsigned long dmacheck_a3 = (a3); pgprot_t dmacheck_a4 = (a4); \
+	dmacheck_call_site(__FILE__, __LINE__); remap_pfn_range(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4); })
+#endif
+/* ---- End of call sites ---- */
+
 #endif /* _DMACHECK_LINUX_MM_H */

@@ -67,13 +67,13 @@ static inline void sg_set_page(struct scatterlist *sg, struct page *page, unsign
 /* Point an entry at buflen bytes at buf (kmalloc or page memory). */
 static inline void sg_set_buf(struct scatterlist *sg, const void *buf, unsigned int buflen)
 {
-	sg_set_page(sg, virt_to_page(buf), buflen, offset_in_page(buf));
+	sg_set_page(sg, (virt_to_page)(buf), buflen, offset_in_page(buf));
 }
 
 /* The CPU address of an entry's buffer. */
 static inline void *sg_virt(const struct scatterlist *sg)
 {
-	return (char *)page_address(sg_page(sg)) + sg->offset;
+	return (char *)(page_address)(sg_page(sg)) + sg->offset;
 }
 
 static inline void sg_mark_end(struct scatterlist *sg)
@@ -191,5 +191,41 @@ static inline phys_addr_t sg_phys(struct scatterlist *sg)
 	for_each_sg((sgt)->sgl, sg, (__typeof__(i))(sgt)->orig_nents, i)
 #define for_each_sgtable_dma_sg(sgt, sg, i) \
 	for_each_sg((sgt)->sgl, sg, (__typeof__(i))(sgt)->nents, i)
+
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define sg_init_table(a0, a1) __extension__ ({ \
+	struct scatterlist *dmacheck_a0 = (a0); unsigned int dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_init_table(dmacheck_a0, dmacheck_a1); })
+#define sg_init_one(a0, a1, a2) __extension__ ({ \
+	struct scatterlist *dmacheck_a0 = (a0); const void *dmacheck_a1 = (a1); unsigned int dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_init_one(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define dmacheck_sg_dma_address_ptr(a0) __extension__ ({ \
+	struct scatterlist *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_sg_dma_address_ptr(dmacheck_a0); })
+#define dmacheck_sg_dma_len_ptr(a0) __extension__ ({ \
+	struct scatterlist *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_sg_dma_len_ptr(dmacheck_a0); })
+#define sg_alloc_table(a0, a1, a2) __extension__ ({ \
+	struct sg_table *dmacheck_a0 = (a0); unsigned int dmacheck_a1 = (a1); gfp_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_alloc_table(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define sg_free_table(a0) __extension__ ({ \
+	struct sg_table *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_free_table(dmacheck_a0); })
+#define sg_alloc_table_from_pages_segment(a0, a1, a2, a3, a4, a5, a6) __extension__ ({ \
+	struct sg_table *dmacheck_a0 = (a0); struct page **dmacheck_a1 = (a1); unsigned int dmacheck_a2 = (a2); unsigned int dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); unsigned int dmacheck_a5 = (a5); gfp_t dmacheck_a6 = (a6); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_alloc_table_from_pages_segment(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4, dmacheck_a5, dmacheck_a6); })
+#define sg_alloc_table_from_pages(a0, a1, a2, a3, a4, a5) __extension__ ({ \
+	struct sg_table *dmacheck_a0 = (a0); struct page **dmacheck_a1 = (a1); unsigned int dmacheck_a2 = (a2); unsigned int dmacheck_a3 = (a3); unsigned long dmacheck_a4 = (a4); gfp_t dmacheck_a5 = (a5); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_alloc_table_from_pages(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3, dmacheck_a4, dmacheck_a5); })
+#define sg_set_buf(a0, a1, a2) __extension__ ({ \
+	struct scatterlist *dmacheck_a0 = (a0); const void *dmacheck_a1 = (a1); unsigned int dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_set_buf(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define sg_virt(a0) __extension__ ({ \
+	const struct scatterlist *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); sg_virt(dmacheck_a0); })
+#endif
+/* ---- End of call sites ---- */
 
 #endif /* _DMACHECK_LINUX_SCATTERLIST_H */

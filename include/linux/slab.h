@@ -25,4 +25,25 @@ void kfree(const void *objp);
 #define SLAB_KERNEL	GFP_KERNEL
 #define SLAB_ATOMIC	GFP_ATOMIC
 
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define kmalloc(a0, a1) __extension__ ({ \
+	size_t dmacheck_a0 = (a0); gfp_t dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); kmalloc(dmacheck_a0, dmacheck_a1); })
+#define kzalloc(a0, a1) __extension__ ({ \
+	size_t dmacheck_a0 = (a0); gfp_t dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); kzalloc(dmacheck_a0, dmacheck_a1); })
+#define kcalloc(a0, a1, a2) __extension__ ({ \
+	size_t dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); gfp_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); kcalloc(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define kmalloc_array(a0, a1, a2) __extension__ ({ \
+	size_t dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); gfp_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); kmalloc_array(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define kfree(a0) __extension__ ({ \
+	const void *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); kfree(dmacheck_a0); })
+#endif
+/* ---- End of call sites ---- */
+
 #endif /* _DMACHECK_LINUX_SLAB_H */

@@ -42,4 +42,22 @@ void spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 		(flags) = dmacheck_spin_lock_irqsave(lock);	\
 	} while (0)
 
+/* ---- Call sites (see <dmacheck_call_site.h>) ---- */
+#include <dmacheck_call_site.h>
+#ifdef DMACHECK_CALL_SITES
+#define spin_lock(a0) __extension__ ({ \
+	spinlock_t *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); spin_lock(dmacheck_a0); })
+#define spin_lock_bh(a0) __extension__ ({ \
+	spinlock_t *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); spin_lock_bh(dmacheck_a0); })
+#define spin_lock_irq(a0) __extension__ ({ \
+	spinlock_t *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); spin_lock_irq(dmacheck_a0); })
+#define dmacheck_spin_lock_irqsave(a0) __extension__ ({ \
+	spinlock_t *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dmacheck_spin_lock_irqsave(dmacheck_a0); })
+#endif
+/* ---- End of call sites ---- */
+
 #endif /* _DMACHECK_LINUX_SPINLOCK_H */

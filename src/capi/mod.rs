@@ -57,11 +57,17 @@
 //!   process aborts (`SIGABRT`) inside the offending call: the program stops where the mistake
 //!   is, as a debugger or fuzzer wants.
 //!
-//! Sites in reports are the C ABI's own lines; with `DMACHECK=stacks` the captured stack shows
-//! the C caller (compile the C code with `-g`).
+//! - **Sites**: each call `include/` declares is also a macro that evaluates the arguments,
+//!   tells dmacheck the caller's `__FILE__` and `__LINE__` (`dmacheck_call_site`), then makes
+//!   the call; the C ABI function takes that site at its entry ([`ffi`]) and every report of the
+//!   call names the C line. A call made without the macro (through a function pointer, or
+//!   compiled with `DMACHECK_NO_CALL_SITES`) names the C ABI's own line; with
+//!   `DMACHECK=stacks` the captured stack shows the C caller either way (compile with `-g`).
 
 #![cfg(not(loom))]
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::ffi::{CStr, c_char, c_int};
 use std::panic::{self, AssertUnwindSafe};
 
@@ -95,12 +101,62 @@ fn checker() -> &'static Checker {
 /// Run the body of a C ABI function, catching a panic (a deny-level violation) before it can
 /// unwind into C: write the exit report and abort.
 fn ffi<R>(call: &'static str, body: impl FnOnce() -> R) -> R {
-    let result = panic::catch_unwind(AssertUnwindSafe(body));
+    let caller = CALL_SITE.take().and_then(foreign_site);
+    let result =
+        crate::site::with_foreign_caller(caller, || panic::catch_unwind(AssertUnwindSafe(body)));
     crate::rules::map::set_given_direction(None);
     match result {
         Ok(r) => r,
         Err(_) => abort_from(call),
     }
+}
+
+std::thread_local! {
+    /// The file and line `dmacheck_call_site` was given for the call about to be made.
+    static CALL_SITE: Cell<Option<(*const c_char, c_int)>> = const { Cell::new(None) };
+    /// The last `__FILE__` pointer seen and its name: consecutive calls mostly come from one
+    /// file, whose string literal keeps its address.
+    static LAST_FILE: Cell<Option<(*const c_char, &'static str)>> = const { Cell::new(None) };
+}
+
+/// Where the next C ABI call on this thread is made from: the call-site macros of `include/`
+/// call this after evaluating the call's arguments (which may make calls of their own) and
+/// just before the call, which takes it at its entry.
+#[unsafe(no_mangle)]
+extern "C" fn dmacheck_call_site(file: *const c_char, line: c_int) {
+    CALL_SITE.set(Some((file, line)));
+}
+
+/// The site of a C caller's `__FILE__` and `__LINE__`; `None` for a NULL file.
+fn foreign_site((file, line): (*const c_char, c_int)) -> Option<crate::Site> {
+    if file.is_null() {
+        return None;
+    }
+    let name = match LAST_FILE.get() {
+        Some((known, name)) if known == file => name,
+        _ => {
+            // SAFETY: the C contract of `dmacheck_call_site`: a NUL-terminated string
+            // (`__FILE__`).
+            let name = source_name(&unsafe { CStr::from_ptr(file) }.to_string_lossy());
+            LAST_FILE.set(Some((file, name)));
+            name
+        }
+    };
+    let line = u64::try_from(line).unwrap_or(0);
+    Some(crate::Site::in_foreign_source(name, line))
+}
+
+/// `name` as a `&'static str`, copied once per distinct file for the life of the process (sites
+/// hold their file's name; a program names a bounded set of files).
+fn source_name(name: &str) -> &'static str {
+    static NAMES: OnceLock<parking_lot::Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Default::default).lock();
+    if let Some(&known) = names.get(name) {
+        return known;
+    }
+    let copy: &'static str = Box::leak(name.into());
+    names.insert(copy);
+    copy
 }
 
 #[cold]
