@@ -372,7 +372,20 @@ fn lifetime_family_from_c() {
 
 #[test]
 fn heap_family_from_c() {
-    check_family("heap_rules", &[("free-while-mapped", 3)]);
+    let run = check_family(
+        "heap_rules",
+        &[("free-while-mapped", 3), ("invalid-free", 1)],
+    );
+    // Each free is named as the C code called it.
+    let stderr = run.stderr();
+    for call in ["kfree", "__free_pages", "free_pages"] {
+        let line = format!("warn[free-while-mapped]: {call} on heap0");
+        assert!(stderr.contains(&line), "{line}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("warn[invalid-free]: free_pages"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -154,10 +154,21 @@ pub fn alloc_pages(checker: &Checker, gfp: Gfp, order: u32) -> Option<Page> {
 /// Freeing pages a live streaming mapping covers is reported (`free-while-mapped`).
 #[track_caller]
 pub fn free_pages(checker: &Checker, page: Page, order: u32) {
+    free_pages_as(checker, page.address(), order, "__free_pages");
+}
+
+/// [`free_pages`] of the page holding `addr`, made by `call` (C's `free_pages` frees by
+/// address, as the kernel's does through `virt_to_page`). An address in no page at all (below
+/// the first) is refused as freeing nothing allocated.
+#[track_caller]
+pub(crate) fn free_pages_as(checker: &Checker, addr: *const u8, order: u32, call: &'static str) {
+    let Some(page) = Page::containing(addr) else {
+        return invalid_free(checker, call, addr, crate::backend::FreeError::NotAllocated);
+    };
     let len = crate::PAGE_SIZE.checked_shl(order).unwrap_or(0);
-    let mapped = crate::freed::mapped(checker, "__free_pages", page.address(), len);
+    let mapped = crate::freed::mapped(checker, call, page.address(), len);
     match checker.memory().free_pages(page, order) {
-        Err(why) => invalid_free(checker, "__free_pages", page.address(), why),
+        Err(why) => invalid_free(checker, call, page.address(), why),
         Ok(()) => mapped.report(checker),
     }
 }

@@ -4,7 +4,7 @@
 use std::ffi::{c_uint, c_ulong, c_void};
 
 use super::{CPage, checker, ffi, gfp, page_of, page_or_nowhere, page_ptr};
-use crate::{Gfp, Page};
+use crate::Gfp;
 
 #[unsafe(no_mangle)]
 extern "C" fn kmalloc(size: usize, flags: c_uint) -> *mut c_void {
@@ -99,9 +99,7 @@ extern "C" fn free_pages(addr: c_ulong, order: c_uint) {
             return;
         }
         let ptr = std::ptr::with_exposed_provenance::<u8>(addr as usize);
-        if let Some(page) = Page::containing(ptr) {
-            crate::free_pages(checker(), page, order);
-        }
+        crate::api::free_pages_as(checker(), ptr, order, "free_pages");
     })
 }
 

@@ -1,6 +1,7 @@
 /*
  * The `heap` family through the C ABI: memory freed while a streaming mapping of it is live
- * (kfree, __free_page, free_pages), and the same frees after the unmap, which are fine.
+ * (kfree, __free_page, free_pages), and the same frees after the unmap, which are fine; a
+ * free_pages of an address that is no page.
  */
 #include <linux/dma-mapping.h>
 #include <linux/gfp.h>
@@ -43,6 +44,9 @@ int main(void)
 	CLEAN(kfree(buf));
 	CLEAN(dma_unmap_page(dev, hp, 4096, DMA_FROM_DEVICE));
 	CLEAN(__free_page(page));
+
+	/* free_pages of an address in no page at all: refused and reported, never ignored. */
+	EXPECT(free_pages(0x10, 0), "invalid-free");
 
 	CHECK(dmacheck_live_entries(NULL) == 0);
 	dmacheck_device_release(dev);
