@@ -357,6 +357,7 @@ fn trace_live(
     );
     let pipe = tracefs.pipe();
     let source = pipe.clone();
+    let started = std::time::Instant::now();
     let stop = Stop {
         requested: &STOP,
         at: args
@@ -375,12 +376,35 @@ fn trace_live(
         },
     );
     let restored = tracefs.restore();
+    let saw_nothing = matches!(&result, Ok(replay) if !replay.is_dma_trace());
     let code = conclude_trace(args, &source, result, true)?;
     if let Err(e) = restored {
         eprintln!("dmacheck: {e}");
         return Ok(ExitCode::from(2));
     }
+    if saw_nothing {
+        // Nothing was checked: a quiet session must not read as a clean one.
+        eprintln!(
+            "dmacheck: no dma event in {:.1} s of tracing {}: nothing was checked; no device did DMA through the DMA API meanwhile{}",
+            started.elapsed().as_secs_f64(),
+            root.display(),
+            virtio_hint(args.sysfs.as_deref().unwrap_or(Path::new("/sys/bus")))
+        );
+        return Ok(ExitCode::from(2));
+    }
     Ok(code)
+}
+
+/// Why a live session may see no dma event on a VM: the virtio devices that bypass the DMA API.
+fn virtio_hint(sysfs: &Path) -> String {
+    let bypassing = dmacheck::trace::sysfs::virtio_bypassing_dma_api(sysfs);
+    if bypassing.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (these virtio devices never use it: without VIRTIO_F_ACCESS_PLATFORM they give the device guest-physical addresses: {})",
+        bypassing.join(", ")
+    )
 }
 
 /// Write the report of a replay and choose the exit code. A trace read part way is reported

@@ -34,3 +34,41 @@ fn driver_name(link: &Path) -> Option<String> {
     let printable = !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic());
     printable.then_some(name)
 }
+
+/// The virtio devices under `root` (a `/sys/bus` tree) that do not use the DMA API: those
+/// without `VIRTIO_F_ACCESS_PLATFORM` (feature bit 33), the usual case in a VM, hand the
+/// device guest-physical addresses directly (`vring_use_map_api()` in
+/// `drivers/virtio/virtio_ring.c`), so their I/O makes no `dma:*` event. Each is named with
+/// the device it sits on and its driver where sysfs says: `virtio0 (0000:00:01.0,
+/// virtio_balloon)`.
+pub fn virtio_bypassing_dma_api(root: &Path) -> Vec<String> {
+    const ACCESS_PLATFORM: usize = 33;
+    let Ok(entries) = std::fs::read_dir(root.join("virtio").join("devices")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let path = entry.path();
+            let features = std::fs::read_to_string(path.join("features")).ok()?;
+            // One '0'/'1' per feature bit, bit 0 first.
+            if features.as_bytes().get(ACCESS_PLATFORM) != Some(&b'0') {
+                return None;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let parent = std::fs::read_link(&path).ok().and_then(|target| {
+                let parent = target.parent()?.file_name()?.to_string_lossy().into_owned();
+                (parent != "devices").then_some(parent)
+            });
+            let driver = driver_name(&path.join("driver"));
+            let about: Vec<String> = parent.into_iter().chain(driver).collect();
+            Some(if about.is_empty() {
+                name
+            } else {
+                format!("{name} ({})", about.join(", "))
+            })
+        })
+        .collect();
+    names.sort();
+    names
+}

@@ -167,25 +167,58 @@ fn a_live_session_reports_as_it_goes_and_restores_tracefs_at_a_signal() {
 }
 
 #[test]
-fn a_live_session_ends_at_its_duration() {
+fn a_live_session_ends_at_its_duration_and_a_session_without_dma_events_is_not_clean() {
     let dir = fake_tracefs("tracefs-duration", true);
-    let mut child = live(&dir, &["--duration", "0.5"]);
+    // A saved /sys/bus with a virtio device that bypasses the DMA API (feature bit 33 clear:
+    // no VIRTIO_F_ACCESS_PLATFORM), as on most VMs, and one that uses it.
+    let sysfs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sysfs-virtio");
+    let _ = std::fs::remove_dir_all(&sysfs);
+    for (device, bit33, driver) in [
+        ("virtio1", '0', "virtio_blk"),
+        ("virtio2", '1', "virtio_net"),
+    ] {
+        let dev = sysfs.join("virtio/devices").join(device);
+        std::fs::create_dir_all(&dev).unwrap();
+        let mut features = "0".repeat(64);
+        features.replace_range(32..34, &format!("1{bit33}"));
+        std::fs::write(dev.join("features"), features + "\n").unwrap();
+        std::fs::write(dev.join("driver"), format!("{driver}\n")).unwrap();
+    }
+    let mut child = live(
+        &dir,
+        &["--duration", "0.5", "--sysfs", sysfs.to_str().unwrap()],
+    );
     let lines = lines_of(&mut child);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let status = child.wait().unwrap();
     let out: Vec<String> = lines.iter().collect();
-    assert_eq!(status.code(), Some(0), "{out:?}");
     assert!(
         out.iter().any(|l| l.contains("trace_pipe: 0 lines")),
         "{out:?}"
     );
+    // Nothing was traced, so nothing was checked: exit 2, and why that may be.
+    assert_eq!(status.code(), Some(2), "{out:?}\n{stderr}");
+    assert!(stderr.contains("no dma event in 0."), "{stderr}");
+    assert!(stderr.contains("nothing was checked"), "{stderr}");
+    assert!(stderr.contains("VIRTIO_F_ACCESS_PLATFORM"), "{stderr}");
+    assert!(stderr.contains("virtio1 (virtio_blk)"), "{stderr}");
+    assert!(!stderr.contains("virtio2"), "it uses the DMA API: {stderr}");
     // The 1408 KiB buffer was grown to the default 8192 KiB, then set back.
     assert_restored(&dir, true);
 
     // A buffer already as large is left alone.
     let big = fake_tracefs("tracefs-big-buffer", true);
     std::fs::write(big.join("buffer_size_kb"), "65536\n").unwrap();
-    let status = live(&big, &["--duration", "0.2"]).wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    // (and with no virtio device in its sysfs, no word about virtio)
+    let no_virtio = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sysfs-empty");
+    std::fs::create_dir_all(&no_virtio).unwrap();
+    let no_virtio = no_virtio.to_str().unwrap();
+    let out = live(&big, &["--duration", "0.2", "--sysfs", no_virtio])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("VIRTIO"));
     assert_eq!(setting(&big, "buffer_size_kb"), "65536\n");
 }
 
