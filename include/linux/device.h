@@ -69,6 +69,16 @@ static inline void *devm_kmalloc_array(struct device *dev, size_t n, size_t size
 	return (devm_kmalloc)(dev, bytes, gfp);
 }
 
+/* A managed copy of len bytes at src. */
+static inline void *devm_kmemdup(struct device *dev, const void *src, size_t len, gfp_t gfp)
+{
+	void *p = (devm_kmalloc)(dev, len, gfp);
+
+	if (p)
+		__builtin_memcpy(p, src, len);
+	return p;
+}
+
 static inline void *devm_kcalloc(struct device *dev, size_t n, size_t size, gfp_t gfp)
 {
 	return (devm_kmalloc_array)(dev, n, size, gfp | __GFP_ZERO);
@@ -115,6 +125,9 @@ static inline void *devm_kcalloc(struct device *dev, size_t n, size_t size, gfp_
 #define devm_kmalloc_array(a0, a1, a2, a3) __extension__ ({ \
 	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
 	dmacheck_call_site(__FILE__, __LINE__); devm_kmalloc_array(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
+#define devm_kmemdup(a0, a1, a2, a3) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); const void *dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
+	dmacheck_call_site(__FILE__, __LINE__); devm_kmemdup(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })
 #define devm_kcalloc(a0, a1, a2, a3) __extension__ ({ \
 	struct device *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); size_t dmacheck_a2 = (a2); gfp_t dmacheck_a3 = (a3); \
 	dmacheck_call_site(__FILE__, __LINE__); devm_kcalloc(dmacheck_a0, dmacheck_a1, dmacheck_a2, dmacheck_a3); })

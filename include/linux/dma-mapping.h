@@ -74,6 +74,14 @@ int dma_set_mask(struct device *dev, u64 mask);
 int dma_set_coherent_mask(struct device *dev, u64 mask);
 /* Both: 0, or -EIO with neither changed. */
 int dma_set_mask_and_coherent(struct device *dev, u64 mask);
+#ifdef _DMACHECK_LINUX_DEVICE_H
+/* Point dev->dma_mask at the coherent mask, then set both (for buses that left it NULL). */
+static inline int dma_coerce_mask_and_coherent(struct device *dev, u64 mask)
+{
+	dev->dma_mask = &dev->coherent_dma_mask;
+	return (dma_set_mask_and_coherent)(dev, mask);
+}
+#endif
 /* The streaming mask in force. */
 u64 dma_get_mask(struct device *dev);
 /* The smallest mask that reaches all memory. */
@@ -410,6 +418,12 @@ size_t dma_opt_mapping_size(struct device *dev);
 bool dma_need_sync(struct device *dev, dma_addr_t dma_addr);
 /* Whether the streaming mask reaches less than all memory (bounce buffering may be needed). */
 bool dma_addressing_limited(struct device *dev);
+/* Whether mappings must be unmapped: always (as with CONFIG_DMA_API_DEBUG), so every unmap is checked. */
+bool dma_need_unmap(struct device *dev);
+/* Whether coherent memory can be mapped to user space (dma_mmap_coherent): always. */
+bool dma_can_mmap(struct device *dev);
+/* The boundary below which dma_map_sg may merge segments: the IOMMU page mask, 0 without one. */
+unsigned long dma_get_merge_boundary(struct device *dev);
 
 /* ---- Call sites (see <dmacheck_call_site.h>) ---- */
 #include <dmacheck_call_site.h>
@@ -648,6 +662,18 @@ bool dma_addressing_limited(struct device *dev);
 #define dma_addressing_limited(a0) __extension__ ({ \
 	struct device *dmacheck_a0 = (a0); \
 	dmacheck_call_site(__FILE__, __LINE__); dma_addressing_limited(dmacheck_a0); })
+#define dma_need_unmap(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_need_unmap(dmacheck_a0); })
+#define dma_can_mmap(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_can_mmap(dmacheck_a0); })
+#define dma_get_merge_boundary(a0) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_get_merge_boundary(dmacheck_a0); })
+#define dma_coerce_mask_and_coherent(a0, a1) __extension__ ({ \
+	struct device *dmacheck_a0 = (a0); u64 dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); dma_coerce_mask_and_coherent(dmacheck_a0, dmacheck_a1); })
 #define DMACHECK_MAPPING_ERROR dmacheck_site_dma_mapping_error
 #define DMACHECK_MAPPING_ERROR_NODEV dmacheck_site_dmacheck_mapping_error_nodev
 #else

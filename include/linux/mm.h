@@ -20,6 +20,9 @@ void *page_address(const struct page *page);
 /* The page containing a CPU address (kmalloc, page or stack memory alike); NULL for NULL. */
 struct page *virt_to_page(const void *addr);
 
+/* Whether a CPU address is in the linear map (kmalloc, page or coherent memory here). */
+#define virt_addr_valid(kaddr)	(virt_to_phys(kaddr) != 0)
+
 /* Page frame numbers: the physical address >> PAGE_SHIFT. */
 #define page_to_phys(page)	virt_to_phys(page_address(page))
 #define page_to_pfn(page)	((unsigned long)(page_to_phys(page) >> PAGE_SHIFT))

@@ -122,6 +122,46 @@ unsigned int *dmacheck_sg_dma_len_ptr(struct scatterlist *sg);
 #define for_each_sg(sglist, sg, nr, __i) \
 	for (__i = 0, sg = (sglist); __i < (nr); __i++, sg = sg_next(sg))
 
+/*
+ * Copy between a linear buffer and the CPU side of the first nents entries, entry by entry, up
+ * to buflen bytes or the end of the list; the bytes copied.
+ */
+static inline size_t sg_copy_from_buffer(struct scatterlist *sgl, unsigned int nents,
+					 const void *buf, size_t buflen)
+{
+	struct scatterlist *sg;
+	size_t done = 0;
+	unsigned int i;
+
+	for_each_sg(sgl, sg, nents, i) {
+		size_t n = buflen - done < sg->length ? buflen - done : sg->length;
+
+		if (!n)
+			break;
+		__builtin_memcpy(sg_virt(sg), (const char *)buf + done, n);
+		done += n;
+	}
+	return done;
+}
+
+static inline size_t sg_copy_to_buffer(struct scatterlist *sgl, unsigned int nents, void *buf,
+				       size_t buflen)
+{
+	struct scatterlist *sg;
+	size_t done = 0;
+	unsigned int i;
+
+	for_each_sg(sgl, sg, nents, i) {
+		size_t n = buflen - done < sg->length ? buflen - done : sg->length;
+
+		if (!n)
+			break;
+		__builtin_memcpy((char *)buf + done, (sg_virt)(sg), n);
+		done += n;
+	}
+	return done;
+}
+
 /* ---- sg_table ------------------------------------------------------------------------- */
 
 /*

@@ -18,6 +18,27 @@ void *kzalloc(size_t size, gfp_t flags);
 void *kcalloc(size_t n, size_t size, gfp_t flags);
 /* kmalloc of n * size bytes; NULL if the product overflows. */
 void *kmalloc_array(size_t n, size_t size, gfp_t flags);
+
+/* A kmalloc copy of len bytes at src; NULL when memory runs out. */
+static inline void *kmemdup(const void *src, size_t len, gfp_t gfp)
+{
+	void *p = (kmalloc)(len, gfp);
+
+	if (p)
+		__builtin_memcpy(p, src, len);
+	return p;
+}
+
+/* A kmalloc copy of a string; NULL for NULL or when memory runs out. */
+static inline char *kstrdup(const char *s, gfp_t gfp)
+{
+	/* (kmalloc)(0) is NULL: one call either way. */
+	char *p = (kmalloc)(s ? __builtin_strlen(s) + 1 : 0, gfp);
+
+	if (p)
+		__builtin_memcpy(p, s, __builtin_strlen(s) + 1);
+	return p;
+}
 /* Free kmalloc memory; NULL does nothing. */
 void kfree(const void *objp);
 
@@ -43,6 +64,12 @@ void kfree(const void *objp);
 #define kfree(a0) __extension__ ({ \
 	const void *dmacheck_a0 = (a0); \
 	dmacheck_call_site(__FILE__, __LINE__); kfree(dmacheck_a0); })
+#define kmemdup(a0, a1, a2) __extension__ ({ \
+	const void *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); gfp_t dmacheck_a2 = (a2); \
+	dmacheck_call_site(__FILE__, __LINE__); kmemdup(dmacheck_a0, dmacheck_a1, dmacheck_a2); })
+#define kstrdup(a0, a1) __extension__ ({ \
+	const char *dmacheck_a0 = (a0); gfp_t dmacheck_a1 = (a1); \
+	dmacheck_call_site(__FILE__, __LINE__); kstrdup(dmacheck_a0, dmacheck_a1); })
 #endif
 /* ---- End of call sites ---- */
 

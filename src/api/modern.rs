@@ -274,6 +274,29 @@ pub fn dma_need_sync(_dev: &Device, _dma_addr: DmaAddr) -> bool {
     true
 }
 
+/// Whether mappings of the device must be unmapped (`dma_need_unmap`): always, as in a kernel
+/// with `CONFIG_DMA_API_DEBUG` (kernel/dma/mapping.c returns true there even for a direct-mapped
+/// device that skips syncs), so a driver that leaves mappings when this is false is checked.
+pub fn dma_need_unmap(_dev: &Device) -> bool {
+    true
+}
+
+/// Whether coherent memory of the device can be mapped to user space (`dma_can_mmap`): always
+/// here ([`dma_mmap_coherent`](crate::dma_mmap_coherent) is there for every backend).
+pub fn dma_can_mmap(_dev: &Device) -> bool {
+    true
+}
+
+/// The boundary below which `dma_map_sg` may merge segments (`dma_get_merge_boundary`): the
+/// IOMMU's page mask behind the IOMMU (dma-iommu's `get_merge_boundary`), else 0: dma-direct
+/// never merges.
+pub fn dma_get_merge_boundary(dev: &Device) -> u64 {
+    match dev.backend().name() {
+        "iommu" => PAGE_SIZE as u64 - 1,
+        _ => 0,
+    }
+}
+
 /// Whether the streaming mask reaches less than all memory (`dma_addressing_limited`:
 /// `dma_get_mask(dev) < dma_get_required_mask(dev)`).
 pub fn dma_addressing_limited(dev: &Device) -> bool {

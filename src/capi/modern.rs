@@ -176,6 +176,23 @@ unsafe extern "C" fn dma_need_sync(dev: *mut CDevice, addr: DmaAddr) -> bool {
 }
 
 #[unsafe(no_mangle)]
+unsafe extern "C" fn dma_need_unmap(dev: *mut CDevice) -> bool {
+    ffi("dma_need_unmap", || crate::dma_need_unmap(&device(dev)))
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_can_mmap(dev: *mut CDevice) -> bool {
+    ffi("dma_can_mmap", || crate::dma_can_mmap(&device(dev)))
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn dma_get_merge_boundary(dev: *mut CDevice) -> c_ulong {
+    ffi("dma_get_merge_boundary", || {
+        crate::dma_get_merge_boundary(&device(dev))
+    })
+}
+
+#[unsafe(no_mangle)]
 unsafe extern "C" fn dma_addressing_limited(dev: *mut CDevice) -> bool {
     ffi("dma_addressing_limited", || {
         crate::dma_addressing_limited(&device(dev))

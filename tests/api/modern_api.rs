@@ -200,6 +200,11 @@ fn device_limits_and_queries() {
     assert_eq!(dma_max_mapping_size(&bounce), 256 << 10);
     assert_eq!(dma_opt_mapping_size(&bounce), 256 << 10);
     assert!(dma_need_sync(&dev, 0));
+    assert!(dma_need_unmap(&dev) && dma_need_unmap(&iommu) && dma_can_mmap(&dev));
+    // dma-direct never merges segments; the IOMMU merges below its page size.
+    assert_eq!(dma_get_merge_boundary(&dev), 0);
+    assert_eq!(dma_get_merge_boundary(&bounce), 0);
+    assert_eq!(dma_get_merge_boundary(&iommu), 4095);
     assert!(dma_addressing_limited(&isa));
     assert!(!dma_addressing_limited(&dev));
 }

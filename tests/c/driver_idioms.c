@@ -20,6 +20,7 @@
 #include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/pci.h>
+#include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -224,6 +225,10 @@ int main(void)
 	CHECK(ALIGN(13u, 8) == 16 && IS_ALIGNED(64ul, 64) && DIV_ROUND_UP(10, 4) == 3);
 	CHECK(GENMASK(7, 4) == 0xf0 && BIT_ULL(40) == 1ULL << 40);
 	CHECK(!WARN_ON(1 + 1 == 3));
+	CHECK(dma_need_unmap(dev) && dma_can_mmap(dev) && dma_get_merge_boundary(dev) == 0);
+	CHECK(dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(32)) == 0);
+	CHECK(dev->dma_mask == &dev->coherent_dma_mask && dma_get_mask(dev) == DMA_BIT_MASK(32));
+	CHECK(virt_addr_valid(mini->ring) && !virt_addr_valid(&ring));
 	CLEAN(dmacheck_module_exit());
 	CHECK(dmacheck_live_entries(dev) == 1);	/* the managed ring, nothing mapped */
 	CLEAN(dmacheck_device_release(dev));	/* devres: the ring and the kmalloc memory */
@@ -231,6 +236,28 @@ int main(void)
 
 	/* devm_kfree: of managed memory, early; of memory devm_kmalloc did not give, reported */
 	dev = dmacheck_device_create("mini1", "mini", 0);
+	{
+		static const char cfg[] = "mtu=1500";
+		char *copy = kstrdup(cfg, GFP_KERNEL), *bytes = kmemdup(cfg, 4, GFP_KERNEL);
+		char *managed_copy = devm_kmemdup(dev, cfg, sizeof(cfg), GFP_KERNEL);
+		struct scatterlist sgl[2];
+		char out[sizeof(cfg)] = "";
+		void *halves[2] = { kmalloc(4, GFP_KERNEL), kmalloc(64, GFP_KERNEL) };
+
+		CHECK(copy && strcmp(copy, cfg) == 0 && bytes && memcmp(bytes, "mtu=", 4) == 0);
+		CHECK(managed_copy && strcmp(managed_copy, cfg) == 0 && !kstrdup(NULL, GFP_KERNEL));
+		sg_init_table(sgl, 2);
+		sg_set_buf(&sgl[0], halves[0], 4);
+		sg_set_buf(&sgl[1], halves[1], 64);
+		CHECK(sg_copy_from_buffer(sgl, 2, cfg, sizeof(cfg)) == sizeof(cfg));
+		CHECK(memcmp(halves[0], "mtu=", 4) == 0);
+		CHECK(sg_copy_to_buffer(sgl, 2, out, sizeof(out)) == sizeof(cfg));
+		CHECK(strcmp(out, cfg) == 0);
+		kfree(halves[0]);
+		kfree(halves[1]);
+		kfree(copy);
+		kfree(bytes);
+	}
 	managed = devm_kmalloc(dev, 100, GFP_KERNEL);
 	plain = kmalloc(100, GFP_KERNEL);
 	CHECK(managed && plain);
