@@ -103,6 +103,7 @@ impl Site {
 
     /// Line `line` of a source file outside Rust: where C code called the C ABI. Packed as a
     /// trace line is (a file and a line is all either has), so reports show `file:line`.
+    #[cfg_attr(loom, allow(dead_code))] // the C ABI is left out of loom builds
     pub(crate) fn in_foreign_source(file: &'static str, line: u64) -> Site {
         TraceSites::new(file).line(line)
     }
@@ -332,6 +333,7 @@ std::thread_local! {
 /// Run `f` with `caller` as the site of every call it makes that captures no stack: a C ABI
 /// call made where the C code said its file and line (`<dmacheck.h>`'s call-site macros).
 /// Calls made by `f` through `#[track_caller]` alone would name dmacheck's own C ABI source.
+#[cfg_attr(loom, allow(dead_code))] // the C ABI is left out of loom builds
 pub(crate) fn with_foreign_caller<R>(caller: Option<Site>, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<Site>);
     impl Drop for Restore {
