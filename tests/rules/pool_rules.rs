@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{assert_site, checker, device, quiet, rule_ids, single_violation};
 use dmacheck::rules::{
-    INVALID_POOL, POOL_BAD_PARAMETERS, POOL_DESTROY_BUSY, POOL_DOUBLE_FREE, POOL_FREE_FOREIGN,
+    POOL_BAD_PARAMETERS, POOL_DESTROY_BUSY, POOL_DOUBLE_FREE, POOL_FREE_FOREIGN,
     POOL_FREE_MISMATCH, POOL_IN_ATOMIC, POOL_USE_AFTER_DESTROY, POOL_WRITE_AFTER_FREE,
     SLEEPING_ALLOC_IN_ATOMIC,
 };
@@ -1045,7 +1045,7 @@ fn invalid_pools() -> usize {
     Checker::global()
         .violations()
         .iter()
-        .filter(|v| v.rule.id == INVALID_POOL.id)
+        .filter(|v| v.rule.id == dmacheck::rules::INVALID_POOL.id)
         .count()
 }
 
