@@ -126,8 +126,8 @@ unsigned int *dmacheck_sg_dma_len_ptr(struct scatterlist *sg);
  * Copy between a linear buffer and the CPU side of the first nents entries, entry by entry, up
  * to buflen bytes or the end of the list; the bytes copied.
  */
-static inline size_t sg_copy_from_buffer(struct scatterlist *sgl, unsigned int nents,
-					 const void *buf, size_t buflen)
+static inline size_t dmacheck_sg_copy(struct scatterlist *sgl, unsigned int nents, void *buf,
+				      size_t buflen, bool to_buffer)
 {
 	struct scatterlist *sg;
 	size_t done = 0;
@@ -138,28 +138,25 @@ static inline size_t sg_copy_from_buffer(struct scatterlist *sgl, unsigned int n
 
 		if (!n)
 			break;
-		__builtin_memcpy(sg_virt(sg), (const char *)buf + done, n);
+		if (to_buffer)
+			__builtin_memcpy((char *)buf + done, (sg_virt)(sg), n);
+		else
+			__builtin_memcpy((sg_virt)(sg), (char *)buf + done, n);
 		done += n;
 	}
 	return done;
 }
 
+static inline size_t sg_copy_from_buffer(struct scatterlist *sgl, unsigned int nents,
+					 const void *buf, size_t buflen)
+{
+	return dmacheck_sg_copy(sgl, nents, (void *)buf, buflen, false);
+}
+
 static inline size_t sg_copy_to_buffer(struct scatterlist *sgl, unsigned int nents, void *buf,
 				       size_t buflen)
 {
-	struct scatterlist *sg;
-	size_t done = 0;
-	unsigned int i;
-
-	for_each_sg(sgl, sg, nents, i) {
-		size_t n = buflen - done < sg->length ? buflen - done : sg->length;
-
-		if (!n)
-			break;
-		__builtin_memcpy((char *)buf + done, (sg_virt)(sg), n);
-		done += n;
-	}
-	return done;
+	return dmacheck_sg_copy(sgl, nents, buf, buflen, true);
 }
 
 /* ---- sg_table ------------------------------------------------------------------------- */
