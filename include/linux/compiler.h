@@ -13,6 +13,7 @@
 #define likely(x)		__builtin_expect(!!(x), 1)
 #define unlikely(x)		__builtin_expect(!!(x), 0)
 
+/* Each where the C library left it undefined (glibc's <sys/cdefs.h> has __always_inline). */
 #ifndef __always_inline
 #define __always_inline		inline __attribute__((__always_inline__))
 #endif
