@@ -291,6 +291,10 @@ impl TraceReplay {
     /// as configured.
     pub fn report(&self) -> Report {
         let mut r = self.checker.report();
+        // The replay's checker is the command's, not a test's: no test case stands for it.
+        for source in &mut r.sources {
+            source.test = None;
+        }
         r.violations = self
             .violations()
             .iter()

@@ -415,6 +415,10 @@ fn reports_in_every_format_name_the_trace_lines() {
     );
     let junit = Format::Junit.render(&report, false);
     assert!(junit.contains("double-unmap"));
+    // The replay's checker stands for no test: the rules' suite only, and no test in the header.
+    assert!(report.sources.iter().all(|s| s.test.is_none()));
+    assert!(!junit.contains("dmacheck tests"), "{junit}");
+    assert!(!text.lines().next().unwrap().contains(", test "), "{text}");
 }
 
 #[test]
