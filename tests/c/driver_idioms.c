@@ -3,7 +3,8 @@
  * module_init(), pr_fmt and dev_err(), devm_kzalloc(), descriptors in __le32/__le64 fields
  * built with FIELD_PREP()/GENMASK() and cpu_to_le32(), the ring's DMA address written to two
  * 32-bit registers with upper_32_bits()/lower_32_bits() and writel(), dma_wmb()/dma_rmb()
- * around the hand-offs, WARN_ON(), min_t(), ALIGN(), BUILD_BUG_ON(). The driver half compiles
+ * around the hand-offs, WARN_ON(), min_t(), ALIGN(), BUILD_BUG_ON(), and a command queue in a
+ * list_head under a mutex with an atomic_t count. The driver half compiles
  * unchanged against include/ (with -Wall -Wextra -Werror); main() loads the module, plays the
  * device and the register block, and unloads it. Nothing may be reported or left mapped; then
  * the managed-memory calls are checked on their own.
@@ -17,8 +18,11 @@
 #include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
+#include <linux/atomic.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -182,6 +186,53 @@ MODULE_LICENSE("GPL");
 MODULE_AUTHOR("dmacheck tests");
 MODULE_DESCRIPTION("a receive ring written with the everyday kernel helpers");
 
+/* Commands queued for the device, each with its mapped buffer, under a mutex. */
+struct mini_cmd {
+	struct list_head node;
+	void *buf;
+	dma_addr_t dma;
+};
+
+static LIST_HEAD(mini_cmds);
+static DEFINE_MUTEX(mini_cmds_lock);
+static atomic_t mini_in_flight = ATOMIC_INIT(0);
+
+static int mini_queue_cmd(struct device *dev, size_t len)
+{
+	struct mini_cmd *cmd = kzalloc(sizeof(*cmd), GFP_KERNEL);
+
+	if (!cmd)
+		return -ENOMEM;
+	cmd->buf = kzalloc(len, GFP_KERNEL);
+	cmd->dma = dma_map_single(dev, cmd->buf, len, DMA_TO_DEVICE);
+	if (dma_mapping_error(dev, cmd->dma)) {
+		kfree(cmd->buf);
+		kfree(cmd);
+		return -ENOMEM;
+	}
+	mutex_lock(&mini_cmds_lock);
+	list_add_tail(&cmd->node, &mini_cmds);
+	atomic_inc(&mini_in_flight);
+	mutex_unlock(&mini_cmds_lock);
+	return 0;
+}
+
+static void mini_complete_all(struct device *dev, size_t len)
+{
+	struct mini_cmd *cmd, *next;
+
+	mutex_lock(&mini_cmds_lock);
+	list_for_each_entry_safe(cmd, next, &mini_cmds, node) {
+		dma_unmap_single(dev, cmd->dma, len, DMA_TO_DEVICE);
+		list_del(&cmd->node);
+		kfree(cmd->buf);
+		kfree(cmd);
+		if (atomic_dec_and_test(&mini_in_flight))
+			pr_debug("all commands done\n");
+	}
+	mutex_unlock(&mini_cmds_lock);
+}
+
 /* ---- The bus: main() acts as the hardware ------------------------------------------------ */
 
 static u32 bar[4];	/* RING_LO, RING_HI, DOORBELL, spare */
@@ -229,6 +280,11 @@ int main(void)
 	CHECK(dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(32)) == 0);
 	CHECK(dev->dma_mask == &dev->coherent_dma_mask && dma_get_mask(dev) == DMA_BIT_MASK(32));
 	CHECK(virt_addr_valid(mini->ring) && !virt_addr_valid(&ring));
+	CLEAN(CHECK(mini_queue_cmd(dev, 256) == 0 && mini_queue_cmd(dev, 256) == 0));
+	CHECK(atomic_read(&mini_in_flight) == 2 && !list_empty(&mini_cmds));
+	CHECK(dmacheck_live_entries(dev) == 1 + MINI_RING + 2);
+	CLEAN(mini_complete_all(dev, 256));
+	CHECK(atomic_read(&mini_in_flight) == 0 && list_empty(&mini_cmds));
 	CLEAN(dmacheck_module_exit());
 	CHECK(dmacheck_live_entries(dev) == 1);	/* the managed ring, nothing mapped */
 	CLEAN(dmacheck_device_release(dev));	/* devres: the ring and the kmalloc memory */
