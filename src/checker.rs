@@ -554,23 +554,51 @@ impl CheckerInner {
         if !self.config.digests {
             return write();
         }
-        // Only fingerprinted entries over the written bytes are decoded.
-        let overlaps = |g: crate::tracker::Glance| {
+        let picked = self
+            .tracker
+            .update_where(self.digested_over(start, end), |e| self.note_cpu_write(e));
+        write();
+        self.refingerprint(picked, start, end);
+    }
+
+    /// Picks the fingerprinted entries whose CPU bytes lie over physical `start..end` (only
+    /// they are decoded).
+    fn digested_over(
+        &self,
+        start: PhysAddr,
+        end: PhysAddr,
+    ) -> impl Fn(crate::tracker::Glance) -> bool + '_ {
+        move |g: crate::tracker::Glance| {
             g.digested
                 && self
                     .memory
                     .phys_of_addr(g.cpu_addr, g.size)
                     .is_ok_and(|phys| phys < end && start < phys + g.size)
-        };
-        self.tracker.update_where(overlaps, |e| {
-            if e.digest != self.device_part_digest(e) {
-                e.cpu_wrote = true;
-            }
-        });
-        write();
-        self.tracker.update_where(overlaps, |e| {
-            e.digest = self.device_part_digest(e);
-        });
+        }
+    }
+
+    /// Before a write over `e`'s bytes: note whether the CPU changed its device-owned parts
+    /// since their last fingerprint (reported at the next hand-back).
+    pub(crate) fn note_cpu_write(&self, e: &mut Entry) {
+        if e.digest.is_some() && e.digest != self.device_part_digest(e) {
+            e.cpu_wrote = true;
+        }
+    }
+
+    /// After a write over physical `start..end`: fingerprint again the entries over it, in the
+    /// shards where the scan before the write found them.
+    pub(crate) fn refingerprint(
+        &self,
+        picked: crate::tracker::ShardSet,
+        start: PhysAddr,
+        end: PhysAddr,
+    ) {
+        if !picked.is_empty() {
+            self.tracker
+                .update_where_in(picked, self.digested_over(start, end), |e| {
+                    e.digest = self.device_part_digest(e);
+                });
+        }
     }
 
     /// The CPU cache lines (physical line numbers) of a new mapping the device may write.

@@ -273,9 +273,18 @@ impl Device {
 impl Checker {
     /// Check a CPU access to `len` bytes at `cpu`: report it if a streaming mapping that covers
     /// them is owned by the device (a write, or a read of memory the device may write).
+    /// `also` runs on each entry the access meets (before the report); returns the shards
+    /// holding them.
     #[track_caller]
-    fn check_cpu_access(&self, op: Op, call: &'static str, cpu: u64, len: usize) {
-        self.check_cpu_access_at(op, call, cpu, len, self.capture_site());
+    fn check_cpu_access(
+        &self,
+        op: Op,
+        call: &'static str,
+        cpu: u64,
+        len: usize,
+        also: impl FnMut(&mut crate::tracker::Entry),
+    ) -> crate::tracker::ShardSet {
+        self.check_cpu_access_at(op, call, cpu, len, self.capture_site(), also)
     }
 
     /// [`Checker::check_cpu_access`] of an access made at `site` (a trap-mode fault).
@@ -287,14 +296,15 @@ impl Checker {
         cpu: u64,
         len: usize,
         site: crate::site::Site,
-    ) {
+        mut also: impl FnMut(&mut crate::tracker::Entry),
+    ) -> crate::tracker::ShardSet {
         let c = self.inner();
         let mut ev = Event::new(op, call, MapKind::Single, DeviceId::NONE, site);
         (ev.cpu_addr, ev.size) = (Some(cpu), len as u64);
         let end = cpu.saturating_add(len as u64);
         let mut out = Findings::new();
         let mut device = None;
-        c.tracker.update_where(
+        let met = c.tracker.update_where(
             |g| g.meets_cpu(cpu, end),
             |e| {
                 let before = out.len();
@@ -302,10 +312,12 @@ impl Checker {
                 if out.len() > before {
                     device.get_or_insert(e.device);
                 }
+                also(e);
             },
         );
         ev.device = device.unwrap_or(DeviceId::NONE);
         c.finish(&ev, out);
+        met
     }
 
     /// The CPU reads `buf.len()` bytes of DMA memory at `src`, checked: reading a buffer the
@@ -318,7 +330,13 @@ impl Checker {
         if !self.config().enabled {
             return self.memory().read(phys, buf);
         }
-        self.check_cpu_access(Op::CpuRead, "cpu_read", src.addr() as u64, buf.len());
+        self.check_cpu_access(
+            Op::CpuRead,
+            "cpu_read",
+            src.addr() as u64,
+            buf.len(),
+            |_| {},
+        );
         self.memory().read(phys, buf)
     }
 
@@ -332,14 +350,28 @@ impl Checker {
         if !self.config().enabled {
             return self.memory().write(phys, data);
         }
-        self.check_cpu_access(Op::CpuWrite, "cpu_write", dst.addr() as u64, data.len());
-        // Reported now; the hand-back must not report this write again (earlier unreported
-        // ones still are).
-        let mut written = None;
-        self.inner()
-            .write_tracked(phys, phys + data.len() as u64, || {
-                written = self.memory().write(phys, data);
-            });
+        let c = self.inner();
+        let end = phys + data.len() as u64;
+        // One scan judges the write and, for the fingerprinted entries it meets (their CPU
+        // bytes are the physical ones here), notes earlier unreported CPU writes, as
+        // `write_tracked` would; this write is reported now, so the hand-back must not report
+        // it again: the entries are fingerprinted again after it.
+        let digests = c.config.digests;
+        let met = self.check_cpu_access(
+            Op::CpuWrite,
+            "cpu_write",
+            dst.addr() as u64,
+            data.len(),
+            |e| {
+                if digests {
+                    c.note_cpu_write(e);
+                }
+            },
+        );
+        let written = self.memory().write(phys, data);
+        if digests {
+            c.refingerprint(met, phys, end);
+        }
         written
     }
 }
