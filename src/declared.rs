@@ -97,13 +97,14 @@ pub(crate) fn free(dev: &Device, dma: DmaAddr) -> bool {
 }
 
 /// The physical address behind `dma` if it lies in a region `dev` allocates from.
+/// Every device access asks, page by page: the devices are borrowed, not cloned.
 pub(crate) fn translate(dev: &Device, dma: DmaAddr) -> Option<PhysAddr> {
-    let mut device = Some(dev.clone());
+    let mut device = Some(dev);
     while let Some(d) = device {
-        if let Some(phys) = d.0.declared.all().iter().find_map(|r| r.translate(dma)) {
+        if let Some(phys) = d.0.declared.translate(dma) {
             return Some(phys);
         }
-        device = d.parent();
+        device = d.parent_ref();
     }
     None
 }

@@ -612,6 +612,10 @@ impl PhysMemory {
     /// A fingerprint of several physical ranges, in order.
     pub fn digest_parts(&self, parts: impl IntoIterator<Item = (PhysAddr, u64)>) -> Option<u64> {
         let mut fingerprint = Fingerprint::default();
+        let mut parts = parts.into_iter().peekable();
+        if parts.peek().is_none() {
+            return Some(Fingerprint::EMPTY);
+        }
         for (phys, len) in parts {
             let src = self.cpu_of(phys, len)?;
             // SAFETY: the range lies inside the arena (checked by `cpu_of`); it is only read,

@@ -90,6 +90,11 @@ impl DeviceRegions {
             .cloned()
     }
 
+    /// The physical address behind `dma` if it lies in one of the regions.
+    pub(crate) fn translate(&self, dma: DmaAddr) -> Option<PhysAddr> {
+        self.0.lock().iter().find_map(|r| r.translate(dma))
+    }
+
     pub(crate) fn all(&self) -> Vec<Arc<Region>> {
         self.0.lock().clone()
     }
