@@ -13,7 +13,8 @@
 //!
 //! With `--count N` it runs instead each row N times in a function of its own, for callgrind's
 //! instruction counts (which a loaded machine does not blur): a row's inclusive count divided
-//! by N is its cost per input. It prints each row's wall time per input too.
+//! by N is its cost per input. It prints each row's wall time per input too; `--count N direct`
+//! runs one row.
 //!
 //! ```sh
 //! cargo bench --bench fuzz_driver --no-run
@@ -112,7 +113,12 @@ fn main() {
             ("bounce", row_bounce),
             ("unchecked", row_unchecked),
         ];
+        // `--count N ROW` runs that row only (for a profiler).
+        let only = args.get(at + 2);
         for (name, row) in rows {
+            if only.is_some_and(|only| only != name) {
+                continue;
+            }
             let start = Instant::now();
             row(n, &input);
             let per = start.elapsed().as_secs_f64() * 1e6 / n as f64;

@@ -17,7 +17,26 @@ const LANES: usize = 8;
 const CHUNK: usize = LANES * 8;
 
 impl Fingerprint {
+    /// Add `bytes` as the next part. Where the CPU has AVX2, the same code compiled for it
+    /// (four lanes to a register instead of two): half the instructions per byte.
     pub(super) fn add(&mut self, bytes: &[u8]) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.add_avx2(bytes) };
+        }
+        self.add_any(bytes)
+    }
+
+    /// [`Fingerprint::add`] for a CPU with AVX2.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_avx2(&mut self, bytes: &[u8]) {
+        self.add_any(bytes)
+    }
+
+    #[inline(always)]
+    fn add_any(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(CHUNK);
         for chunk in &mut chunks {
             self.add_chunk(chunk.try_into().expect("chunks_exact"));
@@ -100,6 +119,17 @@ mod tests {
         words.zip(1u64..).fold(0, |h, (&w, i)| {
             h ^ mix(w ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
         })
+    }
+
+    #[test]
+    fn the_avx2_path_fingerprints_as_the_portable_one() {
+        let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 31 + i / 3) as u8).collect();
+        for len in [0, 1, 63, 64, 65, 1000, 2048, 4096, 5000] {
+            let (mut fast, mut portable) = (Fingerprint::default(), Fingerprint::default());
+            fast.add(&bytes[..len]);
+            portable.add_any(&bytes[..len]);
+            assert_eq!(fast.finish(), portable.finish(), "{len} bytes");
+        }
     }
 
     #[test]
