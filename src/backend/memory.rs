@@ -156,8 +156,9 @@ struct Heap {
     runs: BTreeMap<usize, Run>,
     /// Free small objects per zone (see [`Zone`]) and size class, as byte offsets.
     slab_free: [[Vec<usize>; SLAB_CLASSES.len()]; 3],
-    /// Live small objects: byte offset -> size class index.
-    objects: HashMap<usize, usize>,
+    /// Live small objects: byte offset -> size class index (a fast hash: every kmalloc,
+    /// kfree and ksize asks).
+    objects: HashMap<usize, usize, rustc_hash::FxBuildHasher>,
 }
 
 /// The simulated physical memory of one checker.
