@@ -158,7 +158,7 @@ pub fn dma_declare_coherent_memory(
             dev.checker().inner().finish(&ev, out);
             return 0;
         };
-        dev.0.declared.0.lock().push(Arc::new(Region {
+        dev.0.declared.push(Region {
             bus,
             backing,
             device_addr,
@@ -168,7 +168,7 @@ pub fn dma_declare_coherent_memory(
                 free: FreeRanges::new(0, pages),
                 ..RegionState::default()
             }),
-        }));
+        });
         if flags & DMA_MEMORY_MAP != 0 {
             DMA_MEMORY_MAP
         } else {
