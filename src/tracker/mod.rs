@@ -572,7 +572,8 @@ impl Tracker {
 
     /// Run `f` on every live entry whose [`Glance`] `pick` accepts, without decoding the
     /// others: a scan by CPU address (a CPU access, a write into shared memory) costs a few
-    /// loads per entry it skips, and only shards in use are locked. Returns the shards where `pick` accepted an entry, for [`Tracker::update_where_in`].
+    /// loads per entry it skips, and only shards in use are locked. Returns the shards where
+    /// `pick` accepted an entry, for [`Tracker::update_where_in`].
     pub fn update_where(
         &self,
         pick: impl Fn(Glance) -> bool,
