@@ -224,9 +224,7 @@ impl Device {
         walk(self, addr, data.len(), |phys, at, n| {
             // Where the device shares memory with the CPU (no bounce buffer), its write changes
             // the CPU's bytes legitimately; a CPU write before it must still be caught.
-            c.write_tracked(phys, phys + n as u64, || {
-                c.memory.write(phys, &data[at..at + n]);
-            });
+            c.write_tracked(phys, &data[at..at + n]);
         })
     }
 
@@ -273,8 +271,7 @@ impl Device {
 impl Checker {
     /// Check a CPU access to `len` bytes at `cpu`: report it if a streaming mapping that covers
     /// them is owned by the device (a write, or a read of memory the device may write).
-    /// `also` runs on each entry the access meets (before the report); returns the shards
-    /// holding them.
+    /// `also` runs on each entry the access meets (before the report).
     #[track_caller]
     fn check_cpu_access(
         &self,
@@ -283,7 +280,7 @@ impl Checker {
         cpu: u64,
         len: usize,
         also: impl FnMut(&mut crate::tracker::Entry),
-    ) -> crate::tracker::ShardSet {
+    ) {
         self.check_cpu_access_at(op, call, cpu, len, self.capture_site(), also)
     }
 
@@ -297,14 +294,14 @@ impl Checker {
         len: usize,
         site: crate::site::Site,
         mut also: impl FnMut(&mut crate::tracker::Entry),
-    ) -> crate::tracker::ShardSet {
+    ) {
         let c = self.inner();
         let mut ev = Event::new(op, call, MapKind::Single, DeviceId::NONE, site);
         (ev.cpu_addr, ev.size) = (Some(cpu), len as u64);
         let end = cpu.saturating_add(len as u64);
         let mut out = Findings::new();
         let mut device = None;
-        let met = c.tracker.update_where(
+        c.tracker.update_where(
             |g| g.meets_cpu(cpu, end),
             |e| {
                 let before = out.len();
@@ -317,7 +314,6 @@ impl Checker {
         );
         ev.device = device.unwrap_or(DeviceId::NONE);
         c.finish(&ev, out);
-        met
     }
 
     /// The CPU reads `buf.len()` bytes of DMA memory at `src`, checked: reading a buffer the
@@ -351,27 +347,22 @@ impl Checker {
             return self.memory().write(phys, data);
         }
         let c = self.inner();
-        let end = phys + data.len() as u64;
-        // One scan judges the write and, for the fingerprinted entries it meets (their CPU
-        // bytes are the physical ones here), notes earlier unreported CPU writes, as
-        // `write_tracked` would; this write is reported now, so the hand-back must not report
-        // it again: the entries are fingerprinted again after it.
+        // One scan judges the write and takes it into the fingerprinted entries it meets
+        // (their CPU bytes are the physical ones here), as `write_tracked` would: earlier
+        // unreported CPU writes are noted; this one, reported now, is not reported again at
+        // the hand-back.
         let digests = c.config.digests;
-        let met = self.check_cpu_access(
+        self.check_cpu_access(
             Op::CpuWrite,
             "cpu_write",
             dst.addr() as u64,
             data.len(),
             |e| {
                 if digests {
-                    c.note_cpu_write(e);
+                    c.take_write(e, phys, data);
                 }
             },
         );
-        let written = self.memory().write(phys, data);
-        if digests {
-            c.refingerprint(met, phys, end);
-        }
-        written
+        self.memory().write(phys, data)
     }
 }

@@ -54,6 +54,58 @@ impl Fingerprint {
             .wrapping_add(bytes.len() as u64 + 1);
     }
 
+    /// Add the bytes of `segments`, joined, as one part: the same as [`Fingerprint::add`] of
+    /// them joined, without joining them (a buffer's bytes with a write's in place of some).
+    pub(super) fn add_joined(&mut self, segments: [&[u8]; 3]) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.add_joined_avx2(segments) };
+        }
+        self.add_joined_any(segments)
+    }
+
+    /// [`Fingerprint::add_joined`] for a CPU with AVX2.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_joined_avx2(&mut self, segments: [&[u8]; 3]) {
+        self.add_joined_any(segments)
+    }
+
+    #[inline(always)]
+    fn add_joined_any(&mut self, segments: [&[u8]; 3]) {
+        // Bytes of a chunk that straddles two segments.
+        let mut carry = [0u8; CHUNK];
+        let mut filled = 0;
+        let mut total = 0;
+        for mut segment in segments {
+            total += segment.len();
+            if filled > 0 {
+                let n = (CHUNK - filled).min(segment.len());
+                carry[filled..filled + n].copy_from_slice(&segment[..n]);
+                filled += n;
+                segment = &segment[n..];
+                if filled < CHUNK {
+                    continue;
+                }
+                // Full: added; `filled` is set below from what this segment leaves over.
+                self.add_chunk(&carry);
+            }
+            let mut chunks = segment.chunks_exact(CHUNK);
+            for chunk in &mut chunks {
+                self.add_chunk(chunk.try_into().expect("chunks_exact"));
+            }
+            let rest = chunks.remainder();
+            carry[..rest.len()].copy_from_slice(rest);
+            filled = rest.len();
+        }
+        if filled > 0 {
+            carry[filled..].fill(0);
+            self.add_chunk(&carry);
+        }
+        self.len = self.len.wrapping_mul(31).wrapping_add(total as u64 + 1);
+    }
+
     #[inline(always)]
     fn add_chunk(&mut self, chunk: &[u8; CHUNK]) {
         for lane in 0..LANES {
@@ -129,6 +181,27 @@ mod tests {
             fast.add(&bytes[..len]);
             portable.add_any(&bytes[..len]);
             assert_eq!(fast.finish(), portable.finish(), "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn joined_segments_fingerprint_as_their_bytes_joined() {
+        let bytes: Vec<u8> = (0..700u32).map(|i| (i * 17 + i / 5) as u8).collect();
+        let cuts = [0, 1, 7, 63, 64, 65, 100, 128, 129, 300, 699, 700];
+        for &a in &cuts {
+            for &b in cuts.iter().filter(|&&b| b >= a) {
+                let mut joined = Fingerprint::default();
+                joined.add(b"before");
+                joined.add_joined([&bytes[..a], &bytes[a..b], &bytes[b..]]);
+                let mut whole = Fingerprint::default();
+                whole.add(b"before");
+                whole.add(&bytes);
+                assert_eq!(joined.finish(), whole.finish(), "cut at {a} and {b}");
+                let mut portable = Fingerprint::default();
+                portable.add(b"before");
+                portable.add_joined_any([&bytes[..a], &bytes[a..b], &bytes[b..]]);
+                assert_eq!(portable.finish(), whole.finish(), "cut at {a} and {b}");
+            }
         }
     }
 

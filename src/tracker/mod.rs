@@ -227,17 +227,6 @@ impl Glance {
     }
 }
 
-/// Some of the tracker's shards (a bit each), as a scan found them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShardSet(u64);
-
-impl ShardSet {
-    /// Whether it has no shard.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-}
-
 /// What is known of an entry after it was released.
 #[derive(Clone, Debug)]
 pub(crate) struct Tombstone {
@@ -572,26 +561,9 @@ impl Tracker {
 
     /// Run `f` on every live entry whose [`Glance`] `pick` accepts, without decoding the
     /// others: a scan by CPU address (a CPU access, a write into shared memory) costs a few
-    /// loads per entry it skips, and only shards in use are locked. Returns the shards where
-    /// `pick` accepted an entry, for [`Tracker::update_where_in`].
-    pub fn update_where(
-        &self,
-        pick: impl Fn(Glance) -> bool,
-        f: impl FnMut(&mut Entry),
-    ) -> ShardSet {
-        self.update_where_in(ShardSet(u64::MAX), pick, f)
-    }
-
-    /// [`Tracker::update_where`] on the entries of the shards in `shards` only (those an
-    /// earlier scan picked entries in: the scan after a write re-fingerprints only them).
-    pub fn update_where_in(
-        &self,
-        shards: ShardSet,
-        pick: impl Fn(Glance) -> bool,
-        mut f: impl FnMut(&mut Entry),
-    ) -> ShardSet {
-        let mut picked = 0;
-        let mut left = self.occupied.load(Ordering::Acquire) & shards.0;
+    /// loads per entry it skips, and only shards in use are locked.
+    pub fn update_where(&self, pick: impl Fn(Glance) -> bool, mut f: impl FnMut(&mut Entry)) {
+        let mut left = self.occupied.load(Ordering::Acquire);
         while left != 0 {
             let index = left.trailing_zeros() as usize;
             left &= left - 1;
@@ -599,11 +571,10 @@ impl Tracker {
             if shard.is_empty() {
                 // Until an insert marks it again (under this same lock).
                 self.occupied.fetch_and(!(1 << index), Ordering::Relaxed);
-            } else if shard.update_where(&pick, &mut f, self.line_offset) {
-                picked |= 1 << index;
+            } else {
+                shard.update_where(&pick, &mut f, self.line_offset);
             }
         }
-        ShardSet(picked)
     }
 
     /// Remove and return every live entry of `device` (sorted by address).
@@ -682,7 +653,7 @@ mod tests {
     }
 
     /// Scans lock only the shards in use; a shard a scan found empty (and forgot) is scanned
-    /// again once an entry lands in it, and the shards a scan reports are where its entries are.
+    /// again once an entry lands in it.
     #[test]
     fn scans_by_cpu_address_find_entries_in_shards_emptied_and_used_again() {
         let t = Tracker::new(0);
@@ -690,15 +661,10 @@ mod tests {
             cpu_addr,
             ..entry(1, dma_addr, 64)
         };
-        let seen = |t: &Tracker, shards: Option<ShardSet>| {
+        let seen = |t: &Tracker| {
             let mut seen = Vec::new();
-            let pick = |g: Glance| g.meets_cpu(0x7000, 0x8000);
-            let note = |e: &mut Entry| seen.push(e.dma_addr);
-            let picked = match shards {
-                Some(shards) => t.update_where_in(shards, pick, note),
-                None => t.update_where(pick, note),
-            };
-            (seen, picked)
+            t.update_where(|g| g.meets_cpu(0x7000, 0x8000), |e| seen.push(e.dma_addr));
+            seen
         };
         assert_ne!(
             spread(1),
@@ -707,20 +673,15 @@ mod tests {
         );
         t.insert(&with_cpu(0x1000, 0x7000));
         t.insert(&with_cpu(0x5000, 0x9000));
-        let (found, picked) = seen(&t, None);
-        assert_eq!(found, [0x1000]);
-        assert_eq!(picked, ShardSet(1 << spread(1)));
-        assert_eq!(seen(&t, Some(picked)).0, [0x1000]);
-        assert!(seen(&t, Some(ShardSet(!picked.0))).0.is_empty());
+        assert_eq!(seen(&t), [0x1000]);
         assert!(matches!(
             t.remove(DeviceId(1), 0x1000, |_| 0, &here(), "unmap"),
             Lookup::Found(_)
         ));
-        let (found, picked) = seen(&t, None);
-        assert!(found.is_empty() && picked.is_empty());
+        assert!(seen(&t).is_empty());
         assert_eq!(t.occupied.load(Ordering::Relaxed), 1 << spread(5));
         t.insert(&with_cpu(0x1040, 0x7040));
-        assert_eq!(seen(&t, None).0, [0x1040]);
+        assert_eq!(seen(&t), [0x1040]);
     }
 
     #[test]

@@ -360,16 +360,14 @@ impl Shard {
 
     /// Run `f` on the entries whose [`Glance`] `pick` accepts (the rest are not decoded),
     /// storing those it changed.
-    /// Whether `pick` accepted any.
     pub(super) fn update_where(
         &mut self,
         pick: &impl Fn(Glance) -> bool,
         f: &mut impl FnMut(&mut Entry),
         line_offset: u64,
-    ) -> bool {
-        let mut picked = false;
+    ) {
         if self.live == 0 {
-            return picked;
+            return;
         }
         for slot in 0..self.records.len() as u32 {
             let r = &self.records[slot as usize];
@@ -389,7 +387,6 @@ impl Shard {
             if !pick(glance) {
                 continue;
             }
-            picked = true;
             let before = self.decode(slot, line_offset);
             let mut e = before.clone();
             f(&mut e);
@@ -397,7 +394,6 @@ impl Shard {
                 self.store(slot, &e, line_offset);
             }
         }
-        picked
     }
 
     /// Whether it holds no live entry.
