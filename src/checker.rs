@@ -531,46 +531,65 @@ impl CheckerInner {
     /// A fingerprint of the CPU's bytes of the parts of a streaming mapping the device owns,
     /// where the checker can read them and the configuration asks for it.
     pub(crate) fn device_part_digest(&self, e: &Entry) -> Option<u64> {
+        self.device_part_digest_with(e, None)
+    }
+
+    /// [`CheckerInner::device_part_digest`], or with `written` (bytes about to be written at a
+    /// physical address) as it will be once they are.
+    fn device_part_digest_with(
+        &self,
+        e: &Entry,
+        written: Option<(PhysAddr, &[u8])>,
+    ) -> Option<u64> {
         if !self.config.digests || e.kind == MapKind::Coherent || e.cpu_addr == 0 {
             return None;
         }
         let phys = self.memory.phys_of_addr(e.cpu_addr, e.size).ok()?;
         let parts = e.cpu_ranges.complement(e.size);
-        let digest = self.memory.digest_parts(
+        let digest = self.memory.digest_parts_with(
             parts
                 .iter()
                 .map(|&(start, end)| (phys + start, end - start)),
+            written,
         )?;
         // 32 bits, as the tracker stores them: a missed change is a 1-in-4-billion chance, and
         // an unchanged buffer always matches.
         Some(digest & u64::from(u32::MAX))
     }
 
-    /// Something is about to write the physical range `start..end` behind the CPU's view of
-    /// some streaming buffers (the device, into memory it shares with the CPU; or a checked CPU
-    /// write). Note any CPU write to a device-owned part since the last fingerprint (reported at
-    /// the next hand-back), then `write`, then fingerprint again.
-    pub(crate) fn write_tracked(&self, start: PhysAddr, end: PhysAddr, write: impl FnOnce()) {
-        if !self.config.digests {
-            return write();
+    /// Something is about to write `data` at physical `at`, behind the CPU's view of some
+    /// streaming buffers (the device, into memory it shares with the CPU; or a checked CPU
+    /// write): one scan takes the write into the entries over it ([`CheckerInner::take_write`]),
+    /// then the bytes are written. `None` if they are not inside the memory.
+    pub(crate) fn write_tracked(&self, at: PhysAddr, data: &[u8]) -> Option<()> {
+        if self.config.digests {
+            let end = at + data.len() as u64;
+            // Only fingerprinted entries over the written bytes are decoded.
+            let over = |g: crate::tracker::Glance| {
+                g.digested
+                    && self
+                        .memory
+                        .phys_of_addr(g.cpu_addr, g.size)
+                        .is_ok_and(|phys| phys < end && at < phys + g.size)
+            };
+            self.tracker
+                .update_where(over, |e| self.take_write(e, at, data));
         }
-        // Only fingerprinted entries over the written bytes are decoded.
-        let overlaps = |g: crate::tracker::Glance| {
-            g.digested
-                && self
-                    .memory
-                    .phys_of_addr(g.cpu_addr, g.size)
-                    .is_ok_and(|phys| phys < end && start < phys + g.size)
-        };
-        self.tracker.update_where(overlaps, |e| {
-            if e.digest != self.device_part_digest(e) {
-                e.cpu_wrote = true;
-            }
-        });
-        write();
-        self.tracker.update_where(overlaps, |e| {
-            e.digest = self.device_part_digest(e);
-        });
+        self.memory.write(at, data)
+    }
+
+    /// `data` is about to be written at physical `at`, over some of `e`'s bytes: note any CPU
+    /// write to a device-owned part since the last fingerprint (reported at the next
+    /// hand-back), then fingerprint those parts as the write will leave them, so the write
+    /// itself is never taken for a CPU write and needs no second scan.
+    pub(crate) fn take_write(&self, e: &mut Entry, at: PhysAddr, data: &[u8]) {
+        if e.digest.is_none() {
+            return;
+        }
+        if e.digest != self.device_part_digest(e) {
+            e.cpu_wrote = true;
+        }
+        e.digest = self.device_part_digest_with(e, Some((at, data)));
     }
 
     /// The CPU cache lines (physical line numbers) of a new mapping the device may write.

@@ -97,13 +97,14 @@ pub(crate) fn free(dev: &Device, dma: DmaAddr) -> bool {
 }
 
 /// The physical address behind `dma` if it lies in a region `dev` allocates from.
+/// Every device access asks, page by page: the devices are borrowed, not cloned.
 pub(crate) fn translate(dev: &Device, dma: DmaAddr) -> Option<PhysAddr> {
-    let mut device = Some(dev.clone());
+    let mut device = Some(dev);
     while let Some(d) = device {
-        if let Some(phys) = d.0.declared.all().iter().find_map(|r| r.translate(dma)) {
+        if let Some(phys) = d.0.declared.translate(dma) {
             return Some(phys);
         }
-        device = d.parent();
+        device = d.parent_ref();
     }
     None
 }
@@ -157,7 +158,7 @@ pub fn dma_declare_coherent_memory(
             dev.checker().inner().finish(&ev, out);
             return 0;
         };
-        dev.0.declared.0.lock().push(Arc::new(Region {
+        dev.0.declared.push(Region {
             bus,
             backing,
             device_addr,
@@ -167,7 +168,7 @@ pub fn dma_declare_coherent_memory(
                 free: FreeRanges::new(0, pages),
                 ..RegionState::default()
             }),
-        }));
+        });
         if flags & DMA_MEMORY_MAP != 0 {
             DMA_MEMORY_MAP
         } else {

@@ -91,6 +91,11 @@ impl Device {
         self.0.parent.clone()
     }
 
+    /// [`Device::parent`], borrowed.
+    pub(crate) fn parent_ref(&self) -> Option<&Device> {
+        self.0.parent.as_ref()
+    }
+
     /// The device's own CMA area, if it was given one.
     pub fn cma_area(&self) -> Option<crate::state::cma::CmaArea> {
         self.0.cma.get().cloned()

@@ -224,9 +224,7 @@ impl Device {
         walk(self, addr, data.len(), |phys, at, n| {
             // Where the device shares memory with the CPU (no bounce buffer), its write changes
             // the CPU's bytes legitimately; a CPU write before it must still be caught.
-            c.write_tracked(phys, phys + n as u64, || {
-                c.memory.write(phys, &data[at..at + n]);
-            });
+            c.write_tracked(phys, &data[at..at + n]);
         })
     }
 
@@ -273,9 +271,17 @@ impl Device {
 impl Checker {
     /// Check a CPU access to `len` bytes at `cpu`: report it if a streaming mapping that covers
     /// them is owned by the device (a write, or a read of memory the device may write).
+    /// `also` runs on each entry the access meets (before the report).
     #[track_caller]
-    fn check_cpu_access(&self, op: Op, call: &'static str, cpu: u64, len: usize) {
-        self.check_cpu_access_at(op, call, cpu, len, self.capture_site());
+    fn check_cpu_access(
+        &self,
+        op: Op,
+        call: &'static str,
+        cpu: u64,
+        len: usize,
+        also: impl FnMut(&mut crate::tracker::Entry),
+    ) {
+        self.check_cpu_access_at(op, call, cpu, len, self.capture_site(), also)
     }
 
     /// [`Checker::check_cpu_access`] of an access made at `site` (a trap-mode fault).
@@ -287,6 +293,7 @@ impl Checker {
         cpu: u64,
         len: usize,
         site: crate::site::Site,
+        mut also: impl FnMut(&mut crate::tracker::Entry),
     ) {
         let c = self.inner();
         let mut ev = Event::new(op, call, MapKind::Single, DeviceId::NONE, site);
@@ -302,6 +309,7 @@ impl Checker {
                 if out.len() > before {
                     device.get_or_insert(e.device);
                 }
+                also(e);
             },
         );
         ev.device = device.unwrap_or(DeviceId::NONE);
@@ -318,7 +326,13 @@ impl Checker {
         if !self.config().enabled {
             return self.memory().read(phys, buf);
         }
-        self.check_cpu_access(Op::CpuRead, "cpu_read", src.addr() as u64, buf.len());
+        self.check_cpu_access(
+            Op::CpuRead,
+            "cpu_read",
+            src.addr() as u64,
+            buf.len(),
+            |_| {},
+        );
         self.memory().read(phys, buf)
     }
 
@@ -332,14 +346,23 @@ impl Checker {
         if !self.config().enabled {
             return self.memory().write(phys, data);
         }
-        self.check_cpu_access(Op::CpuWrite, "cpu_write", dst.addr() as u64, data.len());
-        // Reported now; the hand-back must not report this write again (earlier unreported
-        // ones still are).
-        let mut written = None;
-        self.inner()
-            .write_tracked(phys, phys + data.len() as u64, || {
-                written = self.memory().write(phys, data);
-            });
-        written
+        let c = self.inner();
+        // One scan judges the write and takes it into the fingerprinted entries it meets
+        // (their CPU bytes are the physical ones here), as `write_tracked` would: earlier
+        // unreported CPU writes are noted; this one, reported now, is not reported again at
+        // the hand-back.
+        let digests = c.config.digests;
+        self.check_cpu_access(
+            Op::CpuWrite,
+            "cpu_write",
+            dst.addr() as u64,
+            data.len(),
+            |e| {
+                if digests {
+                    c.take_write(e, phys, data);
+                }
+            },
+        );
+        self.memory().write(phys, data)
     }
 }

@@ -156,8 +156,9 @@ struct Heap {
     runs: BTreeMap<usize, Run>,
     /// Free small objects per zone (see [`Zone`]) and size class, as byte offsets.
     slab_free: [[Vec<usize>; SLAB_CLASSES.len()]; 3],
-    /// Live small objects: byte offset -> size class index.
-    objects: HashMap<usize, usize>,
+    /// Live small objects: byte offset -> size class index (a fast hash: every kmalloc,
+    /// kfree and ksize asks).
+    objects: HashMap<usize, usize, rustc_hash::FxBuildHasher>,
 }
 
 /// The simulated physical memory of one checker.
@@ -587,21 +588,14 @@ impl PhysMemory {
     }
 
     /// Whether all `len` bytes at physical `phys` are `byte` (a guard intact); `None` if the
-    /// range is not inside the memory. Reads in chunks, without an allocation or an early exit
-    /// per byte, so that the compiler vectorizes the comparison.
+    /// range is not inside the memory. Read in place, with no early exit per byte, so that the
+    /// comparison vectorizes (a bounce slot's guard is up to 2 KiB, checked at every unmap).
     pub fn is_filled(&self, phys: PhysAddr, len: u64, byte: u8) -> Option<bool> {
-        self.cpu_of(phys, len)?;
-        let mut chunk = [0u8; 256];
-        let mut at = 0;
-        while at < len {
-            let n = (len - at).min(chunk.len() as u64) as usize;
-            self.read(phys + at, &mut chunk[..n])?;
-            if chunk[..n].iter().fold(0, |acc, &b| acc | (b ^ byte)) != 0 {
-                return Some(false);
-            }
-            at += n as u64;
-        }
-        Some(true)
+        let src = self.cpu_of(phys, len)?;
+        // SAFETY: the range lies inside the arena (checked by `cpu_of`); it is only read, and
+        // only for the duration of this call (as `digest_parts` reads).
+        let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr(), len as usize) };
+        Some(bytes.iter().fold(0, |acc, &b| acc | (b ^ byte)) == 0)
     }
 
     /// A fingerprint of `len` bytes at physical `phys`, to notice when they change.
@@ -611,13 +605,41 @@ impl PhysMemory {
 
     /// A fingerprint of several physical ranges, in order.
     pub fn digest_parts(&self, parts: impl IntoIterator<Item = (PhysAddr, u64)>) -> Option<u64> {
+        self.digest_parts_with(parts, None)
+    }
+
+    /// [`PhysMemory::digest_parts`], or with `written` (`data` to be written at a physical
+    /// address) the fingerprint the ranges will have once it is: its bytes read in place of
+    /// theirs, so a write needs no second fingerprint after it lands.
+    pub(crate) fn digest_parts_with(
+        &self,
+        parts: impl IntoIterator<Item = (PhysAddr, u64)>,
+        written: Option<(PhysAddr, &[u8])>,
+    ) -> Option<u64> {
         let mut fingerprint = Fingerprint::default();
+        let mut parts = parts.into_iter().peekable();
+        if parts.peek().is_none() {
+            return Some(Fingerprint::EMPTY);
+        }
         for (phys, len) in parts {
             let src = self.cpu_of(phys, len)?;
             // SAFETY: the range lies inside the arena (checked by `cpu_of`); it is only read,
             // and only for the duration of this call.
             let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr(), len as usize) };
-            fingerprint.add(bytes);
+            // The part of the range the write covers, if any.
+            let over = written.and_then(|(at, data)| {
+                let (start, end) = (at.max(phys), (at + data.len() as u64).min(phys + len));
+                (start < end).then(|| {
+                    let new = &data[(start - at) as usize..(end - at) as usize];
+                    ((start - phys) as usize, new)
+                })
+            });
+            match over {
+                Some((offset, new)) => {
+                    fingerprint.add_joined([&bytes[..offset], new, &bytes[offset + new.len()..]])
+                }
+                None => fingerprint.add(bytes),
+            }
         }
         Some(fingerprint.finish())
     }
@@ -736,6 +758,42 @@ mod tests {
         assert_ne!(fingerprint(&swapped), original, "words of one lane swapped");
         // A shorter buffer padded with zeros is not the same buffer.
         assert_ne!(fingerprint(&[1, 2, 3]), fingerprint(&[1, 2, 3, 0]));
+    }
+
+    /// The fingerprint taken with a write's bytes in place is the one its parts have once the
+    /// write lands, wherever the write falls: before, across, between or inside the parts.
+    #[test]
+    fn a_fingerprint_with_a_write_in_place_is_the_one_after_it() {
+        let m = small();
+        let page = m.alloc_pages(Gfp::KERNEL, 0).unwrap();
+        let base = m.phys_of(page.address(), 4096).unwrap();
+        let parts = [(base + 100, 300), (base + 600, 1000)];
+        for (offset, len) in [
+            (0, 50),
+            (50, 100),
+            (150, 100),
+            (350, 300),
+            (390, 10),
+            (700, 64),
+            (1500, 200),
+            (2000, 30),
+        ] {
+            let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7 + i / 251) as u8).collect();
+            m.write(base, &bytes).unwrap();
+            let data: Vec<u8> = (0..len as u32).map(|i| (i * 13 + 5) as u8).collect();
+            let at = base + offset;
+            let predicted = m.digest_parts_with(parts, Some((at, &data))).unwrap();
+            let before = m.digest_parts(parts).unwrap();
+            m.write(at, &data).unwrap();
+            assert_eq!(
+                predicted,
+                m.digest_parts(parts).unwrap(),
+                "{len} bytes at {offset}"
+            );
+            let outside =
+                offset + len <= 100 || offset >= 1600 || (offset >= 400 && offset + len <= 600);
+            assert_eq!(predicted == before, outside, "{len} bytes at {offset}");
+        }
     }
 
     #[test]

@@ -77,17 +77,36 @@ impl Region {
     }
 }
 
-/// A device's declared regions: the active one, and released ones whose allocations live on.
+/// A device's declared regions: the active one, and released ones whose allocations live on;
+/// and whether it ever had one (most devices never do, and every device access asks: a load
+/// instead of a lock). Std's atomic: set once, before any access through the region.
 #[derive(Default)]
-pub(crate) struct DeviceRegions(pub(crate) Mutex<Vec<Arc<Region>>>);
+pub(crate) struct DeviceRegions(
+    pub(crate) Mutex<Vec<Arc<Region>>>,
+    std::sync::atomic::AtomicBool,
+);
 
 impl DeviceRegions {
+    /// Add a region.
+    pub(crate) fn push(&self, region: Region) {
+        self.0.lock().push(Arc::new(region));
+        self.1.store(true, std::sync::atomic::Ordering::Release);
+    }
+
     pub(crate) fn active(&self) -> Option<Arc<Region>> {
         self.0
             .lock()
             .iter()
             .find(|r| !r.state.lock().retired)
             .cloned()
+    }
+
+    /// The physical address behind `dma` if it lies in one of the regions.
+    pub(crate) fn translate(&self, dma: DmaAddr) -> Option<PhysAddr> {
+        if !self.1.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.0.lock().iter().find_map(|r| r.translate(dma))
     }
 
     pub(crate) fn all(&self) -> Vec<Arc<Region>> {

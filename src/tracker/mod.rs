@@ -264,6 +264,8 @@ const LOCKS: usize = 64;
 /// Under loom, few: every lock is a modeled object, and sharing is what the models look at.
 #[cfg(loom)]
 const LOCKS: usize = 2;
+// A bit per shard in `Tracker::occupied`.
+const _: () = assert!(LOCKS <= 64);
 
 /// Released entries remembered per shard, the most recent first found.
 #[cfg(not(loom))]
@@ -317,6 +319,10 @@ pub struct Tracker {
     long: LongSpans,
     counts: Counts,
     lines: LineIndex,
+    /// One bit per shard that may hold live entries: set by an insert, cleared by a scan that
+    /// finds the shard empty (both under that shard's lock), so a scan by CPU address
+    /// ([`Tracker::update_where`]) locks only the shards in use, not all `LOCKS` of them.
+    occupied: AtomicU64,
     /// What to add to a CPU address of the checker's memory to get its physical address:
     /// entries whose cache lines follow from their CPU address need not store them.
     line_offset: u64,
@@ -338,6 +344,7 @@ impl Tracker {
             long: LongSpans::default(),
             counts: Counts::new(),
             lines: LineIndex::new(),
+            occupied: AtomicU64::new(0),
             line_offset,
         }
     }
@@ -371,7 +378,16 @@ impl Tracker {
             self.max_span_pages
                 .fetch_max(last - first, Ordering::Relaxed);
         }
-        self.shard(first).lock().insert(entry, self.line_offset);
+        let index = spread(first);
+        let mut shard = self.shards[index].0.lock();
+        shard.insert(entry, self.line_offset);
+        // Under the shard's lock, as a scan clears the bit under it. Usually set already: a
+        // load, no locked instruction.
+        let bit = 1 << index;
+        if self.occupied.load(Ordering::Relaxed) & bit == 0 {
+            self.occupied.fetch_or(bit, Ordering::Relaxed);
+        }
+        drop(shard);
         self.counts.add(1);
         overlaps
     }
@@ -545,10 +561,19 @@ impl Tracker {
 
     /// Run `f` on every live entry whose [`Glance`] `pick` accepts, without decoding the
     /// others: a scan by CPU address (a CPU access, a write into shared memory) costs a few
-    /// loads per entry it skips.
+    /// loads per entry it skips, and only shards in use are locked.
     pub fn update_where(&self, pick: impl Fn(Glance) -> bool, mut f: impl FnMut(&mut Entry)) {
-        for shard in &self.shards {
-            shard.0.lock().update_where(&pick, &mut f, self.line_offset);
+        let mut left = self.occupied.load(Ordering::Acquire);
+        while left != 0 {
+            let index = left.trailing_zeros() as usize;
+            left &= left - 1;
+            let mut shard = self.shards[index].0.lock();
+            if shard.is_empty() {
+                // Until an insert marks it again (under this same lock).
+                self.occupied.fetch_and(!(1 << index), Ordering::Relaxed);
+            } else {
+                shard.update_where(&pick, &mut f, self.line_offset);
+            }
         }
     }
 
@@ -625,6 +650,38 @@ mod tests {
             cache_lines: None,
             site: Site::at(std::panic::Location::caller()),
         }
+    }
+
+    /// Scans lock only the shards in use; a shard a scan found empty (and forgot) is scanned
+    /// again once an entry lands in it.
+    #[test]
+    fn scans_by_cpu_address_find_entries_in_shards_emptied_and_used_again() {
+        let t = Tracker::new(0);
+        let with_cpu = |dma_addr, cpu_addr| Entry {
+            cpu_addr,
+            ..entry(1, dma_addr, 64)
+        };
+        let seen = |t: &Tracker| {
+            let mut seen = Vec::new();
+            t.update_where(|g| g.meets_cpu(0x7000, 0x8000), |e| seen.push(e.dma_addr));
+            seen
+        };
+        assert_ne!(
+            spread(1),
+            spread(5),
+            "the two entries' pages in shards of their own"
+        );
+        t.insert(&with_cpu(0x1000, 0x7000));
+        t.insert(&with_cpu(0x5000, 0x9000));
+        assert_eq!(seen(&t), [0x1000]);
+        assert!(matches!(
+            t.remove(DeviceId(1), 0x1000, |_| 0, &here(), "unmap"),
+            Lookup::Found(_)
+        ));
+        assert!(seen(&t).is_empty());
+        assert_eq!(t.occupied.load(Ordering::Relaxed), 1 << spread(5));
+        t.insert(&with_cpu(0x1040, 0x7040));
+        assert_eq!(seen(&t), [0x1040]);
     }
 
     #[test]

@@ -396,6 +396,11 @@ impl Shard {
         }
     }
 
+    /// Whether it holds no live entry.
+    pub(super) fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
     /// Copies of the entries `keep` accepts.
     pub(super) fn copy_into(
         &self,

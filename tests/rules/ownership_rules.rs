@@ -964,6 +964,32 @@ fn cpu_write_to_a_buffer_the_device_owns_is_reported_once(via: Via) {
     kfree(&checker, buf);
 }
 
+/// A checked write is reported at once; an unchecked CPU write before it, to other bytes the
+/// device owns, is still reported at the hand-back (the checked write's one scan notes it
+/// before the write is taken into the fingerprint).
+fn unchecked_cpu_write_before_a_checked_one_is_still_reported_at_the_hand_back(via: Via) {
+    let (checker, dev) = setup(via);
+    let buf = kzalloc(&checker, 128, Gfp::KERNEL);
+    let dma = dma_map_single(&dev, buf, 128, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+
+    store(buf, b"unchecked");
+    assert_eq!(
+        checker.cpu_write(buf.wrapping_add(64), b"checked"),
+        Some(())
+    );
+    assert_eq!(rule_ids(&checker), [CPU_ACCESS_DEVICE_OWNED.id]);
+    let line = line!() + 1;
+    dma_unmap_single(&dev, dma, 128, Direction::ToDevice);
+    assert_eq!(
+        rule_ids(&checker),
+        [CPU_ACCESS_DEVICE_OWNED.id, CPU_WRITE_DEVICE_OWNED.id]
+    );
+    assert_site(&checker.violations()[1].site, FILE, line);
+    checker.take_violations();
+    kfree(&checker, buf);
+}
+
 fn cpu_read_of_a_bidirectional_buffer_the_device_owns_is_reported(via: Via) {
     let (checker, dev) = setup(via);
     let buf = kzalloc(&checker, 64, Gfp::KERNEL);
@@ -1030,6 +1056,7 @@ fn checked_cpu_access_the_rules_allow_is_silent(via: Via) {
 on_each_backend!(
     cpu_read_of_a_buffer_the_device_owns_is_reported_and_stale_under_bounce,
     cpu_write_to_a_buffer_the_device_owns_is_reported_once,
+    unchecked_cpu_write_before_a_checked_one_is_still_reported_at_the_hand_back,
     cpu_read_of_a_bidirectional_buffer_the_device_owns_is_reported,
     checked_cpu_access_the_rules_allow_is_silent,
 );

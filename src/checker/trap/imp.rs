@@ -626,7 +626,7 @@ fn report(checker: &Checker, addr: usize, ip: usize, write: bool, guard: bool) {
     };
     let site = site_of(ip);
     if !guard {
-        checker.check_cpu_access_at(op, call, addr as u64, 1, site);
+        checker.check_cpu_access_at(op, call, addr as u64, 1, site, |_| {});
         return;
     }
     let buffer = registered(&mut checkers(), checker.inner()).and_then(|r| {
