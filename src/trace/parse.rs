@@ -794,24 +794,41 @@ pub fn parse_event<'a>(name: &[u8], body: &'a [u8]) -> Result<Parsed<'a>, ParseE
 // Inlined: the event is then built where its caller keeps it, not copied out.
 #[inline]
 pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError> {
-    let mut ev = DmaEvent {
-        call,
-        device: b"",
-        dir: None,
-        dma_addr: None,
-        size: None,
-        phys_addr: None,
-        virt_addr: None,
-        attrs: DmaAttrs::empty(),
-        gfp: None,
-        nents: None,
-        ents: None,
-        truncated: false,
-        dma_addrs: Array::new(),
-        sizes: Array::new(),
-        phys_addrs: Array::new(),
-        err: None,
-    };
+    let mut ev = DmaEvent::empty(call);
+    read_dma(body, &mut ev)?;
+    Ok(ev)
+}
+
+impl DmaEvent<'_> {
+    /// An event of `call` with no fields read yet.
+    #[inline(always)]
+    pub(crate) fn empty(call: DmaCall) -> Self {
+        DmaEvent {
+            call,
+            device: b"",
+            dir: None,
+            dma_addr: None,
+            size: None,
+            phys_addr: None,
+            virt_addr: None,
+            attrs: DmaAttrs::empty(),
+            gfp: None,
+            nents: None,
+            ents: None,
+            truncated: false,
+            dma_addrs: Array::new(),
+            sizes: Array::new(),
+            phys_addrs: Array::new(),
+            err: None,
+        }
+    }
+}
+
+/// [`parse_dma`] into an event its caller keeps (`DmaEvent::empty` of the event's call), so
+/// the event is not moved out of a `Result` on every line.
+#[inline(always)]
+pub(crate) fn read_dma<'a>(body: &'a [u8], ev: &mut DmaEvent<'a>) -> Result<(), ParseError> {
+    let call = ev.call;
     let (mut has_dma_addrs, mut has_sizes, mut has_phys_addrs) = (false, false, false);
     let mut rest = body;
     let mut first = true;
@@ -826,6 +843,45 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
         }
         if rest.is_empty() {
             break;
+        }
+        // The keys every line has, told by their first eight bytes (each read exactly as the
+        // general rule below reads it: its key up to its `=`).
+        if let Some((key, value)) = usual_key(rest) {
+            first = false;
+            rest = match key {
+                UsualKey::Dir => match usual_direction(value) {
+                    Some((dir, len)) => {
+                        ev.dir = Some(dir);
+                        &value[len..]
+                    }
+                    None => {
+                        let (value, after) = value.split_at(token_end(value));
+                        ev.dir = Some(direction(value)?);
+                        after
+                    }
+                },
+                UsualKey::DmaAddr => {
+                    let (n, len) = hex_field(value);
+                    ev.dma_addr = Some(n.ok_or(bad("dma_addr"))?);
+                    &value[len..]
+                }
+                UsualKey::PhysAddr => {
+                    let (n, len) = hex_field(value);
+                    ev.phys_addr = Some(n.ok_or(bad("phys_addr"))?);
+                    &value[len..]
+                }
+                UsualKey::Size => {
+                    let (n, len) = dec_field(value);
+                    ev.size = Some(n.ok_or(bad("size"))?);
+                    &value[len..]
+                }
+                UsualKey::Attrs => {
+                    let (value, after) = value.split_at(token_end(value));
+                    ev.attrs = attrs(value);
+                    after
+                }
+            };
+            continue;
         }
         let key_len = key_end(rest);
         let (key, after) = rest.split_at(key_len);
@@ -908,7 +964,74 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
             return err(missing);
         }
     }
-    Ok(ev)
+    Ok(())
+}
+
+/// The keys [`usual_key`] tells at once.
+#[derive(Clone, Copy)]
+enum UsualKey {
+    Dir,
+    DmaAddr,
+    PhysAddr,
+    Size,
+    Attrs,
+}
+
+/// The first eight bytes of `s` as a little-endian word.
+const fn word(s: &[u8]) -> u64 {
+    let mut w = 0;
+    let mut i = 0;
+    while i < s.len() && i < 8 {
+        w |= (s[i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// The low `n` bytes of a word.
+const fn low_bytes(n: u32) -> u64 {
+    u64::MAX >> (64 - 8 * n)
+}
+
+/// `dir=`, `dma_addr=`, `phys_addr=`, `size=` or `attrs=` at the start of `s`, and the value
+/// after it; `None` for any other key (or fewer than eight bytes left, but for a last
+/// `attrs=`).
+#[inline(always)]
+fn usual_key(s: &[u8]) -> Option<(UsualKey, &[u8])> {
+    let Some(chunk) = s.first_chunk::<8>() else {
+        return (s == b"attrs=").then(|| (UsualKey::Attrs, &s[6..]));
+    };
+    let w = u64::from_le_bytes(*chunk);
+    let (key, len) = if w & low_bytes(4) == word(b"dir=") {
+        (UsualKey::Dir, 4)
+    } else if w & low_bytes(5) == word(b"size=") {
+        (UsualKey::Size, 5)
+    } else if w == word(b"dma_addr") && s.get(8) == Some(&b'=') {
+        (UsualKey::DmaAddr, 9)
+    } else if w == word(b"phys_add") && s.get(8..10) == Some(b"r=") {
+        (UsualKey::PhysAddr, 10)
+    } else if w & low_bytes(6) == word(b"attrs=") {
+        (UsualKey::Attrs, 6)
+    } else {
+        return None;
+    };
+    Some((key, &s[len..]))
+}
+
+/// The direction `s` starts with, as the kernel names it, and its length, when it ends
+/// there (as [`direction`] would read the token).
+#[inline(always)]
+fn usual_direction(s: &[u8]) -> Option<(Direction, usize)> {
+    let (dir, len) = if s.starts_with(b"FROM_DEVICE") {
+        (Direction::FromDevice, 11)
+    } else if s.starts_with(b"TO_DEVICE") {
+        (Direction::ToDevice, 9)
+    } else if s.starts_with(b"BIDIRECTIONAL") {
+        (Direction::Bidirectional, 13)
+    } else {
+        return None;
+    };
+    ends_here(&s[len..]).then_some((dir, len))
 }
 
 /// The length of the key `s` starts with: up to its `=`, or white space (a token without
@@ -946,9 +1069,11 @@ fn hex_field(s: &[u8]) -> (Option<u64>, usize) {
         0
     };
     let digits = &s[prefix..];
-    let mut n: u64 = 0;
-    let mut len = 0;
-    for &b in digits {
+    // Eight digits at a time, then the rest (if the word was all digits) one by one.
+    let (mut len, mut n) = digits
+        .first_chunk::<8>()
+        .map_or((0, 0), |c| hex_word(u64::from_le_bytes(*c)));
+    for &b in &digits[len..] {
         let digit = HEX[usize::from(b)];
         if digit == INVALID {
             break;
@@ -966,9 +1091,11 @@ fn hex_field(s: &[u8]) -> (Option<u64>, usize) {
 /// The decimal value `s` starts with and the length of its token, as [`hex_field`].
 #[inline(always)]
 fn dec_field(s: &[u8]) -> (Option<u64>, usize) {
-    let mut n: u64 = 0;
-    let mut len = 0;
-    for &b in s {
+    // Eight digits at a time, then the rest (if the word was all digits) one by one.
+    let (mut len, mut n) = s
+        .first_chunk::<8>()
+        .map_or((0, 0), |c| dec_word(u64::from_le_bytes(*c)));
+    for &b in &s[len..] {
         let digit = b.wrapping_sub(b'0');
         if digit > 9 {
             break;
@@ -982,6 +1109,51 @@ fn dec_field(s: &[u8]) -> (Option<u64>, usize) {
     }
     let end = token_end(s);
     (parse_dec(&s[..end]), end)
+}
+
+/// How many of the bytes of `word` (little-endian) are hex digits from its first, and their
+/// value: the digits of a hex number eight at a time.
+#[inline(always)]
+fn hex_word(word: u64) -> (usize, u64) {
+    let digit = below(word ^ u64::from_ne_bytes([b'0'; 8]), 10);
+    // `A`..=`F` and `a`..=`f` become 1..=6.
+    let letter_at = (word | u64::from_ne_bytes([0x20; 8])) ^ u64::from_ne_bytes([0x60; 8]);
+    let letter = below(letter_at, 7) & !below(letter_at, 1);
+    let len = ((!(digit | letter) & HIGHS).trailing_zeros() / 8) as usize;
+    if len == 0 {
+        return (0, 0);
+    }
+    let nibbles = (word & u64::from_ne_bytes([0x0f; 8])) + (letter >> 7) * 9;
+    // The digits to the top bytes, the last one to the lowest: byte i holds the digit of
+    // weight 16^i. Then pairs of nibbles to bytes, bytes to halves, halves to the word.
+    let v = (nibbles << (8 * (8 - len))).swap_bytes();
+    let v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    (len, (v | (v >> 16)) & 0xffff_ffff)
+}
+
+/// How many of the bytes of `word` (little-endian) are decimal digits from its first, and
+/// their value: a decimal number eight digits at a time.
+#[inline(always)]
+fn dec_word(word: u64) -> (usize, u64) {
+    let values = word ^ u64::from_ne_bytes([b'0'; 8]);
+    let len = ((!below(values, 10) & HIGHS).trailing_zeros() / 8) as usize;
+    if len == 0 {
+        return (0, 0);
+    }
+    // The digits to the top bytes (the bytes below are leading zeros), then combined in
+    // pairs, fours and eights.
+    let v = (values << (8 * (8 - len))) & u64::from_ne_bytes([0x0f; 8]);
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    (len, (v.wrapping_mul(10_000) + (v >> 32)) & 0xffff_ffff)
+}
+
+/// The high bit of each byte of `v` below `n` (at most 0x80; exact: no carry crosses bytes).
+#[inline(always)]
+fn below(v: u64, n: u8) -> u64 {
+    const LOWS: u64 = u64::from_ne_bytes([0x7f; 8]);
+    !(((v & LOWS) + u64::from_ne_bytes([0x80 - n; 8])) | v) & HIGHS
 }
 
 /// The length of the token `s` starts with (up to its first space or tab), eight bytes at a

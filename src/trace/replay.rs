@@ -314,9 +314,10 @@ impl Replayer {
                 self.state.saw(raw.cpu.unwrap_or(0), n);
                 // A dma event is parsed in place (no `Parsed` to move around).
                 if let Some(call) = DmaCall::from_name(raw.name) {
-                    match parse::parse_dma(call, raw.body) {
+                    let mut ev = DmaEvent::empty(call);
+                    match parse::read_dma(raw.body, &mut ev) {
                         Err(e) => self.malformed(n, e.reason, text),
-                        Ok(ev) => self.dma(n, &raw, &ev, text),
+                        Ok(()) => self.dma(n, &raw, &ev, text),
                     }
                 } else {
                     match parse::parse_event(raw.name, raw.body) {
