@@ -141,6 +141,24 @@ static NAME_BYTE: [bool; 256] = {
     t
 };
 
+/// [`trim_end`] for slices that may end with a run of white space (a padded column): eight
+/// bytes at a time.
+#[inline(always)]
+fn trim_end_run(mut s: &[u8]) -> &[u8] {
+    while let Some(chunk) = s.last_chunk::<8>() {
+        let word = u64::from_le_bytes(*chunk);
+        let kept = nonzero_bytes(word ^ u64::from_ne_bytes([b' '; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\t'; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\r'; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\n'; 8]));
+        if kept != 0 {
+            return &s[..s.len() - (kept.leading_zeros() / 8) as usize];
+        }
+        s = &s[..s.len() - 8];
+    }
+    trim_end(s)
+}
+
 /// `s` without trailing white space (and line ends), for slices that start with none.
 fn trim_end(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., last] = s {
@@ -172,7 +190,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
         return err("not an event line (no `TIMESTAMP: EVENT:`)");
     };
     // The line starts with no white space: only the end of the prefix needs trimming.
-    let c = columns(trim_end(&line[..ts_start]));
+    let c = columns(trim_end_run(&line[..ts_start]));
     Ok(Line::Event(RawEvent {
         task: c.task,
         flags: c.flags,
@@ -310,6 +328,18 @@ fn event_at(line: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
         // start.
         let mut s = p;
         let mut digit = false;
+        // ftrace's microseconds, `.DDDDDD`, in one word; then byte by byte.
+        if let Some(chunk) = p
+            .checked_sub(8)
+            .and_then(|from| line[from..p].first_chunk::<8>())
+        {
+            let word = u64::from_le_bytes(*chunk);
+            let digits = below(word ^ u64::from_ne_bytes([b'0'; 8]), 10);
+            if digits & USUAL_MICROS == USUAL_MICROS && (word >> 8) as u8 == b'.' {
+                digit = true;
+                s -= 7;
+            }
+        }
         while let Some(&b) = s.checked_sub(1).and_then(|i| line.get(i)) {
             if b.is_ascii_digit() {
                 digit = true;
@@ -326,7 +356,11 @@ fn event_at(line: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
     }
 }
 
+/// The high bits of the last six bytes of a word: the digits of a timestamp's microseconds.
+const USUAL_MICROS: u64 = 0x8080_8080_8080_0000;
+
 /// White space then a name token then `:` (then white space or the end), from `at`.
+#[inline]
 fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     let rest = line.get(at..)?;
     // One space, as ftrace prints it, or more.
@@ -455,23 +489,42 @@ fn columns(prefix: &[u8]) -> Columns<'_> {
 /// other shape.
 #[inline(always)]
 fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
-    let tail = &prefix[prefix.len().saturating_sub(7)..];
-    let space = tail.iter().rposition(|&b| is_space(b))?;
-    let flags = &tail[space + 1..];
-    if !is_flags(flags) {
-        return None;
-    }
+    // Five flags after a space, as ftrace prints them, are found where they stand (the flags'
+    // bytes are no spaces, so the search below would find the same); else searched for.
+    let flags = match prefix.len().checked_sub(6) {
+        Some(at) if is_space(prefix[at]) && is_flags(&prefix[at + 1..]) => &prefix[at + 1..],
+        _ => {
+            let tail = &prefix[prefix.len().saturating_sub(7)..];
+            let space = tail.iter().rposition(|&b| is_space(b))?;
+            let flags = &tail[space + 1..];
+            if !is_flags(flags) {
+                return None;
+            }
+            flags
+        }
+    };
     let before = &prefix[..prefix.len() - flags.len() - 1];
     if before.last() != Some(&b']') {
         return None;
     }
-    let open = before.iter().rposition(|&b| b == b'[')?;
-    let cpu = bracketed_cpu(&before[open..])?;
+    // Likewise a three-digit CPU, `[DDD]` (its digits are no `[`).
+    let usual = before
+        .len()
+        .checked_sub(5)
+        .filter(|&at| before[at] == b'[')
+        .and_then(|at| Some((at, bracketed_cpu(&before[at..])?)));
+    let (open, cpu) = match usual {
+        Some(found) => found,
+        None => {
+            let open = before.iter().rposition(|&b| b == b'[')?;
+            (open, bracketed_cpu(&before[open..])?)
+        }
+    };
     let task = &before[..open];
     if !task.last().is_some_and(|&b| is_space(b)) {
         return None;
     }
-    let task = trim_end(task);
+    let task = trim_end_run(task);
     // `record-tgid`'s `(  410)` is left to the general reading.
     if task.is_empty() || task.ends_with(b")") {
         return None;
@@ -484,6 +537,7 @@ fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
     })
 }
 
+#[inline]
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
     // ftrace prints three digits: read without a loop.
     if let [b'[', hundreds, tens, ones, b']'] = *token {
@@ -876,9 +930,9 @@ pub(crate) fn read_dma<'a>(body: &'a [u8], ev: &mut DmaEvent<'a>) -> Result<(), 
                     &value[len..]
                 }
                 UsualKey::Attrs => {
-                    let (value, after) = value.split_at(token_end(value));
-                    ev.attrs = attrs(value);
-                    after
+                    let (attrs, len) = attrs_field(value);
+                    ev.attrs = attrs;
+                    &value[len..]
                 }
             };
             continue;
@@ -1312,13 +1366,48 @@ fn direction(s: &[u8]) -> Result<Direction, ParseError> {
 /// `attrs=WEAK_ORDERING|SKIP_CPU_SYNC`; names of attributes dmacheck does not model, and
 /// leftover bits printed in hex, are ignored.
 fn attrs(s: &[u8]) -> DmaAttrs {
+    attrs_field(s).0
+}
+
+/// The attributes of the `attrs=` value `s` starts with, and the length of its token (up to
+/// white space): the names found eight bytes at a time, as the token is scanned.
+#[inline(always)]
+fn attrs_field(s: &[u8]) -> (DmaAttrs, usize) {
     let mut out = DmaAttrs::empty();
-    // Split by hand: `split`'s iterator costs more than the names' comparisons.
-    let mut rest = s;
+    let mut at = 0;
     loop {
-        let end = rest.iter().position(|&b| b == b'|').unwrap_or(rest.len());
-        let name = &rest[..end];
-        out |= match name {
+        let end = at + attr_name_end(&s[at..]);
+        out |= attr_named(&s[at..end]);
+        match s.get(end) {
+            Some(b'|') => at = end + 1,
+            _ => return (out, end),
+        }
+    }
+}
+
+/// The length of the attribute name `s` starts with: up to `|` or white space.
+#[inline(always)]
+fn attr_name_end(s: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let end = bytes_equal(word, b'|') | bytes_equal(word, b' ') | bytes_equal(word, b'\t');
+        if end != 0 {
+            return at + (end.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + s[at..]
+        .iter()
+        .position(|&b| b == b'|' || is_space(b))
+        .unwrap_or(s.len() - at)
+}
+
+/// The attribute named `name` (empty for a name dmacheck does not model).
+#[inline]
+fn attr_named(name: &[u8]) -> DmaAttrs {
+    {
+        match name {
             b"WEAK_ORDERING" => DmaAttrs::WEAK_ORDERING,
             b"WRITE_COMBINE" => DmaAttrs::WRITE_COMBINE,
             b"NO_KERNEL_MAPPING" => DmaAttrs::NO_KERNEL_MAPPING,
@@ -1331,10 +1420,6 @@ fn attrs(s: &[u8]) -> DmaAttrs {
             // DMA_ATTR_CPU_CACHE_CLEAN, later DMA_ATTR_DEBUGGING_IGNORE_CACHELINES.
             b"CPU_CACHE_CLEAN" | b"CACHELINES_OVERLAP" => DmaAttrs::CPU_CACHE_CLEAN,
             _ => DmaAttrs::empty(),
-        };
-        match rest.get(end + 1..) {
-            Some(next) => rest = next,
-            None => return out,
         }
     }
 }
