@@ -180,11 +180,14 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     if first == b'#' {
         return Ok(comment(line));
     }
-    if let Some(rest) = line.strip_prefix(b"CPU:") {
-        return lost_marker(rest);
-    }
-    if let Some(header) = preamble(line) {
-        return Ok(Line::Header(header));
+    // Markers and trace-cmd's preamble start with one of these: other lines skip their tests.
+    if matches!(first, b'C' | b'c' | b'v') {
+        if let Some(rest) = line.strip_prefix(b"CPU:") {
+            return lost_marker(rest);
+        }
+        if let Some(header) = preamble(line) {
+            return Ok(Line::Header(header));
+        }
     }
     let Some((ts_start, ts_colon, name_start, name_colon)) = find_event(line) else {
         return err("not an event line (no `TIMESTAMP: EVENT:`)");
@@ -888,6 +891,11 @@ pub(crate) fn read_dma<'a>(body: &'a [u8], ev: &mut DmaEvent<'a>) -> Result<(), 
     let mut first = true;
     loop {
         // Fields are one space apart: the next one starts at once.
+        if let [b, next, ..] = rest {
+            if is_space(*b) && !is_space(*next) {
+                rest = &rest[1..];
+            }
+        }
         if rest.first().is_some_and(|&b| is_space(b)) {
             let spaces = rest
                 .iter()
