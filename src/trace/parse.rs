@@ -742,7 +742,7 @@ impl DmaCall {
         })
     }
 
-    fn required(self) -> &'static [Field] {
+    const fn required(self) -> &'static [Field] {
         use Field::*;
         match self {
             DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => &[Dir, DmaAddr, Size],
@@ -759,6 +759,22 @@ impl DmaCall {
         }
     }
 }
+
+/// The fields each event needs, as bits (`1 << field`), by [`DmaCall`].
+const REQUIRED: [u8; DmaCall::ALL.len()] = {
+    let mut masks = [0; DmaCall::ALL.len()];
+    let mut call = 0;
+    while call < DmaCall::ALL.len() {
+        let fields = DmaCall::ALL[call].required();
+        let mut i = 0;
+        while i < fields.len() {
+            masks[DmaCall::ALL[call] as usize] |= 1 << fields[i] as u8;
+            i += 1;
+        }
+        call += 1;
+    }
+    masks
+};
 
 #[derive(Clone, Copy)]
 enum Field {
@@ -1012,6 +1028,17 @@ pub(crate) fn read_dma<'a>(body: &'a [u8], ev: &mut DmaEvent<'a>) -> Result<(), 
                 }
             }
         }
+    }
+    // Each field a bit, in `Field`'s order: one test for an event that has what it needs.
+    let present = u8::from(ev.dir.is_some())
+        | u8::from(ev.dma_addr.is_some()) << 1
+        | u8::from(ev.size.is_some()) << 2
+        | u8::from(has_dma_addrs) << 3
+        | u8::from(has_sizes) << 4
+        | u8::from(has_phys_addrs) << 5;
+    let required = REQUIRED[call as usize];
+    if present & required == required {
+        return Ok(());
     }
     for field in call.required() {
         let (present, missing) = match field {
