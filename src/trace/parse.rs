@@ -141,6 +141,24 @@ static NAME_BYTE: [bool; 256] = {
     t
 };
 
+/// [`trim_end`] for slices that may end with a run of white space (a padded column): eight
+/// bytes at a time.
+#[inline(always)]
+fn trim_end_run(mut s: &[u8]) -> &[u8] {
+    while let Some(chunk) = s.last_chunk::<8>() {
+        let word = u64::from_le_bytes(*chunk);
+        let kept = nonzero_bytes(word ^ u64::from_ne_bytes([b' '; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\t'; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\r'; 8]))
+            & nonzero_bytes(word ^ u64::from_ne_bytes([b'\n'; 8]));
+        if kept != 0 {
+            return &s[..s.len() - (kept.leading_zeros() / 8) as usize];
+        }
+        s = &s[..s.len() - 8];
+    }
+    trim_end(s)
+}
+
 /// `s` without trailing white space (and line ends), for slices that start with none.
 fn trim_end(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., last] = s {
@@ -162,17 +180,20 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     if first == b'#' {
         return Ok(comment(line));
     }
-    if let Some(rest) = line.strip_prefix(b"CPU:") {
-        return lost_marker(rest);
-    }
-    if let Some(header) = preamble(line) {
-        return Ok(Line::Header(header));
+    // Markers and trace-cmd's preamble start with one of these: other lines skip their tests.
+    if matches!(first, b'C' | b'c' | b'v') {
+        if let Some(rest) = line.strip_prefix(b"CPU:") {
+            return lost_marker(rest);
+        }
+        if let Some(header) = preamble(line) {
+            return Ok(Line::Header(header));
+        }
     }
     let Some((ts_start, ts_colon, name_start, name_colon)) = find_event(line) else {
         return err("not an event line (no `TIMESTAMP: EVENT:`)");
     };
     // The line starts with no white space: only the end of the prefix needs trimming.
-    let c = columns(trim_end(&line[..ts_start]));
+    let c = columns(trim_end_run(&line[..ts_start]));
     Ok(Line::Event(RawEvent {
         task: c.task,
         flags: c.flags,
@@ -310,6 +331,18 @@ fn event_at(line: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
         // start.
         let mut s = p;
         let mut digit = false;
+        // ftrace's microseconds, `.DDDDDD`, in one word; then byte by byte.
+        if let Some(chunk) = p
+            .checked_sub(8)
+            .and_then(|from| line[from..p].first_chunk::<8>())
+        {
+            let word = u64::from_le_bytes(*chunk);
+            let digits = below(word ^ u64::from_ne_bytes([b'0'; 8]), 10);
+            if digits & USUAL_MICROS == USUAL_MICROS && (word >> 8) as u8 == b'.' {
+                digit = true;
+                s -= 7;
+            }
+        }
         while let Some(&b) = s.checked_sub(1).and_then(|i| line.get(i)) {
             if b.is_ascii_digit() {
                 digit = true;
@@ -326,7 +359,11 @@ fn event_at(line: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
     }
 }
 
+/// The high bits of the last six bytes of a word: the digits of a timestamp's microseconds.
+const USUAL_MICROS: u64 = 0x8080_8080_8080_0000;
+
 /// White space then a name token then `:` (then white space or the end), from `at`.
+#[inline]
 fn name_after(line: &[u8], at: usize) -> Option<(usize, usize)> {
     let rest = line.get(at..)?;
     // One space, as ftrace prints it, or more.
@@ -455,23 +492,42 @@ fn columns(prefix: &[u8]) -> Columns<'_> {
 /// other shape.
 #[inline(always)]
 fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
-    let tail = &prefix[prefix.len().saturating_sub(7)..];
-    let space = tail.iter().rposition(|&b| is_space(b))?;
-    let flags = &tail[space + 1..];
-    if !is_flags(flags) {
-        return None;
-    }
+    // Five flags after a space, as ftrace prints them, are found where they stand (the flags'
+    // bytes are no spaces, so the search below would find the same); else searched for.
+    let flags = match prefix.len().checked_sub(6) {
+        Some(at) if is_space(prefix[at]) && is_flags(&prefix[at + 1..]) => &prefix[at + 1..],
+        _ => {
+            let tail = &prefix[prefix.len().saturating_sub(7)..];
+            let space = tail.iter().rposition(|&b| is_space(b))?;
+            let flags = &tail[space + 1..];
+            if !is_flags(flags) {
+                return None;
+            }
+            flags
+        }
+    };
     let before = &prefix[..prefix.len() - flags.len() - 1];
     if before.last() != Some(&b']') {
         return None;
     }
-    let open = before.iter().rposition(|&b| b == b'[')?;
-    let cpu = bracketed_cpu(&before[open..])?;
+    // Likewise a three-digit CPU, `[DDD]` (its digits are no `[`).
+    let usual = before
+        .len()
+        .checked_sub(5)
+        .filter(|&at| before[at] == b'[')
+        .and_then(|at| Some((at, bracketed_cpu(&before[at..])?)));
+    let (open, cpu) = match usual {
+        Some(found) => found,
+        None => {
+            let open = before.iter().rposition(|&b| b == b'[')?;
+            (open, bracketed_cpu(&before[open..])?)
+        }
+    };
     let task = &before[..open];
     if !task.last().is_some_and(|&b| is_space(b)) {
         return None;
     }
-    let task = trim_end(task);
+    let task = trim_end_run(task);
     // `record-tgid`'s `(  410)` is left to the general reading.
     if task.is_empty() || task.ends_with(b")") {
         return None;
@@ -484,6 +540,7 @@ fn ftrace_columns(prefix: &[u8]) -> Option<Columns<'_>> {
     })
 }
 
+#[inline]
 fn bracketed_cpu(token: &[u8]) -> Option<u32> {
     // ftrace prints three digits: read without a loop.
     if let [b'[', hundreds, tens, ones, b']'] = *token {
@@ -685,7 +742,7 @@ impl DmaCall {
         })
     }
 
-    fn required(self) -> &'static [Field] {
+    const fn required(self) -> &'static [Field] {
         use Field::*;
         match self {
             DmaCall::MapPage | DmaCall::MapPhys | DmaCall::MapResource => &[Dir, DmaAddr, Size],
@@ -702,6 +759,22 @@ impl DmaCall {
         }
     }
 }
+
+/// The fields each event needs, as bits (`1 << field`), by [`DmaCall`].
+const REQUIRED: [u8; DmaCall::ALL.len()] = {
+    let mut masks = [0; DmaCall::ALL.len()];
+    let mut call = 0;
+    while call < DmaCall::ALL.len() {
+        let fields = DmaCall::ALL[call].required();
+        let mut i = 0;
+        while i < fields.len() {
+            masks[DmaCall::ALL[call] as usize] |= 1 << fields[i] as u8;
+            i += 1;
+        }
+        call += 1;
+    }
+    masks
+};
 
 #[derive(Clone, Copy)]
 enum Field {
@@ -794,29 +867,51 @@ pub fn parse_event<'a>(name: &[u8], body: &'a [u8]) -> Result<Parsed<'a>, ParseE
 // Inlined: the event is then built where its caller keeps it, not copied out.
 #[inline]
 pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError> {
-    let mut ev = DmaEvent {
-        call,
-        device: b"",
-        dir: None,
-        dma_addr: None,
-        size: None,
-        phys_addr: None,
-        virt_addr: None,
-        attrs: DmaAttrs::empty(),
-        gfp: None,
-        nents: None,
-        ents: None,
-        truncated: false,
-        dma_addrs: Array::new(),
-        sizes: Array::new(),
-        phys_addrs: Array::new(),
-        err: None,
-    };
+    let mut ev = DmaEvent::empty(call);
+    read_dma(body, &mut ev)?;
+    Ok(ev)
+}
+
+impl DmaEvent<'_> {
+    /// An event of `call` with no fields read yet.
+    #[inline(always)]
+    pub(crate) fn empty(call: DmaCall) -> Self {
+        DmaEvent {
+            call,
+            device: b"",
+            dir: None,
+            dma_addr: None,
+            size: None,
+            phys_addr: None,
+            virt_addr: None,
+            attrs: DmaAttrs::empty(),
+            gfp: None,
+            nents: None,
+            ents: None,
+            truncated: false,
+            dma_addrs: Array::new(),
+            sizes: Array::new(),
+            phys_addrs: Array::new(),
+            err: None,
+        }
+    }
+}
+
+/// [`parse_dma`] into an event its caller keeps (`DmaEvent::empty` of the event's call), so
+/// the event is not moved out of a `Result` on every line.
+#[inline(always)]
+pub(crate) fn read_dma<'a>(body: &'a [u8], ev: &mut DmaEvent<'a>) -> Result<(), ParseError> {
+    let call = ev.call;
     let (mut has_dma_addrs, mut has_sizes, mut has_phys_addrs) = (false, false, false);
     let mut rest = body;
     let mut first = true;
     loop {
         // Fields are one space apart: the next one starts at once.
+        if let [b, next, ..] = rest {
+            if is_space(*b) && !is_space(*next) {
+                rest = &rest[1..];
+            }
+        }
         if rest.first().is_some_and(|&b| is_space(b)) {
             let spaces = rest
                 .iter()
@@ -826,6 +921,45 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
         }
         if rest.is_empty() {
             break;
+        }
+        // The keys every line has, told by their first eight bytes (each read exactly as the
+        // general rule below reads it: its key up to its `=`).
+        if let Some((key, value)) = usual_key(rest) {
+            first = false;
+            rest = match key {
+                UsualKey::Dir => match usual_direction(value) {
+                    Some((dir, len)) => {
+                        ev.dir = Some(dir);
+                        &value[len..]
+                    }
+                    None => {
+                        let (value, after) = value.split_at(token_end(value));
+                        ev.dir = Some(direction(value)?);
+                        after
+                    }
+                },
+                UsualKey::DmaAddr => {
+                    let (n, len) = hex_field(value);
+                    ev.dma_addr = Some(n.ok_or(bad("dma_addr"))?);
+                    &value[len..]
+                }
+                UsualKey::PhysAddr => {
+                    let (n, len) = hex_field(value);
+                    ev.phys_addr = Some(n.ok_or(bad("phys_addr"))?);
+                    &value[len..]
+                }
+                UsualKey::Size => {
+                    let (n, len) = dec_field(value);
+                    ev.size = Some(n.ok_or(bad("size"))?);
+                    &value[len..]
+                }
+                UsualKey::Attrs => {
+                    let (attrs, len) = attrs_field(value);
+                    ev.attrs = attrs;
+                    &value[len..]
+                }
+            };
+            continue;
         }
         let key_len = key_end(rest);
         let (key, after) = rest.split_at(key_len);
@@ -895,6 +1029,17 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
             }
         }
     }
+    // Each field a bit, in `Field`'s order: one test for an event that has what it needs.
+    let present = u8::from(ev.dir.is_some())
+        | u8::from(ev.dma_addr.is_some()) << 1
+        | u8::from(ev.size.is_some()) << 2
+        | u8::from(has_dma_addrs) << 3
+        | u8::from(has_sizes) << 4
+        | u8::from(has_phys_addrs) << 5;
+    let required = REQUIRED[call as usize];
+    if present & required == required {
+        return Ok(());
+    }
     for field in call.required() {
         let (present, missing) = match field {
             Field::Dir => (ev.dir.is_some(), "no dir= field"),
@@ -908,7 +1053,74 @@ pub fn parse_dma(call: DmaCall, body: &[u8]) -> Result<DmaEvent<'_>, ParseError>
             return err(missing);
         }
     }
-    Ok(ev)
+    Ok(())
+}
+
+/// The keys [`usual_key`] tells at once.
+#[derive(Clone, Copy)]
+enum UsualKey {
+    Dir,
+    DmaAddr,
+    PhysAddr,
+    Size,
+    Attrs,
+}
+
+/// The first eight bytes of `s` as a little-endian word.
+const fn word(s: &[u8]) -> u64 {
+    let mut w = 0;
+    let mut i = 0;
+    while i < s.len() && i < 8 {
+        w |= (s[i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// The low `n` bytes of a word.
+const fn low_bytes(n: u32) -> u64 {
+    u64::MAX >> (64 - 8 * n)
+}
+
+/// `dir=`, `dma_addr=`, `phys_addr=`, `size=` or `attrs=` at the start of `s`, and the value
+/// after it; `None` for any other key (or fewer than eight bytes left, but for a last
+/// `attrs=`).
+#[inline(always)]
+fn usual_key(s: &[u8]) -> Option<(UsualKey, &[u8])> {
+    let Some(chunk) = s.first_chunk::<8>() else {
+        return (s == b"attrs=").then(|| (UsualKey::Attrs, &s[6..]));
+    };
+    let w = u64::from_le_bytes(*chunk);
+    let (key, len) = if w & low_bytes(4) == word(b"dir=") {
+        (UsualKey::Dir, 4)
+    } else if w & low_bytes(5) == word(b"size=") {
+        (UsualKey::Size, 5)
+    } else if w == word(b"dma_addr") && s.get(8) == Some(&b'=') {
+        (UsualKey::DmaAddr, 9)
+    } else if w == word(b"phys_add") && s.get(8..10) == Some(b"r=") {
+        (UsualKey::PhysAddr, 10)
+    } else if w & low_bytes(6) == word(b"attrs=") {
+        (UsualKey::Attrs, 6)
+    } else {
+        return None;
+    };
+    Some((key, &s[len..]))
+}
+
+/// The direction `s` starts with, as the kernel names it, and its length, when it ends
+/// there (as [`direction`] would read the token).
+#[inline(always)]
+fn usual_direction(s: &[u8]) -> Option<(Direction, usize)> {
+    let (dir, len) = if s.starts_with(b"FROM_DEVICE") {
+        (Direction::FromDevice, 11)
+    } else if s.starts_with(b"TO_DEVICE") {
+        (Direction::ToDevice, 9)
+    } else if s.starts_with(b"BIDIRECTIONAL") {
+        (Direction::Bidirectional, 13)
+    } else {
+        return None;
+    };
+    ends_here(&s[len..]).then_some((dir, len))
 }
 
 /// The length of the key `s` starts with: up to its `=`, or white space (a token without
@@ -946,9 +1158,11 @@ fn hex_field(s: &[u8]) -> (Option<u64>, usize) {
         0
     };
     let digits = &s[prefix..];
-    let mut n: u64 = 0;
-    let mut len = 0;
-    for &b in digits {
+    // Eight digits at a time, then the rest (if the word was all digits) one by one.
+    let (mut len, mut n) = digits
+        .first_chunk::<8>()
+        .map_or((0, 0), |c| hex_word(u64::from_le_bytes(*c)));
+    for &b in &digits[len..] {
         let digit = HEX[usize::from(b)];
         if digit == INVALID {
             break;
@@ -966,9 +1180,11 @@ fn hex_field(s: &[u8]) -> (Option<u64>, usize) {
 /// The decimal value `s` starts with and the length of its token, as [`hex_field`].
 #[inline(always)]
 fn dec_field(s: &[u8]) -> (Option<u64>, usize) {
-    let mut n: u64 = 0;
-    let mut len = 0;
-    for &b in s {
+    // Eight digits at a time, then the rest (if the word was all digits) one by one.
+    let (mut len, mut n) = s
+        .first_chunk::<8>()
+        .map_or((0, 0), |c| dec_word(u64::from_le_bytes(*c)));
+    for &b in &s[len..] {
         let digit = b.wrapping_sub(b'0');
         if digit > 9 {
             break;
@@ -982,6 +1198,51 @@ fn dec_field(s: &[u8]) -> (Option<u64>, usize) {
     }
     let end = token_end(s);
     (parse_dec(&s[..end]), end)
+}
+
+/// How many of the bytes of `word` (little-endian) are hex digits from its first, and their
+/// value: the digits of a hex number eight at a time.
+#[inline(always)]
+fn hex_word(word: u64) -> (usize, u64) {
+    let digit = below(word ^ u64::from_ne_bytes([b'0'; 8]), 10);
+    // `A`..=`F` and `a`..=`f` become 1..=6.
+    let letter_at = (word | u64::from_ne_bytes([0x20; 8])) ^ u64::from_ne_bytes([0x60; 8]);
+    let letter = below(letter_at, 7) & !below(letter_at, 1);
+    let len = ((!(digit | letter) & HIGHS).trailing_zeros() / 8) as usize;
+    if len == 0 {
+        return (0, 0);
+    }
+    let nibbles = (word & u64::from_ne_bytes([0x0f; 8])) + (letter >> 7) * 9;
+    // The digits to the top bytes, the last one to the lowest: byte i holds the digit of
+    // weight 16^i. Then pairs of nibbles to bytes, bytes to halves, halves to the word.
+    let v = (nibbles << (8 * (8 - len))).swap_bytes();
+    let v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    (len, (v | (v >> 16)) & 0xffff_ffff)
+}
+
+/// How many of the bytes of `word` (little-endian) are decimal digits from its first, and
+/// their value: a decimal number eight digits at a time.
+#[inline(always)]
+fn dec_word(word: u64) -> (usize, u64) {
+    let values = word ^ u64::from_ne_bytes([b'0'; 8]);
+    let len = ((!below(values, 10) & HIGHS).trailing_zeros() / 8) as usize;
+    if len == 0 {
+        return (0, 0);
+    }
+    // The digits to the top bytes (the bytes below are leading zeros), then combined in
+    // pairs, fours and eights.
+    let v = (values << (8 * (8 - len))) & u64::from_ne_bytes([0x0f; 8]);
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    (len, (v.wrapping_mul(10_000) + (v >> 32)) & 0xffff_ffff)
+}
+
+/// The high bit of each byte of `v` below `n` (at most 0x80; exact: no carry crosses bytes).
+#[inline(always)]
+fn below(v: u64, n: u8) -> u64 {
+    const LOWS: u64 = u64::from_ne_bytes([0x7f; 8]);
+    !(((v & LOWS) + u64::from_ne_bytes([0x80 - n; 8])) | v) & HIGHS
 }
 
 /// The length of the token `s` starts with (up to its first space or tab), eight bytes at a
@@ -1140,13 +1401,48 @@ fn direction(s: &[u8]) -> Result<Direction, ParseError> {
 /// `attrs=WEAK_ORDERING|SKIP_CPU_SYNC`; names of attributes dmacheck does not model, and
 /// leftover bits printed in hex, are ignored.
 fn attrs(s: &[u8]) -> DmaAttrs {
+    attrs_field(s).0
+}
+
+/// The attributes of the `attrs=` value `s` starts with, and the length of its token (up to
+/// white space): the names found eight bytes at a time, as the token is scanned.
+#[inline(always)]
+fn attrs_field(s: &[u8]) -> (DmaAttrs, usize) {
     let mut out = DmaAttrs::empty();
-    // Split by hand: `split`'s iterator costs more than the names' comparisons.
-    let mut rest = s;
+    let mut at = 0;
     loop {
-        let end = rest.iter().position(|&b| b == b'|').unwrap_or(rest.len());
-        let name = &rest[..end];
-        out |= match name {
+        let end = at + attr_name_end(&s[at..]);
+        out |= attr_named(&s[at..end]);
+        match s.get(end) {
+            Some(b'|') => at = end + 1,
+            _ => return (out, end),
+        }
+    }
+}
+
+/// The length of the attribute name `s` starts with: up to `|` or white space.
+#[inline(always)]
+fn attr_name_end(s: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..).and_then(|r| r.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let end = bytes_equal(word, b'|') | bytes_equal(word, b' ') | bytes_equal(word, b'\t');
+        if end != 0 {
+            return at + (end.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + s[at..]
+        .iter()
+        .position(|&b| b == b'|' || is_space(b))
+        .unwrap_or(s.len() - at)
+}
+
+/// The attribute named `name` (empty for a name dmacheck does not model).
+#[inline]
+fn attr_named(name: &[u8]) -> DmaAttrs {
+    {
+        match name {
             b"WEAK_ORDERING" => DmaAttrs::WEAK_ORDERING,
             b"WRITE_COMBINE" => DmaAttrs::WRITE_COMBINE,
             b"NO_KERNEL_MAPPING" => DmaAttrs::NO_KERNEL_MAPPING,
@@ -1159,10 +1455,6 @@ fn attrs(s: &[u8]) -> DmaAttrs {
             // DMA_ATTR_CPU_CACHE_CLEAN, later DMA_ATTR_DEBUGGING_IGNORE_CACHELINES.
             b"CPU_CACHE_CLEAN" | b"CACHELINES_OVERLAP" => DmaAttrs::CPU_CACHE_CLEAN,
             _ => DmaAttrs::empty(),
-        };
-        match rest.get(end + 1..) {
-            Some(next) => rest = next,
-            None => return out,
         }
     }
 }

@@ -244,6 +244,19 @@ impl Shard {
         f: F,
         line_offset: u64,
     ) -> Result<R, (F, Option<Box<Entry>>)> {
+        // The usual page holds one entry: decoded once, in place, and no list of the chain.
+        if let Some(slot) = self
+            .head(page)
+            .filter(|&s| self.records[s as usize].next == NONE)
+        {
+            let mut e = self.decode(slot, line_offset);
+            if !pick(&e) {
+                return Err((f, other(&e).then(|| Box::new(e))));
+            }
+            let result = f(&mut e);
+            self.store(slot, &e, line_offset);
+            return Ok(result);
+        }
         let mut best: Option<(u32, u32, Entry)> = None;
         let mut first_other = None;
         for slot in self.chain(page).collect::<smallvec::SmallVec<[u32; 8]>>() {
