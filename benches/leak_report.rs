@@ -5,7 +5,13 @@
 //! as a leak and groups them by site), the grouped leak report after the release, and the JSON
 //! report document (`Checker::report` + `Report::to_json`); and, as the release's baseline, a
 //! bare `HashMap` of as many entries drained and sorted. `--test`: 10,000 entries from 100
-//! pairs.
+//! pairs; `--callgrind`: 100,000 entries from 1,000 pairs, for counting instructions:
+//!
+//! ```sh
+//! cargo bench --bench leak_report --no-run
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/deps/leak_report-<hash> --callgrind
+//! callgrind_annotate --inclusive=yes cg.out | grep -E 'drain_device|report_release|leak_report'
+//! ```
 //!
 //! The pairs: 100 call sites of `dma_map_single` (the `site!()` expansions below, each its own
 //! column and function), each reached through 100 of the 128 call paths of seven levels of
@@ -92,9 +98,11 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 fn main() {
-    let test_mode = std::env::args().any(|a| a == "--test");
-    let (sites, paths, per_pair): (usize, usize, usize) = if test_mode {
+    let arg = |name: &str| std::env::args().any(|a| a == name);
+    let (sites, paths, per_pair): (usize, usize, usize) = if arg("--test") {
         (10, 10, 100)
+    } else if arg("--callgrind") {
+        (100, 10, 100)
     } else {
         (100, 100, 100)
     };

@@ -62,6 +62,8 @@ pub struct Checker(pub(crate) Arc<CheckerInner>);
 /// print after them.
 pub(crate) struct DrainedDevice {
     leaked: Vec<Entry>,
+    /// The leaked entries grouped by the site and call that made them.
+    groups: Vec<rules::lifetime::LeakGroup>,
     summary: Option<String>,
 }
 
@@ -258,10 +260,11 @@ impl Checker {
     pub fn check_leaks(&self) -> usize {
         let site = self.capture_site();
         let live = self.live_entries();
-        for e in &live {
-            let ev = Event::new(Op::Release, "check_leaks", e.kind, e.device, site);
-            self.0
-                .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
+        // Sorted by device: each device's entries reported as its release would report them.
+        for of_device in live.chunk_by(|a, b| a.device == b.device) {
+            let first = &of_device[0];
+            let ev = Event::new(Op::Release, "check_leaks", first.kind, first.device, site);
+            self.0.finish(&ev, rules::lifetime::leaks(of_device));
         }
         live.len()
     }
@@ -364,9 +367,15 @@ impl Checker {
         let leaked = self.0.tracker.drain_device(id);
         leaked.iter().for_each(|e| self.0.mapped.remove(e));
         self.0.freed.device_released(id);
+        // Grouped once, for both the leak table and the violations.
+        let groups = rules::lifetime::group_leaks(&leaked);
         let reporter = &self.0.reporter;
-        let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
-        DrainedDevice { leaked, summary }
+        let summary = reporter.record_release_leaks(&device, &driver, &groups, &self.0.config);
+        DrainedDevice {
+            leaked,
+            groups,
+            summary,
+        }
     }
 
     /// Report the leaks of a drained device, outside every lock (a deny level panics here).
@@ -378,7 +387,11 @@ impl Checker {
         site: Site,
         call: &'static str,
     ) {
-        let DrainedDevice { leaked, summary } = drained;
+        let DrainedDevice {
+            leaked,
+            groups,
+            summary,
+        } = drained;
         // Released by its last handle's drop, which has no caller to name: a short stack, taken
         // only when something leaked, shows where (its first frame outside dmacheck).
         let site = if call == LAST_HANDLE_DROPPED && !leaked.is_empty() && site.stack().is_none() {
@@ -386,12 +399,12 @@ impl Checker {
         } else {
             site
         };
-        // One batch: the device's names are looked up once, not once per leak.
+        // One batch, one violation per site that made leaked entries: the device's names are
+        // looked up once, and a million leaks from a few sites are a few violations.
         if let Some(first) = leaked.first() {
             let ev = Event::new(Op::Release, call, first.kind, id, site);
-            let mut findings = Findings::with_capacity(leaked.len());
-            findings.extend(leaked.iter().map(rules::lifetime::leak));
-            self.0.finish(&ev, findings);
+            self.0
+                .finish(&ev, rules::lifetime::leak_findings(&groups, &leaked));
         }
         let areas = self.0.cma_areas.lock().clone();
         let cma: Vec<_> = crate::state::cma::take_live(&areas, id)
@@ -827,6 +840,7 @@ impl CheckerInner {
                 mapped_at,
                 mapped_by,
                 related: f.related,
+                count: f.count,
             };
             if level == Level::Deny && deny.is_none() && self.panic_at_deny {
                 deny = Some(v.to_string());
@@ -1137,7 +1151,7 @@ mod reports {
             let stats = self.stats();
             let mut counters = ReportCounters {
                 violations: stats.errors,
-                violations_kept: kept.len() as u64,
+                violations_kept: kept.iter().map(|v| v.count).sum(),
                 live_entries: stats.live_entries,
                 peak_entries: stats.peak_entries,
                 ..ReportCounters::default()

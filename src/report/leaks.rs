@@ -178,30 +178,48 @@ impl LeakTable {
     /// Count one leaked entry of `device`; `live` when it is still live (not ended by a
     /// release).
     pub fn add(&mut self, e: &Entry, device: &str, live: bool) {
+        self.add_entries(e.site, e.kind, 1, e.size, device, u64::from(live));
+    }
+
+    /// Count `entries` entries of `device` and `kind` made at `site`, of `bytes` in all, that
+    /// a release ended (none still live).
+    pub fn add_group(&mut self, site: Site, kind: MapKind, entries: u64, bytes: u64, device: &str) {
+        self.add_entries(site, kind, entries, bytes, device, 0);
+    }
+
+    fn add_entries(
+        &mut self,
+        site: Site,
+        kind: MapKind,
+        entries: u64,
+        bytes: u64,
+        device: &str,
+        live: u64,
+    ) {
         let key = LeakKey {
-            file: e.site.location().file(),
-            line: e.site.location().line(),
-            column: e.site.location().column(),
-            stack: e.site.stack().map(|s| std::ptr::from_ref(s).addr()),
-            call: e.kind.map_call(),
+            file: site.location().file(),
+            line: site.location().line(),
+            column: site.location().column(),
+            stack: site.stack().map(|s| std::ptr::from_ref(s).addr()),
+            call: kind.map_call(),
         };
         let group = self.groups.entry(key).or_insert_with(|| LeakGroup {
-            site: e.site,
+            site,
             kinds: Vec::new(),
             devices: BTreeSet::new(),
             live: 0,
         });
-        match group.kinds.iter_mut().find(|(k, _, _)| *k == e.kind) {
-            Some((_, n, bytes)) => {
-                *n += 1;
-                *bytes += e.size;
+        match group.kinds.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some((_, n, b)) => {
+                *n += entries;
+                *b += bytes;
             }
-            None => group.kinds.push((e.kind, 1, e.size)),
+            None => group.kinds.push((kind, entries, bytes)),
         }
         if !group.devices.contains(device) {
             group.devices.insert(device.to_string());
         }
-        group.live += u64::from(live);
+        group.live += live;
     }
 
     /// Add another table's groups to this one.
