@@ -17,7 +17,8 @@
 //! - **JUnit XML**, for test dashboards: one test case per rule, failed when the rule fired,
 //!   and one per test for reports of per-test checkers.
 //!
-//! Leaks are summarized when a device is released (after the one `leak` violation per entry),
+//! Leaks are summarized when a device is released (after its `leak` violations: one per site
+//! and call that made leaked entries, counting them, see [`Violation::count`]),
 //! on request ([`Checker::leak_report`](crate::Checker::leak_report)), and in the reports
 //! written with no code in the program where `DMACHECK_REPORT=<format>:<path>` says (see
 //! [`Destination`]): every per-test checker's (`Checker::new()`) when its last handle drops,

@@ -16,6 +16,9 @@ declare_rules! {
     /// A mapping or allocation is still live when its device is released (the driver unbinds)
     /// or when the checker is asked for leaks. Every map must be unmapped and every allocation
     /// freed before the device goes away; the report names where each leaked entry was made.
+    /// The entries of one device made at one site (call site and stack) by one call are one
+    /// violation: it counts them (each counted in the checker's counters), sums their bytes and
+    /// lists the first four by address.
     pub static LEAK = {
         id: "leak",
         summary: "mapping or allocation still live at device release or leak check",
