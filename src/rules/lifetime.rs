@@ -99,18 +99,21 @@ pub(crate) struct LeakGroup {
     pub kind: MapKind,
     pub entries: u64,
     pub bytes: u64,
-    /// The first [`LEAK_EXAMPLES`] entries, as indexes into the grouped slice.
+    /// The [`LEAK_EXAMPLES`] entries of lowest address, in address order, as indexes into the
+    /// grouped slice.
     examples: SmallVec<[usize; LEAK_EXAMPLES]>,
 }
 
-/// Group the leaked entries of one device (in address order) by the site and call that made
-/// them, in the order of each group's first entry.
+/// Group the leaked entries of one device (in any order) by the site and call that made them,
+/// the groups in the order of their lowest address (then of their first entry).
 pub(crate) fn group_leaks(leaked: &[Entry]) -> Vec<LeakGroup> {
     let mut index: HashMap<(Site, MapKind), usize, rustc_hash::FxBuildHasher> = HashMap::default();
     let mut groups: Vec<LeakGroup> = Vec::new();
     let mut last = usize::MAX;
+    // By address, then by position: equal addresses (a buffer mapped twice) keep their order.
+    let order = |i: usize| (leaked[i].dma_addr, i);
     for (n, e) in leaked.iter().enumerate() {
-        // Neighbours by address are mostly made by one loop: the last group first, no hash.
+        // Neighbours are mostly made by one loop: the last group first, no hash.
         let i = match groups.get(last) {
             Some(g) if g.site == e.site && g.kind == e.kind => last,
             _ => *index.entry((e.site, e.kind)).or_insert_with(|| {
@@ -127,18 +130,24 @@ pub(crate) fn group_leaks(leaked: &[Entry]) -> Vec<LeakGroup> {
         let g = &mut groups[i];
         g.entries += 1;
         g.bytes += e.size;
-        if g.examples.len() < LEAK_EXAMPLES {
-            g.examples.push(n);
+        // Keep the lowest addresses, sorted: entries come in table order, not address order.
+        let at = g.examples.partition_point(|&x| order(x) < order(n));
+        if at < LEAK_EXAMPLES {
+            if g.examples.len() == LEAK_EXAMPLES {
+                g.examples.pop();
+            }
+            g.examples.insert(at, n);
         }
         last = i;
     }
+    groups.sort_by_key(|g| order(g.examples[0]));
     groups
 }
 
 /// The `leak` findings of grouped entries (`leaked`, as [`group_leaks`] was given them): one
 /// per group. A group of one entry is that entry's finding; a bigger one names its count and
-/// bytes, stands for its entries (its [`count`](Finding::count)), and lists the first
-/// [`LEAK_EXAMPLES`] of them. A release of a million entries made at a few sites reports a few
+/// bytes, stands for its entries (its [`count`](Finding::count)), and lists the
+/// [`LEAK_EXAMPLES`] of lowest address. A release of a million entries made at a few sites reports a few
 /// violations, each counting its entries.
 pub(crate) fn leak_findings(groups: &[LeakGroup], leaked: &[Entry]) -> Findings {
     groups
@@ -162,8 +171,7 @@ pub(crate) fn leak_findings(groups: &[LeakGroup], leaked: &[Entry]) -> Findings 
         .collect()
 }
 
-/// The `leak` findings of the leaked entries of one device, in address order (see
-/// [`leak_findings`]).
+/// The `leak` findings of the leaked entries of one device (see [`leak_findings`]).
 pub(crate) fn leaks(leaked: &[Entry]) -> Findings {
     leak_findings(&group_leaks(leaked), leaked)
 }
