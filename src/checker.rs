@@ -1209,10 +1209,14 @@ mod reports {
             let live = self.tracker.snapshot(None);
             drop(gate);
             let only_driver = self.config.only_driver.as_deref();
-            for e in live {
-                let (device, driver) = self.names(e.device);
+            // Sorted by device: names looked up once per device, entries grouped by site
+            // first (a hash of the site, not of its file name) and added a group at a time.
+            for of_device in live.chunk_by(|a, b| a.device == b.device) {
+                let (device, driver) = self.names(of_device[0].device);
                 if only_driver.is_none_or(|d| d == &*driver) {
-                    table.add(&e, &device, true);
+                    for g in rules::lifetime::group_leaks(of_device) {
+                        table.add_group(&g, &device, true);
+                    }
                 }
             }
             table.into_report(level)

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::document::ReportSite;
 use crate::rules::Level;
+use crate::rules::lifetime::LeakGroup as LeakedGroup;
 use crate::site::Site;
-use crate::tracker::Entry;
 use crate::types::MapKind;
 
 /// Leaked entries grouped by the site that made them.
@@ -176,27 +176,10 @@ struct LeakGroup {
 }
 
 impl LeakTable {
-    /// Count one leaked entry of `device`; `live` when it is still live (not ended by a
-    /// release).
-    pub fn add(&mut self, e: &Entry, device: &str, live: bool) {
-        self.add_entries(e.site, e.kind, 1, e.size, device, u64::from(live));
-    }
-
-    /// Count `entries` entries of `device` and `kind` made at `site`, of `bytes` in all, that
-    /// a release ended (none still live).
-    pub fn add_group(&mut self, site: Site, kind: MapKind, entries: u64, bytes: u64, device: &str) {
-        self.add_entries(site, kind, entries, bytes, device, 0);
-    }
-
-    fn add_entries(
-        &mut self,
-        site: Site,
-        kind: MapKind,
-        entries: u64,
-        bytes: u64,
-        device: &str,
-        live: u64,
-    ) {
+    /// Count a group of leaked entries of `device`: all still live when `live`, or all ended
+    /// by a release.
+    pub fn add_group(&mut self, g: &LeakedGroup, device: &str, live: bool) {
+        let (site, kind, entries, bytes) = (g.site, g.kind, g.entries, g.bytes);
         let key = LeakKey {
             file: site.location().file(),
             line: site.location().line(),
@@ -220,7 +203,7 @@ impl LeakTable {
         if !group.devices.contains(device) {
             group.devices.insert(device.to_string());
         }
-        group.live += live;
+        group.live += if live { entries } else { 0 };
     }
 
     /// Add another table's groups to this one.
