@@ -127,18 +127,20 @@ pub(crate) fn group_leaks(leaked: &[Entry]) -> Vec<LeakGroup> {
                 groups.len() - 1
             }),
         };
+        last = i;
         let g = &mut groups[i];
         g.entries += 1;
         g.bytes += e.size;
-        // Keep the lowest addresses, sorted: entries come in table order, not address order.
-        let at = g.examples.partition_point(|&x| order(x) < order(n));
-        if at < LEAK_EXAMPLES {
-            if g.examples.len() == LEAK_EXAMPLES {
+        // Keep the lowest addresses, sorted (entries come in table order, not address order):
+        // most entries lie above a full group's highest listed one.
+        let full = g.examples.len() == LEAK_EXAMPLES;
+        if !full || g.examples.last().is_some_and(|&x| order(n) < order(x)) {
+            let at = g.examples.partition_point(|&x| order(x) < order(n));
+            if full {
                 g.examples.pop();
             }
             g.examples.insert(at, n);
         }
-        last = i;
     }
     groups.sort_by_key(|g| order(g.examples[0]));
     groups
