@@ -15,8 +15,7 @@ use crate::types::MapKind;
 ///
 /// An entry is leaked when its device was released with the entry still live (each such entry
 /// was also counted by a [`leak`](crate::rules::LEAK) violation, one per site of the release),
-/// or when it is still live as
-/// the report is made (at process exit, or on request with
+/// or when it is still live as the report is made (at process exit, or on request with
 /// [`Checker::leak_report`](crate::Checker::leak_report)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakReport {
