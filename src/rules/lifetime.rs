@@ -8,7 +8,7 @@ use super::declare_rules;
 use crate::rules::{Finding, Findings, Value};
 use crate::site::Site;
 use crate::tracker::Entry;
-use crate::types::{MapKind, PAGE_SIZE};
+use crate::types::{DmaAddr, MapKind, PAGE_SIZE};
 
 declare_rules! {
     family: "lifetime";
@@ -99,9 +99,10 @@ pub(crate) struct LeakGroup {
     pub kind: MapKind,
     pub entries: u64,
     pub bytes: u64,
-    /// The [`LEAK_EXAMPLES`] entries of lowest address, in address order, as indexes into the
-    /// grouped slice.
-    examples: SmallVec<[usize; LEAK_EXAMPLES]>,
+    /// The [`LEAK_EXAMPLES`] entries of lowest address, in address order: (address, index
+    /// into the grouped slice), the index breaking ties so that equal addresses (a buffer
+    /// mapped twice) keep their order.
+    examples: SmallVec<[(DmaAddr, usize); LEAK_EXAMPLES]>,
 }
 
 /// Group the leaked entries of one device (in any order) by the site and call that made them,
@@ -110,8 +111,6 @@ pub(crate) fn group_leaks(leaked: &[Entry]) -> Vec<LeakGroup> {
     let mut index: HashMap<(Site, MapKind), usize, rustc_hash::FxBuildHasher> = HashMap::default();
     let mut groups: Vec<LeakGroup> = Vec::new();
     let mut last = usize::MAX;
-    // By address, then by position: equal addresses (a buffer mapped twice) keep their order.
-    let order = |i: usize| (leaked[i].dma_addr, i);
     for (n, e) in leaked.iter().enumerate() {
         // Neighbours are mostly made by one loop: the last group first, no hash.
         let i = match groups.get(last) {
@@ -133,16 +132,17 @@ pub(crate) fn group_leaks(leaked: &[Entry]) -> Vec<LeakGroup> {
         g.bytes += e.size;
         // Keep the lowest addresses, sorted (entries come in table order, not address order):
         // most entries lie above a full group's highest listed one.
+        let key = (e.dma_addr, n);
         let full = g.examples.len() == LEAK_EXAMPLES;
-        if !full || g.examples.last().is_some_and(|&x| order(n) < order(x)) {
-            let at = g.examples.partition_point(|&x| order(x) < order(n));
+        if !full || g.examples.last().is_some_and(|&highest| key < highest) {
+            let at = g.examples.partition_point(|&x| x < key);
             if full {
                 g.examples.pop();
             }
-            g.examples.insert(at, n);
+            g.examples.insert(at, key);
         }
     }
-    groups.sort_by_key(|g| order(g.examples[0]));
+    groups.sort_by_key(|g| g.examples[0]);
     groups
 }
 
@@ -155,7 +155,7 @@ pub(crate) fn leak_findings(groups: &[LeakGroup], leaked: &[Entry]) -> Findings 
     groups
         .iter()
         .map(|g| {
-            let mut examples = g.examples.iter().map(|&i| &leaked[i]);
+            let mut examples = g.examples.iter().map(|&(_, i)| &leaked[i]);
             if g.entries == 1 {
                 return leak(examples.next().expect("a group has an entry"));
             }
