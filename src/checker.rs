@@ -365,7 +365,7 @@ impl Checker {
         // sees the entries in one place or the other (loom found the window between them).
         let _gate = self.0.release_gate.write();
         let leaked = self.0.tracker.drain_device(id);
-        leaked.iter().for_each(|e| self.0.mapped.remove(e));
+        self.0.mapped.remove_device(id, &leaked);
         self.0.freed.device_released(id);
         // Grouped once, for both the leak table and the violations.
         let groups = rules::lifetime::group_leaks(&leaked);
@@ -426,7 +426,7 @@ impl Checker {
     pub(crate) fn forget_device(&self, id: DeviceId) {
         let _gate = self.0.release_gate.write();
         let forgotten = self.0.tracker.drain_device(id);
-        forgotten.iter().for_each(|e| self.0.mapped.remove(e));
+        self.0.mapped.remove_device(id, &forgotten);
         self.0.freed.device_released(id);
     }
 
