@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use super::document::ReportSite;
 use crate::rules::Level;
-use crate::rules::lifetime::LeakGroup as LeakedGroup;
 use crate::site::Site;
 use crate::types::MapKind;
 
@@ -175,10 +174,16 @@ struct LeakGroup {
 }
 
 impl LeakTable {
-    /// Count a group of leaked entries of `device`: all still live when `live`, or all ended
-    /// by a release.
-    pub fn add_group(&mut self, g: &LeakedGroup, device: &str, live: bool) {
-        let (site, kind, entries, bytes) = (g.site, g.kind, g.entries, g.bytes);
+    /// Count a group of leaked entries of `device` and `kind` made at `site`, (entries, bytes):
+    /// all still live when `live`, or all ended by a release.
+    pub fn add_group(
+        &mut self,
+        site: Site,
+        kind: MapKind,
+        (entries, bytes): (u64, u64),
+        device: &str,
+        live: bool,
+    ) {
         let key = LeakKey {
             file: site.location().file(),
             line: site.location().line(),
