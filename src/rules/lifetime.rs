@@ -149,8 +149,8 @@ pub(crate) fn group_leaks(leaked: &[Entry]) -> Vec<LeakGroup> {
 /// The `leak` findings of grouped entries (`leaked`, as [`group_leaks`] was given them): one
 /// per group. A group of one entry is that entry's finding; a bigger one names its count and
 /// bytes, stands for its entries (its [`count`](Finding::count)), and lists the
-/// [`LEAK_EXAMPLES`] of lowest address. A release of a million entries made at a few sites reports a few
-/// violations, each counting its entries.
+/// [`LEAK_EXAMPLES`] of lowest address. A release of a million entries made at a few sites
+/// reports a few violations, each counting its entries.
 pub(crate) fn leak_findings(groups: &[LeakGroup], leaked: &[Entry]) -> Findings {
     groups
         .iter()
