@@ -1,11 +1,17 @@
 //! The leak report a CI job gets, at scale: 1,000,000 live entries made at 10,000 distinct
 //! (call site, stack) pairs, stacks on (`.stacks(16)`, exact: without frame pointers a call
 //! site's first stack would otherwise stand for all its paths), printing off. Timed: the report of the
-//! entries still live (what an exit report groups), a device release (which reports each entry
-//! as a leak and groups them by site), the grouped leak report after the release, and the JSON
+//! entries still live (what an exit report groups), a device release (which reports one `leak`
+//! violation per site, counting its entries, and adds them to the leak summary), the grouped leak report after the release, and the JSON
 //! report document (`Checker::report` + `Report::to_json`); and, as the release's baseline, a
 //! bare `HashMap` of as many entries drained and sorted. `--test`: 10,000 entries from 100
-//! pairs.
+//! pairs; `--callgrind`: 100,000 entries from 1,000 pairs, for counting instructions:
+//!
+//! ```sh
+//! cargo bench --bench leak_report --no-run
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/deps/leak_report-<hash> --callgrind
+//! callgrind_annotate --inclusive=yes cg.out | grep -E 'drain_device|report_release|leak_report'
+//! ```
 //!
 //! The pairs: 100 call sites of `dma_map_single` (the `site!()` expansions below, each its own
 //! column and function), each reached through 100 of the 128 call paths of seven levels of
@@ -92,9 +98,11 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 fn main() {
-    let test_mode = std::env::args().any(|a| a == "--test");
-    let (sites, paths, per_pair): (usize, usize, usize) = if test_mode {
+    let arg = |name: &str| std::env::args().any(|a| a == name);
+    let (sites, paths, per_pair): (usize, usize, usize) = if arg("--test") {
         (10, 10, 100)
+    } else if arg("--callgrind") {
+        (100, 10, 100)
     } else {
         (100, 100, 100)
     };
@@ -149,7 +157,14 @@ fn main() {
     let (released, released_time) = timed(|| checker.leak_report());
     assert_eq!(released.live_entries, 0);
     assert_eq!(released.sites.len(), sites * paths);
-    let violations = checker.stats().errors;
+    let leaked = checker.stats().errors;
+    assert_eq!(leaked, entries as u64, "each leaked entry counted");
+    let leak_violations = checker.violations().len();
+    assert_eq!(
+        leak_violations,
+        sites * paths,
+        "one leak violation per site"
+    );
 
     // The floor of a release, in the same run: a bare map of as many entries drained into a
     // Vec in address order (what any release visiting and ordering every entry does).
@@ -190,7 +205,7 @@ fn main() {
         live_warm_time,
     );
     line(
-        format!("dev.release(): {violations} leak violations, grouped by site"),
+        format!("dev.release(): {leaked} leaked entries, {leak_violations} leak violations"),
         release_time,
     );
     line(

@@ -62,6 +62,8 @@ pub struct Checker(pub(crate) Arc<CheckerInner>);
 /// print after them.
 pub(crate) struct DrainedDevice {
     leaked: Vec<Entry>,
+    /// The leaked entries grouped by the site and call that made them.
+    groups: Vec<rules::lifetime::LeakGroup>,
     summary: Option<String>,
 }
 
@@ -258,10 +260,11 @@ impl Checker {
     pub fn check_leaks(&self) -> usize {
         let site = self.capture_site();
         let live = self.live_entries();
-        for e in &live {
-            let ev = Event::new(Op::Release, "check_leaks", e.kind, e.device, site);
-            self.0
-                .finish(&ev, [rules::lifetime::leak(e)].into_iter().collect());
+        // Sorted by device: each device's entries reported as its release would report them.
+        for of_device in live.chunk_by(|a, b| a.device == b.device) {
+            let first = &of_device[0];
+            let ev = Event::new(Op::Release, "check_leaks", first.kind, first.device, site);
+            self.0.finish(&ev, rules::lifetime::leaks(of_device));
         }
         live.len()
     }
@@ -362,11 +365,17 @@ impl Checker {
         // sees the entries in one place or the other (loom found the window between them).
         let _gate = self.0.release_gate.write();
         let leaked = self.0.tracker.drain_device(id);
-        leaked.iter().for_each(|e| self.0.mapped.remove(e));
+        self.0.mapped.remove_device(id, &leaked);
         self.0.freed.device_released(id);
+        // Grouped once, for both the leak table and the violations.
+        let groups = rules::lifetime::group_leaks(&leaked);
         let reporter = &self.0.reporter;
-        let summary = reporter.record_release_leaks(&device, &driver, &leaked, &self.0.config);
-        DrainedDevice { leaked, summary }
+        let summary = reporter.record_release_leaks(&device, &driver, &groups, &self.0.config);
+        DrainedDevice {
+            leaked,
+            groups,
+            summary,
+        }
     }
 
     /// Report the leaks of a drained device, outside every lock (a deny level panics here).
@@ -378,7 +387,11 @@ impl Checker {
         site: Site,
         call: &'static str,
     ) {
-        let DrainedDevice { leaked, summary } = drained;
+        let DrainedDevice {
+            leaked,
+            groups,
+            summary,
+        } = drained;
         // Released by its last handle's drop, which has no caller to name: a short stack, taken
         // only when something leaked, shows where (its first frame outside dmacheck).
         let site = if call == LAST_HANDLE_DROPPED && !leaked.is_empty() && site.stack().is_none() {
@@ -386,12 +399,12 @@ impl Checker {
         } else {
             site
         };
-        // One batch: the device's names are looked up once, not once per leak.
+        // One batch, one violation per site that made leaked entries: the device's names are
+        // looked up once, and a million leaks from a few sites are a few violations.
         if let Some(first) = leaked.first() {
             let ev = Event::new(Op::Release, call, first.kind, id, site);
-            let mut findings = Findings::with_capacity(leaked.len());
-            findings.extend(leaked.iter().map(rules::lifetime::leak));
-            self.0.finish(&ev, findings);
+            self.0
+                .finish(&ev, rules::lifetime::leak_findings(&groups, &leaked));
         }
         let areas = self.0.cma_areas.lock().clone();
         let cma: Vec<_> = crate::state::cma::take_live(&areas, id)
@@ -413,7 +426,7 @@ impl Checker {
     pub(crate) fn forget_device(&self, id: DeviceId) {
         let _gate = self.0.release_gate.write();
         let forgotten = self.0.tracker.drain_device(id);
-        forgotten.iter().for_each(|e| self.0.mapped.remove(e));
+        self.0.mapped.remove_device(id, &forgotten);
         self.0.freed.device_released(id);
     }
 
@@ -846,6 +859,7 @@ impl CheckerInner {
                 mapped_at,
                 mapped_by,
                 related: f.related,
+                count: f.count,
             };
             if level == Level::Deny && deny.is_none() && self.panic_at_deny {
                 deny = Some(v.to_string());
@@ -1123,12 +1137,19 @@ impl CheckerBuilder {
 mod reports {
     use std::path::PathBuf;
 
+    use std::collections::HashMap;
+
+    use rustc_hash::FxBuildHasher;
+
     use super::{Checker, CheckerInner};
+    use crate::DeviceId;
     use crate::report::{
         Destination, LeakReport, LeakTable, Report, ReportCounters, ReportEntry, ReportError,
         ReportRule, ReportSource, ReportTest, ReportTool, ReportViolation, SCHEMA, TextStyle,
     };
     use crate::rules::{self, Level};
+    use crate::site::Site;
+    use crate::types::MapKind;
 
     impl Checker {
         /// Everything this checker found, as one [`Report`]: the kept violations, the leaks grouped
@@ -1156,7 +1177,7 @@ mod reports {
             let stats = self.stats();
             let mut counters = ReportCounters {
                 violations: stats.errors,
-                violations_kept: kept.len() as u64,
+                violations_kept: kept.iter().map(|v| v.count).sum(),
                 live_entries: stats.live_entries,
                 peak_entries: stats.peak_entries,
                 ..ReportCounters::default()
@@ -1211,13 +1232,22 @@ mod reports {
             }
             let gate = self.release_gate.read();
             let mut table: LeakTable = self.reporter.released_leaks();
-            let live = self.tracker.snapshot(None);
+            // Each live entry counted into its (device, site, call) group where it lies: no
+            // copy of the entries and no sort, which cost a million-entry report most of its
+            // time. (`for_each_mut` stores back only entries it changed; this changes none.)
+            let mut live: HashMap<(DeviceId, Site, MapKind), (u64, u64), FxBuildHasher> =
+                HashMap::default();
+            self.tracker.for_each_mut(|e| {
+                let group = live.entry((e.device, e.site, e.kind)).or_default();
+                *group = (group.0 + 1, group.1 + e.size);
+            });
             drop(gate);
             let only_driver = self.config.only_driver.as_deref();
-            for e in live {
-                let (device, driver) = self.names(e.device);
-                if only_driver.is_none_or(|d| d == &*driver) {
-                    table.add(&e, &device, true);
+            let mut names: HashMap<DeviceId, _, FxBuildHasher> = HashMap::default();
+            for ((id, site, kind), (entries, bytes)) in live {
+                let (device, driver) = names.entry(id).or_insert_with(|| self.names(id));
+                if only_driver.is_none_or(|d| d == &**driver) {
+                    table.add_group(site, kind, (entries, bytes), device, true);
                 }
             }
             table.into_report(level)

@@ -202,7 +202,8 @@ pub struct ReportCounters {
     /// Violations reported (at warn or deny), leaks at device release included: the kernel's
     /// `error_count`.
     pub violations: u64,
-    /// How many of them the report lists (the checker keeps at most `keep` of them).
+    /// How many of them the report lists, each violation counting its
+    /// [`count`](ReportViolation::count) (the checker keeps at most `keep` violations).
     pub violations_kept: u64,
     /// Violations reported at warn level.
     pub warn: u64,
@@ -275,6 +276,18 @@ pub struct ReportViolation {
     pub mapped_by: Option<String>,
     /// Another site that explains the violation.
     pub related: Option<ReportRelated>,
+    /// How many occurrences it stands for (see [`Violation::count`]): the entries of a leak
+    /// group. Written only when more than 1; 1 when absent.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 impl From<&Violation> for ReportViolation {
@@ -298,6 +311,7 @@ impl From<&Violation> for ReportViolation {
             mapped_at: v.mapped_at.as_ref().map(ReportSite::from),
             mapped_by: v.mapped_by.map(Into::into),
             related: v.related.as_ref().map(ReportRelated::from),
+            count: v.count,
         }
     }
 }

@@ -167,11 +167,12 @@ impl Case {
             level = level.max(v.level);
             let _ = write!(text, "\n{}\n", style.violation(v));
         }
-        let kept = report
+        let kept: u64 = report
             .violations
             .iter()
             .filter(|v| v.rule == rule.id)
-            .count() as u64;
+            .map(|v| v.count)
+            .sum();
         if reported > kept {
             let _ = writeln!(text, "\n({} more not kept)", reported - kept);
         }

@@ -8,14 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::document::ReportSite;
 use crate::rules::Level;
 use crate::site::Site;
-use crate::tracker::Entry;
 use crate::types::MapKind;
 
 /// Leaked entries grouped by the site that made them.
 ///
 /// An entry is leaked when its device was released with the entry still live (each such entry
-/// was also reported as a [`leak`](crate::rules::LEAK) violation), or when it is still live as
-/// the report is made (at process exit, or on request with
+/// was also counted by a [`leak`](crate::rules::LEAK) violation, one per site of the release),
+/// or when it is still live as the report is made (at process exit, or on request with
 /// [`Checker::leak_report`](crate::Checker::leak_report)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakReport {
@@ -175,33 +174,40 @@ struct LeakGroup {
 }
 
 impl LeakTable {
-    /// Count one leaked entry of `device`; `live` when it is still live (not ended by a
-    /// release).
-    pub fn add(&mut self, e: &Entry, device: &str, live: bool) {
+    /// Count a group of leaked entries of `device` and `kind` made at `site`, (entries, bytes):
+    /// all still live when `live`, or all ended by a release.
+    pub fn add_group(
+        &mut self,
+        site: Site,
+        kind: MapKind,
+        (entries, bytes): (u64, u64),
+        device: &str,
+        live: bool,
+    ) {
         let key = LeakKey {
-            file: e.site.location().file(),
-            line: e.site.location().line(),
-            column: e.site.location().column(),
-            stack: e.site.stack().map(|s| std::ptr::from_ref(s).addr()),
-            call: e.kind.map_call(),
+            file: site.location().file(),
+            line: site.location().line(),
+            column: site.location().column(),
+            stack: site.stack().map(|s| std::ptr::from_ref(s).addr()),
+            call: kind.map_call(),
         };
         let group = self.groups.entry(key).or_insert_with(|| LeakGroup {
-            site: e.site,
+            site,
             kinds: Vec::new(),
             devices: BTreeSet::new(),
             live: 0,
         });
-        match group.kinds.iter_mut().find(|(k, _, _)| *k == e.kind) {
-            Some((_, n, bytes)) => {
-                *n += 1;
-                *bytes += e.size;
+        match group.kinds.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some((_, n, b)) => {
+                *n += entries;
+                *b += bytes;
             }
-            None => group.kinds.push((e.kind, 1, e.size)),
+            None => group.kinds.push((kind, entries, bytes)),
         }
         if !group.devices.contains(device) {
             group.devices.insert(device.to_string());
         }
-        group.live += u64::from(live);
+        group.live += if live { entries } else { 0 };
     }
 
     /// Add another table's groups to this one.

@@ -17,7 +17,8 @@
 //! - **JUnit XML**, for test dashboards: one test case per rule, failed when the rule fired,
 //!   and one per test for reports of per-test checkers.
 //!
-//! Leaks are summarized when a device is released (after the one `leak` violation per entry),
+//! Leaks are summarized when a device is released (after its `leak` violations: one per site
+//! and call that made leaked entries, counting them, see [`Violation::count`]),
 //! on request ([`Checker::leak_report`](crate::Checker::leak_report)), and in the reports
 //! written with no code in the program where `DMACHECK_REPORT=<format>:<path>` says (see
 //! [`Destination`]): every per-test checker's (`Checker::new()`) when its last handle drops,
@@ -51,10 +52,10 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::{Config, Levels};
+use crate::rules::lifetime::LeakGroup;
 use crate::rules::{Level, Rule};
 use crate::site::Site;
 use crate::sync::{AtomicU64, Mutex, Ordering};
-use crate::tracker::Entry;
 
 mod document;
 mod junit;
@@ -99,6 +100,11 @@ pub struct Violation {
     pub mapped_by: Option<&'static str>,
     /// Another site that explains the violation (the first unmap of a double unmap).
     pub related: Option<Related>,
+    /// How many occurrences it stands for, each counted in [`Stats`]: the entries of a
+    /// [`leak`](crate::rules::LEAK) group (one violation per site, call and device that made
+    /// leaked entries, at a device release or [`check_leaks`](crate::Checker::check_leaks));
+    /// 1 for every other violation.
+    pub count: u64,
 }
 
 impl Violation {
@@ -131,13 +137,14 @@ impl fmt::Display for Violation {
 /// Counters like the kernel's dma-debug debugfs files.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
-    /// Violations reported (at warn or deny), leaks included.
+    /// Violations reported (at warn or deny), leaks included: a violation counts its
+    /// [`count`](Violation::count), so each leaked entry counts once.
     pub errors: u64,
     /// Entries live now.
     pub live_entries: u64,
     /// The most entries ever live at once.
     pub peak_entries: u64,
-    /// Violations per rule id, for rules that fired.
+    /// Violations per rule id, for rules that fired, counted as `errors` is.
     pub per_rule: Vec<(&'static str, u64)>,
 }
 
@@ -179,8 +186,8 @@ impl Reporter {
 
     /// Report one violation (whose `level` is already set); allowed ones never get here.
     pub fn report(&self, v: Violation) {
-        self.counts[v.rule.index()].fetch_add(1, Ordering::Relaxed);
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.counts[v.rule.index()].fetch_add(v.count, Ordering::Relaxed);
+        self.errors.fetch_add(v.count, Ordering::Relaxed);
         emit_tracing(&v);
         let budget = self
             .print_budget
@@ -199,24 +206,24 @@ impl Reporter {
         self.kept.lock().clone()
     }
 
-    /// Group the entries a device release ended into the leak table, unless the leak rule is
-    /// allowed or the driver filtered out; when printing, return their leak summary for the
-    /// caller to print once it has reported each entry as a `leak` violation.
+    /// Add the entries a device release ended, grouped by site, to the leak table, unless the
+    /// leak rule is allowed or the driver filtered out; when printing, return their leak
+    /// summary for the caller to print once it has reported each group as a `leak` violation.
     pub fn record_release_leaks(
         &self,
         device: &str,
         driver: &str,
-        leaked: &[Entry],
+        groups: &[LeakGroup],
         config: &Config,
     ) -> Option<String> {
         let level = self.level(&crate::rules::LEAK);
         let filtered = config.only_driver.as_deref().is_some_and(|d| d != driver);
-        if leaked.is_empty() || level == Level::Allow || filtered {
+        if groups.is_empty() || level == Level::Allow || filtered {
             return None;
         }
         let mut table = LeakTable::default();
-        for e in leaked {
-            table.add(e, device, false);
+        for g in groups {
+            table.add_group(g.site, g.kind, (g.entries, g.bytes), device, false);
         }
         let text = self.print.then(|| {
             let summary = table.clone().into_report(level);
@@ -276,6 +283,7 @@ fn emit_tracing(v: &Violation) {
                 driver = v.driver.as_str(),
                 dma_addr = v.detail_u64("dma_addr"),
                 size = v.detail_u64("size"),
+                count = v.count,
                 site = %v.site,
                 mapped_at = mapped_at.as_deref(),
                 details = details.as_str(),

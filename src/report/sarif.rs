@@ -6,7 +6,9 @@
 //! the citation of the document the rule comes from and the kernel counterpart, and the default
 //! level. Each violation is a result at its call site, with the site that made the entry (and
 //! any related site) as related locations and its symbolized stack, when captured, as a SARIF
-//! stack. Each leak site with entries still live is one more `leak` result at the site that made
+//! stack; a leak group (the entries one site made, leaked at one release) is one result whose
+//! `occurrenceCount` is its entries, and its listed entries' addresses, sizes and directions
+//! are arrays in its `details`. Each leak site with entries still live is one more `leak` result at the site that made
 //! them.
 
 use serde_json::{Value, json};
@@ -110,11 +112,20 @@ fn violation_result(v: &ReportViolation, rule_index: Option<usize>) -> Value {
     if let Some(r) = &v.related {
         related.push(related_location(related.len() + 1, &r.site, &r.label));
     }
-    let details: serde_json::Map<String, Value> = v
-        .details
-        .iter()
-        .map(|d| (d.key.clone(), d.value.clone()))
-        .collect();
+    // A key given more than once (the entries a leak group lists) holds its values in order.
+    let mut details = serde_json::Map::new();
+    for d in &v.details {
+        let repeated = v.details.iter().filter(|o| o.key == d.key).count() > 1;
+        match details.get_mut(&d.key) {
+            Some(Value::Array(values)) if repeated => values.push(d.value.clone()),
+            _ if repeated => {
+                details.insert(d.key.clone(), Value::Array(vec![d.value.clone()]));
+            }
+            _ => {
+                details.insert(d.key.clone(), d.value.clone());
+            }
+        }
+    }
     let mut result = json!({
         "ruleId": v.rule,
         "level": sarif_level(v.level),
@@ -129,6 +140,10 @@ fn violation_result(v: &ReportViolation, rule_index: Option<usize>) -> Value {
     });
     if let Some(i) = rule_index {
         result["ruleIndex"] = json!(i);
+    }
+    if v.count > 1 {
+        // The leaked entries of a leak group: SARIF's count of times a result was observed.
+        result["occurrenceCount"] = json!(v.count);
     }
     if !related.is_empty() {
         result["relatedLocations"] = Value::Array(related);

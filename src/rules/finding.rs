@@ -64,6 +64,8 @@ pub(crate) struct Finding {
     pub details: Vec<Detail>,
     pub mapped_at: Option<(Site, &'static str)>,
     pub related: Option<Related>,
+    /// How many occurrences the finding stands for: the entries of a leak group, 1 otherwise.
+    pub count: u64,
 }
 
 impl Finding {
@@ -74,6 +76,7 @@ impl Finding {
             details: Vec::new(),
             mapped_at: None,
             related: None,
+            count: 1,
         }
     }
 
@@ -85,6 +88,12 @@ impl Finding {
     /// Attach the site that made the entry and the call it made it with.
     pub fn mapped_at(mut self, site: &Site, call: &'static str) -> Finding {
         self.mapped_at = Some((*site, call));
+        self
+    }
+
+    /// The finding stands for `count` occurrences (a group of leaked entries).
+    pub fn count(mut self, count: u64) -> Finding {
+        self.count = count;
         self
     }
 

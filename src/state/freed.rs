@@ -129,6 +129,43 @@ impl MappedIndex {
         }
     }
 
+    /// Every live entry of `device` ended at once (`entries`: what its release drained, all
+    /// of its live entries): each page under them is visited once and keeps only other
+    /// devices' mappings, instead of a lookup and a scan of the page's list per entry (a
+    /// million leaks of 64-byte buffers are 15,625 pages).
+    pub(crate) fn remove_device(&self, device: DeviceId, entries: &[Entry]) {
+        let mut visited: std::collections::HashSet<u64, FxBuildHasher> = Default::default();
+        let mut last_page = None;
+        let mut large = false;
+        for m in entries.iter().filter_map(MappedMemory::of) {
+            let pages = m.pages();
+            if pages.end() - pages.start() >= LARGE_PAGES {
+                large = true;
+                continue;
+            }
+            for page in pages {
+                // Neighbours mostly share a page: no hash for them.
+                if last_page == Some(page) {
+                    continue;
+                }
+                last_page = Some(page);
+                if !visited.insert(page) {
+                    continue;
+                }
+                let mut shard = self.shard(page).lock();
+                if let Some(list) = shard.get_mut(&page) {
+                    list.retain(|x| x.device != device);
+                    if list.is_empty() {
+                        shard.remove(&page);
+                    }
+                }
+            }
+        }
+        if large {
+            self.large.lock().retain(|x| x.device != device);
+        }
+    }
+
     /// The live mappings of any of the bytes `start..end`.
     pub(crate) fn overlapping(&self, start: u64, end: u64) -> Vec<MappedMemory> {
         let overlaps =

@@ -82,6 +82,37 @@ pub fn assert_mapped_at(v: &Violation, file_name: &str, line: u32) {
     assert_site(site, file_name, line);
 }
 
+/// The entries a `leak` violation lists, as (DMA address, size, direction): the leaked entry,
+/// or the first entries of a group of leaks made at one site.
+pub fn listed_leaks(v: &Violation) -> Vec<(DmaAddr, u64, Direction)> {
+    use dmacheck::report::Value;
+    let values = |key: &'static str| {
+        v.details
+            .iter()
+            .filter(move |d| d.key == key)
+            .map(|d| &d.value)
+    };
+    let addrs = values("dma_addr").map(|a| match a {
+        Value::Addr(a) => *a,
+        other => panic!("dma_addr {other:?}"),
+    });
+    let sizes = values("size").map(|s| match s {
+        Value::Num(s) => *s,
+        other => panic!("size {other:?}"),
+    });
+    let dirs = values("dir").map(|d| match d {
+        Value::Dir(d) => *d,
+        other => panic!("dir {other:?}"),
+    });
+    let listed: Vec<_> = addrs
+        .zip(sizes)
+        .zip(dirs)
+        .map(|((a, s), d)| (a, s, d))
+        .collect();
+    assert!(!listed.is_empty(), "{} lists no entry", v.rule.id);
+    listed
+}
+
 /// The number of live entries, checked to agree between the two ways of asking.
 #[track_caller]
 pub fn live(checker: &Checker) -> usize {

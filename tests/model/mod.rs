@@ -460,7 +460,8 @@ impl World {
             .checker
             .take_violations()
             .into_iter()
-            .map(|v| (v.device, v.rule.id))
+            // A leak group stands for its entries: each counted, as the model counts them.
+            .flat_map(|v| std::iter::repeat_n((v.device, v.rule.id), v.count as usize))
             .collect();
         ids.sort_unstable();
         ids

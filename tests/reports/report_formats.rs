@@ -334,6 +334,70 @@ fn sarif_has_the_2_1_0_shape_with_rules_from_the_declarations() {
 }
 
 #[test]
+fn a_leak_group_is_one_violation_counting_its_entries_in_every_format() {
+    let checker = quiet().build();
+    let nic = checker.device("eth0").driver("e1000").build();
+    leak_rx_buffers(&checker, &nic, 6, 2048);
+    nic.release();
+    let report = checker.report();
+
+    // JSON: one violation with its count; the counters count each entry.
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let violations = json["violations"].as_array().unwrap();
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0]["count"], 6);
+    assert_eq!(json["counters"]["violations"], 6);
+    assert_eq!(json["counters"]["violations_kept"], 6);
+    assert_eq!(json["counters"]["per_rule"]["leak"], 6);
+    assert_eq!(json["leaks"]["entries"], 6);
+    let listed = violations[0]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["key"] == "size")
+        .count();
+    assert_eq!(listed, 4, "the first four entries listed");
+    assert_eq!(Report::from_json(&report.to_json()).unwrap(), report);
+    // A violation of one occurrence writes no count, and reads back as 1.
+    let mut single = report.violations[0].clone();
+    single.count = 1;
+    let single_json = serde_json::to_value(&single).unwrap();
+    assert!(single_json.get("count").is_none(), "{single_json}");
+    let back: ReportViolation = serde_json::from_value(single_json).unwrap();
+    assert_eq!(back.count, 1);
+
+    // Text: the group's line, and the SUMMARY counting every entry.
+    let text = Format::Text.render(&report, false);
+    assert!(
+        text.contains(
+            "6 single mappings still live (the first 4 by address listed) [entries=6 bytes=12288 dma_addr="
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("not kept"), "{text}");
+    assert!(
+        text.contains("SUMMARY: dmacheck: 6 violations (0 deny, 6 warn)"),
+        "{text}"
+    );
+
+    // SARIF: one result observed 6 times, the listed entries' values as arrays.
+    let sarif: serde_json::Value =
+        serde_json::from_str(&Format::Sarif.render(&report, false)).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["occurrenceCount"], 6);
+    let details = &results[0]["properties"]["details"];
+    assert_eq!(details["entries"], 6);
+    assert_eq!(details["size"], serde_json::json!([2048, 2048, 2048, 2048]));
+    assert_eq!(details["dma_addr"].as_array().map(Vec::len), Some(4));
+
+    // JUnit: the leak case fails with every entry counted, nothing said to be missing.
+    let junit = Format::Junit.render(&report, false);
+    assert!(junit.contains("6 violation(s) of leak"), "{junit}");
+    assert!(!junit.contains("more not kept"), "{junit}");
+}
+
+#[test]
 fn sarif_levels_follow_the_violations_levels() {
     let checker = quiet().level(&UNMAP_UNCHECKED, Level::Deny).build();
     let dev = checker.device("eth0").build();

@@ -151,6 +151,55 @@ fn device_release_forgets_the_freed_mappings_it_reports_as_leaks() {
     checker.assert_clean();
 }
 
+#[test]
+fn a_device_release_ends_its_mappings_of_shared_memory_and_no_other_devices() {
+    let checker = checker();
+    let (nic, disk) = (device(&checker, "eth0"), device(&checker, "sda"));
+    // Both devices map the same buffer, and the same 32 pages (a large mapping); the NIC also
+    // maps many small buffers on the same pages.
+    let buf = kmalloc(&checker, 2048, Gfp::KERNEL);
+    let big = alloc_pages(&checker, Gfp::KERNEL, 5).expect("32 pages");
+    let big_len = 32 * PAGE_SIZE;
+    let mut disk_dmas = Vec::new();
+    for dev in [&nic, &disk] {
+        let dma = dma_map_single(dev, buf, 2048, Direction::ToDevice);
+        assert_eq!(dma_mapping_error(dev, dma), 0);
+        let whole = dma_map_page(dev, big, 0, big_len, Direction::ToDevice);
+        assert_eq!(dma_mapping_error(dev, whole), 0);
+        if dev.id() == disk.id() {
+            disk_dmas = vec![dma, whole];
+        }
+    }
+    for i in 0..64 {
+        let dma = dma_map_page(&nic, big, i * 64, 64, Direction::ToDevice);
+        assert_eq!(dma_mapping_error(&nic, dma), 0);
+    }
+
+    nic.release();
+    checker.take_violations();
+
+    // The disk's mappings are still known to a free: each free names the disk's mapping only.
+    kfree(&checker, buf);
+    free_pages(&checker, big, 5);
+    let frees = violations_of(&checker, &FREE_WHILE_MAPPED);
+    let named: Vec<(&str, Option<u64>)> = frees
+        .iter()
+        .map(|v| (v.device.as_str(), v.detail_u64("mapped_dma_addr")))
+        .collect();
+    assert_eq!(
+        named,
+        [("sda", Some(disk_dmas[0])), ("sda", Some(disk_dmas[1]))]
+    );
+    checker.take_violations();
+    disk.release();
+    checker.take_violations();
+
+    // Released, the disk's mappings are gone too: memory allocated again and freed is silent.
+    let buf = kmalloc(&checker, 2048, Gfp::KERNEL);
+    kfree(&checker, buf);
+    checker.assert_clean();
+}
+
 /// Mappings of many pages (kept apart in the index of mapped memory) and of a few (kept under
 /// each page) are found once each, whichever of their bytes a free covers.
 #[test]

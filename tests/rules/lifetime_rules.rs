@@ -4,7 +4,8 @@
 use crate::common;
 
 use common::{
-    assert_mapped_at, assert_site, checker, device, live, rule_ids, single_violation, violations_of,
+    assert_mapped_at, assert_site, checker, device, listed_leaks, live, rule_ids, single_violation,
+    violations_of,
 };
 use dmacheck::rules::{DEVICE_RELEASED, INVALID_FREE, LEAK};
 use dmacheck::*;
@@ -81,6 +82,134 @@ fn every_leaked_entry_is_reported_once_in_address_order() {
     assert_eq!(rule_ids(&checker), ["leak", "leak"]);
     assert_eq!(live(&checker), 0);
     free_pages(&checker, page, 1);
+}
+
+#[test]
+fn leaks_made_at_one_site_are_one_violation_counting_them_all() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 6 * 256 + 64, Gfp::KERNEL);
+    // Six receive buffers mapped by one loop (one site), then one more at another site.
+    let mut ring = Vec::new();
+    let ring_line = line!() + 3;
+    for i in 0..6 {
+        let cpu = buf.wrapping_add(i * 256);
+        let dma = dma_map_single(&dev, cpu, 200 + i, Direction::FromDevice);
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        ring.push((dma, 200 + i as u64, Direction::FromDevice));
+    }
+    let cpu = buf.wrapping_add(6 * 256);
+    let other_line = line!() + 1;
+    let other = dma_map_single(&dev, cpu, 64, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, other), 0);
+
+    dev.release();
+
+    let leaks = violations_of(&checker, &LEAK);
+    assert_eq!(leaks.len(), 2, "one violation per site: {leaks:#?}");
+    let (group, single) = (&leaks[0], &leaks[1]);
+    assert_eq!(group.count, 6);
+    assert_eq!(
+        group.message,
+        "6 single mappings still live (the first 4 by address listed)"
+    );
+    assert_eq!(group.detail_u64("entries"), Some(6));
+    assert_eq!(
+        group.detail_u64("bytes"),
+        Some(200 + 201 + 202 + 203 + 204 + 205)
+    );
+    ring.sort_unstable_by_key(|&(dma, _, _)| dma);
+    assert_eq!(listed_leaks(group), ring[..4], "the first four by address");
+    assert_mapped_at(group, FILE, ring_line);
+    assert_eq!(group.mapped_by, Some("dma_map_single"));
+    assert_eq!(single.count, 1);
+    assert_eq!(single.message, "single mapping still live");
+    assert_eq!(listed_leaks(single), [(other, 64, Direction::ToDevice)]);
+    assert_mapped_at(single, FILE, other_line);
+
+    // Every leaked entry counted: the rule's count, the error count, the leak summary.
+    assert_eq!(checker.count(&LEAK), 7);
+    assert_eq!(checker.stats().errors, 7);
+    let summary = checker.leak_report();
+    assert_eq!((summary.entries, summary.sites.len()), (7, 2));
+    let report = checker.report();
+    assert_eq!(report.counters.violations, 7);
+    assert_eq!(
+        report.counters.violations_kept, 7,
+        "the two violations stand for 7"
+    );
+    assert_eq!(report.violations[0].count, 6);
+    assert_eq!(live(&checker), 0);
+    kfree(&checker, buf);
+}
+
+#[test]
+fn a_leak_group_lists_its_lowest_addresses_and_groups_come_by_lowest_address() {
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    // 40 buffers, a page each, mapped alternately at two sites: the table drains them in its
+    // own order (by page hash), not by address.
+    let pages = alloc_pages(&checker, Gfp::KERNEL, 6).expect("64 pages");
+    let mut made: [Vec<DmaAddr>; 2] = [Vec::new(), Vec::new()];
+    let at_even = |offset| dma_map_page(&dev, pages, offset, 128, Direction::ToDevice);
+    let at_odd = |offset| dma_map_page(&dev, pages, offset, 128, Direction::ToDevice);
+    for i in 0..40 {
+        let dma = if i % 2 == 0 {
+            at_even(i * PAGE_SIZE)
+        } else {
+            at_odd(i * PAGE_SIZE)
+        };
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        made[i % 2].push(dma);
+    }
+
+    dev.release();
+
+    let leaks = violations_of(&checker, &LEAK);
+    assert_eq!(leaks.len(), 2);
+    made.iter_mut().for_each(|m| m.sort_unstable());
+    let lowest = |m: &[DmaAddr]| {
+        m[..4]
+            .iter()
+            .map(|&a| (a, 128, Direction::ToDevice))
+            .collect::<Vec<_>>()
+    };
+    let first = usize::from(made[1][0] < made[0][0]);
+    assert_eq!(listed_leaks(&leaks[0]), lowest(&made[first]));
+    assert_eq!(listed_leaks(&leaks[1]), lowest(&made[1 - first]));
+    assert!(leaks.iter().all(|v| v.count == 20));
+    assert_eq!(checker.count(&LEAK), 40);
+    free_pages(&checker, pages, 6);
+}
+
+#[test]
+fn check_leaks_groups_each_devices_entries_by_site() {
+    let checker = checker();
+    let nic = device(&checker, "eth0");
+    let disk = device(&checker, "sda");
+    let buf = kmalloc(&checker, 4096, Gfp::KERNEL);
+    let mut made = Vec::new();
+    for dev in [&nic, &disk] {
+        for i in 0..3 {
+            let dma = dma_map_single(dev, buf.wrapping_add(i * 512), 512, Direction::ToDevice);
+            assert_eq!(dma_mapping_error(dev, dma), 0);
+            made.push(dma);
+        }
+    }
+
+    assert_eq!(checker.check_leaks(), 6);
+
+    let leaks = violations_of(&checker, &LEAK);
+    let per_device: Vec<(&str, u64)> = leaks.iter().map(|v| (v.device.as_str(), v.count)).collect();
+    assert_eq!(per_device, [("eth0", 3), ("sda", 3)]);
+    assert_eq!(checker.count(&LEAK), 6);
+    assert_eq!(live(&checker), 6, "a leak check leaves the entries live");
+    for (dev, of_dev) in [(&nic, &made[..3]), (&disk, &made[3..])] {
+        for &dma in of_dev {
+            dma_unmap_single(dev, dma, 512, Direction::ToDevice);
+        }
+    }
+    kfree(&checker, buf);
 }
 
 #[test]
