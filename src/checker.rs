@@ -530,10 +530,17 @@ impl CheckerInner {
 
     /// A fingerprint of the CPU's bytes of the parts of a streaming mapping the device owns,
     /// where the checker can read them and the configuration asks for it.
+    #[inline]
     pub(crate) fn device_part_digest(&self, e: &Entry) -> Option<u64> {
         if !self.config.digests || e.kind == MapKind::Coherent || e.cpu_addr == 0 {
             return None;
         }
+        self.digest_device_part(e)
+    }
+
+    /// [`device_part_digest`](Self::device_part_digest) of an entry that has one.
+    #[inline(never)]
+    fn digest_device_part(&self, e: &Entry) -> Option<u64> {
         let phys = self.memory.phys_of_addr(e.cpu_addr, e.size).ok()?;
         let parts = e.cpu_ranges.complement(e.size);
         let digest = self.memory.digest_parts(
@@ -590,8 +597,9 @@ impl CheckerInner {
     }
 
     /// A mapping or allocation ends: find it, judge the release against it, and hand it back so
-    /// the caller can release what was really mapped.
-    #[inline]
+    /// the caller can release what was really mapped. Inlined into its callers: the entry is
+    /// large, and returned through a call it was copied twice.
+    #[inline(always)]
     pub(crate) fn record_release(&self, ev: &Event, out: &mut Findings) -> Option<Entry> {
         rules::release::check_release_context(ev, out);
         if rules::release::check_mapping_error_release(ev, out) {
@@ -607,8 +615,10 @@ impl CheckerInner {
                 trap::lift(self, &entry);
                 self.freed.unmapped(&entry);
                 self.mapped.remove(&entry);
-                let unchecked_reported =
-                    self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
+                // Looked up (a search of the rule list) only for an entry never tested, the one
+                // case the rule judges.
+                let unchecked_reported = !entry.error_checked
+                    && self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
                 rules::release::check_release(ev, &entry, unchecked_reported, out);
                 rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
                 return Some(entry);
@@ -793,10 +803,19 @@ impl CheckerInner {
     /// is at deny level (unless the thread is already panicking, or the checker reports
     /// without panicking).
     #[track_caller]
+    #[inline]
     pub(crate) fn finish(&self, ev: &Event, findings: Findings) {
-        if findings.is_empty() {
-            return;
+        // Most calls find nothing: that case stays inline at the call, with no call made.
+        if !findings.is_empty() {
+            self.report_findings(ev, findings);
         }
+    }
+
+    /// [`finish`](Self::finish) of a call that found something.
+    #[track_caller]
+    #[cold]
+    #[inline(never)]
+    fn report_findings(&self, ev: &Event, findings: Findings) {
         let (device, driver) = self.names(ev.device);
         if self
             .config

@@ -94,7 +94,7 @@ fn release_with(dev: &Device, ev: Event, found: Findings) {
 /// Release what the entry says was made, whatever the call said: a mismatched release must not
 /// leave the backend inconsistent. Reports guard bytes found overwritten.
 fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
-    let params = dev.params();
+    let params = dev.params_ref();
     // Only coherent buffers can be mapped into user space; don't take the lock for the rest.
     let user_mapped = || {
         let memory = dev.checker().memory();
@@ -110,9 +110,9 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
         }
         MapKind::Single | MapKind::Page | MapKind::Sg => dev
             .backend()
-            .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),
+            .unmap(params, e.dma_addr, e.size, e.dir, e.attrs),
         MapKind::Coherent if crate::declared::free(dev, e.dma_addr) => Ok(()),
-        MapKind::Coherent => dev.backend().free_coherent(&params, e.dma_addr, e.size),
+        MapKind::Coherent => dev.backend().free_coherent(params, e.dma_addr, e.size),
         MapKind::Noncoherent => return crate::noncoherent::release(dev, e, out),
     };
     if released.is_err() {

@@ -26,7 +26,7 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
             .and_then(|()| c.memory.phys_of(cpu, ev.size))
             .and_then(|phys| {
                 dev.backend()
-                    .map(&dev.params(), phys, ev.size, ev.dir, ev.attrs)
+                    .map(dev.params_ref(), phys, ev.size, ev.dir, ev.attrs)
             });
         match mapped {
             Ok(dma) => {
@@ -307,10 +307,10 @@ fn sync(
     let c = dev.checker().inner();
     let mut out = Findings::new();
     if let Some((start, len)) = c.record_sync(&ev, &mut out) {
-        let params = dev.params();
+        let params = dev.params_ref();
         match op {
-            Op::SyncForCpu => dev.backend().sync_for_cpu(&params, start, len, dir),
-            _ => dev.backend().sync_for_device(&params, start, len, dir),
+            Op::SyncForCpu => dev.backend().sync_for_cpu(params, start, len, dir),
+            _ => dev.backend().sync_for_device(params, start, len, dir),
         }
     }
     drop(admitted);

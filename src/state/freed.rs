@@ -3,10 +3,7 @@
 //! while they were live, kept until their unmap (or their device's release). The free's check
 //! is in `src/freed.rs`, its rules in `src/rules/heap.rs`.
 
-use std::collections::HashMap;
-
-use rustc_hash::FxBuildHasher;
-use smallvec::SmallVec;
+use hashbrown::HashTable;
 
 use crate::site::Site;
 use crate::sync::{AtomicBool, Mutex, Ordering};
@@ -58,8 +55,20 @@ impl MappedMemory {
 }
 
 const PAGE: usize = PAGE_SIZE;
-/// The mappings under each page of one shard.
-type PageMap = HashMap<u64, SmallVec<[MappedMemory; 1]>, FxBuildHasher>;
+
+/// One page's share of a mapping, as an index shard stores it: a mapping is filed once under
+/// each page it covers, in one hash table of all pages (several values may share a page), so
+/// filing and unfiling are one probe each, with no list per page to make and drop.
+#[derive(Clone, Copy)]
+struct Filed {
+    page: u64,
+    mapping: MappedMemory,
+}
+
+/// The hash of a page within its shard (the shard was chosen by other bits of another product).
+fn page_hash(page: u64) -> u64 {
+    page.wrapping_mul(0xA076_1D64_78BD_642F).rotate_left(29)
+}
 
 /// Index shards, chosen by page.
 const SHARDS: usize = 16;
@@ -70,40 +79,46 @@ const LARGE_PAGES: u64 = 16;
 /// The CPU memory behind live streaming mappings, by page: what a free asks, so that it finds
 /// the mappings of the bytes it frees in a few probes however many mappings are live.
 pub(crate) struct MappedIndex {
-    shards: [Mutex<PageMap>; SHARDS],
+    shards: [Mutex<HashTable<Filed>>; SHARDS],
     large: Mutex<Vec<MappedMemory>>,
 }
 
 impl Default for MappedIndex {
     fn default() -> Self {
         MappedIndex {
-            shards: std::array::from_fn(|_| Mutex::new(PageMap::default())),
+            shards: std::array::from_fn(|_| Mutex::new(HashTable::new())),
             large: Mutex::new(Vec::new()),
         }
     }
 }
 
 impl MappedIndex {
-    fn shard(&self, page: u64) -> &Mutex<PageMap> {
+    fn shard(&self, page: u64) -> &Mutex<HashTable<Filed>> {
         &self.shards[(page.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % SHARDS]
     }
 
     /// A streaming entry was made.
+    #[inline]
     pub(crate) fn insert(&self, e: &Entry) {
-        let Some(m) = MappedMemory::of(e) else {
+        let Some(mapping) = MappedMemory::of(e) else {
             return;
         };
-        let pages = m.pages();
+        let pages = mapping.pages();
         if pages.end() - pages.start() >= LARGE_PAGES {
-            self.large.lock().push(m);
+            self.large.lock().push(mapping);
             return;
         }
         for page in pages {
-            self.shard(page).lock().entry(page).or_default().push(m);
+            self.shard(page)
+                .lock()
+                .insert_unique(page_hash(page), Filed { page, mapping }, |f| {
+                    page_hash(f.page)
+                });
         }
     }
 
     /// A streaming entry ended (unmapped, or drained with its device).
+    #[inline]
     pub(crate) fn remove(&self, e: &Entry) {
         let Some(m) = MappedMemory::of(e) else {
             return;
@@ -118,13 +133,10 @@ impl MappedIndex {
         }
         for page in pages {
             let mut shard = self.shard(page).lock();
-            if let Some(list) = shard.get_mut(&page) {
-                if let Some(i) = list.iter().position(|x| x.same(&m)) {
-                    list.swap_remove(i);
-                }
-                if list.is_empty() {
-                    shard.remove(&page);
-                }
+            if let Ok(filed) =
+                shard.find_entry(page_hash(page), |f| f.page == page && f.mapping.same(&m))
+            {
+                filed.remove();
             }
         }
     }
@@ -136,11 +148,13 @@ impl MappedIndex {
         let mut found: Vec<MappedMemory> =
             self.large.lock().iter().copied().filter(overlaps).collect();
         for page in start / PAGE as u64..=(end - 1) / PAGE as u64 {
-            if let Some(list) = self.shard(page).lock().get(&page) {
-                for m in list.iter().filter(|m| overlaps(m)) {
-                    if !found.iter().any(|x| x.same(m)) {
-                        found.push(*m);
-                    }
+            let shard = self.shard(page).lock();
+            let here = shard
+                .iter_hash(page_hash(page))
+                .filter(|f| f.page == page && overlaps(&f.mapping));
+            for f in here {
+                if !found.iter().any(|x| x.same(&f.mapping)) {
+                    found.push(f.mapping);
                 }
             }
         }

@@ -350,20 +350,11 @@ impl Tracker {
     /// Add a live entry. Returns the live entries that already hold any of its cache lines.
     #[inline]
     pub fn insert(&self, entry: &Entry) -> Vec<LineHolder> {
-        let held = entry
-            .cache_lines
-            .map(|lines| self.lines.insert(entry, lines))
-            .unwrap_or_default();
-        // Holders with the same address and lines (one buffer mapped several times) are told
-        // apart by age: the n-th of them is the n-th oldest such entry.
-        let overlaps = held
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| {
-                let nth = held[..i].iter().filter(|o| o.same_key(h)).count();
-                self.line_holder(*h, nth)
-            })
-            .collect();
+        let overlaps = match entry.cache_lines {
+            Some(lines) => self.line_holders(&self.lines.insert(entry, lines)),
+            // Most entries (those the device only reads) hold no lines: nothing to collect.
+            None => Vec::new(),
+        };
         let (first, last) = pages_of(entry);
         if LongSpans::is_long(first, last) {
             self.long.insert(first, last);
@@ -374,6 +365,19 @@ impl Tracker {
         self.shard(first).lock().insert(entry, self.line_offset);
         self.counts.add(1);
         overlaps
+    }
+
+    /// The kind and site of each of `held`, those still live.
+    fn line_holders(&self, held: &[Held]) -> Vec<LineHolder> {
+        // Holders with the same address and lines (one buffer mapped several times) are told
+        // apart by age: the n-th of them is the n-th oldest such entry.
+        held.iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let nth = held[..i].iter().filter(|o| o.same_key(h)).count();
+                self.line_holder(*h, nth)
+            })
+            .collect()
     }
 
     /// The kind and site of a line holder, from its entry (gone if it was released meanwhile):
