@@ -597,32 +597,44 @@ impl CheckerInner {
     }
 
     /// A mapping or allocation ends: find it, judge the release against it, and hand it back so
-    /// the caller can release what was really mapped. Inlined into its callers: the entry is
-    /// large, and returned through a call it was copied twice.
-    #[inline(always)]
+    /// the caller can release what was really mapped.
     pub(crate) fn record_release(&self, ev: &Event, out: &mut Findings) -> Option<Entry> {
+        self.record_release_with(ev, out, |entry, _| entry.clone())
+    }
+
+    /// [`record_release`](Self::record_release), showing the ended entry (with `out`) to
+    /// `carry_out`, which releases what it says was made, and returning what that returns.
+    /// Inlined into its callers with `carry_out`: the entry is large, and returned through
+    /// calls it was copied at each.
+    #[inline(always)]
+    pub(crate) fn record_release_with<R>(
+        &self,
+        ev: &Event,
+        out: &mut Findings,
+        carry_out: impl FnOnce(&Entry, &mut Findings) -> R,
+    ) -> Option<R> {
         rules::release::check_release_context(ev, out);
         if rules::release::check_mapping_error_release(ev, out) {
             return None;
         }
         trap::report_pending(self);
         let rank = |e: &Entry| rules::release::match_rank(ev, e);
-        let other = match self
-            .tracker
-            .remove(ev.device, ev.dma_addr, rank, &ev.site, ev.call)
-        {
-            Lookup::Found(entry) => {
-                trap::lift(self, &entry);
-                self.freed.unmapped(&entry);
-                self.mapped.remove(&entry);
-                // Looked up (a search of the rule list) only for an entry never tested, the one
-                // case the rule judges.
-                let unchecked_reported = !entry.error_checked
-                    && self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
-                rules::release::check_release(ev, &entry, unchecked_reported, out);
-                rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
-                return Some(entry);
-            }
+        let removed =
+            self.tracker
+                .remove_with(ev.device, ev.dma_addr, rank, &ev.site, ev.call, |entry| {
+                    trap::lift(self, entry);
+                    self.freed.unmapped(entry);
+                    self.mapped.remove(entry);
+                    // Looked up (a search of the rule list) only for an entry never tested, the one
+                    // case the rule judges.
+                    let unchecked_reported = !entry.error_checked
+                        && self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
+                    rules::release::check_release(ev, entry, unchecked_reported, out);
+                    rules::ownership::check_handback(entry, self.device_part_digest(entry), out);
+                    carry_out(entry, out)
+                });
+        let other = match removed {
+            Lookup::Found(carried_out) => return Some(carried_out),
             Lookup::OtherDevice(other) => Some(*other),
             Lookup::Missing => None,
         };
@@ -737,10 +749,10 @@ impl CheckerInner {
     ) -> bool {
         let mut released = false;
         for &seg in segments {
-            if let Some(entry) = self.record_release(&sg_segment(list, seg), out) {
-                carry_out(&entry, out);
-                released = true;
-            }
+            let ended = self.record_release_with(&sg_segment(list, seg), out, |entry, out| {
+                carry_out(entry, out);
+            });
+            released |= ended.is_some();
         }
         released
     }

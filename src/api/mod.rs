@@ -69,26 +69,26 @@ fn injected_failure(dev: &Device, kind: FaultKind) -> Result<(), MapError> {
 }
 
 #[track_caller]
-fn release(dev: &Device, ev: Event) {
+fn release(dev: &Device, ev: &Event) {
     release_with(dev, ev, Findings::new());
 }
 
 /// [`release`], reporting `found` (what the caller found already) with the release's findings.
 #[track_caller]
-fn release_with(dev: &Device, ev: Event, found: Findings) {
-    let Some(admitted) = dev.admit_or_report(&ev) else {
+fn release_with(dev: &Device, ev: &Event, found: Findings) {
+    let Some(admitted) = dev.admit_or_report(ev) else {
         return;
     };
     let c = dev.checker().inner();
     let mut out = found;
     if !ev.dir.is_valid() {
-        rules::map::check_direction(&ev, &mut out);
+        rules::map::check_direction(ev, &mut out);
     }
-    if let Some(entry) = c.record_release(&ev, &mut out) {
-        carry_out_release(dev, &entry, &mut out);
-    }
+    c.record_release_with(ev, &mut out, |entry, out| {
+        carry_out_release(dev, entry, out);
+    });
     drop(admitted);
-    c.finish(&ev, out);
+    c.finish(ev, out);
 }
 
 /// Release what the entry says was made, whatever the call said: a mismatched release must not

@@ -12,15 +12,15 @@ use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, MapKind};
 use super::{checking, event, injected_failure, release, report_refusal, unchecked, unmap_event};
 
 #[track_caller]
-fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr {
-    let Some(admitted) = dev.admit_or_report(&ev) else {
+fn map(dev: &Device, ev: &mut Event, cpu: *const u8, range_start: u64) -> DmaAddr {
+    let Some(admitted) = dev.admit_or_report(ev) else {
         return DMA_MAPPING_ERROR;
     };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     ev.dma_addr = DMA_MAPPING_ERROR;
-    if rules::map::check_direction(&ev, &mut out)
-        && rules::map::check_map_range(&ev, range_start, &mut out)
+    if rules::map::check_direction(ev, &mut out)
+        && rules::map::check_map_range(ev, range_start, &mut out)
     {
         let mapped = injected_failure(dev, FaultKind::Map)
             .and_then(|()| c.memory.phys_of(cpu, ev.size))
@@ -31,13 +31,13 @@ fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr
         match mapped {
             Ok(dma) => {
                 ev.dma_addr = dma;
-                c.record_map(&ev, &mut out);
+                c.record_map(ev, &mut out);
             }
-            Err(e) => report_refusal(dev, &ev, &e, &mut out),
+            Err(e) => report_refusal(dev, ev, &e, &mut out),
         }
     }
     drop(admitted);
-    c.finish(&ev, out);
+    c.finish(ev, out);
     ev.dma_addr
 }
 
@@ -102,7 +102,7 @@ fn map_single(
     let mut ev = event(dev, Op::Map, call, MapKind::Single);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) =
         (size as u64, dir, attrs, Some(cpu_addr.addr() as u64));
-    map(dev, ev, cpu_addr, cpu_addr.addr() as u64)
+    map(dev, &mut ev, cpu_addr, cpu_addr.addr() as u64)
 }
 
 /// Map `size` bytes at `offset` into `page` for the device (`dma_map_page`).
@@ -171,7 +171,7 @@ pub(super) fn map_page(
     let cpu = page.address().wrapping_add(offset);
     let mut ev = event(dev, Op::Map, call, MapKind::Page);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) = (size as u64, dir, attrs, Some(cpu.addr() as u64));
-    map(dev, ev, cpu, start.map_or(u64::MAX, |s| s as u64))
+    map(dev, &mut ev, cpu, start.map_or(u64::MAX, |s| s as u64))
 }
 
 /// The unmap of a single or page mapping: straight to the backend with checking off.
@@ -191,7 +191,7 @@ pub(super) fn unmap_streaming(
     }
     release(
         dev,
-        unmap_event(dev, call, kind, dma_addr, size, dir, attrs),
+        &unmap_event(dev, call, kind, dma_addr, size, dir, attrs),
     );
 }
 

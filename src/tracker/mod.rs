@@ -413,6 +413,22 @@ impl Tracker {
         released_at: &Site,
         released_by: &'static str,
     ) -> Lookup<Entry> {
+        self.remove_with(device, addr, rank, released_at, released_by, Entry::clone)
+    }
+
+    /// [`remove`](Self::remove), showing the removed entry to `with` (after the shard is
+    /// unlocked). Always inlined, with `with`: the entry is large, and each call (or closure)
+    /// it went through by value was a copy on the hot path.
+    #[inline(always)]
+    pub fn remove_with<R>(
+        &self,
+        device: DeviceId,
+        addr: DmaAddr,
+        rank: impl Fn(&Entry) -> u32,
+        released_at: &Site,
+        released_by: &'static str,
+        with: impl FnOnce(&Entry) -> R,
+    ) -> Lookup<R> {
         let mut shard = self.shard(addr >> BUCKET_SHIFT).lock();
         let entry = match shard.remove(device, addr, rank, self.line_offset) {
             Ok(entry) => entry,
@@ -435,7 +451,7 @@ impl Tracker {
             self.lines.remove(&entry, lines);
         }
         self.counts.add(-1);
-        Lookup::Found(entry)
+        Lookup::Found(with(&entry))
     }
 
     /// A removed entry's span leaves the long list (if it was long).

@@ -164,7 +164,8 @@ impl Shard {
 
     /// Remove the best match (by `rank`; the oldest of equals) among the entries of `device`
     /// starting at `addr`. `Err` carries another device's entry at `addr`, if there is one.
-    #[inline]
+    /// Inlined into the tracker's remove (its one caller), so the entry is decoded in place.
+    #[inline(always)]
     pub(super) fn remove(
         &mut self,
         device: DeviceId,
