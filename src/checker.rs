@@ -333,6 +333,7 @@ impl Checker {
 
     /// The caller's site, with a stack if the configuration asks for one.
     #[track_caller]
+    #[inline]
     pub(crate) fn capture_site(&self) -> Site {
         let config = &self.0.config;
         if config.exact_stacks {

@@ -161,6 +161,7 @@ impl Device {
     /// Admit a call that makes, ends or uses an entry: `None` if the device was released,
     /// else a guard that holds off the release until dropped. Hold it from here until the call
     /// has recorded what it did (and drop it before reporting, which may panic or print).
+    #[inline]
     pub(crate) fn admit(&self) -> Option<RwLockReadGuard<'_, ()>> {
         let gate = self.0.gate.read();
         (!self.is_released()).then_some(gate)
@@ -169,16 +170,25 @@ impl Device {
     /// [`admit`](Self::admit), reporting a refused call (`ev`) on a released device. The guard
     /// holds off a release until the call has recorded what it did: drop it before reporting.
     #[track_caller]
+    #[inline]
     pub(crate) fn admit_or_report(
         &self,
         ev: &crate::event::Event,
     ) -> Option<RwLockReadGuard<'_, ()>> {
         let admitted = self.admit();
         if admitted.is_none() {
-            let f = crate::rules::lifetime::released(self.is_invalid());
-            self.0.checker.inner().finish(ev, [f].into_iter().collect());
+            self.report_refused(ev);
         }
         admitted
+    }
+
+    /// Report a call refused by [`admit_or_report`](Self::admit_or_report).
+    #[track_caller]
+    #[cold]
+    #[inline(never)]
+    fn report_refused(&self, ev: &crate::event::Event) {
+        let f = crate::rules::lifetime::released(self.is_invalid());
+        self.0.checker.inner().finish(ev, [f].into_iter().collect());
     }
 
     /// Release the device (driver unbind): report every entry still live on it as a leak and

@@ -43,6 +43,7 @@ pub use sgtable::*;
 pub use streaming::*;
 
 #[track_caller]
+#[inline]
 fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
     Event::new(op, call, kind, dev.id(), dev.checker().capture_site())
 }
@@ -69,6 +70,7 @@ fn injected_failure(dev: &Device, kind: FaultKind) -> Result<(), MapError> {
 }
 
 #[track_caller]
+#[inline]
 fn release(dev: &Device, ev: &Event) {
     release_with(dev, ev, Findings::new());
 }
@@ -121,6 +123,7 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
 }
 
 #[track_caller]
+#[inline]
 fn unmap_event(
     dev: &Device,
     call: &'static str,

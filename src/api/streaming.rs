@@ -12,6 +12,7 @@ use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, MapKind};
 use super::{checking, event, injected_failure, release, report_refusal, unchecked, unmap_event};
 
 #[track_caller]
+#[inline]
 fn map(dev: &Device, ev: &mut Event, cpu: *const u8, range_start: u64) -> DmaAddr {
     let Some(admitted) = dev.admit_or_report(ev) else {
         return DMA_MAPPING_ERROR;
@@ -99,6 +100,21 @@ fn map_single(
     if !checking(dev) {
         return unchecked::map(dev, cpu_addr, size, dir, attrs);
     }
+    map_single_checked(dev, cpu_addr, size, dir, attrs, call)
+}
+
+/// [`map_single`] with checking on: out of line, so the switched-off test above stays inline
+/// at the driver's call.
+#[track_caller]
+#[inline(never)]
+fn map_single_checked(
+    dev: &Device,
+    cpu_addr: *const u8,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+    call: &'static str,
+) -> DmaAddr {
     let mut ev = event(dev, Op::Map, call, MapKind::Single);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) =
         (size as u64, dir, attrs, Some(cpu_addr.addr() as u64));
@@ -167,6 +183,21 @@ pub(super) fn map_page(
     if !checking(dev) {
         return unchecked::map(dev, page.address().wrapping_add(offset), size, dir, attrs);
     }
+    map_page_checked(dev, page, offset, size, dir, attrs, call)
+}
+
+/// [`map_page`] with checking on, out of line (see [`map_single_checked`]).
+#[track_caller]
+#[inline(never)]
+fn map_page_checked(
+    dev: &Device,
+    page: Page,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+    call: &'static str,
+) -> DmaAddr {
     let start = page.address().addr().checked_add(offset);
     let cpu = page.address().wrapping_add(offset);
     let mut ev = event(dev, Op::Map, call, MapKind::Page);
@@ -189,6 +220,21 @@ pub(super) fn unmap_streaming(
     if !checking(dev) {
         return unchecked::unmap(dev, dma_addr, size, dir, attrs);
     }
+    unmap_checked(dev, call, kind, dma_addr, size, dir, attrs);
+}
+
+/// [`unmap_streaming`] with checking on, out of line (see [`map_single_checked`]).
+#[track_caller]
+#[inline(never)]
+fn unmap_checked(
+    dev: &Device,
+    call: &'static str,
+    kind: MapKind,
+    dma_addr: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
     release(
         dev,
         &unmap_event(dev, call, kind, dma_addr, size, dir, attrs),

@@ -309,7 +309,8 @@ fn sorted_by_address(entries: Vec<Entry>) -> Vec<Entry> {
 
 /// The concurrent entry table.
 pub struct Tracker {
-    shards: Box<[Padded<ShardLock<Shard>>]>,
+    /// A fixed array (not a slice): the index `spread` makes needs no bounds check.
+    shards: Box<[Padded<ShardLock<Shard>>; LOCKS]>,
     /// The most pages any short entry has spanned (at most [`long::SHORT_SPAN_PAGES`]): how
     /// far back a containing lookup looks before it asks `long`.
     max_span_pages: AtomicU64,
@@ -333,7 +334,11 @@ impl Tracker {
     /// `line_offset` (wrapping).
     pub fn new(line_offset: u64) -> Tracker {
         Tracker {
-            shards: (0..LOCKS).map(|_| Padded(ShardLock::default())).collect(),
+            shards: (0..LOCKS)
+                .map(|_| Padded(ShardLock::default()))
+                .collect::<Box<[_]>>()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("LOCKS shards")),
             max_span_pages: AtomicU64::new(0),
             long: LongSpans::default(),
             counts: Counts::new(),
@@ -558,7 +563,7 @@ impl Tracker {
     /// Run `f` on every live entry. Slow (it visits the whole table): for the rare checks that
     /// look entries up by something other than their DMA address.
     pub fn for_each_mut(&self, mut f: impl FnMut(&mut Entry)) {
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard.0.lock().for_each_mut(&mut f, self.line_offset);
         }
     }
@@ -567,7 +572,7 @@ impl Tracker {
     /// others: a scan by CPU address (a CPU access, a write into shared memory) costs a few
     /// loads per entry it skips.
     pub fn update_where(&self, pick: impl Fn(Glance) -> bool, mut f: impl FnMut(&mut Entry)) {
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard.0.lock().update_where(&pick, &mut f, self.line_offset);
         }
     }
@@ -575,7 +580,7 @@ impl Tracker {
     /// Remove and return every live entry of `device` (sorted by address).
     pub fn drain_device(&self, device: DeviceId) -> Vec<Entry> {
         let mut drained = Vec::new();
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard
                 .0
                 .lock()
@@ -594,7 +599,7 @@ impl Tracker {
     /// A copy of every live entry, of one device or of all (sorted by device and address).
     pub fn snapshot(&self, device: Option<DeviceId>) -> Vec<Entry> {
         let mut all = Vec::new();
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard.0.lock().copy_into(
                 &mut all,
                 |d| device.is_none_or(|want| want.0 == d),
