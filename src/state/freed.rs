@@ -7,7 +7,7 @@ use hashbrown::HashTable;
 
 use crate::site::Site;
 use crate::sync::{AtomicBool, Mutex, Ordering};
-use crate::tracker::Entry;
+use crate::tracker::{Entry, ShardLock};
 use crate::types::{DeviceId, Direction, DmaAddr, MapKind, PAGE_SIZE};
 
 /// A live streaming mapping, as the index of the CPU memory behind mappings knows it.
@@ -79,21 +79,22 @@ const LARGE_PAGES: u64 = 16;
 /// The CPU memory behind live streaming mappings, by page: what a free asks, so that it finds
 /// the mappings of the bytes it frees in a few probes however many mappings are live.
 pub(crate) struct MappedIndex {
-    shards: [Mutex<HashTable<Filed>>; SHARDS],
+    /// Under the tracker's shard lock: held as briefly, and unlocked with a plain store.
+    shards: [ShardLock<HashTable<Filed>>; SHARDS],
     large: Mutex<Vec<MappedMemory>>,
 }
 
 impl Default for MappedIndex {
     fn default() -> Self {
         MappedIndex {
-            shards: std::array::from_fn(|_| Mutex::new(HashTable::new())),
+            shards: std::array::from_fn(|_| ShardLock::default()),
             large: Mutex::new(Vec::new()),
         }
     }
 }
 
 impl MappedIndex {
-    fn shard(&self, page: u64) -> &Mutex<HashTable<Filed>> {
+    fn shard(&self, page: u64) -> &ShardLock<HashTable<Filed>> {
         &self.shards[(page.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % SHARDS]
     }
 

@@ -23,7 +23,8 @@ mod shard;
 use counts::Counts;
 pub use lines::LineHolder;
 use lines::{Held, LineIndex};
-use lock::ShardLock;
+/// The spin-then-yield lock of the table's shards, also for other short-held per-page state.
+pub(crate) use lock::ShardLock;
 use long::LongSpans;
 pub use ranges::Ranges;
 use shard::Shard;
