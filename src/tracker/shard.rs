@@ -492,7 +492,7 @@ impl Shard {
         }
         let size = u32::try_from(e.size).ok().filter(|&size| size != NONE);
         let attrs = u16::try_from(e.attrs.bits()).ok();
-        let cpu_ranges_all = e.size > 0 && e.cpu_ranges.iter().eq([(0, e.size)]);
+        let cpu_ranges_all = e.cpu_ranges.is_whole(e.size);
         if cpu_ranges_all {
             flags |= flags::CPU_RANGES_ALL;
         }
@@ -505,7 +505,7 @@ impl Shard {
         // Most entries need no extra: it is made (and its slot taken) only for those that do.
         let needs_extra = size.is_none()
             || attrs.is_none()
-            || (!cpu_ranges_all && e.cpu_ranges != Ranges::default())
+            || (!cpu_ranges_all && !e.cpu_ranges.is_empty())
             || (e.cache_lines.is_some() && !lines_of_cpu)
             || e.handed_at != e.site
             || (e.sg_nents, e.sg_mapped_ents) != (0, 0);
