@@ -295,16 +295,23 @@ impl Params {
         unsafe { &*self.current.load(std::sync::atomic::Ordering::Acquire) }
     }
 
-    /// Publish a copy of the current parameters changed by `change` (unless unchanged).
+    /// Publish the current parameters changed by `change`: an earlier snapshot of the same
+    /// values if there is one (so a driver switching between masks keeps as many snapshots as
+    /// it has distinct settings), else a new one.
     fn update(&self, change: impl FnOnce(&mut DeviceParams)) {
         let mut snapshots = self.snapshots.lock();
         let mut next = *self.get();
         change(&mut next);
-        if next == *self.get() {
-            return;
-        }
-        let next = std::ptr::NonNull::from(Box::leak(Box::new(next)));
-        snapshots.push(next);
+        // SAFETY: each snapshot is live and never written after it was made (see `get`).
+        let same = snapshots.iter().find(|s| unsafe { s.as_ref() } == &next);
+        let next = match same {
+            Some(&same) => same,
+            None => {
+                let made = std::ptr::NonNull::from(Box::leak(Box::new(next)));
+                snapshots.push(made);
+                made
+            }
+        };
         self.current
             .store(next.as_ptr(), std::sync::atomic::Ordering::Release);
     }
@@ -479,5 +486,32 @@ impl DeviceBuilder {
             checking: self.checker.config().enabled,
             checker: self.checker,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    #[test]
+    fn parameters_read_back_as_set_and_a_repeated_setting_reuses_its_snapshot() {
+        let checker = Checker::builder().env(false).print(false).build();
+        let dev = checker.device("dev").build();
+        for _ in 0..3 {
+            assert_eq!(dma_set_mask(&dev, dma_bit_mask(64)), 0);
+            assert_eq!(dev.params().dma_mask, dma_bit_mask(64));
+            assert_eq!(dma_set_mask(&dev, dma_bit_mask(32)), 0);
+            assert_eq!(dev.params().dma_mask, dma_bit_mask(32));
+        }
+        assert_eq!(dma_set_coherent_mask(&dev, dma_bit_mask(40)), 0);
+        assert_eq!(dev.params().coherent_dma_mask, dma_bit_mask(40));
+        assert_eq!(
+            dev.params().dma_mask,
+            dma_bit_mask(32),
+            "the other mask is kept"
+        );
+        // The build's values, the 64-bit mask, and the 40-bit coherent mask.
+        assert_eq!(dev.0.params.snapshots.lock().len(), 3);
+        checker.assert_clean();
     }
 }
