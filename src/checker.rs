@@ -336,6 +336,7 @@ impl Checker {
 
     /// The caller's site, with a stack if the configuration asks for one.
     #[track_caller]
+    #[inline]
     pub(crate) fn capture_site(&self) -> Site {
         let config = &self.0.config;
         if config.exact_stacks {
@@ -543,6 +544,7 @@ impl CheckerInner {
 
     /// A fingerprint of the CPU's bytes of the parts of a streaming mapping the device owns,
     /// where the checker can read them and the configuration asks for it.
+    #[inline]
     pub(crate) fn device_part_digest(&self, e: &Entry) -> Option<u64> {
         self.device_part_digest_with(e, None)
     }
@@ -557,6 +559,12 @@ impl CheckerInner {
         if !self.config.digests || e.kind == MapKind::Coherent || e.cpu_addr == 0 {
             return None;
         }
+        self.digest_device_part(e)
+    }
+
+    /// [`device_part_digest`](Self::device_part_digest) of an entry that has one.
+    #[inline(never)]
+    fn digest_device_part(&self, e: &Entry) -> Option<u64> {
         let phys = self.memory.phys_of_addr(e.cpu_addr, e.size).ok()?;
         let parts = e.cpu_ranges.complement(e.size);
         let digest = self.memory.digest_parts_with(
@@ -623,28 +631,43 @@ impl CheckerInner {
 
     /// A mapping or allocation ends: find it, judge the release against it, and hand it back so
     /// the caller can release what was really mapped.
-    #[inline]
     pub(crate) fn record_release(&self, ev: &Event, out: &mut Findings) -> Option<Entry> {
+        self.record_release_with(ev, out, |entry, _| entry.clone())
+    }
+
+    /// [`record_release`](Self::record_release), showing the ended entry (with `out`) to
+    /// `carry_out`, which releases what it says was made, and returning what that returns.
+    /// Inlined into its callers with `carry_out`: the entry is large, and returned through
+    /// calls it was copied at each.
+    #[inline(always)]
+    pub(crate) fn record_release_with<R>(
+        &self,
+        ev: &Event,
+        out: &mut Findings,
+        carry_out: impl FnOnce(&Entry, &mut Findings) -> R,
+    ) -> Option<R> {
         rules::release::check_release_context(ev, out);
         if rules::release::check_mapping_error_release(ev, out) {
             return None;
         }
         trap::report_pending(self);
         let rank = |e: &Entry| rules::release::match_rank(ev, e);
-        let other = match self
-            .tracker
-            .remove(ev.device, ev.dma_addr, rank, &ev.site, ev.call)
-        {
-            Lookup::Found(entry) => {
-                trap::lift(self, &entry);
-                self.freed.unmapped(&entry);
-                self.mapped.remove(&entry);
-                let unchecked_reported =
-                    self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
-                rules::release::check_release(ev, &entry, unchecked_reported, out);
-                rules::ownership::check_handback(&entry, self.device_part_digest(&entry), out);
-                return Some(entry);
-            }
+        let removed =
+            self.tracker
+                .remove_with(ev.device, ev.dma_addr, rank, &ev.site, ev.call, |entry| {
+                    trap::lift(self, entry);
+                    self.freed.unmapped(entry);
+                    self.mapped.remove(entry);
+                    // Looked up (a search of the rule list) only for an entry never tested, the one
+                    // case the rule judges.
+                    let unchecked_reported = !entry.error_checked
+                        && self.reporter.level(&rules::UNMAP_UNCHECKED) != Level::Allow;
+                    rules::release::check_release(ev, entry, unchecked_reported, out);
+                    rules::ownership::check_handback(entry, self.device_part_digest(entry), out);
+                    carry_out(entry, out)
+                });
+        let other = match removed {
+            Lookup::Found(carried_out) => return Some(carried_out),
             Lookup::OtherDevice(other) => Some(*other),
             Lookup::Missing => None,
         };
@@ -759,10 +782,10 @@ impl CheckerInner {
     ) -> bool {
         let mut released = false;
         for &seg in segments {
-            if let Some(entry) = self.record_release(&sg_segment(list, seg), out) {
-                carry_out(&entry, out);
-                released = true;
-            }
+            let ended = self.record_release_with(&sg_segment(list, seg), out, |entry, out| {
+                carry_out(entry, out);
+            });
+            released |= ended.is_some();
         }
         released
     }
@@ -825,10 +848,19 @@ impl CheckerInner {
     /// is at deny level (unless the thread is already panicking, or the checker reports
     /// without panicking).
     #[track_caller]
+    #[inline]
     pub(crate) fn finish(&self, ev: &Event, findings: Findings) {
-        if findings.is_empty() {
-            return;
+        // Most calls find nothing: that case stays inline at the call, with no call made.
+        if !findings.is_empty() {
+            self.report_findings(ev, findings);
         }
+    }
+
+    /// [`finish`](Self::finish) of a call that found something.
+    #[track_caller]
+    #[cold]
+    #[inline(never)]
+    fn report_findings(&self, ev: &Event, findings: Findings) {
         let (device, driver) = self.names(ev.device);
         if self
             .config

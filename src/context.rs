@@ -294,8 +294,13 @@ pub struct CallContext {
 
 impl CallContext {
     /// The calling thread's context now.
+    #[inline]
     pub fn current() -> CallContext {
         let s = state();
+        // The usual case, a plain thread context, without computing each flag.
+        if s.preempt | s.softirq | s.hardirq == 0 && !s.irqs_disabled {
+            return CallContext::default();
+        }
         CallContext {
             irqs_disabled: s.irqs_disabled,
             atomic: s.preempt > 0 || s.irqs_disabled || s.hardirq > 0 || s.softirq > 0,

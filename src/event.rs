@@ -81,12 +81,14 @@ pub struct Event {
 impl Event {
     /// An event of `op` by `call` on `device`, with the calling thread's context; the other
     /// fields start empty and are set by the caller.
+    #[inline]
     pub fn new(op: Op, call: &'static str, kind: MapKind, device: DeviceId, site: Site) -> Event {
         Event::in_context(op, call, kind, device, site, CallContext::current())
     }
 
     /// The same in context `context` (an event read from a trace, which shows its context):
     /// the calling thread's is not read.
+    #[inline]
     pub(crate) fn in_context(
         op: Op,
         call: &'static str,

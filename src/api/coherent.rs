@@ -171,5 +171,5 @@ pub(super) fn free_attrs(
         // dmam_free_coherent takes no attrs: devres frees with the allocation's.
         ev.attrs = managed_attrs.unwrap_or(ev.attrs);
     }
-    release_with(dev, ev, found);
+    release_with(dev, &ev, found);
 }

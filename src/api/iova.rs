@@ -282,14 +282,14 @@ fn unlink(
         let dma = state.addr.saturating_add(start);
         release(
             dev,
-            unmap_event(dev, call, MapKind::Page, dma, len as usize, dir, attrs),
+            &unmap_event(dev, call, MapKind::Page, dma, len as usize, dir, attrs),
         );
     }
     for (o, l) in whole {
         let dma = state.addr + o;
         release(
             dev,
-            unmap_event(dev, call, MapKind::Page, dma, l as usize, dir, attrs),
+            &unmap_event(dev, call, MapKind::Page, dma, l as usize, dir, attrs),
         );
     }
 }
@@ -367,7 +367,7 @@ fn free(dev: &Device, state: &mut DmaIovaState, dir: Direction, call: &'static s
                 (ev.dir, ev.attrs) = (e.dir, e.attrs);
             }
         });
-        super::release_with(dev, ev, [f].into_iter().collect());
+        super::release_with(dev, &ev, [f].into_iter().collect());
     }
     dev.backend().iova_free(&dev.params(), space.addr);
     *state = DmaIovaState::default();

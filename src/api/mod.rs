@@ -45,6 +45,7 @@ pub use sgtable::*;
 pub use streaming::*;
 
 #[track_caller]
+#[inline]
 fn event(dev: &Device, op: Op, call: &'static str, kind: MapKind) -> Event {
     Event::new(op, call, kind, dev.id(), dev.checker().capture_site())
 }
@@ -71,32 +72,33 @@ fn injected_failure(dev: &Device, kind: FaultKind) -> Result<(), MapError> {
 }
 
 #[track_caller]
-fn release(dev: &Device, ev: Event) {
+#[inline]
+fn release(dev: &Device, ev: &Event) {
     release_with(dev, ev, Findings::new());
 }
 
 /// [`release`], reporting `found` (what the caller found already) with the release's findings.
 #[track_caller]
-fn release_with(dev: &Device, ev: Event, found: Findings) {
-    let Some(admitted) = dev.admit_or_report(&ev) else {
+fn release_with(dev: &Device, ev: &Event, found: Findings) {
+    let Some(admitted) = dev.admit_or_report(ev) else {
         return;
     };
     let c = dev.checker().inner();
     let mut out = found;
     if !ev.dir.is_valid() {
-        rules::map::check_direction(&ev, &mut out);
+        rules::map::check_direction(ev, &mut out);
     }
-    if let Some(entry) = c.record_release(&ev, &mut out) {
-        carry_out_release(dev, &entry, &mut out);
-    }
+    c.record_release_with(ev, &mut out, |entry, out| {
+        carry_out_release(dev, entry, out);
+    });
     drop(admitted);
-    c.finish(&ev, out);
+    c.finish(ev, out);
 }
 
 /// Release what the entry says was made, whatever the call said: a mismatched release must not
 /// leave the backend inconsistent. Reports guard bytes found overwritten.
 fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
-    let params = dev.params();
+    let params = dev.params_ref();
     // Only coherent buffers can be mapped into user space; don't take the lock for the rest.
     let user_mapped = || {
         let memory = dev.checker().memory();
@@ -112,9 +114,9 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
         }
         MapKind::Single | MapKind::Page | MapKind::Sg => dev
             .backend()
-            .unmap(&params, e.dma_addr, e.size, e.dir, e.attrs),
+            .unmap(params, e.dma_addr, e.size, e.dir, e.attrs),
         MapKind::Coherent if crate::declared::free(dev, e.dma_addr) => Ok(()),
-        MapKind::Coherent => dev.backend().free_coherent(&params, e.dma_addr, e.size),
+        MapKind::Coherent => dev.backend().free_coherent(params, e.dma_addr, e.size),
         MapKind::Noncoherent => return crate::noncoherent::release(dev, e, out),
     };
     if released.is_err() {
@@ -123,6 +125,7 @@ fn carry_out_release(dev: &Device, e: &Entry, out: &mut Findings) {
 }
 
 #[track_caller]
+#[inline]
 fn unmap_event(
     dev: &Device,
     call: &'static str,

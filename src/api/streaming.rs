@@ -12,32 +12,33 @@ use crate::types::{DMA_MAPPING_ERROR, Direction, DmaAddr, DmaAttrs, MapKind};
 use super::{checking, event, injected_failure, release, report_refusal, unchecked, unmap_event};
 
 #[track_caller]
-fn map(dev: &Device, mut ev: Event, cpu: *const u8, range_start: u64) -> DmaAddr {
-    let Some(admitted) = dev.admit_or_report(&ev) else {
+#[inline]
+fn map(dev: &Device, ev: &mut Event, cpu: *const u8, range_start: u64) -> DmaAddr {
+    let Some(admitted) = dev.admit_or_report(ev) else {
         return DMA_MAPPING_ERROR;
     };
     let c = dev.checker().inner();
     let mut out = Findings::new();
     ev.dma_addr = DMA_MAPPING_ERROR;
-    if rules::map::check_direction(&ev, &mut out)
-        && rules::map::check_map_range(&ev, range_start, &mut out)
+    if rules::map::check_direction(ev, &mut out)
+        && rules::map::check_map_range(ev, range_start, &mut out)
     {
         let mapped = injected_failure(dev, FaultKind::Map)
             .and_then(|()| c.memory.phys_of(cpu, ev.size))
             .and_then(|phys| {
                 dev.backend()
-                    .map(&dev.params(), phys, ev.size, ev.dir, ev.attrs)
+                    .map(dev.params_ref(), phys, ev.size, ev.dir, ev.attrs)
             });
         match mapped {
             Ok(dma) => {
                 ev.dma_addr = dma;
-                c.record_map(&ev, &mut out);
+                c.record_map(ev, &mut out);
             }
-            Err(e) => report_refusal(dev, &ev, &e, &mut out),
+            Err(e) => report_refusal(dev, ev, &e, &mut out),
         }
     }
     drop(admitted);
-    c.finish(&ev, out);
+    c.finish(ev, out);
     ev.dma_addr
 }
 
@@ -99,10 +100,25 @@ fn map_single(
     if !checking(dev) {
         return unchecked::map(dev, cpu_addr, size, dir, attrs);
     }
+    map_single_checked(dev, cpu_addr, size, dir, attrs, call)
+}
+
+/// [`map_single`] with checking on: out of line, so the switched-off test above stays inline
+/// at the driver's call.
+#[track_caller]
+#[inline(never)]
+fn map_single_checked(
+    dev: &Device,
+    cpu_addr: *const u8,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+    call: &'static str,
+) -> DmaAddr {
     let mut ev = event(dev, Op::Map, call, MapKind::Single);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) =
         (size as u64, dir, attrs, Some(cpu_addr.addr() as u64));
-    map(dev, ev, cpu_addr, cpu_addr.addr() as u64)
+    map(dev, &mut ev, cpu_addr, cpu_addr.addr() as u64)
 }
 
 /// Map `size` bytes at `offset` into `page` for the device (`dma_map_page`).
@@ -167,11 +183,26 @@ pub(super) fn map_page(
     if !checking(dev) {
         return unchecked::map(dev, page.address().wrapping_add(offset), size, dir, attrs);
     }
+    map_page_checked(dev, page, offset, size, dir, attrs, call)
+}
+
+/// [`map_page`] with checking on, out of line (see [`map_single_checked`]).
+#[track_caller]
+#[inline(never)]
+fn map_page_checked(
+    dev: &Device,
+    page: Page,
+    offset: usize,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+    call: &'static str,
+) -> DmaAddr {
     let start = page.address().addr().checked_add(offset);
     let cpu = page.address().wrapping_add(offset);
     let mut ev = event(dev, Op::Map, call, MapKind::Page);
     (ev.size, ev.dir, ev.attrs, ev.cpu_addr) = (size as u64, dir, attrs, Some(cpu.addr() as u64));
-    map(dev, ev, cpu, start.map_or(u64::MAX, |s| s as u64))
+    map(dev, &mut ev, cpu, start.map_or(u64::MAX, |s| s as u64))
 }
 
 /// The unmap of a single or page mapping: straight to the backend with checking off.
@@ -189,9 +220,24 @@ pub(super) fn unmap_streaming(
     if !checking(dev) {
         return unchecked::unmap(dev, dma_addr, size, dir, attrs);
     }
+    unmap_checked(dev, call, kind, dma_addr, size, dir, attrs);
+}
+
+/// [`unmap_streaming`] with checking on, out of line (see [`map_single_checked`]).
+#[track_caller]
+#[inline(never)]
+fn unmap_checked(
+    dev: &Device,
+    call: &'static str,
+    kind: MapKind,
+    dma_addr: DmaAddr,
+    size: usize,
+    dir: Direction,
+    attrs: DmaAttrs,
+) {
     release(
         dev,
-        unmap_event(dev, call, kind, dma_addr, size, dir, attrs),
+        &unmap_event(dev, call, kind, dma_addr, size, dir, attrs),
     );
 }
 
@@ -307,10 +353,10 @@ fn sync(
     let c = dev.checker().inner();
     let mut out = Findings::new();
     if let Some((start, len)) = c.record_sync(&ev, &mut out) {
-        let params = dev.params();
+        let params = dev.params_ref();
         match op {
-            Op::SyncForCpu => dev.backend().sync_for_cpu(&params, start, len, dir),
-            _ => dev.backend().sync_for_device(&params, start, len, dir),
+            Op::SyncForCpu => dev.backend().sync_for_cpu(params, start, len, dir),
+            _ => dev.backend().sync_for_device(params, start, len, dir),
         }
     }
     drop(admitted);

@@ -21,7 +21,7 @@ pub(super) fn map(
         .phys_of(cpu, size as u64)
         .and_then(|phys| {
             dev.backend()
-                .map(&dev.params(), phys, size as u64, dir, attrs)
+                .map(dev.params_ref(), phys, size as u64, dir, attrs)
         })
         .unwrap_or(DMA_MAPPING_ERROR)
 }
@@ -31,7 +31,7 @@ pub(super) fn unmap(dev: &Device, dma: DmaAddr, size: usize, dir: Direction, att
     if dma != DMA_MAPPING_ERROR {
         let _ = dev
             .backend()
-            .unmap(&dev.params(), dma, size as u64, dir, attrs);
+            .unmap(dev.params_ref(), dma, size as u64, dir, attrs);
     }
 }
 
@@ -39,10 +39,10 @@ pub(super) fn sync(dev: &Device, op: Op, dma: DmaAddr, size: usize, dir: Directi
     match op {
         Op::SyncForCpu => dev
             .backend()
-            .sync_for_cpu(&dev.params(), dma, size as u64, dir),
+            .sync_for_cpu(dev.params_ref(), dma, size as u64, dir),
         _ => dev
             .backend()
-            .sync_for_device(&dev.params(), dma, size as u64, dir),
+            .sync_for_device(dev.params_ref(), dma, size as u64, dir),
     }
 }
 
@@ -66,9 +66,11 @@ pub(super) fn map_sg(
                 .map(|p| (p, e.length() as u64))
         })
         .collect();
-    let mapped = segs
-        .filter(|s| !s.is_empty())
-        .and_then(|segs| dev.backend().map_sg(&dev.params(), &segs, dir, attrs).ok());
+    let mapped = segs.filter(|s| !s.is_empty()).and_then(|segs| {
+        dev.backend()
+            .map_sg(dev.params_ref(), &segs, dir, attrs)
+            .ok()
+    });
     let Some(dma_segs) = mapped else {
         sgl.state = SgState::Failed;
         return 0;
@@ -85,7 +87,7 @@ pub(super) fn map_sg(
 pub(super) fn unmap_sg(dev: &Device, sgl: &mut SgTable, dir: Direction, attrs: DmaAttrs) {
     if let SgState::Mapped { count, .. } = sgl.state {
         for (dma, len) in sgl.dma_segments(count) {
-            let _ = dev.backend().unmap(&dev.params(), dma, len, dir, attrs);
+            let _ = dev.backend().unmap(dev.params_ref(), dma, len, dir, attrs);
         }
         sgl.state = SgState::Released { count };
     }
@@ -94,7 +96,7 @@ pub(super) fn unmap_sg(dev: &Device, sgl: &mut SgTable, dir: Direction, attrs: D
 pub(super) fn alloc(dev: &Device, size: usize, handle: &mut DmaAddr, gfp: Gfp) -> *mut u8 {
     match dev
         .backend()
-        .alloc_coherent(&dev.params(), size as u64, gfp)
+        .alloc_coherent(dev.params_ref(), size as u64, gfp)
     {
         Ok((cpu, dma)) if size > 0 => {
             *handle = dma;

@@ -47,10 +47,17 @@ pub(crate) fn exempt(attrs: DmaAttrs) -> bool {
 }
 
 /// A new mapping shares cache lines with `others`.
+#[inline]
 pub(crate) fn check_overlap(ev: &Event, others: &[LineHolder], line_size: u64, out: &mut Findings) {
-    if exempt(ev.attrs) {
-        return;
+    if !others.is_empty() && !exempt(ev.attrs) {
+        lines_shared(ev, others, line_size, out);
     }
+}
+
+/// The findings of [`check_overlap`], out of the calls' line (most mappings share no line).
+#[cold]
+#[inline(never)]
+fn lines_shared(ev: &Event, others: &[LineHolder], line_size: u64, out: &mut Findings) {
     for other in others {
         out.push(
             Finding::new(

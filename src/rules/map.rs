@@ -93,10 +93,19 @@ declare_rules! {
 }
 
 /// The direction of a map or sync is usable; reports it otherwise.
+#[inline]
 pub(crate) fn check_direction(ev: &Event, out: &mut Findings) -> bool {
     if ev.dir.is_valid() {
         return true;
     }
+    direction_none(ev, out);
+    false
+}
+
+/// The finding of [`check_direction`], out of the calls' line (most calls pass).
+#[cold]
+#[inline(never)]
+fn direction_none(ev: &Event, out: &mut Findings) {
     let finding = match GIVEN_DIRECTION.with(|given| given.get()) {
         Some(raw) => Finding::new(
             &DIRECTION_NONE,
@@ -111,7 +120,6 @@ pub(crate) fn check_direction(ev: &Event, out: &mut Findings) -> bool {
             .with("dir", Value::Dir(Direction::None)),
     };
     out.push(finding);
-    false
 }
 
 // The value a C caller gave as a direction when it is none of `enum dma_data_direction`'s (the
@@ -128,13 +136,25 @@ pub(crate) fn set_given_direction(raw: Option<i64>) {
 
 /// The size and range of a map are usable; reports them otherwise. `base` is the start of the
 /// range in the caller's terms (CPU address, or page offset).
+#[inline]
 pub(crate) fn check_map_range(ev: &Event, base: u64, out: &mut Findings) -> bool {
+    if ev.size != 0 && base.checked_add(ev.size).is_some() {
+        return true;
+    }
+    bad_map_range(ev, base, out);
+    false
+}
+
+/// The finding of [`check_map_range`], out of the calls' line.
+#[cold]
+#[inline(never)]
+fn bad_map_range(ev: &Event, base: u64, out: &mut Findings) {
     if ev.size == 0 {
         out.push(
             Finding::new(&MAP_ZERO_SIZE, "mapping of zero bytes refused")
                 .with("size", Value::Num(0)),
         );
-        return false;
+        return;
     }
     if base.checked_add(ev.size).is_none() {
         out.push(
@@ -142,9 +162,7 @@ pub(crate) fn check_map_range(ev: &Event, base: u64, out: &mut Findings) -> bool
                 .with("start", Value::Addr(base))
                 .with("size", Value::Num(ev.size)),
         );
-        return false;
     }
-    true
 }
 
 /// The direction, size and range of a recorded map (whose DMA address is its start) are

@@ -116,21 +116,29 @@ pub(crate) fn is_streaming(e: &Entry) -> bool {
 
 /// At a hand-back to the CPU (sync for CPU, unmap): did the CPU change the bytes while the
 /// device owned them? `now` is the fingerprint of the CPU's bytes before any copy-back.
+#[inline]
 pub(crate) fn check_handback(e: &Entry, now: Option<u64>, out: &mut Findings) {
     let changed = e.digest.zip(now).is_some_and(|(before, now)| before != now);
     if is_streaming(e) && (e.cpu_wrote || changed) {
-        out.push(
-            Finding::new(
-                &CPU_WRITE_DEVICE_OWNED,
-                "the buffer changed on the CPU side while the device owned it",
-            )
-            .with("dma_addr", Value::Addr(e.dma_addr))
-            .with("size", Value::Num(e.size))
-            .with("dir", Value::Dir(e.dir))
-            .mapped_at(&e.site, e.kind.map_call())
-            .related("handed to the device at", &e.handed_at),
-        );
+        cpu_wrote_device_owned(e, out);
     }
+}
+
+/// The finding of [`check_handback`], out of the calls' line.
+#[cold]
+#[inline(never)]
+fn cpu_wrote_device_owned(e: &Entry, out: &mut Findings) {
+    out.push(
+        Finding::new(
+            &CPU_WRITE_DEVICE_OWNED,
+            "the buffer changed on the CPU side while the device owned it",
+        )
+        .with("dma_addr", Value::Addr(e.dma_addr))
+        .with("size", Value::Num(e.size))
+        .with("dir", Value::Dir(e.dir))
+        .mapped_at(&e.site, e.kind.map_call())
+        .related("handed to the device at", &e.handed_at),
+    );
 }
 
 /// Judge a device access of `len` bytes at the event's address against the mapping that

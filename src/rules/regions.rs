@@ -223,14 +223,21 @@ pub(crate) fn remap_out_of_bounds(pfn: u64, size: u64) -> Finding {
 
 /// A coherent buffer is freed while user space maps it (`user_mapped`, asked of coherent
 /// buffers only: only they can be mapped).
+#[inline]
 pub(crate) fn check_free_unmapped(
     e: &Entry,
     user_mapped: impl FnOnce() -> bool,
     out: &mut Findings,
 ) {
-    if e.kind != MapKind::Coherent || !user_mapped() {
-        return;
+    if e.kind == MapKind::Coherent && user_mapped() {
+        freed_while_mmapped(e, out);
     }
+}
+
+/// The finding of [`check_free_unmapped`], out of the calls' line.
+#[cold]
+#[inline(never)]
+fn freed_while_mmapped(e: &Entry, out: &mut Findings) {
     out.push(
         Finding::new(&FREE_WHILE_MMAPPED, "user space still maps the buffer")
             .with("dma_addr", Value::Addr(e.dma_addr))

@@ -131,24 +131,41 @@ pub(crate) fn match_rank(ev: &Event, e: &Entry) -> u32 {
 }
 
 /// Rules of the release call itself, whatever it releases.
+#[inline]
 pub(crate) fn check_release_context(ev: &Event, out: &mut Findings) {
     if ev.kind == MapKind::Coherent && ev.context.irqs_disabled {
-        out.push(
-            Finding::new(
-                &FREE_COHERENT_IRQS_DISABLED,
-                "coherent memory freed with IRQs disabled",
-            )
-            .with("dma_addr", Value::Addr(ev.dma_addr))
-            .with("size", Value::Num(ev.size)),
-        );
+        coherent_freed_irqs_disabled(ev, out);
     }
 }
 
+/// The finding of [`check_release_context`], out of the calls' line.
+#[cold]
+#[inline(never)]
+fn coherent_freed_irqs_disabled(ev: &Event, out: &mut Findings) {
+    out.push(
+        Finding::new(
+            &FREE_COHERENT_IRQS_DISABLED,
+            "coherent memory freed with IRQs disabled",
+        )
+        .with("dma_addr", Value::Addr(ev.dma_addr))
+        .with("size", Value::Num(ev.size)),
+    );
+}
+
 /// A release of the mapping-error value; reports it and returns true.
+#[inline]
 pub(crate) fn check_mapping_error_release(ev: &Event, out: &mut Findings) -> bool {
     if ev.dma_addr != DMA_MAPPING_ERROR {
         return false;
     }
+    mapping_error_released(ev, out);
+    true
+}
+
+/// The finding of [`check_mapping_error_release`], out of the calls' line.
+#[cold]
+#[inline(never)]
+fn mapping_error_released(ev: &Event, out: &mut Findings) {
     out.push(
         Finding::new(
             &UNMAP_MAPPING_ERROR,
@@ -157,12 +174,30 @@ pub(crate) fn check_mapping_error_release(ev: &Event, out: &mut Findings) -> boo
         .with("dma_addr", Value::Addr(ev.dma_addr))
         .with("size", Value::Num(ev.size)),
     );
-    true
 }
 
 /// Compare a release with the entry it ends. `unchecked_reported`: whether `unmap-unchecked`
 /// is reported at all (a trace replay allows it on every unmap; its message is not built then).
+#[inline]
 pub(crate) fn check_release(ev: &Event, e: &Entry, unchecked_reported: bool, out: &mut Findings) {
+    // The usual release repeats its map exactly: then no rule below can fire (each needs a
+    // field that differs, a CPU address or `nents` given, or the unchecked rule reported), and
+    // the rules are not walked. Anything else is judged in full.
+    let repeats_the_map = ev.kind == e.kind
+        && ev.size == e.size
+        && ev.dir == e.dir
+        && ev.attrs == e.attrs
+        && ev.cpu_addr.is_none()
+        && ev.nents.is_none()
+        && !unchecked_reported;
+    if !repeats_the_map {
+        judge_release(ev, e, unchecked_reported, out);
+    }
+}
+
+/// [`check_release`] of a release that differs from its map in anything.
+#[inline(never)]
+fn judge_release(ev: &Event, e: &Entry, unchecked_reported: bool, out: &mut Findings) {
     let mapped = |f: Finding| f.mapped_at(&e.site, e.kind.map_call());
     if ev.kind != e.kind {
         out.push(mapped(

@@ -217,14 +217,21 @@ pub(crate) fn check_segments(dev: &DeviceParams, segs: &[(DmaAddr, u64)], out: &
 }
 
 /// Compare the entry count of an sg unmap or sync with the map's.
+#[inline]
 pub(crate) fn check_nents(ev: &Event, e: &Entry, out: &mut Findings) {
     // A count of 0 is a count (and unmaps nothing in Linux); only an unknown one is skipped.
-    let Some(nents) = ev
+    if let Some(nents) = ev
         .nents
         .filter(|&n| ev.kind == MapKind::Sg && e.kind == MapKind::Sg && n != e.sg_nents)
-    else {
-        return;
-    };
+    {
+        nents_mismatch(ev, e, nents, out);
+    }
+}
+
+/// The finding of [`check_nents`], out of the calls' line.
+#[cold]
+#[inline(never)]
+fn nents_mismatch(ev: &Event, e: &Entry, nents: u32, out: &mut Findings) {
     let rule = if ev.op == crate::event::Op::Unmap {
         &SG_UNMAP_NENTS_MISMATCH
     } else {

@@ -10,10 +10,10 @@
 //! Under loom, it is loom's mutex (models check the table, not this lock).
 
 #[cfg(not(loom))]
-pub(super) use spin::ShardLock;
+pub(crate) use spin::ShardLock;
 
 #[cfg(loom)]
-pub(super) type ShardLock<T> = crate::sync::Mutex<T>;
+pub(crate) type ShardLock<T> = crate::sync::Mutex<T>;
 
 #[cfg(not(loom))]
 mod spin {

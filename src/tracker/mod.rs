@@ -23,7 +23,8 @@ mod shard;
 use counts::Counts;
 pub use lines::LineHolder;
 use lines::{Held, LineIndex};
-use lock::ShardLock;
+/// The spin-then-yield lock of the table's shards, also for other short-held per-page state.
+pub(crate) use lock::ShardLock;
 use long::LongSpans;
 pub use ranges::Ranges;
 use shard::Shard;
@@ -294,7 +295,8 @@ fn pages_of(entry: &Entry) -> (u64, u64) {
 
 /// The concurrent entry table.
 pub struct Tracker {
-    shards: Box<[Padded<ShardLock<Shard>>]>,
+    /// A fixed array (not a slice): the index `spread` makes needs no bounds check.
+    shards: Box<[Padded<ShardLock<Shard>>; LOCKS]>,
     /// The most pages any short entry has spanned (at most [`long::SHORT_SPAN_PAGES`]): how
     /// far back a containing lookup looks before it asks `long`.
     max_span_pages: AtomicU64,
@@ -322,7 +324,11 @@ impl Tracker {
     /// `line_offset` (wrapping).
     pub fn new(line_offset: u64) -> Tracker {
         Tracker {
-            shards: (0..LOCKS).map(|_| Padded(ShardLock::default())).collect(),
+            shards: (0..LOCKS)
+                .map(|_| Padded(ShardLock::default()))
+                .collect::<Box<[_]>>()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("LOCKS shards")),
             max_span_pages: AtomicU64::new(0),
             long: LongSpans::default(),
             counts: Counts::new(),
@@ -340,20 +346,11 @@ impl Tracker {
     /// Add a live entry. Returns the live entries that already hold any of its cache lines.
     #[inline]
     pub fn insert(&self, entry: &Entry) -> Vec<LineHolder> {
-        let held = entry
-            .cache_lines
-            .map(|lines| self.lines.insert(entry, lines))
-            .unwrap_or_default();
-        // Holders with the same address and lines (one buffer mapped several times) are told
-        // apart by age: the n-th of them is the n-th oldest such entry.
-        let overlaps = held
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| {
-                let nth = held[..i].iter().filter(|o| o.same_key(h)).count();
-                self.line_holder(*h, nth)
-            })
-            .collect();
+        let overlaps = match entry.cache_lines {
+            Some(lines) => self.line_holders(&self.lines.insert(entry, lines)),
+            // Most entries (those the device only reads) hold no lines: nothing to collect.
+            None => Vec::new(),
+        };
         let (first, last) = pages_of(entry);
         if LongSpans::is_long(first, last) {
             self.long.insert(first, last);
@@ -373,6 +370,19 @@ impl Tracker {
         drop(shard);
         self.counts.add(1);
         overlaps
+    }
+
+    /// The kind and site of each of `held`, those still live.
+    fn line_holders(&self, held: &[Held]) -> Vec<LineHolder> {
+        // Holders with the same address and lines (one buffer mapped several times) are told
+        // apart by age: the n-th of them is the n-th oldest such entry.
+        held.iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let nth = held[..i].iter().filter(|o| o.same_key(h)).count();
+                self.line_holder(*h, nth)
+            })
+            .collect()
     }
 
     /// The kind and site of a line holder, from its entry (gone if it was released meanwhile):
@@ -408,6 +418,22 @@ impl Tracker {
         released_at: &Site,
         released_by: &'static str,
     ) -> Lookup<Entry> {
+        self.remove_with(device, addr, rank, released_at, released_by, Entry::clone)
+    }
+
+    /// [`remove`](Self::remove), showing the removed entry to `with` (after the shard is
+    /// unlocked). Always inlined, with `with`: the entry is large, and each call (or closure)
+    /// it went through by value was a copy on the hot path.
+    #[inline(always)]
+    pub fn remove_with<R>(
+        &self,
+        device: DeviceId,
+        addr: DmaAddr,
+        rank: impl Fn(&Entry) -> u32,
+        released_at: &Site,
+        released_by: &'static str,
+        with: impl FnOnce(&Entry) -> R,
+    ) -> Lookup<R> {
         let mut shard = self.shard(addr >> BUCKET_SHIFT).lock();
         let entry = match shard.remove(device, addr, rank, self.line_offset) {
             Ok(entry) => entry,
@@ -430,7 +456,7 @@ impl Tracker {
             self.lines.remove(&entry, lines);
         }
         self.counts.add(-1);
-        Lookup::Found(entry)
+        Lookup::Found(with(&entry))
     }
 
     /// A removed entry's span leaves the long list (if it was long).
@@ -537,7 +563,7 @@ impl Tracker {
     /// Run `f` on every live entry. Slow (it visits the whole table): for the rare checks that
     /// look entries up by something other than their DMA address.
     pub fn for_each_mut(&self, mut f: impl FnMut(&mut Entry)) {
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard.0.lock().for_each_mut(&mut f, self.line_offset);
         }
     }
@@ -565,7 +591,7 @@ impl Tracker {
     /// its time).
     pub fn drain_device(&self, device: DeviceId) -> Vec<Entry> {
         let mut drained = Vec::new();
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard
                 .0
                 .lock()
@@ -584,7 +610,7 @@ impl Tracker {
     /// A copy of every live entry, of one device or of all (sorted by device and address).
     pub fn snapshot(&self, device: Option<DeviceId>) -> Vec<Entry> {
         let mut all = Vec::new();
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard.0.lock().copy_into(
                 &mut all,
                 |d| device.is_none_or(|want| want.0 == d),

@@ -16,6 +16,18 @@ impl Ranges {
         all
     }
 
+    /// Whether there is no range at all.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the set is exactly the one range `0..len` (`len` > 0).
+    #[inline]
+    pub fn is_whole(&self, len: u64) -> bool {
+        len > 0 && self.0.len() == 1 && self.0[0] == (0, len)
+    }
+
     /// The ranges, in order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.0.iter().copied()

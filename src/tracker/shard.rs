@@ -36,6 +36,15 @@ struct Record {
     flags: u8,
 }
 
+// A record stores a kind as its discriminant, which must be its index in `MapKind::ALL`.
+const _: () = {
+    let mut i = 0;
+    while i < MapKind::ALL.len() {
+        assert!(MapKind::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 /// A free slot's `kind`.
 const FREE: u8 = u8::MAX;
 
@@ -164,7 +173,8 @@ impl Shard {
 
     /// Remove the best match (by `rank`; the oldest of equals) among the entries of `device`
     /// starting at `addr`. `Err` carries another device's entry at `addr`, if there is one.
-    #[inline]
+    /// Inlined into the tracker's remove (its one caller), so the entry is decoded in place.
+    #[inline(always)]
     pub(super) fn remove(
         &mut self,
         device: DeviceId,
@@ -486,8 +496,6 @@ impl Shard {
     #[inline]
     fn encode(&mut self, e: &Entry, line_offset: u64) -> Record {
         let mut flags = e.dir as u8 & flags::DIR;
-        let mut extra = Extra::default();
-        let mut needs_extra = false;
         if e.error_checked {
             flags |= flags::ERROR_CHECKED;
         }
@@ -500,48 +508,42 @@ impl Shard {
         if e.digest.is_some() {
             flags |= flags::HAS_DIGEST;
         }
-        let size = match u32::try_from(e.size) {
-            Ok(size) if size != NONE => size,
-            _ => {
-                extra.size = e.size;
-                needs_extra = true;
-                NONE
-            }
-        };
-        let attrs = match u16::try_from(e.attrs.bits()) {
-            Ok(bits) => bits,
-            Err(_) => {
-                extra.attrs = e.attrs;
-                needs_extra = true;
-                u16::MAX
-            }
-        };
-        if e.size > 0 && e.cpu_ranges.iter().eq([(0, e.size)]) {
+        let size = u32::try_from(e.size).ok().filter(|&size| size != NONE);
+        let attrs = u16::try_from(e.attrs.bits()).ok();
+        let cpu_ranges_all = e.cpu_ranges.is_whole(e.size);
+        if cpu_ranges_all {
             flags |= flags::CPU_RANGES_ALL;
-        } else if e.cpu_ranges != Ranges::default() {
-            extra.cpu_ranges = e.cpu_ranges.clone();
-            needs_extra = true;
         }
-        match e.cache_lines {
-            Some(lines) if lines == lines_of_cpu(e.cpu_addr, e.size, line_offset) => {
-                flags |= flags::LINES_OF_CPU;
-            }
-            Some(lines) => {
-                extra.cache_lines = Some(lines);
-                needs_extra = true;
-            }
-            None => {}
+        let lines_of_cpu = e
+            .cache_lines
+            .is_some_and(|lines| lines == lines_of_cpu(e.cpu_addr, e.size, line_offset));
+        if lines_of_cpu {
+            flags |= flags::LINES_OF_CPU;
         }
-        if e.handed_at != e.site {
-            extra.handed_at = Some(e.handed_at);
-            needs_extra = true;
-        }
-        if (e.sg_nents, e.sg_mapped_ents) != (0, 0) {
-            extra.sg = (e.sg_nents, e.sg_mapped_ents);
-            needs_extra = true;
-        }
+        // Most entries need no extra: it is made (and its slot taken) only for those that do.
+        let needs_extra = size.is_none()
+            || attrs.is_none()
+            || (!cpu_ranges_all && !e.cpu_ranges.is_empty())
+            || (e.cache_lines.is_some() && !lines_of_cpu)
+            || e.handed_at != e.site
+            || (e.sg_nents, e.sg_mapped_ents) != (0, 0);
         let extra = if needs_extra {
-            self.alloc_extra(extra)
+            self.alloc_extra(Extra {
+                handed_at: (e.handed_at != e.site).then_some(e.handed_at),
+                cpu_ranges: if cpu_ranges_all {
+                    Ranges::default()
+                } else {
+                    e.cpu_ranges.clone()
+                },
+                sg: (e.sg_nents, e.sg_mapped_ents),
+                cache_lines: e.cache_lines.filter(|_| !lines_of_cpu),
+                size: if size.is_none() { e.size } else { 0 },
+                attrs: if attrs.is_none() {
+                    e.attrs
+                } else {
+                    DmaAttrs::empty()
+                },
+            })
         } else {
             NONE
         };
@@ -549,17 +551,15 @@ impl Shard {
             dma_addr: e.dma_addr,
             cpu_addr: e.cpu_addr,
             site: e.site,
-            size,
+            size: size.unwrap_or(NONE),
             device: e.device.0,
             // Fingerprints are kept to 32 bits (the checker makes them so).
             digest: e.digest.unwrap_or(0) as u32,
             extra,
             next: NONE,
-            attrs,
-            kind: MapKind::ALL
-                .iter()
-                .position(|&k| k == e.kind)
-                .expect("a kind") as u8,
+            attrs: attrs.unwrap_or(u16::MAX),
+            // `MapKind::ALL` lists the kinds in declaration order.
+            kind: e.kind as u8,
             flags,
         }
     }
