@@ -559,12 +559,12 @@ impl CheckerInner {
         if !self.config.digests || e.kind == MapKind::Coherent || e.cpu_addr == 0 {
             return None;
         }
-        self.digest_device_part(e)
+        self.digest_device_part(e, written)
     }
 
-    /// [`device_part_digest`](Self::device_part_digest) of an entry that has one.
+    /// [`device_part_digest_with`](Self::device_part_digest_with) of an entry that has one.
     #[inline(never)]
-    fn digest_device_part(&self, e: &Entry) -> Option<u64> {
+    fn digest_device_part(&self, e: &Entry, written: Option<(PhysAddr, &[u8])>) -> Option<u64> {
         let phys = self.memory.phys_of_addr(e.cpu_addr, e.size).ok()?;
         let parts = e.cpu_ranges.complement(e.size);
         let digest = self.memory.digest_parts_with(

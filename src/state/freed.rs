@@ -158,7 +158,8 @@ impl MappedIndex {
     /// devices' mappings, instead of a lookup and a scan of the page's list per entry (a
     /// million leaks of 64-byte buffers are 15,625 pages).
     pub(crate) fn remove_device(&self, device: DeviceId, entries: &[Entry]) {
-        let mut visited: std::collections::HashSet<u64, FxBuildHasher> = Default::default();
+        let mut visited: std::collections::HashSet<u64, rustc_hash::FxBuildHasher> =
+            Default::default();
         let mut last_page = None;
         let mut large = false;
         for m in entries.iter().filter_map(MappedMemory::of) {
@@ -177,10 +178,11 @@ impl MappedIndex {
                     continue;
                 }
                 let mut shard = self.shard(page).lock();
-                if let Some(list) = shard.get_mut(&page) {
-                    list.retain(|x| x.device != device);
-                    if list.is_empty() {
-                        shard.remove(&page);
+                if let Ok(mut list) = shard.find_entry(page_hash(page), |l| l.page == page) {
+                    let mappings = &mut list.get_mut().mappings;
+                    mappings.retain(|x| x.device != device);
+                    if mappings.is_empty() {
+                        list.remove();
                     }
                 }
             }
