@@ -230,6 +230,11 @@ impl FreedMapping {
         (self.device, self.dma_addr, self.size, self.mapped_at)
             == (e.device, e.dma_addr, e.size, e.site)
     }
+
+    fn same_mapping(&self, other: &FreedMapping) -> bool {
+        (self.device, self.dma_addr, self.size, self.mapped_at)
+            == (other.device, other.dma_addr, other.size, other.mapped_at)
+    }
 }
 
 /// The mappings of one checker whose memory was freed. Empty in a correct program, so every
@@ -241,9 +246,14 @@ pub(crate) struct FreedMappings {
 }
 
 impl FreedMappings {
+    /// The memory of a live mapping was freed. Once per mapping: its memory freed again
+    /// (allocated and freed anew while the mapping lives) keeps the first free, where the
+    /// mapping stopped being the driver's memory.
     pub(crate) fn add(&self, m: FreedMapping) {
         let mut list = self.list.lock();
-        list.push(m);
+        if !list.iter().any(|known| known.same_mapping(&m)) {
+            list.push(m);
+        }
         self.any.store(true, Ordering::Release);
     }
 
@@ -253,9 +263,7 @@ impl FreedMappings {
             return;
         }
         let mut list = self.list.lock();
-        if let Some(i) = list.iter().position(|m| m.is(e)) {
-            list.swap_remove(i);
-        }
+        list.retain(|m| !m.is(e));
         self.any.store(!list.is_empty(), Ordering::Release);
     }
 

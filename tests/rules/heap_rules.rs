@@ -131,6 +131,42 @@ fn a_page_freed_and_mapped_again_after_its_unmap_is_not_remembered_as_freed() {
 }
 
 #[test]
+fn memory_freed_twice_under_one_mapping_is_forgotten_at_its_unmap() {
+    // The mapping's memory is freed, allocated again and freed again while the mapping lives:
+    // two reports of one mapping. Its unmap must forget both, or the next mapping made there
+    // by the same call would be taken for freed memory (and every unmap would scan the stale
+    // records, a list that grows for the life of the checker).
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let mut first = None;
+    for round in 0..2 {
+        let page = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+        let dma = dma_map_page(&dev, page, 0, PAGE_SIZE, Direction::FromDevice);
+        assert_eq!(dma_mapping_error(&dev, dma), 0);
+        first.get_or_insert((page, dma));
+        if round == 0 {
+            free_pages(&checker, page, 0);
+            let again = alloc_pages(&checker, Gfp::KERNEL, 0).expect("a page");
+            assert_eq!(again, page, "the allocator gives the freed page back");
+            free_pages(&checker, again, 0);
+            assert_eq!(
+                rule_ids(&checker),
+                ["free-while-mapped", "free-while-mapped"]
+            );
+            checker.take_violations();
+            dma_unmap_page(&dev, dma, PAGE_SIZE, Direction::FromDevice);
+        } else {
+            // Same page, same address, same call site: a new mapping of live memory.
+            assert_eq!(first, Some((page, dma)));
+            dev.dma_write(dma, &[1; 128]).expect("the mapping is live");
+            dma_unmap_page(&dev, dma, PAGE_SIZE, Direction::FromDevice);
+            free_pages(&checker, page, 0);
+        }
+    }
+    checker.assert_clean();
+}
+
+#[test]
 fn device_release_forgets_the_freed_mappings_it_reports_as_leaks() {
     let checker = checker();
     let dev = device(&checker, "eth0");
