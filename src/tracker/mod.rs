@@ -572,16 +572,22 @@ impl Tracker {
     /// others: a scan by CPU address (a CPU access, a write into shared memory) costs a few
     /// loads per entry it skips, and only shards in use are locked.
     pub fn update_where(&self, pick: impl Fn(Glance) -> bool, mut f: impl FnMut(&mut Entry)) {
+        self.for_each_occupied(|shard| shard.update_where(&pick, &mut f, self.line_offset));
+    }
+
+    /// Run `f` on each shard that holds entries, locked; the others are not locked at all. A
+    /// shard found empty is unmarked until an insert marks it again (under this same lock), so
+    /// a shard with entries is never skipped.
+    fn for_each_occupied(&self, mut f: impl FnMut(&mut Shard)) {
         let mut left = self.occupied.load(Ordering::Acquire);
         while left != 0 {
             let index = left.trailing_zeros() as usize;
             left &= left - 1;
             let mut shard = self.shards[index].0.lock();
             if shard.is_empty() {
-                // Until an insert marks it again (under this same lock).
                 self.occupied.fetch_and(!(1 << index), Ordering::Relaxed);
             } else {
-                shard.update_where(&pick, &mut f, self.line_offset);
+                f(&mut shard);
             }
         }
     }
@@ -610,13 +616,13 @@ impl Tracker {
     /// A copy of every live entry, of one device or of all (sorted by device and address).
     pub fn snapshot(&self, device: Option<DeviceId>) -> Vec<Entry> {
         let mut all = Vec::new();
-        for shard in self.shards.iter() {
-            shard.0.lock().copy_into(
+        self.for_each_occupied(|shard| {
+            shard.copy_into(
                 &mut all,
                 |d| device.is_none_or(|want| want.0 == d),
                 self.line_offset,
             );
-        }
+        });
         all.sort_by_key(|e| (e.device, e.dma_addr));
         all
     }
