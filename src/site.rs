@@ -101,13 +101,6 @@ impl Site {
         TraceSites::new(file).line(line)
     }
 
-    /// Line `line` of a source file outside Rust: where C code called the C ABI. Packed as a
-    /// trace line is (a file and a line is all either has), so reports show `file:line`.
-    #[cfg_attr(loom, allow(dead_code))] // the C ABI is left out of loom builds
-    pub(crate) fn in_foreign_source(file: &'static str, line: u64) -> Site {
-        TraceSites::new(file).line(line)
-    }
-
     /// The caller's source location, as `#[track_caller]` saw it. For a replayed trace line,
     /// a placeholder in dmacheck's own sources: [`Site::trace`] says where to look.
     pub fn location(self) -> &'static Location<'static> {
@@ -402,14 +395,17 @@ fn intern(location: &'static Location<'static>, ips: &[usize], depth: usize, exa
 }
 
 /// The sites of one trace's lines: [`Site::in_trace`] with the trace's name looked up once,
-/// for a replay, which makes a site per event.
+/// for a replay, which makes a site per event. Also the lines of a C source file calling the
+/// C ABI (a file and a line is all either has), so reports show `file:line` for both.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TraceSites {
     name: u64,
 }
 
 impl TraceSites {
-    pub(crate) fn new(file: &'static str) -> TraceSites {
+    /// `file` is copied the first time it is seen (a C caller's `__FILE__` need not outlive
+    /// the call); a process names a bounded set of files.
+    pub(crate) fn new(file: &str) -> TraceSites {
         TraceSites {
             name: trace_name_index(file),
         }
@@ -423,7 +419,7 @@ impl TraceSites {
 }
 
 /// The index of a trace's name in [`TRACE_NAMES`], adding it on first use.
-fn trace_name_index(file: &'static str) -> u64 {
+fn trace_name_index(file: &str) -> u64 {
     let same = |n: &&'static str| std::ptr::eq(*n, file) || *n == file;
     if let Some(i) = TRACE_NAMES_SEEN.with(|c| c.borrow().iter().position(same)) {
         return i as u64;
@@ -432,7 +428,7 @@ fn trace_name_index(file: &'static str) -> u64 {
     let i = match names.iter().position(same) {
         Some(i) => i,
         None if names.len() < (1 << TRACE_NAME_BITS) => {
-            names.push(file);
+            names.push(Box::leak(file.into()));
             names.len() - 1
         }
         // Beyond 65536 distinct traces in one process, later ones share the last name.

@@ -67,10 +67,10 @@
 #![cfg(not(loom))]
 
 use std::cell::Cell;
-use std::collections::HashSet;
 use std::ffi::{CStr, c_char, c_int};
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::site::TraceSites;
 use crate::sync::process::OnceLock;
 use crate::{Checker, Direction, DmaAttrs, Gfp, PAGE_SHIFT, Page};
 
@@ -116,7 +116,7 @@ std::thread_local! {
     static CALL_SITE: Cell<Option<(*const c_char, c_int)>> = const { Cell::new(None) };
     /// The last `__FILE__` pointer seen and its name: consecutive calls mostly come from one
     /// file, whose string literal keeps its address.
-    static LAST_FILE: Cell<Option<(*const c_char, &'static str)>> = const { Cell::new(None) };
+    static LAST_FILE: Cell<Option<(*const c_char, TraceSites)>> = const { Cell::new(None) };
 }
 
 /// Where the next C ABI call on this thread is made from: the call-site macros of `include/`
@@ -132,31 +132,17 @@ fn foreign_site((file, line): (*const c_char, c_int)) -> Option<crate::Site> {
     if file.is_null() {
         return None;
     }
-    let name = match LAST_FILE.get() {
-        Some((known, name)) if known == file => name,
+    let sites = match LAST_FILE.get() {
+        Some((known, sites)) if known == file => sites,
         _ => {
             // SAFETY: the C contract of `dmacheck_call_site`: a NUL-terminated string
             // (`__FILE__`).
-            let name = source_name(&unsafe { CStr::from_ptr(file) }.to_string_lossy());
-            LAST_FILE.set(Some((file, name)));
-            name
+            let sites = TraceSites::new(&unsafe { CStr::from_ptr(file) }.to_string_lossy());
+            LAST_FILE.set(Some((file, sites)));
+            sites
         }
     };
-    let line = u64::try_from(line).unwrap_or(0);
-    Some(crate::Site::in_foreign_source(name, line))
-}
-
-/// `name` as a `&'static str`, copied once per distinct file for the life of the process (sites
-/// hold their file's name; a program names a bounded set of files).
-fn source_name(name: &str) -> &'static str {
-    static NAMES: OnceLock<parking_lot::Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES.get_or_init(Default::default).lock();
-    if let Some(&known) = names.get(name) {
-        return known;
-    }
-    let copy: &'static str = Box::leak(name.into());
-    names.insert(copy);
-    copy
+    Some(sites.line(u64::try_from(line).unwrap_or(0)))
 }
 
 #[cold]
