@@ -93,8 +93,6 @@ pub(crate) struct CheckerInner {
     pub(crate) user_maps: crate::state::mmap::UserMaps,
     /// Live streaming mappings whose memory was freed.
     pub(crate) freed: crate::state::freed::FreedMappings,
-    /// The CPU memory behind live streaming mappings, for frees to ask.
-    pub(crate) mapped: crate::state::freed::MappedIndex,
     pub(crate) reporter: Reporter,
     devices: RwLock<HashMap<DeviceId, DeviceNames>>,
     next_device: AtomicU32,
@@ -366,7 +364,6 @@ impl Checker {
         // sees the entries in one place or the other (loom found the window between them).
         let _gate = self.0.release_gate.write();
         let leaked = self.0.tracker.drain_device(id);
-        self.0.mapped.remove_device(id, &leaked);
         self.0.freed.device_released(id);
         // Grouped once, for both the leak table and the violations.
         let groups = rules::lifetime::group_leaks(&leaked);
@@ -426,8 +423,7 @@ impl Checker {
     /// unwinding from a panic).
     pub(crate) fn forget_device(&self, id: DeviceId) {
         let _gate = self.0.release_gate.write();
-        let forgotten = self.0.tracker.drain_device(id);
-        self.0.mapped.remove_device(id, &forgotten);
+        self.0.tracker.drain_device(id);
         self.0.freed.device_released(id);
     }
 
@@ -536,7 +532,6 @@ impl CheckerInner {
         }
         entry.digest = self.device_part_digest(&entry);
         let overlaps = self.tracker.insert(&entry);
-        self.mapped.insert(&entry);
         trap::hand_over(self, &entry);
         let line = DMA_CACHE_ALIGNMENT as u64;
         rules::cache::check_overlap(ev, &overlaps, line, out);
@@ -657,7 +652,6 @@ impl CheckerInner {
                 .remove_with(ev.device, ev.dma_addr, rank, &ev.site, ev.call, |entry| {
                     trap::lift(self, entry);
                     self.freed.unmapped(entry);
-                    self.mapped.remove(entry);
                     // Looked up (a search of the rule list) only for an entry never tested, the one
                     // case the rule judges.
                     let unchecked_reported = !entry.error_checked
@@ -1151,7 +1145,6 @@ impl CheckerBuilder {
             cma_areas: Default::default(),
             user_maps: Default::default(),
             freed: Default::default(),
-            mapped: Default::default(),
             reporter,
             devices: RwLock::new(HashMap::new()),
             next_device: AtomicU32::new(0),

@@ -1,6 +1,7 @@
 //! Streaming mappings whose memory was freed while they were live (`free-while-mapped`): kept
 //! until their unmap (or their device's release), so the device's later accesses to them are
-//! reported too (`device-access-freed`). The index and the list are in `state/freed.rs`.
+//! reported too (`device-access-freed`). The list is in `state/freed.rs`; the mappings of a
+//! free's memory are the tracker's to find.
 
 use crate::checker::Checker;
 use crate::event::{Event, Op};
@@ -43,10 +44,8 @@ pub(crate) fn mapped(
     let mut ev = Event::new(Op::MemoryFree, call, MapKind::Single, DeviceId::NONE, site);
     (ev.cpu_addr, ev.size) = (Some(start.addr() as u64), len as u64);
     let mut found = Vec::new();
-    for m in c
-        .mapped
-        .overlapping(ev.cpu_addr.unwrap_or(0), ev.cpu_addr.unwrap_or(0) + ev.size)
-    {
+    let start = start.addr() as u64;
+    for m in c.tracker.cpu_mapped(start, start + ev.size) {
         if let Some(f) = rules::heap::check_free(&ev, &m) {
             let freed = FreedMapping {
                 device: m.device,

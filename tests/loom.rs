@@ -233,6 +233,59 @@ fn of_two_racing_unmaps_either_can_be_the_one_reported() {
     }
 }
 
+/// Of two racing maps that share a cache line the device may write, exactly one is
+/// reported: the later one, whichever it is, finds the earlier in the memory index.
+#[test]
+fn of_two_racing_maps_sharing_a_line_exactly_one_is_reported() {
+    let (outcomes, runs) = explore(|| {
+        let c = checker();
+        let dev = c.device("eth0").driver("model").build();
+        let buf = kmalloc(&c, 128, Gfp::KERNEL) as usize;
+        let other = {
+            let dev = dev.clone();
+            thread::spawn(move || {
+                let dma = dma_map_single(&dev, (buf + 64) as *const u8, 64, Direction::FromDevice);
+                dma_mapping_error(&dev, dma);
+                dma
+            })
+        };
+        let dma = dma_map_single(&dev, buf as *const u8, 96, Direction::FromDevice);
+        dma_mapping_error(&dev, dma);
+        let other_dma = other.join().unwrap();
+        dma_unmap_single(&dev, dma, 96, Direction::FromDevice);
+        dma_unmap_single(&dev, other_dma, 64, Direction::FromDevice);
+        (rules_fired(&c), c.stats().live_entries)
+    });
+    assert_eq!(
+        outcomes,
+        BTreeSet::from([(vec!["cacheline-overlap"], 0)]),
+        "({runs} executions)"
+    );
+    assert!(runs > 1, "loom explored a single interleaving");
+}
+
+/// A free racing the unmap of its memory is reported exactly when it comes first; either way
+/// nothing of the mapping is left behind.
+#[test]
+fn a_free_racing_the_unmap_of_its_memory_is_reported_only_when_it_comes_first() {
+    let (outcomes, runs) = explore(|| {
+        let c = checker();
+        let (dev, buf, dma) = mapped(&c, 256, Direction::ToDevice);
+        let unmapper = {
+            let dev = dev.clone();
+            thread::spawn(move || dma_unmap_single(&dev, dma, 256, Direction::ToDevice))
+        };
+        kfree(&c, buf);
+        unmapper.join().unwrap();
+        (rules_fired(&c), c.stats().live_entries)
+    });
+    assert_eq!(
+        outcomes,
+        BTreeSet::from([(vec![], 0), (vec!["free-while-mapped"], 0)]),
+        "({runs} executions)"
+    );
+}
+
 #[test]
 fn device_release_racing_an_unmap_accounts_for_the_entry_exactly_once() {
     let (outcomes, runs) = explore(|| {

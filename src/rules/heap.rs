@@ -3,7 +3,9 @@
 use super::declare_rules;
 use crate::event::Event;
 use crate::rules::{Finding, Value};
-use crate::state::freed::{FreedMapping, MappedMemory};
+use crate::state::freed::FreedMapping;
+use crate::tracker::Entry;
+use crate::types::MapKind;
 
 declare_rules! {
     family: "heap";
@@ -33,10 +35,13 @@ declare_rules! {
     };
 }
 
-/// `ev` (a free of CPU bytes) frees memory the live streaming mapping `m` covers (the index
-/// of mapped memory found `m` among the freed bytes).
-pub(crate) fn check_free(ev: &Event, m: &MappedMemory) -> Option<Finding> {
+/// `ev` (a free of CPU bytes) frees memory the live entry `m` covers (the tracker found `m`
+/// among the freed bytes): a finding if `m` is a streaming mapping.
+pub(crate) fn check_free(ev: &Event, m: &Entry) -> Option<Finding> {
     let freed_at = ev.cpu_addr?;
+    if !matches!(m.kind, MapKind::Single | MapKind::Page) {
+        return None;
+    }
     Some(
         Finding::new(
             &FREE_WHILE_MAPPED,

@@ -9,23 +9,23 @@
 //! sync of part of it) are a few probes. Several entries may share a page, and even an address:
 //! the same buffer may legitimately be mapped twice, or for two devices. The pages are spread
 //! over `LOCKS` shards, each on its own cache lines under its own lock (`lock.rs`), each
-//! storing its entries compactly (`shard.rs`). Which entries hold which CPU cache lines is a
-//! separate index (`lines.rs`); the byte ranges each owner holds are `ranges.rs`; the live and
+//! storing its entries compactly (`shard.rs`). Which entries hold which pages of memory (their
+//! CPU bytes, and cache lines the device may write) is an index of references to the shards'
+//! records (`memory.rs`); the byte ranges each owner holds are `ranges.rs`; the live and
 //! peak counts are striped by thread (`counts.rs`). The numbers behind these choices are in the
 //! README's performance section (`cargo bench --bench map_unmap`, `threads`, `memory`).
 
 mod counts;
-mod lines;
 mod lock;
 mod long;
+mod memory;
 mod ranges;
 mod shard;
 use counts::Counts;
-pub use lines::LineHolder;
-use lines::{Held, LineIndex};
 /// The spin-then-yield lock of the table's shards, also for other short-held per-page state.
 pub(crate) use lock::ShardLock;
 use long::LongSpans;
+use memory::{CPU_BYTES, DEVICE_LINES, MemoryIndex, RecordRef};
 pub use ranges::Ranges;
 use shard::Shard;
 
@@ -210,6 +210,17 @@ impl Entry {
     }
 }
 
+/// A live entry that holds CPU cache lines a new mapping's device may also write.
+#[derive(Clone, Debug)]
+pub struct LineHolder {
+    /// Its DMA address.
+    pub dma_addr: DmaAddr,
+    /// Its kind.
+    pub kind: MapKind,
+    /// Where it was made.
+    pub site: Site,
+}
+
 /// What a scan sees of an entry before it decides to look at the whole of it.
 #[derive(Clone, Copy, Debug)]
 pub struct Glance {
@@ -286,6 +297,32 @@ fn spread(key: u64) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % LOCKS
 }
 
+/// The physical bytes the memory index files an entry under, with what they hold: its CPU
+/// bytes (as physical addresses: `line_offset` on), and the cache lines the device may write
+/// (one filing for both when the lines are those of the CPU bytes, as they mostly are).
+fn filings_of(entry: &Entry, line_offset: u64) -> smallvec::SmallVec<[((u64, u64), u8); 2]> {
+    let mut filings = smallvec::SmallVec::new();
+    let line = crate::DMA_CACHE_ALIGNMENT as u64;
+    let cpu = (entry.cpu_addr != 0).then(|| {
+        let start = entry.cpu_addr.wrapping_add(line_offset);
+        (start, start.saturating_add(entry.size.max(1)))
+    });
+    let lines = entry
+        .cache_lines
+        .filter(|&(first, end)| first < end)
+        .map(|(first, end)| (first.saturating_mul(line), end.saturating_mul(line)));
+    match (cpu, lines) {
+        (Some(c), Some(l)) if (c.0 / line, c.1.div_ceil(line)) == (l.0 / line, l.1 / line) => {
+            filings.push((c, CPU_BYTES | DEVICE_LINES));
+        }
+        (c, l) => {
+            filings.extend(c.map(|c| (c, CPU_BYTES)));
+            filings.extend(l.map(|l| (l, DEVICE_LINES)));
+        }
+    }
+    filings
+}
+
 /// The first and last pages of an entry's DMA addresses.
 fn pages_of(entry: &Entry) -> (u64, u64) {
     let first = entry.dma_addr >> BUCKET_SHIFT;
@@ -303,7 +340,7 @@ pub struct Tracker {
     /// The entries spanning more pages, which a containing lookup finds through this list.
     long: LongSpans,
     counts: Counts,
-    lines: LineIndex,
+    memory: MemoryIndex,
     /// One bit per shard that may hold live entries: set by an insert, cleared by a scan that
     /// finds the shard empty (both under that shard's lock), so a scan by CPU address
     /// ([`Tracker::update_where`]) locks only the shards in use, not all `LOCKS` of them.
@@ -332,7 +369,7 @@ impl Tracker {
             max_span_pages: AtomicU64::new(0),
             long: LongSpans::default(),
             counts: Counts::new(),
-            lines: LineIndex::new(),
+            memory: MemoryIndex::new(),
             occupied: AtomicU64::new(0),
             line_offset,
         }
@@ -346,11 +383,6 @@ impl Tracker {
     /// Add a live entry. Returns the live entries that already hold any of its cache lines.
     #[inline]
     pub fn insert(&self, entry: &Entry) -> Vec<LineHolder> {
-        let overlaps = match entry.cache_lines {
-            Some(lines) => self.line_holders(&self.lines.insert(entry, lines)),
-            // Most entries (those the device only reads) hold no lines: nothing to collect.
-            None => Vec::new(),
-        };
         let (first, last) = pages_of(entry);
         if LongSpans::is_long(first, last) {
             self.long.insert(first, last);
@@ -360,7 +392,14 @@ impl Tracker {
         }
         let index = spread(first);
         let mut shard = self.shards[index].0.lock();
-        shard.insert(entry, self.line_offset);
+        let slot = shard.insert(entry, self.line_offset);
+        // Filed while the shard is locked: no release can free the slot before its filings
+        // are in, or leave them behind after (see `memory.rs`).
+        let record = RecordRef { shard: index, slot };
+        let mut met = smallvec::SmallVec::new();
+        for (bytes, holds) in filings_of(entry, self.line_offset) {
+            self.memory.file(record, bytes, holds, &mut met);
+        }
         // Under the shard's lock, as a scan clears the bit under it. Usually set already: a
         // load, no locked instruction.
         let bit = 1 << index;
@@ -369,40 +408,64 @@ impl Tracker {
         }
         drop(shard);
         self.counts.add(1);
-        overlaps
+        match (met.is_empty(), entry.cache_lines) {
+            (false, Some(lines)) => self.line_holders(&met, lines),
+            // Most entries (those the device only reads, or alone on their lines): nothing.
+            _ => Vec::new(),
+        }
     }
 
-    /// The kind and site of each of `held`, those still live.
-    fn line_holders(&self, held: &[Held]) -> Vec<LineHolder> {
-        // Holders with the same address and lines (one buffer mapped several times) are told
-        // apart by age: the n-th of them is the n-th oldest such entry.
-        held.iter()
-            .enumerate()
-            .filter_map(|(i, h)| {
-                let nth = held[..i].iter().filter(|o| o.same_key(h)).count();
-                self.line_holder(*h, nth)
+    /// The kind and site of each of `met`, those still live and still holding any of `lines`.
+    #[cold]
+    fn line_holders(&self, met: &[RecordRef], lines: (u64, u64)) -> Vec<LineHolder> {
+        met.iter()
+            .filter_map(|r| {
+                let e = self.shards[r.shard]
+                    .0
+                    .lock()
+                    .live_entry(r.slot, self.line_offset)?;
+                let (first, end) = e.cache_lines?;
+                (first < lines.1 && lines.0 < end).then_some(LineHolder {
+                    dma_addr: e.dma_addr,
+                    kind: e.kind,
+                    site: e.site,
+                })
             })
             .collect()
     }
 
-    /// The kind and site of a line holder, from its entry (gone if it was released meanwhile):
-    /// the `nth` oldest entry that matches it.
-    fn line_holder(&self, held: Held, nth: usize) -> Option<LineHolder> {
-        let e = self
-            .shard(held.dma_addr >> BUCKET_SHIFT)
-            .lock()
-            .find_nth_oldest(
-                held.device,
-                held.dma_addr,
-                |e| e.cache_lines.is_some_and(|(first, _)| first == held.first),
-                nth,
-                self.line_offset,
-            )?;
-        Some(LineHolder {
-            dma_addr: e.dma_addr,
-            kind: e.kind,
-            site: e.site,
-        })
+    /// The live entries whose CPU bytes meet `start..end` (CPU addresses; a zero-sized entry
+    /// holds its first byte), as a free asks before it frees them.
+    pub fn cpu_mapped(&self, start: u64, end: u64) -> Vec<Entry> {
+        if start >= end {
+            return Vec::new();
+        }
+        let phys = start.wrapping_add(self.line_offset);
+        let records = self
+            .memory
+            .cpu_bytes(phys, phys.saturating_add(end - start));
+        records
+            .iter()
+            .filter_map(|r| {
+                self.shards[r.shard]
+                    .0
+                    .lock()
+                    .live_entry(r.slot, self.line_offset)
+            })
+            .filter(|e| {
+                e.cpu_addr != 0
+                    && e.cpu_addr < end
+                    && start < e.cpu_addr.saturating_add(e.size.max(1))
+            })
+            .collect()
+    }
+
+    /// Take `record` (holding `entry`) out of the memory index. Called with its shard locked.
+    #[inline]
+    fn unfile(&self, record: RecordRef, entry: &Entry) {
+        for (bytes, _) in filings_of(entry, self.line_offset) {
+            self.memory.unfile(record, bytes);
+        }
     }
 
     /// Remove the entry of `device` that starts at `addr`, choosing among several such entries
@@ -434,12 +497,14 @@ impl Tracker {
         released_by: &'static str,
         with: impl FnOnce(&Entry) -> R,
     ) -> Lookup<R> {
-        let mut shard = self.shard(addr >> BUCKET_SHIFT).lock();
-        let entry = match shard.remove(device, addr, rank, self.line_offset) {
-            Ok(entry) => entry,
+        let index = spread(addr >> BUCKET_SHIFT);
+        let mut shard = self.shards[index].0.lock();
+        let (slot, entry) = match shard.remove(device, addr, rank, self.line_offset) {
+            Ok(removed) => removed,
             Err(Some(other)) => return Lookup::OtherDevice(other),
             Err(None) => return Lookup::Missing,
         };
+        self.unfile(RecordRef { shard: index, slot }, &entry);
         // Buried while the shard is still locked (see above).
         shard.bury(Tombstone {
             device: entry.device,
@@ -452,9 +517,6 @@ impl Tracker {
         });
         drop(shard);
         self.forget_span(&entry);
-        if let Some(lines) = entry.cache_lines {
-            self.lines.remove(&entry, lines);
-        }
         self.counts.add(-1);
         Lookup::Found(with(&entry))
     }
@@ -597,18 +659,20 @@ impl Tracker {
     /// its time).
     pub fn drain_device(&self, device: DeviceId) -> Vec<Entry> {
         let mut drained = Vec::new();
-        for shard in self.shards.iter() {
-            shard
-                .0
-                .lock()
-                .drain_device(device, &mut drained, self.line_offset);
+        let mut slots = Vec::new();
+        for (index, shard) in self.shards.iter().enumerate() {
+            let mut shard = shard.0.lock();
+            let before = drained.len();
+            shard.drain_device(device, &mut drained, &mut slots, self.line_offset);
+            // Unfiled before the shard is unlocked, as a release does.
+            for (e, &slot) in drained[before..].iter().zip(&slots) {
+                self.unfile(RecordRef { shard: index, slot }, e);
+            }
+            slots.clear();
         }
         self.counts.add(-(drained.len() as i64));
         for e in &drained {
             self.forget_span(e);
-            if let Some(range) = e.cache_lines {
-                self.lines.remove(e, range);
-            }
         }
         drained
     }
@@ -699,6 +763,123 @@ mod tests {
         assert_eq!(t.occupied.load(Ordering::Relaxed), 1 << spread(5));
         t.insert(&with_cpu(0x1040, 0x7040));
         assert_eq!(seen(&t), [0x1040]);
+    }
+
+    /// What a free asks: the entries whose CPU bytes it meets, however the question is put,
+    /// and none once they are gone (a reused slot is not taken for its old entry).
+    #[test]
+    fn frees_find_the_entries_over_their_bytes_and_nothing_after_them() {
+        let t = Tracker::new(0x1234_5000);
+        let with_cpu = |dma_addr, cpu_addr, size| Entry {
+            cpu_addr,
+            ..entry(1, dma_addr, size)
+        };
+        let found = |t: &Tracker, start, end| {
+            let mut found: Vec<u64> = t
+                .cpu_mapped(start, end)
+                .iter()
+                .map(|e| e.dma_addr)
+                .collect();
+            found.sort_unstable();
+            found
+        };
+        t.insert(&with_cpu(0x1000, 0x7_0040, 64));
+        t.insert(&with_cpu(0x2000, 0x7_0080, 0)); // zero-sized: holds its first byte
+        t.insert(&with_cpu(0x3000, 0x8_0ff0, 0x20)); // across two pages
+        t.insert(&with_cpu(0x10_0000, 0x20_0000, 0x10_0000)); // 256 pages: the long list
+        t.insert(&entry(1, 0x4000, 64)); // no CPU bytes
+        assert_eq!(found(&t, 0x7_0000, 0x7_1000), [0x1000, 0x2000]);
+        assert_eq!(found(&t, 0x7_0080, 0x7_0081), [0x2000]);
+        assert_eq!(found(&t, 0x7_0000, 0x7_0040), [0u64; 0]);
+        assert_eq!(found(&t, 0x8_1000, 0x8_1001), [0x3000]);
+        assert_eq!(found(&t, 0x2f_ffff, 0x30_0000), [0x10_0000]);
+        // More pages than are asked one by one (a free of a huge order): every filing read.
+        assert_eq!(found(&t, 0, 1 << 40), [0x1000, 0x2000, 0x3000, 0x10_0000]);
+        assert_eq!(found(&t, 0x7_0040, 0x7_0040), [0u64; 0]);
+        t.remove(DeviceId(1), 0x1000, |_| 0, &here(), "unmap");
+        // The freed slot is taken by an entry elsewhere: the old bytes find nothing.
+        t.insert(&with_cpu(0x1000, 0x9_0000, 64));
+        assert_eq!(found(&t, 0x7_0000, 0x7_0080), [0u64; 0]);
+        assert_eq!(found(&t, 0x9_0000, 0x9_0001), [0x1000]);
+        t.drain_device(DeviceId(1));
+        assert_eq!(found(&t, 0, u64::MAX), [0u64; 0]);
+        assert_eq!(t.memory.filed(), (0, 0));
+    }
+
+    /// Lines the device may write that are not those of the CPU address (a trace's physical
+    /// address) are filed apart from the CPU bytes, and each is found by its own question.
+    #[test]
+    fn lines_apart_from_the_cpu_bytes_are_filed_and_found_apart() {
+        let t = Tracker::new(0);
+        let mut e = entry(1, 0x1000, 128);
+        e.cpu_addr = 0x5_0000;
+        e.cache_lines = Some((0x9_0000 / 64, 0x9_0080 / 64));
+        t.insert(&e);
+        assert_eq!(t.cpu_mapped(0x5_0000, 0x5_0001).len(), 1);
+        assert!(t.cpu_mapped(0x9_0000, 0x9_0080).is_empty());
+        let mut other = entry(2, 0x2000, 64);
+        other.cache_lines = Some((0x9_0040 / 64, 0x9_0080 / 64));
+        assert_eq!(t.insert(&other).len(), 1);
+        let mut apart = entry(2, 0x3000, 64);
+        apart.cache_lines = Some((0x5_0000 / 64, 0x5_0040 / 64));
+        assert!(t.insert(&apart).is_empty(), "CPU bytes are no device lines");
+        t.drain_device(DeviceId(1));
+        t.drain_device(DeviceId(2));
+        assert_eq!(t.memory.filed(), (0, 0));
+    }
+
+    /// However entries come and go, the memory index keeps nothing the table does not.
+    #[test]
+    #[cfg_attr(miri, ignore = "thousands of table operations; no unsafe code here")]
+    fn the_memory_index_follows_the_table() {
+        let t = Tracker::new(0x10_0000);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut live = Vec::new();
+        for _ in 0..5_000 {
+            if live.is_empty() || next(3) != 0 {
+                let mut e = entry(
+                    1 + next(2) as u32,
+                    next(64) << 8,
+                    [0, 8, 64, 5000, 1 << 17][next(5) as usize],
+                );
+                e.cpu_addr = (next(64) << 10) | next(2);
+                if next(2) == 0 {
+                    e.cache_lines = Some(shard::lines_of_cpu(e.cpu_addr, e.size, 0x10_0000));
+                }
+                t.insert(&e);
+                live.push(e);
+            } else {
+                let e = live.swap_remove(next(live.len() as u64) as usize);
+                assert!(matches!(
+                    t.remove(
+                        e.device,
+                        e.dma_addr,
+                        |x| u32::from(*x == e),
+                        &here(),
+                        "unmap"
+                    ),
+                    Lookup::Found(_)
+                ));
+            }
+        }
+        let mut found = t.cpu_mapped(0, u64::MAX).len();
+        assert_eq!(found, live.iter().filter(|e| e.cpu_addr != 0).count());
+        t.drain_device(DeviceId(1));
+        found = t.cpu_mapped(0, u64::MAX).len();
+        assert_eq!(
+            found,
+            live.iter()
+                .filter(|e| e.device == DeviceId(2) && e.cpu_addr != 0)
+                .count()
+        );
+        t.drain_device(DeviceId(2));
+        assert_eq!(t.memory.filed(), (0, 0));
     }
 
     #[test]

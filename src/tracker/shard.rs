@@ -81,7 +81,7 @@ const DIRECTIONS: [Direction; 4] = [
 
 /// The cache lines of `size` bytes at CPU address `cpu`, where the CPU's view of memory is
 /// `line_offset` below its physical addresses.
-fn lines_of_cpu(cpu: u64, size: u64, line_offset: u64) -> (u64, u64) {
+pub(super) fn lines_of_cpu(cpu: u64, size: u64, line_offset: u64) -> (u64, u64) {
     let line = crate::DMA_CACHE_ALIGNMENT as u64;
     let phys = cpu.wrapping_add(line_offset);
     (phys / line, phys.saturating_add(size.max(1)).div_ceil(line))
@@ -135,9 +135,9 @@ impl Shard {
         })
     }
 
-    /// Add an entry (to its page's chain, as the newest).
+    /// Add an entry (to its page's chain, as the newest); its slot.
     #[inline]
-    pub(super) fn insert(&mut self, e: &Entry, line_offset: u64) {
+    pub(super) fn insert(&mut self, e: &Entry, line_offset: u64) -> u32 {
         let page = e.dma_addr >> BUCKET_SHIFT;
         let record = self.encode(e, line_offset);
         let slot = match self.free_record {
@@ -169,11 +169,13 @@ impl Shard {
         };
         self.records[slot as usize].next = next;
         self.live += 1;
+        slot
     }
 
     /// Remove the best match (by `rank`; the oldest of equals) among the entries of `device`
-    /// starting at `addr`. `Err` carries another device's entry at `addr`, if there is one.
-    /// Inlined into the tracker's remove (its one caller), so the entry is decoded in place.
+    /// starting at `addr`, with the slot it had. `Err` carries another device's entry at
+    /// `addr`, if there is one. Inlined into the tracker's remove (its one caller), so the
+    /// entry is decoded in place.
     #[inline(always)]
     pub(super) fn remove(
         &mut self,
@@ -181,7 +183,7 @@ impl Shard {
         addr: DmaAddr,
         rank: impl Fn(&Entry) -> u32,
         line_offset: u64,
-    ) -> Result<Entry, Option<Box<Entry>>> {
+    ) -> Result<(u32, Entry), Option<Box<Entry>>> {
         let page = addr >> BUCKET_SHIFT;
         // Candidates with their newer neighbours, newest first.
         let mut candidates: smallvec::SmallVec<[(u32, Option<u32>); 2]> = smallvec::SmallVec::new();
@@ -211,7 +213,13 @@ impl Shard {
         let (slot, prev) = chosen;
         let entry = self.decode(slot, line_offset);
         self.unlink(page, slot, prev);
-        Ok(entry)
+        Ok((slot, entry))
+    }
+
+    /// The entry in `slot`, if the slot holds a live one.
+    pub(super) fn live_entry(&self, slot: u32, line_offset: u64) -> Option<Entry> {
+        let r = self.records.get(slot as usize)?;
+        (r.kind != FREE).then(|| self.decode(slot, line_offset))
     }
 
     /// Take `slot` out of its page's chain (`prev` its newer neighbour) and free it.
@@ -286,29 +294,6 @@ impl Shard {
         let result = f(&mut e);
         self.store(slot, &e, line_offset);
         Ok(result)
-    }
-
-    /// A copy of the oldest entry of `device` at `addr` that `pick` accepts.
-    pub(super) fn find_nth_oldest(
-        &self,
-        device: DeviceId,
-        addr: DmaAddr,
-        pick: impl Fn(&Entry) -> bool,
-        nth: usize,
-        line_offset: u64,
-    ) -> Option<Entry> {
-        // The chain runs newest first.
-        let mut found: smallvec::SmallVec<[Entry; 2]> = self
-            .chain(addr >> BUCKET_SHIFT)
-            .filter(|&s| {
-                let r = &self.records[s as usize];
-                r.dma_addr == addr && r.device == device.0
-            })
-            .map(|s| self.decode(s, line_offset))
-            .filter(|e| pick(e))
-            .collect();
-        let i = found.len().checked_sub(nth + 1)?;
-        Some(found.swap_remove(i))
     }
 
     /// Run `f` on the oldest entry of `device` at `addr` that `pick` accepts (and store what it
@@ -438,12 +423,14 @@ impl Shard {
         );
     }
 
-    /// Remove every entry of `device` into `out`: one walk along each page's chain, so a
-    /// release costs the same per entry however many share a page.
+    /// Remove every entry of `device` into `out` (and the slots they had into `slots`): one
+    /// walk along each page's chain, so a release costs the same per entry however many share
+    /// a page.
     pub(super) fn drain_device(
         &mut self,
         device: DeviceId,
         out: &mut Vec<Entry>,
+        slots: &mut Vec<u32>,
         line_offset: u64,
     ) {
         let heads: Vec<u32> = self.pages.iter().copied().collect();
@@ -454,6 +441,7 @@ impl Shard {
                 let next = self.records[slot as usize].next;
                 if self.records[slot as usize].device == device.0 {
                     out.push(self.decode(slot, line_offset));
+                    slots.push(slot);
                     self.unlink(page, slot, prev);
                 } else {
                     prev = Some(slot);
