@@ -150,6 +150,7 @@ impl MemoryIndex {
     /// device lines is searched for the other holders of its lines as it is filed (under the
     /// same locks, so of two racing maps of one line the later sees the earlier): their
     /// records are added to `met`, once each.
+    #[inline]
     pub(super) fn file(
         &self,
         record: RecordRef,
@@ -227,6 +228,7 @@ impl MemoryIndex {
     }
 
     /// Take `record`'s filing of `start..end` out (its entry is leaving the table).
+    #[inline]
     pub(super) fn unfile(&self, record: RecordRef, (start, end): (u64, u64)) {
         if Self::is_long(start, end) {
             let mut list = self.long.lock();

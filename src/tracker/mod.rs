@@ -297,30 +297,36 @@ fn spread(key: u64) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % LOCKS
 }
 
-/// The physical bytes the memory index files an entry under, with what they hold: its CPU
-/// bytes (as physical addresses: `line_offset` on), and the cache lines the device may write
-/// (one filing for both when the lines are those of the CPU bytes, as they mostly are).
-fn filings_of(entry: &Entry, line_offset: u64) -> smallvec::SmallVec<[((u64, u64), u8); 2]> {
-    let mut filings = smallvec::SmallVec::new();
+/// Run `f` on the physical bytes the memory index files an entry under, with what they hold:
+/// its CPU bytes (as physical addresses: `line_offset` on), and the cache lines the device may
+/// write (one filing for both when the lines are those of the CPU bytes, as they mostly are).
+#[inline(always)]
+fn for_each_filing(entry: &Entry, line_offset: u64, mut f: impl FnMut((u64, u64), u8)) {
     let line = crate::DMA_CACHE_ALIGNMENT as u64;
     let cpu = (entry.cpu_addr != 0).then(|| {
         let start = entry.cpu_addr.wrapping_add(line_offset);
         (start, start.saturating_add(entry.size.max(1)))
     });
-    let lines = entry
-        .cache_lines
-        .filter(|&(first, end)| first < end)
-        .map(|(first, end)| (first.saturating_mul(line), end.saturating_mul(line)));
-    match (cpu, lines) {
-        (Some(c), Some(l)) if (c.0 / line, c.1.div_ceil(line)) == (l.0 / line, l.1 / line) => {
-            filings.push((c, CPU_BYTES | DEVICE_LINES));
+    let Some((first, end)) = entry.cache_lines.filter(|&(first, end)| first < end) else {
+        if let Some(cpu) = cpu {
+            f(cpu, CPU_BYTES);
         }
-        (c, l) => {
-            filings.extend(c.map(|c| (c, CPU_BYTES)));
-            filings.extend(l.map(|l| (l, DEVICE_LINES)));
+        return;
+    };
+    match cpu {
+        Some(c) if (c.0 / line, c.1.div_ceil(line)) == (first, end) => {
+            f(c, CPU_BYTES | DEVICE_LINES);
+        }
+        _ => {
+            if let Some(cpu) = cpu {
+                f(cpu, CPU_BYTES);
+            }
+            f(
+                (first.saturating_mul(line), end.saturating_mul(line)),
+                DEVICE_LINES,
+            );
         }
     }
-    filings
 }
 
 /// The first and last pages of an entry's DMA addresses.
@@ -397,9 +403,9 @@ impl Tracker {
         // are in, or leave them behind after (see `memory.rs`).
         let record = RecordRef { shard: index, slot };
         let mut met = smallvec::SmallVec::new();
-        for (bytes, holds) in filings_of(entry, self.line_offset) {
+        for_each_filing(entry, self.line_offset, |bytes, holds| {
             self.memory.file(record, bytes, holds, &mut met);
-        }
+        });
         // Under the shard's lock, as a scan clears the bit under it. Usually set already: a
         // load, no locked instruction.
         let bit = 1 << index;
@@ -463,9 +469,9 @@ impl Tracker {
     /// Take `record` (holding `entry`) out of the memory index. Called with its shard locked.
     #[inline]
     fn unfile(&self, record: RecordRef, entry: &Entry) {
-        for (bytes, _) in filings_of(entry, self.line_offset) {
+        for_each_filing(entry, self.line_offset, |bytes, _| {
             self.memory.unfile(record, bytes);
-        }
+        });
     }
 
     /// Remove the entry of `device` that starts at `addr`, choosing among several such entries
