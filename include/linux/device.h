@@ -110,6 +110,22 @@ static inline void *devm_kcalloc(struct device *dev, size_t n, size_t size, gfp_
 		dev_err(dev, "error %d: " fmt, _probe_err, ##__VA_ARGS__); \
 	_probe_err; })
 
+/*
+ * module_driver(): the module_init and module_exit of a driver that only registers itself
+ * (module_pci_driver() and the like), register(&drv) and unregister(&drv).
+ */
+#define module_driver(__driver, __register, __unregister, ...)			\
+static int __init __driver##_init(void)						\
+{										\
+	return __register(&(__driver), ##__VA_ARGS__);				\
+}										\
+module_init(__driver##_init);							\
+static void __exit __driver##_exit(void)					\
+{										\
+	__unregister(&(__driver), ##__VA_ARGS__);				\
+}										\
+module_exit(__driver##_exit)
+
 /* ---- Call sites (see <dmacheck_call_site.h>) ---- */
 #include <dmacheck_call_site.h>
 #ifdef DMACHECK_CALL_SITES

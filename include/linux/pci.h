@@ -8,6 +8,25 @@
  * have struct pci_dev (like ISA, EISA)": the calls then use an ISA device with 24-bit masks
  * (as the x86 fallback device did), whose memory must lie below 16 MiB (GFP_DMA). Only the
  * mask setters refuse NULL (-EIO).
+ *
+ * The driver model, for a test playing the PCI bus (<dmacheck_pci.h> has the harness side):
+ * `struct pci_driver` with its id table, pci_register_driver() / module_pci_driver(), and the
+ * probe-time calls (enable, bus master, regions, BAR mapping, IRQ vectors). The state the
+ * kernel keeps in `struct pci_dev` (BARs, IRQ vectors, enable count, requested regions, the
+ * bound driver) lives in a table beside it, one for the whole program (a weak definition),
+ * holding DMACHECK_PCI_MAX_DEVICES devices and DMACHECK_PCI_MAX_DRIVERS drivers; `struct
+ * pci_dev` keeps the layout dmacheck_pci_dev_create() allocates, so it has no `irq` or
+ * `resource[]` fields: use pci_irq_vector() and pci_resource_start()/len()/flags().
+ *
+ * BARs are plain memory the harness gives (dmacheck_pci_set_bar()): the bus address
+ * pci_resource_start() returns is that memory's CPU address, and pci_iomap(),
+ * pci_ioremap_bar() and pcim_iomap() return it. Registering a driver probes the present devices
+ * its table matches (as the kernel's does); unregistering it, or the harness removing the
+ * device, calls remove(), frees what pcim_ and devm_ calls took, and ends the device
+ * (dmacheck_device_release(): every DMA mapping or allocation left is reported as a leak, and
+ * later DMA calls on it are reported). A probe that fails ends the device the same way, so
+ * what its error path forgot is reported too. Misuse the kernel warns about (disabling a
+ * disabled device) prints the kernel's warning.
  */
 #ifndef _DMACHECK_LINUX_PCI_H
 #define _DMACHECK_LINUX_PCI_H
@@ -17,6 +36,13 @@
 #include <linux/dma-mapping.h>
 #include <linux/dmapool.h>
 #include <linux/scatterlist.h>
+#include <linux/mod_devicetable.h>
+#include <linux/module.h>
+#include <linux/errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <linux/interrupt.h>
+#include <dmacheck.h>
 
 struct pci_dev {
 	unsigned short vendor;
@@ -197,8 +223,499 @@ static inline int pci_set_consistent_dma_mask(struct pci_dev *dev, u64 mask)
 #define pci_pool_free(pool, vaddr, addr)	dma_pool_free(pool, vaddr, addr)
 #define pci_pool_destroy(pool)			dma_pool_destroy(pool)
 
+
+/* ---- The driver model ---- */
+
+#define PCI_STD_NUM_BARS	6
+
+#define IORESOURCE_IO		0x00000100
+#define IORESOURCE_MEM		0x00000200
+#define IORESOURCE_PREFETCH	0x00002000
+#define IORESOURCE_MEM_64	0x00100000
+
+#define PCI_IRQ_INTX		(1 << 0)
+#define PCI_IRQ_LEGACY		PCI_IRQ_INTX
+#define PCI_IRQ_MSI		(1 << 1)
+#define PCI_IRQ_MSIX		(1 << 2)
+#define PCI_IRQ_AFFINITY	(1 << 3)
+#define PCI_IRQ_ALL_TYPES	(PCI_IRQ_INTX | PCI_IRQ_MSI | PCI_IRQ_MSIX)
+
+/* Entries of a `struct pci_device_id` table. */
+#define PCI_DEVICE(vend, dev) \
+	.vendor = (vend), .device = (dev), .subvendor = PCI_ANY_ID, .subdevice = PCI_ANY_ID
+#define PCI_DEVICE_SUB(vend, dev, subvend, subdev) \
+	.vendor = (vend), .device = (dev), .subvendor = (subvend), .subdevice = (subdev)
+#define PCI_DEVICE_CLASS(dev_class, dev_class_mask) \
+	.class = (dev_class), .class_mask = (dev_class_mask), .vendor = PCI_ANY_ID, \
+	.device = PCI_ANY_ID, .subvendor = PCI_ANY_ID, .subdevice = PCI_ANY_ID
+#define PCI_VDEVICE(vend, dev) \
+	.vendor = PCI_VENDOR_ID_##vend, .device = (dev), .subvendor = PCI_ANY_ID, \
+	.subdevice = PCI_ANY_ID, 0, 0
+#define PCI_DEVICE_DATA(vend, dev, data) \
+	.vendor = PCI_VENDOR_ID_##vend, .device = PCI_DEVICE_ID_##vend##_##dev, \
+	.subvendor = PCI_ANY_ID, .subdevice = PCI_ANY_ID, 0, 0, \
+	.driver_data = (kernel_ulong_t)(data)
+
+struct pci_driver {
+	const char *name;
+	const struct pci_device_id *id_table;	/* ends with an all-zero entry */
+	int (*probe)(struct pci_dev *dev, const struct pci_device_id *id);
+	void (*remove)(struct pci_dev *dev);
+	void (*shutdown)(struct pci_dev *dev);
+};
+
+struct dmacheck_pci_bar {
+	void *mem;			/* the memory standing for the BAR; NULL: no BAR */
+	resource_size_t len;
+	unsigned long flags;		/* IORESOURCE_MEM or IORESOURCE_IO */
+};
+
+/* What the kernel keeps in and around `struct pci_dev`. */
+struct dmacheck_pci_state {
+	struct pci_dev *pdev;		/* NULL: a free entry */
+	struct pci_driver *driver;	/* bound to */
+	struct dmacheck_pci_bar bar[PCI_STD_NUM_BARS];
+	u32 subsystem_vendor, subsystem_device, class;
+	unsigned int irq_vectors_offered;	/* the vectors the device has */
+	unsigned int irq_vectors;		/* allocated by pci_alloc_irq_vectors() */
+	unsigned int irq_base;			/* the IRQ line of vector 0 */
+	unsigned int enable_count;
+	unsigned int regions;		/* a bit per BAR requested */
+	bool managed;			/* pcim_enable_device(): released at unbind */
+	bool master;
+	bool present;			/* on the bus: dmacheck_pci_probe() */
+	bool gone;			/* removed, or its probe failed: the device has ended */
+	void __iomem *iomap_table[PCI_STD_NUM_BARS];	/* pcim_iomap() */
+};
+
+#define DMACHECK_PCI_MAX_DEVICES 16
+#define DMACHECK_PCI_MAX_DRIVERS 8
+#define DMACHECK_PCI_FIRST_IRQ	32	/* device i's vectors are IRQs 32 + 32 * i ... */
+#define DMACHECK_PCI_MAX_VECTORS 32
+
+struct dmacheck_pci_bus {
+	struct dmacheck_pci_state devices[DMACHECK_PCI_MAX_DEVICES];
+	struct pci_driver *drivers[DMACHECK_PCI_MAX_DRIVERS];
+};
+
+__attribute__((weak)) struct dmacheck_pci_bus dmacheck_pci_bus;
+
+/* The state of pdev, made on first use (a device the harness has not described: no BARs). */
+static inline struct dmacheck_pci_state *dmacheck_pci_state(struct pci_dev *pdev)
+{
+	struct dmacheck_pci_state *free_entry = NULL;
+
+	for (int i = 0; i < DMACHECK_PCI_MAX_DEVICES; i++) {
+		struct dmacheck_pci_state *s = &dmacheck_pci_bus.devices[i];
+
+		if (s->pdev == pdev)
+			return s;
+		if (!s->pdev && !free_entry)
+			free_entry = s;
+	}
+	if (!free_entry) {
+		fprintf(stderr, "dmacheck: more than %d PCI devices\n", DMACHECK_PCI_MAX_DEVICES);
+		abort();
+	}
+	*free_entry = (struct dmacheck_pci_state){
+		.pdev = pdev,
+		.subsystem_vendor = pdev->vendor,
+		.subsystem_device = pdev->device,
+		.irq_vectors_offered = 1,
+		.irq_base = DMACHECK_PCI_FIRST_IRQ +
+			    DMACHECK_PCI_MAX_VECTORS * (unsigned int)(free_entry - dmacheck_pci_bus.devices),
+	};
+	return free_entry;
+}
+
+static inline bool dmacheck_pci_bar_valid(struct pci_dev *pdev, int bar)
+{
+	return bar >= 0 && bar < PCI_STD_NUM_BARS && dmacheck_pci_state(pdev)->bar[bar].mem;
+}
+
+static inline resource_size_t pci_resource_start(struct pci_dev *pdev, int bar)
+{
+	return dmacheck_pci_bar_valid(pdev, bar)
+		? (resource_size_t)(uintptr_t)dmacheck_pci_state(pdev)->bar[bar].mem : 0;
+}
+
+static inline resource_size_t pci_resource_len(struct pci_dev *pdev, int bar)
+{
+	return dmacheck_pci_bar_valid(pdev, bar) ? dmacheck_pci_state(pdev)->bar[bar].len : 0;
+}
+
+static inline resource_size_t pci_resource_end(struct pci_dev *pdev, int bar)
+{
+	return dmacheck_pci_bar_valid(pdev, bar)
+		? pci_resource_start(pdev, bar) + pci_resource_len(pdev, bar) - 1 : 0;
+}
+
+static inline unsigned long pci_resource_flags(struct pci_dev *pdev, int bar)
+{
+	return dmacheck_pci_bar_valid(pdev, bar) ? dmacheck_pci_state(pdev)->bar[bar].flags : 0;
+}
+
+/* The BARs whose flags include any of flags, a bit each. */
+static inline int pci_select_bars(struct pci_dev *pdev, unsigned long flags)
+{
+	int bars = 0;
+
+	for (int i = 0; i < PCI_STD_NUM_BARS; i++) {
+		if (pci_resource_flags(pdev, i) & flags)
+			bars |= 1 << i;
+	}
+	return bars;
+}
+
+static inline int pci_enable_device(struct pci_dev *pdev)
+{
+	dmacheck_pci_state(pdev)->enable_count++;
+	return 0;
+}
+
+#define pci_enable_device_mem(pdev)	pci_enable_device(pdev)
+#define pci_enable_device_io(pdev)	pci_enable_device(pdev)
+
+/* Enabled until the driver unbinds, with the regions and iomaps it takes after. */
+static inline int pcim_enable_device(struct pci_dev *pdev)
+{
+	dmacheck_pci_state(pdev)->managed = true;
+	return pci_enable_device(pdev);
+}
+
+static inline void pci_disable_device(struct pci_dev *pdev)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	if (!s->enable_count) {
+		fprintf(stderr, "WARNING: %s: disabling already-disabled device\n", pci_name(pdev));
+		return;
+	}
+	if (--s->enable_count == 0)
+		s->master = false;
+}
+
+static inline int pci_is_enabled(struct pci_dev *pdev)
+{
+	return dmacheck_pci_state(pdev)->enable_count > 0;
+}
+
+static inline void pci_set_master(struct pci_dev *pdev)
+{
+	dmacheck_pci_state(pdev)->master = true;
+}
+
+static inline void pci_clear_master(struct pci_dev *pdev)
+{
+	dmacheck_pci_state(pdev)->master = false;
+}
+
+/* The regions of the BARs in mask; -EBUSY, taking none, if one of them is taken already. */
+static inline int pci_request_selected_regions(struct pci_dev *pdev, int mask, const char *name)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	(void)name;
+	mask &= pci_select_bars(pdev, IORESOURCE_MEM | IORESOURCE_IO);
+	if (s->regions & (unsigned int)mask)
+		return -EBUSY;
+	s->regions |= (unsigned int)mask;
+	return 0;
+}
+
+static inline void pci_release_selected_regions(struct pci_dev *pdev, int mask)
+{
+	dmacheck_pci_state(pdev)->regions &= ~(unsigned int)mask;
+}
+
+static inline int pci_request_regions(struct pci_dev *pdev, const char *name)
+{
+	return pci_request_selected_regions(pdev, (1 << PCI_STD_NUM_BARS) - 1, name);
+}
+
+static inline void pci_release_regions(struct pci_dev *pdev)
+{
+	pci_release_selected_regions(pdev, (1 << PCI_STD_NUM_BARS) - 1);
+}
+
+static inline int pci_request_region(struct pci_dev *pdev, int bar, const char *name)
+{
+	if (!dmacheck_pci_bar_valid(pdev, bar))
+		return -EINVAL;
+	return pci_request_selected_regions(pdev, 1 << bar, name);
+}
+
+static inline void pci_release_region(struct pci_dev *pdev, int bar)
+{
+	if (bar >= 0 && bar < PCI_STD_NUM_BARS)
+		pci_release_selected_regions(pdev, 1 << bar);
+}
+
+#define pci_request_mem_regions(pdev, name) \
+	pci_request_selected_regions((pdev), pci_select_bars((pdev), IORESOURCE_MEM), (name))
+#define pci_release_mem_regions(pdev) \
+	pci_release_selected_regions((pdev), pci_select_bars((pdev), IORESOURCE_MEM))
+
+/* The BAR's memory from offset, or NULL: no such BAR, or offset past its end (maxlen ignored). */
+static inline void __iomem *pci_iomap_range(struct pci_dev *pdev, int bar, unsigned long offset,
+					    unsigned long maxlen)
+{
+	(void)maxlen;
+	if (!dmacheck_pci_bar_valid(pdev, bar) || offset >= pci_resource_len(pdev, bar))
+		return NULL;
+	return (char *)dmacheck_pci_state(pdev)->bar[bar].mem + offset;
+}
+
+static inline void __iomem *pci_iomap(struct pci_dev *pdev, int bar, unsigned long maxlen)
+{
+	return pci_iomap_range(pdev, bar, 0, maxlen);
+}
+
+#define pci_iomap_wc(pdev, bar, maxlen)	pci_iomap((pdev), (bar), (maxlen))
+
+/* A memory BAR's memory; NULL for an I/O port BAR, as the kernel's. */
+static inline void __iomem *pci_ioremap_bar(struct pci_dev *pdev, int bar)
+{
+	if (!(pci_resource_flags(pdev, bar) & IORESOURCE_MEM))
+		return NULL;
+	return pci_iomap(pdev, bar, 0);
+}
+
+#define pci_ioremap_wc_bar(pdev, bar)	pci_ioremap_bar((pdev), (bar))
+
+static inline void pci_iounmap(struct pci_dev *pdev, void __iomem *addr)
+{
+	(void)pdev;
+	(void)addr;
+}
+
+static inline void __iomem *pcim_iomap(struct pci_dev *pdev, int bar, unsigned long maxlen)
+{
+	void __iomem *addr = pci_iomap(pdev, bar, maxlen);
+
+	if (addr)
+		dmacheck_pci_state(pdev)->iomap_table[bar] = addr;
+	return addr;
+}
+
+static inline void pcim_iounmap(struct pci_dev *pdev, void __iomem *addr)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	for (int i = 0; i < PCI_STD_NUM_BARS; i++) {
+		if (s->iomap_table[i] == addr)
+			s->iomap_table[i] = NULL;
+	}
+}
+
+/* The BARs' mappings made by pcim_iomap() and pcim_iomap_regions(), by BAR. */
+static inline void __iomem *const *pcim_iomap_table(struct pci_dev *pdev)
+{
+	return dmacheck_pci_state(pdev)->iomap_table;
+}
+
+/* Request and map the BARs in mask (managed: released when the driver unbinds). */
+static inline int pcim_iomap_regions(struct pci_dev *pdev, int mask, const char *name)
+{
+	int err = pci_request_selected_regions(pdev, mask, name);
+
+	if (err)
+		return err;
+	for (int i = 0; i < PCI_STD_NUM_BARS; i++) {
+		if ((mask & (1 << i)) && dmacheck_pci_bar_valid(pdev, i) && !pcim_iomap(pdev, i, 0)) {
+			pci_release_selected_regions(pdev, mask);
+			return -ENOMEM;
+		}
+	}
+	dmacheck_pci_state(pdev)->managed = true;
+	return 0;
+}
+
+#define pcim_iomap_regions_request_all(pdev, mask, name) \
+	pcim_iomap_regions((pdev), (mask), (name))
+
+/*
+ * Between min_vecs and max_vecs of the vectors the device has (one unless the harness said
+ * otherwise, and one only without PCI_IRQ_MSI or PCI_IRQ_MSIX): how many, or -ENOSPC.
+ */
+static inline int pci_alloc_irq_vectors(struct pci_dev *pdev, unsigned int min_vecs,
+					unsigned int max_vecs, unsigned int flags)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+	unsigned int n = s->irq_vectors_offered;
+
+	if (!(flags & (PCI_IRQ_MSI | PCI_IRQ_MSIX)) && n > 1)
+		n = (flags & PCI_IRQ_INTX) ? 1 : 0;
+	if (!(flags & PCI_IRQ_ALL_TYPES))
+		n = 0;
+	if (n > max_vecs)
+		n = max_vecs;
+	if (s->irq_vectors)
+		return -EINVAL;	/* allocated already */
+	if (n == 0 || n < min_vecs)
+		return -ENOSPC;
+	s->irq_vectors = n;
+	return (int)n;
+}
+
+#define pci_alloc_irq_vectors_affinity(pdev, min_vecs, max_vecs, flags, affd) \
+	pci_alloc_irq_vectors((pdev), (min_vecs), (max_vecs), (flags))
+
+static inline void pci_free_irq_vectors(struct pci_dev *pdev)
+{
+	dmacheck_pci_state(pdev)->irq_vectors = 0;
+}
+
+/* The IRQ line of vector nr, or -EINVAL if it is not allocated. */
+static inline int pci_irq_vector(struct pci_dev *pdev, unsigned int nr)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	return nr < s->irq_vectors ? (int)(s->irq_base + nr) : -EINVAL;
+}
+
+static inline struct pci_dev *pci_dev_get(struct pci_dev *pdev)
+{
+	return pdev;
+}
+
+static inline void pci_dev_put(struct pci_dev *pdev)
+{
+	(void)pdev;
+}
+
+static inline int dmacheck_pci_id_field_matches(__u32 id_field, __u32 value)
+{
+	return id_field == (__u32)PCI_ANY_ID || id_field == value;
+}
+
+/* The entry of ids that matches pdev, or NULL. */
+static inline const struct pci_device_id *pci_match_id(const struct pci_device_id *ids,
+							struct pci_dev *pdev)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	for (; ids && (ids->vendor || ids->subvendor || ids->class_mask); ids++) {
+		if (dmacheck_pci_id_field_matches(ids->vendor, pdev->vendor) &&
+		    dmacheck_pci_id_field_matches(ids->device, pdev->device) &&
+		    dmacheck_pci_id_field_matches(ids->subvendor, s->subsystem_vendor) &&
+		    dmacheck_pci_id_field_matches(ids->subdevice, s->subsystem_device) &&
+		    !((ids->class ^ s->class) & ids->class_mask))
+			return ids;
+	}
+	return NULL;
+}
+
+static inline struct pci_driver *dmacheck_pci_bound_driver(struct pci_dev *pdev)
+{
+	return dmacheck_pci_state(pdev)->driver;
+}
+
+/*
+ * The device's end: what pcim_ and devm_ calls took is released, the drvdata cleared, and the
+ * dmacheck device released (its leaks reported), named by the caller's file and line.
+ */
+static inline void dmacheck_pci_end_device(struct dmacheck_pci_state *s, const char *file,
+					   int line)
+{
+	struct pci_dev *pdev = s->pdev;
+
+	dmacheck_free_device_irqs(&pdev->dev);
+	if (s->managed) {
+		s->regions = 0;
+		for (int i = 0; i < PCI_STD_NUM_BARS; i++)
+			s->iomap_table[i] = NULL;
+		s->irq_vectors = 0;
+		s->enable_count = 0;
+		s->master = false;
+	}
+	s->driver = NULL;
+	s->gone = true;
+	pci_set_drvdata(pdev, NULL);
+	if (file)
+		dmacheck_call_site(file, line);
+	(dmacheck_device_release)(&pdev->dev);
+}
+
+/* Probe drv for a present device if its table matches: the probe's result, or -ENODEV. */
+static inline int dmacheck_pci_bind(struct dmacheck_pci_state *s, struct pci_driver *drv,
+				    const char *file, int line)
+{
+	const struct pci_device_id *id = pci_match_id(drv->id_table, s->pdev);
+	int err;
+
+	if (!id || s->driver || s->gone || !s->present)
+		return -ENODEV;
+	s->driver = drv;
+	err = drv->probe(s->pdev, id);
+	if (err) {
+		fprintf(stderr, "%s %s: probe with driver %s failed with error %d\n", drv->name,
+			pci_name(s->pdev), drv->name, err);
+		dmacheck_pci_end_device(s, file, line);
+	}
+	return err;
+}
+
+static inline void dmacheck_pci_unbind(struct dmacheck_pci_state *s, const char *file,
+				       int line)
+{
+	if (s->driver && s->driver->remove)
+		s->driver->remove(s->pdev);
+	dmacheck_pci_end_device(s, file, line);
+}
+
+/* Record drv and probe the present devices it matches; -EBUSY if it is registered already. */
+static inline int dmacheck_pci_register_driver(struct pci_driver *drv, const char *file,
+					       int line)
+{
+	struct pci_driver **free_slot = NULL;
+
+	for (int i = 0; i < DMACHECK_PCI_MAX_DRIVERS; i++) {
+		if (dmacheck_pci_bus.drivers[i] == drv)
+			return -EBUSY;
+		if (!dmacheck_pci_bus.drivers[i] && !free_slot)
+			free_slot = &dmacheck_pci_bus.drivers[i];
+	}
+	if (!free_slot)
+		return -ENOMEM;
+	*free_slot = drv;
+	/* A failed probe leaves the device unbound; registration still succeeds. */
+	for (int i = 0; i < DMACHECK_PCI_MAX_DEVICES; i++) {
+		if (dmacheck_pci_bus.devices[i].pdev)
+			dmacheck_pci_bind(&dmacheck_pci_bus.devices[i], drv, file, line);
+	}
+	return 0;
+}
+
+/* Remove drv from the devices bound to it, then forget it. */
+static inline void dmacheck_pci_unregister_driver(struct pci_driver *drv, const char *file,
+						  int line)
+{
+	for (int i = 0; i < DMACHECK_PCI_MAX_DEVICES; i++) {
+		if (dmacheck_pci_bus.devices[i].pdev && dmacheck_pci_bus.devices[i].driver == drv)
+			dmacheck_pci_unbind(&dmacheck_pci_bus.devices[i], file, line);
+	}
+	for (int i = 0; i < DMACHECK_PCI_MAX_DRIVERS; i++) {
+		if (dmacheck_pci_bus.drivers[i] == drv)
+			dmacheck_pci_bus.drivers[i] = NULL;
+	}
+}
+
+static inline int pci_register_driver(struct pci_driver *drv)
+{
+	return dmacheck_pci_register_driver(drv, NULL, 0);
+}
+
+static inline void pci_unregister_driver(struct pci_driver *drv)
+{
+	dmacheck_pci_unregister_driver(drv, NULL, 0);
+}
+
+/* module_pci_driver(drv): module_init and module_exit that register and unregister it. */
+#define module_pci_driver(__pci_driver) \
+	module_driver(__pci_driver, pci_register_driver, pci_unregister_driver)
+
 /* ---- Call sites (see <dmacheck_call_site.h>) ---- */
-#include <dmacheck_call_site.h>
 #ifdef DMACHECK_CALL_SITES
 #define pci_alloc_consistent(a0, a1, a2) __extension__ ({ \
 	struct pci_dev *dmacheck_a0 = (a0); size_t dmacheck_a1 = (a1); dma_addr_t *dmacheck_a2 = (a2); \
@@ -257,6 +774,12 @@ static inline int pci_set_consistent_dma_mask(struct pci_dev *dev, u64 mask)
 #define pci_set_consistent_dma_mask(a0, a1) __extension__ ({ \
 	struct pci_dev *dmacheck_a0 = (a0); u64 dmacheck_a1 = (a1); \
 	dmacheck_call_site(__FILE__, __LINE__); pci_set_consistent_dma_mask(dmacheck_a0, dmacheck_a1); })
+#define pci_register_driver(a0) __extension__ ({ \
+	struct pci_driver *dmacheck_a0 = (a0); \
+	dmacheck_pci_register_driver(dmacheck_a0, __FILE__, __LINE__); })
+#define pci_unregister_driver(a0) __extension__ ({ \
+	struct pci_driver *dmacheck_a0 = (a0); \
+	dmacheck_pci_unregister_driver(dmacheck_a0, __FILE__, __LINE__); })
 #endif
 /* ---- End of call sites ---- */
 

@@ -54,5 +54,7 @@ typedef u64 dma_addr_t;
 typedef u64 phys_addr_t;
 /* Allocation flags: GFP_KERNEL, GFP_ATOMIC, ... (<linux/gfp.h>). */
 typedef unsigned int gfp_t;
+/* The address or size of a bus resource (a PCI BAR). */
+typedef phys_addr_t resource_size_t;
 
 #endif /* _DMACHECK_LINUX_TYPES_H */
