@@ -1133,6 +1133,145 @@ fn a_driver_written_with_the_everyday_kernel_helpers_compiles_unchanged_and_runs
     assert_eq!(run.report()["leaks"]["entries"], 0, "devres freed the ring");
 }
 
+/// `tests/c/pci_driver.c`: a driver file written for the kernel (module_pci_driver, probe and
+/// remove with goto unwinding, IRQ handler, work item, completion, timer) runs under the
+/// `<dmacheck_pci.h>` harness without a report or a leak, its failed probe included.
+#[test]
+fn a_pci_driver_written_for_the_kernel_probes_copies_and_unloads_clean() {
+    let run = check_family("pci_driver", &[]);
+    let report = run.report();
+    assert_eq!(report["leaks"]["entries"], 0);
+    assert!(
+        report["counters"]["peak_entries"].as_u64().unwrap() >= 3,
+        "the ring and a copy's two mappings"
+    );
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("0000:01:00.0: ACME DMA engine 1de5:0101, irq 32"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("0000:01:00.0: descriptor 1 still busy"),
+        "the watchdog ran: {stderr}"
+    );
+    assert!(
+        stderr.contains("acme_dma 0000:05:00.0: probe with driver acme_dma failed with error -28"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+}
+
+#[test]
+fn a_pci_driver_stays_clean_when_every_rule_denies_and_behind_bounce_buffers() {
+    for (label, spec) in [("pci_deny", "deny"), ("pci_bounce", "bounce,deny")] {
+        let run = run("pci_driver", label, &[], &[("DMACHECK", spec)]);
+        assert!(run.output.status.success(), "{}", run.transcript());
+        assert_eq!(run.total("failures"), 0, "{}", run.transcript());
+        assert_eq!(run.total("errors"), 0, "{}", run.transcript());
+        assert_eq!(run.per_rule(), BTreeMap::new());
+        assert_eq!(run.report()["leaks"]["entries"], 0);
+        assert_eq!(
+            run.report()["sources"][0]["config"]["force_bounce"],
+            spec.contains("bounce")
+        );
+    }
+}
+
+#[test]
+fn a_pci_device_whose_ids_match_no_registered_driver_is_never_probed() {
+    let run = run("pci_driver", "pci_binding", &[], &[]);
+    assert!(run.output.status.success(), "{}", run.transcript());
+    assert_eq!(run.total("failures"), 0, "{}", run.transcript());
+    let stdout = run.stdout();
+    let bindings: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("device "))
+        .collect();
+    assert_eq!(
+        bindings,
+        [
+            "0000:01:00.0 1de5:0101 acme_dma enabled",
+            "0000:02:00.0 8086:0101 unbound disabled",
+            "0000:03:00.0 1de5:0102 unbound disabled",
+            "0000:04:00.0 10ec:8168 unbound disabled",
+        ],
+        "{}",
+        run.transcript()
+    );
+}
+
+/// The line of `tests/c/<program>.c` holding `text` (once).
+fn line_of(program: &str, text: &str) -> u64 {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{program}.c"));
+    let source = std::fs::read_to_string(path).expect("read the C source");
+    let lines: Vec<usize> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(text))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "`{text}` in {program}.c: {lines:?}");
+    lines[0] as u64
+}
+
+/// A remove() that forgets its coherent ring and a probe error path that skips its unmapping
+/// are each reported when the device ends, at the driver line that made the entries.
+#[test]
+fn a_pci_driver_leaking_in_remove_and_in_its_probe_error_path_is_reported_at_its_lines() {
+    let program = "pci_driver_leaky";
+    let run = check_family(program, &[("leak", 5)]);
+    let report = run.report();
+    assert_eq!(report["leaks"]["entries"], 5);
+    let leaks: Vec<(String, u64, u64, String)> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert_eq!(v["rule"], "leak", "{v}");
+            for at in ["site", "mapped_at"] {
+                let file = v[at]["file"].as_str().unwrap();
+                assert!(file.ends_with("tests/c/pci_driver_leaky.c"), "{at}: {v}");
+            }
+            (
+                v["mapped_by"].as_str().unwrap().to_string(),
+                v["mapped_at"]["line"].as_u64().unwrap(),
+                v["site"]["line"].as_u64().unwrap(),
+                v["device"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let probe_line = line_of(program, "EXPECT(CHECK(dmacheck_pci_probe(noirq)");
+    let unload_line = line_of(program, "module_pci_driver(leaky_driver);");
+    assert_eq!(
+        leaks,
+        [
+            (
+                "dma_map_single".to_string(),
+                line_of(program, "priv->rx_dma[i] = dma_map_single("),
+                probe_line,
+                "0000:07:00.0".to_string(),
+            ),
+            (
+                "dma_alloc_coherent".to_string(),
+                line_of(program, "priv->ring = dma_alloc_coherent("),
+                unload_line,
+                "0000:06:00.0".to_string(),
+            ),
+        ],
+        "{}",
+        run.transcript()
+    );
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("device_release on 0000:07:00.0 (leaky_nic): 4 single mappings"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("device_release on 0000:06:00.0 (leaky_nic): coherent allocation"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_kernel_code_harness_with_its_own_struct_device_takes_only_the_dma_headers() {
     let run = check_family(
