@@ -72,7 +72,7 @@ static inline int dmacheck_request_irq(struct device *managed_by, unsigned int i
 {
 	struct dmacheck_irq_action *free_slot = NULL;
 
-	if (!handler && !thread_fn)
+	if ((int)irq < 0 || (!handler && !thread_fn))	/* no such line (a negative errno) */
 		return -EINVAL;
 	if ((flags & IRQF_SHARED) && !dev_id)
 		return -EINVAL;

@@ -281,7 +281,8 @@ struct dmacheck_pci_state {
 	unsigned int irq_base;			/* the IRQ line of vector 0 */
 	unsigned int enable_count;
 	unsigned int regions;		/* a bit per BAR requested */
-	bool managed;			/* pcim_enable_device(): released at unbind */
+	unsigned int managed_regions;	/* those pcim_iomap_regions() took: released at unbind */
+	bool managed;			/* pcim_enable_device(): disabled at unbind */
 	bool master;
 	bool present;			/* on the bus: dmacheck_pci_probe() */
 	bool gone;			/* removed, or its probe failed: the device has ended */
@@ -527,7 +528,7 @@ static inline int pcim_iomap_regions(struct pci_dev *pdev, int mask, const char 
 			return -ENOMEM;
 		}
 	}
-	dmacheck_pci_state(pdev)->managed = true;
+	dmacheck_pci_state(pdev)->managed_regions |= (unsigned int)mask;
 	return 0;
 }
 
@@ -621,13 +622,16 @@ static inline void dmacheck_pci_end_device(struct dmacheck_pci_state *s, const c
 	struct pci_dev *pdev = s->pdev;
 
 	dmacheck_free_device_irqs(&pdev->dev);
+	s->regions &= ~s->managed_regions;
+	s->managed_regions = 0;
+	for (int i = 0; i < PCI_STD_NUM_BARS; i++)
+		s->iomap_table[i] = NULL;
 	if (s->managed) {
-		s->regions = 0;
-		for (int i = 0; i < PCI_STD_NUM_BARS; i++)
-			s->iomap_table[i] = NULL;
+		/* pcim_enable_device() makes the IRQ vectors managed too */
 		s->irq_vectors = 0;
 		s->enable_count = 0;
 		s->master = false;
+		s->managed = false;
 	}
 	s->driver = NULL;
 	s->gone = true;
@@ -649,8 +653,10 @@ static inline int dmacheck_pci_bind(struct dmacheck_pci_state *s, struct pci_dri
 	s->driver = drv;
 	err = drv->probe(s->pdev, id);
 	if (err) {
-		fprintf(stderr, "%s %s: probe with driver %s failed with error %d\n", drv->name,
-			pci_name(s->pdev), drv->name, err);
+		/* The kernel's message; -ENODEV and -ENXIO ("not mine") are quiet there too. */
+		if (err != -ENODEV && err != -ENXIO)
+			fprintf(stderr, "%s %s: probe with driver %s failed with error %d\n",
+				drv->name, pci_name(s->pdev), drv->name, err);
 		dmacheck_pci_end_device(s, file, line);
 	}
 	return err;
