@@ -40,12 +40,17 @@ static inline int dmacheck_pci_set_bar(struct pci_dev *pdev, int bar, void *mem,
 	return 0;
 }
 
-/* The subsystem ids (by default the vendor and device ids) and the class code. */
+/*
+ * The subsystem ids (by default the vendor and device ids) and the class code (24 bits: class,
+ * subclass, interface). Other configuration registers (the revision, ...) the harness sets
+ * with pci_write_config_byte() and friends.
+ */
 static inline void dmacheck_pci_set_subsystem(struct pci_dev *pdev, u32 subsystem_vendor,
 					      u32 subsystem_device, u32 class_code)
 {
 	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
 
+	s->subsystem_set = true;
 	s->subsystem_vendor = subsystem_vendor;
 	s->subsystem_device = subsystem_device;
 	s->class = class_code;
@@ -115,6 +120,28 @@ static inline irqreturn_t dmacheck_pci_raise_irq(struct pci_dev *pdev, unsigned 
 	int irq = pci_irq_vector(pdev, nr);
 
 	return irq < 0 ? IRQ_NONE : dmacheck_raise_irq((unsigned int)irq);
+}
+
+/*
+ * System sleep: the bound driver's .driver.pm suspend (resume) callback on the device, as
+ * SIMPLE_DEV_PM_OPS() gives it. Its result; 0 when the device is unbound or has no callback.
+ */
+static inline int dmacheck_pci_suspend(struct pci_dev *pdev)
+{
+	struct pci_driver *drv = dmacheck_pci_bound_driver(pdev);
+
+	if (!drv || !drv->driver.pm || !drv->driver.pm->suspend)
+		return 0;
+	return drv->driver.pm->suspend(&pdev->dev);
+}
+
+static inline int dmacheck_pci_resume(struct pci_dev *pdev)
+{
+	struct pci_driver *drv = dmacheck_pci_bound_driver(pdev);
+
+	if (!drv || !drv->driver.pm || !drv->driver.pm->resume)
+		return 0;
+	return drv->driver.pm->resume(&pdev->dev);
 }
 
 /* ---- Call sites (see <dmacheck_call_site.h>): the device's end names the harness's line ---- */

@@ -1200,6 +1200,30 @@ fn a_pci_device_whose_ids_match_no_registered_driver_is_never_probed() {
     );
 }
 
+/// `tests/c/pci_driver_idioms.c`: config space, managed BARs, a register poll, MSI-X vectors
+/// with a tasklet and a threaded handler, a line held while disabled, delayed work on the
+/// driver's own work queue, suspend and resume, and subsystem-id matching, all clean.
+#[test]
+fn a_pci_driver_with_tasklets_threaded_irqs_delayed_work_and_pm_runs_clean() {
+    let run = check_family("pci_driver_idioms", &[]);
+    assert_eq!(run.report()["leaks"]["entries"], 0);
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("0000:0a:00.0: rev 3, with stats"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("0000:0b:00.0: rev 3, without stats"),
+        "the subsystem entry matched: {stderr}"
+    );
+    assert!(!stderr.contains("0000:0c:00.0"), "{stderr}");
+    assert!(
+        stderr.contains("qdev 0000:0d:00.0: probe with driver qdev failed with error -110"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+}
+
 /// The line of `tests/c/<program>.c` holding `text` (once).
 fn line_of(program: &str, text: &str) -> u64 {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{program}.c"));

@@ -30,6 +30,16 @@ struct device {
 	u64 dmacheck_dma_mask;		/* what dma_mask points at for dmacheck_device_create() */
 };
 
+struct dev_pm_ops;
+struct module;
+
+/* The driver side a bus driver embeds (`struct pci_driver`'s .driver): its name and PM calls. */
+struct device_driver {
+	const char *name;
+	struct module *owner;
+	const struct dev_pm_ops *pm;
+};
+
 static inline const char *dev_name(const struct device *dev)
 {
 	return dev->dmacheck_name;

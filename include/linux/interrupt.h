@@ -9,8 +9,12 @@
  * IRQ_WAKE_THREAD, the thread function in process context. A second handler on a line needs
  * IRQF_SHARED on both (-EBUSY otherwise). free_irq() of a handler not requested prints the
  * kernel's warning and returns NULL. devm_ handlers are freed by dmacheck_pci_remove() (the
- * PCI unbind), or by dmacheck_free_device_irqs(dev). The table is one for the whole program
- * (a weak definition here) and holds DMACHECK_MAX_IRQ_ACTIONS handlers.
+ * PCI unbind), or by dmacheck_free_device_irqs(dev). A line raised while disabled
+ * (disable_irq()) is held pending and its handlers run at the enable_irq() that enables it
+ * again; synchronize_irq() has nothing to wait for. After the handlers, as at the kernel's
+ * irq_exit(), the scheduled tasklets run in softirq context (dmacheck_run_tasklets(), which the
+ * harness also calls for tasklets scheduled outside an interrupt). The tables are one for the
+ * whole program (weak definitions here): DMACHECK_MAX_IRQ_ACTIONS handlers, as many lines.
  */
 #ifndef _DMACHECK_LINUX_INTERRUPT_H
 #define _DMACHECK_LINUX_INTERRUPT_H
@@ -19,7 +23,9 @@
 #include <linux/irqflags.h>
 #include <linux/preempt.h>
 #include <linux/errno.h>
+#include <linux/list.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Declared in <dmacheck.h>; repeated so this header stands alone. */
 void dmacheck_run_in_irq(void (*handler)(void *), void *arg);
@@ -174,6 +180,132 @@ static inline void dmacheck_free_device_irqs(struct device *dev)
 	}
 }
 
+/* ---- Tasklets ---- */
+
+struct tasklet_struct {
+	struct list_head entry;		/* on dmacheck_scheduled_tasklets while scheduled */
+	bool use_callback;
+	void (*callback)(struct tasklet_struct *t);	/* tasklet_setup() */
+	void (*func)(unsigned long data);		/* tasklet_init() */
+	unsigned long data;
+	unsigned int disable_count;
+	bool dmacheck_scheduled;
+};
+
+__attribute__((weak)) struct list_head dmacheck_scheduled_tasklets =
+	LIST_HEAD_INIT(dmacheck_scheduled_tasklets);
+
+#define DECLARE_TASKLET(name, _callback)					\
+	struct tasklet_struct name = { .entry = LIST_HEAD_INIT(name.entry),	\
+				       .use_callback = true, .callback = (_callback) }
+#define DECLARE_TASKLET_OLD(name, _func)					\
+	struct tasklet_struct name = { .entry = LIST_HEAD_INIT(name.entry),	\
+				       .func = (_func) }
+#define from_tasklet(var, callback_tasklet, tasklet_fieldname) \
+	container_of(callback_tasklet, __typeof__(*var), tasklet_fieldname)
+
+static inline void tasklet_setup(struct tasklet_struct *t,
+				 void (*callback)(struct tasklet_struct *))
+{
+	*t = (struct tasklet_struct){ .use_callback = true, .callback = callback };
+	INIT_LIST_HEAD(&t->entry);
+}
+
+static inline void tasklet_init(struct tasklet_struct *t, void (*func)(unsigned long),
+				unsigned long data)
+{
+	*t = (struct tasklet_struct){ .func = func, .data = data };
+	INIT_LIST_HEAD(&t->entry);
+}
+
+static inline void tasklet_schedule(struct tasklet_struct *t)
+{
+	if (t->dmacheck_scheduled)
+		return;
+	t->dmacheck_scheduled = true;
+	list_add_tail(&t->entry, &dmacheck_scheduled_tasklets);
+}
+
+#define tasklet_hi_schedule(t)	tasklet_schedule(t)
+
+/* Unschedules it: it cannot be running here. */
+static inline void tasklet_kill(struct tasklet_struct *t)
+{
+	if (!t->dmacheck_scheduled)
+		return;
+	list_del_init(&t->entry);
+	t->dmacheck_scheduled = false;
+}
+
+/* A disabled tasklet stays scheduled and runs once enabled again. */
+static inline void tasklet_disable(struct tasklet_struct *t)
+{
+	t->disable_count++;
+}
+
+#define tasklet_disable_nosync(t)	tasklet_disable(t)
+
+static inline void tasklet_enable(struct tasklet_struct *t)
+{
+	if (t->disable_count)
+		t->disable_count--;
+}
+
+/* Harness: run the tasklets scheduled now and enabled, in softirq context. How many ran. */
+static inline unsigned int dmacheck_run_tasklets(void)
+{
+	struct list_head batch = LIST_HEAD_INIT(batch);
+	struct tasklet_struct *t, *next;
+	unsigned int ran = 0;
+
+	list_for_each_entry_safe(t, next, &dmacheck_scheduled_tasklets, entry) {
+		if (!t->disable_count)
+			list_move_tail(&t->entry, &batch);
+	}
+	while (!list_empty(&batch)) {
+		t = list_first_entry(&batch, struct tasklet_struct, entry);
+		list_del_init(&t->entry);
+		t->dmacheck_scheduled = false;
+		local_bh_disable();
+		if (t->use_callback)
+			t->callback(t);
+		else
+			t->func(t->data);
+		local_bh_enable();
+		ran++;
+	}
+	return ran;
+}
+
+/* ---- Raising a line ---- */
+
+struct dmacheck_irq_line {
+	unsigned int irq;
+	bool used;
+	unsigned int disable_depth;
+	bool pending;			/* raised while disabled */
+};
+
+__attribute__((weak)) struct dmacheck_irq_line dmacheck_irq_lines[DMACHECK_MAX_IRQ_ACTIONS];
+
+static inline struct dmacheck_irq_line *dmacheck_irq_line(unsigned int irq)
+{
+	struct dmacheck_irq_line *free_line = NULL;
+
+	for (int i = 0; i < DMACHECK_MAX_IRQ_ACTIONS; i++) {
+		if (dmacheck_irq_lines[i].used && dmacheck_irq_lines[i].irq == irq)
+			return &dmacheck_irq_lines[i];
+		if (!dmacheck_irq_lines[i].used && !free_line)
+			free_line = &dmacheck_irq_lines[i];
+	}
+	if (!free_line) {
+		fprintf(stderr, "dmacheck: more than %d IRQ lines\n", DMACHECK_MAX_IRQ_ACTIONS);
+		abort();
+	}
+	*free_line = (struct dmacheck_irq_line){ .irq = irq, .used = true };
+	return free_line;
+}
+
 struct dmacheck_irq_call {
 	const struct dmacheck_irq_action *action;
 	irqreturn_t ret;
@@ -188,12 +320,19 @@ static inline void dmacheck_irq_call_handler(void *arg)
 
 /*
  * Harness: the device raises IRQ line irq. Every handler on it runs in hard interrupt context
- * (a threaded one's thread function after, in process context). Returns IRQ_HANDLED if one of
- * them handled it, IRQ_NONE if none did or none is requested.
+ * (a threaded one's thread function after, in process context), then the scheduled tasklets.
+ * Returns IRQ_HANDLED if one of them handled it, IRQ_NONE if none did or none is requested, or
+ * the line is disabled (then held pending until enable_irq()).
  */
 static inline irqreturn_t dmacheck_raise_irq(unsigned int irq)
 {
 	irqreturn_t handled = IRQ_NONE;
+	struct dmacheck_irq_line *line = dmacheck_irq_line(irq);
+
+	if (line->disable_depth) {
+		line->pending = true;
+		return IRQ_NONE;
+	}
 
 	for (int i = 0; i < DMACHECK_MAX_IRQ_ACTIONS; i++) {
 		struct dmacheck_irq_action action = dmacheck_irq_actions[i];
@@ -207,7 +346,36 @@ static inline irqreturn_t dmacheck_raise_irq(unsigned int irq)
 		if (call.ret != IRQ_NONE)
 			handled = IRQ_HANDLED;
 	}
+	dmacheck_run_tasklets();
 	return handled;
+}
+
+static inline void disable_irq(unsigned int irq)
+{
+	dmacheck_irq_line(irq)->disable_depth++;
+}
+
+#define disable_irq_nosync(irq)	disable_irq(irq)
+
+/* Enabling the line again runs its handlers if it was raised meanwhile. */
+static inline void enable_irq(unsigned int irq)
+{
+	struct dmacheck_irq_line *line = dmacheck_irq_line(irq);
+
+	if (!line->disable_depth) {
+		fprintf(stderr, "WARNING: Unbalanced enable for IRQ %u\n", irq);
+		return;
+	}
+	if (--line->disable_depth == 0 && line->pending) {
+		line->pending = false;
+		dmacheck_raise_irq(irq);
+	}
+}
+
+/* No handler can be running on another CPU. */
+static inline void synchronize_irq(unsigned int irq)
+{
+	(void)irq;
 }
 
 #endif /* _DMACHECK_LINUX_INTERRUPT_H */

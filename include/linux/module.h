@@ -3,7 +3,8 @@
  * <linux/module.h>: the module declarations at the end of a driver file. The descriptions are
  * dropped; module_init(fn) and module_exit(fn) define dmacheck_module_init() and
  * dmacheck_module_exit(), which a test calls to load and unload the driver (one module per
- * program). Parameters stay the variables they name.
+ * program). Parameters stay the variables they name. KBUILD_MODNAME, which kbuild defines on
+ * the compiler's command line, is for the test's build to define the same way.
  */
 #ifndef _DMACHECK_LINUX_MODULE_H
 #define _DMACHECK_LINUX_MODULE_H

@@ -37,6 +37,9 @@
 #include <linux/dmapool.h>
 #include <linux/scatterlist.h>
 #include <linux/mod_devicetable.h>
+#include <linux/pci_regs.h>
+#include <linux/pci_ids.h>
+#include <linux/pm.h>
 #include <linux/module.h>
 #include <linux/errno.h>
 #include <stdint.h>
@@ -262,6 +265,7 @@ struct pci_driver {
 	int (*probe)(struct pci_dev *dev, const struct pci_device_id *id);
 	void (*remove)(struct pci_dev *dev);
 	void (*shutdown)(struct pci_dev *dev);
+	struct device_driver driver;		/* .driver.pm: dmacheck_pci_suspend()/resume() */
 };
 
 struct dmacheck_pci_bar {
@@ -275,6 +279,7 @@ struct dmacheck_pci_state {
 	struct pci_dev *pdev;		/* NULL: a free entry */
 	struct pci_driver *driver;	/* bound to */
 	struct dmacheck_pci_bar bar[PCI_STD_NUM_BARS];
+	bool subsystem_set;		/* else the subsystem ids are the vendor and device ids */
 	u32 subsystem_vendor, subsystem_device, class;
 	unsigned int irq_vectors_offered;	/* the vectors the device has */
 	unsigned int irq_vectors;		/* allocated by pci_alloc_irq_vectors() */
@@ -287,6 +292,11 @@ struct dmacheck_pci_state {
 	bool present;			/* on the bus: dmacheck_pci_probe() */
 	bool gone;			/* removed, or its probe failed: the device has ended */
 	void __iomem *iomap_table[PCI_STD_NUM_BARS];	/* pcim_iomap() */
+	/*
+	 * Configuration space; the ids, class, command bits (I/O, memory, bus master) and
+	 * interrupt pin are kept up to date from the fields above at each access.
+	 */
+	u8 config[PCI_CFG_SPACE_SIZE];
 };
 
 #define DMACHECK_PCI_MAX_DEVICES 16
@@ -320,8 +330,6 @@ static inline struct dmacheck_pci_state *dmacheck_pci_state(struct pci_dev *pdev
 	}
 	*free_entry = (struct dmacheck_pci_state){
 		.pdev = pdev,
-		.subsystem_vendor = pdev->vendor,
-		.subsystem_device = pdev->device,
 		.irq_vectors_offered = 1,
 		.irq_base = DMACHECK_PCI_FIRST_IRQ +
 			    DMACHECK_PCI_MAX_VECTORS * (unsigned int)(free_entry - dmacheck_pci_bus.devices),
@@ -575,6 +583,138 @@ static inline int pci_irq_vector(struct pci_dev *pdev, unsigned int nr)
 	return nr < s->irq_vectors ? (int)(s->irq_base + nr) : -EINVAL;
 }
 
+/* ---- Configuration space ---- */
+
+#define PCIBIOS_SUCCESSFUL		0x00
+#define PCIBIOS_BAD_REGISTER_NUMBER	0x87
+
+static inline void dmacheck_pci_config_put(u8 *config, int where, u32 val, int size)
+{
+	for (int i = 0; i < size; i++)
+		config[where + i] = (u8)(val >> (8 * i));
+}
+
+/* The header's fields that follow the device's state, written before each access. */
+static inline void dmacheck_pci_config_sync(struct pci_dev *pdev, struct dmacheck_pci_state *s)
+{
+	u16 command = (u16)(s->config[PCI_COMMAND] | s->config[PCI_COMMAND + 1] << 8);
+
+	command &= (u16)~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	if (s->enable_count) {
+		if (pci_select_bars(pdev, IORESOURCE_IO))
+			command |= PCI_COMMAND_IO;
+		if (pci_select_bars(pdev, IORESOURCE_MEM))
+			command |= PCI_COMMAND_MEMORY;
+	}
+	if (s->master)
+		command |= PCI_COMMAND_MASTER;
+	dmacheck_pci_config_put(s->config, PCI_VENDOR_ID, pdev->vendor, 2);
+	dmacheck_pci_config_put(s->config, PCI_DEVICE_ID, pdev->device, 2);
+	dmacheck_pci_config_put(s->config, PCI_COMMAND, command, 2);
+	dmacheck_pci_config_put(s->config, PCI_CLASS_PROG, s->class, 3);
+	dmacheck_pci_config_put(s->config, PCI_SUBSYSTEM_VENDOR_ID,
+				s->subsystem_set ? s->subsystem_vendor : pdev->vendor, 2);
+	dmacheck_pci_config_put(s->config, PCI_SUBSYSTEM_ID,
+				s->subsystem_set ? s->subsystem_device : pdev->device, 2);
+	dmacheck_pci_config_put(s->config, PCI_INTERRUPT_PIN, s->irq_vectors_offered ? 1 : 0, 1);
+}
+
+/* size bytes at where, little-endian: PCIBIOS_SUCCESSFUL, or a bad (misaligned) register. */
+static inline int dmacheck_pci_config_read(struct pci_dev *pdev, int where, u32 *val, int size)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	if (where < 0 || where % size || where + size > PCI_CFG_SPACE_SIZE) {
+		*val = ~0u;
+		return PCIBIOS_BAD_REGISTER_NUMBER;
+	}
+	dmacheck_pci_config_sync(pdev, s);
+	*val = 0;
+	for (int i = size - 1; i >= 0; i--)
+		*val = *val << 8 | s->config[where + i];
+	return PCIBIOS_SUCCESSFUL;
+}
+
+/* The ids and class are the device's (read-only); the command's master bit sets bus mastering. */
+static inline int dmacheck_pci_config_write(struct pci_dev *pdev, int where, u32 val, int size)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	if (where < 0 || where % size || where + size > PCI_CFG_SPACE_SIZE)
+		return PCIBIOS_BAD_REGISTER_NUMBER;
+	dmacheck_pci_config_put(s->config, where, val, size);
+	if (where <= PCI_COMMAND && where + size > PCI_COMMAND)
+		s->master = (s->config[PCI_COMMAND] & PCI_COMMAND_MASTER) != 0;
+	dmacheck_pci_config_sync(pdev, s);
+	return PCIBIOS_SUCCESSFUL;
+}
+
+static inline int pci_read_config_byte(struct pci_dev *pdev, int where, u8 *val)
+{
+	u32 v;
+	int err = dmacheck_pci_config_read(pdev, where, &v, 1);
+
+	*val = (u8)v;
+	return err;
+}
+
+static inline int pci_read_config_word(struct pci_dev *pdev, int where, u16 *val)
+{
+	u32 v;
+	int err = dmacheck_pci_config_read(pdev, where, &v, 2);
+
+	*val = (u16)v;
+	return err;
+}
+
+static inline int pci_read_config_dword(struct pci_dev *pdev, int where, u32 *val)
+{
+	return dmacheck_pci_config_read(pdev, where, val, 4);
+}
+
+static inline int pci_write_config_byte(struct pci_dev *pdev, int where, u8 val)
+{
+	return dmacheck_pci_config_write(pdev, where, val, 1);
+}
+
+static inline int pci_write_config_word(struct pci_dev *pdev, int where, u16 val)
+{
+	return dmacheck_pci_config_write(pdev, where, val, 2);
+}
+
+static inline int pci_write_config_dword(struct pci_dev *pdev, int where, u32 val)
+{
+	return dmacheck_pci_config_write(pdev, where, val, 4);
+}
+
+/* A PCIBIOS_ code as a negative errno. */
+static inline int pcibios_err_to_errno(int err)
+{
+	return err == PCIBIOS_SUCCESSFUL ? 0 : -ERANGE;
+}
+
+/* ---- IRQs by vector ---- */
+
+/* request_threaded_irq() on vector nr, named by the format (unformatted). */
+static inline int pci_request_irq(struct pci_dev *pdev, unsigned int nr, irq_handler_t handler,
+				  irq_handler_t thread_fn, void *dev_id, const char *fmt, ...)
+{
+	int irq = pci_irq_vector(pdev, nr);
+
+	if (irq < 0)
+		return irq;
+	return request_threaded_irq((unsigned int)irq, handler, thread_fn,
+				    handler ? 0 : IRQF_ONESHOT, fmt, dev_id);
+}
+
+static inline void pci_free_irq(struct pci_dev *pdev, unsigned int nr, void *dev_id)
+{
+	int irq = pci_irq_vector(pdev, nr);
+
+	if (irq >= 0)
+		free_irq((unsigned int)irq, dev_id);
+}
+
 static inline struct pci_dev *pci_dev_get(struct pci_dev *pdev)
 {
 	return pdev;
@@ -599,8 +739,10 @@ static inline const struct pci_device_id *pci_match_id(const struct pci_device_i
 	for (; ids && (ids->vendor || ids->subvendor || ids->class_mask); ids++) {
 		if (dmacheck_pci_id_field_matches(ids->vendor, pdev->vendor) &&
 		    dmacheck_pci_id_field_matches(ids->device, pdev->device) &&
-		    dmacheck_pci_id_field_matches(ids->subvendor, s->subsystem_vendor) &&
-		    dmacheck_pci_id_field_matches(ids->subdevice, s->subsystem_device) &&
+		    dmacheck_pci_id_field_matches(ids->subvendor, s->subsystem_set
+						  ? s->subsystem_vendor : pdev->vendor) &&
+		    dmacheck_pci_id_field_matches(ids->subdevice, s->subsystem_set
+						  ? s->subsystem_device : pdev->device) &&
 		    !((ids->class ^ s->class) & ids->class_mask))
 			return ids;
 	}
