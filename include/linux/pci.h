@@ -460,10 +460,15 @@ static inline void pci_release_region(struct pci_dev *pdev, int bar)
 		pci_release_selected_regions(pdev, 1 << bar);
 }
 
-#define pci_request_mem_regions(pdev, name) \
-	pci_request_selected_regions((pdev), pci_select_bars((pdev), IORESOURCE_MEM), (name))
-#define pci_release_mem_regions(pdev) \
-	pci_release_selected_regions((pdev), pci_select_bars((pdev), IORESOURCE_MEM))
+static inline int pci_request_mem_regions(struct pci_dev *pdev, const char *name)
+{
+	return pci_request_selected_regions(pdev, pci_select_bars(pdev, IORESOURCE_MEM), name);
+}
+
+static inline void pci_release_mem_regions(struct pci_dev *pdev)
+{
+	pci_release_selected_regions(pdev, pci_select_bars(pdev, IORESOURCE_MEM));
+}
 
 /* The BAR's memory from offset, or NULL: no such BAR, or offset past its end (maxlen ignored). */
 static inline void __iomem *pci_iomap_range(struct pci_dev *pdev, int bar, unsigned long offset,
@@ -567,8 +572,16 @@ static inline int pci_alloc_irq_vectors(struct pci_dev *pdev, unsigned int min_v
 	return (int)n;
 }
 
-#define pci_alloc_irq_vectors_affinity(pdev, min_vecs, max_vecs, flags, affd) \
-	pci_alloc_irq_vectors((pdev), (min_vecs), (max_vecs), (flags))
+struct irq_affinity;
+
+/* The affinity spreading means nothing with one CPU to run handlers on. */
+static inline int pci_alloc_irq_vectors_affinity(struct pci_dev *pdev, unsigned int min_vecs,
+						 unsigned int max_vecs, unsigned int flags,
+						 struct irq_affinity *affd)
+{
+	(void)affd;
+	return pci_alloc_irq_vectors(pdev, min_vecs, max_vecs, flags);
+}
 
 static inline void pci_free_irq_vectors(struct pci_dev *pdev)
 {
