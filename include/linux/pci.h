@@ -503,6 +503,44 @@ static inline void pci_iounmap(struct pci_dev *pdev, void __iomem *addr)
 	(void)addr;
 }
 
+/*
+ * ioremap() of a range inside a BAR, by the bus address pci_resource_start() gave: the BAR's
+ * memory at that place. Any other range is no MMIO the harness gave: NULL, as a failed
+ * mapping. (Here rather than in <linux/io.h>: only the PCI bus knows the BARs.)
+ */
+static inline void __iomem *ioremap(phys_addr_t offset, size_t size)
+{
+	for (int i = 0; i < DMACHECK_PCI_MAX_DEVICES; i++) {
+		struct dmacheck_pci_state *s = &dmacheck_pci_bus.devices[i];
+
+		for (int bar = 0; s->pdev && bar < PCI_STD_NUM_BARS; bar++) {
+			phys_addr_t start = (phys_addr_t)(uintptr_t)s->bar[bar].mem;
+
+			if (s->bar[bar].mem && offset >= start && size <= s->bar[bar].len &&
+			    offset - start <= s->bar[bar].len - size)
+				return (char *)s->bar[bar].mem + (offset - start);
+		}
+	}
+	return NULL;
+}
+
+#define ioremap_wc(offset, size)	ioremap((offset), (size))
+#define ioremap_uc(offset, size)	ioremap((offset), (size))
+#define ioremap_cache(offset, size)	ioremap((offset), (size))
+
+static inline void iounmap(volatile void __iomem *addr)
+{
+	(void)addr;
+}
+
+/* Managed: nothing to undo here either. */
+static inline void __iomem *devm_ioremap(struct device *dev, resource_size_t offset,
+					 resource_size_t size)
+{
+	(void)dev;
+	return ioremap(offset, size);
+}
+
 static inline void __iomem *pcim_iomap(struct pci_dev *pdev, int bar, unsigned long maxlen)
 {
 	void __iomem *addr = pci_iomap(pdev, bar, maxlen);
@@ -708,7 +746,10 @@ static inline int pcibios_err_to_errno(int err)
 
 /* ---- IRQs by vector ---- */
 
-/* request_threaded_irq() on vector nr, named by the format (unformatted). */
+/*
+ * request_threaded_irq() on vector nr, shared (so dev_id must not be NULL), one-shot without a
+ * hard handler, as the kernel's; named by the format, unformatted.
+ */
 static inline int pci_request_irq(struct pci_dev *pdev, unsigned int nr, irq_handler_t handler,
 				  irq_handler_t thread_fn, void *dev_id, const char *fmt, ...)
 {
@@ -717,7 +758,7 @@ static inline int pci_request_irq(struct pci_dev *pdev, unsigned int nr, irq_han
 	if (irq < 0)
 		return irq;
 	return request_threaded_irq((unsigned int)irq, handler, thread_fn,
-				    handler ? 0 : IRQF_ONESHOT, fmt, dev_id);
+				    IRQF_SHARED | (handler ? 0 : IRQF_ONESHOT), fmt, dev_id);
 }
 
 static inline void pci_free_irq(struct pci_dev *pdev, unsigned int nr, void *dev_id)

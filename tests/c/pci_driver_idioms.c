@@ -378,6 +378,10 @@ int main(void)
 	CHECK(pci_read_config_word(pdev, PCI_COMMAND + 1, &cmd) == PCIBIOS_BAD_REGISTER_NUMBER);
 	CHECK(regs[QDEV_REG_CTRL / 4] == QDEV_CTRL_RUN && regs[QDEV_REG_RX_TAIL / 4] == 3);
 	CHECK(dmacheck_live_entries(&pdev->dev) == 1 + QDEV_RX_RING);
+	/* ioremap() of a BAR's bus address is the BAR; outside every BAR, no mapping */
+	CHECK(ioremap(pci_resource_start(pdev, 2) + 4, 8) == (void *)&stats[1]);
+	CHECK(ioremap(pci_resource_start(pdev, 2) + sizeof(stats) - 4, 8) == NULL);
+	CHECK(ioremap(0x1000, 4) == NULL && pci_resource_len(pdev, 1) == 0);
 
 	/* RX: the hard handler acknowledges, the tasklet (softirq) takes the packet */
 	CLEAN(device_receives(pdev, q, 0, "hello"));
