@@ -11,7 +11,9 @@
  *	dmacheck_module_init();			// registering the driver probes it
  *	... dmacheck_device_read/write (<dmacheck.h>), then dmacheck_pci_raise_irq(pdev, 0),
  *	    dmacheck_run_scheduled_work() (<linux/workqueue.h>),
- *	    dmacheck_advance_jiffies() (<linux/timer.h>) ...
+ *	    dmacheck_advance_jiffies() (<linux/timer.h>), dmacheck_run_tasklets()
+ *	    (<linux/interrupt.h>), dmacheck_pci_suspend()/dmacheck_pci_resume(), and
+ *	    dmacheck_set_idle_hook() (<linux/jiffies.h>) to act while the driver waits ...
  *	dmacheck_module_exit();			// remove(), then the device ends: leaks reported
  *
  * The device's state beside `struct pci_dev` is described in <linux/pci.h>. Everything here
@@ -25,6 +27,7 @@
 #include <linux/interrupt.h>
 #include <linux/workqueue.h>
 #include <linux/timer.h>
+#include <linux/jiffies.h>
 
 /*
  * Give the device BAR bar: len bytes of memory at mem (IORESOURCE_MEM, or IORESOURCE_IO, with

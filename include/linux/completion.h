@@ -2,11 +2,12 @@
 /*
  * <linux/completion.h>: completions, as a count of complete() calls not yet waited for.
  *
- * A test is one thread, so nothing can complete a completion while a task waits on it: the
- * harness does the device's part (dmacheck_pci_raise_irq(), dmacheck_run_scheduled_work()) before
- * the driver waits. A wait with a timeout on a completion not done times out at once, jiffies
- * advancing by the timeout (it returns 0, or -ERESTARTSYS never: no signals here). A wait
- * without a timeout would sleep forever: it prints the hung task and aborts.
+ * A test is one thread, so nothing else runs while a task waits: the harness does the device's
+ * part (dmacheck_pci_raise_irq(), dmacheck_run_scheduled_work()) before the driver waits, or in
+ * the idle hook (dmacheck_set_idle_hook(), <linux/jiffies.h>) that a wait on a completion not
+ * done calls once. Still not done, a wait with a timeout times out at once, jiffies advancing
+ * by the timeout (it returns 0; -ERESTARTSYS never: no signals here), and a wait without a
+ * timeout would sleep forever: it prints the hung task and aborts.
  */
 #ifndef _DMACHECK_LINUX_COMPLETION_H
 #define _DMACHECK_LINUX_COMPLETION_H
@@ -64,6 +65,8 @@ static inline bool try_wait_for_completion(struct completion *x)
 static inline unsigned long wait_for_completion_timeout(struct completion *x,
 							 unsigned long timeout)
 {
+	if (!x->done)
+		dmacheck_idle();
 	if (!try_wait_for_completion(x)) {
 		jiffies += timeout;
 		return 0;
@@ -85,6 +88,8 @@ static inline long wait_for_completion_killable_timeout(struct completion *x,
 
 static inline void wait_for_completion(struct completion *x)
 {
+	if (!x->done)
+		dmacheck_idle();
 	if (!try_wait_for_completion(x)) {
 		fprintf(stderr, "INFO: task blocked forever in wait_for_completion(%p): nothing "
 			"left to complete it\n", (void *)x);

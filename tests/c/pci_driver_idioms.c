@@ -2,12 +2,13 @@
  * A PCI driver written with the rest of what PCI drivers use: PCI_VDEVICE() and
  * PCI_DEVICE_SUB() entries with driver_data, configuration space reads, managed enabling and
  * BAR mapping (pcim_enable_device(), pcim_iomap_regions(), pcim_iomap_table()),
- * readl_poll_timeout() for the device to come ready, a managed coherent ring, MSI-X vectors
- * with pci_request_irq() (a hard handler deferring to a tasklet, and a threaded handler
- * deferring to its own work queue), disable_irq()/enable_irq(), delayed work, and
- * SIMPLE_DEV_PM_OPS() suspend and resume. The driver half compiles unchanged (kbuild's
- * KBUILD_MODNAME defined as kbuild would); main() plays the bus and the device through
- * <dmacheck_pci.h>, and nothing may be reported or left mapped.
+ * readl_poll_timeout() for the device to come ready (the harness's idle hook playing a device
+ * that takes a while), a managed coherent ring, MSI-X vectors with pci_request_irq() (a hard
+ * handler deferring to a tasklet, and a threaded handler deferring to its own work queue),
+ * disable_irq()/enable_irq(), delayed work, and SIMPLE_DEV_PM_OPS() suspend and resume. The
+ * driver half compiles unchanged (kbuild's KBUILD_MODNAME defined as kbuild would); main()
+ * plays the bus and the device through <dmacheck_pci.h>, and nothing may be reported or left
+ * mapped.
  */
 #define KBUILD_MODNAME "qdev"
 
@@ -317,7 +318,7 @@ MODULE_LICENSE("GPL");
 
 #include "expect.h"
 
-static u32 regs[16], stats[16], sub_regs[16], stuck_regs[16], other_sub_regs[16];
+static u32 regs[16], stats[16], sub_regs[16], stuck_regs[16], other_sub_regs[16], slow_regs[16];
 
 static struct pci_dev *plug(const char *name, u16 device, u32 *bar0)
 {
@@ -329,6 +330,17 @@ static struct pci_dev *plug(const char *name, u16 device, u32 *bar0)
 	CHECK(pci_write_config_byte(pdev, PCI_REVISION_ID, 3) == PCIBIOS_SUCCESSFUL);
 	dmacheck_pci_set_irq_vectors(pdev, 2);
 	return pdev;
+}
+
+/* The idle hook of a device that comes ready on the third read of its status. */
+static unsigned int slow_polls;
+
+static void slow_device_warms_up(void *data)
+{
+	u32 *bar0 = data;
+
+	if (++slow_polls == 2)
+		bar0[QDEV_REG_STATUS / 4] = QDEV_STATUS_READY;
 }
 
 /* The device receives a packet into the next descriptor it owns and raises RX. */
@@ -347,7 +359,7 @@ static void device_receives(struct pci_dev *pdev, struct qdev *q, unsigned int i
 
 int main(void)
 {
-	struct pci_dev *pdev, *sub, *other_sub, *stuck;
+	struct pci_dev *pdev, *sub, *other_sub, *stuck, *slow;
 	struct qdev *q;
 	u16 cmd;
 	u8 pin;
@@ -421,6 +433,14 @@ int main(void)
 	CLEAN(CHECK(dmacheck_pci_resume(pdev) == 0));
 	CHECK(regs[QDEV_REG_CTRL / 4] == QDEV_CTRL_RUN && timer_pending(&q->stats_work.timer));
 
+	/* A device that comes ready while the probe polls it (the idle hook) */
+	slow = plug("0000:0e:00.0", 0x7024, slow_regs);
+	CHECK(dmacheck_pci_set_bar(slow, 2, stats, sizeof(stats), IORESOURCE_MEM) == 0);
+	dmacheck_set_idle_hook(slow_device_warms_up, slow_regs);
+	CLEAN(CHECK(dmacheck_pci_probe(slow) == 0));
+	dmacheck_set_idle_hook(NULL, NULL);
+	CHECK(slow_polls == 2 && pci_get_drvdata(slow));
+
 	/* A device that never comes ready: the poll times out, managed resources unwind */
 	stuck = plug("0000:0d:00.0", 0x7024, stuck_regs);
 	CHECK(dmacheck_pci_set_bar(stuck, 2, stats, sizeof(stats), IORESOURCE_MEM) == 0);
@@ -436,5 +456,6 @@ int main(void)
 	CHECK(!pci_is_enabled(pdev) && dmacheck_pci_state(pdev)->regions == 0);
 	CHECK(pci_irq_vector(pdev, 0) == -EINVAL);	/* pcim: the vectors went with the driver */
 	CHECK(dmacheck_live_entries(&pdev->dev) == 0 && dmacheck_live_entries(&sub->dev) == 0);
+	CHECK(dmacheck_live_entries(&slow->dev) == 0);
 	return finish();
 }
