@@ -5,10 +5,10 @@
  * readl_poll_timeout() for the device to come ready (the harness's idle hook playing a device
  * that takes a while), a managed coherent ring, MSI-X vectors with pci_request_irq() (a hard
  * handler deferring to a tasklet, and a threaded handler deferring to its own work queue),
- * disable_irq()/enable_irq(), delayed work, and SIMPLE_DEV_PM_OPS() suspend and resume. The
- * driver half compiles unchanged (kbuild's KBUILD_MODNAME defined as kbuild would); main()
- * plays the bus and the device through <dmacheck_pci.h>, and nothing may be reported or left
- * mapped.
+ * disable_irq()/enable_irq(), delayed work, SIMPLE_DEV_PM_OPS() suspend and resume, and a hot
+ * unplug. The driver half compiles unchanged (kbuild's KBUILD_MODNAME defined as kbuild
+ * would); main() plays the bus and the device through <dmacheck_pci.h>, and nothing may be
+ * reported or left mapped.
  */
 #define KBUILD_MODNAME "qdev"
 
@@ -432,6 +432,12 @@ int main(void)
 	CHECK(regs[QDEV_REG_CTRL / 4] == 0 && !timer_pending(&q->stats_work.timer));
 	CLEAN(CHECK(dmacheck_pci_resume(pdev) == 0));
 	CHECK(regs[QDEV_REG_CTRL / 4] == QDEV_CTRL_RUN && timer_pending(&q->stats_work.timer));
+
+	/* Hot unplug: remove() runs, the managed rest is released, and unloading leaves it be */
+	CLEAN(dmacheck_pci_remove(sub));
+	CHECK(!pci_get_drvdata(sub) && !pci_is_enabled(sub) && dmacheck_pci_state(sub)->gone);
+	CHECK(dmacheck_live_entries(&sub->dev) == 0 && dmacheck_pci_raise_irq(sub, 0) == IRQ_NONE);
+	CHECK(dmacheck_pci_probe(sub) == -ENODEV);		/* an ended device stays ended */
 
 	/* A device that comes ready while the probe polls it (the idle hook) */
 	slow = plug("0000:0e:00.0", 0x7024, slow_regs);
