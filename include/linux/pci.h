@@ -11,16 +11,18 @@
  *
  * The driver model, for a test playing the PCI bus (<dmacheck_pci.h> has the harness side):
  * `struct pci_driver` with its id table, pci_register_driver() / module_pci_driver(), and the
- * probe-time calls (enable, bus master, regions, BAR mapping, IRQ vectors). The state the
- * kernel keeps in `struct pci_dev` (BARs, IRQ vectors, enable count, requested regions, the
- * bound driver) lives in a table beside it, one for the whole program (a weak definition),
+ * probe-time calls (enable, bus master, regions, BAR mapping, configuration space, IRQ
+ * vectors). The state the kernel keeps in `struct pci_dev` (BARs, IRQ vectors, enable count,
+ * requested regions, configuration space, the bound driver) lives in a table beside it, one for the whole program (a weak definition),
  * holding DMACHECK_PCI_MAX_DEVICES devices and DMACHECK_PCI_MAX_DRIVERS drivers; `struct
- * pci_dev` keeps the layout dmacheck_pci_dev_create() allocates, so it has no `irq` or
- * `resource[]` fields: use pci_irq_vector() and pci_resource_start()/len()/flags().
+ * pci_dev` keeps the layout dmacheck_pci_dev_create() allocates, so it has no `irq`,
+ * `revision` or `resource[]` fields: use pci_irq_vector(), pci_read_config_byte() and
+ * pci_resource_start()/len()/flags().
  *
  * BARs are plain memory the harness gives (dmacheck_pci_set_bar()): the bus address
  * pci_resource_start() returns is that memory's CPU address, and pci_iomap(),
- * pci_ioremap_bar() and pcim_iomap() return it. Registering a driver probes the present devices
+ * pci_ioremap_bar(), pcim_iomap() and ioremap() of that address return it. A device whose
+ * probe fails, or that is removed, has ended: it is never probed again. Registering a driver probes the present devices
  * its table matches (as the kernel's does); unregistering it, or the harness removing the
  * device, calls remove(), frees what pcim_ and devm_ calls took, and ends the device
  * (dmacheck_device_release(): every DMA mapping or allocation left is reported as a leak, and
