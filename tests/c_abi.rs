@@ -1162,9 +1162,14 @@ fn a_pci_driver_written_for_the_kernel_probes_copies_and_unloads_clean() {
 }
 
 #[test]
-fn a_pci_driver_stays_clean_when_every_rule_denies_and_behind_bounce_buffers() {
-    for (label, spec) in [("pci_deny", "deny"), ("pci_bounce", "bounce,deny")] {
-        let run = run("pci_driver", label, &[], &[("DMACHECK", spec)]);
+fn pci_drivers_stay_clean_when_every_rule_denies_and_behind_bounce_buffers() {
+    for (program, label, spec) in [
+        ("pci_driver", "pci_deny", "deny"),
+        ("pci_driver", "pci_bounce", "bounce,deny"),
+        ("pci_driver_idioms", "pci_idioms_deny", "deny"),
+        ("pci_driver_idioms", "pci_idioms_bounce", "bounce,deny"),
+    ] {
+        let run = run(program, label, &[], &[("DMACHECK", spec)]);
         assert!(run.output.status.success(), "{}", run.transcript());
         assert_eq!(run.total("failures"), 0, "{}", run.transcript());
         assert_eq!(run.total("errors"), 0, "{}", run.transcript());
