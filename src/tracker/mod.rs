@@ -713,6 +713,16 @@ impl Tracker {
 mod tests {
     use super::*;
 
+    /// A xorshift generator: each call, a number below its argument.
+    fn below(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     fn here() -> Site {
         Site::at(std::panic::Location::caller())
     }
@@ -839,13 +849,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "thousands of table operations; no unsafe code here")]
     fn the_memory_index_follows_the_table() {
         let t = Tracker::new(0x10_0000);
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = below(0x9e37_79b9_7f4a_7c15u64);
         let mut live = Vec::new();
         for _ in 0..5_000 {
             if live.is_empty() || next(3) != 0 {
@@ -1096,13 +1100,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "4,000 operations checked against a model; safe code")]
     fn ranges_agree_with_a_byte_map_under_random_adds_and_removes() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = below(0x2545_f491_4f6c_dd1du64);
         for _ in 0..200 {
             let (mut ranges, mut bytes) = (Ranges::default(), [false; 64]);
             for _ in 0..20 {
