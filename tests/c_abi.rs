@@ -17,7 +17,8 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use dmacheck::capi::{
-    CDevice, CDeviceInfo, CPage, CPciDev, CScatterlist, CSgTable, CSpinlock, CVmArea, VMEMMAP_BASE,
+    CDevice, CDeviceInfo, CPage, CPciDev, CResource, CScatterlist, CSgTable, CSpinlock, CVmArea,
+    PCI_NUM_RESOURCES, VMEMMAP_BASE,
 };
 use dmacheck::{
     CMA_ALIGNMENT, DMA_MAPPING_ERROR, DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN,
@@ -720,6 +721,52 @@ fn header_layouts_and_constants_match_the_rust_side() {
             offset_of!(CPciDev, dev) as u64,
         ),
         (
+            "offsetof(struct pci_dev, subsystem_vendor)",
+            offset_of!(CPciDev, subsystem_vendor) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, subsystem_device)",
+            offset_of!(CPciDev, subsystem_device) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, class)",
+            offset_of!(CPciDev, class) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, revision)",
+            offset_of!(CPciDev, revision) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, pin)",
+            offset_of!(CPciDev, pin) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, irq)",
+            offset_of!(CPciDev, irq) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, resource)",
+            offset_of!(CPciDev, resource) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, resource[PCI_NUM_RESOURCES])",
+            offset_of!(CPciDev, msi_bits) as u64,
+        ),
+        ("sizeof(struct resource)", size_of::<CResource>() as u64),
+        (
+            "offsetof(struct resource, end)",
+            offset_of!(CResource, end) as u64,
+        ),
+        (
+            "offsetof(struct resource, name)",
+            offset_of!(CResource, name) as u64,
+        ),
+        (
+            "offsetof(struct resource, flags)",
+            offset_of!(CResource, flags) as u64,
+        ),
+        ("PCI_NUM_RESOURCES", PCI_NUM_RESOURCES as u64),
+        (
             "sizeof(struct scatterlist)",
             size_of::<CScatterlist>() as u64,
         ),
@@ -856,6 +903,14 @@ fn header_layouts_and_constants_match_the_rust_side() {
         dma_bit_mask(32),
         "0 means the PCI default"
     );
+    for fields in [
+        "pdev->subsystem_vendor | pdev->subsystem_device | pdev->class | pdev->revision | \
+         pdev->pin | pdev->irq | pdev->msi_enabled | pdev->msix_enabled",
+        "pdev->resource[0].start | pdev->resource[PCI_ROM_RESOURCE].end | \
+         pdev->resource[PCI_NUM_RESOURCES - 1].flags | (unsigned long)pdev->resource[0].name",
+    ] {
+        assert_eq!(get(fields), 0, "allocated zeroed: {fields}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
