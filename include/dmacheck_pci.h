@@ -40,6 +40,7 @@ static inline int dmacheck_pci_set_bar(struct pci_dev *pdev, int bar, void *mem,
 {
 	if (bar < 0 || bar >= PCI_STD_NUM_BARS || !mem || !len)
 		return -EINVAL;
+	(void)dmacheck_pci_state(pdev);	/* on the harness's bus from now: its INTx line set */
 	pdev->resource[bar] = (struct resource){
 		.start = (resource_size_t)(uintptr_t)mem,
 		.end = (resource_size_t)(uintptr_t)mem + len - 1,
@@ -57,6 +58,7 @@ static inline int dmacheck_pci_set_bar(struct pci_dev *pdev, int bar, void *mem,
 static inline void dmacheck_pci_set_subsystem(struct pci_dev *pdev, u32 subsystem_vendor,
 					      u32 subsystem_device, u32 class_code)
 {
+	(void)dmacheck_pci_state(pdev);
 	pdev->subsystem_vendor = (unsigned short)subsystem_vendor;
 	pdev->subsystem_device = (unsigned short)subsystem_device;
 	pdev->class = class_code;

@@ -1223,6 +1223,8 @@ fn pci_drivers_stay_clean_when_every_rule_denies_and_behind_bounce_buffers() {
         ("pci_driver", "pci_bounce", "bounce,deny"),
         ("pci_driver_idioms", "pci_idioms_deny", "deny"),
         ("pci_driver_idioms", "pci_idioms_bounce", "bounce,deny"),
+        ("pci_driver_legacy", "pci_legacy_deny", "deny"),
+        ("pci_driver_legacy", "pci_legacy_bounce", "bounce,deny"),
     ] {
         let run = run(program, label, &[], &[("DMACHECK", spec)]);
         assert!(run.output.status.success(), "{}", run.transcript());
@@ -1280,6 +1282,34 @@ fn a_pci_driver_with_tasklets_threaded_irqs_delayed_work_and_pm_runs_clean() {
     assert!(
         stderr.contains("qdev 0000:0d:00.0: probe with driver qdev failed with error -110"),
         "{stderr}"
+    );
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+}
+
+/// `tests/c/pci_driver_legacy.c`: a driver reading `struct pci_dev`'s fields directly
+/// (`class`, `revision`, `resource[0]`, `irq` with `request_irq` on the INTx line, or on the
+/// MSI vector `pci_enable_msi` puts there) probes two revisions, declines the card's other
+/// function, takes its interrupts and unloads clean.
+#[test]
+fn a_pci_driver_reading_irq_revision_class_and_resources_from_pci_dev_runs_clean() {
+    let run = check_family("pci_driver_legacy", &[]);
+    assert_eq!(run.report()["leaks"]["entries"], 0);
+    let stderr = run.stderr();
+    let probed: Vec<&str> = stderr.lines().filter(|l| l.contains("LNIC rev")).collect();
+    assert_eq!(probed.len(), 2, "{stderr}");
+    assert!(
+        probed[0].starts_with("0000:03:00.0: LNIC rev 1 at 0x")
+            && probed[0].ends_with(", IRQ 16 (INTx), subsystem 10ec:8129"),
+        "the first device on the bus has INTx line 16: {stderr}"
+    );
+    assert!(
+        probed[1].starts_with("0000:04:00.0: LNIC rev 3 at 0x")
+            && probed[1].ends_with(", IRQ 64 (MSI), subsystem 1186:1300, hardware checksum"),
+        "the second device's MSI vector 0 is IRQ 32 + 32: {stderr}"
+    );
+    assert!(
+        !stderr.contains("0000:04:00.1"),
+        "declined quietly: {stderr}"
     );
     assert!(!stderr.contains("WARNING"), "{stderr}");
 }

@@ -339,7 +339,10 @@ struct dmacheck_pci_bus {
 
 __attribute__((weak)) struct dmacheck_pci_bus dmacheck_pci_bus;
 
-/* The state of pdev, made on first use (a device the harness has not described: no BARs). */
+/*
+ * The state of pdev, made on first use (a device the harness has not described: no BARs). It
+ * gives the device INTA, routed to a line of its own, in pdev->irq.
+ */
 static inline struct dmacheck_pci_state *dmacheck_pci_state(struct pci_dev *pdev)
 {
 	struct dmacheck_pci_state *free_entry = NULL;
