@@ -5,7 +5,7 @@
  * module_pci_driver() or pci_register_driver() in its module_init):
  *
  *	pdev = dmacheck_pci_dev_create("0000:01:00.0", "acme_dma", 0);	// <dmacheck.h>
- *	pdev->vendor = 0x1de5; pdev->device = 0x0101;
+ *	pdev->vendor = 0x1de5; pdev->device = 0x0101; pdev->revision = 2;
  *	dmacheck_pci_set_bar(pdev, 0, regs, sizeof(regs), IORESOURCE_MEM);
  *	dmacheck_pci_probe(pdev);		// the device appears on the bus
  *	dmacheck_module_init();			// registering the driver probes it

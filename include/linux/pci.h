@@ -35,6 +35,7 @@
 #define _DMACHECK_LINUX_PCI_H
 
 #include <linux/types.h>
+#include <linux/ioport.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/dmapool.h>
@@ -49,14 +50,6 @@
 #include <stdio.h>
 #include <linux/interrupt.h>
 #include <dmacheck.h>
-
-/* A BAR's window: [start, end] on the bus, both 0 for none (end, not a length, as the kernel's). */
-struct resource {
-	resource_size_t start;
-	resource_size_t end;
-	const char *name;
-	unsigned long flags;	/* IORESOURCE_* */
-};
 
 #define PCI_STD_RESOURCES	0
 #define PCI_STD_RESOURCE_END	5
@@ -261,11 +254,6 @@ static inline int pci_set_consistent_dma_mask(struct pci_dev *dev, u64 mask)
 
 #define PCI_STD_NUM_BARS	6
 
-#define IORESOURCE_IO		0x00000100
-#define IORESOURCE_MEM		0x00000200
-#define IORESOURCE_PREFETCH	0x00002000
-#define IORESOURCE_MEM_64	0x00100000
-
 #define PCI_IRQ_INTX		(1 << 0)
 #define PCI_IRQ_LEGACY		PCI_IRQ_INTX
 #define PCI_IRQ_MSI		(1 << 1)
@@ -406,11 +394,6 @@ static inline unsigned long pci_resource_flags(struct pci_dev *pdev, int bar)
 	return bar >= 0 && bar < PCI_NUM_RESOURCES ? pdev->resource[bar].flags : 0;
 }
 
-/* resource_size(): the kernel's length of a window. */
-static inline resource_size_t resource_size(const struct resource *res)
-{
-	return res->end - res->start + 1;
-}
 
 /* The BARs whose flags include any of flags, a bit each. */
 static inline int pci_select_bars(struct pci_dev *pdev, unsigned long flags)

@@ -26,6 +26,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/slab.h>
 #include <linux/io.h>
+#include <linux/ioport.h>
 
 #define DRV_NAME	"lnic"
 
