@@ -721,6 +721,10 @@ fn header_layouts_and_constants_match_the_rust_side() {
             offset_of!(CPciDev, dev) as u64,
         ),
         (
+            "offsetof(struct pci_dev, bus)",
+            offset_of!(CPciDev, bus) as u64,
+        ),
+        (
             "offsetof(struct pci_dev, subsystem_vendor)",
             offset_of!(CPciDev, subsystem_vendor) as u64,
         ),
@@ -905,7 +909,8 @@ fn header_layouts_and_constants_match_the_rust_side() {
     );
     for fields in [
         "pdev->subsystem_vendor | pdev->subsystem_device | pdev->class | pdev->revision | \
-         pdev->pin | pdev->irq | pdev->msi_enabled | pdev->msix_enabled",
+         pdev->pin | pdev->irq | pdev->msi_enabled | pdev->msix_enabled | \
+         (unsigned long)pdev->bus",
         "pdev->resource[0].start | pdev->resource[PCI_ROM_RESOURCE].end | \
          pdev->resource[PCI_NUM_RESOURCES - 1].flags | (unsigned long)pdev->resource[0].name",
     ] {
@@ -1298,12 +1303,12 @@ fn a_pci_driver_reading_irq_revision_class_and_resources_from_pci_dev_runs_clean
     let probed: Vec<&str> = stderr.lines().filter(|l| l.contains("LNIC rev")).collect();
     assert_eq!(probed.len(), 2, "{stderr}");
     assert!(
-        probed[0].starts_with("0000:03:00.0: LNIC rev 1 at 0x")
+        probed[0].starts_with("0000:03:00.0: LNIC rev 1 on bus 03 slot 0 at 0x")
             && probed[0].ends_with(", IRQ 16 (INTx), subsystem 10ec:8129"),
         "the first device on the bus has INTx line 16: {stderr}"
     );
     assert!(
-        probed[1].starts_with("0000:04:00.0: LNIC rev 3 at 0x")
+        probed[1].starts_with("0000:04:00.0: LNIC rev 3 on bus 04 slot 0 at 0x")
             && probed[1].ends_with(", IRQ 64 (MSI), subsystem 1186:1300, hardware checksum"),
         "the second device's MSI vector 0 is IRQ 32 + 32: {stderr}"
     );

@@ -13,7 +13,7 @@
  * `struct pci_driver` with its id table, pci_register_driver() / module_pci_driver(), and the
  * probe-time calls (enable, bus master, regions, BAR mapping, configuration space, IRQ
  * vectors, pci_enable_msi()). `struct pci_dev` has the fields drivers read, with the kernel's
- * names: the ids, subsystem ids, `class`, `revision`, `pin`, `irq` (the INTx line, or MSI
+ * names: `bus`, the ids, subsystem ids, `class`, `revision`, `pin`, `irq` (the INTx line, or MSI
  * vector 0 while MSI is enabled), `resource[]` (what pci_resource_start()/len()/flags() read)
  * and `msi_enabled`/`msix_enabled`; configuration space reads them. The rest of what the kernel
  * keeps (IRQ vectors, enable count, requested regions, the other configuration registers, the
@@ -56,6 +56,16 @@
 #define PCI_ROM_RESOURCE	6
 #define PCI_NUM_RESOURCES	7	/* the six BARs and the ROM: no IOV or bridge windows */
 
+/* The bus a device sits on: its number is the BB of the device's name, DDDD:BB:SS.F. */
+struct pci_bus {
+	struct pci_bus *parent;	/* NULL: a root bus */
+	unsigned char number;
+};
+
+#define PCI_DEVFN(slot, func)	((((slot) & 0x1f) << 3) | ((func) & 0x07))
+#define PCI_SLOT(devfn)		(((devfn) >> 3) & 0x1f)
+#define PCI_FUNC(devfn)		((devfn) & 0x07)
+
 /*
  * The fields drivers read, with the kernel's names and types; dmacheck_pci_dev_create()
  * allocates it zeroed (the layout `CPciDev` mirrors), and the harness of <dmacheck_pci.h> fills
@@ -67,6 +77,7 @@ struct pci_dev {
 	unsigned int devfn;
 	u64 dma_mask;		/* dev.dma_mask points here */
 	struct device dev;
+	struct pci_bus *bus;
 	unsigned short subsystem_vendor;
 	unsigned short subsystem_device;
 	unsigned int class;	/* 3 bytes: base class, subclass, programming interface */
@@ -323,9 +334,32 @@ struct dmacheck_pci_state {
 struct dmacheck_pci_bus {
 	struct dmacheck_pci_state devices[DMACHECK_PCI_MAX_DEVICES];
 	struct pci_driver *drivers[DMACHECK_PCI_MAX_DRIVERS];
+	struct pci_bus buses[DMACHECK_PCI_MAX_DEVICES];	/* the devices' buses, one a number */
+	unsigned int nr_buses;
 };
 
 __attribute__((weak)) struct dmacheck_pci_bus dmacheck_pci_bus;
+
+/*
+ * The bus of pdev, shared with the devices on the same bus: its number, and devfn unless the
+ * harness set it, are read from the device's name (DDDD:BB:SS.F, as lspci shows it; bus 0 if
+ * the name is not one).
+ */
+static inline struct pci_bus *dmacheck_pci_bus_of(struct pci_dev *pdev)
+{
+	unsigned int domain, number = 0, slot, fn;
+
+	if (sscanf(pci_name(pdev), "%x:%x:%x.%x", &domain, &number, &slot, &fn) == 4 &&
+	    !pdev->devfn)
+		pdev->devfn = PCI_DEVFN(slot, fn);
+	for (unsigned int i = 0; i < dmacheck_pci_bus.nr_buses; i++) {
+		if (dmacheck_pci_bus.buses[i].number == (unsigned char)number)
+			return &dmacheck_pci_bus.buses[i];
+	}
+	/* As many buses as devices: one is always free. */
+	dmacheck_pci_bus.buses[dmacheck_pci_bus.nr_buses].number = (unsigned char)number;
+	return &dmacheck_pci_bus.buses[dmacheck_pci_bus.nr_buses++];
+}
 
 /*
  * The state of pdev, made on first use (a device the harness has not described: no BARs). It
@@ -357,6 +391,7 @@ static inline struct dmacheck_pci_state *dmacheck_pci_state(struct pci_dev *pdev
 	/* One vector by default: the device has INTA, routed to its own line. */
 	pdev->pin = 1;
 	pdev->irq = DMACHECK_PCI_FIRST_INTX + slot;
+	pdev->bus = dmacheck_pci_bus_of(pdev);
 	return free_entry;
 }
 

@@ -59,6 +59,8 @@ pub struct CPciDev {
     pub dma_mask: u64,
     /// The device.
     pub dev: CDevice,
+    /// The `struct pci_bus` the harness gives it.
+    pub bus: *mut c_void,
     /// The subsystem vendor id.
     pub subsystem_vendor: u16,
     /// The subsystem id.
@@ -391,6 +393,7 @@ unsafe extern "C" fn dmacheck_pci_dev_create(
             devfn: 0,
             dma_mask: dev.dma_mask_storage,
             dev,
+            bus: std::ptr::null_mut(),
             subsystem_vendor: 0,
             subsystem_device: 0,
             class: 0,

@@ -28,6 +28,7 @@ int main(void)
 	SHOW(sizeof(struct pci_dev));
 	SHOW(offsetof(struct pci_dev, dma_mask));
 	SHOW(offsetof(struct pci_dev, dev));
+	SHOW(offsetof(struct pci_dev, bus));
 	SHOW(offsetof(struct pci_dev, subsystem_vendor));
 	SHOW(offsetof(struct pci_dev, subsystem_device));
 	SHOW(offsetof(struct pci_dev, class));
@@ -109,7 +110,8 @@ int main(void)
 	SHOW(to_pci_dev(&pdev->dev) == pdev);
 	/* Allocated zeroed: the harness, not Rust, fills the fields drivers read */
 	SHOW(pdev->subsystem_vendor | pdev->subsystem_device | pdev->class | pdev->revision |
-	     pdev->pin | pdev->irq | pdev->msi_enabled | pdev->msix_enabled);
+	     pdev->pin | pdev->irq | pdev->msi_enabled | pdev->msix_enabled |
+	     (unsigned long)pdev->bus);
 	SHOW(pdev->resource[0].start | pdev->resource[PCI_ROM_RESOURCE].end |
 	     pdev->resource[PCI_NUM_RESOURCES - 1].flags | (unsigned long)pdev->resource[0].name);
 	kfree(buf);

@@ -2,7 +2,8 @@
  * A PCI driver in the older style many kernel drivers still have: it reads `struct pci_dev`'s
  * fields directly — `pdev->class` to refuse the other functions of its card, `pdev->revision`
  * to pick the hardware checksum and MSI, `pdev->resource[0]` and pci_resource_start() with
- * ioremap() for its registers — and requests `pdev->irq` with request_irq(IRQF_SHARED): the
+ * ioremap() for its registers, `pdev->bus->number` and PCI_SLOT(pdev->devfn) for its banner —
+ * and requests `pdev->irq` with request_irq(IRQF_SHARED): the
  * INTx line, or, after pci_enable_msi(), the MSI vector the kernel puts there. Its handler
  * tells a shared line's other interrupts from its own by the status register.
  *
@@ -146,8 +147,9 @@ static int lnic_init_one(struct pci_dev *pdev, const struct pci_device_id *ent)
 	writel(lower_32_bits(priv->rx_dma), priv->ioaddr + LNIC_REG_RX_ADDR);
 	writel(LNIC_CTRL_RX_ON | (priv->hw_csum ? LNIC_CTRL_CSUM_ON : 0),
 	       priv->ioaddr + LNIC_REG_CTRL);
-	dev_info(&pdev->dev, "LNIC rev %u at %#lx, IRQ %u (%s), subsystem %04x:%04x%s\n",
-		 pdev->revision, mmio_start, pdev->irq, pdev->msi_enabled ? "MSI" : "INTx",
+	dev_info(&pdev->dev, "LNIC rev %u on bus %02x slot %u at %#lx, IRQ %u (%s), "
+		 "subsystem %04x:%04x%s\n", pdev->revision, pdev->bus->number,
+		 PCI_SLOT(pdev->devfn), mmio_start, pdev->irq, pdev->msi_enabled ? "MSI" : "INTx",
 		 pdev->subsystem_vendor, pdev->subsystem_device,
 		 priv->hw_csum ? ", hardware checksum" : "");
 	return 0;
@@ -270,6 +272,11 @@ int main(void)
 	CHECK(old->resource[0].end == old->resource[0].start + LNIC_REGS_SIZE - 1);
 	CHECK(old->resource[0].flags == IORESOURCE_MEM && pci_resource_len(old, 0) == LNIC_REGS_SIZE);
 	CHECK(strcmp(old->resource[0].name, "0000:03:00.0") == 0);
+	/* The bus number and devfn are the name's */
+	CHECK(old->bus->number == 3 && new->bus->number == 4 && modem->bus == new->bus);
+	CHECK(old->bus != new->bus && !old->bus->parent);
+	CHECK(PCI_SLOT(new->devfn) == 0 && PCI_FUNC(new->devfn) == 0);
+	CHECK(PCI_SLOT(modem->devfn) == 0 && PCI_FUNC(modem->devfn) == 1);
 	CHECK(pci_resource_len(old, 1) == 0 && pci_resource_len(old, PCI_ROM_RESOURCE) == 0);
 
 	CLEAN(CHECK(dmacheck_pci_probe(old) == -ENODEV));
