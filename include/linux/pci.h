@@ -381,16 +381,16 @@ static inline struct dmacheck_pci_state *dmacheck_pci_state(struct pci_dev *pdev
 		fprintf(stderr, "dmacheck: more than %d PCI devices\n", DMACHECK_PCI_MAX_DEVICES);
 		abort();
 	}
-	unsigned int slot = (unsigned int)(free_entry - dmacheck_pci_bus.devices);
+	unsigned int place = (unsigned int)(free_entry - dmacheck_pci_bus.devices);
 
 	*free_entry = (struct dmacheck_pci_state){
 		.pdev = pdev,
 		.irq_vectors_offered = 1,
-		.irq_base = DMACHECK_PCI_FIRST_IRQ + DMACHECK_PCI_MAX_VECTORS * slot,
+		.irq_base = DMACHECK_PCI_FIRST_IRQ + DMACHECK_PCI_MAX_VECTORS * place,
 	};
 	/* One vector by default: the device has INTA, routed to its own line. */
 	pdev->pin = 1;
-	pdev->irq = DMACHECK_PCI_FIRST_INTX + slot;
+	pdev->irq = DMACHECK_PCI_FIRST_INTX + place;
 	pdev->bus = dmacheck_pci_bus_of(pdev);
 	return free_entry;
 }
@@ -428,7 +428,6 @@ static inline unsigned long pci_resource_flags(struct pci_dev *pdev, int bar)
 {
 	return bar >= 0 && bar < PCI_NUM_RESOURCES ? pdev->resource[bar].flags : 0;
 }
-
 
 /* The BARs whose flags include any of flags, a bit each. */
 static inline int pci_select_bars(struct pci_dev *pdev, unsigned long flags)
