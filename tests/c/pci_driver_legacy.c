@@ -253,7 +253,7 @@ static void config_agrees(struct pci_dev *pdev)
 
 int main(void)
 {
-	struct pci_dev *old, *new, *modem;
+	struct pci_dev *old, *new, *modem, *spare;
 	struct lnic_priv *old_priv, *new_priv;
 	unsigned int old_intx, new_intx;
 	u8 revision;
@@ -338,5 +338,28 @@ int main(void)
 	CHECK(!pci_is_enabled(old) && !pci_is_enabled(new));
 	CHECK(dmacheck_pci_state(old)->regions == 0 && dmacheck_pci_state(new)->regions == 0);
 	CHECK(dmacheck_live_entries(&old->dev) == 0 && dmacheck_live_entries(&new->dev) == 0);
+
+	/* Vectors as the kernel hands them: INTx is pdev->irq, MSI moves vector 0 there */
+	spare = dmacheck_pci_dev_create("0000:06:00.0", DRV_NAME, 0);
+	dmacheck_pci_set_irq_vectors(spare, 4);
+	old_intx = spare->irq;
+	CHECK(pci_alloc_irq_vectors(spare, 1, 1, PCI_IRQ_INTX) == 1);
+	CHECK(pci_irq_vector(spare, 0) == (int)old_intx && !pci_dev_msi_enabled(spare));
+	pci_free_irq_vectors(spare);
+	CHECK(pci_alloc_irq_vectors(spare, 1, 8, PCI_IRQ_MSI | PCI_IRQ_INTX) == 4);
+	CHECK(spare->msi_enabled && spare->irq != old_intx);
+	CHECK(pci_irq_vector(spare, 0) == (int)spare->irq);
+	CHECK(pci_irq_vector(spare, 3) == (int)spare->irq + 3 && pci_irq_vector(spare, 4) == -EINVAL);
+	pci_free_irq_vectors(spare);
+	CHECK(!spare->msi_enabled && spare->irq == old_intx);
+	CHECK(pci_alloc_irq_vectors(spare, 2, 2, PCI_IRQ_ALL_TYPES) == 2);
+	CHECK(spare->msix_enabled && !spare->msi_enabled && spare->irq == old_intx);
+	pci_disable_msi(spare);		/* MSI is not what is enabled: nothing changes */
+	CHECK(spare->msix_enabled && pci_irq_vector(spare, 1) > 0);
+	pci_free_irq_vectors(spare);
+	dmacheck_pci_set_irq_vectors(spare, 0);
+	CHECK(!spare->irq && !spare->pin && !spare->msix_enabled);
+	CHECK(pci_alloc_irq_vectors(spare, 1, 1, PCI_IRQ_ALL_TYPES) == -ENOSPC);
+	CHECK(pci_enable_msi(spare) == -ENOSPC && !spare->msi_enabled);
 	return finish();
 }
