@@ -40,7 +40,7 @@ static inline int dmacheck_pci_set_bar(struct pci_dev *pdev, int bar, void *mem,
 {
 	if (bar < 0 || bar >= PCI_STD_NUM_BARS || !mem || !len)
 		return -EINVAL;
-	(void)dmacheck_pci_state(pdev);	/* on the harness's bus from now: its INTx line set */
+	(void)dmacheck_pci_state(pdev);	/* the harness's now: its INTx line set */
 	pdev->resource[bar] = (struct resource){
 		.start = (resource_size_t)(uintptr_t)mem,
 		.end = (resource_size_t)(uintptr_t)mem + len - 1,
@@ -73,7 +73,8 @@ static inline void dmacheck_pci_set_irq_vectors(struct pci_dev *pdev, unsigned i
 {
 	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
 
-	s->irq_vectors_offered = count < DMACHECK_PCI_MAX_VECTORS ? count : DMACHECK_PCI_MAX_VECTORS;
+	s->irq_vectors_offered =
+		count < DMACHECK_PCI_MAX_VECTORS ? count : DMACHECK_PCI_MAX_VECTORS;
 	pdev->pin = count ? 1 : 0;
 	pdev->irq = count ? DMACHECK_PCI_FIRST_INTX + (unsigned int)(s - dmacheck_pci_bus.devices)
 			  : 0;

@@ -36,7 +36,8 @@ int main(void)
 	SHOW(offsetof(struct pci_dev, pin));
 	SHOW(offsetof(struct pci_dev, irq));
 	SHOW(offsetof(struct pci_dev, resource));
-	SHOW(offsetof(struct pci_dev, resource[PCI_NUM_RESOURCES]));	/* the bit-fields' word */
+	/* where the bit-fields' word starts */
+	SHOW(offsetof(struct pci_dev, resource[PCI_NUM_RESOURCES]));
 	SHOW(sizeof(struct resource));
 	SHOW(offsetof(struct resource, end));
 	SHOW(offsetof(struct resource, name));

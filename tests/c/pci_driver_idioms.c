@@ -388,7 +388,8 @@ int main(void)
 	CHECK(cmd == (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER));
 	CHECK(pci_read_config_byte(pdev, PCI_INTERRUPT_PIN, &pin) == 0 && pin == 1);
 	/* MSI-X, as the kernel's: pdev->irq stays the INTx line */
-	CHECK(pdev->msix_enabled && !pdev->msi_enabled && pci_irq_vector(pdev, 0) != (int)pdev->irq);
+	CHECK(pdev->msix_enabled && !pdev->msi_enabled);
+	CHECK(pci_irq_vector(pdev, 0) != (int)pdev->irq);
 	CHECK(pci_read_config_word(pdev, PCI_COMMAND + 1, &cmd) == PCIBIOS_BAD_REGISTER_NUMBER);
 	CHECK(regs[QDEV_REG_CTRL / 4] == QDEV_CTRL_RUN && regs[QDEV_REG_RX_TAIL / 4] == 3);
 	CHECK(dmacheck_live_entries(&pdev->dev) == 1 + QDEV_RX_RING);
