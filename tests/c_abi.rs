@@ -17,7 +17,8 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use dmacheck::capi::{
-    CDevice, CDeviceInfo, CPage, CPciDev, CScatterlist, CSgTable, CSpinlock, CVmArea, VMEMMAP_BASE,
+    CDevice, CDeviceInfo, CPage, CPciDev, CResource, CScatterlist, CSgTable, CSpinlock, CVmArea,
+    PCI_NUM_RESOURCES, VMEMMAP_BASE,
 };
 use dmacheck::{
     CMA_ALIGNMENT, DMA_MAPPING_ERROR, DMA_MEMORY_EXCLUSIVE, DMA_MEMORY_INCLUDES_CHILDREN,
@@ -720,6 +721,56 @@ fn header_layouts_and_constants_match_the_rust_side() {
             offset_of!(CPciDev, dev) as u64,
         ),
         (
+            "offsetof(struct pci_dev, bus)",
+            offset_of!(CPciDev, bus) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, subsystem_vendor)",
+            offset_of!(CPciDev, subsystem_vendor) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, subsystem_device)",
+            offset_of!(CPciDev, subsystem_device) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, class)",
+            offset_of!(CPciDev, class) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, revision)",
+            offset_of!(CPciDev, revision) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, pin)",
+            offset_of!(CPciDev, pin) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, irq)",
+            offset_of!(CPciDev, irq) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, resource)",
+            offset_of!(CPciDev, resource) as u64,
+        ),
+        (
+            "offsetof(struct pci_dev, resource[PCI_NUM_RESOURCES])",
+            offset_of!(CPciDev, msi_bits) as u64,
+        ),
+        ("sizeof(struct resource)", size_of::<CResource>() as u64),
+        (
+            "offsetof(struct resource, end)",
+            offset_of!(CResource, end) as u64,
+        ),
+        (
+            "offsetof(struct resource, name)",
+            offset_of!(CResource, name) as u64,
+        ),
+        (
+            "offsetof(struct resource, flags)",
+            offset_of!(CResource, flags) as u64,
+        ),
+        ("PCI_NUM_RESOURCES", PCI_NUM_RESOURCES as u64),
+        (
             "sizeof(struct scatterlist)",
             size_of::<CScatterlist>() as u64,
         ),
@@ -856,6 +907,15 @@ fn header_layouts_and_constants_match_the_rust_side() {
         dma_bit_mask(32),
         "0 means the PCI default"
     );
+    for fields in [
+        "pdev->subsystem_vendor | pdev->subsystem_device | pdev->class | pdev->revision | \
+         pdev->pin | pdev->irq | pdev->msi_enabled | pdev->msix_enabled | \
+         (unsigned long)pdev->bus",
+        "pdev->resource[0].start | pdev->resource[PCI_ROM_RESOURCE].end | \
+         pdev->resource[PCI_NUM_RESOURCES - 1].flags | (unsigned long)pdev->resource[0].name",
+    ] {
+        assert_eq!(get(fields), 0, "allocated zeroed: {fields}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1168,6 +1228,8 @@ fn pci_drivers_stay_clean_when_every_rule_denies_and_behind_bounce_buffers() {
         ("pci_driver", "pci_bounce", "bounce,deny"),
         ("pci_driver_idioms", "pci_idioms_deny", "deny"),
         ("pci_driver_idioms", "pci_idioms_bounce", "bounce,deny"),
+        ("pci_driver_legacy", "pci_legacy_deny", "deny"),
+        ("pci_driver_legacy", "pci_legacy_bounce", "bounce,deny"),
     ] {
         let run = run(program, label, &[], &[("DMACHECK", spec)]);
         assert!(run.output.status.success(), "{}", run.transcript());
@@ -1225,6 +1287,34 @@ fn a_pci_driver_with_tasklets_threaded_irqs_delayed_work_and_pm_runs_clean() {
     assert!(
         stderr.contains("qdev 0000:0d:00.0: probe with driver qdev failed with error -110"),
         "{stderr}"
+    );
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+}
+
+/// `tests/c/pci_driver_legacy.c`: a driver reading `struct pci_dev`'s fields directly
+/// (`class`, `revision`, `resource[0]`, `irq` with `request_irq` on the INTx line, or on the
+/// MSI vector `pci_enable_msi` puts there) probes two revisions, declines the card's other
+/// function, takes its interrupts and unloads clean.
+#[test]
+fn a_pci_driver_reading_irq_revision_class_and_resources_from_pci_dev_runs_clean() {
+    let run = check_family("pci_driver_legacy", &[]);
+    assert_eq!(run.report()["leaks"]["entries"], 0);
+    let stderr = run.stderr();
+    let probed: Vec<&str> = stderr.lines().filter(|l| l.contains("LNIC rev")).collect();
+    assert_eq!(probed.len(), 2, "{stderr}");
+    assert!(
+        probed[0].starts_with("0000:03:00.0: LNIC rev 1 on bus 03 slot 0 at 0x")
+            && probed[0].ends_with(", IRQ 16 (INTx), subsystem 10ec:8129"),
+        "the first device on the bus has INTx line 16: {stderr}"
+    );
+    assert!(
+        probed[1].starts_with("0000:04:00.0: LNIC rev 3 on bus 04 slot 0 at 0x")
+            && probed[1].ends_with(", IRQ 64 (MSI), subsystem 1186:1300, hardware checksum"),
+        "the second device's MSI vector 0 is IRQ 32 + 32: {stderr}"
+    );
+    assert!(
+        !stderr.contains("0000:04:00.1"),
+        "declined quietly: {stderr}"
     );
     assert!(!stderr.contains("WARNING"), "{stderr}");
 }

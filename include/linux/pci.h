@@ -12,12 +12,13 @@
  * The driver model, for a test playing the PCI bus (<dmacheck_pci.h> has the harness side):
  * `struct pci_driver` with its id table, pci_register_driver() / module_pci_driver(), and the
  * probe-time calls (enable, bus master, regions, BAR mapping, configuration space, IRQ
- * vectors). The state the kernel keeps in `struct pci_dev` (BARs, IRQ vectors, enable count,
- * requested regions, configuration space, the bound driver) lives in a table beside it, one for the whole program (a weak definition),
- * holding DMACHECK_PCI_MAX_DEVICES devices and DMACHECK_PCI_MAX_DRIVERS drivers; `struct
- * pci_dev` keeps the layout dmacheck_pci_dev_create() allocates, so it has no `irq`,
- * `revision` or `resource[]` fields: use pci_irq_vector(), pci_read_config_byte() and
- * pci_resource_start()/len()/flags().
+ * vectors, pci_enable_msi()). `struct pci_dev` has the fields drivers read, with the kernel's
+ * names: `bus`, the ids, subsystem ids, `class`, `revision`, `pin`, `irq` (the INTx line, or MSI
+ * vector 0 while MSI is enabled), `resource[]` (what pci_resource_start()/len()/flags() read)
+ * and `msi_enabled`/`msix_enabled`; configuration space reads them. The rest of what the kernel
+ * keeps (IRQ vectors, enable count, requested regions, the other configuration registers, the
+ * bound driver) lives in a table beside it, one for the whole program (a weak definition),
+ * holding DMACHECK_PCI_MAX_DEVICES devices and DMACHECK_PCI_MAX_DRIVERS drivers.
  *
  * BARs are plain memory the harness gives (dmacheck_pci_set_bar()): the bus address
  * pci_resource_start() returns is that memory's CPU address, and pci_iomap(),
@@ -34,6 +35,7 @@
 #define _DMACHECK_LINUX_PCI_H
 
 #include <linux/types.h>
+#include <linux/ioport.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/dmapool.h>
@@ -49,12 +51,42 @@
 #include <linux/interrupt.h>
 #include <dmacheck.h>
 
+#define PCI_STD_RESOURCES	0
+#define PCI_STD_RESOURCE_END	5
+#define PCI_ROM_RESOURCE	6
+#define PCI_NUM_RESOURCES	7	/* the six BARs and the ROM: no IOV or bridge windows */
+
+/* The bus a device sits on: its number is the BB of the device's name, DDDD:BB:SS.F. */
+struct pci_bus {
+	struct pci_bus *parent;	/* NULL: a root bus */
+	unsigned char number;
+};
+
+#define PCI_DEVFN(slot, func)	((((slot) & 0x1f) << 3) | ((func) & 0x07))
+#define PCI_SLOT(devfn)		(((devfn) >> 3) & 0x1f)
+#define PCI_FUNC(devfn)		((devfn) & 0x07)
+
+/*
+ * The fields drivers read, with the kernel's names and types; dmacheck_pci_dev_create()
+ * allocates it zeroed (the layout `CPciDev` mirrors), and the harness of <dmacheck_pci.h> fills
+ * in the rest as enumeration would.
+ */
 struct pci_dev {
 	unsigned short vendor;
 	unsigned short device;
 	unsigned int devfn;
 	u64 dma_mask;		/* dev.dma_mask points here */
 	struct device dev;
+	struct pci_bus *bus;
+	unsigned short subsystem_vendor;
+	unsigned short subsystem_device;
+	unsigned int class;	/* 3 bytes: base class, subclass, programming interface */
+	u8 revision;
+	u8 pin;			/* the interrupt pin: 1 (INTA) when the device has interrupts */
+	unsigned int irq;	/* the INTx line; vector 0 while MSI is enabled */
+	struct resource resource[PCI_NUM_RESOURCES];
+	unsigned int msi_enabled:1;
+	unsigned int msix_enabled:1;
 };
 
 #define to_pci_dev(d) ((struct pci_dev *)((char *)(d) - offsetof(struct pci_dev, dev)))
@@ -233,11 +265,6 @@ static inline int pci_set_consistent_dma_mask(struct pci_dev *dev, u64 mask)
 
 #define PCI_STD_NUM_BARS	6
 
-#define IORESOURCE_IO		0x00000100
-#define IORESOURCE_MEM		0x00000200
-#define IORESOURCE_PREFETCH	0x00002000
-#define IORESOURCE_MEM_64	0x00100000
-
 #define PCI_IRQ_INTX		(1 << 0)
 #define PCI_IRQ_LEGACY		PCI_IRQ_INTX
 #define PCI_IRQ_MSI		(1 << 1)
@@ -270,22 +297,18 @@ struct pci_driver {
 	struct device_driver driver;		/* .driver.pm: dmacheck_pci_suspend()/resume() */
 };
 
-struct dmacheck_pci_bar {
-	void *mem;			/* the memory standing for the BAR; NULL: no BAR */
-	resource_size_t len;
-	unsigned long flags;		/* IORESOURCE_MEM or IORESOURCE_IO */
-};
-
-/* What the kernel keeps in and around `struct pci_dev`. */
+/*
+ * What the kernel keeps around `struct pci_dev` (the BARs, ids, revision and IRQ lines are in
+ * it, the one place they are kept).
+ */
 struct dmacheck_pci_state {
 	struct pci_dev *pdev;		/* NULL: a free entry */
 	struct pci_driver *driver;	/* bound to */
-	struct dmacheck_pci_bar bar[PCI_STD_NUM_BARS];
-	bool subsystem_set;		/* else the subsystem ids are the vendor and device ids */
-	u32 subsystem_vendor, subsystem_device, class;
 	unsigned int irq_vectors_offered;	/* the vectors the device has */
 	unsigned int irq_vectors;		/* allocated by pci_alloc_irq_vectors() */
-	unsigned int irq_base;			/* the IRQ line of vector 0 */
+	unsigned int irq_type;			/* of those: PCI_IRQ_INTX, _MSI or _MSIX */
+	unsigned int irq_base;			/* the IRQ of MSI or MSI-X vector 0 */
+	unsigned int intx_irq;			/* pdev->irq, kept while MSI holds vector 0 there */
 	unsigned int enable_count;
 	unsigned int regions;		/* a bit per BAR requested */
 	unsigned int managed_regions;	/* those pcim_iomap_regions() took: released at unbind */
@@ -295,25 +318,53 @@ struct dmacheck_pci_state {
 	bool gone;			/* removed, or its probe failed: the device has ended */
 	void __iomem *iomap_table[PCI_STD_NUM_BARS];	/* pcim_iomap() */
 	/*
-	 * Configuration space; the ids, class, command bits (I/O, memory, bus master) and
-	 * interrupt pin are kept up to date from the fields above at each access.
+	 * Configuration space; the ids, revision, class, command bits (I/O, memory, bus master)
+	 * and interrupt pin are kept up to date from `struct pci_dev` and the fields above at
+	 * each access.
 	 */
 	u8 config[PCI_CFG_SPACE_SIZE];
 };
 
 #define DMACHECK_PCI_MAX_DEVICES 16
 #define DMACHECK_PCI_MAX_DRIVERS 8
-#define DMACHECK_PCI_FIRST_IRQ	32	/* device i's vectors are IRQs 32 + 32 * i ... */
+#define DMACHECK_PCI_FIRST_INTX	16	/* device i's INTx line is IRQ 16 + i */
+#define DMACHECK_PCI_FIRST_IRQ	32	/* its MSI or MSI-X vectors are IRQs 32 + 32 * i ... */
 #define DMACHECK_PCI_MAX_VECTORS 32
 
 struct dmacheck_pci_bus {
 	struct dmacheck_pci_state devices[DMACHECK_PCI_MAX_DEVICES];
 	struct pci_driver *drivers[DMACHECK_PCI_MAX_DRIVERS];
+	struct pci_bus buses[DMACHECK_PCI_MAX_DEVICES];	/* the devices' buses, one a number */
+	unsigned int nr_buses;
 };
 
 __attribute__((weak)) struct dmacheck_pci_bus dmacheck_pci_bus;
 
-/* The state of pdev, made on first use (a device the harness has not described: no BARs). */
+/*
+ * The bus of pdev, shared with the devices on the same bus: its number, and devfn unless the
+ * harness set it, are read from the device's name (DDDD:BB:SS.F, as lspci shows it; bus 0 if
+ * the name is not one).
+ */
+static inline struct pci_bus *dmacheck_pci_bus_of(struct pci_dev *pdev)
+{
+	unsigned int domain, number = 0, slot, fn;
+
+	if (sscanf(pci_name(pdev), "%x:%x:%x.%x", &domain, &number, &slot, &fn) == 4 &&
+	    !pdev->devfn)
+		pdev->devfn = PCI_DEVFN(slot, fn);
+	for (unsigned int i = 0; i < dmacheck_pci_bus.nr_buses; i++) {
+		if (dmacheck_pci_bus.buses[i].number == (unsigned char)number)
+			return &dmacheck_pci_bus.buses[i];
+	}
+	/* As many buses as devices: one is always free. */
+	dmacheck_pci_bus.buses[dmacheck_pci_bus.nr_buses].number = (unsigned char)number;
+	return &dmacheck_pci_bus.buses[dmacheck_pci_bus.nr_buses++];
+}
+
+/*
+ * The state of pdev, made on first use (a device the harness has not described: no BARs). It
+ * gives the device INTA, routed to a line of its own, in pdev->irq.
+ */
 static inline struct dmacheck_pci_state *dmacheck_pci_state(struct pci_dev *pdev)
 {
 	struct dmacheck_pci_state *free_entry = NULL;
@@ -330,40 +381,52 @@ static inline struct dmacheck_pci_state *dmacheck_pci_state(struct pci_dev *pdev
 		fprintf(stderr, "dmacheck: more than %d PCI devices\n", DMACHECK_PCI_MAX_DEVICES);
 		abort();
 	}
+	unsigned int place = (unsigned int)(free_entry - dmacheck_pci_bus.devices);
+
 	*free_entry = (struct dmacheck_pci_state){
 		.pdev = pdev,
 		.irq_vectors_offered = 1,
-		.irq_base = DMACHECK_PCI_FIRST_IRQ +
-			    DMACHECK_PCI_MAX_VECTORS * (unsigned int)(free_entry - dmacheck_pci_bus.devices),
+		.irq_base = DMACHECK_PCI_FIRST_IRQ + DMACHECK_PCI_MAX_VECTORS * place,
 	};
+	/* One vector by default: the device has INTA, routed to its own line. */
+	pdev->pin = 1;
+	pdev->irq = DMACHECK_PCI_FIRST_INTX + place;
+	pdev->bus = dmacheck_pci_bus_of(pdev);
 	return free_entry;
 }
 
+/* A standard BAR the harness gave (resource[bar] describes it). */
 static inline bool dmacheck_pci_bar_valid(struct pci_dev *pdev, int bar)
 {
-	return bar >= 0 && bar < PCI_STD_NUM_BARS && dmacheck_pci_state(pdev)->bar[bar].mem;
+	return bar >= 0 && bar < PCI_STD_NUM_BARS && pdev->resource[bar].end;
 }
 
+/* The memory standing for BAR bar: its bus address is that memory's CPU address. */
+static inline void *dmacheck_pci_bar_mem(struct pci_dev *pdev, int bar)
+{
+	return (void *)(uintptr_t)pdev->resource[bar].start;
+}
+
+/* The kernel's macros over pdev->resource[]; a number past the resources reads as no BAR. */
 static inline resource_size_t pci_resource_start(struct pci_dev *pdev, int bar)
 {
-	return dmacheck_pci_bar_valid(pdev, bar)
-		? (resource_size_t)(uintptr_t)dmacheck_pci_state(pdev)->bar[bar].mem : 0;
-}
-
-static inline resource_size_t pci_resource_len(struct pci_dev *pdev, int bar)
-{
-	return dmacheck_pci_bar_valid(pdev, bar) ? dmacheck_pci_state(pdev)->bar[bar].len : 0;
+	return bar >= 0 && bar < PCI_NUM_RESOURCES ? pdev->resource[bar].start : 0;
 }
 
 static inline resource_size_t pci_resource_end(struct pci_dev *pdev, int bar)
 {
-	return dmacheck_pci_bar_valid(pdev, bar)
-		? pci_resource_start(pdev, bar) + pci_resource_len(pdev, bar) - 1 : 0;
+	return bar >= 0 && bar < PCI_NUM_RESOURCES ? pdev->resource[bar].end : 0;
+}
+
+static inline resource_size_t pci_resource_len(struct pci_dev *pdev, int bar)
+{
+	return pci_resource_end(pdev, bar)
+		? pci_resource_end(pdev, bar) - pci_resource_start(pdev, bar) + 1 : 0;
 }
 
 static inline unsigned long pci_resource_flags(struct pci_dev *pdev, int bar)
 {
-	return dmacheck_pci_bar_valid(pdev, bar) ? dmacheck_pci_state(pdev)->bar[bar].flags : 0;
+	return bar >= 0 && bar < PCI_NUM_RESOURCES ? pdev->resource[bar].flags : 0;
 }
 
 /* The BARs whose flags include any of flags, a bit each. */
@@ -479,7 +542,7 @@ static inline void __iomem *pci_iomap_range(struct pci_dev *pdev, int bar, unsig
 	(void)maxlen;
 	if (!dmacheck_pci_bar_valid(pdev, bar) || offset >= pci_resource_len(pdev, bar))
 		return NULL;
-	return (char *)dmacheck_pci_state(pdev)->bar[bar].mem + offset;
+	return (char *)dmacheck_pci_bar_mem(pdev, bar) + offset;
 }
 
 static inline void __iomem *pci_iomap(struct pci_dev *pdev, int bar, unsigned long maxlen)
@@ -516,11 +579,11 @@ static inline void __iomem *ioremap(phys_addr_t offset, size_t size)
 		struct dmacheck_pci_state *s = &dmacheck_pci_bus.devices[i];
 
 		for (int bar = 0; s->pdev && bar < PCI_STD_NUM_BARS; bar++) {
-			phys_addr_t start = (phys_addr_t)(uintptr_t)s->bar[bar].mem;
+			phys_addr_t start = pci_resource_start(s->pdev, bar);
+			resource_size_t len = pci_resource_len(s->pdev, bar);
 
-			if (s->bar[bar].mem && offset >= start && size <= s->bar[bar].len &&
-			    offset - start <= s->bar[bar].len - size)
-				return (char *)s->bar[bar].mem + (offset - start);
+			if (len && offset >= start && size <= len && offset - start <= len - size)
+				return (char *)dmacheck_pci_bar_mem(s->pdev, bar) + (offset - start);
 		}
 	}
 	return NULL;
@@ -588,28 +651,50 @@ static inline int pcim_iomap_regions(struct pci_dev *pdev, int mask, const char 
 #define pcim_iomap_regions_request_all(pdev, mask, name) \
 	pcim_iomap_regions((pdev), (mask), (name))
 
+/* No vectors: pdev->irq is the INTx line again, MSI and MSI-X are off. */
+static inline void dmacheck_pci_free_vectors(struct pci_dev *pdev, struct dmacheck_pci_state *s)
+{
+	if (s->irq_type == PCI_IRQ_MSI)
+		pdev->irq = s->intx_irq;
+	pdev->msi_enabled = 0;
+	pdev->msix_enabled = 0;
+	s->irq_vectors = 0;
+	s->irq_type = 0;
+}
+
 /*
  * Between min_vecs and max_vecs of the vectors the device has (one unless the harness said
- * otherwise, and one only without PCI_IRQ_MSI or PCI_IRQ_MSIX): how many, or -ENOSPC.
+ * otherwise), tried as the kernel does: MSI-X, then MSI, then INTx (one vector, pdev->irq).
+ * MSI puts vector 0 in pdev->irq until the vectors are freed; MSI-X leaves it the INTx line.
+ * How many, or -ENOSPC.
  */
 static inline int pci_alloc_irq_vectors(struct pci_dev *pdev, unsigned int min_vecs,
 					unsigned int max_vecs, unsigned int flags)
 {
 	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
-	unsigned int n = s->irq_vectors_offered;
+	unsigned int n = s->irq_vectors_offered < max_vecs ? s->irq_vectors_offered : max_vecs;
 
-	if (!(flags & (PCI_IRQ_MSI | PCI_IRQ_MSIX)) && n > 1)
-		n = (flags & PCI_IRQ_INTX) ? 1 : 0;
-	if (!(flags & PCI_IRQ_ALL_TYPES))
-		n = 0;
-	if (n > max_vecs)
-		n = max_vecs;
 	if (s->irq_vectors)
 		return -EINVAL;	/* allocated already */
-	if (n == 0 || n < min_vecs)
-		return -ENOSPC;
-	s->irq_vectors = n;
-	return (int)n;
+	if (n && n >= min_vecs && (flags & (PCI_IRQ_MSIX | PCI_IRQ_MSI))) {
+		s->irq_vectors = n;
+		if (flags & PCI_IRQ_MSIX) {
+			s->irq_type = PCI_IRQ_MSIX;
+			pdev->msix_enabled = 1;
+		} else {
+			s->irq_type = PCI_IRQ_MSI;
+			s->intx_irq = pdev->irq;
+			pdev->irq = s->irq_base;
+			pdev->msi_enabled = 1;
+		}
+		return (int)n;
+	}
+	if ((flags & PCI_IRQ_INTX) && min_vecs <= 1 && max_vecs >= 1 && pdev->pin && pdev->irq) {
+		s->irq_vectors = 1;
+		s->irq_type = PCI_IRQ_INTX;
+		return 1;
+	}
+	return -ENOSPC;
 }
 
 struct irq_affinity;
@@ -625,15 +710,38 @@ static inline int pci_alloc_irq_vectors_affinity(struct pci_dev *pdev, unsigned 
 
 static inline void pci_free_irq_vectors(struct pci_dev *pdev)
 {
-	dmacheck_pci_state(pdev)->irq_vectors = 0;
+	dmacheck_pci_free_vectors(pdev, dmacheck_pci_state(pdev));
 }
 
-/* The IRQ line of vector nr, or -EINVAL if it is not allocated. */
+/* The IRQ line of vector nr (INTx: pdev->irq), or -EINVAL if it is not allocated. */
 static inline int pci_irq_vector(struct pci_dev *pdev, unsigned int nr)
 {
 	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
 
-	return nr < s->irq_vectors ? (int)(s->irq_base + nr) : -EINVAL;
+	if (nr >= s->irq_vectors)
+		return -EINVAL;
+	return s->irq_type == PCI_IRQ_INTX ? (int)pdev->irq : (int)(s->irq_base + nr);
+}
+
+/* The older calls: one MSI vector, in pdev->irq. 0, or -ENOSPC. */
+static inline int pci_enable_msi(struct pci_dev *pdev)
+{
+	int n = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
+
+	return n < 0 ? n : 0;
+}
+
+static inline void pci_disable_msi(struct pci_dev *pdev)
+{
+	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
+
+	if (s->irq_type == PCI_IRQ_MSI)
+		dmacheck_pci_free_vectors(pdev, s);
+}
+
+static inline int pci_dev_msi_enabled(struct pci_dev *pdev)
+{
+	return pdev->msi_enabled || pdev->msix_enabled;
 }
 
 /* ---- Configuration space ---- */
@@ -664,12 +772,11 @@ static inline void dmacheck_pci_config_sync(struct pci_dev *pdev, struct dmachec
 	dmacheck_pci_config_put(s->config, PCI_VENDOR_ID, pdev->vendor, 2);
 	dmacheck_pci_config_put(s->config, PCI_DEVICE_ID, pdev->device, 2);
 	dmacheck_pci_config_put(s->config, PCI_COMMAND, command, 2);
-	dmacheck_pci_config_put(s->config, PCI_CLASS_PROG, s->class, 3);
-	dmacheck_pci_config_put(s->config, PCI_SUBSYSTEM_VENDOR_ID,
-				s->subsystem_set ? s->subsystem_vendor : pdev->vendor, 2);
-	dmacheck_pci_config_put(s->config, PCI_SUBSYSTEM_ID,
-				s->subsystem_set ? s->subsystem_device : pdev->device, 2);
-	dmacheck_pci_config_put(s->config, PCI_INTERRUPT_PIN, s->irq_vectors_offered ? 1 : 0, 1);
+	dmacheck_pci_config_put(s->config, PCI_REVISION_ID, pdev->revision, 1);
+	dmacheck_pci_config_put(s->config, PCI_CLASS_PROG, pdev->class, 3);
+	dmacheck_pci_config_put(s->config, PCI_SUBSYSTEM_VENDOR_ID, pdev->subsystem_vendor, 2);
+	dmacheck_pci_config_put(s->config, PCI_SUBSYSTEM_ID, pdev->subsystem_device, 2);
+	dmacheck_pci_config_put(s->config, PCI_INTERRUPT_PIN, pdev->pin, 1);
 }
 
 /* size bytes at where, little-endian: PCIBIOS_SUCCESSFUL, or a bad (misaligned) register. */
@@ -688,7 +795,10 @@ static inline int dmacheck_pci_config_read(struct pci_dev *pdev, int where, u32 
 	return PCIBIOS_SUCCESSFUL;
 }
 
-/* The ids and class are the device's (read-only); the command's master bit sets bus mastering. */
+/*
+ * The ids, revision, class and pin are the device's (read-only: set them in `struct pci_dev`);
+ * the command's master bit sets bus mastering.
+ */
 static inline int dmacheck_pci_config_write(struct pci_dev *pdev, int where, u32 val, int size)
 {
 	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
@@ -790,16 +900,12 @@ static inline int dmacheck_pci_id_field_matches(__u32 id_field, __u32 value)
 static inline const struct pci_device_id *pci_match_id(const struct pci_device_id *ids,
 							struct pci_dev *pdev)
 {
-	struct dmacheck_pci_state *s = dmacheck_pci_state(pdev);
-
 	for (; ids && (ids->vendor || ids->subvendor || ids->class_mask); ids++) {
 		if (dmacheck_pci_id_field_matches(ids->vendor, pdev->vendor) &&
 		    dmacheck_pci_id_field_matches(ids->device, pdev->device) &&
-		    dmacheck_pci_id_field_matches(ids->subvendor, s->subsystem_set
-						  ? s->subsystem_vendor : pdev->vendor) &&
-		    dmacheck_pci_id_field_matches(ids->subdevice, s->subsystem_set
-						  ? s->subsystem_device : pdev->device) &&
-		    !((ids->class ^ s->class) & ids->class_mask))
+		    dmacheck_pci_id_field_matches(ids->subvendor, pdev->subsystem_vendor) &&
+		    dmacheck_pci_id_field_matches(ids->subdevice, pdev->subsystem_device) &&
+		    !((ids->class ^ pdev->class) & ids->class_mask))
 			return ids;
 	}
 	return NULL;
@@ -826,7 +932,7 @@ static inline void dmacheck_pci_end_device(struct dmacheck_pci_state *s, const c
 		s->iomap_table[i] = NULL;
 	if (s->managed) {
 		/* pcim_enable_device() makes the IRQ vectors managed too */
-		s->irq_vectors = 0;
+		dmacheck_pci_free_vectors(pdev, s);
 		s->enable_count = 0;
 		s->master = false;
 		s->managed = false;

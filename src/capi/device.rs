@@ -28,7 +28,25 @@ pub struct CDevice {
     pub dma_mask_storage: u64,
 }
 
-/// A C `struct pci_dev` (`<linux/pci.h>`), embedding its `struct device`.
+/// `PCI_NUM_RESOURCES` (`<linux/pci.h>`): the six BARs and the expansion ROM.
+pub const PCI_NUM_RESOURCES: usize = 7;
+
+/// A C `struct resource` (`<linux/pci.h>`): a BAR's window.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CResource {
+    /// The first bus address.
+    pub start: u64,
+    /// The last bus address (0 with `start` 0: no window).
+    pub end: u64,
+    /// Its name.
+    pub name: *const c_char,
+    /// `IORESOURCE_*`.
+    pub flags: c_ulong,
+}
+
+/// A C `struct pci_dev` (`<linux/pci.h>`), embedding its `struct device`. The fields after
+/// `dev` are the C harness's (`<dmacheck_pci.h>`): Rust only allocates them zeroed.
 #[repr(C)]
 pub struct CPciDev {
     /// The PCI vendor id.
@@ -41,6 +59,24 @@ pub struct CPciDev {
     pub dma_mask: u64,
     /// The device.
     pub dev: CDevice,
+    /// The `struct pci_bus` the harness gives it.
+    pub bus: *mut c_void,
+    /// The subsystem vendor id.
+    pub subsystem_vendor: u16,
+    /// The subsystem id.
+    pub subsystem_device: u16,
+    /// The class code: base class, subclass, programming interface.
+    pub class: u32,
+    /// The revision id.
+    pub revision: u8,
+    /// The interrupt pin (1: INTA; 0: none).
+    pub pin: u8,
+    /// The INTx line, or MSI vector 0 while MSI is enabled.
+    pub irq: u32,
+    /// The BARs and the ROM.
+    pub resource: [CResource; PCI_NUM_RESOURCES],
+    /// The C bit-fields `msi_enabled` (bit 0) and `msix_enabled` (bit 1).
+    pub msi_bits: u32,
 }
 
 /// The Rust device of every C device, by the address of its `struct device`. Entries are never
@@ -345,12 +381,27 @@ unsafe extern "C" fn dmacheck_pci_dev_create(
 ) -> *mut CPciDev {
     ffi("dmacheck_pci_dev_create", || {
         let (dev, rust) = new_device(name, driver, dma_mask, false);
+        let no_window = CResource {
+            start: 0,
+            end: 0,
+            name: std::ptr::null(),
+            flags: 0,
+        };
         let p = Box::into_raw(Box::new(CPciDev {
             vendor: 0,
             device: 0,
             devfn: 0,
             dma_mask: dev.dma_mask_storage,
             dev,
+            bus: std::ptr::null_mut(),
+            subsystem_vendor: 0,
+            subsystem_device: 0,
+            class: 0,
+            revision: 0,
+            pin: 0,
+            irq: 0,
+            resource: [no_window; PCI_NUM_RESOURCES],
+            msi_bits: 0,
         }));
         // SAFETY: `p` was just allocated and is not shared yet.
         let dev = unsafe {

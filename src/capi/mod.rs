@@ -87,7 +87,7 @@ mod sgtable;
 mod streaming;
 
 pub use context::CSpinlock;
-pub use device::{CDevice, CDeviceInfo, CPciDev};
+pub use device::{CDevice, CDeviceInfo, CPciDev, CResource, PCI_NUM_RESOURCES};
 pub use pool::CDmaPool;
 pub use regions::{CPgProt, CVmArea};
 pub use sg::CScatterlist;

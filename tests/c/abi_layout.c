@@ -28,6 +28,21 @@ int main(void)
 	SHOW(sizeof(struct pci_dev));
 	SHOW(offsetof(struct pci_dev, dma_mask));
 	SHOW(offsetof(struct pci_dev, dev));
+	SHOW(offsetof(struct pci_dev, bus));
+	SHOW(offsetof(struct pci_dev, subsystem_vendor));
+	SHOW(offsetof(struct pci_dev, subsystem_device));
+	SHOW(offsetof(struct pci_dev, class));
+	SHOW(offsetof(struct pci_dev, revision));
+	SHOW(offsetof(struct pci_dev, pin));
+	SHOW(offsetof(struct pci_dev, irq));
+	SHOW(offsetof(struct pci_dev, resource));
+	/* where the bit-fields' word starts */
+	SHOW(offsetof(struct pci_dev, resource[PCI_NUM_RESOURCES]));
+	SHOW(sizeof(struct resource));
+	SHOW(offsetof(struct resource, end));
+	SHOW(offsetof(struct resource, name));
+	SHOW(offsetof(struct resource, flags));
+	SHOW(PCI_NUM_RESOURCES);
 	SHOW(sizeof(struct scatterlist));
 	SHOW(offsetof(struct scatterlist, page_link));
 	SHOW(offsetof(struct scatterlist, offset));
@@ -94,6 +109,12 @@ int main(void)
 	SHOW(pdev->dev.dma_mask == &pdev->dma_mask);
 	SHOW(pdev->dma_mask);
 	SHOW(to_pci_dev(&pdev->dev) == pdev);
+	/* Allocated zeroed: the harness, not Rust, fills the fields drivers read */
+	SHOW(pdev->subsystem_vendor | pdev->subsystem_device | pdev->class | pdev->revision |
+	     pdev->pin | pdev->irq | pdev->msi_enabled | pdev->msix_enabled |
+	     (unsigned long)pdev->bus);
+	SHOW(pdev->resource[0].start | pdev->resource[PCI_ROM_RESOURCE].end |
+	     pdev->resource[PCI_NUM_RESOURCES - 1].flags | (unsigned long)pdev->resource[0].name);
 	kfree(buf);
 	return 0;
 }
