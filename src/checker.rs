@@ -325,7 +325,7 @@ impl Checker {
                 e.size,
                 e.dir,
                 self.device_name(e.device),
-                e.kind.map_call(),
+                e.mapped_by(),
                 e.site
             );
         }
@@ -509,6 +509,7 @@ impl CheckerInner {
         let mut entry = Entry {
             device: ev.device,
             kind: ev.kind,
+            call: ev.kind.call_index(ev.call),
             dir: ev.dir,
             error_checked: false,
             attrs: ev.attrs,
@@ -1260,19 +1261,20 @@ mod reports {
             // Each live entry counted into its (device, site, call) group where it lies: no
             // copy of the entries and no sort, which cost a million-entry report most of its
             // time. (`for_each_mut` stores back only entries it changed; this changes none.)
-            let mut live: HashMap<(DeviceId, Site, MapKind), (u64, u64), FxBuildHasher> =
+            let mut live: HashMap<(DeviceId, Site, MapKind, u8), (u64, u64), FxBuildHasher> =
                 HashMap::default();
             self.tracker.for_each_mut(|e| {
-                let group = live.entry((e.device, e.site, e.kind)).or_default();
+                let group = live.entry((e.device, e.site, e.kind, e.call)).or_default();
                 *group = (group.0 + 1, group.1 + e.size);
             });
             drop(gate);
             let only_driver = self.config.only_driver.as_deref();
             let mut names: HashMap<DeviceId, _, FxBuildHasher> = HashMap::default();
-            for ((id, site, kind), (entries, bytes)) in live {
+            for ((id, site, kind, call), (entries, bytes)) in live {
                 let (device, driver) = names.entry(id).or_insert_with(|| self.names(id));
                 if only_driver.is_none_or(|d| d == &**driver) {
-                    table.add_group(site, kind, (entries, bytes), device, true);
+                    let made = (kind, kind.call_name(call));
+                    table.add_group(site, made, (entries, bytes), device, true);
                 }
             }
             table.into_report(level)

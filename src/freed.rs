@@ -51,7 +51,7 @@ pub(crate) fn mapped(
                 device: m.device,
                 dma_addr: m.dma_addr,
                 size: m.size,
-                kind: m.kind,
+                mapped_by: m.mapped_by(),
                 mapped_at: m.site,
                 freed_at: site,
                 freed_by: call,

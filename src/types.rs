@@ -175,6 +175,35 @@ pub enum MapKind {
     Noncoherent,
 }
 
+/// The calls that make entries besides each kind's own ([`MapKind::map_call`]), so that a
+/// report names the call the driver made ("mapped by dma_map_resource"); an entry keeps its
+/// call's place here in 5 bits (see the tracker's record).
+const OTHER_MAP_CALLS: [&str; 22] = [
+    "dma_map_single_attrs",
+    "dma_map_page_attrs",
+    "dma_map_phys",
+    "dma_map_resource",
+    "dma_iova_try_alloc",
+    "dma_iova_link",
+    "dma_alloc",
+    "dma_alloc_attrs",
+    "dma_alloc_wc",
+    "dma_zalloc_coherent",
+    "dmam_alloc_coherent",
+    "dmam_alloc_attrs",
+    "dma_alloc_pages",
+    "dma_alloc_noncontiguous",
+    "dma_alloc_sgt",
+    "dma_alloc_from_contiguous",
+    "dma_map_sgtable",
+    "dma_map_sg_attrs",
+    "dma_pool_alloc",
+    "dma_pool_zalloc",
+    "dma_vmap_noncontiguous",
+    "dma_map_sg_err",
+];
+const _: () = assert!(OTHER_MAP_CALLS.len() < 31);
+
 impl MapKind {
     /// Every kind, in declaration order (an index into it is a compact encoding of a kind).
     pub const ALL: [MapKind; 5] = [
@@ -194,6 +223,30 @@ impl MapKind {
             MapKind::Sg => "dma_map_sg",
             MapKind::Noncoherent => "dma_alloc_noncoherent",
         }
+    }
+
+    /// The name of the call `index` ([`MapKind::call_index`]) that made an entry of this kind.
+    pub(crate) fn call_name(self, index: u8) -> &'static str {
+        match index {
+            0 => self.map_call(),
+            i => OTHER_MAP_CALLS
+                .get(usize::from(i) - 1)
+                .copied()
+                .unwrap_or(self.map_call()),
+        }
+    }
+
+    /// What an entry keeps of the call `call` that made it: 0 for this kind's own call (or a
+    /// call not listed, named as this kind's), else its place in the other map calls.
+    #[inline]
+    pub(crate) fn call_index(self, call: &str) -> u8 {
+        if call == self.map_call() {
+            return 0;
+        }
+        OTHER_MAP_CALLS
+            .iter()
+            .position(|&other| other == call)
+            .map_or(0, |i| i as u8 + 1)
     }
 
     /// The call that must end an entry of this kind.

@@ -384,7 +384,7 @@ impl ReportEntry {
             }
             .into(),
             error_checked: e.error_checked,
-            mapped_by: e.kind.map_call().into(),
+            mapped_by: e.mapped_by().into(),
             site: ReportSite::from(&e.site),
         }
     }

@@ -174,12 +174,12 @@ struct LeakGroup {
 }
 
 impl LeakTable {
-    /// Count a group of leaked entries of `device` and `kind` made at `site`, (entries, bytes):
-    /// all still live when `live`, or all ended by a release.
+    /// Count a group of leaked entries of `device` and `kind` made at `site` by `call`,
+    /// (entries, bytes): all still live when `live`, or all ended by a release.
     pub fn add_group(
         &mut self,
         site: Site,
-        kind: MapKind,
+        (kind, call): (MapKind, &'static str),
         (entries, bytes): (u64, u64),
         device: &str,
         live: bool,
@@ -189,7 +189,7 @@ impl LeakTable {
             line: site.location().line(),
             column: site.location().column(),
             stack: site.stack().map(|s| std::ptr::from_ref(s).addr()),
-            call: kind.map_call(),
+            call,
         };
         let group = self.groups.entry(key).or_insert_with(|| LeakGroup {
             site,

@@ -223,7 +223,13 @@ impl Reporter {
         }
         let mut table = LeakTable::default();
         for g in groups {
-            table.add_group(g.site, g.kind, (g.entries, g.bytes), device, false);
+            table.add_group(
+                g.site,
+                (g.kind, g.mapped_by),
+                (g.entries, g.bytes),
+                device,
+                false,
+            );
         }
         let text = self.print.then(|| {
             let summary = table.clone().into_report(level);

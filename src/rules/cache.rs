@@ -67,7 +67,7 @@ fn lines_shared(ev: &Event, others: &[LineHolder], line_size: u64, out: &mut Fin
             .with("dma_addr", Value::Addr(ev.dma_addr))
             .with("size", Value::Num(ev.size))
             .with("other_dma_addr", Value::Addr(other.dma_addr))
-            .mapped_at(&other.site, other.kind.map_call()),
+            .mapped_at(&other.site, other.mapped_by),
         );
     }
 }
@@ -95,7 +95,7 @@ pub(crate) fn check_partial_sync(ev: &Event, e: &Entry, line: u64, out: &mut Fin
             f.with("dma_addr", Value::Addr(ev.dma_addr))
                 .with("offset", Value::Num(ev.offset))
                 .with("size", Value::Num(ev.size))
-                .mapped_at(&e.site, e.kind.map_call()),
+                .mapped_at(&e.site, e.mapped_by()),
         );
     }
 }

@@ -48,7 +48,7 @@ pub(crate) fn check_free(ev: &Event, m: &Entry) -> Option<Finding> {
             format!(
                 "{} frees memory still mapped by {} ({} bytes, {}); unmap it first",
                 ev.call,
-                m.kind.map_call(),
+                m.mapped_by(),
                 m.size,
                 m.dir
             ),
@@ -57,7 +57,7 @@ pub(crate) fn check_free(ev: &Event, m: &Entry) -> Option<Finding> {
         .with("size", Value::Num(ev.size))
         .with("mapped_dma_addr", Value::Addr(m.dma_addr))
         .with("mapped_size", Value::Num(m.size))
-        .mapped_at(&m.site, m.kind.map_call()),
+        .mapped_at(&m.site, m.mapped_by()),
     )
 }
 
@@ -72,6 +72,6 @@ pub(crate) fn check_device_access(ev: &Event, freed: &FreedMapping) -> Finding {
     )
     .with("dma_addr", Value::Addr(ev.dma_addr))
     .with("size", Value::Num(ev.size))
-    .mapped_at(&freed.mapped_at, freed.kind.map_call())
+    .mapped_at(&freed.mapped_at, freed.mapped_by)
     .related("freed at", &freed.freed_at)
 }

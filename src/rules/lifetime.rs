@@ -97,6 +97,8 @@ pub(crate) const LEAK_EXAMPLES: usize = 4;
 pub(crate) struct LeakGroup {
     pub site: Site,
     pub kind: MapKind,
+    /// The call that made its entries (one site makes one call).
+    pub mapped_by: &'static str,
     pub entries: u64,
     pub bytes: u64,
     /// The [`LEAK_EXAMPLES`] entries of lowest address, in address order: (address, index
@@ -119,6 +121,7 @@ pub(crate) fn group_leaks(leaked: &[Entry]) -> Vec<LeakGroup> {
                 groups.push(LeakGroup {
                     site: e.site,
                     kind: e.kind,
+                    mapped_by: e.mapped_by(),
                     entries: 0,
                     bytes: 0,
                     examples: SmallVec::new(),
@@ -168,7 +171,7 @@ pub(crate) fn leak_findings(groups: &[LeakGroup], leaked: &[Entry]) -> Findings 
                     .with("size", Value::Num(e.size))
                     .with("dir", Value::Dir(e.dir));
             }
-            f.mapped_at(&g.site, g.kind.map_call()).count(g.entries)
+            f.mapped_at(&g.site, g.mapped_by).count(g.entries)
         })
         .collect()
 }
@@ -191,7 +194,7 @@ fn leak(e: &Entry) -> Finding {
         .with("dma_addr", Value::Addr(e.dma_addr))
         .with("size", Value::Num(e.size))
         .with("dir", Value::Dir(e.dir))
-        .mapped_at(&e.site, e.kind.map_call())
+        .mapped_at(&e.site, e.mapped_by())
 }
 
 /// The message of a group of `n` (more than one) leaked entries of `kind`.

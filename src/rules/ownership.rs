@@ -136,7 +136,7 @@ fn cpu_wrote_device_owned(e: &Entry, out: &mut Findings) {
         .with("dma_addr", Value::Addr(e.dma_addr))
         .with("size", Value::Num(e.size))
         .with("dir", Value::Dir(e.dir))
-        .mapped_at(&e.site, e.kind.map_call())
+        .mapped_at(&e.site, e.mapped_by())
         .related("handed to the device at", &e.handed_at),
     );
 }
@@ -149,7 +149,7 @@ pub(crate) fn check_device_access(ev: &Event, e: &Entry, out: &mut Findings) -> 
     let with_entry = |f: Finding| {
         f.with("dma_addr", Value::Addr(ev.dma_addr))
             .with("size", Value::Num(ev.size))
-            .mapped_at(&e.site, e.kind.map_call())
+            .mapped_at(&e.site, e.mapped_by())
     };
     let end = ev.dma_addr.checked_add(ev.size);
     if end.is_none_or(|end| end > e.dma_addr.saturating_add(e.size)) {
@@ -200,7 +200,7 @@ pub(crate) fn check_device_access_missing(
             &DEVICE_ACCESS_AFTER_UNMAP,
             format!("the mapping was released by {}", t.released_by),
         )
-        .mapped_at(&t.mapped_at, t.kind.map_call())
+        .mapped_at(&t.mapped_at, t.mapped_by)
         .related("released at", &t.released_at),
         None if ev.dma_addr == crate::types::DMA_MAPPING_ERROR => Finding::new(
             &DEVICE_ACCESS_UNMAPPED,
@@ -244,7 +244,7 @@ pub(crate) fn check_cpu_access(ev: &Event, e: &Entry, out: &mut Findings) {
         .with("size", Value::Num(ev.size))
         .with("dma_addr", Value::Addr(e.dma_addr))
         .with("dir", Value::Dir(e.dir))
-        .mapped_at(&e.site, e.kind.map_call())
+        .mapped_at(&e.site, e.mapped_by())
         .related("handed to the device at", &e.handed_at),
     );
 }
@@ -265,7 +265,7 @@ pub(crate) fn overrun(e: &Entry) -> Finding {
     Finding::new(rule, message)
         .with("dma_addr", Value::Addr(e.dma_addr))
         .with("size", Value::Num(e.size))
-        .mapped_at(&e.site, e.kind.map_call())
+        .mapped_at(&e.site, e.mapped_by())
 }
 
 /// A plain-pointer CPU access (`write` or read) by the instruction at `ip` of the guard page at

@@ -205,7 +205,7 @@ pub(crate) fn check_mmap(
             .with("vm_pgoff", Value::Num(vm_pgoff))
             .with("vm_len", Value::Num(vm_len))
             .with("buffer_pages", Value::Num(buffer_pages))
-            .mapped_at(&e.site, e.kind.map_call()),
+            .mapped_at(&e.site, e.mapped_by()),
     );
     false
 }
@@ -242,6 +242,6 @@ fn freed_while_mmapped(e: &Entry, out: &mut Findings) {
         Finding::new(&FREE_WHILE_MMAPPED, "user space still maps the buffer")
             .with("dma_addr", Value::Addr(e.dma_addr))
             .with("size", Value::Num(e.size))
-            .mapped_at(&e.site, e.kind.map_call()),
+            .mapped_at(&e.site, e.mapped_by()),
     );
 }

@@ -198,14 +198,14 @@ pub(crate) fn check_release(ev: &Event, e: &Entry, unchecked_reported: bool, out
 /// [`check_release`] of a release that differs from its map in anything.
 #[inline(never)]
 fn judge_release(ev: &Event, e: &Entry, unchecked_reported: bool, out: &mut Findings) {
-    let mapped = |f: Finding| f.mapped_at(&e.site, e.kind.map_call());
+    let mapped = |f: Finding| f.mapped_at(&e.site, e.mapped_by());
     if ev.kind != e.kind {
         out.push(mapped(
             Finding::new(
                 &UNMAP_FUNCTION_MISMATCH,
                 format!(
                     "{} released with {} (use {})",
-                    e.kind.map_call(),
+                    e.mapped_by(),
                     ev.call,
                     e.kind.release_call()
                 ),
@@ -277,7 +277,7 @@ fn judge_release(ev: &Event, e: &Entry, unchecked_reported: bool, out: &mut Find
                 &UNMAP_UNCHECKED,
                 format!(
                     "{} result never tested with dma_mapping_error",
-                    e.kind.map_call()
+                    e.mapped_by()
                 ),
             )
             .with("dma_addr", Value::Addr(e.dma_addr))
@@ -293,7 +293,7 @@ pub(crate) fn check_missing(ev: &Event, tomb: Option<&Tombstone>, out: &mut Find
             &DOUBLE_UNMAP,
             format!("already released by {}", t.released_by),
         )
-        .mapped_at(&t.mapped_at, t.kind.map_call())
+        .mapped_at(&t.mapped_at, t.mapped_by)
         .related("first released at", &t.released_at),
         None => Finding::new(&UNMAP_UNKNOWN, "no mapping at this address on this device"),
     };
@@ -312,7 +312,7 @@ pub(crate) fn check_other_device(ev: &Event, e: &Entry, other_name: &str, out: &
     out.push(
         crate::rules::sync::at(ev, f)
             .with("mapped_device", Value::Text(other_name.to_string()))
-            .mapped_at(&e.site, e.kind.map_call()),
+            .mapped_at(&e.site, e.mapped_by()),
     );
 }
 

@@ -253,7 +253,7 @@ fn nents_mismatch(ev: &Event, e: &Entry, nents: u32, out: &mut Findings) {
             .with("nents", Value::Num(u64::from(nents)))
             .with("mapped_nents", Value::Num(u64::from(e.sg_nents)))
             .with("mapped_count", Value::Num(u64::from(e.sg_mapped_ents)))
-            .mapped_at(&e.site, e.kind.map_call()),
+            .mapped_at(&e.site, e.mapped_by()),
     );
 }
 

@@ -56,7 +56,7 @@ pub(crate) fn match_rank(ev: &Event, e: &Entry) -> u32 {
 
 /// Judge a sync against the mapping that contains its handle.
 pub(crate) fn check_sync(ev: &Event, e: &Entry, out: &mut Findings) {
-    let mapped = |f: Finding| f.mapped_at(&e.site, e.kind.map_call());
+    let mapped = |f: Finding| f.mapped_at(&e.site, e.mapped_by());
     let entry_end = e.dma_addr.saturating_add(e.size);
     if ev.dma_range().is_none_or(|r| r.end > entry_end) {
         let f = Finding::new(&SYNC_OUT_OF_RANGE, "sync runs past the end of the mapping");
@@ -103,7 +103,7 @@ pub(crate) fn check_missing(ev: &Event, tomb: Option<&Tombstone>, out: &mut Find
             &SYNC_UNKNOWN,
             format!("sync after the mapping was released by {}", t.released_by),
         )
-        .mapped_at(&t.mapped_at, t.kind.map_call())
+        .mapped_at(&t.mapped_at, t.mapped_by)
         .related("released at", &t.released_at)
     } else {
         Finding::new(

@@ -6,7 +6,7 @@
 use crate::site::Site;
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::tracker::Entry;
-use crate::types::{DeviceId, DmaAddr, MapKind};
+use crate::types::{DeviceId, DmaAddr};
 
 /// A live mapping whose memory was freed.
 #[derive(Clone, Debug)]
@@ -14,7 +14,7 @@ pub(crate) struct FreedMapping {
     pub device: DeviceId,
     pub dma_addr: DmaAddr,
     pub size: u64,
-    pub kind: MapKind,
+    pub mapped_by: &'static str,
     pub mapped_at: Site,
     pub freed_at: Site,
     pub freed_by: &'static str,

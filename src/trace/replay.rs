@@ -981,7 +981,7 @@ impl Replayer {
                 .tracker
                 .tombstone(ev.device, ev.dma_addr);
             if let Some(t) = tomb.filter(|t| t.released_at == ev.site) {
-                f.mapped_at = Some((t.mapped_at, t.kind.map_call()));
+                f.mapped_at = Some((t.mapped_at, t.mapped_by));
             }
         }
     }

@@ -55,6 +55,8 @@ pub struct Entry {
     pub(crate) device: DeviceId,
     /// The family of the call that made it.
     pub(crate) kind: MapKind,
+    /// Which call of the family made it ([`MapKind::call_index`]).
+    pub(crate) call: u8,
     /// The direction it was made with (`BIDIRECTIONAL` for coherent memory).
     pub(crate) dir: Direction,
     /// Whether `dma_mapping_error` was called on its address.
@@ -105,6 +107,12 @@ impl Entry {
     #[inline]
     pub fn kind(&self) -> MapKind {
         self.kind
+    }
+
+    /// The call that made it (`dma_map_single`, `dma_map_resource`, ...).
+    #[inline]
+    pub fn mapped_by(&self) -> &'static str {
+        self.kind.call_name(self.call)
     }
 
     /// The direction it was made with (`BIDIRECTIONAL` for coherent memory).
@@ -215,8 +223,8 @@ impl Entry {
 pub struct LineHolder {
     /// Its DMA address.
     pub dma_addr: DmaAddr,
-    /// Its kind.
-    pub kind: MapKind,
+    /// The call that made it.
+    pub mapped_by: &'static str,
     /// Where it was made.
     pub site: Site,
 }
@@ -248,8 +256,8 @@ pub(crate) struct Tombstone {
     pub dma_addr: DmaAddr,
     /// Its size.
     pub size: u64,
-    /// Its kind.
-    pub kind: MapKind,
+    /// The call that made it.
+    pub mapped_by: &'static str,
     /// Where it was made.
     pub mapped_at: Site,
     /// Where it was released.
@@ -433,7 +441,7 @@ impl Tracker {
                 let (first, end) = e.cache_lines?;
                 (first < lines.1 && lines.0 < end).then_some(LineHolder {
                     dma_addr: e.dma_addr,
-                    kind: e.kind,
+                    mapped_by: e.mapped_by(),
                     site: e.site,
                 })
             })
@@ -516,7 +524,7 @@ impl Tracker {
             device: entry.device,
             dma_addr: entry.dma_addr,
             size: entry.size,
-            kind: entry.kind,
+            mapped_by: entry.mapped_by(),
             mapped_at: entry.site,
             released_at: *released_at,
             released_by,
@@ -731,6 +739,7 @@ mod tests {
         Entry {
             device: DeviceId(device),
             kind: MapKind::Single,
+            call: 0,
             dir: Direction::ToDevice,
             error_checked: false,
             attrs: DmaAttrs::empty(),

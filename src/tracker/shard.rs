@@ -31,12 +31,15 @@ struct Record {
     next: u32,
     /// The attrs, when they fit (else [`flags::WIDE_ATTRS`] and the extra has them).
     attrs: u16,
-    /// The kind, or [`FREE`] for a free slot.
+    /// The kind (low 3 bits) and which call of it made the entry (high 5: see
+    /// [`MapKind::call_index`]), or [`FREE`] for a free slot.
     kind: u8,
     flags: u8,
 }
 
-// A record stores a kind as its discriminant, which must be its index in `MapKind::ALL`.
+// A record stores a kind as its discriminant, which must be its index in `MapKind::ALL`, in
+// 3 bits (7 with any call is a free slot).
+const _: () = assert!(MapKind::ALL.len() < 7);
 const _: () = {
     let mut i = 0;
     while i < MapKind::ALL.len() {
@@ -547,7 +550,7 @@ impl Shard {
             next: NONE,
             attrs: attrs.unwrap_or(u16::MAX),
             // `MapKind::ALL` lists the kinds in declaration order.
-            kind: e.kind as u8,
+            kind: e.kind as u8 | (e.call << 3),
             flags,
         }
     }
@@ -579,7 +582,8 @@ impl Shard {
         let (sg_nents, sg_mapped_ents) = extra.map_or((0, 0), |x| x.sg);
         Entry {
             device: DeviceId(r.device),
-            kind: MapKind::ALL[r.kind as usize],
+            kind: MapKind::ALL[(r.kind & 0b111) as usize],
+            call: r.kind >> 3,
             dir: DIRECTIONS[(r.flags & flags::DIR) as usize],
             error_checked: r.flags & flags::ERROR_CHECKED != 0,
             attrs,

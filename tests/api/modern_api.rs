@@ -321,3 +321,59 @@ fn noncontiguous_memory_is_a_mapped_table_the_cpu_reaches_through_its_vmap() {
     assert!(checker.live_entries().is_empty());
     checker.assert_clean();
 }
+
+/// "Mapped by" names the call the driver made, not its family's usual call: in a finding about
+/// the mapping, in its leak, and in the leak report, live and after the release.
+#[test]
+fn reports_name_the_call_that_made_the_mapping() {
+    use dmacheck::rules::{LEAK, UNMAP_SIZE_MISMATCH};
+    let checker = checker();
+    let dev = device(&checker, "eth0");
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let dma = dma_map_single_attrs(&dev, buf, 256, Direction::ToDevice, DmaAttrs::empty());
+    assert_eq!(dma_mapping_error(&dev, dma), 0);
+    dma_unmap_single(&dev, dma, 128, Direction::ToDevice);
+    let v = single_violation(&checker, &UNMAP_SIZE_MISMATCH);
+    assert_eq!(v.mapped_by, Some("dma_map_single_attrs"));
+
+    let checker = common::checker();
+    let dev = device(&checker, "eth0");
+    // A BAR of another device: no RAM of the checker's.
+    let bar = dma_map_resource(
+        &dev,
+        0xfe00_0000,
+        4096,
+        Direction::FromDevice,
+        DmaAttrs::empty(),
+    );
+    assert_eq!(dma_mapping_error(&dev, bar), 0);
+    let buf = kmalloc(&checker, 256, Gfp::KERNEL);
+    let plain = dma_map_single(&dev, buf, 256, Direction::ToDevice);
+    assert_eq!(dma_mapping_error(&dev, plain), 0);
+    let live_calls = |report: &dmacheck::report::LeakReport| {
+        let mut calls: Vec<String> = report.sites.iter().map(|s| s.call.clone()).collect();
+        calls.sort();
+        calls
+    };
+    assert_eq!(
+        live_calls(&checker.leak_report()),
+        ["dma_map_resource", "dma_map_single"]
+    );
+    dev.release();
+    let mut mapped_by: Vec<_> = checker
+        .violations()
+        .iter()
+        .filter(|v| v.rule == &LEAK)
+        .map(|v| v.mapped_by)
+        .collect();
+    mapped_by.sort();
+    assert_eq!(
+        mapped_by,
+        [Some("dma_map_resource"), Some("dma_map_single")]
+    );
+    assert_eq!(
+        live_calls(&checker.leak_report()),
+        ["dma_map_resource", "dma_map_single"]
+    );
+    kfree(&checker, buf);
+}
