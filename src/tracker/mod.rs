@@ -299,6 +299,12 @@ const GRAVES_PER_SHARD: usize = 4;
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// The hash of a page within its lock's table (the lock was chosen by the high bits of a
+/// similar product, `spread`; these are other bits): the table's pages and the memory index's.
+fn page_hash(page: u64) -> u64 {
+    page.wrapping_mul(0xA076_1D64_78BD_642F).rotate_left(29)
+}
+
 /// The lock of a page (or line region): a multiplicative hash, so neighbouring pages land on
 /// different locks.
 fn spread(key: u64) -> usize {
@@ -322,7 +328,7 @@ fn for_each_filing(entry: &Entry, line_offset: u64, mut f: impl FnMut((u64, u64)
         return;
     };
     match cpu {
-        Some(c) if (c.0 / line, c.1.div_ceil(line)) == (first, end) => {
+        Some(c) if shard::lines_of_cpu(entry.cpu_addr, entry.size, line_offset) == (first, end) => {
             f(c, CPU_BYTES | DEVICE_LINES);
         }
         _ => {

@@ -7,7 +7,7 @@
 
 use hashbrown::HashTable;
 
-use super::{BUCKET_SHIFT, Entry, GRAVES_PER_SHARD, Glance, Owner, Ranges, Tombstone};
+use super::{BUCKET_SHIFT, Entry, GRAVES_PER_SHARD, Glance, Owner, Ranges, Tombstone, page_hash};
 use crate::site::Site;
 use crate::types::DeviceId;
 use crate::types::{Direction, DmaAddr, DmaAttrs, MapKind};
@@ -108,11 +108,6 @@ pub(super) struct Shard {
     free_extras: Vec<u32>,
     pub(super) live: usize,
     graves: Graves,
-}
-
-fn page_hash(page: u64) -> u64 {
-    // The shard was chosen by the high bits of a similar product; these are other bits.
-    page.wrapping_mul(0xA076_1D64_78BD_642F).rotate_left(29)
 }
 
 impl Shard {
